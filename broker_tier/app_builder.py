@@ -1,0 +1,34 @@
+"""Builds the tier's stacks for the selected environments into a CDK app."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments, select_environments
+from broker_tier.nag import add_aws_solutions_checks
+from broker_tier.stacks.state_stack import BrokerStateStack
+
+
+class EnvironmentStacks:
+    """The stacks of one environment, in deployment order."""
+
+    def __init__(self, app: cdk.App, config: EnvironmentConfig) -> None:
+        self.config = config
+        self.state = BrokerStateStack(app, config.stack_name("State"), config=config)
+
+    @property
+    def all(self) -> list[cdk.Stack]:
+        return [self.state]
+
+
+def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]:
+    """Validate the configuration in ``app``'s context and add each selected environment's stacks.
+
+    :param nag: run cdk-nag's AwsSolutions pack at synthesis (a finding fails synth). Default: true.
+    :raises ConfigError: the configuration is invalid; nothing has been added.
+    """
+    environments = load_environments(app.node.try_get_context(CONTEXT_KEY))
+    selected = select_environments(environments, app.node.try_get_context("env"))
+    if nag:
+        add_aws_solutions_checks(app)
+    return {config.name: EnvironmentStacks(app, config) for config in selected}

@@ -1,0 +1,134 @@
+"""The ElastiCache replication group that holds results (and, in redis broker mode, the broker)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2, aws_elasticache as elasticache, aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager, aws_sns as sns
+from constructs import Construct
+
+from broker_tier.config import CacheConfig, DatabaseLayout
+from broker_tier.constructs.log_group import tier_log_group
+from broker_tier.nag import acknowledge
+
+# The parameter the whole tier depends on: a full Redis refuses writes instead of evicting tasks.
+MAXMEMORY_POLICY = "noeviction"
+
+_DELETION_POLICY = {
+    "snapshot": cdk.CfnDeletionPolicy.SNAPSHOT,
+    "retain": cdk.CfnDeletionPolicy.RETAIN,
+    "delete": cdk.CfnDeletionPolicy.DELETE,
+}
+
+
+class BrokerCache(Construct):
+    """A Multi-AZ replication group (cluster mode disabled) with the tier's safety settings.
+
+    Multi-AZ and automatic failover are always on; encryption in transit is required; at rest
+    uses ``encryption_key``; the AUTH token is generated into Secrets Manager and reaches the
+    template only as a dynamic reference. The replication group, subnet group and secret carry
+    explicit names, so that CloudFormation refuses a change that would replace them instead of
+    creating a new, empty cluster.
+
+    Attributes:
+        replication_group: the L1 replication group.
+        replication_group_id: its id (explicit, stable).
+        security_group: the cluster's security group; ingress only via ``allow_connections_from``.
+        auth_token_secret: the secret holding the AUTH token (a plain string).
+        primary_endpoint_address / reader_endpoint_address / port: where clients connect (TLS).
+        databases: the logical database layout.
+        parameter_group: the custom parameter group (``maxmemory-policy noeviction``).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CacheConfig, replication_group_id: str,
+                 name_prefix: str, vpc: ec2.IVpc, subnet_ids: list[str], encryption_key: kms.IKey,
+                 notification_topic: sns.ITopic, removal_policy: cdk.RemovalPolicy) -> None:
+        """
+        :param config: the environment's cache configuration (engine, node type, windows, ...).
+        :param replication_group_id: explicit replication group id.
+        :param name_prefix: prefix of the subnet group, secret and log group names.
+        :param vpc: the VPC; ``subnet_ids`` are where the nodes go (spread over AZs, Multi-AZ).
+        :param encryption_key: KMS key for encryption at rest and of the AUTH-token secret.
+        :param notification_topic: receives ElastiCache events (failovers among them).
+        :param removal_policy: applied to the secret and log groups (the cluster follows
+            ``config.deletion_policy``).
+        """
+        super().__init__(scope, construct_id)
+        self.replication_group_id = replication_group_id
+        self.port = config.port
+        self.databases: DatabaseLayout = config.databases
+
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description=f"{replication_group_id}: Redis ingress only from the tier services")
+
+        subnet_group = elasticache.CfnSubnetGroup(
+            self, "SubnetGroup", cache_subnet_group_name=name_prefix,
+            description=f"{replication_group_id} private subnets",
+            subnet_ids=subnet_ids)
+
+        self.parameter_group = elasticache.CfnParameterGroup(
+            self, "ParameterGroup", cache_parameter_group_family=config.family,
+            description=f"{replication_group_id}: maxmemory-policy {MAXMEMORY_POLICY}",
+            properties={**config.parameters, "maxmemory-policy": MAXMEMORY_POLICY})
+
+        self.auth_token_secret = secretsmanager.Secret(
+            self, "AuthToken", secret_name=f"{name_prefix}/redis-auth-token",
+            description=f"AUTH token of {replication_group_id}",
+            encryption_key=encryption_key, removal_policy=removal_policy,
+            # ElastiCache: 16-128 printable characters without / " @; letters and digits only.
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False))
+        acknowledge(self.auth_token_secret, "SMG4",
+                    "An ElastiCache AUTH token is rotated with ModifyReplicationGroup "
+                    "(AuthTokenUpdateStrategy ROTATE, then SET); runbooks/auth-token-rotation.md is the "
+                    "procedure. A Secrets Manager rotation Lambda would change the secret without the cluster.")
+
+        log_groups = {
+            log_type: tier_log_group(self, f"{name.title()}Log", log_group_name=f"/{name_prefix}/redis/{log_type}",
+                                     retention_days=config.log_retention_days, removal_policy=removal_policy)
+            for name, log_type in (("slow", "slow-log"), ("engine", "engine-log"))
+        }
+
+        self.replication_group = elasticache.CfnReplicationGroup(
+            self, "ReplicationGroup",
+            replication_group_id=replication_group_id,
+            replication_group_description=f"broker tier cache ({replication_group_id})",
+            engine=config.engine,
+            engine_version=config.engine_version,
+            cache_node_type=config.node_type,
+            num_cache_clusters=config.replicas + 1,
+            multi_az_enabled=True,
+            automatic_failover_enabled=True,
+            cache_parameter_group_name=self.parameter_group.ref,
+            cache_subnet_group_name=subnet_group.ref,
+            security_group_ids=[self.security_group.security_group_id],
+            port=config.port,
+            at_rest_encryption_enabled=True,
+            kms_key_id=encryption_key.key_arn,
+            transit_encryption_enabled=True,
+            transit_encryption_mode="required",
+            auth_token=self.auth_token_secret.secret_value.unsafe_unwrap(),  # a {{resolve:...}} reference
+            snapshot_retention_limit=config.snapshot_retention_days,
+            snapshot_window=config.snapshot_window,
+            preferred_maintenance_window=config.maintenance_window,
+            notification_topic_arn=notification_topic.topic_arn,
+            auto_minor_version_upgrade=True,
+            log_delivery_configurations=[
+                elasticache.CfnReplicationGroup.LogDeliveryConfigurationRequestProperty(
+                    destination_type="cloudwatch-logs", log_format="json", log_type=log_type,
+                    destination_details=elasticache.CfnReplicationGroup.DestinationDetailsProperty(
+                        cloud_watch_logs_details=elasticache.CfnReplicationGroup.CloudWatchLogsDestinationDetailsProperty(
+                            log_group=log_group.log_group_name)))
+                for log_type, log_group in log_groups.items()
+            ],
+        )
+        self.replication_group.cfn_options.deletion_policy = _DELETION_POLICY[config.deletion_policy]
+        self.replication_group.cfn_options.update_replace_policy = _DELETION_POLICY[config.deletion_policy]
+
+        self.primary_endpoint_address = self.replication_group.attr_primary_end_point_address
+        self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
+
+    def allow_connections_from(self, peer: ec2.ISecurityGroup, description: str) -> None:
+        """Grant ``peer`` (a service's security group) TCP access to the Redis port; never a CIDR."""
+        self.security_group.add_ingress_rule(peer, ec2.Port.tcp(self.port), description)

@@ -1,0 +1,57 @@
+"""One latency class's SQS queue and its dead-letter queue."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms, aws_sqs as sqs
+from constructs import Construct
+
+from broker_tier.config import QueueClassConfig
+
+
+class LatencyClassQueues(Construct):
+    """The work queue of one latency class, with its own dead-letter queue and redrive.
+
+    Both queues have explicit names (a change that would replace them fails rather than dropping
+    their messages), KMS server-side encryption, and a queue policy that refuses requests without
+    TLS. The dead-letter queue only accepts redrive from its own source queue (``byQueue``); its
+    ARN is built from its name, because the two queues' policies name each other.
+
+    Attributes:
+        class_name: the latency class.
+        queue: the work queue.
+        dead_letter_queue: its dead-letter queue.
+        config: the class's validated limits (time limit, ETA, visibility timeout, ...).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, config: QueueClassConfig,
+                 name_prefix: str, encryption_key: kms.IKey, removal_policy: cdk.RemovalPolicy) -> None:
+        """
+        :param class_name: the latency class (part of both queue names).
+        :param config: the class's limits, validated by the configuration model.
+        :param name_prefix: prefix of the queue names.
+        :param encryption_key: KMS key for server-side encryption.
+        :param removal_policy: what stack deletion does to both queues.
+        """
+        super().__init__(scope, construct_id)
+        self.class_name = class_name
+        self.config = config
+        queue_name = f"{name_prefix}-{class_name}"
+        encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key,
+                      "enforce_ssl": True, "removal_policy": removal_policy}
+
+        self.dead_letter_queue = sqs.Queue(
+            self, "DeadLetterQueue", queue_name=f"{queue_name}-dlq",
+            retention_period=cdk.Duration.seconds(config.dead_letter_retention_seconds),
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[sqs.Queue.from_queue_arn(
+                    self, "SourceQueueRef", cdk.Stack.of(self).format_arn(service="sqs", resource=queue_name))]),
+            **encryption)
+        self.queue = sqs.Queue(
+            self, "Queue", queue_name=queue_name,
+            visibility_timeout=cdk.Duration.seconds(config.visibility_timeout_seconds),
+            retention_period=cdk.Duration.seconds(config.retention_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=config.max_receive_count,
+                                                  queue=self.dead_letter_queue),
+            **encryption)

@@ -1,0 +1,1 @@
+"""Deployment units of the tier, composed of ``broker_tier.constructs``."""

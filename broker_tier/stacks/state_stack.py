@@ -1,0 +1,89 @@
+"""The stateful half of the tier: network, encryption key, cache and queues."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sns as sns
+from constructs import Construct
+
+from broker_tier.config import EnvironmentConfig
+from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.network import BrokerNetwork
+from broker_tier.constructs.queues import LatencyClassQueues
+from broker_tier.nag import acknowledge
+from broker_tier.stacks.base import TierStack
+
+REMOVAL = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DESTROY}
+
+
+def output_id(*parts: str) -> str:
+    """A stable output name from parts: ``output_id("queue", "batch", "url")`` -> ``QueueBatchUrl``."""
+    return "".join(part[:1].upper() + part[1:] for part in parts)
+
+
+class BrokerStateStack(TierStack):
+    """Network, KMS key, ElastiCache replication group, per-class queues and the events topic.
+
+    Outputs (stable names, for tools outside the app): ``ReplicationGroupId``,
+    ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
+    ``EventsTopicArn``, ``RedisDatabases``, and per class ``Queue<Class>{Name,Url,Arn}`` and
+    ``DeadLetterQueue<Class>{Name,Url,Arn}``.
+
+    Attributes:
+        network, encryption_key, events_topic, cache: the constructs.
+        queues: the latency classes' queues by class name.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, config=config,
+                         description=f"broker-tier {config.name}: network, cache and queues (stateful)", **kwargs)
+        removal = REMOVAL[config.removal_policy]
+        prefix = config.resource_prefix
+
+        self.network = BrokerNetwork(self, "Network", config=config.network, removal_policy=removal)
+
+        self.encryption_key = kms.Key(
+            self, "Key", alias=f"alias/{prefix}", enable_key_rotation=True, removal_policy=removal,
+            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret")
+
+        self.events_topic = sns.Topic(self, "EventsTopic", topic_name=f"{prefix}-cache-events", enforce_ssl=True,
+                                      display_name=f"broker-tier {config.name} ElastiCache events")
+        # ElastiCache publishes as the account and its docs require the aws:SourceOwner condition.
+        self.events_topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="ElastiCacheEvents", actions=["sns:Publish"], resources=[self.events_topic.topic_arn],
+            principals=[iam.AccountRootPrincipal()],
+            conditions={"StringEquals": {"AWS:SourceOwner": cdk.Aws.ACCOUNT_ID}}))
+        acknowledge(self.events_topic, "SNS2",
+                    "ElastiCache cannot publish to an encrypted topic (its Event Notifications docs); the "
+                    "topic carries event metadata only (node ids, failover notices), no task data.")
+
+        self.cache = BrokerCache(
+            self, "Cache", config=config.cache, replication_group_id=config.replication_group_id,
+            name_prefix=prefix, vpc=self.network.vpc, subnet_ids=self.network.private_subnet_ids,
+            encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal)
+
+        self.queues = {
+            name: LatencyClassQueues(self, f"Queues-{name}", class_name=name, config=class_config,
+                                     name_prefix=prefix, encryption_key=self.encryption_key, removal_policy=removal)
+            for name, class_config in config.queues.items()
+        }
+        self._add_outputs()
+
+    def _add_outputs(self) -> None:
+        cache = self.cache
+        outputs = {
+            "ReplicationGroupId": cache.replication_group_id,
+            "PrimaryEndpointAddress": cache.primary_endpoint_address,
+            "ReaderEndpointAddress": cache.reader_endpoint_address,
+            "RedisPort": str(cache.port),
+            "AuthTokenSecretArn": cache.auth_token_secret.secret_arn,
+            "EventsTopicArn": self.events_topic.topic_arn,
+            "RedisDatabases": ",".join(f"{k}={v}" for k, v in cache.databases.model_dump().items()),
+        }
+        for name, queues in self.queues.items():
+            for kind, queue in (("queue", queues.queue), ("deadLetterQueue", queues.dead_letter_queue)):
+                outputs[output_id(kind, name, "name")] = queue.queue_name
+                outputs[output_id(kind, name, "url")] = queue.queue_url
+                outputs[output_id(kind, name, "arn")] = queue.queue_arn
+        for name, value in outputs.items():
+            cdk.CfnOutput(self, name, value=value)
