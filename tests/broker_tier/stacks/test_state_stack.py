@@ -1,0 +1,38 @@
+"""BrokerStateStack: outputs for tools outside the app, and stack-level protection."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker_tier.config import load_environments
+from tier_testing import ENVIRONMENTS, tier_context
+
+CONFIGS = load_environments(tier_context())
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_outputs_have_stable_names(synthesized, env):
+    outputs = synthesized.json(env, "State")["Outputs"]
+    expected = {"ReplicationGroupId", "PrimaryEndpointAddress", "ReaderEndpointAddress", "RedisPort",
+                "AuthTokenSecretArn", "EventsTopicArn", "RedisDatabases"}
+    for cls in CONFIGS[env].queues:
+        cap = cls.capitalize()
+        expected |= {f"{kind}{cap}{attr}" for kind in ("Queue", "DeadLetterQueue") for attr in ("Name", "Url", "Arn")}
+    assert expected <= set(outputs)
+    assert outputs["ReplicationGroupId"]["Value"] == f"broker-tier-{env}"
+    assert outputs["RedisPort"]["Value"] == str(CONFIGS[env].cache.port)
+    assert outputs["RedisDatabases"]["Value"] == "cache=0,broker=1,results=2"
+    assert outputs["PrimaryEndpointAddress"]["Value"]["Fn::GetAtt"][1] == "PrimaryEndPoint.Address"
+    assert outputs["ReaderEndpointAddress"]["Value"]["Fn::GetAtt"][1] == "ReaderEndPoint.Address"
+
+
+@pytest.mark.parametrize("env,protected", [("dev", False), ("staging", False), ("prod", True)])
+def test_termination_protection_only_in_production(synthesized, env, protected):
+    stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-State")
+    assert bool(stack.termination_protection) is protected
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_stacks_are_environment_agnostic_by_default(synthesized, env):
+    stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-State")
+    assert stack.environment.account == "unknown-account" and stack.environment.region == "unknown-region"

@@ -1,0 +1,64 @@
+"""Helpers shared by the tests: the project's cdk.json, and its environments synthesized once."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# jsii starts `node` from PATH: use the pinned Node 22 the set-up installed, when present.
+if (ROOT / "node_modules/.bin/node").exists():
+    os.environ["PATH"] = f"{ROOT / 'node_modules/.bin'}{os.pathsep}{os.environ['PATH']}"
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from broker_tier.app_builder import build_app  # noqa: E402
+from broker_tier.config import CONTEXT_KEY  # noqa: E402
+
+
+def project_context() -> dict:
+    """The ``context`` block of the repository's cdk.json."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def tier_context() -> dict:
+    """A fresh copy of ``context["broker-tier"]`` to modify in a test."""
+    return copy.deepcopy(project_context()[CONTEXT_KEY])
+
+
+class SynthesizedEnvironments:
+    """Every environment of cdk.json, synthesized once; templates by environment and stack part."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.app = cdk.App(context=project_context(), outdir=str(tmp))
+        self.stacks = build_app(self.app, nag=False)
+        self.assembly = self.app.synth()
+        self._templates: dict[tuple[str, str], Template] = {}
+        self._json: dict[tuple[str, str], dict] = {}
+
+    def json(self, env: str, part: str) -> dict:
+        key = (env, part)
+        if key not in self._json:
+            self._json[key] = self.assembly.get_stack_by_name(f"BrokerTier-{env}-{part}").template
+        return self._json[key]
+
+    def template(self, env: str, part: str) -> Template:
+        key = (env, part)
+        if key not in self._templates:
+            self._templates[key] = Template.from_json(self.json(env, part))
+        return self._templates[key]
+
+    def resources(self, env: str, part: str, resource_type: str) -> dict[str, dict]:
+        return {logical_id: resource for logical_id, resource in self.json(env, part)["Resources"].items()
+                if resource["Type"] == resource_type}
+
+    def only(self, env: str, part: str, resource_type: str) -> dict:
+        found = self.resources(env, part, resource_type)
+        assert len(found) == 1, f"expected one {resource_type} in {env}-{part}, found {list(found)}"
+        return next(iter(found.values()))
+
+
+ENVIRONMENTS = list(project_context()[CONTEXT_KEY]["environments"])
