@@ -20,12 +20,12 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
         template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
         lines.append(f"  {name}: {len(template.get('Resources', {}))} resources")
     report_file = outdir / "validation-report.json"
-    if report_file.exists():
-        for plugin in json.loads(report_file.read_text()).get("pluginReports", []):
-            count = len(plugin.get("violations", []))
-            violations += count
-            lines.append(f"  {plugin['pluginName']}: {count} unacknowledged finding(s)")
-    else:  # CDK writes the report only when a plugin found something
+    plugins = json.loads(report_file.read_text()).get("pluginReports", []) if report_file.exists() else []
+    for plugin in plugins:
+        count = len(plugin.get("violations", []))
+        violations += count
+        lines.append(f"  {plugin['pluginName']}: {count} unacknowledged finding(s)")
+    if not violations:
         lines.append("  validation plugins (cdk-nag AwsSolutions, CloudFormation Validate): "
                      "0 unacknowledged findings")
     acknowledged: Counter[str] = Counter()
