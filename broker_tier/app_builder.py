@@ -6,6 +6,7 @@ import aws_cdk as cdk
 
 from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments, select_environments
 from broker_tier.nag import add_aws_solutions_checks
+from broker_tier.stacks.compute_stack import BrokerComputeStack
 from broker_tier.stacks.state_stack import BrokerStateStack
 
 
@@ -15,10 +16,11 @@ class EnvironmentStacks:
     def __init__(self, app: cdk.App, config: EnvironmentConfig) -> None:
         self.config = config
         self.state = BrokerStateStack(app, config.stack_name("State"), config=config)
+        self.compute = BrokerComputeStack(app, config.stack_name("Compute"), config=config, state=self.state)
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [self.state]
+        return [self.state, self.compute]
 
 
 def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]:

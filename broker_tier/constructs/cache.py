@@ -129,6 +129,14 @@ class BrokerCache(Construct):
         self.primary_endpoint_address = self.replication_group.attr_primary_end_point_address
         self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
 
-    def allow_connections_from(self, peer: ec2.ISecurityGroup, description: str) -> None:
-        """Grant ``peer`` (a service's security group) TCP access to the Redis port; never a CIDR."""
-        self.security_group.add_ingress_rule(peer, ec2.Port.tcp(self.port), description)
+    def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct,
+                               description: str) -> ec2.CfnSecurityGroupIngress:
+        """Grant ``peer`` (a service's security group) TCP access to the Redis port; never a CIDR.
+
+        The rule is created in ``scope``, the consumer's construct, so the stateful stack never
+        depends on the stacks that use it (and can be deployed, or kept, on its own).
+        """
+        return ec2.CfnSecurityGroupIngress(
+            scope, "RedisIngress", group_id=self.security_group.security_group_id,
+            source_security_group_id=peer.security_group_id, ip_protocol="tcp", from_port=self.port,
+            to_port=self.port, description=description)

@@ -33,7 +33,7 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
         for entries in json.loads(metadata_file.read_text()).values():
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
-                    acknowledged.update(rule.split("::")[-1] for rule in entry["data"])
+                    acknowledged.update(rule.partition("::")[2] for rule in entry["data"])
     lines.append(f"  acknowledged (each with a reason in the code): "
                  f"{', '.join(f'{rule} x{n}' for rule, n in sorted(acknowledged.items())) or 'none'}")
     return [f"{len(stacks)} stack template(s) in {outdir}:"] + lines, violations

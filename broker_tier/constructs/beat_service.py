@@ -1,0 +1,42 @@
+"""The single Celery Beat of the tier."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sqs as sqs
+from constructs import Construct
+
+from broker_tier.config import BeatConfig
+from broker_tier.constructs.celery_service import CeleryFargateService
+
+
+class BeatService(Construct):
+    """Exactly one Celery Beat: desired count 1, maximum 100 %, minimum healthy 0 %, no autoscaling.
+
+    The old Beat stops before the new one starts, so a deployment never runs two (CDK's defaults,
+    50 % / 200 %, overlap them: aws/aws-cdk#31705). Beat only publishes: send to the work queues.
+
+    Attributes:
+        service (CeleryFargateService).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: BeatConfig, publish_queues: list[sqs.IQueue],
+                 encryption_key: kms.IKey, uses_sqs_broker: bool, service_props: dict) -> None:
+        """
+        :param config: Beat's size (its count and deployment limits are fixed by the model).
+        :param publish_queues: the work queues periodic tasks are sent to.
+        :param encryption_key: the queues' KMS key.
+        :param uses_sqs_broker: grant SQS access (false in redis broker mode).
+        :param service_props: the remaining CeleryFargateService properties (image, command, ...).
+        """
+        super().__init__(scope, construct_id)
+        self.service = CeleryFargateService(
+            self, "Celery", cpu=config.cpu, memory_mib=config.memory_mib, desired_count=config.desired_count,
+            min_healthy_percent=config.minimum_healthy_percent, max_healthy_percent=config.maximum_percent,
+            **service_props)
+        if uses_sqs_broker:
+            role = self.service.task_definition.task_role
+            role.add_to_principal_policy(iam.PolicyStatement(
+                sid="PublishToWorkQueues", actions=["sqs:SendMessage"],
+                resources=[q.queue_arn for q in publish_queues]))
+            role.add_to_principal_policy(iam.PolicyStatement(
+                sid="QueueEncryption", actions=["kms:GenerateDataKey"], resources=[encryption_key.key_arn]))

@@ -1,0 +1,120 @@
+"""The Celery workers of one latency class, scaled on their queue's backlog per task."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling, aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions, aws_ecs as ecs, aws_iam as iam, aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from broker_tier.config import WorkerConfig
+from broker_tier.constructs.celery_service import CeleryFargateService
+
+SCALING_PERIOD = cdk.Duration.minutes(1)
+
+
+class WorkerService(Construct):
+    """One worker service consuming one class's queue, with backlog-per-task target tracking.
+
+    Scaling follows AWS's backlog-per-task recipe: the queue's visible messages divided by the
+    service's running tasks (metric math), tracked to ``backlog_per_task_target``. No CPU scaling:
+    it fights queue scaling. Target tracking cannot leave zero tasks (it scales proportionally), so a
+    class with ``min_tasks`` 0 also gets a step policy that adds a task when a message waits and
+    none runs.
+
+    Attributes:
+        class_name, service (CeleryFargateService), scalable_target, config.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, config: WorkerConfig,
+                 queue: sqs.IQueue, publish_queues: list[sqs.IQueue], encryption_key: kms.IKey,
+                 uses_sqs_broker: bool, service_props: dict) -> None:
+        """
+        :param class_name: the latency class this service consumes.
+        :param config: size, concurrency and scaling of the class.
+        :param queue: the class's work queue (consumed; its depth drives scaling).
+        :param publish_queues: the work queues tasks may publish to (retries, chains, routing).
+        :param encryption_key: the queues' KMS key.
+        :param uses_sqs_broker: grant SQS access (false in redis broker mode: nothing to grant).
+        :param service_props: the remaining CeleryFargateService properties (image, command, ...).
+        """
+        super().__init__(scope, construct_id)
+        self.class_name, self.config = class_name, config
+        self.service = CeleryFargateService(self, "Celery", cpu=config.cpu, memory_mib=config.memory_mib,
+                                            desired_count=None, min_healthy_percent=100, max_healthy_percent=200,
+                                            **service_props)
+        if uses_sqs_broker:
+            self._grant_queues(queue, publish_queues, encryption_key)
+        fargate = self.service.service
+        self.scalable_target = appscaling.ScalableTarget(
+            self, "ScalableTarget", service_namespace=appscaling.ServiceNamespace.ECS,
+            resource_id=f"service/{fargate.cluster.cluster_name}/{fargate.service_name}",
+            scalable_dimension="ecs:service:DesiredCount", min_capacity=config.min_tasks,
+            max_capacity=config.max_tasks)
+        visible = queue.metric_approximate_number_of_messages_visible(period=SCALING_PERIOD, statistic="Sum")
+        running = cloudwatch.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                                    dimensions_map={"ClusterName": fargate.cluster.cluster_name,
+                                                    "ServiceName": fargate.service_name},
+                                    period=SCALING_PERIOD, statistic="Average")
+        self._track_backlog_per_task(queue, fargate, config.backlog_per_task_target)
+        if config.min_tasks == 0:
+            self._scale_out_from_zero(visible, running)
+
+    def _grant_queues(self, queue: sqs.IQueue, publish_queues: list[sqs.IQueue], key: kms.IKey) -> None:
+        role = self.service.task_definition.task_role
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ConsumeOwnQueue", resources=[queue.queue_arn],
+            # GetQueueAttributes: kombu reads the RedrivePolicy before leaving a failed message for SQS
+            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                     "sqs:GetQueueAttributes"]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="PublishToWorkQueues", actions=["sqs:SendMessage"], resources=[q.queue_arn for q in publish_queues]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
+
+    def _track_backlog_per_task(self, queue: sqs.IQueue, fargate: ecs.FargateService, target: int) -> None:
+        P = appscaling.CfnScalingPolicy
+        metrics = [
+            P.TargetTrackingMetricDataQueryProperty(
+                id="visible", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
+                    stat="Sum", metric=P.TargetTrackingMetricProperty(
+                        namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
+                        dimensions=[P.TargetTrackingMetricDimensionProperty(name="QueueName",
+                                                                            value=queue.queue_name)]))),
+            P.TargetTrackingMetricDataQueryProperty(
+                id="running", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
+                    stat="Average", metric=P.TargetTrackingMetricProperty(
+                        namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                        dimensions=[
+                            P.TargetTrackingMetricDimensionProperty(name="ClusterName",
+                                                                    value=fargate.cluster.cluster_name),
+                            P.TargetTrackingMetricDimensionProperty(name="ServiceName",
+                                                                    value=fargate.service_name)]))),
+            P.TargetTrackingMetricDataQueryProperty(id="backlogPerTask", expression="visible / running",
+                                                    label="Backlog per task", return_data=True),
+        ]
+        appscaling.CfnScalingPolicy(
+            self, "BacklogPerTask", policy_name=f"{self.class_name}-backlog-per-task",
+            policy_type="TargetTrackingScaling", scaling_target_id=self.scalable_target.scalable_target_id,
+            target_tracking_scaling_policy_configuration=P.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=target, scale_in_cooldown=120, scale_out_cooldown=60,
+                customized_metric_specification=P.CustomizedMetricSpecificationProperty(metrics=metrics)))
+
+    def _scale_out_from_zero(self, visible: cloudwatch.IMetric, running: cloudwatch.IMetric) -> None:
+        action = appscaling.StepScalingAction(
+            self, "ScaleOutFromZero", scaling_target=self.scalable_target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY, cooldown=cdk.Duration.minutes(1),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM)
+        action.add_adjustment(adjustment=1, lower_bound=0)
+        waiting_without_workers = cloudwatch.MathExpression(
+            expression="IF(FILL(running, 0) == 0 AND visible > 0, 1, 0)",
+            using_metrics={"visible": visible, "running": running}, period=SCALING_PERIOD,
+            label="Messages waiting with no running task")
+        alarm = cloudwatch.Alarm(
+            self, "MessagesWithoutWorkers", metric=waiting_without_workers, threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"{self.class_name}: a message waits and no worker runs; scales out from zero "
+                              f"(a scaling trigger, not a page)")
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))

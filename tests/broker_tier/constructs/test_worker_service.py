@@ -1,0 +1,140 @@
+"""WorkerService: one service per class, backlog-per-task scaling, least-privilege queue access."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from broker_tier.config import load_environments
+from tier_testing import ENVIRONMENTS, tier_context
+
+CONFIGS = load_environments(tier_context())
+CLASSES = [(env, name) for env in ENVIRONMENTS for name in CONFIGS[env].queues]
+
+
+def container_of(synthesized, env, name):
+    for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values():
+        container = task["Properties"]["ContainerDefinitions"][0]
+        env_vars = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+        if env_vars.get("BROKER_TIER_QUEUE") == name:
+            return task["Properties"], container, env_vars
+    raise AssertionError(f"no worker task definition for {name} in {env}")
+
+
+@pytest.mark.parametrize("env,cls", CLASSES)
+def test_worker_consumes_only_its_class_and_never_runs_beat(synthesized, env, cls):
+    task, container, env_vars = container_of(synthesized, env, cls)
+    worker = CONFIGS[env].queues[cls].worker
+    command = container["Command"]
+    assert command[:4] == ["celery", "-A", "broker_tier_worker.app", "worker"]
+    assert command[command.index("--queues") + 1] == cls
+    assert command[command.index("--concurrency") + 1] == str(worker.concurrency)
+    assert not {"-B", "--beat"} & set(command)
+    assert (task["Cpu"], task["Memory"]) == (str(worker.cpu), str(worker.memory_mib))
+    assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    assert env_vars["BROKER_TIER_TASK_TIME_LIMIT"] == str(CONFIGS[env].queues[cls].task_time_limit_seconds)
+    assert env_vars["BROKER_TIER_BROKER"] == "sqs"
+    assert container["StopTimeout"] == 120
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_auth_token_reaches_containers_only_as_an_ecs_secret(synthesized, env):
+    for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values():
+        container = task["Properties"]["ContainerDefinitions"][0]
+        assert [s["Name"] for s in container["Secrets"]] == ["BROKER_TIER_REDIS_AUTH_TOKEN"]
+        assert "CacheAuthToken" in json.dumps(container["Secrets"][0]["ValueFrom"])
+        for variable in container["Environment"]:
+            assert "TOKEN" not in variable["Name"] and "PASSWORD" not in variable["Name"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_one_worker_service_per_class_with_rollback(synthesized, env):
+    services = synthesized.resources(env, "Compute", "AWS::ECS::Service")
+    assert len(services) == len(CONFIGS[env].queues) + 1  # + Beat
+    for service in services.values():
+        deployment = service["Properties"]["DeploymentConfiguration"]
+        assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+        assert service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    synthesized.template(env, "Compute").has_resource_properties(
+        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]})
+
+
+@pytest.mark.parametrize("env,cls", CLASSES)
+def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
+    worker = CONFIGS[env].queues[cls].worker
+    policies = [p["Properties"] for p in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    tracking = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"]
+    assert all("PredefinedMetricSpecification" not in p["TargetTrackingScalingPolicyConfiguration"] for p in tracking)
+    mine = next(p for p in tracking if p["PolicyName"] == f"{cls}-backlog-per-task")
+    config = mine["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == worker.backlog_per_task_target
+    metrics = {m["Id"]: m for m in config["CustomizedMetricSpecification"]["Metrics"]}
+    assert metrics["backlogPerTask"]["Expression"] == "visible / running"
+    visible = metrics["visible"]["MetricStat"]["Metric"]
+    assert (visible["Namespace"], visible["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert "Queuesbatch" in json.dumps(visible) if cls == "batch" else f"Queues{cls}" in json.dumps(visible)
+    running = metrics["running"]["MetricStat"]["Metric"]
+    assert (running["Namespace"], running["MetricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
+    targets = synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget")
+    bounds = {(t["Properties"]["MinCapacity"], t["Properties"]["MaxCapacity"]) for t in targets.values()}
+    assert (worker.min_tasks, worker.max_tasks) in bounds
+
+
+def test_a_class_that_scales_to_zero_scales_out_on_one_message(synthesized):
+    assert CONFIGS["dev"].queues["batch"].worker.min_tasks == 0
+    alarms = synthesized.resources("dev", "Compute", "AWS::CloudWatch::Alarm")
+    alarm = next(a["Properties"] for i, a in alarms.items() if i.startswith("WorkerbatchMessagesWithoutWorkers"))
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    assert expression == "IF(FILL(running, 0) == 0 AND visible > 0, 1, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    step = next(p["Properties"] for p in synthesized.resources("dev", "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+                if p["Properties"]["PolicyType"] == "StepScaling")
+    adjustments = step["StepScalingPolicyConfiguration"]["StepAdjustments"]
+    assert adjustments == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+    # classes with a minimum of one or more tasks need no such trigger
+    assert not any(i.startswith("WorkerbatchMessagesWithoutWorkers")
+                   for i in synthesized.resources("staging", "Compute", "AWS::CloudWatch::Alarm"))
+
+
+def statements(synthesized, env, prefix):
+    policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
+    return [s for i, p in policies.items() if i.startswith(prefix) for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_worker_task_role_is_least_privilege(synthesized, env):
+    for cls in CONFIGS[env].queues:
+        found = {s["Sid"]: s for s in statements(synthesized, env, f"Worker{cls}CeleryTaskDefinitionTaskRole")}
+        assert set(found) == {"ConsumeOwnQueue", "PublishToWorkQueues", "QueueEncryption"}
+        assert sorted(found["ConsumeOwnQueue"]["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                                              "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        assert f"Queues{cls}Queue" in json.dumps(found["ConsumeOwnQueue"]["Resource"])
+        assert found["PublishToWorkQueues"]["Action"] == "sqs:SendMessage"
+        assert len(found["PublishToWorkQueues"]["Resource"]) == len(CONFIGS[env].queues)
+        assert "DeadLetter" not in json.dumps(found)
+        assert sorted(found["QueueEncryption"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        for statement in found.values():
+            assert "*" not in json.dumps(statement["Action"]) and statement["Resource"] != "*"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_execution_roles_read_the_secret_and_have_one_documented_wildcard(synthesized, env):
+    for statement in statements(synthesized, env, ""):
+        if statement.get("Resource") == "*":
+            assert statement["Action"] == "ecr:GetAuthorizationToken"
+        if statement.get("Sid") == "DecryptInjectedSecrets":
+            assert statement["Action"] == "kms:Decrypt"
+            assert "secretsmanager." in json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_redis_ingress_only_from_the_services_on_the_redis_port(synthesized, env):
+    rules = synthesized.resources(env, "Compute", "AWS::EC2::SecurityGroupIngress")
+    assert len(rules) == len(CONFIGS[env].queues) + 1
+    for rule in rules.values():
+        props = rule["Properties"]
+        assert (props["FromPort"], props["ToPort"], props["IpProtocol"]) == (6380, 6380, "tcp")
+        assert "SourceSecurityGroupId" in props and "CidrIp" not in props
+        assert "CacheSecurityGroup" in json.dumps(props["GroupId"])

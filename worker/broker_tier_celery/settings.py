@@ -1,0 +1,207 @@
+"""Builds Celery configuration from the ``BROKER_TIER_*`` environment the stack sets.
+
+Checked against Celery 5.7 / kombu 5.7 as installed (see README "Celery settings"):
+
+- SQS broker: ``predefined_queues`` (kombu never lists, creates or deletes queues; any other queue
+  name raises ``UndefinedQueueException``); visibility timeouts live on the queues themselves.
+- Failures stay un-acked (``task_acks_on_failure=False``): Celery then rejects without requeue,
+  which kombu's SQS transport leaves in a queue that has a RedrivePolicy, so SQS redelivers it
+  and, after ``maxReceiveCount`` receives, moves it to the dead-letter queue.
+- On SQS a requeueing reject sends a *copy* and leaves the original in flight (two deliveries),
+  so ``task_reject_on_worker_lost`` is off there (a lost worker's message reappears after the
+  visibility timeout and counts towards the DLQ) and timeouts are acked (recorded as failures).
+  With the Redis broker, which has no redrive, a lost worker's message is requeued.
+- ``broker_channel_error_retry``: without it workers exit with "Unrecoverable error:
+  ReadOnlyError" after an ElastiCache failover (celery#7946).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import quote
+
+PREFIX = "BROKER_TIER_"
+# Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
+SOFT_LIMIT_HEADROOM_SECONDS = 10
+
+
+class SettingsError(ValueError):
+    """The container's environment does not describe a usable broker tier."""
+
+
+def _get(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = environ.get(PREFIX + name, default)
+    if value is None or value == "":
+        raise SettingsError(f"environment variable {PREFIX}{name} is required (set by the broker-tier stack)")
+    return value
+
+
+def _int(environ: Mapping[str, str], name: str, default: str | None = None, minimum: int = 0) -> int:
+    raw = _get(environ, name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} = {raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name} = {value} is below {minimum}")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: str) -> bool:
+    raw = _get(environ, name, default).lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{PREFIX}{name} = {raw!r} is not 'true' or 'false'")
+    return raw == "true"
+
+
+@dataclass(frozen=True)
+class TierEnvironment:
+    """What the stack tells a container, parsed and checked."""
+
+    broker: str
+    queue_urls: dict[str, str]
+    queue: str | None
+    region: str | None
+    redis_host: str
+    redis_port: int
+    redis_tls: bool
+    redis_auth_token: str | None
+    results_db: int
+    broker_db: int
+    task_time_limit: int | None
+    result_expires: int
+    soft_shutdown_timeout: float
+    sqs_endpoint_url: str | None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "TierEnvironment":
+        broker = _get(environ, "BROKER", "sqs")
+        if broker not in ("sqs", "redis"):
+            raise SettingsError(f"{PREFIX}BROKER = {broker!r} is not 'sqs' or 'redis'")
+        try:
+            queue_urls = json.loads(_get(environ, "QUEUE_URLS"))
+        except json.JSONDecodeError as error:
+            raise SettingsError(f"{PREFIX}QUEUE_URLS is not JSON: {error}") from None
+        if not isinstance(queue_urls, dict) or not queue_urls:
+            raise SettingsError(f"{PREFIX}QUEUE_URLS must map each queue class to its URL")
+        queue = environ.get(PREFIX + "QUEUE") or None
+        if queue is not None and queue not in queue_urls:
+            raise SettingsError(f"{PREFIX}QUEUE = {queue!r} is not one of the declared classes {sorted(queue_urls)}")
+        time_limit = environ.get(PREFIX + "TASK_TIME_LIMIT")
+        return cls(
+            broker=broker,
+            queue_urls=queue_urls,
+            queue=queue,
+            region=environ.get(PREFIX + "REGION") or environ.get("AWS_REGION") or None,
+            redis_host=_get(environ, "REDIS_HOST"),
+            redis_port=_int(environ, "REDIS_PORT", minimum=1),
+            redis_tls=_bool(environ, "REDIS_TLS", "true"),
+            redis_auth_token=environ.get(PREFIX + "REDIS_AUTH_TOKEN") or None,
+            results_db=_int(environ, "REDIS_DB_RESULTS", "2"),
+            broker_db=_int(environ, "REDIS_DB_BROKER", "1"),
+            task_time_limit=_int(environ, "TASK_TIME_LIMIT", minimum=1) if time_limit else None,
+            result_expires=_int(environ, "RESULT_EXPIRES", "86400", minimum=60),
+            soft_shutdown_timeout=float(_int(environ, "SOFT_SHUTDOWN_TIMEOUT", "100")),
+            sqs_endpoint_url=environ.get(PREFIX + "SQS_ENDPOINT_URL") or None,
+        )
+
+    def redis_url(self, db: int) -> str:
+        scheme = "rediss" if self.redis_tls else "redis"
+        auth = f":{quote(self.redis_auth_token, safe='')}@" if self.redis_auth_token else ""
+        query = "?ssl_cert_reqs=required" if self.redis_tls else ""
+        return f"{scheme}://{auth}{self.redis_host}:{self.redis_port}/{db}{query}"
+
+
+def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "predefined_queues": {name: {"url": url} for name, url in env.queue_urls.items()},
+        "wait_time_seconds": 20,  # long polling: fewer empty receives
+        "polling_interval": 0,
+    }
+    if env.region:
+        options["region"] = env.region
+    broker_url = "sqs://"
+    if env.sqs_endpoint_url:  # a local SQS (tests); credentials still come from boto's chain
+        scheme, _, host = env.sqs_endpoint_url.partition("://")
+        broker_url = f"sqs://@{host}"
+        options["is_secure"] = scheme == "https"
+    return {
+        "broker_url": broker_url,
+        "broker_transport_options": options,
+        # requeueing on SQS sends a copy while the original stays in flight (see module docstring)
+        "task_reject_on_worker_lost": False,
+        "task_acks_on_failure": False,
+        "task_acks_on_timeout": True,
+    }
+
+
+def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
+    options: dict[str, Any] = {"visibility_timeout": 3600, "socket_keepalive": True, "retry_on_timeout": True,
+                               "health_check_interval": 25}
+    if env.task_time_limit:
+        options["visibility_timeout"] = env.task_time_limit + 60
+    settings: dict[str, Any] = {
+        "broker_url": env.redis_url(env.broker_db),
+        "broker_transport_options": options,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure": True,
+        "task_acks_on_timeout": True,
+    }
+    if env.redis_tls:
+        settings["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return settings
+
+
+def build_settings(env: TierEnvironment) -> dict[str, Any]:
+    """The Celery settings for ``env``, as a dict for ``app.conf.update``."""
+    from kombu import Queue  # imported here so the module loads without kombu for docs and tests
+
+    settings: dict[str, Any] = {
+        "task_queues": [Queue(name, routing_key=name) for name in env.queue_urls],
+        "task_default_queue": "default" if "default" in env.queue_urls else next(iter(env.queue_urls)),
+        "task_create_missing_queues": False,  # routing to an undeclared queue is an error
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,  # with acks_late, one message in hand per process
+        "broker_channel_error_retry": True,  # survive ReadOnlyError after a failover (celery#7946)
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5,
+                                      "interval_max": 3},
+        "result_backend": env.redis_url(env.results_db),
+        "result_expires": env.result_expires,
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 10,
+        "redis_backend_health_check_interval": 25,
+        "redis_socket_keepalive": True,
+        "redis_retry_on_timeout": True,
+        "redis_socket_timeout": 10,
+        "redis_socket_connect_timeout": 5,
+        "worker_soft_shutdown_timeout": env.soft_shutdown_timeout,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+    }
+    if env.redis_tls:
+        settings["redis_backend_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if env.task_time_limit:
+        settings["task_time_limit"] = env.task_time_limit
+        settings["task_soft_time_limit"] = max(1, env.task_time_limit - SOFT_LIMIT_HEADROOM_SECONDS)
+    settings.update(_sqs_broker(env) if env.broker == "sqs" else _redis_broker(env))
+    return settings
+
+
+def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Celery settings from the ``BROKER_TIER_*`` variables of ``environ``."""
+    return build_settings(TierEnvironment.from_environ(environ))
+
+
+def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
+    """Apply the tier's settings to a Celery app."""
+    app.conf.update(settings_from_environment(environ))
