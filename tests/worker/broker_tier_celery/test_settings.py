@@ -1,0 +1,86 @@
+"""The Celery settings package, per broker mode."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import pytest
+
+from broker_tier_celery import SettingsError, settings_from_environment
+
+QUEUES = {"interactive": "https://sqs.eu-west-1.amazonaws.com/123456789012/broker-tier-dev-interactive",
+          "default": "https://sqs.eu-west-1.amazonaws.com/123456789012/broker-tier-dev-default"}
+
+
+def environ(**overrides) -> dict[str, str]:
+    values = {"BROKER_TIER_BROKER": "sqs", "BROKER_TIER_QUEUE_URLS": json.dumps(QUEUES),
+              "BROKER_TIER_QUEUE": "interactive", "BROKER_TIER_REGION": "eu-west-1",
+              "BROKER_TIER_REDIS_HOST": "master.broker-tier-dev.cache.amazonaws.com",
+              "BROKER_TIER_REDIS_PORT": "6380", "BROKER_TIER_REDIS_AUTH_TOKEN": "tok/en@",
+              "BROKER_TIER_REDIS_DB_RESULTS": "2", "BROKER_TIER_REDIS_DB_BROKER": "1",
+              "BROKER_TIER_TASK_TIME_LIMIT": "60", "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT": "105"}
+    values.update(overrides)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def test_sqs_mode_uses_predefined_queues_and_leaves_failures_for_redrive():
+    settings = settings_from_environment(environ())
+    assert settings["broker_url"] == "sqs://"
+    options = settings["broker_transport_options"]
+    assert options["predefined_queues"] == {name: {"url": url} for name, url in QUEUES.items()}
+    assert options["region"] == "eu-west-1" and "visibility_timeout" not in options
+    assert settings["task_acks_late"] is True
+    assert settings["task_acks_on_failure"] is False  # kombu keeps the message when the queue has a RedrivePolicy
+    assert settings["task_reject_on_worker_lost"] is False  # a requeue on SQS would duplicate the message
+    assert settings["task_acks_on_timeout"] is True
+    assert settings["task_create_missing_queues"] is False
+    assert [q.name for q in settings["task_queues"]] == ["interactive", "default"]
+    assert settings["task_default_queue"] == "default"
+
+
+def test_common_hygiene_for_failover_publishing_and_shutdown():
+    settings = settings_from_environment(environ())
+    assert settings["broker_channel_error_retry"] is True
+    assert settings["broker_connection_retry_on_startup"] is True
+    assert settings["task_publish_retry"] is True and settings["task_publish_retry_policy"]["max_retries"] == 10
+    assert settings["result_expires"] == 86400
+    assert (settings["task_time_limit"], settings["task_soft_time_limit"]) == (60, 50)
+    assert settings["worker_soft_shutdown_timeout"] == 105.0
+    assert settings["worker_prefetch_multiplier"] == 1
+    assert settings["redis_socket_keepalive"] is True and settings["redis_retry_on_timeout"] is True
+
+
+def test_result_backend_is_tls_with_the_auth_token_quoted():
+    settings = settings_from_environment(environ())
+    assert settings["result_backend"] == ("rediss://:tok%2Fen%40@master.broker-tier-dev.cache.amazonaws.com:6380/2"
+                                          "?ssl_cert_reqs=required")
+    assert settings["redis_backend_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
+def test_redis_mode_uses_the_broker_db_and_requeues_lost_work():
+    settings = settings_from_environment(environ(BROKER_TIER_BROKER="redis"))
+    assert settings["broker_url"].startswith("rediss://:tok%2Fen%40@master.") and "/1?" in settings["broker_url"]
+    assert settings["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert settings["broker_transport_options"]["visibility_timeout"] == 120  # time limit + 60
+    assert settings["task_reject_on_worker_lost"] is True
+    assert "predefined_queues" not in settings["broker_transport_options"]
+
+
+def test_local_sqs_endpoint_for_tests():
+    settings = settings_from_environment(environ(BROKER_TIER_SQS_ENDPOINT_URL="http://127.0.0.1:5123"))
+    assert settings["broker_url"] == "sqs://@127.0.0.1:5123"
+    assert settings["broker_transport_options"]["is_secure"] is False
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"BROKER_TIER_QUEUE_URLS": None}, "BROKER_TIER_QUEUE_URLS is required"),
+    ({"BROKER_TIER_QUEUE_URLS": "not json"}, "not JSON"),
+    ({"BROKER_TIER_BROKER": "rabbitmq"}, "'rabbitmq' is not 'sqs' or 'redis'"),
+    ({"BROKER_TIER_QUEUE": "batch"}, "'batch' is not one of the declared classes"),
+    ({"BROKER_TIER_REDIS_PORT": "six"}, "BROKER_TIER_REDIS_PORT = 'six' is not an integer"),
+    ({"BROKER_TIER_REDIS_TLS": "maybe"}, "not 'true' or 'false'"),
+])
+def test_bad_environment_is_refused_naming_the_variable(overrides, message):
+    with pytest.raises(SettingsError, match=message):
+        settings_from_environment(environ(**overrides))
