@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command 2: set everything up and run the whole test suite: synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
-# on every template, then pytest (template assertions, guards, integration tests).
+# on every template, the replacement guard against baseline/, then pytest (template assertions, guards, integration tests).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,9 @@ python -m broker_tier.tools.synth_report cdk.out
 step "cfn-lint (errors and warnings fail)"
 cfn-lint cdk.out/*.template.json
 echo "cfn-lint: 0 errors, 0 warnings in $(ls cdk.out/*.template.json | wc -l) templates"
+
+step "replacement guard (stateful resources against baseline/)"
+python -m broker_tier.tools.replacement_guard
 
 step "pytest"
 python -m pytest -q "$@"
