@@ -74,7 +74,7 @@ def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
     assert metrics["backlogPerTask"]["Expression"] == "visible / running"
     visible = metrics["visible"]["MetricStat"]["Metric"]
     assert (visible["Namespace"], visible["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert "Queuesbatch" in json.dumps(visible) if cls == "batch" else f"Queues{cls}" in json.dumps(visible)
+    assert f"Queues{cls}Queue" in json.dumps(visible["Dimensions"])
     running = metrics["running"]["MetricStat"]["Metric"]
     assert (running["Namespace"], running["MetricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
     targets = synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget")
@@ -121,12 +121,17 @@ def test_worker_task_role_is_least_privilege(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_execution_roles_read_the_secret_and_have_one_documented_wildcard(synthesized, env):
-    for statement in statements(synthesized, env, ""):
-        if statement.get("Resource") == "*":
-            assert statement["Action"] == "ecr:GetAuthorizationToken"
-        if statement.get("Sid") == "DecryptInjectedSecrets":
-            assert statement["Action"] == "kms:Decrypt"
-            assert "secretsmanager." in json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
+    services = len(CONFIGS[env].queues) + 1
+    found = statements(synthesized, env, "")
+    wildcards = [s for s in found if s.get("Resource") == "*"]
+    assert [s["Action"] for s in wildcards] == ["ecr:GetAuthorizationToken"] * services
+    decrypt = [s for s in found if s.get("Sid") == "DecryptInjectedSecrets"]
+    assert len(decrypt) == services
+    for statement in decrypt:
+        assert statement["Action"] == "kms:Decrypt"
+        assert "secretsmanager." in json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
+    reads = [s for s in found if s.get("Action") == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]]
+    assert len(reads) == services and all("CacheAuthToken" in json.dumps(s["Resource"]) for s in reads)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
