@@ -52,14 +52,9 @@ class WorkerService(Construct):
             resource_id=f"service/{fargate.cluster.cluster_name}/{fargate.service_name}",
             scalable_dimension="ecs:service:DesiredCount", min_capacity=config.min_tasks,
             max_capacity=config.max_tasks)
-        visible = queue.metric_approximate_number_of_messages_visible(period=SCALING_PERIOD, statistic="Sum")
-        running = cloudwatch.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
-                                    dimensions_map={"ClusterName": fargate.cluster.cluster_name,
-                                                    "ServiceName": fargate.service_name},
-                                    period=SCALING_PERIOD, statistic="Average")
         self._track_backlog_per_task(queue, fargate, config.backlog_per_task_target)
         if config.min_tasks == 0:
-            self._scale_out_from_zero(visible, running)
+            self._scale_out_from_zero(queue, fargate)
 
     def _grant_queues(self, queue: sqs.IQueue, publish_queues: list[sqs.IQueue], key: kms.IKey) -> None:
         role = self.service.task_definition.task_role
@@ -101,7 +96,12 @@ class WorkerService(Construct):
                 target_value=target, scale_in_cooldown=120, scale_out_cooldown=60,
                 customized_metric_specification=P.CustomizedMetricSpecificationProperty(metrics=metrics)))
 
-    def _scale_out_from_zero(self, visible: cloudwatch.IMetric, running: cloudwatch.IMetric) -> None:
+    def _scale_out_from_zero(self, queue: sqs.IQueue, fargate: ecs.FargateService) -> None:
+        visible = queue.metric_approximate_number_of_messages_visible(period=SCALING_PERIOD, statistic="Sum")
+        running = cloudwatch.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                                    dimensions_map={"ClusterName": fargate.cluster.cluster_name,
+                                                    "ServiceName": fargate.service_name},
+                                    period=SCALING_PERIOD, statistic="Average")
         action = appscaling.StepScalingAction(
             self, "ScaleOutFromZero", scaling_target=self.scalable_target,
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY, cooldown=cdk.Duration.minutes(1),
