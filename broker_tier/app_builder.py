@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments, select_environments
 from broker_tier.nag import add_aws_solutions_checks
 from broker_tier.stacks.compute_stack import BrokerComputeStack
+from broker_tier.stacks.monitoring_stack import BrokerMonitoringStack
 from broker_tier.stacks.state_stack import BrokerStateStack
 
 
@@ -17,10 +18,12 @@ class EnvironmentStacks:
         self.config = config
         self.state = BrokerStateStack(app, config.stack_name("State"), config=config)
         self.compute = BrokerComputeStack(app, config.stack_name("Compute"), config=config, state=self.state)
+        self.monitoring = BrokerMonitoringStack(app, config.stack_name("Monitoring"), config=config,
+                                                state=self.state, compute=self.compute)
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [self.state, self.compute]
+        return [self.state, self.compute, self.monitoring]
 
 
 def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]:

@@ -7,6 +7,7 @@ from aws_cdk import aws_ec2 as ec2, aws_elasticache as elasticache, aws_kms as k
 from aws_cdk import aws_secretsmanager as secretsmanager, aws_sns as sns
 from constructs import Construct
 
+from broker_tier.alarm_catalog import member_cluster_ids
 from broker_tier.config import CacheConfig, DatabaseLayout
 from broker_tier.constructs.log_group import tier_log_group
 from broker_tier.nag import acknowledge
@@ -33,6 +34,7 @@ class BrokerCache(Construct):
     Attributes:
         replication_group: the L1 replication group.
         replication_group_id: its id (explicit, stable).
+        member_cluster_ids: its nodes' cluster ids (``<id>-001`` ...), where ElastiCache publishes metrics.
         security_group: the cluster's security group; ingress only via ``allow_connections_from``.
         auth_token_secret: the secret holding the AUTH token (a plain string).
         primary_endpoint_address / reader_endpoint_address / port: where clients connect (TLS).
@@ -55,6 +57,7 @@ class BrokerCache(Construct):
         """
         super().__init__(scope, construct_id)
         self.replication_group_id = replication_group_id
+        self.member_cluster_ids = member_cluster_ids(replication_group_id, config.replicas)
         self.port = config.port
         self.databases: DatabaseLayout = config.databases
 

@@ -21,6 +21,7 @@ class LatencyClassQueues(Construct):
         class_name: the latency class.
         queue: the work queue.
         dead_letter_queue: its dead-letter queue.
+        queue_name / dead_letter_queue_name: their physical names (plain strings, known at synth).
         config: the class's validated limits (time limit, ETA, visibility timeout, ...).
     """
 
@@ -37,11 +38,12 @@ class LatencyClassQueues(Construct):
         self.class_name = class_name
         self.config = config
         queue_name = f"{name_prefix}-{class_name}"
+        self.queue_name, self.dead_letter_queue_name = queue_name, f"{queue_name}-dlq"
         encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key,
                       "enforce_ssl": True, "removal_policy": removal_policy}
 
         self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetterQueue", queue_name=f"{queue_name}-dlq",
+            self, "DeadLetterQueue", queue_name=self.dead_letter_queue_name,
             retention_period=cdk.Duration.seconds(config.dead_letter_retention_seconds),
             redrive_allow_policy=sqs.RedriveAllowPolicy(
                 redrive_permission=sqs.RedrivePermission.BY_QUEUE,

@@ -44,7 +44,11 @@ class BrokerStateStack(TierStack):
 
         self.encryption_key = kms.Key(
             self, "Key", alias=f"alias/{prefix}", enable_key_rotation=True, removal_policy=removal,
-            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret")
+            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic")
+        # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack.
+        self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsToEncryptedTopic", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))  # "*" in a key policy: this key
 
         self.events_topic = sns.Topic(self, "EventsTopic", topic_name=f"{prefix}-cache-events", enforce_ssl=True,
                                       display_name=f"broker-tier {config.name} ElastiCache events")

@@ -1,0 +1,41 @@
+"""The SNS topic every alarm of an environment notifies, and who is subscribed to it."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_kms as kms, aws_sns as sns
+from constructs import Construct
+
+from broker_tier.config import Subscription
+
+
+class AlarmTopic(Construct):
+    """An encrypted, TLS-only SNS topic for alarm and OK notifications, with the configured subscriptions.
+
+    The same subscriptions can be added to further topics (``subscribe``), such as the unencrypted
+    ElastiCache events topic, so that failover notices reach the same people as alarms.
+
+    Attributes:
+        topic: the alarm topic.
+        subscriptions: the configured endpoints.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, topic_name: str, display_name: str,
+                 encryption_key: kms.IKey, subscriptions: list[Subscription]) -> None:
+        """
+        :param topic_name: physical topic name.
+        :param display_name: shown as the sender of e-mail and SMS notifications.
+        :param encryption_key: KMS key of the topic; its key policy must let ``cloudwatch.amazonaws.com``
+            use it (the State stack's key does), or CloudWatch cannot publish.
+        :param subscriptions: endpoints to subscribe. Default: none (an empty list).
+        """
+        super().__init__(scope, construct_id)
+        self.subscriptions = subscriptions
+        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, display_name=display_name,
+                               master_key=encryption_key, enforce_ssl=True)
+        self.subscribe(self.topic.topic_arn, "Alarm")
+
+    def subscribe(self, topic_arn: str, id_prefix: str) -> list[sns.CfnSubscription]:
+        """Subscribe the configured endpoints to ``topic_arn`` (an email endpoint must confirm once)."""
+        return [sns.CfnSubscription(self, f"{id_prefix}Subscription{index}", topic_arn=topic_arn,
+                                    protocol=subscription.protocol, endpoint=subscription.endpoint)
+                for index, subscription in enumerate(self.subscriptions, start=1)]
