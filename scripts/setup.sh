@@ -13,7 +13,7 @@ stamp() { cat "$@" | sha256sum | cut -d' ' -f1; }
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-py_stamp=$(stamp requirements.txt requirements-dev.txt constraints.txt)
+py_stamp=$(stamp requirements.txt requirements-dev.txt constraints.txt pyproject.toml)
 if [ "$(cat .venv/.broker-tier-stamp 2>/dev/null)" != "$py_stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt

@@ -1,0 +1,131 @@
+"""Fail back to a preferred node (and AZ) with Multi-AZ on: a replica can't be promoted while
+Multi-AZ is enabled, so disable Multi-AZ, promote, wait, and restore the original Multi-AZ and
+automatic-failover settings, even when a step in between fails (AWS's promote-replica runbook)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
+from broker_tier.ops.report import Check, Report
+from broker_tier.ops.resources import OpsError
+
+
+@dataclass(frozen=True)
+class FailbackOptions:
+    primary_cluster_id: str | None = None
+    """The node to promote. Default: None (use ``preferred_az``)."""
+    preferred_az: str | None = None
+    """Promote the replica in this AZ. Default: None (use ``primary_cluster_id``)."""
+    timeout_seconds: float = 1800
+    """Per wait for 'available'. Default: 1800."""
+    poll_seconds: float = 15
+    """Waiter interval. Default: 15."""
+
+
+def choose_target(group: GroupState, options: FailbackOptions) -> str:
+    if options.primary_cluster_id:
+        if group.node(options.primary_cluster_id) is None:
+            raise OpsError(f"--primary-cluster-id {options.primary_cluster_id} is not a node of {group.group_id}; "
+                           f"nodes: {group.describe()}")
+        return options.primary_cluster_id
+    in_zone = [n for n in group.nodes if n.zone == options.preferred_az]
+    if not in_zone:
+        raise OpsError(f"--preferred-az {options.preferred_az}: no node of {group.group_id} is there; "
+                       f"nodes: {group.describe()}")
+    return next((n for n in in_zone if n.role == "primary"), in_zone[0]).cluster_id
+
+
+class Failback:
+    def __init__(self, elasticache, group_id: str, options: FailbackOptions, report: Report) -> None:
+        self.elasticache, self.group_id, self.options, self.report = elasticache, group_id, options, report
+
+    def _modify(self, description: str, **changes) -> None:
+        self.report.say(f"ModifyReplicationGroup {changes}: {description}")
+        self.elasticache.modify_replication_group(ReplicationGroupId=self.group_id, ApplyImmediately=True, **changes)
+        self._wait()
+
+    def _wait(self) -> None:
+        self.report.say("waiting for 'available' (boto3 waiter replication_group_available)")
+        wait_until_available(self.elasticache, self.group_id, delay_seconds=self.options.poll_seconds,
+                             timeout_seconds=self.options.timeout_seconds)
+
+    def run(self, *, dry_run: bool) -> Report:
+        report = self.report
+        try:
+            before = describe_group(self.elasticache, self.group_id)
+            report.say(f"{self.group_id}: {before.describe()}")
+            target = choose_target(before, self.options)
+            original = {"MultiAZEnabled": before.multi_az == "enabled",
+                        "AutomaticFailoverEnabled": before.automatic_failover == "enabled"}
+            report.measurements.update({"target_primary": target, "original_settings": original})
+            ready = report.add_checks(report.steady_state, [
+                Check("replication_group_available", before.status == "available", f"status is {before.status}"),
+                Check("target_is_a_replica", before.node(target).role != "primary",
+                      f"{target} is {before.node(target).role} in {before.node(target).zone}")])
+            if before.node(target).role == "primary":
+                report.finish("passed", f"nothing to do: {target} is already the primary")
+                return report
+            if not ready:
+                report.finish("refused", "the steady state does not hold; nothing was changed")
+                return report
+            report.plan = [f"ModifyReplicationGroup MultiAZEnabled=false (ApplyImmediately); wait for available",
+                           f"ModifyReplicationGroup PrimaryClusterId={target}; wait for available",
+                           f"ModifyReplicationGroup MultiAZEnabled={original['MultiAZEnabled']}, "
+                           f"AutomaticFailoverEnabled={original['AutomaticFailoverEnabled']} (restore, also after "
+                           f"a failed step); wait for available"]
+            if dry_run:
+                for step in report.plan:
+                    report.say(f"would: {step}")
+                report.finish("planned")
+                return report
+            self._fail_back(target, original)
+        except OpsError as error:
+            report.finish("refused", str(error))
+        except (ClientError, BotoCoreError, WaiterError) as error:
+            report.finish("aborted", f"AWS error: {error}")
+        return report
+
+    def _fail_back(self, target: str, original: dict[str, bool]) -> None:
+        report = self.report
+        error: Exception | None = None
+        try:
+            if original["MultiAZEnabled"]:
+                self._modify("a replica cannot be promoted while Multi-AZ is on", MultiAZEnabled=False)
+            self._modify(f"promote {target}", PrimaryClusterId=target)
+        except (ClientError, BotoCoreError, WaiterError) as failure:
+            error = failure
+            report.say(f"step failed: {failure}; restoring the original settings")
+        finally:
+            restored = self._restore(original)
+        after = describe_group(self.elasticache, self.group_id)
+        report.add_checks(report.verification, [
+            Check("target_is_primary", after.primary is not None and after.primary.cluster_id == target,
+                  f"primary is {after.primary.cluster_id if after.primary else 'none'}"),
+            Check("settings_restored", restored and after.multi_az == _flag(original["MultiAZEnabled"]) and
+                  after.automatic_failover == _flag(original["AutomaticFailoverEnabled"]),
+                  f"MultiAZ {after.multi_az}, AutomaticFailover {after.automatic_failover} "
+                  f"(originally {_flag(original['MultiAZEnabled'])}, {_flag(original['AutomaticFailoverEnabled'])})")])
+        failed = [c.name for c in report.verification if c.passed is False]
+        if error is not None:
+            report.finish("aborted", f"AWS error: {error}")
+        else:
+            report.finish("failed" if failed else "passed", f"not held: {', '.join(failed)}" if failed else None)
+
+    def _restore(self, original: dict[str, bool]) -> bool:
+        try:
+            self._wait()
+            self._modify("restore the original settings", **original)
+            return True
+        except (ClientError, BotoCoreError, WaiterError) as failure:
+            self.report.say(f"RESTORE FAILED ({failure}). Restore by hand: aws elasticache modify-replication-group "
+                            f"--replication-group-id {self.group_id} --apply-immediately "
+                            f"{'--multi-az-enabled' if original['MultiAZEnabled'] else '--no-multi-az-enabled'} "
+                            f"{'--automatic-failover-enabled' if original['AutomaticFailoverEnabled'] else '--no-automatic-failover-enabled'}")
+            return False
+
+
+def _flag(enabled: bool) -> str:
+    return "enabled" if enabled else "disabled"

@@ -1,0 +1,103 @@
+"""Dead-letter redrive: move a class's dead letters back to its work queue with SQS's message move task."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from broker_tier.ops.report import Check, Report
+from broker_tier.ops.resources import QueuePair
+
+SQS_MAX_MOVE_RATE = 500  # messages per second, SQS's ceiling for a move task
+FINISHED = ("COMPLETED", "CANCELLED", "FAILED")
+
+
+@dataclass(frozen=True)
+class RedriveOptions:
+    rate: int | None = None
+    """Messages per second (1-500). Default: None (SQS's own pace, up to 500)."""
+    timeout_seconds: float = 3600
+    """How long to follow the move; the task goes on after a time-out. Default: 3600."""
+    poll_seconds: float = 10
+    """Interval of ListMessageMoveTasks. Default: 10."""
+
+
+class Redrive:
+    def __init__(self, sqs, pair: QueuePair, options: RedriveOptions, report: Report, *,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.sqs, self.pair, self.options, self.report = sqs, pair, options, report
+        self.sleep = sleep or time.sleep
+
+    def counts(self, url: str) -> dict[str, int]:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return {"visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+
+    def latest_task(self) -> dict | None:
+        results = self.sqs.list_message_move_tasks(SourceArn=self.pair.dead_letter_arn, MaxResults=1)["Results"]
+        return results[0] if results else None
+
+    def run(self, *, dry_run: bool) -> Report:
+        report, pair = self.report, self.pair
+        try:
+            dead = self.counts(pair.dead_letter_url)
+            report.measurements["dead_letters_before"] = dead
+            latest = self.latest_task()
+            running = latest is not None and latest["Status"] == "RUNNING"
+            ready = report.add_checks(report.steady_state, [
+                Check("no_move_task_running", not running,
+                      "SQS runs one move task per queue at a time" + (f"; running: {latest.get('TaskHandle')}"
+                                                                     if running else ""))])
+            if not ready:
+                report.finish("refused", "a move task is already running on this dead-letter queue")
+                return report
+            if dead["visible"] == 0:
+                report.finish("passed", "nothing to move: the dead-letter queue has no visible message")
+                return report
+            pace = f"{self.options.rate}/s" if self.options.rate else "SQS's pace (up to 500/s)"
+            report.plan = [f"StartMessageMoveTask {pair.dead_letter_arn} -> {pair.queue_arn} at {pace}: "
+                           f"about {dead['visible']} messages",
+                           "follow ListMessageMoveTasks until COMPLETED, CANCELLED or FAILED"]
+            if dry_run:
+                for step in report.plan:
+                    report.say(f"would: {step}")
+                report.finish("planned")
+                return report
+            self.move()
+        except (ClientError, BotoCoreError) as error:
+            report.finish("aborted", f"AWS error: {error}")
+        return report
+
+    def move(self) -> None:
+        report, pair = self.report, self.pair
+        params = {"SourceArn": pair.dead_letter_arn, "DestinationArn": pair.queue_arn}
+        if self.options.rate:
+            params["MaxNumberOfMessagesPerSecond"] = self.options.rate
+        handle = self.sqs.start_message_move_task(**params)["TaskHandle"]
+        report.measurements["task_handle"] = handle
+        report.say(f"move task started: {handle}")
+        start = report.elapsed()
+        while True:
+            task = self.latest_task() or {}
+            moved, to_move = task.get("ApproximateNumberOfMessagesMoved", 0), task.get("ApproximateNumberOfMessagesToMove")
+            report.say(f"{task.get('Status', 'unknown')}: moved {moved} of {to_move if to_move is not None else '?'}")
+            if task.get("Status") in FINISHED:
+                break
+            if report.elapsed() - start >= self.options.timeout_seconds:
+                report.finish("aborted", f"time-out after {self.options.timeout_seconds:g} s; the move goes on. "
+                                         f"Cancel with: aws sqs cancel-message-move-task --task-handle {handle}")
+                return
+            self.sleep(self.options.poll_seconds)
+        report.measurements.update({"moved": moved, "to_move": to_move, "status": task["Status"]})
+        after = self.counts(pair.dead_letter_url)
+        report.measurements["dead_letters_after"] = after
+        ok = task["Status"] == "COMPLETED"
+        report.add_checks(report.verification, [Check(
+            "move_completed", ok, f"{task['Status']}: moved {moved}" +
+            (f"; {task['FailureReason']}" if task.get("FailureReason") else "") +
+            f"; dead-letter queue now {after['visible']} visible, {after['in_flight']} in flight")])
+        report.finish("passed" if ok else "failed", None if ok else f"move task {task['Status']}")
