@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -50,7 +50,7 @@ class Report:
     error: str | None = None
     finished_at: str | None = None
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
-    stream: TextIO = field(default=sys.stderr, repr=False)
+    stream: TextIO | None = field(default=None, repr=False)  # None: the current sys.stderr
 
     def __post_init__(self) -> None:
         self._t0 = self.monotonic()
@@ -64,7 +64,7 @@ class Report:
         if at is not None:
             entry["event_time"] = at.isoformat(timespec="seconds")
         self.timeline.append(entry)
-        print(f"[{entry['elapsed_s']:7.1f} s] {source}: {message}", file=self.stream, flush=True)
+        print(f"[{entry['elapsed_s']:7.1f} s] {source}: {message}", file=self.stream or sys.stderr, flush=True)
 
     def add_checks(self, phase: list[Check], checks: list[Check]) -> bool:
         """Record and print checks; true when none failed (skipped ones do not fail)."""
@@ -83,7 +83,9 @@ class Report:
         return EXIT_CODES[self.outcome]
 
     def as_dict(self) -> dict[str, Any]:
-        data = {key: value for key, value in asdict(self).items() if key not in ("monotonic", "stream")}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream")}
+        for phase in ("steady_state", "verification"):
+            data[phase] = [asdict(check) for check in data[phase]]
         data["exit_code"] = self.exit_code
         return data
 

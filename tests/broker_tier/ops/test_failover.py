@@ -11,6 +11,7 @@ from broker_tier.ops.failover import FailoverDrill, FailoverOptions
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 from fake_aws import ENV, GROUP, client_error
+from tier_testing import ROOT
 
 
 def drill(aws, *, dry_run: bool = False, **options) -> Report:
@@ -50,6 +51,11 @@ def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws,
     markdown = markdown_path.read_text()
     assert markdown.startswith("# broker-tier-ops failover: PASSED")
     assert "| new_primary_in_another_az | PASS |" in markdown and "## Timeline" in markdown
+    # runbooks/failover-drill.md shows this report as its sample: its check rows must still match.
+    runbook = (ROOT / "runbooks" / "failover-drill.md").read_text()
+    for line in markdown.splitlines():
+        if line.startswith("| ") and (" | PASS | " in line):
+            assert line in runbook, f"runbooks/failover-drill.md's sample is out of date: {line}"
 
 
 def test_dry_run_checks_and_plans_but_calls_nothing_that_changes(aws):

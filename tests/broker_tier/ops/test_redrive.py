@@ -1,0 +1,85 @@
+"""Dead-letter redrive with SQS's message move task: counts, rate, dry run, refusals."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from broker_tier.ops.redrive import Redrive, RedriveOptions
+from broker_tier.ops.report import Report
+from broker_tier.ops.resources import discover
+from fake_aws import ENV, FakeMoveTasks
+
+
+@pytest.fixture
+def moves(aws) -> FakeMoveTasks:
+    queues = aws.tier.queues
+    urls = {q[arn]: q[url] for q in queues.values() for arn, url in (("arn", "url"), ("dlq_arn", "dlq_url"))}
+    fake = FakeMoveTasks(aws.clients["sqs"], urls)
+    fake.install(aws.api)
+    return fake
+
+
+def redrive(aws, class_name: str = "default", *, dry_run: bool = False, **options) -> Report:
+    pair = discover(aws.clients["cloudformation"], ENV).queues[class_name]
+    report = Report("redrive", ENV, pair.dead_letter_arn, dry_run, monotonic=aws.clock.monotonic, stream=io.StringIO())
+    aws.api.calls.clear()
+    settings = RedriveOptions(**{"poll_seconds": 5, "timeout_seconds": 60, **options})
+    return Redrive(aws.clients["sqs"], pair, settings, report, sleep=aws.clock.sleep).run(dry_run=dry_run)
+
+
+def visible(aws, url: str) -> int:
+    return int(aws.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+               ["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_moves_every_dead_letter_back_at_the_given_rate_and_reports_counts(aws, moves):
+    for n in range(3):
+        aws.tier.send_dead_letter("default", f"task {n}")
+    report = redrive(aws, rate=50)
+    assert report.outcome == "passed", report.to_markdown()
+    assert report.measurements["dead_letters_before"] == {"visible": 3, "in_flight": 0}
+    assert (report.measurements["moved"], report.measurements["to_move"]) == (3, 3)
+    assert report.measurements["dead_letters_after"] == {"visible": 0, "in_flight": 0}
+    queues = aws.tier.queues["default"]
+    assert visible(aws, queues["url"]) == 3 and visible(aws, queues["dlq_url"]) == 0
+    (start,) = [params for service, op, params in aws.api.calls if op == "StartMessageMoveTask"]
+    assert start == {"SourceArn": queues["dlq_arn"], "DestinationArn": queues["arn"], "MaxNumberOfMessagesPerSecond": 50}
+
+
+def test_dry_run_shows_the_counts_and_moves_nothing(aws, moves):
+    aws.tier.send_dead_letter("interactive")
+    report = redrive(aws, "interactive", dry_run=True)
+    assert report.outcome == "planned" and "about 1 messages" in report.plan[0]
+    assert aws.api.mutating_calls() == [] and visible(aws, aws.tier.queues["interactive"]["dlq_url"]) == 1
+
+
+def test_refuses_while_another_move_runs_on_the_queue(aws, moves):
+    aws.tier.send_dead_letter("default")
+    moves.polls_until_done = 99
+    moves.StartMessageMoveTask(SourceArn=aws.tier.queues["default"]["dlq_arn"])
+    report = redrive(aws)
+    assert report.outcome == "refused" and report.exit_code == 2
+    assert ("sqs", "StartMessageMoveTask") not in aws.api.mutating_calls()
+
+
+def test_an_empty_dead_letter_queue_needs_no_move(aws, moves):
+    report = redrive(aws)
+    assert report.outcome == "passed" and "nothing to move" in report.error
+    assert aws.api.mutating_calls() == []
+
+
+def test_a_failed_move_fails_with_its_reason(aws, moves):
+    aws.tier.send_dead_letter("default")
+    moves.final_status = "FAILED"
+    report = redrive(aws)
+    assert report.outcome == "failed" and report.exit_code == 1
+    assert "NonExistentQueue" in report.verification[0].detail
+
+
+def test_time_out_leaves_the_move_running_and_says_how_to_cancel(aws, moves):
+    aws.tier.send_dead_letter("default")
+    moves.polls_until_done = 99
+    report = redrive(aws, timeout_seconds=20)
+    assert report.outcome == "aborted" and "cancel-message-move-task --task-handle handle-1" in report.error
