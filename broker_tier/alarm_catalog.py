@@ -89,44 +89,37 @@ def _fullest_node(resources: MonitoredResources) -> str:
 
 def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
     monitoring = config.monitoring
-    fullest = _fullest_node(resources)
-    memory = node_metrics(resources, "DatabaseMemoryUsagePercentage", "Maximum")
-    specs = [
-        AlarmSpec("redis-memory-warning",
-                  f"Redis memory above {monitoring.redis_memory.warning_percent:g}% of maxmemory on a node. Under "
-                  f"noeviction a full Redis refuses every write (results, and the broker in redis mode).",
-                  "redis-memory-pressure.md", monitoring.redis_memory, monitoring.redis_memory.warning_percent,
-                  "GreaterThanThreshold", memory, "missing", fullest, severity="warning"),
-        AlarmSpec("redis-memory-critical",
-                  f"Redis memory above {monitoring.redis_memory.critical_percent:g}% of maxmemory on a node: "
-                  f"writes will soon be refused (noeviction).",
-                  "redis-memory-pressure.md", monitoring.redis_memory, monitoring.redis_memory.critical_percent,
-                  "GreaterThanThreshold", memory, "missing", fullest),
-        AlarmSpec("redis-engine-cpu",
-                  f"Redis engine CPU above {monitoring.redis_engine_cpu.threshold_percent:g}% on a node "
-                  f"(Redis runs commands on one thread; latency follows).",
-                  "redis-engine-health.md", monitoring.redis_engine_cpu,
-                  monitoring.redis_engine_cpu.threshold_percent, "GreaterThanThreshold",
-                  node_metrics(resources, "EngineCPUUtilization", "Average"), "missing", fullest),
-        AlarmSpec("redis-replication-lag",
-                  f"A Redis replica lags more than {monitoring.redis_replication_lag.threshold_seconds:g} s: "
-                  f"a failover now would lose those writes. Do not drill a failover.",
-                  "redis-engine-health.md", monitoring.redis_replication_lag,
-                  monitoring.redis_replication_lag.threshold_seconds, "GreaterThanThreshold",
-                  node_metrics(resources, "ReplicationLag", "Maximum"), "notBreaching", fullest),
-        AlarmSpec("redis-connections",
-                  f"More than {monitoring.redis_connections.threshold} connections on a Redis node "
-                  f"(a connection leak, or clients reconnecting in a loop).",
-                  "redis-engine-health.md", monitoring.redis_connections, monitoring.redis_connections.threshold,
-                  "GreaterThanThreshold", node_metrics(resources, "CurrConnections", "Maximum"), "missing",
-                  fullest),
-        AlarmSpec("redis-evictions",
-                  "Redis evicted keys. The tier sets maxmemory-policy noeviction, so the parameter group "
-                  "was changed: queued tasks and results are being deleted.",
-                  "redis-memory-pressure.md", monitoring.redis_evictions, 0, "GreaterThanThreshold",
-                  node_metrics(resources, "Evictions", "Sum"), "notBreaching", fullest),
+    memory, cpu = monitoring.redis_memory, monitoring.redis_engine_cpu
+    lag, connections = monitoring.redis_replication_lag, monitoring.redis_connections
+
+    def worst_node(name: str, summary: str, runbook: str, window: AlarmWindow, threshold: float, metric: str,
+                   statistic: str, missing: MissingData = "missing", **options) -> AlarmSpec:
+        return AlarmSpec(name, summary, runbook, window, threshold, "GreaterThanThreshold",
+                         node_metrics(resources, metric, statistic), missing, _fullest_node(resources), **options)
+
+    return [
+        worst_node("redis-memory-warning", f"Redis memory above {memory.warning_percent:g}% of maxmemory on a node. "
+                   f"Under noeviction a full Redis refuses every write (results, and the broker in redis mode).",
+                   "redis-memory-pressure.md", memory, memory.warning_percent, "DatabaseMemoryUsagePercentage",
+                   "Maximum", severity="warning"),
+        worst_node("redis-memory-critical", f"Redis memory above {memory.critical_percent:g}% of maxmemory on a "
+                   f"node: writes will soon be refused (noeviction).",
+                   "redis-memory-pressure.md", memory, memory.critical_percent, "DatabaseMemoryUsagePercentage",
+                   "Maximum"),
+        worst_node("redis-engine-cpu", f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs "
+                   f"commands on one thread; latency follows).",
+                   "redis-engine-health.md", cpu, cpu.threshold_percent, "EngineCPUUtilization", "Average"),
+        worst_node("redis-replication-lag", f"A Redis replica lags more than {lag.threshold_seconds:g} s: a "
+                   f"failover now would lose those writes. Do not drill a failover.",
+                   "redis-engine-health.md", lag, lag.threshold_seconds, "ReplicationLag", "Maximum",
+                   "notBreaching"),  # the primary publishes no lag
+        worst_node("redis-connections", f"More than {connections.threshold} connections on a Redis node (a "
+                   f"connection leak, or clients reconnecting in a loop).",
+                   "redis-engine-health.md", connections, connections.threshold, "CurrConnections", "Maximum"),
+        worst_node("redis-evictions", "Redis evicted keys. The tier sets maxmemory-policy noeviction, so the "
+                   "parameter group was changed: queued tasks and results are being deleted.",
+                   "redis-memory-pressure.md", monitoring.redis_evictions, 0, "Evictions", "Sum", "notBreaching"),
     ]
-    return specs
 
 
 def queue_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
