@@ -98,12 +98,14 @@ def run(args: argparse.Namespace, clients: dict) -> Report:
     resources = discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
     if args.command == "failover":
         report = Report("failover", args.env, resources.replication_group_id, args.dry_run)
-        options = FailoverOptions(args.max_replication_lag, args.failover_budget, args.timeout, args.poll,
-                                  args.services_timeout)
+        options = FailoverOptions(max_replication_lag_seconds=args.max_replication_lag,
+                                  failover_budget=args.failover_budget, timeout_seconds=args.timeout,
+                                  poll_seconds=args.poll, services_timeout_seconds=args.services_timeout)
         return FailoverDrill(clients, resources, options, report).run(dry_run=args.dry_run)
     if args.command == "failback":
         report = Report("failback", args.env, resources.replication_group_id, args.dry_run)
-        options = FailbackOptions(args.primary_cluster_id, args.preferred_az, args.timeout, args.poll)
+        options = FailbackOptions(primary_cluster_id=args.primary_cluster_id, preferred_az=args.preferred_az,
+                                  timeout_seconds=args.timeout, poll_seconds=args.poll)
         return Failback(clients["elasticache"], resources.replication_group_id, options, report).run(
             dry_run=args.dry_run)
     if args.queue_class not in resources.queues:
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace, clients: dict) -> Report:
                        f"{', '.join(sorted(resources.queues)) or 'none found in the State stack outputs'}")
     pair = resources.queues[args.queue_class]
     report = Report("redrive", args.env, pair.dead_letter_arn, args.dry_run)
-    options = RedriveOptions(args.rate, args.timeout, args.poll)
+    options = RedriveOptions(rate=args.rate, timeout_seconds=args.timeout, poll_seconds=args.poll)
     return Redrive(clients["sqs"], pair, options, report).run(dry_run=args.dry_run)
 
 
