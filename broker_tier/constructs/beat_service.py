@@ -5,8 +5,13 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sqs as sqs
 from constructs import Construct
 
+import broker_tier_contract as contract
+
 from broker_tier.config import BeatConfig
-from broker_tier.constructs.celery_service import CeleryFargateService
+from broker_tier.constructs.celery_service import CeleryFargateService, CeleryServiceSettings, ProcessSpec
+
+# Beat keeps its schedule state in a file; the container's own /tmp is enough (the schedule is code).
+SCHEDULE_FILE = "/tmp/celerybeat-schedule"  # nosec: a private file in the container, not a shared /tmp
 
 
 class BeatService(Construct):
@@ -19,20 +24,21 @@ class BeatService(Construct):
         service (CeleryFargateService).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: BeatConfig, publish_queues: list[sqs.IQueue],
-                 encryption_key: kms.IKey, uses_sqs_broker: bool, service_props: dict) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: BeatConfig, settings: CeleryServiceSettings,
+                 publish_queues: list[sqs.IQueue], encryption_key: kms.IKey, uses_sqs_broker: bool) -> None:
         """
         :param config: Beat's size (its count and deployment limits are fixed by the model).
+        :param settings: what the environment's Celery services share (image, variables, secrets, ...).
         :param publish_queues: the work queues periodic tasks are sent to.
         :param encryption_key: the queues' KMS key.
         :param uses_sqs_broker: grant SQS access (false in redis broker mode).
-        :param service_props: the remaining CeleryFargateService properties (image, command, ...).
         """
         super().__init__(scope, construct_id)
-        self.service = CeleryFargateService(
-            self, "Celery", cpu=config.cpu, memory_mib=config.memory_mib, desired_count=config.desired_count,
-            min_healthy_percent=config.minimum_healthy_percent, max_healthy_percent=config.maximum_percent,
-            **service_props)
+        self.service = CeleryFargateService(self, "Celery", settings=settings, spec=ProcessSpec(
+            process=contract.BEAT_PROCESS,
+            command=["celery", "-A", settings.celery_app, "beat", "--loglevel", "INFO", "--schedule", SCHEDULE_FILE],
+            cpu=config.cpu, memory_mib=config.memory_mib, desired_count=config.desired_count,
+            min_healthy_percent=config.minimum_healthy_percent, max_healthy_percent=config.maximum_percent))
         if uses_sqs_broker:
             role = self.service.task_definition.task_role
             role.add_to_principal_policy(iam.PolicyStatement(

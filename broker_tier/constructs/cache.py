@@ -43,12 +43,13 @@ class BrokerCache(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: CacheConfig, replication_group_id: str,
-                 name_prefix: str, vpc: ec2.IVpc, subnet_ids: list[str], encryption_key: kms.IKey,
+                 name_prefix: str, auth_token_secret_name: str, vpc: ec2.IVpc, subnet_ids: list[str], encryption_key: kms.IKey,
                  notification_topic: sns.ITopic, removal_policy: cdk.RemovalPolicy) -> None:
         """
         :param config: the environment's cache configuration (engine, node type, windows, ...).
         :param replication_group_id: explicit replication group id.
-        :param name_prefix: prefix of the subnet group, secret and log group names.
+        :param name_prefix: prefix of the subnet group and log group names.
+        :param auth_token_secret_name: name of the AUTH-token secret.
         :param vpc: the VPC; ``subnet_ids`` are where the nodes go (spread over AZs, Multi-AZ).
         :param encryption_key: KMS key for encryption at rest and of the AUTH-token secret.
         :param notification_topic: receives ElastiCache events (failovers among them).
@@ -76,7 +77,7 @@ class BrokerCache(Construct):
             properties={**config.parameters, "maxmemory-policy": MAXMEMORY_POLICY})
 
         self.auth_token_secret = secretsmanager.Secret(
-            self, "AuthToken", secret_name=f"{name_prefix}/redis-auth-token",
+            self, "AuthToken", secret_name=auth_token_secret_name,
             description=f"AUTH token of {replication_group_id}",
             encryption_key=encryption_key, removal_policy=removal_policy,
             # ElastiCache: 16-128 printable characters without / " @; letters and digits only.

@@ -2,12 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
 import aws_cdk as cdk
+import broker_tier_contract as contract
 from aws_cdk import aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_kms as kms
 from constructs import Construct
 
 from broker_tier.constructs.log_group import tier_log_group
 from broker_tier.nag import acknowledge
+
+
+@dataclass(frozen=True, kw_only=True)
+class CeleryServiceSettings:
+    """What every Celery service of one environment shares (the Compute stack builds it once)."""
+
+    environment_name: str
+    """The tier environment (log group names)."""
+    cluster: ecs.ICluster
+    """The ECS cluster; its VPC hosts the services."""
+    image: ecs.ContainerImage
+    """The container image (the reference worker, or a team's image)."""
+    celery_app: str
+    """What ``celery -A`` loads."""
+    cpu_architecture: ecs.CpuArchitecture
+    """CPU architecture of the tasks."""
+    environment: Mapping[str, str]
+    """Non-secret settings every container gets (``broker_tier_contract.ContainerEnvironment`` names)."""
+    secrets: Mapping[str, ecs.Secret]
+    """Secret settings, injected by ECS from Secrets Manager (the AUTH token)."""
+    secrets_key: kms.IKey
+    """KMS key of those secrets; the execution role may decrypt with it only through Secrets Manager."""
+    log_retention_days: int
+    """Retention of each service's log group."""
+    removal_policy: cdk.RemovalPolicy
+    """What stack deletion does to the log groups."""
+    stop_timeout_seconds: int
+    """SIGTERM to SIGKILL (Fargate: at most 120)."""
+    subnets: ec2.SubnetSelection
+    """Where the tasks run (private subnets with egress)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessSpec:
+    """One process type's own part: its name, command line, size, extra variables and deployment limits."""
+
+    process: str
+    """``worker-<class>`` or ``beat``: names its log group."""
+    command: list[str]
+    """The Celery command line."""
+    cpu: int
+    """Fargate CPU units."""
+    memory_mib: int
+    """Memory, a size Fargate offers for ``cpu`` (validated by the configuration model)."""
+    desired_count: int | None
+    """Tasks to run; None leaves it to autoscaling."""
+    min_healthy_percent: int
+    """Deployment lower limit."""
+    max_healthy_percent: int
+    """Deployment upper limit."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Variables of this process only, added to the shared ones. Default: none."""
 
 
 class CeleryFargateService(Construct):
@@ -20,57 +76,46 @@ class CeleryFargateService(Construct):
     Attributes:
         service: the Fargate service.
         task_definition: its task definition (``task_role`` for grants).
+        container: the Celery container.
         security_group: the service's security group (grant it Redis access).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, cluster: ecs.ICluster, image: ecs.ContainerImage,
-                 command: list[str], cpu: int, memory_mib: int, cpu_architecture: ecs.CpuArchitecture,
-                 environment: dict[str, str], secrets: dict[str, ecs.Secret], secrets_key: kms.IKey,
-                 log_group_name: str,
-                 log_retention_days: int, removal_policy: cdk.RemovalPolicy, stop_timeout_seconds: int,
-                 desired_count: int | None, min_healthy_percent: int, max_healthy_percent: int,
-                 subnets: ec2.SubnetSelection) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: CeleryServiceSettings,
+                 spec: ProcessSpec) -> None:
         """
-        :param cluster: the ECS cluster (its VPC hosts the service).
-        :param image: container image; ``command`` is the Celery command line.
-        :param cpu: Fargate CPU units; ``memory_mib`` a size Fargate offers for it (validated).
-        :param environment: non-secret settings for the container (endpoints, queue URLs, limits).
-        :param secrets: secret settings, injected by ECS from Secrets Manager.
-        :param secrets_key: the KMS key of those secrets (the execution role may decrypt with it only
-            through Secrets Manager).
-        :param log_group_name: explicit log group name; ``log_retention_days`` its retention.
-        :param stop_timeout_seconds: SIGTERM to SIGKILL (Fargate: at most 120).
-        :param desired_count: tasks to run; None leaves it to autoscaling.
-        :param min_healthy_percent: / ``max_healthy_percent``: deployment limits.
-        :param subnets: where the tasks run (private subnets with egress).
+        :param settings: what the environment's Celery services share.
+        :param spec: this process type's command, size and deployment limits.
         """
         super().__init__(scope, construct_id)
         self.task_definition = ecs.FargateTaskDefinition(
-            self, "TaskDefinition", cpu=cpu, memory_limit_mib=memory_mib,
-            runtime_platform=ecs.RuntimePlatform(cpu_architecture=cpu_architecture,
+            self, "TaskDefinition", cpu=spec.cpu, memory_limit_mib=spec.memory_mib,
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=settings.cpu_architecture,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
-        log_group = tier_log_group(self, "Logs", log_group_name=log_group_name, retention_days=log_retention_days,
-                                   removal_policy=removal_policy)
+        log_group = tier_log_group(
+            self, "Logs", log_group_name=contract.service_log_group_name(settings.environment_name, spec.process),
+            retention_days=settings.log_retention_days, removal_policy=settings.removal_policy)
         self.container = self.task_definition.add_container(
-            "celery", image=image, command=command, environment=environment, secrets=secrets,
+            "celery", image=settings.image, command=spec.command,
+            environment={**settings.environment, **spec.environment}, secrets=dict(settings.secrets),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="celery", log_group=log_group),
-            stop_timeout=cdk.Duration.seconds(stop_timeout_seconds), readonly_root_filesystem=False)
+            stop_timeout=cdk.Duration.seconds(settings.stop_timeout_seconds), readonly_root_filesystem=False)
         acknowledge(self.task_definition, "ECS2",
                     "The environment holds only non-secret settings the stack owns (queue URLs, Redis "
                     "endpoint and port, DB numbers, limits); the AUTH token is an ECS secret.")
         execution_role = self.task_definition.obtain_execution_role()
         execution_role.add_to_principal_policy(iam.PolicyStatement(
-            sid="DecryptInjectedSecrets", actions=["kms:Decrypt"], resources=[secrets_key.key_arn],
+            sid="DecryptInjectedSecrets", actions=["kms:Decrypt"], resources=[settings.secrets_key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.amazonaws.com"}}))
         acknowledge(execution_role, "IAM5[Resource::*]",
                     "ecr:GetAuthorizationToken has no resource-level permissions (Resource must be '*'); the "
                     "execution role needs it to pull the image. Every other statement names its resources.")
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=cluster.vpc, allow_all_outbound=True,
+            self, "SecurityGroup", vpc=settings.cluster.vpc, allow_all_outbound=True,
             description=f"{construct_id}: egress to SQS, Redis and AWS APIs; no ingress")
         self.service = ecs.FargateService(
-            self, "Service", cluster=cluster, task_definition=self.task_definition, desired_count=desired_count,
-            min_healthy_percent=min_healthy_percent, max_healthy_percent=max_healthy_percent,
+            self, "Service", cluster=settings.cluster, task_definition=self.task_definition,
+            desired_count=spec.desired_count, min_healthy_percent=spec.min_healthy_percent,
+            max_healthy_percent=spec.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            security_groups=[self.security_group], vpc_subnets=subnets, assign_public_ip=False,
+            security_groups=[self.security_group], vpc_subnets=settings.subnets, assign_public_ip=False,
             enable_execute_command=False, propagate_tags=ecs.PropagatedTagSource.SERVICE)

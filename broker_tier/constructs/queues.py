@@ -26,19 +26,19 @@ class LatencyClassQueues(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, class_name: str, config: QueueClassConfig,
-                 name_prefix: str, encryption_key: kms.IKey, removal_policy: cdk.RemovalPolicy) -> None:
+                 queue_name: str, dead_letter_queue_name: str, encryption_key: kms.IKey,
+                 removal_policy: cdk.RemovalPolicy) -> None:
         """
-        :param class_name: the latency class (part of both queue names).
+        :param class_name: the latency class.
         :param config: the class's limits, validated by the configuration model.
-        :param name_prefix: prefix of the queue names.
+        :param queue_name: physical name of the work queue; ``dead_letter_queue_name`` of its DLQ.
         :param encryption_key: KMS key for server-side encryption.
         :param removal_policy: what stack deletion does to both queues.
         """
         super().__init__(scope, construct_id)
         self.class_name = class_name
         self.config = config
-        queue_name = f"{name_prefix}-{class_name}"
-        self.queue_name, self.dead_letter_queue_name = queue_name, f"{queue_name}-dlq"
+        self.queue_name, self.dead_letter_queue_name = queue_name, dead_letter_queue_name
         encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key,
                       "enforce_ssl": True, "removal_policy": removal_policy}
 

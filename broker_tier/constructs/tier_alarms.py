@@ -33,7 +33,7 @@ class TierAlarms(Construct):
                  topic_arn: str, runbook_base_url: str) -> None:
         """
         :param specs: what to alarm on (``broker_tier.alarm_catalog``).
-        :param name_prefix: alarm names are ``<name_prefix>-<spec name>``.
+        :param name_prefix: alarm names are ``<name_prefix><spec name>`` (the prefix ends with ``-``).
         :param topic_arn: notified on ALARM and OK.
         :param runbook_base_url: prefix of the runbook file named in each description.
         """
@@ -49,7 +49,7 @@ class TierAlarms(Construct):
                 queries.append(cloudwatch.CfnAlarm.MetricDataQueryProperty(
                     id="alarmed", expression=spec.expression, label=spec.name, return_data=True))
             self.alarms[spec.name] = cloudwatch.CfnAlarm(
-                self, spec.name, alarm_name=f"{name_prefix}-{spec.name}",
+                self, spec.name, alarm_name=f"{name_prefix}{spec.name}",
                 alarm_description=f"[{spec.severity}] {spec.summary} Runbook: {runbook_base_url}{spec.runbook}",
                 metrics=queries, threshold=spec.threshold, comparison_operator=spec.comparison,
                 evaluation_periods=window.evaluation_periods, datapoints_to_alarm=window.datapoints,

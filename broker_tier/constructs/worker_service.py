@@ -8,8 +8,10 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions, aws_ecs as ecs, aws_ia
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from broker_tier.config import WorkerConfig
-from broker_tier.constructs.celery_service import CeleryFargateService
+import broker_tier_contract as contract
+
+from broker_tier.config import QueueClassConfig
+from broker_tier.constructs.celery_service import CeleryFargateService, CeleryServiceSettings, ProcessSpec
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
 
@@ -24,26 +26,36 @@ class WorkerService(Construct):
     none runs.
 
     Attributes:
-        class_name, service (CeleryFargateService), scalable_target, config.
+        class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, config: WorkerConfig,
-                 queue: sqs.IQueue, publish_queues: list[sqs.IQueue], encryption_key: kms.IKey,
-                 uses_sqs_broker: bool, service_props: dict) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, class_config: QueueClassConfig,
+                 settings: CeleryServiceSettings, queue: sqs.IQueue, publish_queues: list[sqs.IQueue],
+                 encryption_key: kms.IKey, uses_sqs_broker: bool) -> None:
         """
         :param class_name: the latency class this service consumes.
-        :param config: size, concurrency and scaling of the class.
+        :param class_config: the class's limits (its task time limit reaches the workers) and its
+            worker service (size, concurrency, scaling).
+        :param settings: what the environment's Celery services share (image, variables, secrets, ...).
         :param queue: the class's work queue (consumed; its depth drives scaling).
         :param publish_queues: the work queues tasks may publish to (retries, chains, routing).
         :param encryption_key: the queues' KMS key.
         :param uses_sqs_broker: grant SQS access (false in redis broker mode: nothing to grant).
-        :param service_props: the remaining CeleryFargateService properties (image, command, ...).
         """
         super().__init__(scope, construct_id)
+        config = class_config.worker
         self.class_name, self.config = class_name, config
-        self.service = CeleryFargateService(self, "Celery", cpu=config.cpu, memory_mib=config.memory_mib,
-                                            desired_count=None, min_healthy_percent=100, max_healthy_percent=200,
-                                            **service_props)
+        variables = contract.ContainerEnvironment
+        self.service = CeleryFargateService(self, "Celery", settings=settings, spec=ProcessSpec(
+            process=contract.worker_process(class_name),
+            # never -B: Beat runs once, in its own service
+            command=["celery", "-A", settings.celery_app, "worker", "--queues", class_name,
+                     "--concurrency", str(config.concurrency), "--hostname", f"{class_name}@%h",
+                     "--loglevel", "INFO"],
+            cpu=config.cpu, memory_mib=config.memory_mib, desired_count=None,
+            min_healthy_percent=100, max_healthy_percent=200,
+            environment={variables.QUEUE.name: class_name,
+                         variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds)}))
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
         fargate = self.service.service

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+import broker_tier_contract as contract
 from botocore.exceptions import ClientError
 
 
@@ -36,10 +36,6 @@ class TierResources:
     alarm_name_prefix: str | None = None
 
 
-def stack_name(environment: str, part: str) -> str:
-    return f"BrokerTier-{environment}-{part}"
-
-
 def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str]:
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
@@ -51,18 +47,21 @@ def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-_QUEUE_OUTPUT = re.compile(r"^(Queue|DeadLetterQueue)(?P<cls>[A-Z][a-z0-9]*)(?P<kind>Url|Arn)$")
-
-
 def _queues_from(outputs: dict[str, str]) -> dict[str, QueuePair]:
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, dict[tuple[str, str], str]] = {}
     for key, value in outputs.items():
-        match = _QUEUE_OUTPUT.match(key)
-        if match:
-            prefix = "queue" if key.startswith("Queue") else "dead_letter"
-            found.setdefault(match["cls"].lower(), {})[f"{prefix}_{match['kind'].lower()}"] = value
-    return {name: QueuePair(name, v["queue_url"], v["queue_arn"], v["dead_letter_url"], v["dead_letter_arn"])
-            for name, v in found.items() if len(v) == 4}
+        parsed = contract.parse_queue_output_id(key)
+        if parsed:
+            kind, class_name, attribute = parsed
+            found.setdefault(class_name, {})[(kind, attribute)] = value
+    pairs = {}
+    for name, values in found.items():
+        try:
+            pairs[name] = QueuePair(name, values[("Queue", "Url")], values[("Queue", "Arn")],
+                                    values[("DeadLetterQueue", "Url")], values[("DeadLetterQueue", "Arn")])
+        except KeyError:
+            continue  # an incomplete class is not one the commands can act on
+    return pairs
 
 
 def discover(cloudformation, environment: str, *, replication_group_id: str | None = None) -> TierResources:
@@ -71,16 +70,17 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
     State is required (unless ``replication_group_id`` is given); Compute and Monitoring are optional:
     without them the service and alarm checks are reported as skipped.
     """
-    state = stack_outputs(cloudformation, stack_name(environment, "State"), required=replication_group_id is None)
-    compute = stack_outputs(cloudformation, stack_name(environment, "Compute"), required=False)
-    monitoring = stack_outputs(cloudformation, stack_name(environment, "Monitoring"), required=False)
-    services = {key.removeprefix("WorkerService").removesuffix("Name").lower(): value
-                for key, value in compute.items() if key.startswith("WorkerService") and key.endswith("Name")}
-    if "BeatServiceName" in compute:
-        services["beat"] = compute["BeatServiceName"]
-    group = replication_group_id or state.get("ReplicationGroupId")
+    state_stack = contract.stack_name(environment, contract.STATE)
+    state = stack_outputs(cloudformation, state_stack, required=replication_group_id is None)
+    compute = stack_outputs(cloudformation, contract.stack_name(environment, contract.COMPUTE), required=False)
+    monitoring = stack_outputs(cloudformation, contract.stack_name(environment, contract.MONITORING), required=False)
+    services = {class_name: value for key, value in compute.items()
+                if (class_name := contract.parse_worker_service_output_id(key))}
+    if contract.ComputeOutputs.BEAT_SERVICE_NAME in compute:
+        services[contract.BEAT_PROCESS] = compute[contract.ComputeOutputs.BEAT_SERVICE_NAME]
+    group = replication_group_id or state.get(contract.StateOutputs.REPLICATION_GROUP_ID)
     if not group:
-        raise OpsError(f"stack {stack_name(environment, 'State')} has no ReplicationGroupId output")
+        raise OpsError(f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output")
     return TierResources(environment=environment, replication_group_id=group, queues=_queues_from(state),
-                         cluster_name=compute.get("ClusterName"), service_names=services,
-                         alarm_name_prefix=monitoring.get("AlarmNamePrefix"))
+                         cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME), service_names=services,
+                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import broker_tier_contract as contract
 from constructs import Construct
 
 from broker_tier.alarm_catalog import MonitoredResources, node_metrics, queue_metric, running_tasks, tier_alarm_specs
@@ -45,15 +46,17 @@ class BrokerMonitoringStack(TierStack):
                                       encryption_key=state.encryption_key, subscriptions=monitoring.subscriptions)
         self.alarm_topic.subscribe(state.events_topic.topic_arn, "CacheEvents")
 
-        self.alarms = TierAlarms(self, "Alarms", specs=tier_alarm_specs(config, self.resources), name_prefix=prefix,
+        self.alarms = TierAlarms(self, "Alarms", specs=tier_alarm_specs(config, self.resources),
+                                 name_prefix=contract.alarm_name_prefix(config.name),
                                  topic_arn=self.alarm_topic.topic.topic_arn,
                                  runbook_base_url=monitoring.runbook_base_url)
         self.dashboard = TierDashboard(self, "Dashboard", dashboard_name=prefix, graphs=self._graphs(config),
                                        alarm_arns=[alarm.attr_arn for alarm in self.alarms.alarms.values()])
 
-        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic.topic_arn)
-        cdk.CfnOutput(self, "AlarmNamePrefix", value=f"{prefix}-")
-        cdk.CfnOutput(self, "DashboardName", value=prefix)
+        outputs = contract.MonitoringOutputs
+        cdk.CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
+        cdk.CfnOutput(self, outputs.ALARM_NAME_PREFIX, value=contract.alarm_name_prefix(config.name))
+        cdk.CfnOutput(self, outputs.DASHBOARD_NAME, value=prefix)
 
     def _graphs(self, config: EnvironmentConfig) -> list[Graph]:
         resources, memory = self.resources, config.monitoring.redis_memory

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import broker_tier_contract as contract
 from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sns as sns
 from constructs import Construct
 
@@ -14,11 +15,6 @@ from broker_tier.nag import acknowledge
 from broker_tier.stacks.base import TierStack
 
 REMOVAL = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DESTROY}
-
-
-def output_id(*parts: str) -> str:
-    """A stable output name from parts: ``output_id("queue", "batch", "url")`` -> ``QueueBatchUrl``."""
-    return "".join(part[:1].upper() + part[1:] for part in parts)
 
 
 class BrokerStateStack(TierStack):
@@ -63,31 +59,34 @@ class BrokerStateStack(TierStack):
 
         self.cache = BrokerCache(
             self, "Cache", config=config.cache, replication_group_id=config.replication_group_id,
-            name_prefix=prefix, vpc=self.network.vpc, subnet_ids=self.network.private_subnet_ids,
+            name_prefix=prefix, auth_token_secret_name=contract.auth_token_secret_name(config.name),
+            vpc=self.network.vpc, subnet_ids=self.network.private_subnet_ids,
             encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal)
 
         self.queues = {
             name: LatencyClassQueues(self, f"Queues-{name}", class_name=name, config=class_config,
-                                     name_prefix=prefix, encryption_key=self.encryption_key, removal_policy=removal)
+                                     queue_name=contract.queue_name(config.name, name),
+                                     dead_letter_queue_name=contract.dead_letter_queue_name(config.name, name),
+                                     encryption_key=self.encryption_key, removal_policy=removal)
             for name, class_config in config.queues.items()
         }
         self._add_outputs()
 
     def _add_outputs(self) -> None:
-        cache = self.cache
+        cache, ids = self.cache, contract.StateOutputs
         outputs = {
-            "ReplicationGroupId": cache.replication_group_id,
-            "PrimaryEndpointAddress": cache.primary_endpoint_address,
-            "ReaderEndpointAddress": cache.reader_endpoint_address,
-            "RedisPort": str(cache.port),
-            "AuthTokenSecretArn": cache.auth_token_secret.secret_arn,
-            "EventsTopicArn": self.events_topic.topic_arn,
-            "RedisDatabases": ",".join(f"{k}={v}" for k, v in cache.databases.model_dump().items()),
+            ids.REPLICATION_GROUP_ID: cache.replication_group_id,
+            ids.PRIMARY_ENDPOINT_ADDRESS: cache.primary_endpoint_address,
+            ids.READER_ENDPOINT_ADDRESS: cache.reader_endpoint_address,
+            ids.REDIS_PORT: str(cache.port),
+            ids.AUTH_TOKEN_SECRET_ARN: cache.auth_token_secret.secret_arn,
+            ids.EVENTS_TOPIC_ARN: self.events_topic.topic_arn,
+            ids.REDIS_DATABASES: contract.format_databases(cache.databases.model_dump()),
         }
         for name, queues in self.queues.items():
-            for kind, queue in (("queue", queues.queue), ("deadLetterQueue", queues.dead_letter_queue)):
-                outputs[output_id(kind, name, "name")] = queue.queue_name
-                outputs[output_id(kind, name, "url")] = queue.queue_url
-                outputs[output_id(kind, name, "arn")] = queue.queue_arn
+            for kind, queue in (("Queue", queues.queue), ("DeadLetterQueue", queues.dead_letter_queue)):
+                outputs[contract.queue_output_id(kind, name, "Name")] = queue.queue_name
+                outputs[contract.queue_output_id(kind, name, "Url")] = queue.queue_url
+                outputs[contract.queue_output_id(kind, name, "Arn")] = queue.queue_arn
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

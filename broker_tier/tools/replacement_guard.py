@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import broker_tier_contract as contract
+
 # What is lost when CloudFormation replaces a resource of each stateful type.
 CONSEQUENCES = {
     "AWS::ElastiCache::ReplicationGroup": "replaces the replication group: every key is lost (task results, "
@@ -121,8 +123,8 @@ def _stacks(cdk_out: Path) -> dict[str, dict]:
 
 
 def _environment_of(stack_name: str) -> str:
-    parts = stack_name.split("-")
-    return parts[1] if len(parts) >= 3 else stack_name
+    parsed = contract.parse_stack_name(stack_name)
+    return parsed[0] if parsed else stack_name
 
 
 def check(cdk_out: Path, baseline_dir: Path) -> tuple[list[Finding], list[str]]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-PREFIX = "BROKER_TIER_"
+from broker_tier_contract import ContainerEnvironment as Variables, Variable
+
 # Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
 SOFT_LIMIT_HEADROOM_SECONDS = 10
 
@@ -33,28 +34,33 @@ class SettingsError(ValueError):
     """The container's environment does not describe a usable broker tier."""
 
 
-def _get(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
-    value = environ.get(PREFIX + name, default)
+def _get(environ: Mapping[str, str], variable: Variable) -> str:
+    value = environ.get(variable.name) or variable.default
     if value is None or value == "":
-        raise SettingsError(f"environment variable {PREFIX}{name} is required (set by the broker-tier stack)")
+        raise SettingsError(f"environment variable {variable.name} is required: {variable.meaning} "
+                            f"(the broker-tier stack sets it)")
     return value
 
 
-def _int(environ: Mapping[str, str], name: str, default: str | None = None, minimum: int = 0) -> int:
-    raw = _get(environ, name, default)
+def _optional(environ: Mapping[str, str], variable: Variable) -> str | None:
+    return environ.get(variable.name) or variable.default
+
+
+def _int(environ: Mapping[str, str], variable: Variable, minimum: int = 0) -> int:
+    raw = _get(environ, variable)
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{PREFIX}{name} = {raw!r} is not an integer") from None
+        raise SettingsError(f"{variable.name} = {raw!r} is not an integer") from None
     if value < minimum:
-        raise SettingsError(f"{PREFIX}{name} = {value} is below {minimum}")
+        raise SettingsError(f"{variable.name} = {value} is below {minimum}")
     return value
 
 
-def _bool(environ: Mapping[str, str], name: str, default: str) -> bool:
-    raw = _get(environ, name, default).lower()
+def _bool(environ: Mapping[str, str], variable: Variable) -> bool:
+    raw = _get(environ, variable).lower()
     if raw not in ("true", "false"):
-        raise SettingsError(f"{PREFIX}{name} = {raw!r} is not 'true' or 'false'")
+        raise SettingsError(f"{variable.name} = {raw!r} is not 'true' or 'false'")
     return raw == "true"
 
 
@@ -79,34 +85,37 @@ class TierEnvironment:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "TierEnvironment":
-        broker = _get(environ, "BROKER", "sqs")
+        broker = _get(environ, Variables.BROKER)
         if broker not in ("sqs", "redis"):
-            raise SettingsError(f"{PREFIX}BROKER = {broker!r} is not 'sqs' or 'redis'")
+            raise SettingsError(f"{Variables.BROKER.name} = {broker!r} is not 'sqs' or 'redis'")
         try:
-            queue_urls = json.loads(_get(environ, "QUEUE_URLS"))
+            queue_urls = json.loads(_get(environ, Variables.QUEUE_URLS))
         except json.JSONDecodeError as error:
-            raise SettingsError(f"{PREFIX}QUEUE_URLS is not JSON: {error}") from None
+            raise SettingsError(f"{Variables.QUEUE_URLS.name} is not JSON: {error}") from None
         if not isinstance(queue_urls, dict) or not queue_urls:
-            raise SettingsError(f"{PREFIX}QUEUE_URLS must map each queue class to its URL")
-        queue = environ.get(PREFIX + "QUEUE") or None
+            raise SettingsError(f"{Variables.QUEUE_URLS.name} must map each queue class to its URL")
+        queue = _optional(environ, Variables.QUEUE)
         if queue is not None and queue not in queue_urls:
-            raise SettingsError(f"{PREFIX}QUEUE = {queue!r} is not one of the declared classes {sorted(queue_urls)}")
-        time_limit = environ.get(PREFIX + "TASK_TIME_LIMIT")
+            raise SettingsError(f"{Variables.QUEUE.name} = {queue!r} is not one of the declared classes "
+                                f"{sorted(queue_urls)}")
         return cls(
             broker=broker,
             queue_urls=queue_urls,
             queue=queue,
-            region=environ.get(PREFIX + "REGION") or environ.get("AWS_REGION") or None,
-            redis_host=_get(environ, "REDIS_HOST"),
-            redis_port=_int(environ, "REDIS_PORT", minimum=1),
-            redis_tls=_bool(environ, "REDIS_TLS", "true"),
-            redis_auth_token=environ.get(PREFIX + "REDIS_AUTH_TOKEN") or None,
-            results_db=_int(environ, "REDIS_DB_RESULTS", "2"),
-            broker_db=_int(environ, "REDIS_DB_BROKER", "1"),
-            task_time_limit=_int(environ, "TASK_TIME_LIMIT", minimum=1) if time_limit else None,
-            result_expires=_int(environ, "RESULT_EXPIRES", "86400", minimum=60),
-            soft_shutdown_timeout=float(_int(environ, "SOFT_SHUTDOWN_TIMEOUT", "100")),
-            sqs_endpoint_url=environ.get(PREFIX + "SQS_ENDPOINT_URL") or None,
+            # boto3 reads AWS_DEFAULT_REGION; ECS sets AWS_REGION (and the stack the tier's own variable)
+            region=(_optional(environ, Variables.REGION) or environ.get("AWS_DEFAULT_REGION")
+                    or environ.get("AWS_REGION") or None),
+            redis_host=_get(environ, Variables.REDIS_HOST),
+            redis_port=_int(environ, Variables.REDIS_PORT, minimum=1),
+            redis_tls=_bool(environ, Variables.REDIS_TLS),
+            redis_auth_token=_optional(environ, Variables.REDIS_AUTH_TOKEN),
+            results_db=_int(environ, Variables.REDIS_DB_RESULTS),
+            broker_db=_int(environ, Variables.REDIS_DB_BROKER),
+            task_time_limit=(_int(environ, Variables.TASK_TIME_LIMIT, minimum=1)
+                             if _optional(environ, Variables.TASK_TIME_LIMIT) else None),
+            result_expires=_int(environ, Variables.RESULT_EXPIRES, minimum=60),
+            soft_shutdown_timeout=float(_int(environ, Variables.SOFT_SHUTDOWN_TIMEOUT)),
+            sqs_endpoint_url=_optional(environ, Variables.SQS_ENDPOINT_URL),
         )
 
     def redis_url(self, db: int) -> str:

@@ -1,0 +1,139 @@
+"""Alarms, their topic and the dashboard: thresholds and evaluation windows."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from broker_tier.config.base import ConfigModel, InvalidValue
+
+# CloudWatch refuses an alarm whose evaluation range (period x evaluation periods) exceeds a day.
+ALARM_MAX_EVALUATION_SECONDS = 86_400
+# ElastiCache's default maxclients for Redis and Valkey (not modifiable).
+REDIS_MAX_CLIENTS = 65_000
+
+
+class AlarmWindow(ConfigModel):
+    """When an alarm fires: ``datapoints_to_alarm`` breaching periods out of the last
+    ``evaluation_periods`` periods of ``period_seconds``."""
+
+    period_seconds: int = 60
+    """Length of one period: 60 or a multiple of 60 (these metrics are per minute). Default: 60."""
+    evaluation_periods: int = Field(5, ge=1, le=1440)
+    """Periods looked at. Default: 5."""
+    datapoints_to_alarm: int | None = Field(None, ge=1)
+    """Breaching periods among them that fire the alarm. Default: all of ``evaluation_periods``."""
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _period(cls, value: int) -> int:
+        if value < 60 or value % 60:
+            raise ValueError("60 or a multiple of 60 seconds (SQS, ElastiCache and Container Insights "
+                             "publish per minute)")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> "AlarmWindow":
+        if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
+            raise InvalidValue("datapoints_to_alarm", self.datapoints_to_alarm,
+                               f"at most evaluation_periods ({self.evaluation_periods})")
+        span = self.period_seconds * self.evaluation_periods
+        if span > ALARM_MAX_EVALUATION_SECONDS:
+            raise InvalidValue("evaluation_periods", self.evaluation_periods,
+                               f"a window of at most one day: period_seconds ({self.period_seconds}) x "
+                               f"evaluation_periods = {span} s > {ALARM_MAX_EVALUATION_SECONDS} s, which "
+                               f"CloudWatch refuses")
+        return self
+
+    @property
+    def datapoints(self) -> int:
+        return self.datapoints_to_alarm or self.evaluation_periods
+
+
+class RedisMemoryAlarms(AlarmWindow):
+    """``DatabaseMemoryUsagePercentage`` of the fullest node. Under noeviction a full Redis
+    refuses writes: warn early, page before full."""
+
+    warning_percent: float = Field(70, gt=0, lt=100)
+    """Warning threshold. Default: 70."""
+    critical_percent: float = Field(85, gt=0, lt=100)
+    """Critical threshold (page). Default: 85."""
+    evaluation_periods: int = Field(3, ge=1, le=1440)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RedisMemoryAlarms":
+        if self.warning_percent >= self.critical_percent:
+            raise InvalidValue("warning_percent", self.warning_percent,
+                               f"less than critical_percent ({self.critical_percent})")
+        return self
+
+
+class PercentAlarm(AlarmWindow):
+    """A percentage above which the alarm fires."""
+
+    threshold_percent: float = Field(80, gt=0, lt=100)
+    """Threshold. Default: 80."""
+
+
+class ReplicationLagAlarm(AlarmWindow):
+    """``ReplicationLag`` of the replicas: a lagging replica loses those writes in a failover."""
+
+    threshold_seconds: float = Field(5, gt=0, le=3600)
+    """Threshold. Default: 5."""
+
+
+class ConnectionsAlarm(AlarmWindow):
+    """``CurrConnections`` of the busiest node (a connection leak, or workers reconnecting in a loop)."""
+
+    threshold: int = Field(10_000, ge=1, le=REDIS_MAX_CLIENTS)
+    """Threshold; ElastiCache's maxclients is 65000. Default: 10000."""
+
+
+class Subscription(ConfigModel):
+    """Who the alarm topic notifies."""
+
+    protocol: Literal["email", "https", "sms"]
+    """SNS protocol: email, https (a paging service's webhook) or sms."""
+    endpoint: str
+    """An e-mail address, an https URL, or an E.164 phone number."""
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> "Subscription":
+        patterns = {"email": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
+                    "https": (r"https://[^\s/]+\S*", "an https:// URL"),
+                    "sms": (r"\+[1-9]\d{6,14}", "an E.164 phone number such as +4915112345678")}
+        pattern, allowed = patterns[self.protocol]
+        if not re.fullmatch(pattern, self.endpoint):
+            raise InvalidValue("endpoint", self.endpoint, f"{allowed} for protocol '{self.protocol}'")
+        return self
+
+
+class MonitoringConfig(ConfigModel):
+    """Alarms, their topic and the dashboard. Thresholds of the queue-age alarms are each class's
+    ``latency_objective_seconds``; the dead-letter, eviction and Beat alarms have fixed thresholds."""
+
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    """Endpoints subscribed to the alarm topic and to the ElastiCache events topic. Default: none."""
+    runbook_base_url: str = Field("runbooks/", pattern=r"^(https://\S+/|runbooks/)$")
+    """Prefix of the runbook named in every alarm description (e.g. your repository's
+    ``https://.../runbooks/``). Default: runbooks/."""
+    redis_memory: RedisMemoryAlarms = Field(default_factory=RedisMemoryAlarms)
+    redis_engine_cpu: PercentAlarm = Field(default_factory=PercentAlarm)
+    """``EngineCPUUtilization`` of the busiest node (Redis runs commands on one thread)."""
+    redis_replication_lag: ReplicationLagAlarm = Field(default_factory=ReplicationLagAlarm)
+    redis_connections: ConnectionsAlarm = Field(default_factory=ConnectionsAlarm)
+    redis_evictions: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=1))
+    """``Evictions`` above zero: under noeviction this means the policy was changed. Default: 1 period."""
+    dead_letter: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=1))
+    """Each dead-letter queue's ``ApproximateNumberOfMessagesVisible`` above zero. Default: 1 period."""
+    queue_age: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=3))
+    """Each work queue's ``ApproximateAgeOfOldestMessage`` above the class's latency objective.
+    Default: 3 periods."""
+    worker_tasks: AlarmWindow = Field(default_factory=AlarmWindow)
+    """Running tasks of a worker service below its ``min_tasks`` (classes with ``min_tasks`` 0 have
+    no floor and no alarm). Default: 5 periods."""
+    beat_tasks: AlarmWindow = Field(default_factory=AlarmWindow)
+    """Running Beat tasks other than exactly one. Default: 5 periods (a Beat deployment stops
+    the old task before it starts the new one)."""

@@ -1,0 +1,125 @@
+"""The ECS Fargate services: one worker service per latency class, exactly one Beat, and the image."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from broker_tier_contract import COLD_SHUTDOWN_SECONDS, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_STOP_TIMEOUT_SECONDS
+from pydantic import Field, model_validator
+
+from broker_tier.config.base import ConfigModel, InvalidValue, LogRetentionDays
+
+# Fargate CPU units -> the memory sizes (MiB) a task of that size may have.
+FARGATE_MEMORY: dict[int, range] = {
+    256: (512, 1024, 2048),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+    8192: range(16384, 61441, 4096),
+    16384: range(32768, 122881, 8192),
+}
+
+
+class FargateSize(ConfigModel):
+    """The size of one Fargate task: CPU units and memory, in a combination Fargate offers."""
+
+    cpu: int = 512
+    """Fargate CPU units of one task. Default: 512 (256 for Beat)."""
+    memory_mib: int = 1024
+    """Memory of one task; must be a size Fargate offers for ``cpu``. Default: 1024 (512 for Beat)."""
+
+    @model_validator(mode="after")
+    def _fargate_combination(self) -> "FargateSize":
+        if self.cpu not in FARGATE_MEMORY:
+            raise InvalidValue("cpu", self.cpu, f"one of Fargate's CPU sizes {sorted(FARGATE_MEMORY)}")
+        sizes = FARGATE_MEMORY[self.cpu]
+        if self.memory_mib not in sizes:
+            raise InvalidValue("memory_mib", self.memory_mib,
+                               f"a memory size Fargate offers with cpu {self.cpu}: {list(sizes)[0]} to "
+                               f"{list(sizes)[-1]} MiB in steps of {list(sizes)[1] - list(sizes)[0]}")
+        return self
+
+
+class WorkerConfig(FargateSize):
+    """The Fargate service of Celery workers that consumes one latency class's queue."""
+
+    concurrency: int = Field(2, ge=1, le=64)
+    """Celery worker processes per task (``--concurrency``). Default: 2."""
+    min_tasks: int = Field(1, ge=0, le=100)
+    """Fewest running tasks; 0 lets the class scale to zero (it scales out on one message). Default: 1."""
+    max_tasks: int = Field(4, ge=1, le=100)
+    """Most running tasks. Default: 4."""
+    backlog_per_task_target: int = Field(20, ge=1, le=10_000)
+    """Target of visible messages per running task: acceptable latency / average task time.
+    Default: 20."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "WorkerConfig":
+        if self.max_tasks < self.min_tasks:
+            raise InvalidValue("max_tasks", self.max_tasks, f"at least min_tasks ({self.min_tasks})")
+        return self
+
+
+class BeatConfig(FargateSize):
+    """The one Celery Beat. Its count and deployment limits are fixed: two Beats send every periodic
+    task twice, and a rolling deployment with maximum 200 % briefly runs two."""
+
+    cpu: int = 256
+    memory_mib: int = 512
+    desired_count: int = 1
+    """Fixed to 1."""
+    maximum_percent: int = 100
+    """Fixed to 100: the new Beat starts only after the old one stopped."""
+    minimum_healthy_percent: int = 0
+    """Fixed to 0: the old Beat stops before the new one starts."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "BeatConfig":
+        for key, fixed in (("desired_count", 1), ("maximum_percent", 100), ("minimum_healthy_percent", 0)):
+            if getattr(self, key) != fixed:
+                raise InvalidValue(key, getattr(self, key),
+                                   f"only {fixed}: exactly one Celery Beat may run, and never two during a "
+                                   f"deployment, or every periodic task is sent twice")
+        return self
+
+
+class ImageConfig(ConfigModel):
+    """An existing image in an ECR repository of the same account, instead of the reference worker."""
+
+    repository_name: str = Field(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+    """ECR repository name."""
+    tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    """Image tag. Default: None (give ``tag`` or ``digest``)."""
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    """Image digest (preferred: immutable). Default: None."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> "ImageConfig":
+        if (self.tag is None) == (self.digest is None):
+            raise InvalidValue("tag", self.tag, "exactly one of 'tag' or 'digest'")
+        return self
+
+
+class ComputeConfig(ConfigModel):
+    """ECS Fargate services: one worker service per queue class, and one Beat."""
+
+    broker: Literal["sqs", "redis"] = "sqs"
+    """Celery broker: ``sqs`` (durable, dead-letter redrive) or ``redis`` (the layout's broker DB).
+    Redis is the result backend either way. Default: sqs."""
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    """CPU architecture of the tasks (and of the reference image build). Default: X86_64."""
+    image: ImageConfig | None = None
+    """A team's own image. Default: None (the reference worker in ``worker/`` is built)."""
+    celery_app: str = Field("broker_tier_worker.app", pattern=r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+    """The Celery app given to ``celery -A``. Default: broker_tier_worker.app (the reference worker)."""
+    stop_timeout_seconds: int = Field(DEFAULT_STOP_TIMEOUT_SECONDS, ge=COLD_SHUTDOWN_SECONDS + 5,
+                                      le=MAX_STOP_TIMEOUT_SECONDS)
+    """Seconds between SIGTERM and SIGKILL (Fargate: at most 120). Celery's soft shutdown gets all but
+    the last 15 s, which are left to its cold shutdown. Default: 120."""
+    log_retention_days: LogRetentionDays = 30
+    """Retention of the services' log groups. Default: 30."""
+    result_expires_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    """Lifetime of task results in Redis (results without a TTL fill a noeviction Redis until it
+    refuses writes). Default: 86400."""
+    beat: BeatConfig = Field(default_factory=BeatConfig)

@@ -1,0 +1,228 @@
+"""Every name that crosses a boundary of broker-tier, defined once.
+
+The CDK app writes these names (stack names, outputs, container variables and secrets); the
+Celery settings package in the image, ``broker-tier-ops``, the replacement guard and the tests
+read them. Change one here and every side changes with it, or a test fails.
+
+Standard library only: this package ships in the worker image (it sits in ``worker/``, the
+image's build context, and the Dockerfile copies it), where aws-cdk is not installed. The
+project's own virtual environment installs it beside ``broker_tier`` (``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+PROJECT = "broker-tier"
+
+# -- stacks ------------------------------------------------------------------------------------
+STATE, COMPUTE, MONITORING = "State", "Compute", "Monitoring"
+STACK_PARTS: tuple[str, ...] = (STATE, COMPUTE, MONITORING)
+"""The stacks of one environment, in deployment order."""
+
+
+def stack_name(environment: str, part: str) -> str:
+    """``BrokerTier-<environment>-<part>``, the CloudFormation stack name."""
+    if part not in STACK_PARTS:
+        raise ValueError(f"unknown stack part {part!r}; parts: {', '.join(STACK_PARTS)}")
+    return f"BrokerTier-{environment}-{part}"
+
+
+_STACK_NAME = re.compile(r"^BrokerTier-(?P<environment>[a-z][a-z0-9]*)-(?P<part>[A-Za-z]+)$")
+
+
+def parse_stack_name(name: str) -> tuple[str, str] | None:
+    """``(environment, part)`` of a tier stack name, or None for any other name."""
+    match = _STACK_NAME.match(name)
+    if not match or match["part"] not in STACK_PARTS:
+        return None
+    return match["environment"], match["part"]
+
+
+# -- physical names of the tier's resources ----------------------------------------------------
+def resource_prefix(environment: str) -> str:
+    """Prefix of every physical name of an environment: ``broker-tier-<environment>``."""
+    return f"{PROJECT}-{environment}"
+
+
+def default_replication_group_id(environment: str) -> str:
+    return resource_prefix(environment)
+
+
+def queue_name(environment: str, class_name: str) -> str:
+    return f"{resource_prefix(environment)}-{class_name}"
+
+
+def dead_letter_queue_name(environment: str, class_name: str) -> str:
+    return f"{queue_name(environment, class_name)}-dlq"
+
+
+def auth_token_secret_name(environment: str) -> str:
+    return f"{resource_prefix(environment)}/redis-auth-token"
+
+
+def service_log_group_name(environment: str, process: str) -> str:
+    """Log group of a Celery process type: ``worker-<class>`` or ``beat``."""
+    return f"/{resource_prefix(environment)}/celery/{process}"
+
+
+def worker_process(class_name: str) -> str:
+    return f"worker-{class_name}"
+
+
+BEAT_PROCESS = "beat"
+
+
+def alarm_name(environment: str, alarm: str) -> str:
+    """``broker-tier-<environment>-<alarm>`` (the alarm catalogue's names are the suffixes)."""
+    return f"{alarm_name_prefix(environment)}{alarm}"
+
+
+def alarm_name_prefix(environment: str) -> str:
+    return f"{resource_prefix(environment)}-"
+
+
+# -- stack outputs -----------------------------------------------------------------------------
+class StateOutputs:
+    """Outputs of ``BrokerTier-<env>-State`` (plus the per-class queue outputs below)."""
+
+    REPLICATION_GROUP_ID = "ReplicationGroupId"
+    PRIMARY_ENDPOINT_ADDRESS = "PrimaryEndpointAddress"
+    READER_ENDPOINT_ADDRESS = "ReaderEndpointAddress"
+    REDIS_PORT = "RedisPort"
+    AUTH_TOKEN_SECRET_ARN = "AuthTokenSecretArn"
+    EVENTS_TOPIC_ARN = "EventsTopicArn"
+    REDIS_DATABASES = "RedisDatabases"
+    """``cache=0,broker=1,results=2``: the logical database layout."""
+
+
+class ComputeOutputs:
+    """Outputs of ``BrokerTier-<env>-Compute`` (plus ``worker_service_output_id`` per class)."""
+
+    CLUSTER_NAME = "ClusterName"
+    BEAT_SERVICE_NAME = "BeatServiceName"
+
+
+class MonitoringOutputs:
+    """Outputs of ``BrokerTier-<env>-Monitoring``."""
+
+    ALARM_TOPIC_ARN = "AlarmTopicArn"
+    ALARM_NAME_PREFIX = "AlarmNamePrefix"
+    DASHBOARD_NAME = "DashboardName"
+
+
+QueueKind = Literal["Queue", "DeadLetterQueue"]
+QueueAttribute = Literal["Name", "Url", "Arn"]
+QUEUE_KINDS: tuple[QueueKind, ...] = ("Queue", "DeadLetterQueue")
+QUEUE_ATTRIBUTES: tuple[QueueAttribute, ...] = ("Name", "Url", "Arn")
+CLASS_NAME_PATTERN = r"[a-z][a-z0-9]{0,19}"
+"""A latency class name: 1-20 lowercase letters and digits, starting with a letter."""
+
+
+def _title(class_name: str) -> str:
+    return class_name[:1].upper() + class_name[1:]
+
+
+def queue_output_id(kind: QueueKind, class_name: str, attribute: QueueAttribute) -> str:
+    """``Queue<Class><Attribute>`` or ``DeadLetterQueue<Class><Attribute>``, e.g. ``QueueBatchUrl``."""
+    return f"{kind}{_title(class_name)}{attribute}"
+
+
+_QUEUE_OUTPUT = re.compile(r"^(?P<kind>Queue|DeadLetterQueue)(?P<cls>[A-Z][a-z0-9]*)(?P<attr>Name|Url|Arn)$")
+
+
+def parse_queue_output_id(output_id: str) -> tuple[QueueKind, str, QueueAttribute] | None:
+    """``(kind, class name, attribute)`` of a queue output id, or None for any other output."""
+    match = _QUEUE_OUTPUT.match(output_id)
+    if not match:
+        return None
+    return match["kind"], match["cls"].lower(), match["attr"]  # type: ignore[return-value]
+
+
+def worker_service_output_id(class_name: str) -> str:
+    """``WorkerService<Class>Name``: the ECS service of a class's workers."""
+    return f"WorkerService{_title(class_name)}Name"
+
+
+_WORKER_SERVICE_OUTPUT = re.compile(r"^WorkerService(?P<cls>[A-Z][a-z0-9]*)Name$")
+
+
+def parse_worker_service_output_id(output_id: str) -> str | None:
+    """The class name of a ``WorkerService<Class>Name`` output id, or None."""
+    match = _WORKER_SERVICE_OUTPUT.match(output_id)
+    return match["cls"].lower() if match else None
+
+
+def format_databases(layout: dict[str, int]) -> str:
+    return ",".join(f"{role}={number}" for role, number in layout.items())
+
+
+def parse_databases(value: str) -> dict[str, int]:
+    return {role: int(number) for role, _, number in (item.partition("=") for item in value.split(",") if item)}
+
+
+# -- what a container is given -----------------------------------------------------------------
+# Fargate's ceiling for the SIGTERM -> SIGKILL window, and the stack's default.
+MAX_STOP_TIMEOUT_SECONDS = 120
+DEFAULT_STOP_TIMEOUT_SECONDS = 120
+# Seconds of the stop timeout kept back from Celery's soft shutdown for the cold shutdown after it.
+COLD_SHUTDOWN_SECONDS = 15
+
+
+def soft_shutdown_seconds(stop_timeout_seconds: int) -> int:
+    """Celery's ``worker_soft_shutdown_timeout`` for an ECS stop timeout."""
+    return stop_timeout_seconds - COLD_SHUTDOWN_SECONDS
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One container environment variable (or ECS secret) the stack sets and the settings package reads."""
+
+    name: str
+    meaning: str
+    default: str | None = None
+    """What the settings package assumes when the variable is absent; None: required."""
+    secret: bool = False
+    """Injected by ECS from Secrets Manager, never a plain environment variable."""
+    set_by_stack: bool = True
+    """False for variables only local runs set (tests, the rehearsal)."""
+
+
+class ContainerEnvironment:
+    """The variables of every worker and Beat container, by attribute."""
+
+    BROKER = Variable("BROKER_TIER_BROKER", "Celery broker: 'sqs' or 'redis'", "sqs")
+    REGION = Variable("BROKER_TIER_REGION", "AWS region of the queues (else AWS_DEFAULT_REGION / AWS_REGION)",
+                      None)
+    QUEUE_URLS = Variable("BROKER_TIER_QUEUE_URLS", "JSON object: each latency class's queue URL")
+    QUEUE = Variable("BROKER_TIER_QUEUE", "the class this worker consumes (workers only; Beat has none)", None)
+    REDIS_HOST = Variable("BROKER_TIER_REDIS_HOST", "the replication group's primary endpoint")
+    REDIS_PORT = Variable("BROKER_TIER_REDIS_PORT", "the replication group's port")
+    REDIS_TLS = Variable("BROKER_TIER_REDIS_TLS", "'true': TLS to Redis (the stack always sets true)", "true")
+    REDIS_DB_RESULTS = Variable("BROKER_TIER_REDIS_DB_RESULTS", "database number of the result backend", "2")
+    REDIS_DB_BROKER = Variable("BROKER_TIER_REDIS_DB_BROKER", "database number of the broker (redis mode)", "1")
+    TASK_TIME_LIMIT = Variable("BROKER_TIER_TASK_TIME_LIMIT",
+                               "the class's hard task time limit in seconds (workers only)", None)
+    RESULT_EXPIRES = Variable("BROKER_TIER_RESULT_EXPIRES", "seconds a task result is kept in Redis", "86400")
+    SOFT_SHUTDOWN_TIMEOUT = Variable(
+        "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT",
+        "seconds of Celery's soft shutdown after SIGTERM (the stop timeout less the cold shutdown)",
+        str(soft_shutdown_seconds(DEFAULT_STOP_TIMEOUT_SECONDS)))
+    REMAP_SIGTERM = Variable("REMAP_SIGTERM", "Celery 5.5+: SIGTERM starts the soft shutdown", "SIGQUIT")
+    REDIS_AUTH_TOKEN = Variable("BROKER_TIER_REDIS_AUTH_TOKEN", "the Redis AUTH token, from its secret", None,
+                                secret=True)
+    SQS_ENDPOINT_URL = Variable("BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None,
+                                set_by_stack=False)
+
+    @classmethod
+    def all(cls) -> tuple[Variable, ...]:
+        return tuple(value for value in vars(cls).values() if isinstance(value, Variable))
+
+
+# -- the reference worker's tasks, as drills use them -------------------------------------------
+CANARY_TASK = "broker_tier.canary"
+ALWAYS_FAILS_TASK = "broker_tier.always_fails"
+CANARY_COUNTER_KEY = "broker-tier:canary:{queue}"
+"""Redis key (result database) counting the canary's executions per queue."""
