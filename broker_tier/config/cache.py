@@ -89,9 +89,9 @@ class CacheConfig(ConfigModel):
     def _node_type(cls, value: str) -> str:
         match = _NODE_TYPE.match(value)
         allowed = ("an m- or r-class node type such as cache.m7g.large or cache.r7g.xlarge: "
-                   "Multi-AZ is always on, and ElastiCache does not support Multi-AZ with automatic "
-                   "failover on t1 and t2 nodes, while t3/t4g nodes run on CPU credits that a failover's "
-                   "full resynchronization exhausts")
+                   "Multi-AZ is always on, and t-class nodes are burstable (ElastiCache has no automatic "
+                   "failover on t1/t2, and throttles t3/t4g to a CPU baseline once their credits are spent, "
+                   "which a failover and the resynchronization after it must never depend on)")
         if not match or match["cls"] not in ("m", "r") or match["size"] in ("micro", "small", "medium"):
             raise ValueError(allowed)
         if "d" in match["suffix"]:

@@ -4,13 +4,15 @@ automatic-failover settings, even when a step in between fails (AWS's promote-re
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from broker_tier.ops.command import Command, positive
 from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import OpsError
+from broker_tier.ops.resources import OpsError, TierResources
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Failback:
         wait_until_available(self.elasticache, self.group_id, delay_seconds=self.options.poll_seconds,
                              timeout_seconds=self.options.timeout_seconds)
 
-    def run(self, *, dry_run: bool) -> Report:
+    def run(self) -> Report:
+        """Run the command (or, when the report is a dry run, only plan it) and return its report."""
         report = self.report
         try:
             before = describe_group(self.elasticache, self.group_id)
@@ -71,15 +74,12 @@ class Failback:
             if not ready:
                 report.finish("refused", "the steady state does not hold; nothing was changed")
                 return report
-            report.plan = [f"ModifyReplicationGroup MultiAZEnabled=false (ApplyImmediately); wait for available",
-                           f"ModifyReplicationGroup PrimaryClusterId={target}; wait for available",
-                           f"ModifyReplicationGroup MultiAZEnabled={original['MultiAZEnabled']}, "
-                           f"AutomaticFailoverEnabled={original['AutomaticFailoverEnabled']} (restore, also after "
-                           f"a failed step); wait for available"]
-            if dry_run:
-                for step in report.plan:
-                    report.say(f"would: {step}")
-                report.finish("planned")
+            if report.plan_steps([
+                "ModifyReplicationGroup MultiAZEnabled=false (ApplyImmediately); wait for available",
+                f"ModifyReplicationGroup PrimaryClusterId={target}; wait for available",
+                f"ModifyReplicationGroup MultiAZEnabled={original['MultiAZEnabled']}, "
+                f"AutomaticFailoverEnabled={original['AutomaticFailoverEnabled']} (restore, also after a failed "
+                f"step); wait for available"]):
                 return report
             self._fail_back(target, original)
         except OpsError as error:
@@ -129,3 +129,26 @@ class Failback:
 
 def _flag(enabled: bool) -> str:
     return "enabled" if enabled else "disabled"
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = FailbackOptions()
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--primary-cluster-id", help="node to promote, e.g. broker-tier-prod-001")
+    target.add_argument("--preferred-az", help="promote the node in this AZ, e.g. eu-west-1a")
+    parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
+                        help="per wait for 'available' (default: %(default)s)")
+    parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
+                        help="waiter interval (default: %(default)s)")
+
+
+def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
+    report = Report("failback", args.env, resources.replication_group_id, args.dry_run)
+    options = FailbackOptions(primary_cluster_id=args.primary_cluster_id, preferred_az=args.preferred_az,
+                              timeout_seconds=args.timeout, poll_seconds=args.poll)
+    return Failback(clients["elasticache"], resources.replication_group_id, options, report).run()
+
+
+COMMAND = Command(name="failback", help="Make a chosen node primary again: Multi-AZ off, promote, restore the "
+                                         "original Multi-AZ and automatic-failover settings (also when a step fails).",
+                  add_arguments=_add_arguments, run=_run)

@@ -7,6 +7,7 @@ no dead-letter queue grew, and no alarm of the tier fired.
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from broker_tier.ops.command import Command, positive
 from broker_tier.ops.replication_group import (
     FAILOVER_CALLED, FAILOVER_COMPLETED, GroupState, describe_group, events_since, wait_until_available)
 from broker_tier.ops.report import Check, Report, utc_now
@@ -137,7 +139,8 @@ class FailoverDrill:
                      f"{len(calls)} TestFailover call(s) in the last 24 h; budget {budget}", len(calls))
 
     # -- the drill ----------------------------------------------------------------------------
-    def run(self, *, dry_run: bool) -> Report:
+    def run(self) -> Report:
+        """Run the command (or, when the report is a dry run, only plan it) and return its report."""
         report, group_id = self.report, self.resources.replication_group_id
         try:
             before = describe_group(self.elasticache, group_id)
@@ -146,17 +149,13 @@ class FailoverDrill:
                 report.finish("refused", "the steady state does not hold; nothing was changed")
                 return report
             dead_before = next(c.value for c in report.steady_state if c.name == "dead_letters_recorded") or {}
-            report.plan = [
+            if report.plan_steps([
                 f"TestFailover on {group_id}, node group {before.node_group_id} "
                 f"(primary {before.primary.cluster_id} in {before.primary.zone})",
                 f"follow ElastiCache events until failover completed, then wait for 'available' "
                 f"(at most {self.options.timeout_seconds:g} s in all)",
                 "verify: new primary in another AZ, services steady, dead-letter queues not grown, no alarm fired",
-            ]
-            if dry_run:
-                for step in report.plan:
-                    report.say(f"would: {step}")
-                report.finish("planned")
+            ]):
                 return report
             called_at = self.failover(before)
             report.add_checks(report.verification, self.verify(before, dead_before, called_at))
@@ -257,3 +256,29 @@ class FailoverDrill:
                         if item["AlarmName"].startswith(prefix) and "to ALARM" in item["HistorySummary"]})
         fired += [name for name in self.alarms_in_alarm() if name not in fired]
         return Check("no_alarm_fired", not fired, f"fired during the drill: {', '.join(fired) or 'none'}", fired)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = FailoverOptions()
+    parser.add_argument("--max-replication-lag", type=positive(float), default=defaults.max_replication_lag_seconds,
+                        metavar="SECONDS", help="refuse above this replica lag in the last 10 min (default: %(default)s)")
+    parser.add_argument("--failover-budget", type=positive(int), default=defaults.failover_budget, metavar="N",
+                        help="TestFailover calls allowed per rolling 24 h (default: %(default)s)")
+    parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
+                        help="from TestFailover to 'available' again (default: %(default)s)")
+    parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
+                        help="event and waiter interval (default: %(default)s)")
+    parser.add_argument("--services-timeout", type=positive(float), default=defaults.services_timeout_seconds,
+                        metavar="SECONDS", help="time for the ECS services to be steady afterwards (default: %(default)s)")
+
+
+def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
+    report = Report("failover", args.env, resources.replication_group_id, args.dry_run)
+    options = FailoverOptions(max_replication_lag_seconds=args.max_replication_lag,
+                              failover_budget=args.failover_budget, timeout_seconds=args.timeout,
+                              poll_seconds=args.poll, services_timeout_seconds=args.services_timeout)
+    return FailoverDrill(clients, resources, options, report).run()
+
+
+COMMAND = Command(name="failover", help="Failover drill: check the steady state, call TestFailover, follow it, "
+                                         "verify, report.", add_arguments=_add_arguments, run=_run)

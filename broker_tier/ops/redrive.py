@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from broker_tier.ops.command import Command, positive
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import QueuePair
+from broker_tier.ops.resources import OpsError, QueuePair, TierResources
 
 SQS_MAX_MOVE_RATE = 500  # messages per second, SQS's ceiling for a move task
 FINISHED = ("COMPLETED", "CANCELLED", "FAILED")
@@ -41,7 +43,8 @@ class Redrive:
         results = self.sqs.list_message_move_tasks(SourceArn=self.pair.dead_letter_arn, MaxResults=1)["Results"]
         return results[0] if results else None
 
-    def run(self, *, dry_run: bool) -> Report:
+    def run(self) -> Report:
+        """Run the command (or, when the report is a dry run, only plan it) and return its report."""
         report, pair = self.report, self.pair
         try:
             dead = self.counts(pair.dead_letter_url)
@@ -59,13 +62,10 @@ class Redrive:
                 report.finish("passed", "nothing to move: the dead-letter queue has no visible message")
                 return report
             pace = f"{self.options.rate}/s" if self.options.rate else "SQS's pace (up to 500/s)"
-            report.plan = [f"StartMessageMoveTask {pair.dead_letter_arn} -> {pair.queue_arn} at {pace}: "
-                           f"about {dead['visible']} messages",
-                           "follow ListMessageMoveTasks until COMPLETED, CANCELLED or FAILED"]
-            if dry_run:
-                for step in report.plan:
-                    report.say(f"would: {step}")
-                report.finish("planned")
+            if report.plan_steps([
+                f"StartMessageMoveTask {pair.dead_letter_arn} -> {pair.queue_arn} at {pace}: about "
+                f"{dead['visible']} messages",
+                "follow ListMessageMoveTasks until COMPLETED, CANCELLED or FAILED"]):
                 return report
             self.move()
         except (ClientError, BotoCoreError) as error:
@@ -101,3 +101,28 @@ class Redrive:
             (f"; {task['FailureReason']}" if task.get("FailureReason") else "") +
             f"; dead-letter queue now {after['visible']} visible, {after['in_flight']} in flight")])
         report.finish("passed" if ok else "failed", None if ok else f"move task {task['Status']}")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = RedriveOptions()
+    parser.add_argument("--queue-class", required=True, help="latency class, e.g. default")
+    parser.add_argument("--rate", type=positive(int, SQS_MAX_MOVE_RATE), metavar="PER_SECOND",
+                        help=f"messages per second, 1-{SQS_MAX_MOVE_RATE} (default: SQS's pace)")
+    parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
+                        help="how long to follow the move (default: %(default)s)")
+    parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
+                        help="progress interval (default: %(default)s)")
+
+
+def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
+    if args.queue_class not in resources.queues:
+        raise OpsError(f"--queue-class {args.queue_class!r}: not a class of {args.env}; classes: "
+                       f"{', '.join(sorted(resources.queues)) or 'none found in the State stack outputs'}")
+    pair = resources.queues[args.queue_class]
+    report = Report("redrive", args.env, pair.dead_letter_arn, args.dry_run)
+    options = RedriveOptions(rate=args.rate, timeout_seconds=args.timeout, poll_seconds=args.poll)
+    return Redrive(clients["sqs"], pair, options, report).run()
+
+
+COMMAND = Command(name="redrive", help="Move a class's dead-letter messages back to its queue (SQS message move "
+                                        "task).", add_arguments=_add_arguments, run=_run)

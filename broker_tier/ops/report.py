@@ -73,6 +73,17 @@ class Report:
             self.say(f"{check.mark} {check.name}: {check.detail}", source="check")
         return all(check.passed is not False for check in checks)
 
+    def plan_steps(self, steps: list[str]) -> bool:
+        """Record what the command is about to change. In a dry run, also print each step and finish
+        as ``planned``: the caller then returns without changing anything. True in a dry run."""
+        self.plan = list(steps)
+        if not self.dry_run:
+            return False
+        for step in self.plan:
+            self.say(f"would: {step}")
+        self.finish("planned")
+        return True
+
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.outcome, self.error = outcome, error
         self.finished_at = utc_now().isoformat(timespec="seconds")

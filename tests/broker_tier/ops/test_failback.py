@@ -13,7 +13,7 @@ def failback(aws, *, dry_run: bool = False, **options) -> Report:
     report = Report("failback", ENV, GROUP, dry_run, monotonic=aws.clock.monotonic, stream=io.StringIO())
     aws.api.calls.clear()
     settings = FailbackOptions(**{"poll_seconds": 5, "timeout_seconds": 120, **options})
-    return Failback(aws.clients["elasticache"], GROUP, settings, report).run(dry_run=dry_run)
+    return Failback(aws.clients["elasticache"], GROUP, settings, report).run()
 
 
 def after_a_failover(aws) -> None:

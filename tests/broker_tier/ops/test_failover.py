@@ -20,7 +20,7 @@ def drill(aws, *, dry_run: bool = False, **options) -> Report:
     aws.api.calls.clear()  # only the drill's own calls count
     settings = FailoverOptions(**{"poll_seconds": 5, "timeout_seconds": 300, "services_timeout_seconds": 30,
                                   **options})
-    return FailoverDrill(aws.clients, resources, settings, report, sleep=aws.clock.sleep).run(dry_run=dry_run)
+    return FailoverDrill(aws.clients, resources, settings, report, sleep=aws.clock.sleep).run()
 
 
 def checks(phase) -> dict[str, bool | None]:

@@ -26,7 +26,7 @@ def redrive(aws, class_name: str = "default", *, dry_run: bool = False, **option
     report = Report("redrive", ENV, pair.dead_letter_arn, dry_run, monotonic=aws.clock.monotonic, stream=io.StringIO())
     aws.api.calls.clear()
     settings = RedriveOptions(**{"poll_seconds": 5, "timeout_seconds": 60, **options})
-    return Redrive(aws.clients["sqs"], pair, settings, report, sleep=aws.clock.sleep).run(dry_run=dry_run)
+    return Redrive(aws.clients["sqs"], pair, settings, report, sleep=aws.clock.sleep).run()
 
 
 def visible(aws, url: str) -> int:
