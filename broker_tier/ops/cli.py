@@ -41,22 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         sub = subcommands.add_parser(command.name, help=command.help, description=command.help)
-        sub.add_argument("--env", required=True, help="environment name (stacks BrokerTier-<env>-*)")
-        sub.add_argument("--replication-group-id", help="the cache, instead of the State stack's output")
+        if command.aws:
+            sub.add_argument("--env", required=True, help="environment name (stacks BrokerTier-<env>-*)")
+            sub.add_argument("--replication-group-id", help="the cache, instead of the State stack's output")
+            sub.add_argument("--dry-run", action="store_true", help="check and print the plan; change nothing")
         sub.add_argument("--report-dir", type=Path, default=Path("drill-reports"),
                          help="where the JSON and Markdown reports go (default: drill-reports)")
-        sub.add_argument("--dry-run", action="store_true", help="check and print the plan; change nothing")
         command.add_arguments(sub)
-        sub.set_defaults(run=command.run)
+        sub.set_defaults(command_spec=command)
     return parser
 
 
 def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command: Command = args.command_spec
     try:
-        clients = clients or make_clients(args.region, args.profile)
-        resources = discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
-        report = args.run(args, resources, clients)
+        if command.aws:
+            clients = clients or make_clients(args.region, args.profile)
+            resources = discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
+            report = command.run(args, resources, clients)
+        else:
+            report = command.run(args, None, None)
     except OpsError as error:
         print(f"broker-tier-ops {args.command}: {error}", file=sys.stderr)
         return 2

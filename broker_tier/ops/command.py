@@ -12,8 +12,9 @@ from broker_tier.ops.resources import TierResources
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """One subcommand. The CLI adds the options every command shares (``--env``, ``--dry-run``, ...),
-    discovers the environment's resources, and writes the report ``run`` returns."""
+    """One subcommand. For an AWS command the CLI adds the options every such command shares
+    (``--env``, ``--dry-run``, ...) and discovers the environment's resources; for every command it
+    writes the report ``run`` returns."""
 
     name: str
     """The subcommand, e.g. ``failover``."""
@@ -21,8 +22,12 @@ class Command:
     """One line for ``--help``."""
     add_arguments: Callable[[argparse.ArgumentParser], None]
     """Adds the command's own options."""
-    run: Callable[[argparse.Namespace, TierResources, dict], Report]
-    """Runs it against the discovered resources with the boto3 clients (by service name)."""
+    run: Callable[[argparse.Namespace, TierResources | None, dict | None], Report]
+    """Runs it against the discovered resources with the boto3 clients (by service name); an
+    offline command gets None for both."""
+    aws: bool = True
+    """False: the command runs offline (no credentials, no stacks read); the CLI adds none of the
+    AWS options and makes no client."""
 
 
 def positive(kind: type, upper: float | None = None) -> Callable[[str], float]:

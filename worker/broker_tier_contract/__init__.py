@@ -11,6 +11,7 @@ project's own virtual environment installs it beside ``broker_tier`` (``pyprojec
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -224,5 +225,24 @@ class ContainerEnvironment:
 # -- the reference worker's tasks, as drills use them -------------------------------------------
 CANARY_TASK = "broker_tier.canary"
 ALWAYS_FAILS_TASK = "broker_tier.always_fails"
-CANARY_COUNTER_KEY = "broker-tier:canary:{queue}"
-"""Redis key (result database) counting the canary's executions per queue."""
+CANARY_LEDGER_MARKER = "broker-tier-canary"
+"""Every execution of the canary logs one line: this marker, a space, then a JSON object with
+``token``, ``task_id``, ``queue``, ``hostname``, ``pid`` and ``at`` (Unix time). The log, not the
+Redis being failed over, is the ledger a drill counts executions in: locally the worker's output,
+in AWS the worker service's CloudWatch Logs group."""
+
+
+def canary_ledger_line(record: dict) -> str:
+    return f"{CANARY_LEDGER_MARKER} {json.dumps(record, sort_keys=True)}"
+
+
+def parse_canary_ledger_line(line: str) -> dict | None:
+    """The record of a canary ledger line anywhere in ``line`` (log prefixes are ignored), or None."""
+    _, marker, rest = line.partition(CANARY_LEDGER_MARKER + " ")
+    if not marker:
+        return None
+    try:
+        record = json.loads(rest.strip())
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and "token" in record else None

@@ -6,26 +6,31 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import time
 
-from broker_tier_contract import ALWAYS_FAILS_TASK, CANARY_COUNTER_KEY, CANARY_TASK, ContainerEnvironment
+from broker_tier_contract import ALWAYS_FAILS_TASK, CANARY_TASK, ContainerEnvironment, canary_ledger_line
 from celery import Celery
 
 from broker_tier_celery import configure
 
 app = Celery("broker_tier_worker")
 configure(app)
+ledger = logging.getLogger("broker_tier.canary")
 
 
 @app.task(name=CANARY_TASK)
 def canary(token: str) -> dict:
-    """Counts its own executions per queue in the result DB, so a drill can tell sent from run."""
-    queue = canary.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name, "unknown")
-    with app.backend.client.pipeline() as pipe:
-        pipe.incr(CANARY_COUNTER_KEY.format(queue=queue))
-        pipe.expire(CANARY_COUNTER_KEY.format(queue=queue), app.conf.result_expires)
-        count = pipe.execute()[0]
-    return {"token": token, "queue": queue, "count": count}
+    """Records each execution in the canary ledger (one log line; see ``broker_tier_contract``), so a
+    drill can tell sent from run without reading the Redis it is failing over."""
+    queue = canary.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name,
+                                                                              "unknown")
+    record = {"token": token, "task_id": canary.request.id, "queue": queue, "hostname": socket.gethostname(),
+              "pid": os.getpid(), "at": round(time.time(), 3)}
+    ledger.warning(canary_ledger_line(record))  # WARNING: kept whatever the worker's log level
+    return {"token": token, "queue": queue}
 
 
 @app.task(name=ALWAYS_FAILS_TASK)

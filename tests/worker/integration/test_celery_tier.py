@@ -10,6 +10,7 @@ import pytest
 from celery import Celery
 
 from broker_tier_celery import settings_from_environment
+from broker_tier_contract import parse_canary_ledger_line
 from loopback import TEST_MAX_RECEIVE_COUNT, celery_worker, tier_environ, wait_until
 
 
@@ -28,11 +29,13 @@ def test_sqs_task_is_consumed_by_its_class_worker_and_result_read_from_redis(red
                        tmp_path / "worker.log"):
         token = uuid.uuid4().hex
         result = producer(environ).send_task("broker_tier.canary", args=[token], queue="interactive")
-        assert result.get(timeout=60) == {"token": token, "queue": "interactive", "count": 1}
+        assert result.get(timeout=60) == {"token": token, "queue": "interactive"}
     results_db = redis_server["client_for"](2)
     assert json.loads(results_db.get(f"celery-task-meta-{result.id}"))["status"] == "SUCCESS"
     assert 0 < results_db.ttl(f"celery-task-meta-{result.id}") <= 86400  # result_expires applies
-    assert int(results_db.get("broker-tier:canary:interactive")) == 1
+    ledger = [record for line in (tmp_path / "worker.log").read_text().splitlines()
+              if (record := parse_canary_ledger_line(line)) and record["token"] == token]
+    assert [(r["task_id"], r["queue"]) for r in ledger] == [(result.id, "interactive")]  # ran exactly once
 
 
 def test_a_task_that_keeps_failing_lands_in_the_dead_letter_queue(redis_server, sqs_server, tmp_path, monkeypatch):
