@@ -1,7 +1,10 @@
-"""What the tier alarms on, as data: one ``AlarmSpec`` per alarm, built from the configuration.
+"""What the tier alarms on, as data: one ``AlarmSpec`` per alarm, built from the configuration,
+and the dashboard's graphs derived from the same specs.
 
 The specs are plain values (no CDK objects), so the alarms, the dashboard and the tests read
-the same definitions, and the ops tool can name the same alarms. ``TierAlarms`` renders them.
+the same definitions, and the ops tool can name the same alarms. ``TierAlarms`` renders the
+alarms, ``TierDashboard`` the graphs of ``dashboard_graphs``: every alarm's metrics appear on the
+graph the spec names, with the alarm's threshold drawn across it.
 
 ElastiCache publishes per node (``CacheClusterId``), and which node is primary changes with
 every failover, so each Redis signal is one alarm on ``MAX([node, node, ...])`` over the
@@ -19,7 +22,7 @@ Comparison = Literal["GreaterThanThreshold", "LessThanThreshold"]
 MissingData = Literal["missing", "notBreaching", "breaching"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricQuery:
     """One CloudWatch metric with its statistic; ``id`` names it inside an alarm's math."""
 
@@ -31,7 +34,7 @@ class MetricQuery:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlarmSpec:
     """One alarm. ``expression`` combines ``metrics`` by id; without it the single metric is alarmed."""
 
@@ -41,16 +44,45 @@ class AlarmSpec:
     """What the alarm means, for the operator (the description adds the runbook)."""
     runbook: str
     """File in ``runbooks/`` the operator opens."""
+    graph: str
+    """Title of the dashboard graph that shows this alarm's metrics and threshold (one of ``GRAPHS``)."""
     window: AlarmWindow
+    """When it fires: periods, evaluation periods, datapoints."""
     threshold: float
     comparison: Comparison
     metrics: tuple[MetricQuery, ...]
     treat_missing_data: MissingData
     expression: str | None = None
+    """Metric math over ``metrics`` that is alarmed. Default: None (the single metric)."""
     severity: Literal["page", "warning"] = "page"
+    """``page`` wakes someone; ``warning`` is looked at in working hours. Default: page."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    """One line graph of the dashboard: its metrics, and threshold lines drawn across it."""
+
+    title: str
+    metrics: tuple[MetricQuery, ...]
+    thresholds: tuple[tuple[str, float], ...] = ()
+    """(label, value) of each line. Default: none."""
+
+
+# The dashboard's graphs, in reading order.
+VISIBLE_MESSAGES = "Visible messages per class"
+OLDEST_MESSAGE = "Oldest message age (s) per class"
+DEAD_LETTERS = "Dead-letter messages per class"
+REDIS_MEMORY = "Redis memory (% of maxmemory)"
+REDIS_CPU = "Redis engine CPU (%)"
+REDIS_LAG = "Redis replication lag (s)"
+REDIS_CONNECTIONS = "Redis connections"
+REDIS_EVICTIONS = "Redis evictions"
+RUNNING_TASKS = "Running tasks per service"
+GRAPHS = (VISIBLE_MESSAGES, OLDEST_MESSAGE, DEAD_LETTERS, REDIS_MEMORY, REDIS_CPU, REDIS_LAG, REDIS_CONNECTIONS,
+          REDIS_EVICTIONS, RUNNING_TASKS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoredResources:
     """Names of the monitored resources (strings or CDK tokens) the catalog builds metrics on."""
 
@@ -68,19 +100,21 @@ def member_cluster_ids(replication_group_id: str, replicas: int) -> tuple[str, .
 
 
 def node_metrics(resources: MonitoredResources, metric_name: str, statistic: str) -> tuple[MetricQuery, ...]:
-    return tuple(MetricQuery(f"node{index}", "AWS/ElastiCache", metric_name, {"CacheClusterId": node},
-                             statistic, node)
+    return tuple(MetricQuery(id=f"node{index}", namespace="AWS/ElastiCache", metric_name=metric_name,
+                             dimensions={"CacheClusterId": node}, statistic=statistic, label=node)
                  for index, node in enumerate(resources.cache_node_ids, start=1))
 
 
 def queue_metric(queue_name: str, metric_name: str, label: str) -> MetricQuery:
-    return MetricQuery("queue", "AWS/SQS", metric_name, {"QueueName": queue_name}, "Maximum", label)
+    return MetricQuery(id="queue", namespace="AWS/SQS", metric_name=metric_name, dimensions={"QueueName": queue_name},
+                       statistic="Maximum", label=label)
 
 
 def running_tasks(resources: MonitoredResources, service_name: str, statistic: str, label: str,
                   metric_id: str = "tasks") -> MetricQuery:
-    return MetricQuery(metric_id, "ECS/ContainerInsights", "RunningTaskCount",
-                       {"ClusterName": resources.cluster_name, "ServiceName": service_name}, statistic, label)
+    return MetricQuery(id=metric_id, namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                       dimensions={"ClusterName": resources.cluster_name, "ServiceName": service_name},
+                       statistic=statistic, label=label)
 
 
 def _fullest_node(resources: MonitoredResources) -> str:
@@ -92,33 +126,39 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
     memory, cpu = monitoring.redis_memory, monitoring.redis_engine_cpu
     lag, connections = monitoring.redis_replication_lag, monitoring.redis_connections
 
-    def worst_node(name: str, summary: str, runbook: str, window: AlarmWindow, threshold: float, metric: str,
-                   statistic: str, missing: MissingData = "missing", **options) -> AlarmSpec:
-        return AlarmSpec(name, summary, runbook, window, threshold, "GreaterThanThreshold",
-                         node_metrics(resources, metric, statistic), missing, _fullest_node(resources), **options)
+    def worst_node(*, metric: str, statistic: str, missing: MissingData = "missing", **spec) -> AlarmSpec:
+        return AlarmSpec(comparison="GreaterThanThreshold", metrics=node_metrics(resources, metric, statistic),
+                         treat_missing_data=missing, expression=_fullest_node(resources), **spec)
 
+    memory_metric = {"metric": "DatabaseMemoryUsagePercentage", "statistic": "Maximum", "graph": REDIS_MEMORY,
+                     "runbook": "redis-memory-pressure.md", "window": memory}
     return [
-        worst_node("redis-memory-warning", f"Redis memory above {memory.warning_percent:g}% of maxmemory on a node. "
-                   f"Under noeviction a full Redis refuses every write (results, and the broker in redis mode).",
-                   "redis-memory-pressure.md", memory, memory.warning_percent, "DatabaseMemoryUsagePercentage",
-                   "Maximum", severity="warning"),
-        worst_node("redis-memory-critical", f"Redis memory above {memory.critical_percent:g}% of maxmemory on a "
-                   f"node: writes will soon be refused (noeviction).",
-                   "redis-memory-pressure.md", memory, memory.critical_percent, "DatabaseMemoryUsagePercentage",
-                   "Maximum"),
-        worst_node("redis-engine-cpu", f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs "
-                   f"commands on one thread; latency follows).",
-                   "redis-engine-health.md", cpu, cpu.threshold_percent, "EngineCPUUtilization", "Average"),
-        worst_node("redis-replication-lag", f"A Redis replica lags more than {lag.threshold_seconds:g} s: a "
-                   f"failover now would lose those writes. Do not drill a failover.",
-                   "redis-engine-health.md", lag, lag.threshold_seconds, "ReplicationLag", "Maximum",
-                   "notBreaching"),  # the primary publishes no lag
-        worst_node("redis-connections", f"More than {connections.threshold} connections on a Redis node (a "
-                   f"connection leak, or clients reconnecting in a loop).",
-                   "redis-engine-health.md", connections, connections.threshold, "CurrConnections", "Maximum"),
-        worst_node("redis-evictions", "Redis evicted keys. The tier sets maxmemory-policy noeviction, so the "
-                   "parameter group was changed: queued tasks and results are being deleted.",
-                   "redis-memory-pressure.md", monitoring.redis_evictions, 0, "Evictions", "Sum", "notBreaching"),
+        worst_node(name="redis-memory-warning", threshold=memory.warning_percent, severity="warning",
+                   summary=f"Redis memory above {memory.warning_percent:g}% of maxmemory on a node. Under "
+                           f"noeviction a full Redis refuses every write (results, and the broker in redis mode).",
+                   **memory_metric),
+        worst_node(name="redis-memory-critical", threshold=memory.critical_percent,
+                   summary=f"Redis memory above {memory.critical_percent:g}% of maxmemory on a node: writes will "
+                           f"soon be refused (noeviction).",
+                   **memory_metric),
+        worst_node(name="redis-engine-cpu", metric="EngineCPUUtilization", statistic="Average", graph=REDIS_CPU,
+                   runbook="redis-engine-health.md", window=cpu, threshold=cpu.threshold_percent,
+                   summary=f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs commands on "
+                           f"one thread; latency follows)."),
+        worst_node(name="redis-replication-lag", metric="ReplicationLag", statistic="Maximum", graph=REDIS_LAG,
+                   runbook="redis-engine-health.md", window=lag, threshold=lag.threshold_seconds,
+                   missing="notBreaching",  # the primary publishes no lag
+                   summary=f"A Redis replica lags more than {lag.threshold_seconds:g} s: a failover now would "
+                           f"lose those writes. Do not drill a failover."),
+        worst_node(name="redis-connections", metric="CurrConnections", statistic="Maximum", graph=REDIS_CONNECTIONS,
+                   runbook="redis-engine-health.md", window=connections, threshold=connections.threshold,
+                   summary=f"More than {connections.threshold} connections on a Redis node (a connection leak, or "
+                           f"clients reconnecting in a loop)."),
+        worst_node(name="redis-evictions", metric="Evictions", statistic="Sum", graph=REDIS_EVICTIONS,
+                   runbook="redis-memory-pressure.md", window=monitoring.redis_evictions, threshold=0,
+                   missing="notBreaching",
+                   summary="Redis evicted keys. The tier sets maxmemory-policy noeviction, so the parameter group "
+                           "was changed: queued tasks and results are being deleted."),
     ]
 
 
@@ -127,21 +167,23 @@ def queue_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
     specs = []
     for name, class_config in config.queues.items():
         specs.append(AlarmSpec(
-            f"queue-{name}-age",
-            f"The oldest message of queue class '{name}' is older than its latency objective "
-            f"({class_config.latency_objective_seconds} s): workers are not keeping up, or not consuming.",
-            "worker-backlog.md", monitoring.queue_age, class_config.latency_objective_seconds,
-            "GreaterThanThreshold",
-            (queue_metric(resources.queue_names[name], "ApproximateAgeOfOldestMessage", f"{name} oldest age"),),
-            "notBreaching"))
+            name=f"queue-{name}-age",
+            summary=f"The oldest message of queue class '{name}' is older than its latency objective "
+                    f"({class_config.latency_objective_seconds} s): workers are not keeping up, or not consuming.",
+            runbook="worker-backlog.md", graph=OLDEST_MESSAGE, window=monitoring.queue_age,
+            threshold=class_config.latency_objective_seconds, comparison="GreaterThanThreshold",
+            metrics=(queue_metric(resources.queue_names[name], "ApproximateAgeOfOldestMessage", f"{name} oldest age"),),
+            treat_missing_data="notBreaching"))
         specs.append(AlarmSpec(
-            f"dlq-{name}-messages",
-            f"Messages in the dead-letter queue of class '{name}': tasks failed {class_config.max_receive_count} "
-            f"receives and were moved there. Find the cause before you redrive.",
-            "dead-letter-redrive.md", monitoring.dead_letter, 0, "GreaterThanThreshold",
-            (queue_metric(resources.dead_letter_queue_names[name], "ApproximateNumberOfMessagesVisible",
-                          f"{name} dead letters"),),
-            "notBreaching"))
+            name=f"dlq-{name}-messages",
+            summary=f"Messages in the dead-letter queue of class '{name}': tasks failed "
+                    f"{class_config.max_receive_count} receives and were moved there. Find the cause before you "
+                    f"redrive.",
+            runbook="dead-letter-redrive.md", graph=DEAD_LETTERS, window=monitoring.dead_letter, threshold=0,
+            comparison="GreaterThanThreshold",
+            metrics=(queue_metric(resources.dead_letter_queue_names[name], "ApproximateNumberOfMessagesVisible",
+                                  f"{name} dead letters"),),
+            treat_missing_data="notBreaching"))
     return specs
 
 
@@ -153,21 +195,23 @@ def service_specs(config: EnvironmentConfig, resources: MonitoredResources) -> l
         if floor == 0:  # a class that scales to zero has no floor to fall below
             continue
         specs.append(AlarmSpec(
-            f"worker-{name}-tasks",
-            f"Fewer than {floor} running worker tasks for class '{name}' (its minimum): tasks fail to "
-            f"start or keep stopping. No data counts as breaching.",
-            "worker-backlog.md", monitoring.worker_tasks, floor, "LessThanThreshold",
-            (running_tasks(resources, resources.worker_service_names[name], "Minimum", f"{name} running"),),
-            "breaching"))
+            name=f"worker-{name}-tasks",
+            summary=f"Fewer than {floor} running worker tasks for class '{name}' (its minimum): tasks fail to "
+                    f"start or keep stopping. No data counts as breaching.",
+            runbook="worker-backlog.md", graph=RUNNING_TASKS, window=monitoring.worker_tasks, threshold=floor,
+            comparison="LessThanThreshold",
+            metrics=(running_tasks(resources, resources.worker_service_names[name], "Minimum", f"{name} running"),),
+            treat_missing_data="breaching"))
     beat = resources.beat_service_name
     specs.append(AlarmSpec(
-        "beat-tasks",
-        "Celery Beat is not running exactly one task: none runs (no periodic tasks are sent) or more "
-        "than one (every periodic task is sent twice). No data counts as breaching.",
-        "celery-beat.md", monitoring.beat_tasks, 0, "GreaterThanThreshold",
-        (running_tasks(resources, beat, "Maximum", "Beat running (max)", "most"),
-         running_tasks(resources, beat, "Minimum", "Beat running (min)", "fewest")),
-        "breaching", expression="IF(FILL(most, 0) > 1 OR FILL(fewest, 0) < 1, 1, 0)"))
+        name="beat-tasks",
+        summary="Celery Beat is not running exactly one task: none runs (no periodic tasks are sent) or more "
+                "than one (every periodic task is sent twice). No data counts as breaching.",
+        runbook="celery-beat.md", graph=RUNNING_TASKS, window=monitoring.beat_tasks, threshold=0,
+        comparison="GreaterThanThreshold",
+        metrics=(running_tasks(resources, beat, "Maximum", "Beat running (max)", "most"),
+                 running_tasks(resources, beat, "Minimum", "Beat running (min)", "fewest")),
+        treat_missing_data="breaching", expression="IF(FILL(most, 0) > 1 OR FILL(fewest, 0) < 1, 1, 0)"))
     return specs
 
 
@@ -175,3 +219,41 @@ def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -
     """Every alarm of one environment."""
     return redis_specs(config, resources) + queue_specs(config, resources) + service_specs(config, resources)
 
+
+
+def _signals_without_alarms(config: EnvironmentConfig, resources: MonitoredResources) -> dict[str, list[MetricQuery]]:
+    """What the dashboard shows beside the alarms' own metrics: the backlog that drives scaling, and the
+    running tasks of every service (classes that scale to zero have no floor alarm)."""
+    services = {**{f"worker {name}": resources.worker_service_names[name] for name in config.queues},
+                "beat": resources.beat_service_name}
+    return {
+        VISIBLE_MESSAGES: [queue_metric(resources.queue_names[name], "ApproximateNumberOfMessagesVisible", name)
+                           for name in config.queues],
+        RUNNING_TASKS: [running_tasks(resources, service, "Average", label) for label, service in services.items()],
+    }
+
+
+def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources,
+                     specs: list[AlarmSpec]) -> list[Graph]:
+    """The graphs of ``GRAPHS``: each alarm's metrics (once per metric) and threshold on the graph it names."""
+    metrics: dict[str, list[MetricQuery]] = {title: [] for title in GRAPHS}
+    thresholds: dict[str, list[tuple[str, float]]] = {title: [] for title in GRAPHS}
+    for title, queries in _signals_without_alarms(config, resources).items():
+        metrics[title] += queries
+    for spec in specs:
+        metrics[spec.graph] += spec.metrics
+        if spec.expression is None or spec.graph != RUNNING_TASKS:  # Beat's 0/1 expression is no line to draw
+            thresholds[spec.graph].append((spec.name, spec.threshold))
+    return [Graph(title=title, metrics=_distinct(metrics[title]), thresholds=tuple(thresholds[title]))
+            for title in GRAPHS]
+
+
+def _distinct(queries: list[MetricQuery]) -> tuple[MetricQuery, ...]:
+    """One line per metric (namespace, name, dimensions): the first statistic and label given win."""
+    seen, kept = set(), []
+    for query in queries:
+        key = (query.namespace, query.metric_name, tuple(sorted(query.dimensions.items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(query)
+    return tuple(kept)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from broker_tier.alarm_catalog import MetricQuery
+from broker_tier.alarm_catalog import Graph
 
 WIDGET_WIDTH = 8  # three graphs per 24-unit row
 WIDGET_HEIGHT = 6
-
-
-@dataclass(frozen=True)
-class Graph:
-    """One line graph: its metrics, and threshold lines drawn across it."""
-
-    title: str
-    metrics: tuple[MetricQuery, ...]
-    thresholds: tuple[tuple[str, float], ...] = ()
 
 
 def _widget(graph: Graph, region: str, period_seconds: int, position: int) -> dict:
@@ -54,7 +43,7 @@ class TierDashboard(Construct):
                  alarm_arns: list[str], period_seconds: int = 60) -> None:
         """
         :param dashboard_name: physical name.
-        :param graphs: the graphs, in reading order.
+        :param graphs: the graphs, in reading order (``alarm_catalog.dashboard_graphs``).
         :param alarm_arns: alarms shown in the status widget at the bottom.
         :param period_seconds: period of every graph. Default: 60.
         """

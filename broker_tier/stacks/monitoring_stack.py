@@ -6,10 +6,10 @@ import aws_cdk as cdk
 import broker_tier_contract as contract
 from constructs import Construct
 
-from broker_tier.alarm_catalog import MonitoredResources, node_metrics, queue_metric, running_tasks, tier_alarm_specs
+from broker_tier.alarm_catalog import MonitoredResources, dashboard_graphs, tier_alarm_specs
 from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.alarm_topic import AlarmTopic
-from broker_tier.constructs.dashboard import Graph, TierDashboard
+from broker_tier.constructs.dashboard import TierDashboard
 from broker_tier.constructs.tier_alarms import TierAlarms
 from broker_tier.stacks.base import TierStack
 from broker_tier.stacks.compute_stack import BrokerComputeStack
@@ -46,41 +46,16 @@ class BrokerMonitoringStack(TierStack):
                                       encryption_key=state.encryption_key, subscriptions=monitoring.subscriptions)
         self.alarm_topic.subscribe(state.events_topic.topic_arn, "CacheEvents")
 
-        self.alarms = TierAlarms(self, "Alarms", specs=tier_alarm_specs(config, self.resources),
+        specs = tier_alarm_specs(config, self.resources)
+        self.alarms = TierAlarms(self, "Alarms", specs=specs,
                                  name_prefix=contract.alarm_name_prefix(config.name),
                                  topic_arn=self.alarm_topic.topic.topic_arn,
                                  runbook_base_url=monitoring.runbook_base_url)
-        self.dashboard = TierDashboard(self, "Dashboard", dashboard_name=prefix, graphs=self._graphs(config),
+        self.dashboard = TierDashboard(self, "Dashboard", dashboard_name=prefix,
+                                       graphs=dashboard_graphs(config, self.resources, specs),
                                        alarm_arns=[alarm.attr_arn for alarm in self.alarms.alarms.values()])
 
         outputs = contract.MonitoringOutputs
         cdk.CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
         cdk.CfnOutput(self, outputs.ALARM_NAME_PREFIX, value=contract.alarm_name_prefix(config.name))
         cdk.CfnOutput(self, outputs.DASHBOARD_NAME, value=prefix)
-
-    def _graphs(self, config: EnvironmentConfig) -> list[Graph]:
-        resources, memory = self.resources, config.monitoring.redis_memory
-        classes = list(config.queues)
-        services = {**{f"worker {name}": resources.worker_service_names[name] for name in classes},
-                    "beat": resources.beat_service_name}
-        return [
-            Graph("Visible messages per class", tuple(
-                queue_metric(resources.queue_names[name], "ApproximateNumberOfMessagesVisible", name)
-                for name in classes)),
-            Graph("Oldest message age (s) per class", tuple(
-                queue_metric(resources.queue_names[name], "ApproximateAgeOfOldestMessage", name)
-                for name in classes)),
-            Graph("Dead-letter messages per class", tuple(
-                queue_metric(resources.dead_letter_queue_names[name], "ApproximateNumberOfMessagesVisible", name)
-                for name in classes), (("any is too many", 0),)),
-            Graph("Redis memory (% of maxmemory)", node_metrics(resources, "DatabaseMemoryUsagePercentage", "Maximum"),
-                  (("warning", memory.warning_percent), ("critical", memory.critical_percent))),
-            Graph("Redis engine CPU (%)", node_metrics(resources, "EngineCPUUtilization", "Average"),
-                  (("alarm", config.monitoring.redis_engine_cpu.threshold_percent),)),
-            Graph("Redis replication lag (s)", node_metrics(resources, "ReplicationLag", "Maximum"),
-                  (("alarm", config.monitoring.redis_replication_lag.threshold_seconds),)),
-            Graph("Redis connections", node_metrics(resources, "CurrConnections", "Maximum"),
-                  (("alarm", config.monitoring.redis_connections.threshold),)),
-            Graph("Running tasks per service", tuple(
-                running_tasks(resources, service_name, "Average", label) for label, service_name in services.items())),
-        ]

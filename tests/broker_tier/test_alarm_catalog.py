@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from broker_tier.alarm_catalog import MonitoredResources, member_cluster_ids, tier_alarm_specs
+from broker_tier.alarm_catalog import GRAPHS, RUNNING_TASKS, MonitoredResources, dashboard_graphs, member_cluster_ids, \
+    tier_alarm_specs
 from broker_tier.config import deep_merge, load_environments
 from tier_testing import tier_context
 
@@ -52,3 +53,21 @@ def test_redis_expression_spans_every_node():
     (memory, *_) = tier_alarm_specs(config, resources(4, list(config.queues)))
     assert memory.expression == "MAX([node1, node2, node3, node4, node5])"
     assert [m.dimensions["CacheClusterId"] for m in memory.metrics] == [f"broker-tier-x-{n:03d}" for n in range(1, 6)]
+
+
+def test_every_alarm_is_drawn_on_the_dashboard_with_its_threshold():
+    config = config_with({"queues": {"batch": {"worker": {"min_tasks": 0}}}})
+    monitored = resources(2, list(config.queues))
+    specs = tier_alarm_specs(config, monitored)
+    graphs = {graph.title: graph for graph in dashboard_graphs(config, monitored, specs)}
+    assert list(graphs) == list(GRAPHS)
+    for spec in specs:
+        graph = graphs[spec.graph]
+        drawn = {(m.namespace, m.metric_name, tuple(m.dimensions.items())) for m in graph.metrics}
+        assert {(m.namespace, m.metric_name, tuple(m.dimensions.items())) for m in spec.metrics} <= drawn, spec.name
+        if spec.graph != RUNNING_TASKS or spec.expression is None:
+            assert (spec.name, spec.threshold) in graph.thresholds
+    # a class that scales to zero has no floor alarm, but its running tasks are still graphed
+    assert "svc-batch" in {m.dimensions.get("ServiceName") for m in graphs[RUNNING_TASKS].metrics}
+    # memory warning and critical share one set of node lines
+    assert len(graphs["Redis memory (% of maxmemory)"].metrics) == 3

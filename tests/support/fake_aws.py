@@ -16,13 +16,14 @@ from typing import Any, Callable
 from unittest import mock
 
 import boto3
+import broker_tier_contract as contract
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 
 REGION = "eu-west-1"
 ENV = "drill"
-GROUP = "broker-tier-drill"
+GROUP = contract.default_replication_group_id(ENV)
 CLASSES = ("interactive", "default")
 MUTATING_PREFIXES = ("Describe", "Get", "List")
 
@@ -276,7 +277,7 @@ class DeployedTier:
     clients: dict
     queues: dict[str, dict[str, str]]
     cluster: str = f"{GROUP}-cluster"
-    services: tuple[str, ...] = ("worker-interactive", "worker-default", "beat")
+    services: tuple[str, ...] = (*(contract.worker_process(name) for name in CLASSES), contract.BEAT_PROCESS)
 
     def send_dead_letter(self, class_name: str, body: str = "failed task") -> None:
         self.clients["sqs"].send_message(QueueUrl=self.queues[class_name]["dlq_url"], MessageBody=body)
@@ -287,7 +288,7 @@ class DeployedTier:
             "Value": seconds, "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=1)}])
 
     def add_alarm(self, suffix: str, state: str = "OK") -> str:
-        name = f"broker-tier-{ENV}-{suffix}"
+        name = contract.alarm_name(ENV, suffix)
         cloudwatch = self.clients["cloudwatch"]
         cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SQS", MetricName="x", Statistic="Maximum",
                                     Period=60, EvaluationPeriods=1, Threshold=0,
@@ -312,31 +313,39 @@ def make_clients() -> dict:
 
 
 def deploy_tier(clients: dict) -> DeployedTier:
-    """Inside ``mock_aws``: queues, ECS services (desired 0: steady in moto), and the three stacks' outputs."""
+    """Inside ``mock_aws``: queues, ECS services (desired 0: steady in moto), and the three stacks' outputs,
+    named as the stacks name them (``broker_tier_contract``)."""
     sqs, ecs = clients["sqs"], clients["ecs"]
-    queues, state_outputs = {}, {"ReplicationGroupId": GROUP}
+    queues, state_outputs = {}, {contract.StateOutputs.REPLICATION_GROUP_ID: GROUP}
     for name in CLASSES:
-        urls = {kind: sqs.create_queue(QueueName=f"broker-tier-{ENV}-{name}{suffix}")["QueueUrl"]
-                for kind, suffix in (("url", ""), ("dlq_url", "-dlq"))}
+        names = {"url": contract.queue_name(ENV, name), "dlq_url": contract.dead_letter_queue_name(ENV, name)}
+        urls = {kind: sqs.create_queue(QueueName=queue)["QueueUrl"] for kind, queue in names.items()}
         arns = {kind: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
                 for kind, url in urls.items()}
         queues[name] = {**urls, "arn": arns["url"], "dlq_arn": arns["dlq_url"]}
-        title = name.title()
-        state_outputs.update({f"Queue{title}Url": urls["url"], f"Queue{title}Arn": arns["url"],
-                              f"Queue{title}Name": f"broker-tier-{ENV}-{name}",
-                              f"DeadLetterQueue{title}Url": urls["dlq_url"], f"DeadLetterQueue{title}Arn": arns["dlq_url"]})
+        for kind, key in (("Queue", "url"), ("DeadLetterQueue", "dlq_url")):
+            state_outputs.update({contract.queue_output_id(kind, name, "Url"): urls[key],
+                                  contract.queue_output_id(kind, name, "Arn"): arns[key],
+                                  contract.queue_output_id(kind, name, "Name"): names[key]})
     tier = DeployedTier(clients, queues)
     ecs.create_cluster(clusterName=tier.cluster)
     ecs.register_task_definition(family="celery", containerDefinitions=[{"name": "celery", "image": "x", "memory": 512}])
     for service in tier.services:
         ecs.create_service(cluster=tier.cluster, serviceName=service, taskDefinition="celery", desiredCount=0)
-    compute_outputs = {"ClusterName": tier.cluster, "BeatServiceName": "beat",
-                       **{f"WorkerService{n.title()}Name": f"worker-{n}" for n in CLASSES}}
-    for part, outputs in (("State", state_outputs), ("Compute", compute_outputs),
-                          ("Monitoring", {"AlarmNamePrefix": f"broker-tier-{ENV}-"})):
-        clients["cloudformation"].create_stack(StackName=f"BrokerTier-{ENV}-{part}", TemplateBody=json.dumps({
-            "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))
+    compute_outputs = {contract.ComputeOutputs.CLUSTER_NAME: tier.cluster,
+                       contract.ComputeOutputs.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
+                       **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES}}
+    monitoring_outputs = {contract.MonitoringOutputs.ALARM_NAME_PREFIX: contract.alarm_name_prefix(ENV)}
+    for part, outputs in ((contract.STATE, state_outputs), (contract.COMPUTE, compute_outputs),
+                          (contract.MONITORING, monitoring_outputs)):
+        create_stack_with_outputs(clients["cloudformation"], contract.stack_name(ENV, part), outputs)
     tier.set_lag(0.2)
     tier.add_alarm("redis-memory-warning")
     return tier
+
+
+def create_stack_with_outputs(cloudformation, stack_name: str, outputs: dict[str, str]) -> None:
+    """A moto stack whose DescribeStacks lists ``outputs`` (moto needs one resource to create a stack)."""
+    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps({
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))

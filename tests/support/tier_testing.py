@@ -13,10 +13,12 @@ if (ROOT / "node_modules/.bin/node").exists():
     os.environ["PATH"] = f"{ROOT / 'node_modules/.bin'}{os.pathsep}{os.environ['PATH']}"
 
 import aws_cdk as cdk  # noqa: E402
+import broker_tier_contract as contract  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
 from broker_tier.app_builder import build_app  # noqa: E402
-from broker_tier.config import CONTEXT_KEY  # noqa: E402
+from broker_tier.config import CONTEXT_KEY, deep_merge  # noqa: E402
+from deployment import Deployment  # noqa: E402
 
 
 def project_context() -> dict:
@@ -42,8 +44,13 @@ class SynthesizedEnvironments:
     def json(self, env: str, part: str) -> dict:
         key = (env, part)
         if key not in self._json:
-            self._json[key] = self.assembly.get_stack_by_name(f"BrokerTier-{env}-{part}").template
+            self._json[key] = self.assembly.get_stack_by_name(contract.stack_name(env, part)).template
         return self._json[key]
+
+    def deployment(self, env: str, **options) -> Deployment:
+        """``env``'s stacks as CloudFormation would resolve them (see ``deployment.Deployment``)."""
+        return Deployment({contract.stack_name(env, part): self.json(env, part) for part in contract.STACK_PARTS},
+                          **options)
 
     def template(self, env: str, part: str) -> Template:
         key = (env, part)
@@ -62,3 +69,24 @@ class SynthesizedEnvironments:
 
 
 ENVIRONMENTS = list(project_context()[CONTEXT_KEY]["environments"])
+
+
+# dev with the Redis broker and a team's image instead of the reference worker.
+REDIS_MODE_CHANGES = {"compute": {"broker": "redis", "celery_app": "team_app.celery:app",
+                                  "image": {"repository_name": "team/app", "digest": "sha256:" + "b" * 64}}}
+
+
+def variant_context(env: str, changes: dict) -> dict:
+    """The project's context with ``changes`` deep-merged into environment ``env``."""
+    context = project_context()
+    environments = context[CONTEXT_KEY]["environments"]
+    environments[env] = deep_merge(environments[env], changes)
+    return context
+
+
+def synthesize_variant(outdir: Path, env: str, changes: dict) -> dict[str, dict]:
+    """``env`` of cdk.json with ``changes`` deep-merged into it, synthesized alone: templates by stack part."""
+    app = cdk.App(context={**variant_context(env, changes), "env": env}, outdir=str(outdir))
+    build_app(app, nag=False)
+    assembly = app.synth()
+    return {part: assembly.get_stack_by_name(contract.stack_name(env, part)).template for part in contract.STACK_PARTS}
