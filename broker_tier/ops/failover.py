@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import WaiterError
 
 from broker_tier.ops.command import Command, positive
 from broker_tier.ops.replication_group import (
@@ -41,7 +41,7 @@ class FailoverOptions:
     """How long the services may take to be steady afterwards. Default: 600."""
 
 
-class DrillTimeout(Exception):
+class DrillTimeout(TimeoutError):
     pass
 
 
@@ -162,10 +162,8 @@ class FailoverDrill:
             failed = [c.name for c in report.verification if c.passed is False]
             report.finish("failed" if failed else "passed",
                           f"hypothesis not held: {', '.join(failed)}" if failed else None)
-        except DrillTimeout as error:
-            report.finish("aborted", f"time-out: {error}")
-        except (ClientError, BotoCoreError, WaiterError) as error:
-            report.finish("aborted", f"AWS error: {error}")
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+            report.abort(error)
         return report
 
     def failover(self, before: GroupState) -> datetime:

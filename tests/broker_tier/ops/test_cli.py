@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from broker_tier.ops.cli import main
+from broker_tier.ops.cli import COMMANDS, main
 from broker_tier.ops.resources import OpsError, discover
 from fake_aws import ENV, GROUP
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
 
-@pytest.mark.parametrize("command", [[], ["failover"], ["failback"], ["redrive"]])
+@pytest.mark.parametrize("command", [[]] + [[command.name] for command in COMMANDS])
 def test_help_of_every_command_works_from_the_installed_script(command):
     result = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -34,7 +34,8 @@ def test_discovery_reads_the_three_stacks_outputs(aws):
 
 
 def test_an_undeployed_environment_is_a_clear_error(aws):
-    with pytest.raises(OpsError, match="BrokerTier-nowhere-State could not be read"):
+    with pytest.raises(OpsError, match="stack BrokerTier-nowhere-State does not exist in eu-west-1: check --env "
+                                       "and --region"):
         discover(aws.clients["cloudformation"], "nowhere")
 
 
