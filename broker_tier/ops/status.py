@@ -43,6 +43,8 @@ class NodeStatus:
 class QueueStatus:
     class_name: str
     queue_name: str
+    queue_url: str
+    dead_letter_url: str
     visible: int | None = None
     in_flight: int | None = None
     oldest_age_seconds: float | None = None
@@ -92,7 +94,7 @@ class StatusReader:
         status = TierStatus(environment=resources.environment, region=self.clients["sqs"].meta.region_name,
                             read_at=self.now().isoformat(timespec="seconds"),
                             replication_group_id=resources.replication_group_id)
-        status.queues = [QueueStatus(name, pair.queue_arn.rsplit(":", 1)[-1])
+        status.queues = [QueueStatus(name, pair.queue_arn.rsplit(":", 1)[-1], pair.queue_url, pair.dead_letter_url)
                          for name, pair in resources.queues.items()]
         status.services = [ServiceStatus(process, name) for process, name in resources.service_names.items()]
         for section, read in (("replication group", self._group), ("queues", self._queues),
