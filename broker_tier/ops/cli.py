@@ -1,4 +1,4 @@
-"""``broker-tier-ops``: the tier's status, a failover drill, fail-back, and dead-letter redrive.
+"""broker-tier-ops: the tier's status, a failover drill, fail-back, and dead-letter redrive.
 
 Resources are read from the deployed stacks' outputs of --env (BrokerTier-<env>-State, -Compute,
 -Monitoring); --replication-group-id overrides the cache, and redrive takes explicit queues. Every

@@ -51,7 +51,7 @@ CODE = {entry.name: entry.code for entry in EXIT_CODES}
 
 def exit_code_table() -> str:
     """The table of exit codes as plain text (for ``--help``)."""
-    return "\n".join(f"  {entry.code}  {entry.name:<13} {entry.meaning}" for entry in EXIT_CODES)
+    return "\n".join(f"  {entry.code:>3}  {entry.name:<14}{entry.meaning}" for entry in EXIT_CODES)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", "interrupted (Ctrl-C)", "look at the resource's state before running anything again"
     if isinstance(error, OpsError):
-        return "refused", f"refused: {error}", "nothing was changed"
+        return "refused", str(error), "nothing was changed"
     if isinstance(error, TimeoutError):
         return "time-out", f"time-out: {error}", "look at the resource's state (status, the AWS console) before " \
                                                  "running anything again"

@@ -252,3 +252,21 @@ def test_json_protocol_errors_in_status(aws, capsys, tmp_path, error_code, code,
                                  http_status_code=400)
         ran = run(["status", "--env", ENV], capsys, tmp_path, clients={**aws.clients, "ecs": ecs})
     assert_one_line(ran, "status", "error", code, phrase)
+
+
+def interrupt(**_):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_any_change_exits_130_with_the_report(aws, capsys, tmp_path):
+    aws.api.handlers[("elasticache", "DescribeReplicationGroups")] = interrupt
+    ran = run(["failover", "--env", ENV], capsys, tmp_path, clients=aws.clients)
+    assert_one_line(ran, "failover", "error", 130, "interrupted (Ctrl-C)", "look at the resource's state")
+    assert ran.report["target"] == GROUP  # the command's own report, not a stand-in
+
+
+def test_ctrl_c_after_test_failover_exits_3_with_the_timeline_so_far(aws, capsys, tmp_path):
+    aws.group.on_failover = lambda: aws.api.handlers.update({("elasticache", "DescribeEvents"): interrupt})
+    ran = run(["failover", "--env", ENV, "--poll", "1"], capsys, tmp_path, clients=aws.clients)
+    assert_one_line(ran, "failover", "aborted", 3, "interrupted (Ctrl-C)")
+    assert "TestFailover called for node group 0001" in ran.markdown

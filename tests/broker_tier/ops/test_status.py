@@ -85,6 +85,8 @@ def test_json_has_every_section(aws, capsys, tmp_path):
         (f"{GROUP}-001", "primary", "eu-west-1a"), (f"{GROUP}-002", "replica", "eu-west-1b")]
     assert tier["nodes"][1]["replication_lag_seconds"] == 0.2
     assert [q["class_name"] for q in tier["queues"]] == ["interactive", "default"]
+    assert tier["queues"][1]["dead_letter_url"] == aws.tier.queues["default"]["dlq_url"]  # the runbook's look-up
+    assert tier["queues"][1]["queue_url"] == aws.tier.queues["default"]["url"]
     assert {s["service_name"]: (s["running"], s["desired"]) for s in tier["services"]} == {
         "worker-interactive": (0, 0), "worker-default": (0, 0), "beat": (0, 0)}
     assert tier["alarms_in_alarm"] == [] and tier["unavailable"] == {}
