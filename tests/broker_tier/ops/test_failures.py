@@ -9,6 +9,8 @@ fakes; and botocore's Stubber for the JSON-protocol services' error codes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from botocore.exceptions import ConnectTimeoutError
 from botocore.stub import Stubber
 
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
-from broker_tier.ops.cli import main
+from broker_tier.ops.cli import COMMANDS, main
 from broker_tier.ops.errors import EXIT_CODES
 from fake_aws import ENV, GROUP, REGION
 from fake_endpoint import CannedEndpoint, CannedResponse, query_error
@@ -84,6 +86,12 @@ def credentials(no_aws_config):
     return no_aws_config
 
 
+# Each AWS command with the options it needs: a new user's first try of every command.
+EVERY_COMMAND = {"status": [], "failover": [], "failback": ["--preferred-az", "eu-west-1a"],
+                 "redrive": ["--queue-class", "default"]}
+assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
+
+
 def test_exit_code_table_is_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["status", "--help"])
@@ -93,17 +101,30 @@ def test_exit_code_table_is_in_help(capsys):
 
 
 # -- the CLI's own clients: no region, no credentials, a closed port, a loopback endpoint --------------------
-def test_no_region(no_aws_config, capsys, tmp_path):
-    ran = run(["status", "--env", "prod"], capsys, tmp_path / "reports")
-    assert_one_line(ran, "status", "error", 4, "no AWS region configured",
+@pytest.mark.parametrize("command", EVERY_COMMAND)
+def test_no_region(no_aws_config, capsys, tmp_path, command):
+    ran = run([command, "--env", "prod", *EVERY_COMMAND[command]], capsys, tmp_path / "reports")
+    assert_one_line(ran, command, "error", 4, "no AWS region configured",
                     "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
     assert ran.report["failure"]["error_type"] == "NoRegionError"
 
 
-def test_no_credentials(no_aws_config, capsys, tmp_path):
-    ran = run(["failover", "--env", "prod", "--region", REGION], capsys, tmp_path / "reports")
-    assert_one_line(ran, "failover", "error", 4, "no usable AWS credentials", "pass --profile (or set AWS_PROFILE)")
+@pytest.mark.parametrize("command", EVERY_COMMAND)
+def test_no_credentials(no_aws_config, capsys, tmp_path, command):
+    ran = run([command, "--env", "prod", "--region", REGION, *EVERY_COMMAND[command]], capsys, tmp_path / "reports")
+    assert_one_line(ran, command, "error", 4, "no usable AWS credentials", "pass --profile (or set AWS_PROFILE)")
     assert ran.report["failure"]["error_type"] == "NoCredentialsError"
+
+
+def test_a_new_user_runs_the_installed_script_without_a_region(no_aws_config, tmp_path):
+    script = Path(sys.executable).parent / "broker-tier-ops"
+    result = subprocess.run([str(script), "status", "--env", "prod"], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
+    assert result.returncode == 4 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "broker-tier-ops status: ERROR (exit 4): no AWS region configured; pass --region, or set AWS_REGION or "
+        "AWS_DEFAULT_REGION, or give the profile a region")
+    assert len(list((tmp_path / "drill-reports").glob("status-prod-*"))) == 2  # JSON and Markdown
 
 
 def test_unknown_profile(no_aws_config, capsys, tmp_path):
@@ -111,10 +132,11 @@ def test_unknown_profile(no_aws_config, capsys, tmp_path):
     assert_one_line(ran, "status", "error", 4, "AWS profile not found", "check --profile or AWS_PROFILE")
 
 
-def test_endpoint_unreachable(credentials, capsys, tmp_path):
+@pytest.mark.parametrize("command", EVERY_COMMAND)
+def test_endpoint_unreachable(credentials, capsys, tmp_path, command):
     credentials.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    ran = run(["status", "--env", "prod", "--region", REGION], capsys, tmp_path / "reports")
-    assert_one_line(ran, "status", "error", 6, "cannot reach AWS", "check the network, VPN or proxy")
+    ran = run([command, "--env", "prod", "--region", REGION, *EVERY_COMMAND[command]], capsys, tmp_path / "reports")
+    assert_one_line(ran, command, "error", 6, "cannot reach AWS", "check the network, VPN or proxy")
     assert ran.report["failure"]["error_type"] == "EndpointConnectionError"
 
 
@@ -166,9 +188,10 @@ def test_debug_adds_the_traceback(credentials, capsys, tmp_path):
 
 
 # -- moto and the fakes: missing stack or output, time-out, refusal, missing field ----------------------------
-def test_stack_missing(aws, capsys, tmp_path):
-    ran = run(["failover", "--env", "nowhere"], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "failover", "refused", 2, "stack BrokerTier-nowhere-State does not exist in eu-west-1",
+@pytest.mark.parametrize("command", EVERY_COMMAND)
+def test_stack_missing(aws, capsys, tmp_path, command):
+    ran = run([command, "--env", "nowhere", *EVERY_COMMAND[command]], capsys, tmp_path, clients=aws.clients)
+    assert_one_line(ran, command, "refused", 2, "stack BrokerTier-nowhere-State does not exist in eu-west-1",
                     "nothing was changed")
 
 
