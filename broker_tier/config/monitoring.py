@@ -13,6 +13,8 @@ from broker_tier.config.base import ConfigModel, InvalidValue
 ALARM_MAX_EVALUATION_SECONDS = 86_400
 # ElastiCache's default maxclients for Redis and Valkey (not modifiable).
 REDIS_MAX_CLIENTS = 65_000
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/broker-tier/broker-tier/blob/main/runbooks/"
+"""Where this repository's runbooks are read on the web (the one place the default is written)."""
 
 
 class AlarmWindow(ConfigModel):
@@ -116,9 +118,10 @@ class MonitoringConfig(ConfigModel):
 
     subscriptions: list[Subscription] = Field(default_factory=list)
     """Endpoints subscribed to the alarm topic and to the ElastiCache events topic. Default: none."""
-    runbook_base_url: str = Field("runbooks/", pattern=r"^(https://\S+/|runbooks/)$")
-    """Prefix of the runbook named in every alarm description (e.g. your repository's
-    ``https://.../runbooks/``). Default: runbooks/."""
+    runbook_base_url: str = Field(DEFAULT_RUNBOOK_BASE_URL, pattern=r"^https://\S+/$")
+    """Absolute URL, ending in ``/``, that every alarm description puts before its runbook's file name, so the
+    link works from an e-mail or a pager (e.g. your fork's ``https://github.com/ORG/REPO/blob/main/runbooks/``).
+    Default: ``DEFAULT_RUNBOOK_BASE_URL``, this repository's runbooks."""
     redis_memory: RedisMemoryAlarms = Field(default_factory=RedisMemoryAlarms)
     redis_engine_cpu: PercentAlarm = Field(default_factory=PercentAlarm)
     """``EngineCPUUtilization`` of the busiest node (Redis runs commands on one thread)."""

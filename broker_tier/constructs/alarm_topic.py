@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_kms as kms, aws_sns as sns
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sns as sns
 from constructs import Construct
 
 from broker_tier.config import Subscription
@@ -10,6 +11,13 @@ from broker_tier.config import Subscription
 
 class AlarmTopic(Construct):
     """An encrypted, TLS-only SNS topic for alarm and OK notifications, with the configured subscriptions.
+
+    Its policy lets CloudWatch alarms of this account and region publish: a topic with an explicit
+    policy (the TLS-only statement makes one) no longer has SNS's default policy, and without an
+    Allow for ``cloudwatch.amazonaws.com`` every alarm action fails with "not authorized to perform:
+    SNS:Publish" (AWS knowledge center, "Why didn't I receive an SNS notification for my CloudWatch
+    alarm trigger?"). The statement is restricted by ``aws:SourceAccount`` and by ``aws:SourceArn``
+    ``arn:<partition>:cloudwatch:<region>:<account>:alarm:*``.
 
     The same subscriptions can be added to further topics (``subscribe``), such as the unencrypted
     ElastiCache events topic, so that failover notices reach the same people as alarms.
@@ -32,6 +40,14 @@ class AlarmTopic(Construct):
         self.subscriptions = subscriptions
         self.topic = sns.Topic(self, "Topic", topic_name=topic_name, display_name=display_name,
                                master_key=encryption_key, enforce_ssl=True)
+        stack = cdk.Stack.of(self)
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccountPublish", actions=["sns:Publish"], resources=[self.topic.topic_arn],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                        "ArnLike": {"aws:SourceArn": stack.format_arn(
+                            service="cloudwatch", resource="alarm", resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)}}))
         self.subscribe(self.topic.topic_arn, "Alarm")
 
     def subscribe(self, topic_arn: str, id_prefix: str) -> list[sns.CfnSubscription]:

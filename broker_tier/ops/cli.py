@@ -1,72 +1,111 @@
-"""``broker-tier-ops``: run a failover drill, fail back, or redrive dead letters.
+"""broker-tier-ops: the tier's status, a failover drill, fail-back, and dead-letter redrive.
 
-Region and credentials follow boto3's usual chain (``AWS_PROFILE``/``--profile``,
-``AWS_DEFAULT_REGION``/``--region``, instance roles, ...). Resources are read from the deployed
-stacks' outputs of ``--env``; ``--replication-group-id`` overrides the cache. Every command prints
-its progress with the elapsed time, writes a JSON and a Markdown report to ``--report-dir`` and
-exits 0 (passed, or planned with --dry-run), 1 (failed its hypothesis), 2 (refused: a precondition
-does not hold, nothing changed) or 3 (aborted mid-way by a time-out or an AWS error; report written).
-No command reboots a node.
+Resources are read from the deployed stacks' outputs of --env (BrokerTier-<env>-State, -Compute,
+-Monitoring); --replication-group-id overrides the cache, and redrive takes explicit queues. Every
+command prints its progress with the elapsed time on stderr, writes a JSON and a Markdown report to
+--report-dir (also when it fails or refuses), and ends with one line: its outcome, exit code and, for
+anything but a pass, the cause and what to do. A traceback only with --debug. No command reboots a node.
+
+--region, --profile, --report-dir and --debug go before or after the command. Region: --region, else
+AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore itself reads only
+AWS_DEFAULT_REGION and the profile). Credentials: boto3's chain (--profile or AWS_PROFILE, environment
+variables, SSO, instance and task roles). Each AWS call is tried up to 8 times (boto3's standard retry
+mode; AWS_MAX_ATTEMPTS or the profile's max_attempts overrides), with 10 s to connect.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+from broker_tier.ops import failback, failover, redrive, status
+from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, make_clients
+from broker_tier.ops.command import Command, environment_name
+from broker_tier.ops.errors import exit_code_table
+from broker_tier.ops.report import Report, latest_report
+from broker_tier.ops.resources import discover_from_options
 
-from broker_tier.ops import failback, failover, redrive
-from broker_tier.ops.command import Command
-from broker_tier.ops.resources import OpsError, discover
-
-COMMANDS: tuple[Command, ...] = (failover.COMMAND, failback.COMMAND, redrive.COMMAND)
-# boto3's standard retry mode (exponential back-off with jitter, throttling-aware).
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="broker-tier-ops")
-SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs")
+COMMANDS: tuple[Command, ...] = (status.COMMAND, failover.COMMAND, failback.COMMAND, redrive.COMMAND)
+DEFAULT_REPORT_DIR = Path("drill-reports")
+EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 
 
-def make_clients(region: str | None, profile: str | None) -> dict:
-    session = boto3.Session(region_name=region, profile_name=profile)
-    return {name: session.client(name, config=RETRIES) for name in SERVICES}
+def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """The options accepted before and after the command. After it, an option left out must not reset what
+    was given before it: the subcommand's defaults are SUPPRESS (argparse then keeps the earlier value)."""
+    def default(value):
+        return value if top_level else argparse.SUPPRESS
+
+    options = parser.add_argument_group("global options (before or after the command)")
+    options.add_argument("--region", default=default(None), help=REGION_HELP)
+    options.add_argument("--profile", default=default(None), help=PROFILE_HELP)
+    options.add_argument("--report-dir", type=Path, default=default(DEFAULT_REPORT_DIR),
+                         help=f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})")
+    options.add_argument("--debug", action="store_true", default=default(False),
+                         help="print the traceback of a failure (default: one line)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broker-tier-ops", description=__doc__,
+    parser = argparse.ArgumentParser(prog="broker-tier-ops", description=__doc__, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--region", help="AWS region (default: boto3's chain, e.g. AWS_DEFAULT_REGION)")
-    parser.add_argument("--profile", help="AWS profile (default: boto3's chain, e.g. AWS_PROFILE)")
+    _add_global_options(parser, top_level=True)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        sub = subcommands.add_parser(command.name, help=command.help, description=command.help)
+        sub = subcommands.add_parser(command.name, help=command.help, description=command.help, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_global_options(sub, top_level=False)
         if command.aws:
-            sub.add_argument("--env", required=True, help="environment name (stacks BrokerTier-<env>-*)")
+            sub.add_argument("--env", required=True, type=environment_name,
+                             help="environment name (stacks BrokerTier-<env>-*)")
             sub.add_argument("--replication-group-id", help="the cache, instead of the State stack's output")
             sub.add_argument("--dry-run", action="store_true", help="check and print the plan; change nothing")
-        sub.add_argument("--report-dir", type=Path, default=Path("drill-reports"),
-                         help="where the JSON and Markdown reports go (default: drill-reports)")
         command.add_arguments(sub)
         sub.set_defaults(command_spec=command)
     return parser
 
 
+def _stand_in_report(args: argparse.Namespace, command: Command) -> Report:
+    """The report of a command that failed before it made its own (no region, a missing stack, ...)."""
+    return Report(command.name, getattr(args, "env", None) or "-",
+                  getattr(args, "replication_group_id", None) or "(not resolved)", getattr(args, "dry_run", False))
+
+
 def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
+    """Run one command; ``clients`` (by service name) replaces the boto3 clients the CLI would make."""
     args = build_parser().parse_args(argv)
     command: Command = args.command_spec
+    invocation = {"argv": " ".join(sys.argv[1:] if argv is None else argv), "profile": args.profile}
+    before = latest_report()
     try:
         if command.aws:
-            clients = clients or make_clients(args.region, args.profile)
-            resources = discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
+            if clients is None:
+                clients, target = make_clients(args.region, args.profile)
+                invocation.update(region=target.region, region_from=target.region_source,
+                                  max_attempts=target.max_attempts)
+            else:
+                invocation["region"] = clients["cloudformation"].meta.region_name
+            resources = (command.resources or discover_from_options)(args, clients)
             report = command.run(args, resources, clients)
         else:
             report = command.run(args, None, None)
-    except OpsError as error:
-        print(f"broker-tier-ops {args.command}: {error}", file=sys.stderr)
-        return 2
-    json_path, markdown_path = report.write(args.report_dir)
-    print(f"report: {json_path} and {markdown_path}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as error:  # every failure ends in a report, a line and an exit code
+        report = latest_report()
+        if report is None or report is before or report.finished_at is not None:
+            report = _stand_in_report(args, command)
+        report.abort(error)
+    report.invocation.update({key: value for key, value in invocation.items() if value is not None})
+    if args.debug and report.exception is not None:
+        traceback.print_exception(report.exception, file=sys.stderr)
+    try:
+        json_path, markdown_path = report.write(args.report_dir)
+        print(f"report: {json_path} and {markdown_path}", file=sys.stderr)
+    except OSError as error:
+        print(f"broker-tier-ops {command.name}: the report could not be written to {args.report_dir} ({error}); "
+              f"its content follows", file=sys.stderr)
+        print(report.to_json(), file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
     return report.exit_code
 
 

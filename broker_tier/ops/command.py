@@ -6,6 +6,8 @@ import argparse
 from dataclasses import dataclass
 from typing import Callable
 
+import broker_tier_contract as contract
+
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 
@@ -13,8 +15,11 @@ from broker_tier.ops.resources import TierResources
 @dataclass(frozen=True, kw_only=True)
 class Command:
     """One subcommand. For an AWS command the CLI adds the options every such command shares
-    (``--env``, ``--dry-run``, ...) and discovers the environment's resources; for every command it
-    writes the report ``run`` returns."""
+    (``--env``, ``--dry-run``, ...) and finds the environment's resources; for every command it
+    writes the report ``run`` returns, and turns any exception into a one-line cause, an exit code and a
+    report (``broker_tier.ops.errors``): a command need not handle errors itself. A command that changes
+    something calls ``Report.plan_steps`` right before the change, so that a failure after it is reported
+    as ``aborted`` (exit 3)."""
 
     name: str
     """The subcommand, e.g. ``failover``."""
@@ -28,6 +33,17 @@ class Command:
     aws: bool = True
     """False: the command runs offline (no credentials, no stacks read); the CLI adds none of the
     AWS options and makes no client."""
+    resources: Callable[[argparse.Namespace, dict], TierResources] | None = None
+    """How an AWS command finds what it acts on, from its options and the clients. Default: None (the
+    outputs of the stacks of ``--env``; ``--replication-group-id`` overrides the cache)."""
+
+
+def environment_name(text: str) -> str:
+    """An argparse type: a name the tier's stack names can carry (``BrokerTier-<env>-State``)."""
+    if contract.parse_stack_name(contract.stack_name(text, contract.STATE)) is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an environment name (lowercase letters and digits, "
+                                         f"starting with a letter, as in cdk.json)")
+    return text
 
 
 def positive(kind: type, upper: float | None = None) -> Callable[[str], float]:

@@ -82,10 +82,8 @@ class Failback:
                 f"step); wait for available"]):
                 return report
             self._fail_back(target, original)
-        except OpsError as error:
-            report.finish("refused", str(error))
-        except (ClientError, BotoCoreError, WaiterError) as error:
-            report.finish("aborted", f"AWS error: {error}")
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+            report.abort(error)
         return report
 
     def _fail_back(self, target: str, original: dict[str, bool]) -> None:
@@ -110,7 +108,7 @@ class Failback:
                   f"(originally {_flag(original['MultiAZEnabled'])}, {_flag(original['AutomaticFailoverEnabled'])})")])
         failed = [c.name for c in report.verification if c.passed is False]
         if error is not None:
-            report.finish("aborted", f"AWS error: {error}")
+            report.abort(error)
         else:
             report.finish("failed" if failed else "passed", f"not held: {', '.join(failed)}" if failed else None)
 

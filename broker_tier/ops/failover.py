@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import WaiterError
 
 from broker_tier.ops.command import Command, positive
+from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, alarms_in_alarm, queue_counts
 from broker_tier.ops.replication_group import (
     FAILOVER_CALLED, FAILOVER_COMPLETED, GroupState, describe_group, events_since, wait_until_available)
 from broker_tier.ops.report import Check, Report, utc_now
@@ -24,7 +25,6 @@ from broker_tier.ops.resources import TierResources
 
 # How far back the replication-lag check looks (ElastiCache publishes every 60 s).
 LAG_WINDOW = timedelta(minutes=10)
-ECS_DESCRIBE_LIMIT = 10  # DescribeServices takes at most ten services per call
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class FailoverOptions:
     """How long the services may take to be steady afterwards. Default: 600."""
 
 
-class DrillTimeout(Exception):
+class DrillTimeout(TimeoutError):
     pass
 
 
@@ -103,14 +103,8 @@ class FailoverDrill:
                      worst)
 
     def dead_letter_depths(self) -> dict[str, int]:
-        depths = {}
-        for name, pair in self.resources.queues.items():
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=pair.dead_letter_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            depths[name] = int(attributes["ApproximateNumberOfMessages"]) + \
-                int(attributes["ApproximateNumberOfMessagesNotVisible"])
-        return depths
+        return {name: sum(queue_counts(self.sqs, pair.dead_letter_url).values())
+                for name, pair in self.resources.queues.items()}
 
     def check_dead_letters(self, name: str) -> Check:
         if not self.resources.queues:
@@ -119,10 +113,7 @@ class FailoverDrill:
         return Check(name, True, ", ".join(f"{k}: {v}" for k, v in depths.items()), depths)
 
     def alarms_in_alarm(self) -> list[str]:
-        pages = self.cloudwatch.get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=self.resources.alarm_name_prefix, StateValue="ALARM")
-        return [alarm["AlarmName"] for page in pages for alarm in page["MetricAlarms"] + page.get("CompositeAlarms", [])
-                if alarm["StateValue"] == "ALARM"]  # filtered here too: moto ignores StateValue with a prefix
+        return alarms_in_alarm(self.cloudwatch, self.resources.alarm_name_prefix)
 
     def check_alarms(self) -> Check:
         if not self.resources.alarm_name_prefix:
@@ -162,10 +153,8 @@ class FailoverDrill:
             failed = [c.name for c in report.verification if c.passed is False]
             report.finish("failed" if failed else "passed",
                           f"hypothesis not held: {', '.join(failed)}" if failed else None)
-        except DrillTimeout as error:
-            report.finish("aborted", f"time-out: {error}")
-        except (ClientError, BotoCoreError, WaiterError) as error:
-            report.finish("aborted", f"AWS error: {error}")
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+            report.abort(error)
         return report
 
     def failover(self, before: GroupState) -> datetime:

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from broker_tier.ops.command import Command, positive
+from broker_tier.ops.readings import queue_counts
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import OpsError, QueuePair, TierResources
+from broker_tier.ops.resources import (
+    OpsError, QueuePair, TierResources, discover_from_options, explicit_queue_pair, queue_url_or_arn)
 
 SQS_MAX_MOVE_RATE = 500  # messages per second, SQS's ceiling for a move task
 FINISHED = ("COMPLETED", "CANCELLED", "FAILED")
@@ -34,10 +34,7 @@ class Redrive:
         self.sleep = sleep or time.sleep
 
     def counts(self, url: str) -> dict[str, int]:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return {"visible": int(attributes["ApproximateNumberOfMessages"]),
-                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+        return queue_counts(self.sqs, url)
 
     def latest_task(self) -> dict | None:
         results = self.sqs.list_message_move_tasks(SourceArn=self.pair.dead_letter_arn, MaxResults=1)["Results"]
@@ -68,8 +65,8 @@ class Redrive:
                 "follow ListMessageMoveTasks until COMPLETED, CANCELLED or FAILED"]):
                 return report
             self.move()
-        except (ClientError, BotoCoreError) as error:
-            report.finish("aborted", f"AWS error: {error}")
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+            report.abort(error)
         return report
 
     def move(self) -> None:
@@ -105,7 +102,13 @@ class Redrive:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = RedriveOptions()
-    parser.add_argument("--queue-class", required=True, help="latency class, e.g. default")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--queue-class", help="latency class, e.g. default (its queues from the State stack's outputs)")
+    which.add_argument("--dead-letter-queue", metavar="URL_OR_ARN", type=queue_url_or_arn,
+                       help="the dead-letter queue, for a tier whose stacks can't be read; with --source-queue")
+    parser.add_argument("--source-queue", metavar="URL_OR_ARN", type=queue_url_or_arn,
+                        help="with --dead-letter-queue: the work queue whose redrive policy names it; the dead "
+                             "letters go back there")
     parser.add_argument("--rate", type=positive(int, SQS_MAX_MOVE_RATE), metavar="PER_SECOND",
                         help=f"messages per second, 1-{SQS_MAX_MOVE_RATE} (default: SQS's pace)")
     parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
@@ -114,15 +117,31 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="progress interval (default: %(default)s)")
 
 
+def _resources(args: argparse.Namespace, clients: dict) -> TierResources:
+    """The class's queues from the stacks, or the pair given by --source-queue and --dead-letter-queue."""
+    if args.dead_letter_queue is None:
+        if args.source_queue is not None:
+            raise OpsError("--source-queue goes with --dead-letter-queue (for --queue-class the stacks name both)")
+        return discover_from_options(args, clients)
+    if args.source_queue is None:
+        raise OpsError("--dead-letter-queue needs --source-queue: the work queue its messages go back to")
+    pair = explicit_queue_pair(clients["sqs"], queue=args.source_queue, dead_letter_queue=args.dead_letter_queue)
+    return TierResources(environment=args.env, replication_group_id=args.replication_group_id or "",
+                         queues={pair.class_name: pair})
+
+
 def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
-    if args.queue_class not in resources.queues:
+    if args.dead_letter_queue is not None:
+        (pair,) = resources.queues.values()
+    elif args.queue_class in resources.queues:
+        pair = resources.queues[args.queue_class]
+    else:
         raise OpsError(f"--queue-class {args.queue_class!r}: not a class of {args.env}; classes: "
                        f"{', '.join(sorted(resources.queues)) or 'none found in the State stack outputs'}")
-    pair = resources.queues[args.queue_class]
     report = Report("redrive", args.env, pair.dead_letter_arn, args.dry_run)
     options = RedriveOptions(rate=args.rate, timeout_seconds=args.timeout, poll_seconds=args.poll)
     return Redrive(clients["sqs"], pair, options, report).run()
 
 
 COMMAND = Command(name="redrive", help="Move a class's dead-letter messages back to its queue (SQS message move "
-                                        "task).", add_arguments=_add_arguments, run=_run)
+                                        "task).", add_arguments=_add_arguments, run=_run, resources=_resources)

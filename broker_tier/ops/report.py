@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-# Exit codes of every command.
+from broker_tier.ops.errors import CODE, Failure, classify, one_line
+
+# Exit code of each outcome; "error" (could not run, nothing changed) takes its failure's code.
 EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3}
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_LATEST: ContextVar["Report | None"] = ContextVar("latest_report", default=None)
+
+
+def latest_report() -> "Report | None":
+    """The report created last in this context: the CLI finishes it when a command raises, so the report of a
+    failed command keeps its timeline so far."""
+    return _LATEST.get()
+
+
+def cell(value: Any) -> str:
+    """``value`` as the text of one Markdown table cell: pipes and backslashes escaped, line breaks as <br>."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
+
+
+def row(*values: Any) -> str:
+    return "| " + " | ".join(cell(value) for value in values) + " |"
 
 
 @dataclass
@@ -41,19 +63,27 @@ class Report:
     target: str
     dry_run: bool
     started_at: str = field(default_factory=lambda: utc_now().isoformat(timespec="seconds"))
-    outcome: str = "aborted"  # until the command says otherwise: an exception leaves it aborted
+    outcome: str = "aborted"
+    """passed, planned, failed, refused, aborted, or error (could not run; exit code from ``failure``).
+    Aborted until the command says otherwise, so an unhandled exception never reads as a pass."""
     steady_state: list[Check] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     measurements: dict[str, Any] = field(default_factory=dict)
     verification: list[Check] = field(default_factory=list)
     error: str | None = None
+    failure: dict[str, Any] | None = None
+    """When an exception stopped the command: its kind, exit code, cause and remedy (``errors.classify``)."""
+    invocation: dict[str, Any] = field(default_factory=dict)
+    """How the command was run (arguments, region, profile); the CLI fills it in."""
     finished_at: str | None = None
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
     stream: TextIO | None = field(default=None, repr=False)  # None: the current sys.stderr
 
     def __post_init__(self) -> None:
         self._t0 = self.monotonic()
+        self.exception: BaseException | None = None  # what ``abort`` was given, for --debug
+        _LATEST.set(self)
 
     def elapsed(self) -> float:
         return round(self.monotonic() - self._t0, 1)
@@ -84,6 +114,25 @@ class Report:
         self.finish("planned")
         return True
 
+    @property
+    def changing(self) -> bool:
+        """True once the command went past its plan into the change (``plan_steps`` comes right before it)."""
+        return bool(self.plan) and not self.dry_run
+
+    def abort(self, error: BaseException) -> Failure:
+        """Finish with the failure ``error`` stands for: ``aborted`` (exit 3) once a change was under way, else
+        ``refused`` for a precondition or ``error`` with the failure's own exit code. The exception is kept
+        (not written) for ``--debug``."""
+        failure = classify(error)
+        self.exception = error
+        self.failure = failure.as_dict()
+        if self.changing:
+            outcome = "aborted"
+        else:
+            outcome = "refused" if failure.kind == "refused" else "error"
+        self.finish(outcome, failure.line)
+        return failure
+
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.outcome, self.error = outcome, error
         self.finished_at = utc_now().isoformat(timespec="seconds")
@@ -91,7 +140,23 @@ class Report:
 
     @property
     def exit_code(self) -> int:
+        if self.outcome == "error":
+            return self.failure["exit_code"] if self.failure else CODE["unexpected"]
         return EXIT_CODES[self.outcome]
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [check.name for check in self.steady_state + self.verification if check.passed is False]
+
+    def summary(self) -> str:
+        """The last line a command prints: outcome, exit code, and for anything but a pass the cause and remedy."""
+        line = f"broker-tier-ops {self.command}: {self.outcome.upper()} (exit {self.exit_code})"
+        if self.error:
+            line += f": {one_line(self.error, 600)}"
+        missing = [name for name in self.failed_checks if name not in (self.error or "")]
+        if missing:
+            line += f" [failed: {', '.join(missing)}]"
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream")}
@@ -104,31 +169,44 @@ class Report:
         return json.dumps(self.as_dict(), indent=2, default=str)
 
     def to_markdown(self) -> str:
-        lines = [f"# broker-tier-ops {self.command}: {self.outcome.upper()}", "",
-                 f"- Environment: `{self.environment}`", f"- Target: `{self.target}`",
+        lines = [f"# broker-tier-ops {one_line(self.command)}: {self.outcome.upper()}", "",
+                 f"- Environment: `{one_line(self.environment)}`", f"- Target: `{one_line(self.target)}`",
                  f"- Started: {self.started_at}; finished: {self.finished_at}",
                  f"- Dry run: {'yes' if self.dry_run else 'no'}; exit code {self.exit_code}"]
         if self.error:
-            lines.append(f"- Stopped by: {self.error}")
+            lines.append(f"- Stopped by: {one_line(self.error, 2000)}")
+        if self.invocation:
+            lines.append("- Run as: " + "; ".join(f"{k} {one_line(v)}" for k, v in self.invocation.items()))
         for title, checks in (("Steady state (before)", self.steady_state), ("Verification (after)", self.verification)):
             if checks:
                 lines += ["", f"## {title}", "", "| Check | Result | Detail |", "|---|---|---|"]
-                lines += [f"| {c.name} | {c.mark} | {c.detail.replace('|', '/')} |" for c in checks]
+                lines += [row(c.name, c.mark, c.detail) for c in checks]
         if self.plan:
-            lines += ["", "## Plan", ""] + [f"{n}. {step}" for n, step in enumerate(self.plan, start=1)]
+            lines += ["", "## Plan", ""] + [f"{n}. {one_line(step, 2000)}" for n, step in enumerate(self.plan, start=1)]
         if self.measurements:
-            lines += ["", "## Measurements", ""] + [f"- {k}: {v}" for k, v in self.measurements.items()]
+            lines += ["", "## Measurements", ""] + [f"- {one_line(k)}: {one_line(v, 4000)}"
+                                                      for k, v in self.measurements.items()]
         if self.timeline:
             lines += ["", "## Timeline", "", "| Elapsed (s) | Source | Event time | Message |", "|---|---|---|---|"]
-            lines += [f"| {e['elapsed_s']} | {e['source']} | {e.get('event_time', '')} | "
-                      f"{e['message'].replace('|', '/')} |" for e in self.timeline]
+            lines += [row(e["elapsed_s"], e["source"], e.get("event_time", ""), e["message"]) for e in self.timeline]
         return "\n".join(lines) + "\n"
 
     def write(self, directory: Path) -> tuple[Path, Path]:
-        """Write ``<command>-<env>-<start>.json`` and ``.md`` into ``directory``."""
+        """Write ``<command>-<env>-<start, UTC>.json`` and ``.md`` into ``directory``; when a report of the same
+        command, environment and second exists, add ``-2``, ``-3``, ... (never overwrite evidence)."""
         directory.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.command}-{self.environment}-{self.started_at.replace(':', '').replace('+0000', 'Z')}"
-        json_path, markdown_path = directory / f"{stem}.json", directory / f"{stem}.md"
-        json_path.write_text(self.to_json())
-        markdown_path.write_text(self.to_markdown())
-        return json_path, markdown_path
+        stamp = datetime.fromisoformat(self.started_at).astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+        base = "-".join(_UNSAFE_IN_FILE_NAME.sub("_", part) for part in (self.command, self.environment)) + f"-{stamp}"
+        for attempt in range(1, 10_000):
+            stem = base if attempt == 1 else f"{base}-{attempt}"
+            json_path, markdown_path = directory / f"{stem}.json", directory / f"{stem}.md"
+            if markdown_path.exists():
+                continue
+            try:
+                with json_path.open("x") as claimed:  # exclusive create: two runs never take the same name
+                    claimed.write(self.to_json())
+            except FileExistsError:
+                continue
+            markdown_path.write_text(self.to_markdown())
+            return json_path, markdown_path
+        raise FileExistsError(f"{directory}: no free report name for {base}")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 from dataclasses import dataclass, field
 
 import broker_tier_contract as contract
 from botocore.exceptions import ClientError
 
+from broker_tier.ops.errors import OpsError
 
-class OpsError(Exception):
-    """A problem the operator must fix before the command can run; ``str()`` says what and how."""
+__all__ = ["OpsError", "QueuePair", "TierResources", "discover", "discover_from_options", "explicit_queue_pair",
+           "queue_url_or_arn", "stack_outputs"]
+QUEUE_URL = re.compile(r"^https?://[^/\s]+/(?P<account>\d{12})/(?P<name>[\w-]{1,80})$")
+QUEUE_ARN = re.compile(r"^arn:(?P<partition>aws[\w-]*):sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80})$")
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,22 @@ class TierResources:
 
 
 def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str]:
+    """The outputs of stack ``name``; {} for a missing stack that is not ``required``.
+
+    A missing required stack is refused (OpsError); any other error (credentials, access, network)
+    propagates, so that it is reported as what it is.
+    """
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except ClientError as error:
-        if not required and "does not exist" in str(error):
-            return {}
-        raise OpsError(f"stack {name} could not be read ({error}); deploy it, or give the resources "
-                       f"explicitly (see --help)") from None
+        if error.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in str(error):
+            if not required:
+                return {}
+            raise OpsError(f"stack {name} does not exist in {cloudformation.meta.region_name}: check --env and "
+                           f"--region, or give the resources explicitly (see --help)") from None
+        raise
+    if not stacks:
+        raise KeyError(f"Stacks (DescribeStacks of {name} returned none)")
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
@@ -80,7 +95,46 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
         services[contract.BEAT_PROCESS] = compute[contract.ComputeOutputs.BEAT_SERVICE_NAME]
     group = replication_group_id or state.get(contract.StateOutputs.REPLICATION_GROUP_ID)
     if not group:
-        raise OpsError(f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output")
+        raise OpsError(f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output: is it "
+                       f"this tool's stack, fully deployed? (--replication-group-id names the cache instead)")
     return TierResources(environment=environment, replication_group_id=group, queues=_queues_from(state),
                          cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME), service_names=services,
                          alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX))
+
+
+def discover_from_options(args, clients: dict) -> TierResources:
+    """``discover`` with the options every AWS command has (``--env``, ``--replication-group-id``)."""
+    return discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
+
+
+def queue_url_or_arn(text: str) -> str:
+    """An argparse type: a queue URL or a queue ARN."""
+    if QUEUE_ARN.match(text) is None and QUEUE_URL.match(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a queue URL (https://sqs.REGION.amazonaws.com/"
+                                         f"ACCOUNT/NAME) nor a queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
+    return text
+
+
+def _queue_url_and_arn(sqs, given: str) -> tuple[str, str]:
+    """The URL and ARN of the queue ``given`` as either (read from SQS, which also shows that it exists)."""
+    if (arn := QUEUE_ARN.match(queue_url_or_arn(given))) is not None:
+        url = sqs.get_queue_url(QueueName=arn["name"], QueueOwnerAWSAccountId=arn["account"])["QueueUrl"]
+        return url, given
+    attributes = sqs.get_queue_attributes(QueueUrl=given, AttributeNames=["QueueArn"])["Attributes"]
+    return given, attributes["QueueArn"]
+
+
+def explicit_queue_pair(sqs, *, queue: str, dead_letter_queue: str) -> QueuePair:
+    """A work queue and its dead-letter queue given by URL or ARN, for a tier whose stacks can't be read.
+
+    Refused unless the work queue's RedrivePolicy names that dead-letter queue (a typo would otherwise move
+    one class's dead letters into another class's queue).
+    """
+    queue_url, queue_arn = _queue_url_and_arn(sqs, queue)
+    dead_url, dead_arn = _queue_url_and_arn(sqs, dead_letter_queue)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    target = json.loads(attributes.get("RedrivePolicy", "{}")).get("deadLetterTargetArn")
+    if target != dead_arn:
+        raise OpsError(f"--source-queue {queue_arn} sends its dead letters to {target or 'no queue (no RedrivePolicy)'}, "
+                       f"not to --dead-letter-queue {dead_arn}: give the pair that belongs together")
+    return QueuePair(queue_arn.rsplit(":", 1)[-1], queue_url, queue_arn, dead_url, dead_arn)

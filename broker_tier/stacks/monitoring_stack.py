@@ -16,6 +16,20 @@ from broker_tier.stacks.compute_stack import BrokerComputeStack
 from broker_tier.stacks.state_stack import BrokerStateStack
 
 
+NO_SUBSCRIPTION_WARNING = "broker-tier:production-alarms-reach-no-one"
+
+
+def no_subscription_warning(config: EnvironmentConfig) -> str | None:
+    """The synthesis warning of a production environment whose alarm topic has no subscriber; None otherwise."""
+    if not config.production or config.monitoring.subscriptions:
+        return None
+    return (f"environment '{config.name}' is production, but its alarm topic {config.resource_prefix}-alarms has "
+            f"no subscription: no alarm or failover notice reaches anyone. Add one to cdk.json under "
+            f"context.broker-tier.environments.{config.name}.monitoring.subscriptions, e.g. "
+            f'[{{"protocol": "email", "endpoint": "oncall@example.com"}}] (or "https" with a paging service\'s '
+            f'webhook URL, or "sms" with an E.164 number), deploy, and confirm the e-mail SNS sends.')
+
+
 class BrokerMonitoringStack(TierStack):
     """The alarm topic (KMS-encrypted, configured subscriptions, which also receive the ElastiCache
     events topic), the alarms of ``broker_tier.alarm_catalog`` and the tier's dashboard.
@@ -45,6 +59,8 @@ class BrokerMonitoringStack(TierStack):
                                       display_name=f"broker-tier {config.name} alarms",
                                       encryption_key=state.encryption_key, subscriptions=monitoring.subscriptions)
         self.alarm_topic.subscribe(state.events_topic.topic_arn, "CacheEvents")
+        if (warning := no_subscription_warning(config)) is not None:
+            cdk.Annotations.of(self).add_warning_v2(NO_SUBSCRIPTION_WARNING, warning)
 
         specs = tier_alarm_specs(config, self.resources)
         self.alarms = TierAlarms(self, "Alarms", specs=specs,

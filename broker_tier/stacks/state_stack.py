@@ -41,17 +41,23 @@ class BrokerStateStack(TierStack):
         self.encryption_key = kms.Key(
             self, "Key", alias=f"alias/{prefix}", enable_key_rotation=True, removal_policy=removal,
             description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic")
-        # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack.
+        # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack. The
+        # statement AWS documents for a service publishing to an encrypted topic (Amazon SNS Developer Guide,
+        # "Enable compatibility between event sources from AWS services and encrypted topics"): the service
+        # principal, these two actions, no condition. Which alarms may publish is restricted on the topic policy
+        # (source account and alarm ARN), which SNS checks before it uses the key.
         self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsToEncryptedTopic", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))  # "*" in a key policy: this key
 
         self.events_topic = sns.Topic(self, "EventsTopic", topic_name=f"{prefix}-cache-events", enforce_ssl=True,
                                       display_name=f"broker-tier {config.name} ElastiCache events")
-        # ElastiCache publishes as the account and its docs require the aws:SourceOwner condition.
+        # The statement ElastiCache's documentation requires (ElastiCache User Guide, "Managing ElastiCache Amazon
+        # SNS notifications", SNS topic access policy requirement): any principal, restricted by aws:SourceOwner
+        # (not aws:SourceAccount, which ElastiCache does not support: it then marks the topic inactive).
         self.events_topic.add_to_resource_policy(iam.PolicyStatement(
             sid="ElastiCacheEvents", actions=["sns:Publish"], resources=[self.events_topic.topic_arn],
-            principals=[iam.AccountRootPrincipal()],
+            principals=[iam.AnyPrincipal()],
             conditions={"StringEquals": {"AWS:SourceOwner": cdk.Aws.ACCOUNT_ID}}))
         acknowledge(self.events_topic, "SNS2",
                     "ElastiCache cannot publish to an encrypted topic (its Event Notifications docs); the "

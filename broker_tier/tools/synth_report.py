@@ -1,7 +1,10 @@
 """Summarizes a cloud assembly: templates per stack, and the findings of the validation plugins
 (cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force.
 
-Exit status 1 when any plugin reported an unacknowledged violation.
+Exit status 1 when any plugin reported an unacknowledged violation. A construct's own warning
+(``Annotations.add_warning_v2``, which CDK reports as a "Construct Annotations" finding of severity
+warning, such as a production environment without an alarm subscription) is printed, not failed:
+``cdk synth`` itself fails on warnings only with ``--strict``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
     report_file = outdir / "validation-report.json"
     plugins = json.loads(report_file.read_text()).get("pluginReports", []) if report_file.exists() else []
     for plugin in plugins:
-        count = len(plugin.get("violations", []))
+        findings = plugin.get("violations", [])
+        warnings = [v for v in findings if _is_construct_warning(v)]
+        count = len(findings) - len(warnings)
         violations += count
-        lines.append(f"  {plugin['pluginName']}: {count} unacknowledged finding(s)")
+        if count:
+            lines.append(f"  {plugin['pluginName']}: {count} unacknowledged finding(s)")
+        lines += [f"  WARNING {warning['ruleName']}: {warning['description']}" for warning in warnings]
     if not violations:
         lines.append("  validation plugins (cdk-nag AwsSolutions, CloudFormation Validate): "
                      "0 unacknowledged findings")
@@ -37,6 +44,11 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
     lines.append(f"  acknowledged (each with a reason in the code): "
                  f"{', '.join(f'{rule} x{n}' for rule, n in sorted(acknowledged.items())) or 'none'}")
     return [f"{len(stacks)} stack template(s) in {outdir}:"] + lines, violations
+
+
+def _is_construct_warning(violation: dict) -> bool:
+    return (violation.get("severity") == "warning"
+            and violation.get("ruleMetadata", {}).get("cdk:annotation") == "true")
 
 
 def main(argv: list[str]) -> int:

@@ -131,6 +131,8 @@ INVALID = {
                          ["monitoring.subscriptions.0.protocol", "'email'", "'https'", "'sms'"]),
     "runbook url": ("dev", {"monitoring": {"runbook_base_url": "http://wiki/runbooks"}},
                     ["monitoring.runbook_base_url", "http://wiki/runbooks"]),
+    "relative runbook url": ("dev", {"monitoring": {"runbook_base_url": "runbooks/"}},
+                             ["monitoring.runbook_base_url", "'runbooks/'", "https://"]),
 }
 
 
@@ -141,6 +143,13 @@ def test_invalid_value_fails_with_environment_key_value_and_allowed(env, overrid
     message = str(raised.value)
     for fragment in expected:
         assert fragment in message, f"{fragment!r} missing from:\n{message}"
+
+
+def test_runbook_links_default_to_this_repository_and_can_point_elsewhere():
+    assert load_environments(tier_context())["dev"].monitoring.runbook_base_url == \
+        "https://github.com/broker-tier/broker-tier/blob/main/runbooks/"
+    wiki = "https://wiki.example.com/ops/broker-tier/runbooks/"
+    assert load_with("dev", {"monitoring": {"runbook_base_url": wiki}})["dev"].monitoring.runbook_base_url == wiki
 
 
 def test_every_problem_of_every_environment_is_reported_at_once():

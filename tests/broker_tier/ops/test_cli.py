@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from broker_tier.ops.cli import main
+from broker_tier.ops.aws import make_clients
+from broker_tier.ops.cli import COMMANDS, build_parser, main
+from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import OpsError, discover
 from fake_aws import ENV, GROUP
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
 
-@pytest.mark.parametrize("command", [[], ["failover"], ["failback"], ["redrive"]])
+@pytest.mark.parametrize("command", [[]] + [[command.name] for command in COMMANDS])
 def test_help_of_every_command_works_from_the_installed_script(command):
     result = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -34,7 +37,8 @@ def test_discovery_reads_the_three_stacks_outputs(aws):
 
 
 def test_an_undeployed_environment_is_a_clear_error(aws):
-    with pytest.raises(OpsError, match="BrokerTier-nowhere-State could not be read"):
+    with pytest.raises(OpsError, match="stack BrokerTier-nowhere-State does not exist in eu-west-1: check --env "
+                                       "and --region"):
         discover(aws.clients["cloudformation"], "nowhere")
 
 
@@ -62,3 +66,76 @@ def test_rate_beyond_sqs_ceiling_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["redrive", "--env", ENV, "--queue-class", "default", "--rate", "600"])
     assert exited.value.code == 2 and "at most 500" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--region", "eu-central-1", "--profile", "on-call", "status", "--env", "prod"],
+    ["status", "--env", "prod", "--region", "eu-central-1", "--profile", "on-call"],
+    ["--profile", "on-call", "status", "--region", "eu-central-1", "--env", "prod"],
+])
+def test_global_options_before_or_after_the_command(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.region, args.profile, args.env) == ("eu-central-1", "on-call", "prod")
+
+
+def test_an_option_after_the_command_wins_and_a_missing_one_does_not_reset(tmp_path):
+    args = build_parser().parse_args(["--region", "eu-west-1", "--report-dir", str(tmp_path), "--debug",
+                                      "failover", "--env", "prod", "--region", "us-east-1"])
+    assert (args.region, args.report_dir, args.debug) == ("us-east-1", tmp_path, True)
+
+
+REGION_CASES = {
+    "--region first": ({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-north-1",
+                       ("eu-north-1", "--region")),
+    "AWS_REGION before AWS_DEFAULT_REGION": ({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"}, None,
+                                             ("us-east-1", "AWS_REGION")),
+    "AWS_DEFAULT_REGION": ({"AWS_DEFAULT_REGION": "us-west-2"}, None, ("us-west-2", "AWS_DEFAULT_REGION")),
+    "the profile's region": ({}, None, ("ap-southeast-2", "the profile")),
+}
+
+
+@pytest.mark.parametrize("environ,given,expected", REGION_CASES.values(), ids=REGION_CASES.keys())
+def test_region_precedence(monkeypatch, tmp_path, environ, given, expected):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    clients, target = make_clients(given, None)
+    assert (target.region, target.region_source) == expected
+    assert {client.meta.region_name for client in clients.values()} == {expected[0]}
+
+
+def test_help_says_exactly_which_region_variables_are_read(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ("Region: --region, else AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore "
+            "itself reads only AWS_DEFAULT_REGION and the profile)") in help_text
+    assert "--region, --profile, --report-dir and --debug go before or after the command" in help_text
+
+
+def test_reports_of_the_same_second_never_overwrite_each_other(tmp_path):
+    paths = [Report("status", "prod", "g", False, started_at="2026-11-22T02:49:47+00:00").write(tmp_path)
+             for _ in range(3)]
+    assert [json_path.name for json_path, _ in paths] == [
+        "status-prod-2026-11-22T024947Z.json", "status-prod-2026-11-22T024947Z-2.json",
+        "status-prod-2026-11-22T024947Z-3.json"]
+    assert len({markdown.read_text() for _, markdown in paths}) == 1 and len(list(tmp_path.iterdir())) == 6
+
+
+def test_markdown_tables_escape_pipes_and_line_breaks():
+    report = Report("redrive", "prod", "arn|x", False)
+    report.add_checks(report.steady_state, [Check("odd|name", False, "AWS said:\nline two | with a pipe\\")])
+    report.say("multi\r\nline | message")
+    report.finish("refused", "first line\nsecond | line")
+    markdown = report.to_markdown()
+    assert "| odd\\|name | FAIL | AWS said:<br>line two \\| with a pipe\\\\ |" in markdown
+    assert "multi<br>line \\| message |" in markdown
+    assert "- Stopped by: first line second | line" in markdown  # a list item stays one line
+    columns = {"| Check |": 3, "| Elapsed (s) |": 4}
+    for header, count in columns.items():
+        rows = markdown.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+        assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == count + 1 for row in rows), rows

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
+from broker_tier.ops.cli import main
 from broker_tier.ops.redrive import Redrive, RedriveOptions
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
@@ -83,3 +85,62 @@ def test_time_out_leaves_the_move_running_and_says_how_to_cancel(aws, moves):
     moves.polls_until_done = 99
     report = redrive(aws, timeout_seconds=20)
     assert report.outcome == "aborted" and "cancel-message-move-task --task-handle handle-1" in report.error
+
+
+def pair_queues(aws, class_name: str = "default") -> dict[str, str]:
+    """Give the class's work queue the redrive policy the State stack deploys."""
+    queues = aws.tier.queues[class_name]
+    aws.clients["sqs"].set_queue_attributes(QueueUrl=queues["url"], Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": queues["dlq_arn"], "maxReceiveCount": "5"})})
+    return queues
+
+
+@pytest.mark.parametrize("given", ["url", "arn"])
+def test_explicit_queues_need_no_stack(aws, moves, capsys, tmp_path, given):
+    queues = pair_queues(aws)
+    aws.tier.send_dead_letter("default")
+    for part in ("State", "Compute", "Monitoring"):  # a tier whose stacks can't be read
+        aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-{part}")
+    source, dead = (queues["url"], queues["dlq_url"]) if given == "url" else (queues["arn"], queues["dlq_arn"])
+    code = main(["redrive", "--env", ENV, "--source-queue", source, "--dead-letter-queue", dead, "--poll", "1",
+                 "--report-dir", str(tmp_path)], clients=aws.clients)
+    assert code == 0, capsys.readouterr().err
+    assert visible(aws, queues["url"]) == 1 and visible(aws, queues["dlq_url"]) == 0
+    (start,) = [params for _, op, params in aws.api.calls if op == "StartMessageMoveTask"]
+    assert start == {"SourceArn": queues["dlq_arn"], "DestinationArn": queues["arn"]}
+    assert not any(op == "DescribeStacks" for _, op, _ in aws.api.calls)
+
+
+def test_explicit_queues_that_do_not_belong_together_are_refused(aws, moves, capsys, tmp_path):
+    pair_queues(aws, "default")
+    code = main(["redrive", "--env", ENV, "--source-queue", aws.tier.queues["default"]["url"],
+                 "--dead-letter-queue", aws.tier.queues["interactive"]["dlq_arn"], "--report-dir", str(tmp_path)],
+                clients=aws.clients)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "sends its dead letters to" in last and "give the pair that belongs together" in last
+    assert ("sqs", "StartMessageMoveTask") not in aws.api.mutating_calls()
+    assert len(list(tmp_path.glob("redrive-*.md"))) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dead-letter-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x-dlq"], "needs --source-queue"),
+    (["--queue-class", "default", "--source-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x"],
+     "--source-queue goes with --dead-letter-queue"),
+])
+def test_incomplete_explicit_queues_are_refused(aws, capsys, tmp_path, argv, message):
+    code = main(["redrive", "--env", ENV, *argv, "--report-dir", str(tmp_path)], clients=aws.clients)
+    assert code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_queue_that_does_not_exist_is_named_by_aws(aws, capsys, tmp_path):
+    code = main(["redrive", "--env", ENV, "--source-queue", "arn:aws:sqs:eu-west-1:123456789012:nowhere",
+                 "--dead-letter-queue", aws.tier.queues["default"]["dlq_arn"], "--report-dir", str(tmp_path)],
+                clients=aws.clients)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 7 and "AWS refused GetQueueUrl (AWS.SimpleQueueService.NonExistentQueue" in last
+
+
+def test_a_malformed_queue_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["redrive", "--env", ENV, "--dead-letter-queue", "sqs://x-dlq", "--source-queue", "x"])
+    assert exited.value.code == 2 and "is neither a queue URL" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 
 from broker_tier.alarm_catalog import GRAPHS
 from broker_tier.config import load_environments
+from broker_tier.config.monitoring import DEFAULT_RUNBOOK_BASE_URL
 from tier_testing import ENVIRONMENTS, ROOT, tier_context
 
 CONFIGS = load_environments(tier_context())
@@ -42,9 +43,11 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok_and_names_an_existing_ru
     assert alarms
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], name
-        runbook = re.search(r"Runbook: runbooks/(\S+\.md)$", alarm["AlarmDescription"])
-        assert runbook, f"{name}: no runbook in {alarm['AlarmDescription']!r}"
-        assert (ROOT / "runbooks" / runbook[1]).is_file(), f"{name}: runbooks/{runbook[1]} does not exist"
+        runbook = re.search(r"Runbook: (https://\S+/)(\S+\.md)$", alarm["AlarmDescription"])
+        assert runbook, f"{name}: no absolute runbook URL in {alarm['AlarmDescription']!r}"
+        assert runbook[1] == CONFIGS[env].monitoring.runbook_base_url == DEFAULT_RUNBOOK_BASE_URL
+        assert (ROOT / "runbooks" / runbook[2]).is_file(), f"{name}: runbooks/{runbook[2]} does not exist"
+        assert len(alarm["AlarmDescription"]) <= 1024  # CloudWatch's limit
         assert name.startswith(f"broker-tier-{env}-")
 
 
