@@ -557,7 +557,7 @@ def estimate_all(found: dict[str, EnvironmentTemplates], *, prices: PriceTable, 
     names = list(environments) if environments is not None else list(found)
     missing = [name for name in names if name not in found]
     if missing:
-        raise CostError(f"environment(s) {', '.join(missing)} not found; found: {', '.join(sorted(found))}")
+        raise CostError(f"environment(s) {', '.join(missing)} not found; found: {', '.join(found)}")
     return {name: Estimator(prices=prices, assumptions=assumptions,
                             region=region or found[name].region or prices.default_region).estimate(found[name])
             for name in names}

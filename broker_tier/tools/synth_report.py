@@ -1,7 +1,9 @@
-"""Summarizes a cloud assembly: templates per stack, and the findings of the validation plugins
-(cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force.
+"""Summarizes a cloud assembly: templates per stack, the findings of the validation plugins
+(cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force,
+and each environment's typical monthly cost (``broker-tier-ops cost`` prints it by line).
 
-Exit status 1 when any plugin reported an unacknowledged violation.
+Exit status 1 when any plugin reported an unacknowledged violation, or when a resource or region
+has no price (the estimate never counts a missing price as zero).
 """
 
 from __future__ import annotations
@@ -39,10 +41,29 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
     return [f"{len(stacks)} stack template(s) in {outdir}:"] + lines, violations
 
 
+def typical_costs(outdir: Path) -> tuple[list[str], bool]:
+    """One line per environment with its typical monthly total at the default assumptions; false
+    when an estimate could not be made (the line says why)."""
+    from broker_tier.cost import estimate, templates
+    from broker_tier.cost.prices import CostError, load_prices
+
+    prices = load_prices()
+    try:
+        estimates = estimate.estimate_all(templates.load(outdir), prices=prices, assumptions=estimate.Assumptions())
+    except CostError as error:
+        return [f"  monthly cost estimate failed: {error}"], False
+    lines = [f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
+             f"`broker-tier-ops cost` for the lines and assumptions):"]
+    lines += [f"    {name} ({found.region}): {found.total.typical:,.2f}" for name, found in estimates.items()]
+    return lines, True
+
+
 def main(argv: list[str]) -> int:
-    lines, violations = summarize(Path(argv[0] if argv else "cdk.out"))
-    print("\n".join(lines))
-    return 1 if violations else 0
+    outdir = Path(argv[0] if argv else "cdk.out")
+    lines, violations = summarize(outdir)
+    cost_lines, priced = typical_costs(outdir)
+    print("\n".join(lines + cost_lines))
+    return 1 if violations or not priced else 0
 
 
 if __name__ == "__main__":
