@@ -246,12 +246,11 @@ class Estimator:
         environment = _Environment(templates)
         self._check_every_resource_is_priced(environment)
         services = self._services(environment)
-        lines: list[Line] = []
-        for produce in (self._cache_lines, lambda env: self._fargate_lines(services),
-                        self._network_lines, lambda env: self._public_ipv4_lines(env, services),
-                        self._security_lines, self._alarm_lines, self._dashboard_lines, self._log_lines,
-                        lambda env: self._sqs_lines(env, services), self._container_insights_lines):
-            lines += produce(environment)
+        lines = [*self._cache_lines(environment), *self._fargate_lines(services),
+                 *self._network_lines(environment), *self._public_ipv4_lines(environment, services),
+                 *self._security_lines(environment), *self._alarm_lines(environment),
+                 *self._dashboard_lines(environment), *self._log_lines(environment),
+                 *self._sqs_lines(environment, services), *self._container_insights_lines(environment)]
         notes = [f"not estimated: {line.name}: {line.not_estimated}" for line in lines if line.not_estimated]
         notes += ["not estimated: data transfer (internet egress, cross-AZ), KMS and Secrets Manager API "
                   "requests, SNS deliveries, ECR image storage, data through interface endpoints"]
@@ -405,18 +404,22 @@ class Estimator:
                      monthly=(task_addresses + Range.fixed(addresses)) * (hourly * self.hours), reads=reads)]
 
     def _count_line(self, environment: _Environment, *, name: str, resource_type: str, price: str,
-                    free: float = 0.0) -> list[Line]:
+                    free: float = 0.0, remark: str = "") -> list[Line]:
         count = len(environment.of_type(resource_type))
         if not count:
             return []
         unit = self.price(price)
         billable = max(count - free, 0)
         free_text = f", {free:g} free" if free else ""
-        return [Line(name=name, counted=f"{count}{free_text} x {_price(unit)}/month", monthly=Range.fixed(billable * unit),
-                     reads=frozenset({resource_type}))]
+        return [Line(name=name, counted=f"{count}{free_text} x {_price(unit)}/month{remark}",
+                     monthly=Range.fixed(billable * unit), reads=frozenset({resource_type}))]
 
     def _security_lines(self, environment: _Environment) -> list[Line]:
-        return (self._count_line(environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month")
+        rotating = sum(bool(_properties(key).get("EnableKeyRotation")) for _, _, key in environment.of_type(KMS_KEY))
+        remark = (f" (a key's first year; {rotating} rotate yearly, each rotation adding {_price(self.price('kms_key_month'))}"
+                  f"/month up to the second)" if rotating else "")
+        return (self._count_line(environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month",
+                                 remark=remark)
                 + self._count_line(environment, name="Secrets Manager secrets", resource_type=SECRET,
                                    price="secret_month"))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
 
 from broker_tier.cost import compare, estimate, render, templates
@@ -21,12 +20,16 @@ from broker_tier.ops.command import Command
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import OpsError, TierResources
 
+# The assumptions a user sets on the command line: option, metavar, help (the default is appended).
 ASSUMPTION_OPTIONS = {
-    "typical_load_percent": ("--typical-load", float, "PERCENT"),
-    "messages_per_second": ("--messages-per-second", float, "N"),
-    "log_gb_per_group": ("--log-gb-per-group", float, "GB"),
-    "nat_gb": ("--nat-gb", float, "GB"),
-    "snapshot_gb": ("--snapshot-gb", float, "GB"),
+    "typical_load_percent": ("--typical-load", "PERCENT", "typical tasks of a scaled service: its minimum plus "
+                             "this share of the way to its maximum, as a monthly average"),
+    "messages_per_second": ("--messages-per-second", "N", "task messages per second across the environment's "
+                            "queues (3 SQS requests each)"),
+    "log_gb_per_group": ("--log-gb-per-group", "GB", "GB ingested per log group per month"),
+    "nat_gb": ("--nat-gb", "GB", "GB processed by the environment's NAT gateways per month"),
+    "snapshot_gb": ("--snapshot-gb", "GB", "GB of one cache snapshot (one a day is kept for the retention period; "
+                    "one is free)"),
 }
 
 
@@ -68,28 +71,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--region", help=f"price every environment in this region of the table (default: an "
                                           f"environment's own region, else {prices.default_region}; in the table: "
                                           f"{', '.join(prices.regions)})")
-    for field in fields(estimate.Assumptions):
-        if field.name in ASSUMPTION_OPTIONS:
-            flag, _, metavar = ASSUMPTION_OPTIONS[field.name]
-            options.add_argument(flag, dest=field.name, metavar=metavar, default=field.default,
-                                 type=_percent if field.name == "typical_load_percent" else _non_negative,
-                                 help=_ASSUMPTION_HELP[field.name] + f" (default: {field.default:g})")
+    defaults = estimate.assumption_fields()
+    for name, (flag, metavar, text) in ASSUMPTION_OPTIONS.items():
+        options.add_argument(flag, dest=name, metavar=metavar, default=defaults[name],
+                             type=_percent if name == "typical_load_percent" else _non_negative,
+                             help=f"{text} (default: {defaults[name]:g})")
     options.add_argument("--free-tier", action="store_true",
                          help="subtract the account-wide free allowances (CloudWatch, SQS) from each environment "
                               "as if it had the account to itself (default: not subtracted)")
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print JSON instead of tables")
     output.add_argument("--markdown", action="store_true", help="print Markdown tables (totals, then lines)")
-
-
-_ASSUMPTION_HELP = {
-    "typical_load_percent": "typical tasks of a scaled service: its minimum plus this share of the way to its "
-                            "maximum, as a monthly average",
-    "messages_per_second": "task messages per second across the environment's queues (3 SQS requests each)",
-    "log_gb_per_group": "GB ingested per log group per month",
-    "nat_gb": "GB processed by the environment's NAT gateways per month",
-    "snapshot_gb": "GB of one cache snapshot (one a day is kept for the retention period; one is free)",
-}
 
 
 def run(args: argparse.Namespace, _resources: TierResources | None, _clients: dict | None) -> Report:
