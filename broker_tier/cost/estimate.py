@@ -35,10 +35,11 @@ SCALABLE_TARGET, SCALING_POLICY = ("AWS::ApplicationAutoScaling::ScalableTarget"
                                    "AWS::ApplicationAutoScaling::ScalingPolicy")
 NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT = "AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::VPCEndpoint"
 KMS_KEY, SECRET = "AWS::KMS::Key", "AWS::SecretsManager::Secret"
-ALARM, DASHBOARD, LOG_GROUP = "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"
+ALARM, COMPOSITE_ALARM = "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"
+DASHBOARD, LOG_GROUP = "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"
 QUEUE = "AWS::SQS::Queue"
 PRICED_TYPES = frozenset({REPLICATION_GROUP, SERVICE, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, KMS_KEY, SECRET,
-                          ALARM, DASHBOARD, LOG_GROUP})
+                          ALARM, COMPOSITE_ALARM, DASHBOARD, LOG_GROUP})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -416,8 +417,8 @@ class Estimator:
 
     def _security_lines(self, environment: _Environment) -> list[Line]:
         rotating = sum(bool(_properties(key).get("EnableKeyRotation")) for _, _, key in environment.of_type(KMS_KEY))
-        remark = (f" (a key's first year; {rotating} rotate yearly, each rotation adding {_price(self.price('kms_key_month'))}"
-                  f"/month up to the second)" if rotating else "")
+        remark = (f" (first-year price; {rotating} with yearly rotation: each of a key's first two rotations adds "
+                  f"{_price(self.price('kms_key_month'))}/month)" if rotating else "")
         return (self._count_line(environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month",
                                  remark=remark)
                 + self._count_line(environment, name="Secrets Manager secrets", resource_type=SECRET,
@@ -453,18 +454,21 @@ class Estimator:
             tracking_alarms += alarms
             tracking_metrics += alarms * metrics
         standard += tracking_metrics
-        if not standard + high_resolution:
+        composites = len(environment.of_type(COMPOSITE_ALARM))
+        if not standard + high_resolution + composites:
             return []
         free = min(self.prices.free_tier("alarm_metrics"), standard) if self.assumptions.free_tier else 0.0
         monthly = ((standard - free) * self.price("alarm_metric_month", "standard")
-                   + high_resolution * self.price("alarm_metric_month", "high_resolution"))
+                   + (high_resolution * self.price("alarm_metric_month", "high_resolution") if high_resolution else 0)
+                   + (composites * self.price("composite_alarm_month") if composites else 0))
         counted = (f"{template_metrics} alarm metric(s) in {template_alarms} alarm(s) of the templates"
                    + (f", {tracking_metrics} in the {tracking_alarms} alarm(s) target tracking creates"
                       if tracking_alarms else "")
                    + (f"; {high_resolution} high-resolution" if high_resolution else "")
+                   + (f"; {composites} composite alarm(s)" if composites else "")
                    + (f"; {free:g} free" if free else ""))
         return [Line(name="CloudWatch alarms", counted=counted, monthly=Range.fixed(monthly),
-                     reads=frozenset({ALARM, SCALING_POLICY}))]
+                     reads=frozenset({ALARM, COMPOSITE_ALARM, SCALING_POLICY}))]
 
     def _log_lines(self, environment: _Environment) -> list[Line]:
         groups = environment.of_type(LOG_GROUP)

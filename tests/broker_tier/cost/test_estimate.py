@@ -205,3 +205,16 @@ def test_redis_broker_mode_has_no_task_traffic_on_sqs(redis_mode_dev):
         environment_templates("dev", redis_mode_dev))
     assert estimate.line("SQS requests").monthly.maximum == 0
     assert "redis broker" in estimate.line("SQS requests").counted
+
+
+def test_composite_and_high_resolution_alarms_are_priced_at_their_own_rates(shipped):
+    def add_alarms(resources, _, resource):
+        if resource["Type"] == "AWS::CloudWatch::Dashboard":
+            resources["Paging"] = {"Type": "AWS::CloudWatch::CompositeAlarm", "Properties": {"AlarmRule": "TRUE"}}
+            resources["Fast"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors", "Period": 10}}
+    estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
+    before = estimator.estimate(shipped["dev"]).line("CloudWatch alarms")
+    after = estimator.estimate(_edited(shipped["dev"], add_alarms)).line("CloudWatch alarms")
+    assert (after.monthly - before.monthly).typical == pytest.approx(
+        price("composite_alarm_month") + price("alarm_metric_month", "high_resolution"))
+    assert "1 high-resolution; 1 composite alarm(s)" in after.counted
