@@ -55,6 +55,11 @@ def _default_cdk_json() -> Path:
     return here if here.is_file() else templates.REPOSITORY / "cdk.json"
 
 
+def _price_region(args: argparse.Namespace) -> str | None:
+    """The tool's own --region (the AWS region of every command) also picks the region of the prices."""
+    return getattr(args, "region", None)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     prices = load_prices()
     source = parser.add_argument_group("templates")
@@ -67,10 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the difference, by line, against BASE: another cdk.out, or baseline/ "
                              "(stateful resources only: cache, KMS keys, secrets, logs compare; the rest is "
                              "listed as not compared)")
-    options = parser.add_argument_group("prices and assumptions (printed with the estimate)")
-    options.add_argument("--region", help=f"price every environment in this region of the table (default: an "
-                                          f"environment's own region, else {prices.default_region}; in the table: "
-                                          f"{', '.join(prices.regions)})")
+    options = parser.add_argument_group(
+        "prices and assumptions (printed with the estimate)",
+        f"The tool's --region picks the prices' region (default: an environment's own region, else "
+        f"{prices.default_region}; regions in the table: {', '.join(prices.regions)}).")
     defaults = estimate.assumption_fields()
     for name, (flag, metavar, text) in ASSUMPTION_OPTIONS.items():
         options.add_argument(flag, dest=name, metavar=metavar, default=defaults[name],
@@ -96,12 +101,12 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
             cdk_json = args.cdk_json or _default_cdk_json()
             directory, target = templates.synthesize(cdk_json=cdk_json, environment=args.env), f"synthesized {cdk_json}"
         current = estimate.estimate_all(templates.load(directory), prices=prices, assumptions=assumptions,
-                                        region=args.region, environments=environments)
+                                        region=_price_region(args), environments=environments)
         changes, base_label, base_note = None, None, None
         if args.compare:
             base_found = templates.load(args.compare)
             holds_only = next(iter(base_found.values())).holds_only
-            base = estimate.estimate_all(base_found, prices=prices, assumptions=assumptions, region=args.region,
+            base = estimate.estimate_all(base_found, prices=prices, assumptions=assumptions, region=_price_region(args),
                                          environments=[name for name in (environments or base_found)
                                                        if name in base_found])
             changes = compare.compare(base, current, base_holds_only=holds_only)

@@ -20,11 +20,12 @@ from tier_testing import ENVIRONMENTS, ROOT
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
 
-def offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """The installed command with no AWS variable, no AWS config or credentials file, and an empty HOME."""
+def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The installed command with no AWS variable, no AWS config or credentials file, and an empty HOME;
+    ``before``: the tool's global options, given before the command."""
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     assert not any(name.startswith("AWS") for name in environment)
-    return subprocess.run([str(SCRIPT), "cost", "--report-dir", str(tmp_path / "reports"), *args],
+    return subprocess.run([str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
                           capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path)
 
 
@@ -65,7 +66,7 @@ def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
 
 
 def test_a_region_without_prices_exits_2_with_one_line(synthesized, tmp_path):
-    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), "--region", "mars-1")
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), before=("--region", "mars-1"))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("broker-tier-ops cost: region 'mars-1' has no prices in prices.json")
     assert len(result.stderr.strip().splitlines()) == 1
