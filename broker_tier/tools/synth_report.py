@@ -1,9 +1,7 @@
-"""Summarizes a cloud assembly: templates per stack, the findings of the validation plugins
-(cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force,
-and each environment's typical monthly cost (``broker-tier-ops cost`` prints it by line).
+"""Summarizes a cloud assembly: templates per stack, and the findings of the validation plugins
+(cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force.
 
-Exit status 1 when any plugin reported an unacknowledged violation, or when a resource or region
-has no price (the estimate never counts a missing price as zero).
+Exit status 1 when any plugin reported an unacknowledged violation.
 """
 
 from __future__ import annotations
@@ -12,6 +10,9 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+
+from broker_tier.cost import estimate, templates
+from broker_tier.cost.prices import CostError, load_prices
 
 
 def summarize(outdir: Path) -> tuple[list[str], int]:
@@ -41,12 +42,18 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
     return [f"{len(stacks)} stack template(s) in {outdir}:"] + lines, violations
 
 
-def typical_costs(outdir: Path) -> tuple[list[str], bool]:
-    """One line per environment with its typical monthly total at the default assumptions; false
-    when an estimate could not be made (the line says why)."""
-    from broker_tier.cost import estimate, templates
-    from broker_tier.cost.prices import CostError, load_prices
+def main(argv: list[str]) -> int:
+    outdir = Path(argv[0] if argv else "cdk.out")
+    lines, violations = summarize(outdir)
+    cost_lines, priced = typical_costs(outdir)
+    print("\n".join(lines + cost_lines))
+    return 1 if violations or not priced else 0
 
+
+def typical_costs(outdir: Path) -> tuple[list[str], bool]:
+    """One line per environment with its typical monthly total at the default assumptions
+    (``broker-tier-ops cost`` prints it by line); false when an estimate could not be made, e.g. a
+    resource or region without a price (the line says why; ``main`` then exits 1)."""
     prices = load_prices()
     try:
         estimates = estimate.estimate_all(templates.load(outdir), prices=prices, assumptions=estimate.Assumptions())
@@ -56,14 +63,6 @@ def typical_costs(outdir: Path) -> tuple[list[str], bool]:
              f"`broker-tier-ops cost` for the lines and assumptions):"]
     lines += [f"    {name} ({found.region}): {found.total.typical:,.2f}" for name, found in estimates.items()]
     return lines, True
-
-
-def main(argv: list[str]) -> int:
-    outdir = Path(argv[0] if argv else "cdk.out")
-    lines, violations = summarize(outdir)
-    cost_lines, priced = typical_costs(outdir)
-    print("\n".join(lines + cost_lines))
-    return 1 if violations or not priced else 0
 
 
 if __name__ == "__main__":
