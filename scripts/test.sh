@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: set everything up and run the whole test suite: synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
-# on every template, the replacement guard against baseline/, then pytest (template assertions, guards, integration tests).
+# on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
+# against baseline/ (printed only), then pytest (template assertions, guards, integration tests).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,9 @@ echo "cfn-lint: 0 errors, 0 warnings in $(ls cdk.out/*.template.json | wc -l) te
 
 step "replacement guard (stateful resources against baseline/)"
 python -m broker_tier.tools.replacement_guard
+
+step "monthly cost by environment, and what this change adds against baseline/ (printed; a cost change never fails)"
+broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
 
 step "pytest"
 python -m pytest -q "$@"

@@ -14,6 +14,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from broker_tier.cost import estimate, templates
+from broker_tier.cost.prices import CostError, load_prices
+
 
 def summarize(outdir: Path) -> tuple[list[str], int]:
     manifest = json.loads((outdir / "manifest.json").read_text())
@@ -52,9 +55,26 @@ def _is_construct_warning(violation: dict) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    lines, violations = summarize(Path(argv[0] if argv else "cdk.out"))
-    print("\n".join(lines))
-    return 1 if violations else 0
+    outdir = Path(argv[0] if argv else "cdk.out")
+    lines, violations = summarize(outdir)
+    cost_lines, priced = typical_costs(outdir)
+    print("\n".join(lines + cost_lines))
+    return 1 if violations or not priced else 0
+
+
+def typical_costs(outdir: Path) -> tuple[list[str], bool]:
+    """One line per environment with its typical monthly total at the default assumptions
+    (``broker-tier-ops cost`` prints it by line); false when an estimate could not be made, e.g. a
+    resource or region without a price (the line says why; ``main`` then exits 1)."""
+    prices = load_prices()
+    try:
+        estimates = estimate.estimate_all(templates.load(outdir), prices=prices, assumptions=estimate.Assumptions())
+    except CostError as error:
+        return [f"  monthly cost estimate failed: {error}"], False
+    lines = [f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
+             f"`broker-tier-ops cost` for the lines and assumptions):"]
+    lines += [f"    {name} ({found.region}): {found.total.typical:,.2f}" for name, found in estimates.items()]
+    return lines, True
 
 
 if __name__ == "__main__":

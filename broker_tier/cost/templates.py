@@ -1,0 +1,113 @@
+"""Where the estimator's templates come from: a cloud assembly (``cdk.out``), the replacement
+guard's ``baseline/``, or a fresh synthesis of ``cdk.json`` (no credentials, no network)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import broker_tier_contract as contract
+
+from broker_tier.cost.prices import CostError
+from broker_tier.tools.replacement_guard import STATEFUL_TYPES
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+_UNKNOWN_REGION = "unknown-region"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentTemplates:
+    """The templates of one environment's stacks."""
+
+    environment: str
+    stacks: dict[str, dict]
+    """Template by stack name (each with its ``Resources``)."""
+    region: str | None = None
+    """The region the stacks target, when they name one (None: environment-agnostic)."""
+    holds_only: frozenset[str] | None = None
+    """The resource types this source holds, when it holds only some (``baseline/``); None: whole templates."""
+
+    def resources(self) -> list[tuple[str, str, dict]]:
+        """``(stack, logical id, resource)`` of every resource, in a stable order."""
+        return [(stack, logical_id, resource)
+                for stack, template in sorted(self.stacks.items())
+                for logical_id, resource in sorted(template.get("Resources", {}).items())]
+
+
+def _environment_of(stack_name: str) -> str | None:
+    parsed = contract.parse_stack_name(stack_name)
+    return parsed[0] if parsed else None
+
+
+def from_cloud_assembly(directory: Path) -> dict[str, EnvironmentTemplates]:
+    """Every tier environment in the cloud assembly ``directory`` (its ``manifest.json``)."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    stacks: dict[str, dict[str, dict]] = {}
+    regions: dict[str, str | None] = {}
+    for name, artifact in manifest["artifacts"].items():  # in the app's order
+        environment = _environment_of(name)
+        if artifact["type"] != "aws:cloudformation:stack" or environment is None:
+            continue
+        stacks.setdefault(environment, {})[name] = json.loads(
+            (directory / artifact["properties"]["templateFile"]).read_text())
+        region = artifact.get("environment", "").rpartition("/")[2]
+        regions[environment] = None if region in ("", _UNKNOWN_REGION) else region
+    return {environment: EnvironmentTemplates(environment=environment, stacks=templates,
+                                              region=regions[environment])
+            for environment, templates in stacks.items()}
+
+
+def from_baseline(directory: Path) -> dict[str, EnvironmentTemplates]:
+    """The replacement guard's reviewed baseline: per stack, its stateful resources only."""
+    stacks: dict[str, dict[str, dict]] = {}
+    for path in sorted(directory.glob("*.json")):
+        environment = _environment_of(path.stem)
+        if environment is not None:
+            stacks.setdefault(environment, {})[path.stem] = {"Resources": json.loads(path.read_text())}
+    return {environment: EnvironmentTemplates(environment=environment, stacks=templates,
+                                              holds_only=frozenset(STATEFUL_TYPES))
+            for environment, templates in stacks.items()}
+
+
+def load(directory: Path) -> dict[str, EnvironmentTemplates]:
+    """A cloud assembly (has ``manifest.json``) or a baseline directory (``BrokerTier-*.json`` files)."""
+    if (directory / "manifest.json").is_file():
+        found = from_cloud_assembly(directory)
+    elif directory.is_dir():
+        found = from_baseline(directory)
+    else:
+        raise CostError(f"{directory}: no such directory (expected a cdk.out cloud assembly or baseline/)")
+    if not found:
+        raise CostError(f"{directory}: holds no BrokerTier-<env>-<part> stack (expected a cdk.out cloud assembly "
+                        f"with manifest.json, or the replacement guard's baseline/)")
+    return found
+
+
+def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path | None = None) -> Path:
+    """Synthesize the environments of ``cdk_json`` (validated by the app's configuration model) into
+    ``outdir`` (default: a new temporary directory) and return it. No credentials, no network."""
+    if not cdk_json.is_file():
+        raise CostError(f"{cdk_json}: no such file (the app's cdk.json; or give --cdk-out DIR)")
+    # jsii starts `node` from PATH: prefer the pinned Node the set-up installed next to cdk.json.
+    pinned_node = cdk_json.parent / "node_modules" / ".bin"
+    if (pinned_node / "node").exists() and str(pinned_node) not in os.environ.get("PATH", ""):
+        os.environ["PATH"] = f"{pinned_node}{os.pathsep}{os.environ.get('PATH', '')}"
+    import aws_cdk as cdk  # imported here: starting jsii takes seconds, reading a cdk.out does not
+
+    from broker_tier.app_builder import build_app
+    from broker_tier.config import ConfigError
+
+    context = json.loads(cdk_json.read_text()).get("context", {})
+    if environment is not None:
+        context = {**context, "env": environment}
+    outdir = outdir or Path(tempfile.mkdtemp(prefix="broker-tier-cost-"))
+    app = cdk.App(context=context, outdir=str(outdir))
+    try:
+        build_app(app, nag=False)
+    except ConfigError as error:
+        raise CostError(f"invalid configuration in {cdk_json}; nothing was estimated:\n{error}") from None
+    app.synth()
+    return outdir

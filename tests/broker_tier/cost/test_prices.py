@@ -1,0 +1,67 @@
+"""The dated price table: every price has a unit and a known source, and lookups fail loudly."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from broker_tier.cost.prices import PRICE_FILE, CostError, PriceTable, UnknownPrice, load_prices
+
+TABLE = json.loads(PRICE_FILE.read_text())
+
+
+def test_the_table_is_dated_and_every_price_names_its_unit_and_a_source_with_a_reading_date():
+    assert datetime.date.fromisoformat(TABLE["as_of"])
+    assert TABLE["default_region"] in TABLE["regions"]
+    for region, entry in TABLE["regions"].items():
+        for name, price in entry["prices"].items():
+            assert price["per"] and price["source"] in TABLE["sources"], (region, name)
+    for name, source in TABLE["sources"].items():
+        assert source["title"] and datetime.date.fromisoformat(source["read"]), name
+    for name, allowance in TABLE["free_tier"].items():
+        assert name == "about" or allowance["source"] in TABLE["sources"]
+
+
+def test_every_price_is_a_positive_number():
+    def leaves(value):
+        if isinstance(value, dict):
+            for inner in value.values():
+                yield from leaves(inner)
+        else:
+            yield value
+    for entry in TABLE["regions"].values():
+        for name, price in entry["prices"].items():
+            assert all(isinstance(value, (int, float)) and value > 0 for value in leaves(price["usd"])), name
+
+
+def test_lookups_by_variant_and_their_errors():
+    prices = load_prices()
+    assert prices.price("us-east-1", "elasticache_node_hour", "redis", "cache.r7g.large") == 0.219
+    assert prices.price("us-east-1", "fargate_vcpu_hour", "ARM64") == 0.03238
+    with pytest.raises(UnknownPrice, match=r"no price for valkey cache\.x9\.large"):
+        prices.price("us-east-1", "elasticache_node_hour", "valkey", "cache.x9.large")
+    with pytest.raises(UnknownPrice, match=r"no price for memcached "):
+        prices.price("us-east-1", "elasticache_node_hour", "memcached", "cache.r7g.large")
+    with pytest.raises(UnknownPrice, match="needs a variant"):
+        prices.price("us-east-1", "fargate_gb_hour")
+    with pytest.raises(UnknownPrice, match="no price 'glacier' for region us-east-1"):
+        prices.price("us-east-1", "glacier")
+    with pytest.raises(UnknownPrice, match="region 'ap-south-1' has no prices"):
+        prices.price("ap-south-1", "kms_key_month")
+
+
+def test_valkey_nodes_cost_four_fifths_of_redis_nodes_as_the_source_says():
+    by_engine = TABLE["regions"]["us-east-1"]["prices"]["elasticache_node_hour"]["usd"]
+    assert set(by_engine["redis"]) == set(by_engine["valkey"])
+    for node_type, redis in by_engine["redis"].items():
+        assert by_engine["valkey"][node_type] == pytest.approx(0.8 * redis, abs=5e-5), node_type
+
+
+def test_an_unreadable_table_is_a_clear_error(tmp_path):
+    broken = tmp_path / "prices.json"
+    broken.write_text("{not json")
+    with pytest.raises(CostError, match=f"price table {broken} could not be read"):
+        load_prices(broken)
+    assert isinstance(load_prices(), PriceTable)

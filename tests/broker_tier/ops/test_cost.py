@@ -1,0 +1,96 @@
+"""broker-tier-ops cost: the installed command, offline, with no AWS variable at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broker_tier.cost.estimate import Assumptions, estimate_all
+from broker_tier.cost.prices import load_prices
+from broker_tier.cost.templates import load
+from broker_tier.ops.cli import main
+from tier_testing import ENVIRONMENTS, ROOT
+
+SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
+
+
+def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The installed command with no AWS variable, no AWS config or credentials file, and an empty HOME;
+    ``before``: the tool's global options, given before the command."""
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    assert not any(name.startswith("AWS") for name in environment)
+    return subprocess.run([str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
+                          capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path)
+
+
+def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synthesized, tmp_path):
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory))
+    assert result.returncode == 0, result.stderr
+    expected = estimate_all(load(Path(synthesized.assembly.directory)), prices=load_prices(), assumptions=Assumptions())
+    for env in ENVIRONMENTS:
+        total = expected[env].total
+        assert f"\n{env} (us-east-1):\n" in result.stdout
+        assert re.search(rf"\n  total +{total.minimum:,.2f} +{total.typical:,.2f} +{total.maximum:,.2f}\n",
+                         result.stdout.split(f"\n{env} (")[1]), env
+    assert f"prices as of {load_prices().as_of}" in result.stdout and "Assumptions" in result.stdout
+    assert "not estimated: Container Insights" in result.stdout
+    (report,) = (tmp_path / "reports").glob("cost-all-*.json")
+    assert json.loads(report.read_text())["outcome"] == "passed"
+
+
+def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synthesized, tmp_path):
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), "--json", "--messages-per-second",
+                     "5", "--compare", str(ROOT / "baseline"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data["environments"]) == ENVIRONMENTS
+    assert data["assumptions"]["messages_per_second"] == 5 and data["prices_as_of"] == load_prices().as_of
+    prod = data["environments"]["prod"]
+    assert prod["total"]["typical"] == pytest.approx(sum(line["monthly"]["typical"] for line in prod["lines"]
+                                                         if line["monthly"]), abs=0.05)
+    comparison = {entry["environment"]: entry for entry in data["comparison"]["environments"]}
+    assert comparison["prod"]["delta"]["typical"] == 0 and "NAT gateways" in comparison["prod"]["not_compared"]
+
+
+def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
+    result = offline(tmp_path, "--env", "dev", "--cdk-json", str(ROOT / "cdk.json"))
+    assert result.returncode == 0, result.stderr
+    assert "\ndev (us-east-1):\n" in result.stdout and "\nprod (" not in result.stdout
+    assert "ElastiCache nodes" in result.stdout
+
+
+def test_a_region_without_prices_exits_2_naming_the_regions_the_table_has(synthesized, tmp_path):
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), before=("--region", "mars-1"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "region 'mars-1' has no prices in prices.json" in result.stderr and "table: us-east-1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("option, value, message", [("--typical-load", "150", "at most 100"),
+                                                    ("--messages-per-second", "-1", "0 or more"),
+                                                    ("--nat-gb", "lots", "not a number")])
+def test_bad_assumptions_are_usage_errors(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["cost", option, value])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unknown_environment_is_refused_naming_the_found_ones(synthesized, tmp_path, capsys):
+    code = main(["cost", "--cdk-out", str(synthesized.assembly.directory), "--env", "qa",
+                 "--report-dir", str(tmp_path)])
+    assert code == 2 and "environment(s) qa not found; found: dev, staging, prod" in capsys.readouterr().err
+
+
+def test_help_lists_every_assumption_with_its_default(tmp_path):
+    result = subprocess.run([str(SCRIPT), "cost", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: broker-tier-ops cost")
+    text = " ".join(result.stdout.split())
+    for flag, default in [("--typical-load", "25"), ("--messages-per-second", "1"), ("--log-gb-per-group", "1"),
+                          ("--nat-gb", "10"), ("--snapshot-gb", "1")]:
+        assert flag in text and f"(default: {default})" in text, flag
