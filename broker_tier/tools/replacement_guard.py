@@ -51,9 +51,9 @@ CONSEQUENCES = {
                         "since a subnet with network interfaces cannot be deleted",
 }
 CACHE_SUBNET_CONSEQUENCE = (
-    "a node of the replication group runs in this subnet (the cache subnet group lists it): ElastiCache refuses "
-    "to take a subnet in use out of the subnet group, so the deployment fails, and moving the node off it "
-    "means replacing that node (the primary, if it is the one there)")
+    "the cache subnet group lists this subnet, so a node of the replication group can run in it (the nodes "
+    "spread over the group's AZs): ElastiCache refuses to take a subnet in use out of the subnet group, so the "
+    "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)")
 STATEFUL_TYPES = tuple(CONSEQUENCES)
 _POLICY_STRENGTH = {"Delete": 0, None: 0, "Snapshot": 1, "Retain": 2, "RetainExceptOnCreate": 2}
 _SCHEMA_REGION = "us-east-1"

@@ -67,7 +67,7 @@ REPLACING = {
     "vpc cidr": (("Vpc", "Properties", "CidrBlock"), "10.70.0.0/16", "CidrBlock", "replaces the VPC"),
     "cache subnet cidr": (("Private1", "Properties", "CidrBlock"), "10.64.48.0/20",
                           'create-only property CidrBlock changed: "10.64.16.0/20" -> "10.64.48.0/20"',
-                          "a node of the replication group runs in this subnet"),
+                          "the cache subnet group lists this subnet"),
     "cache subnet az": (("Private2", "Properties", "AvailabilityZone"), {"Fn::Select": [2, {"Fn::GetAZs": ""}]},
                         "create-only property AvailabilityZone", "ElastiCache refuses to take a subnet in use"),
     "public subnet cidr": (("Public1", "Properties", "CidrBlock"), "10.64.9.0/24", "create-only property CidrBlock",
@@ -76,7 +76,7 @@ REPLACING = {
                                                    [{"Ref": "Private1"}],
                                                    "subnet Private2 (AZ #2 of the region, 10.64.32.0/20) dropped from "
                                                    "the cache subnet group",
-                                                   "a node of the replication group runs in this subnet"),
+                                                   "the cache subnet group lists this subnet"),
     "cluster deletion policy": (("Cache", "DeletionPolicy"), "Delete", "DeletionPolicy weakened", "every key"),
     "queue replace policy": (("Queue", "UpdateReplacePolicy"), KeyError, "UpdateReplacePolicy weakened", "message"),
     "key deletion policy": (("Key", "DeletionPolicy"), "Delete", "DeletionPolicy weakened", "KMS key"),
@@ -124,7 +124,7 @@ def test_a_removed_cache_subnet_is_caught_as_removed_and_as_dropped_from_the_sub
     messages = [str(f) for f in compare("prod", "BrokerTier-prod-State", stateful_resources(BEFORE),
                                         stateful_resources(after))]
     assert len(messages) == 2
-    assert all("a node of the replication group runs in this subnet" in message for message in messages)
+    assert all("the cache subnet group lists this subnet" in message for message in messages)
     assert "resource Private2 (AWS::EC2::Subnet): resource removed" in messages[0]
     assert "subnet Private2 (AZ #2 of the region, 10.64.32.0/20) dropped from the cache subnet group" in messages[1]
 
