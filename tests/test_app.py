@@ -8,7 +8,11 @@ import os
 import subprocess
 import sys
 
-from tier_testing import ROOT, project_context
+from tier_testing import ROOT, project_context  # first: puts the pinned Node on PATH for jsii
+
+import aws_cdk as cdk  # noqa: E402
+
+from broker_tier.app_builder import build_app  # noqa: E402
 
 
 def run_app(context: dict, outdir) -> subprocess.CompletedProcess:
@@ -61,3 +65,10 @@ def test_unknown_selected_environment_is_refused(tmp_path):
     outdir = tmp_path / "cdk.out"
     assert_refused_cleanly(run_app({**project_context(), "env": "qa"}, outdir), outdir, [
         "context 'env' = \"qa\" is not allowed; allowed: one of dev, prod, staging (declared in cdk.json)"])
+
+
+def test_a_broken_environment_does_not_block_synthesizing_another_one(tmp_path):
+    context = {**project_context(), "env": "dev"}
+    context["broker-tier"]["environments"]["prod"]["network"]["cidr"] = "10.300.0.0/16"
+    stacks = build_app(cdk.App(context=context, outdir=str(tmp_path)), nag=False)
+    assert list(stacks) == ["dev"]

@@ -35,10 +35,11 @@ from broker_tier.config.queues import (
 from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
 
 __all__ = [
-    "Allowed", "DEFAULTS", "cross_key_check", "AlarmWindow", "BeatConfig", "CONTEXT_KEY", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
-    "ConnectionsAlarm", "DatabaseLayout", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig",
-    "InvalidValue", "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
-    "QueueClassConfig", "RESERVED_PARAMETERS", "RedisMemoryAlarms", "ReplicationLagAlarm", "SQS_MAX_RETENTION_SECONDS",
-    "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS", "WorkerConfig", "deep_merge",
-    "load_environments",
+    "AlarmWindow", "Allowed", "BeatConfig", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
+    "ConnectionsAlarm", "CONTEXT_KEY", "cross_key_check", "DatabaseLayout", "deep_merge", "DEFAULTS",
+    "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig", "InvalidValue", "load_environments",
+    "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
+    "QueueClassConfig", "RedisMemoryAlarms", "ReplicationLagAlarm", "RESERVED_PARAMETERS",
+    "SQS_MAX_RETENTION_SECONDS", "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS",
+    "WorkerConfig",
 ]

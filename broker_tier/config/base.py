@@ -23,7 +23,8 @@ class ConfigError(Exception):
 
 
 class InvalidValue(ValueError):
-    """A cross-field check that failed on one key of the model it was raised in."""
+    """A check that failed on one key (``key``, relative to the block that raised it): its value and what
+    is allowed. Raised by ``cross_key_check`` methods and by validators of dict and list keys."""
 
     def __init__(self, key: str, value: Any, allowed: str):
         super().__init__(allowed)

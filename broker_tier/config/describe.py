@@ -91,7 +91,7 @@ def allowed_text(field: FieldInfo | None, annotation: Any) -> str:
         if isinstance(item, Allowed):
             return item.text
     if typing.get_origin(stripped) is Literal:
-        return ", ".join(json.dumps(value) for value in typing.get_args(stripped))
+        return "one of " + ", ".join(json.dumps(value) for value in typing.get_args(stripped))
     bounds = _bounds(metadata)
     if bounds:
         return bounds

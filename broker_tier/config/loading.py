@@ -23,6 +23,9 @@ DEFAULTS = "defaults"
 # pydantic's type errors, in terms of the JSON a user writes (strict mode: nothing is coerced).
 _JSON_TYPE_ERRORS = {"int_type", "bool_type", "string_type", "float_type", "dict_type", "model_type",
                      "list_type", "model_attributes_type"}
+# Errors whose allowed values the key's own description states (bounds, choices, pattern).
+_DESCRIBED_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",
+                     "string_pattern_mismatch", "literal_error"}
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,8 +71,8 @@ def _problem(item: dict[str, Any]) -> tuple[KeyAt, str]:
         return at, f"{key} is missing; allowed: {_json_type(at.annotation)}{', ' + described if described else ''}"
     if item["type"] in _JSON_TYPE_ERRORS:
         allowed = _json_type(at.annotation) + (f", {described}" if described else "")
-    elif item["type"] in ("string_pattern_mismatch", "literal_error") and described:
-        allowed = described if item["type"] != "literal_error" else f"one of {described}"
+    elif item["type"] in _DESCRIBED_ERRORS and described:
+        allowed = described
     else:
         allowed = item["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     return at, f"{key} = {as_json(item['input'])} is not allowed; allowed: {allowed}"

@@ -55,7 +55,7 @@ INVALID = {
     "eviction policy": ("dev", {"cache": {"parameters": {"maxmemory-policy": "allkeys-lru"}}},
                         ["cache.parameters.maxmemory-policy", '"allkeys-lru"', "noeviction"]),
     "aof": ("dev", {"cache": {"parameters": {"appendonly": "yes"}}}, ["cache.parameters.appendonly", "Multi-AZ"]),
-    "no replica": ("dev", {"cache": {"replicas": 0}}, ["cache.replicas", "0", "greater than or equal to 1"]),
+    "no replica": ("dev", {"cache": {"replicas": 0}}, ["cache.replicas = 0 is not allowed; allowed: 1 to 5"]),
     "overlapping windows": ("dev", {"cache": {"snapshot_window": "05:00-06:00",
                                               "maintenance_window": "sun:05:30-sun:06:30"}},
                             ["cache.maintenance_window", "does not overlap", "05:00-06:00"]),
@@ -104,7 +104,7 @@ INVALID = {
     "max below min": ("dev", {"queues": {"default": {"worker": {"min_tasks": 3, "max_tasks": 2}}}},
                       ["queues.default.worker.max_tasks", "at least min_tasks (3)"]),
     "stop timeout above fargate": ("dev", {"compute": {"stop_timeout_seconds": 300}},
-                                   ["compute.stop_timeout_seconds", "300", "less than or equal to 120"]),
+                                   ["compute.stop_timeout_seconds = 300", "allowed: 20 to 120"]),
     "unknown broker": ("dev", {"compute": {"broker": "rabbitmq"}}, ["compute.broker", '"sqs"', '"redis"']),
     "image with tag and digest": ("dev", {"compute": {"image": {"repository_name": "team/app", "tag": "v1",
                                                                  "digest": "sha256:" + "a" * 64}}},
@@ -130,7 +130,7 @@ INVALID = {
     "connections beyond maxclients": ("dev", {"monitoring": {"redis_connections": {"threshold": 70000}}},
                                       ["monitoring.redis_connections.threshold", "70000", "65000"]),
     "negative lag": ("dev", {"monitoring": {"redis_replication_lag": {"threshold_seconds": 0}}},
-                     ["monitoring.redis_replication_lag.threshold_seconds", "greater than 0"]),
+                     ["monitoring.redis_replication_lag.threshold_seconds", "more than 0, at most 3600"]),
     "eviction threshold": ("dev", {"monitoring": {"redis_evictions": {"threshold": 5}}},
                            ["unknown key 'monitoring.redis_evictions.threshold'", "period_seconds"]),
     "bad email": ("staging", {"monitoring": {"subscriptions": [{"protocol": "email", "endpoint": "oncall"}]}},
@@ -329,7 +329,7 @@ def test_selecting_an_environment_ignores_a_broken_other_one():
     context["environments"]["prod"]["cache"]["replicas"] = 0
     assert list(load_environments(context, only="dev")) == ["dev"]
     assert problems(context, only="prod") == ["environment 'prod': cache.replicas = 0 is not allowed; allowed: "
-                                              "greater than or equal to 1"]
+                                              "1 to 5"]
 
 
 def test_selecting_an_environment_still_validates_defaults():
