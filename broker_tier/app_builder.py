@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments, select_environments
+from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments
 from broker_tier.nag import add_aws_solutions_checks
 from broker_tier.stacks.compute_stack import BrokerComputeStack
 from broker_tier.stacks.monitoring_stack import BrokerMonitoringStack
@@ -29,11 +29,13 @@ class EnvironmentStacks:
 def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]:
     """Validate the configuration in ``app``'s context and add each selected environment's stacks.
 
+    ``-c env=NAME`` selects one environment: only ``defaults`` and that environment are validated, so a
+    broken environment never blocks synthesizing another.
+
     :param nag: run cdk-nag's AwsSolutions pack at synthesis (a finding fails synth). Default: true.
     :raises ConfigError: the configuration is invalid; nothing has been added.
     """
-    environments = load_environments(app.node.try_get_context(CONTEXT_KEY))
-    selected = select_environments(environments, app.node.try_get_context("env"))
+    environments = load_environments(app.node.try_get_context(CONTEXT_KEY), only=app.node.try_get_context("env"))
     if nag:
         add_aws_solutions_checks(app)
-    return {config.name: EnvironmentStacks(app, config) for config in selected}
+    return {name: EnvironmentStacks(app, config) for name, config in environments.items()}

@@ -7,21 +7,25 @@ error names the environment, the key, the value and what is allowed.
 
 Contents, by concern:
 
-- ``base``: the errors, the strict base model, named types for recurring constraints.
+- ``base``: the errors, the strict base model, ``Allowed`` (what a key allows, in words), the rule that
+  keeps checks relating several keys off ``defaults`` on its own, named types for recurring constraints.
+- ``catalogues``: the dated data files in ``data/`` (ElastiCache node types and parameters, AWS Regions).
+- ``describe``: a key's JSON type and what it allows, for error messages and the README reference.
 - ``network``: the VPC (``NetworkConfig``).
 - ``cache``: the replication group and its database layout (``CacheConfig``, ``DatabaseLayout``).
 - ``queues``: the latency classes (``QueueClassConfig``).
 - ``services``: workers, Beat and the image (``ComputeConfig``, ``WorkerConfig``, ``BeatConfig``).
 - ``monitoring``: alarms and their topic (``MonitoringConfig``, ``AlarmWindow``, ...).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
-- ``loading``: reading ``cdk.json`` (``load_environments``, ``select_environments``).
+- ``loading``: reading ``cdk.json`` (``load_environments``, all environments or the selected one).
 """
 
-from broker_tier.config.base import LOG_RETENTION_DAYS, ConfigError, ConfigModel, InvalidValue, LogRetentionDays
+from broker_tier.config.base import (
+    LOG_RETENTION_DAYS, Allowed, ConfigError, ConfigModel, InvalidValue, LogRetentionDays, cross_key_check)
 from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, CacheConfig, DatabaseLayout
 from broker_tier.config.environment import EnvironmentConfig
 from broker_tier.config.loading import (
-    CONTEXT_KEY, deep_merge, load_environments, parse_environment, select_environments)
+    CONTEXT_KEY, DEFAULTS, deep_merge, load_environments)
 from broker_tier.config.monitoring import (
     AlarmWindow, ConnectionsAlarm, MonitoringConfig, PercentAlarm, RedisMemoryAlarms, ReplicationLagAlarm,
     Subscription)
@@ -31,10 +35,11 @@ from broker_tier.config.queues import (
 from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
 
 __all__ = [
-    "AlarmWindow", "BeatConfig", "CONTEXT_KEY", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
-    "ConnectionsAlarm", "DatabaseLayout", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig",
-    "InvalidValue", "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
-    "QueueClassConfig", "RESERVED_PARAMETERS", "RedisMemoryAlarms", "ReplicationLagAlarm", "SQS_MAX_RETENTION_SECONDS",
-    "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS", "WorkerConfig", "deep_merge",
-    "load_environments", "parse_environment", "select_environments",
+    "AlarmWindow", "Allowed", "BeatConfig", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
+    "ConnectionsAlarm", "CONTEXT_KEY", "cross_key_check", "DatabaseLayout", "deep_merge", "DEFAULTS",
+    "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig", "InvalidValue", "load_environments",
+    "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
+    "QueueClassConfig", "RedisMemoryAlarms", "ReplicationLagAlarm", "RESERVED_PARAMETERS",
+    "SQS_MAX_RETENTION_SECONDS", "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS",
+    "WorkerConfig",
 ]

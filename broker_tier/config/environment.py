@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import broker_tier_contract as contract
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from broker_tier.config.base import ConfigModel, InvalidValue
+from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, cross_key_check
 from broker_tier.config.cache import CacheConfig
+from broker_tier.config.catalogues import REGIONS_FILE, aws_regions, did_you_mean, retrieved
 from broker_tier.config.monitoring import MonitoringConfig
 from broker_tier.config.network import NetworkConfig
 from broker_tier.config.queues import QueueClassConfig, default_queue_classes
 from broker_tier.config.services import ComputeConfig
+
+
+def _check_region(value: str) -> str:
+    regions = aws_regions()
+    if value not in regions:
+        raise ValueError(f"an AWS Region name such as eu-west-1 (catalogue {REGIONS_FILE.name} of "
+                         f"{retrieved(REGIONS_FILE)}){did_you_mean(value, regions.keys())}")
+    return value
+
+
+RegionName = Annotated[str, AfterValidator(_check_region),
+                       Allowed(f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
+                               f"e.g. eu-west-1; only together with account")]
+"""An AWS Region name of the commercial, China or GovCloud (US) partition."""
+AccountId = Annotated[str, Allowed("12 digits, as a JSON string; only together with region")]
+QueueClasses = Annotated[dict[str, QueueClassConfig], Allowed("1 to 10 classes, named with 1-20 lowercase letters "
+                                                               "and digits, starting with a letter")]
+Tags = Annotated[dict[str, str], Allowed("string keys and values")]
 
 
 class EnvironmentConfig(ConfigModel):
@@ -21,10 +40,12 @@ class EnvironmentConfig(ConfigModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
     """Environment name (from its key in ``environments``); part of every stack and resource name."""
-    account: str | None = Field(None, pattern=r"^\d{12}$")
-    """AWS account. Default: None (environment-agnostic synthesis)."""
-    region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-    """AWS region. Default: None (environment-agnostic synthesis)."""
+    account: AccountId | None = Field(None, pattern=r"^\d{12}$")
+    """AWS account the stacks deploy to; set both account and region, or neither. Default: None
+    (environment-agnostic synthesis)."""
+    region: RegionName | None = None
+    """AWS Region the stacks deploy to; set both account and region, or neither. Default: None
+    (environment-agnostic synthesis)."""
     production: bool = False
     """Production: termination protection on, stateful resources retained, snapshot on delete.
     Default: false."""
@@ -33,14 +54,14 @@ class EnvironmentConfig(ConfigModel):
     only. Default: retain."""
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    queues: dict[str, QueueClassConfig] = Field(default_factory=default_queue_classes, min_length=1,
+    queues: QueueClasses = Field(default_factory=default_queue_classes, min_length=1,
                                                 max_length=10)
     """Latency classes, by name. Default: interactive, default, batch."""
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     """Workers and Beat."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     """Alarms, alarm topic and dashboard."""
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     """Tags on every resource. Default: none (the tier adds Project and Environment)."""
 
     @field_validator("queues")
@@ -52,17 +73,26 @@ class EnvironmentConfig(ConfigModel):
                                                            "starting with a letter")
         return value
 
-    @model_validator(mode="after")
-    def _production_and_lookup(self) -> "EnvironmentConfig":
+    @cross_key_check
+    def _account_with_region(self) -> None:
+        # A stack's environment is both or neither; half of one would be dropped or guessed.
+        if self.account and not self.region:
+            raise InvalidValue("region", None, f"a region beside account \"{self.account}\": set both account and "
+                                               f"region (a pinned environment), or neither (environment-agnostic)")
+        if self.region and not self.account:
+            raise InvalidValue("account", None, f"an account beside region \"{self.region}\": set both account and "
+                                                f"region (a pinned environment), or neither (environment-agnostic)")
+
+    @cross_key_check
+    def _production_and_lookup(self) -> None:
         if self.production and self.removal_policy != "retain":
-            raise InvalidValue("removal_policy", self.removal_policy, "'retain' in a production environment")
+            raise InvalidValue("removal_policy", self.removal_policy, "\"retain\" in a production environment")
         if self.production and self.cache.deletion_policy != "snapshot":
             raise InvalidValue("cache.deletion_policy", self.cache.deletion_policy,
-                               "'snapshot' in a production environment")
-        if self.network.vpc_id and not (self.account and self.region):
+                               "\"snapshot\" in a production environment")
+        if self.network.vpc_id and not self.account:
             raise InvalidValue("network.vpc_id", self.network.vpc_id,
                                "only with account and region set (the VPC is looked up with credentials)")
-        return self
 
     @property
     def replication_group_id(self) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from broker_tier.config.base import ConfigModel, InvalidValue
+from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, cross_key_check
 
 # CloudWatch refuses an alarm whose evaluation range (period x evaluation periods) exceeds a day.
 ALARM_MAX_EVALUATION_SECONDS = 86_400
@@ -17,11 +17,15 @@ DEFAULT_RUNBOOK_BASE_URL = "https://github.com/broker-tier/broker-tier/blob/main
 """Where this repository's runbooks are read on the web (the one place the default is written)."""
 
 
+PeriodSeconds = Annotated[int, Allowed("60 or a multiple of 60")]
+Endpoint = Annotated[str, Allowed("email: an e-mail address; https: an https:// URL; sms: an E.164 number")]
+
+
 class AlarmWindow(ConfigModel):
     """When an alarm fires: ``datapoints_to_alarm`` breaching periods out of the last
     ``evaluation_periods`` periods of ``period_seconds``."""
 
-    period_seconds: int = 60
+    period_seconds: PeriodSeconds = 60
     """Length of one period: 60 or a multiple of 60 (these metrics are per minute). Default: 60."""
     evaluation_periods: int = Field(5, ge=1, le=1440)
     """Periods looked at. Default: 5."""
@@ -36,8 +40,8 @@ class AlarmWindow(ConfigModel):
                              "publish per minute)")
         return value
 
-    @model_validator(mode="after")
-    def _window(self) -> "AlarmWindow":
+    @cross_key_check
+    def _window(self) -> None:
         if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
             raise InvalidValue("datapoints_to_alarm", self.datapoints_to_alarm,
                                f"at most evaluation_periods ({self.evaluation_periods})")
@@ -47,7 +51,6 @@ class AlarmWindow(ConfigModel):
                                f"a window of at most one day: period_seconds ({self.period_seconds}) x "
                                f"evaluation_periods = {span} s > {ALARM_MAX_EVALUATION_SECONDS} s, which "
                                f"CloudWatch refuses")
-        return self
 
     @property
     def datapoints(self) -> int:
@@ -64,12 +67,11 @@ class RedisMemoryAlarms(AlarmWindow):
     """Critical threshold (page). Default: 85."""
     evaluation_periods: int = Field(3, ge=1, le=1440)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "RedisMemoryAlarms":
+    @cross_key_check
+    def _ordered(self) -> None:
         if self.warning_percent >= self.critical_percent:
             raise InvalidValue("warning_percent", self.warning_percent,
                                f"less than critical_percent ({self.critical_percent})")
-        return self
 
 
 class PercentAlarm(AlarmWindow):
@@ -98,18 +100,17 @@ class Subscription(ConfigModel):
 
     protocol: Literal["email", "https", "sms"]
     """SNS protocol: email, https (a paging service's webhook) or sms."""
-    endpoint: str
+    endpoint: Endpoint
     """An e-mail address, an https URL, or an E.164 phone number."""
 
-    @model_validator(mode="after")
-    def _endpoint(self) -> "Subscription":
+    @cross_key_check
+    def _endpoint(self) -> None:
         patterns = {"email": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
                     "https": (r"https://[^\s/]+\S*", "an https:// URL"),
                     "sms": (r"\+[1-9]\d{6,14}", "an E.164 phone number such as +4915112345678")}
         pattern, allowed = patterns[self.protocol]
         if not re.fullmatch(pattern, self.endpoint):
             raise InvalidValue("endpoint", self.endpoint, f"{allowed} for protocol '{self.protocol}'")
-        return self
 
 
 class MonitoringConfig(ConfigModel):

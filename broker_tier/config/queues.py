@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from broker_tier.config.base import ConfigModel, InvalidValue
+from broker_tier.config.base import ConfigModel, InvalidValue, cross_key_check
 from broker_tier.config.services import WorkerConfig
 
 # Seconds added on top of the longest time a worker can hold a message before it acks it.
@@ -36,8 +36,8 @@ class QueueClassConfig(ConfigModel):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     """The worker service of this class."""
 
-    @model_validator(mode="after")
-    def _limits(self) -> "QueueClassConfig":
+    @cross_key_check
+    def _limits(self) -> None:
         held = self.task_time_limit_seconds + self.max_eta_seconds
         needed = held + VISIBILITY_MARGIN_SECONDS
         if self.visibility_timeout_seconds < needed:
@@ -68,7 +68,6 @@ class QueueClassConfig(ConfigModel):
             raise InvalidValue("latency_objective_seconds", self.latency_objective_seconds,
                                f"less than retention_seconds ({self.retention_seconds}): SQS deletes a message "
                                f"at that age, so the alarm could never fire before the task is lost")
-        return self
 
 
 def default_queue_classes() -> dict[str, QueueClassConfig]:

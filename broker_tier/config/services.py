@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from broker_tier_contract import COLD_SHUTDOWN_SECONDS, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_STOP_TIMEOUT_SECONDS
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from broker_tier.config.base import ConfigModel, InvalidValue, LogRetentionDays
+from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, LogRetentionDays, cross_key_check
 
 # Fargate CPU units -> the memory sizes (MiB) a task of that size may have.
 FARGATE_MEMORY: dict[int, range] = {
@@ -19,18 +19,22 @@ FARGATE_MEMORY: dict[int, range] = {
     8192: range(16384, 61441, 4096),
     16384: range(32768, 122881, 8192),
 }
+FargateCpu = Annotated[int, Allowed("one of " + ", ".join(str(cpu) for cpu in FARGATE_MEMORY))]
+FargateMemory = Annotated[int, Allowed("a size Fargate offers for cpu: " + "; ".join(
+    f"{cpu}: {sizes[0]}-{sizes[-1]}" for cpu, sizes in FARGATE_MEMORY.items()))]
+Fixed = Annotated[int, Allowed("only this default (exactly one Beat, never two during a deployment)")]
 
 
 class FargateSize(ConfigModel):
     """The size of one Fargate task: CPU units and memory, in a combination Fargate offers."""
 
-    cpu: int = 512
+    cpu: FargateCpu = 512
     """Fargate CPU units of one task. Default: 512 (256 for Beat)."""
-    memory_mib: int = 1024
+    memory_mib: FargateMemory = 1024
     """Memory of one task; must be a size Fargate offers for ``cpu``. Default: 1024 (512 for Beat)."""
 
-    @model_validator(mode="after")
-    def _fargate_combination(self) -> "FargateSize":
+    @cross_key_check
+    def _fargate_combination(self) -> None:
         if self.cpu not in FARGATE_MEMORY:
             raise InvalidValue("cpu", self.cpu, f"one of Fargate's CPU sizes {sorted(FARGATE_MEMORY)}")
         sizes = FARGATE_MEMORY[self.cpu]
@@ -38,7 +42,6 @@ class FargateSize(ConfigModel):
             raise InvalidValue("memory_mib", self.memory_mib,
                                f"a memory size Fargate offers with cpu {self.cpu}: {list(sizes)[0]} to "
                                f"{list(sizes)[-1]} MiB in steps of {list(sizes)[1] - list(sizes)[0]}")
-        return self
 
 
 class WorkerConfig(FargateSize):
@@ -54,34 +57,32 @@ class WorkerConfig(FargateSize):
     """Target of visible messages per running task: acceptable latency / average task time.
     Default: 20."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> "WorkerConfig":
+    @cross_key_check
+    def _bounds(self) -> None:
         if self.max_tasks < self.min_tasks:
             raise InvalidValue("max_tasks", self.max_tasks, f"at least min_tasks ({self.min_tasks})")
-        return self
 
 
 class BeatConfig(FargateSize):
     """The one Celery Beat. Its count and deployment limits are fixed: two Beats send every periodic
     task twice, and a rolling deployment with maximum 200 % briefly runs two."""
 
-    cpu: int = 256
-    memory_mib: int = 512
-    desired_count: int = 1
+    cpu: FargateCpu = 256
+    memory_mib: FargateMemory = 512
+    desired_count: Fixed = 1
     """Fixed to 1."""
-    maximum_percent: int = 100
+    maximum_percent: Fixed = 100
     """Fixed to 100: the new Beat starts only after the old one stopped."""
-    minimum_healthy_percent: int = 0
+    minimum_healthy_percent: Fixed = 0
     """Fixed to 0: the old Beat stops before the new one starts."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "BeatConfig":
+    @cross_key_check
+    def _exactly_one(self) -> None:
         for key, fixed in (("desired_count", 1), ("maximum_percent", 100), ("minimum_healthy_percent", 0)):
             if getattr(self, key) != fixed:
                 raise InvalidValue(key, getattr(self, key),
                                    f"only {fixed}: exactly one Celery Beat may run, and never two during a "
                                    f"deployment, or every periodic task is sent twice")
-        return self
 
 
 class ImageConfig(ConfigModel):
@@ -94,11 +95,10 @@ class ImageConfig(ConfigModel):
     digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
     """Image digest (preferred: immutable). Default: None."""
 
-    @model_validator(mode="after")
-    def _one_reference(self) -> "ImageConfig":
+    @cross_key_check
+    def _one_reference(self) -> None:
         if (self.tag is None) == (self.digest is None):
             raise InvalidValue("tag", self.tag, "exactly one of 'tag' or 'digest'")
-        return self
 
 
 class ComputeConfig(ConfigModel):

@@ -44,7 +44,7 @@ class BrokerCache(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: CacheConfig, replication_group_id: str,
                  name_prefix: str, auth_token_secret_name: str, vpc: ec2.IVpc, subnet_ids: list[str], encryption_key: kms.IKey,
-                 notification_topic: sns.ITopic, removal_policy: cdk.RemovalPolicy) -> None:
+                 notification_topic: sns.ITopic, removal_policy: cdk.RemovalPolicy, logs_key: kms.IKey) -> None:
         """
         :param config: the environment's cache configuration (engine, node type, windows, ...).
         :param replication_group_id: explicit replication group id.
@@ -55,6 +55,7 @@ class BrokerCache(Construct):
         :param notification_topic: receives ElastiCache events (failovers among them).
         :param removal_policy: applied to the secret and log groups (the cluster follows
             ``config.deletion_policy``).
+        :param logs_key: encrypts the slow-log and engine-log groups.
         """
         super().__init__(scope, construct_id)
         self.replication_group_id = replication_group_id
@@ -74,7 +75,8 @@ class BrokerCache(Construct):
         self.parameter_group = elasticache.CfnParameterGroup(
             self, "ParameterGroup", cache_parameter_group_family=config.family,
             description=f"{replication_group_id}: maxmemory-policy {MAXMEMORY_POLICY}",
-            properties={**config.parameters, "maxmemory-policy": MAXMEMORY_POLICY})
+            properties={**{name: str(value) for name, value in config.parameters.items()},
+                        "maxmemory-policy": MAXMEMORY_POLICY})
 
         self.auth_token_secret = secretsmanager.Secret(
             self, "AuthToken", secret_name=auth_token_secret_name,
@@ -90,7 +92,8 @@ class BrokerCache(Construct):
 
         log_groups = {
             log_type: tier_log_group(self, f"{name.title()}Log", log_group_name=f"/{name_prefix}/redis/{log_type}",
-                                     retention_days=config.log_retention_days, removal_policy=removal_policy)
+                                     retention_days=config.log_retention_days, removal_policy=removal_policy,
+                                     encryption_key=logs_key)
             for name, log_type in (("slow", "slow-log"), ("engine", "engine-log"))
         }
 

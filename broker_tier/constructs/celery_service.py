@@ -36,6 +36,8 @@ class CeleryServiceSettings:
     """KMS key of those secrets; the execution role may decrypt with it only through Secrets Manager."""
     log_retention_days: int
     """Retention of each service's log group."""
+    logs_key: kms.IKey
+    """Encrypts each service's log group (the State stack's logs key)."""
     removal_policy: cdk.RemovalPolicy
     """What stack deletion does to the log groups."""
     stop_timeout_seconds: int
@@ -93,7 +95,8 @@ class CeleryFargateService(Construct):
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
         log_group = tier_log_group(
             self, "Logs", log_group_name=contract.service_log_group_name(settings.environment_name, spec.process),
-            retention_days=settings.log_retention_days, removal_policy=settings.removal_policy)
+            retention_days=settings.log_retention_days, removal_policy=settings.removal_policy,
+            encryption_key=settings.logs_key)
         self.container = self.task_definition.add_container(
             "celery", image=settings.image, command=spec.command,
             environment={**settings.environment, **spec.environment}, secrets=dict(settings.secrets),

@@ -1,9 +1,13 @@
-"""Log groups of the tier: named, with a retention from configuration."""
+"""Log groups of the tier: encrypted with the tier's logs key, with a retention from configuration.
+
+Every log group the tier creates goes through ``tier_log_group``, which needs the key: a new log
+group cannot be added unencrypted by accident.
+"""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_logs as logs
 from constructs import Construct
 
 _RETENTION = {
@@ -13,6 +17,7 @@ _RETENTION = {
     1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS",
     2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS",
 }
+LOGS_KEY_STATEMENT_ID = "CloudWatchLogsEncryptsLogGroupsOfThisAccountAndRegion"
 
 
 def retention(days: int) -> logs.RetentionDays:
@@ -20,12 +25,43 @@ def retention(days: int) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _RETENTION[days])
 
 
+def logs_encryption_key(scope: Construct, construct_id: str, *, alias: str, description: str,
+                        removal_policy: cdk.RemovalPolicy) -> kms.Key:
+    """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, for the tier's log groups.
+
+    The key policy lets the CloudWatch Logs service of the stack's region use the key only within the
+    encryption context of a log group (``kms:EncryptionContext:aws:logs:arn``), as the CloudWatch Logs
+    guide's "Encrypt log data in CloudWatch Logs using AWS Key Management Service" shows. The condition
+    names every log group of the account and region rather than the tier's own: the VPC flow-log group
+    has a CloudFormation-generated name (renaming it would replace it and lose its history), and naming
+    its ARN in the key's own policy would make the key and the group depend on each other. The key
+    encrypts nothing but logs, and who may read a log group stays with the log groups' IAM permissions.
+
+    :param alias: the key's alias (``alias/...``).
+    :param removal_policy: what stack deletion does to the key.
+    """
+    key = kms.Key(scope, construct_id, alias=alias, description=description, enable_key_rotation=True,
+                  removal_policy=removal_policy)
+    stack = cdk.Stack.of(scope)
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid=LOGS_KEY_STATEMENT_ID,
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        resources=["*"],  # in a key policy, "*" is this key
+        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+            service="logs", resource="log-group", resource_name="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)}}))
+    return key
+
+
 def tier_log_group(scope: Construct, construct_id: str, *, log_group_name: str | None, retention_days: int,
-                   removal_policy: cdk.RemovalPolicy) -> logs.LogGroup:
-    """A log group with the tier's retention and removal policy.
+                   removal_policy: cdk.RemovalPolicy, encryption_key: kms.IKey) -> logs.LogGroup:
+    """A log group with the tier's retention and removal policy, encrypted with ``encryption_key``.
 
     :param log_group_name: explicit name (so a replacement fails instead of losing the group),
         or None for a generated one.
+    :param encryption_key: the tier's logs key (``logs_encryption_key``), whose policy lets CloudWatch
+        Logs use it. Adding it to an existing group is an in-place update (only LogGroupName is
+        create-only).
     """
-    return logs.LogGroup(scope, construct_id, log_group_name=log_group_name,
+    return logs.LogGroup(scope, construct_id, log_group_name=log_group_name, encryption_key=encryption_key,
                          retention=retention(retention_days), removal_policy=removal_policy)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ec2 as ec2, aws_kms as kms
 from constructs import Construct
 
 from broker_tier.config import NetworkConfig
+from broker_tier.config.network import PRIVATE_SUBNET_PREFIX, PUBLIC_SUBNET_PREFIX
 from broker_tier.constructs.log_group import tier_log_group
 
 
@@ -25,10 +26,11 @@ class BrokerNetwork(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: NetworkConfig,
-                 removal_policy: cdk.RemovalPolicy) -> None:
+                 removal_policy: cdk.RemovalPolicy, logs_key: kms.IKey) -> None:
         """
         :param config: the environment's network configuration.
         :param removal_policy: applied to the flow-log group.
+        :param logs_key: encrypts the flow-log group.
         """
         super().__init__(scope, construct_id)
         if config.vpc_id:
@@ -40,15 +42,17 @@ class BrokerNetwork(Construct):
                 max_azs=config.max_azs,
                 nat_gateways=config.nat_gateways,
                 subnet_configuration=[
-                    ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                    # in this order: the configuration model checks that the CIDR holds them
+                    ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC,
+                                            cidr_mask=PUBLIC_SUBNET_PREFIX),
                     ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
-                                            cidr_mask=20),
+                                            cidr_mask=PRIVATE_SUBNET_PREFIX),
                 ],
                 gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
             )
             flow_logs = tier_log_group(self, "FlowLogs", log_group_name=None,
                                        retention_days=config.flow_log_retention_days,
-                                       removal_policy=removal_policy)
+                                       removal_policy=removal_policy, encryption_key=logs_key)
             vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
                              traffic_type=ec2.FlowLogTrafficType.REJECT)
             self.vpc = vpc

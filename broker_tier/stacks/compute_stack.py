@@ -64,7 +64,7 @@ class BrokerComputeStack(TierStack):
                 variables.REMAP_SIGTERM.name: "SIGQUIT",  # SIGTERM from ECS starts Celery's soft shutdown (5.5+)
             },
             secrets={variables.REDIS_AUTH_TOKEN.name: ecs.Secret.from_secrets_manager(auth_token)},
-            secrets_key=state.encryption_key, log_retention_days=compute.log_retention_days,
+            secrets_key=state.encryption_key, log_retention_days=compute.log_retention_days, logs_key=state.logs_key,
             removal_policy=REMOVAL[config.removal_policy], stop_timeout_seconds=compute.stop_timeout_seconds,
             subnets=state.network.private_subnets)
 

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.log_group import logs_encryption_key
 from broker_tier.constructs.network import BrokerNetwork
 from broker_tier.constructs.queues import LatencyClassQueues
 from broker_tier.nag import acknowledge
@@ -27,6 +28,7 @@ class BrokerStateStack(TierStack):
 
     Attributes:
         network, encryption_key, events_topic, cache: the constructs.
+        logs_key: encrypts every log group of the environment (CloudWatch Logs only).
         queues: the latency classes' queues by class name.
     """
 
@@ -36,7 +38,11 @@ class BrokerStateStack(TierStack):
         removal = REMOVAL[config.removal_policy]
         prefix = config.resource_prefix
 
-        self.network = BrokerNetwork(self, "Network", config=config.network, removal_policy=removal)
+        # A key of its own: its policy lets CloudWatch Logs use it, and nothing else is encrypted with it.
+        self.logs_key = logs_encryption_key(self, "LogsKey", alias=f"alias/{prefix}-logs", removal_policy=removal,
+                                            description=f"broker-tier {config.name}: log groups (CloudWatch Logs)")
+        self.network = BrokerNetwork(self, "Network", config=config.network, removal_policy=removal,
+                                     logs_key=self.logs_key)
 
         self.encryption_key = kms.Key(
             self, "Key", alias=f"alias/{prefix}", enable_key_rotation=True, removal_policy=removal,
@@ -67,7 +73,8 @@ class BrokerStateStack(TierStack):
             self, "Cache", config=config.cache, replication_group_id=config.replication_group_id,
             name_prefix=prefix, auth_token_secret_name=contract.auth_token_secret_name(config.name),
             vpc=self.network.vpc, subnet_ids=self.network.private_subnet_ids,
-            encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal)
+            encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal,
+            logs_key=self.logs_key)
 
         self.queues = {
             name: LatencyClassQueues(self, f"Queues-{name}", class_name=name, config=class_config,

@@ -1,18 +1,27 @@
-"""Replacement guard: fails when a change would replace or endanger a stateful resource of the tier.
+"""Replacement guard: fails when a change would replace, delete or endanger a stateful resource of the tier.
 
 Compares the stateful resources of freshly synthesized templates (``cdk.out``) with the reviewed
 baseline in ``baseline/`` and reports, per environment, stack, resource and property:
 
+- a stack of the baseline that is no longer synthesized (a removed or renamed environment or stack),
+  naming the stateful resources that destroying it deletes;
 - a stateful resource whose logical id disappeared (or whose type changed);
 - a change to a create-only property (from the CloudFormation resource schemas cfn-lint ships),
-  which makes CloudFormation replace the resource;
+  which makes CloudFormation replace the resource; subnets count (their CIDR block and AZ are
+  create-only), and a subnet the cache subnet group lists says so: a cache node runs in it;
+- a subnet dropped from the cache subnet group (the AZ layout the replication group's nodes use);
 - a weakened ``DeletionPolicy`` or ``UpdateReplacePolicy``.
 
-Harmless changes (node type, parameters, thresholds, scaling limits) pass. An intentional change
-is accepted only by regenerating the baseline (``scripts/update-baseline.sh``) and committing it
-for review.
+Harmless changes (node type, parameters, thresholds, scaling limits, an added subnet or AZ) pass. An
+intentional change is accepted only by regenerating the baseline (``scripts/update-baseline.sh``,
+which also drops the baseline of a stack no longer synthesized) and committing it for review.
 
-Usage: ``python -m broker_tier.tools.replacement_guard [--update] [--cdk-out cdk.out] [--baseline baseline]``
+The guard judges every environment declared in ``cdk.json``: a cloud assembly synthesized for one
+environment (``-c env=NAME``) cannot show whether another one lost a stack, so the guard refuses to
+judge it (exit status 2) instead of calling the other environments deleted or passing them unseen.
+
+Usage: ``python -m broker_tier.tools.replacement_guard [--update] [--cdk-out cdk.out] [--baseline baseline]
+[--cdk-json cdk.json]``
 """
 
 from __future__ import annotations
@@ -38,7 +47,13 @@ CONSEQUENCES = {
                      "is deleted",
     "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",
     "AWS::EC2::VPC": "replaces the VPC: the cache and services in it must be rebuilt",
+    "AWS::EC2::Subnet": "replaces the subnet: what runs in it (ECS tasks, a NAT gateway) must leave it first, "
+                        "since a subnet with network interfaces cannot be deleted",
 }
+CACHE_SUBNET_CONSEQUENCE = (
+    "the cache subnet group lists this subnet, so a node of the replication group can run in it (the nodes "
+    "spread over the group's AZs): ElastiCache refuses to take a subnet in use out of the subnet group, so the "
+    "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)")
 STATEFUL_TYPES = tuple(CONSEQUENCES)
 _POLICY_STRENGTH = {"Delete": 0, None: 0, "Snapshot": 1, "Retain": 2, "RetainExceptOnCreate": 2}
 _SCHEMA_REGION = "us-east-1"
@@ -54,19 +69,17 @@ def create_only_properties(resource_type: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Finding:
+    """One change that would replace, delete or endanger stateful resources."""
+
     environment: str
     stack: str
-    resource: str
-    resource_type: str
-    what: str
-    old: Any
-    new: Any
+    subject: str
+    """What is affected: ``resource <logical id> (<type>)``, or ``the whole stack``."""
+    change: str
     consequence: str
 
     def __str__(self) -> str:
-        return (f"environment '{self.environment}', stack {self.stack}, resource {self.resource} "
-                f"({self.resource_type}): {self.what}: {json.dumps(self.old)} -> {json.dumps(self.new)}; "
-                f"{self.consequence}")
+        return f"environment '{self.environment}', stack {self.stack}, {self.subject}: {self.change}; {self.consequence}"
 
 
 def stateful_resources(template: dict) -> dict[str, dict]:
@@ -79,41 +92,100 @@ def stateful_resources(template: dict) -> dict[str, dict]:
     }
 
 
+def _refs(values: Any) -> list[str]:
+    """The logical ids a list of ``{"Ref": id}`` values names."""
+    return [value["Ref"] for value in values or [] if isinstance(value, dict) and "Ref" in value]
+
+
+def cache_subnets(resources: dict[str, dict]) -> list[str]:
+    """The subnets (logical ids) the cache subnet groups among ``resources`` list, in order."""
+    return [ref for resource in resources.values() if resource["Type"] == "AWS::ElastiCache::SubnetGroup"
+            for ref in _refs(resource.get("Properties", {}).get("SubnetIds"))]
+
+
+def _where(resources: dict[str, dict], subnet: str) -> str:
+    """A subnet's AZ and CIDR block, as far as the template says them."""
+    props = resources.get(subnet, {}).get("Properties", {})
+    zone = props.get("AvailabilityZone")
+    if isinstance(zone, dict) and "Fn::Select" in zone:
+        zone = f"AZ #{zone['Fn::Select'][0] + 1} of the region"
+    return ", ".join(str(part) for part in (zone, props.get("CidrBlock")) if part) or "AZ unknown"
+
+
+def _policy_outcome(resource: dict) -> str:
+    """What deleting the resource does, by its DeletionPolicy."""
+    policy = resource.get("DeletionPolicy") or "Delete"
+    return {"Delete": "DeletionPolicy Delete: deleted with its data",
+            "Snapshot": "DeletionPolicy Snapshot: deleted after a final snapshot",
+            "Retain": "DeletionPolicy Retain: kept, orphaned"}.get(policy, f"DeletionPolicy {policy}")
+
+
 def compare(environment: str, stack: str, baseline: dict[str, dict], current: dict[str, dict]) -> list[Finding]:
     """Findings for one stack: ``baseline`` and ``current`` are ``stateful_resources`` outputs."""
     findings = []
+    holding_cache_nodes = set(cache_subnets(baseline))
     for logical_id, old in sorted(baseline.items()):
         resource_type = old["Type"]
         consequence = CONSEQUENCES[resource_type]
+        if logical_id in holding_cache_nodes:
+            consequence = f"{consequence}; {CACHE_SUBNET_CONSEQUENCE}"
         new = current.get(logical_id)
 
-        def finding(what: str, old_value: Any, new_value: Any, why: str = consequence) -> Finding:
-            return Finding(environment, stack, logical_id, resource_type, what, old_value, new_value, why)
+        def finding(change: str, why: str = consequence) -> Finding:
+            return Finding(environment, stack, f"resource {logical_id} ({resource_type})", change, why)
 
         if new is None:
-            findings.append(finding("resource removed or its logical id changed", logical_id, None,
+            findings.append(finding("resource removed or its logical id changed",
                                     f"CloudFormation deletes it ({_policy_outcome(old)}) and creates any renamed "
                                     f"copy empty; {consequence}"))
             continue
         if new["Type"] != resource_type:
-            findings.append(finding("type changed", resource_type, new["Type"]))
+            findings.append(finding(f"type changed: {resource_type} -> {new['Type']}"))
             continue
         old_props, new_props = old.get("Properties", {}), new.get("Properties", {})
         for prop in create_only_properties(resource_type):
             if old_props.get(prop) != new_props.get(prop):
-                findings.append(finding(f"create-only property {prop} changed", old_props.get(prop),
-                                        new_props.get(prop)))
+                findings.append(finding(f"create-only property {prop} changed: {json.dumps(old_props.get(prop))} "
+                                        f"-> {json.dumps(new_props.get(prop))}"))
         for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
             if _POLICY_STRENGTH[new.get(policy)] < _POLICY_STRENGTH[old.get(policy)]:
-                findings.append(finding(f"{policy} weakened", old.get(policy), new.get(policy),
+                findings.append(finding(f"{policy} weakened: {json.dumps(old.get(policy))} -> "
+                                        f"{json.dumps(new.get(policy))}",
                                         f"a later deletion or replacement would no longer keep the data; {consequence}"))
+    findings += _cache_subnets_dropped(environment, stack, baseline, current)
     return findings
 
 
-def _policy_outcome(resource: dict) -> str:
-    policy = resource.get("DeletionPolicy") or "Delete"
-    return {"Delete": "DeletionPolicy Delete: the data is deleted", "Snapshot": "a final snapshot is kept",
-            "Retain": "the old resource is retained, orphaned"}.get(policy, policy)
+def _cache_subnets_dropped(environment: str, stack: str, baseline: dict[str, dict],
+                           current: dict[str, dict]) -> list[Finding]:
+    """A subnet the cache subnet group listed and no longer lists (fewer AZs, or a subnet swapped)."""
+    findings = []
+    for logical_id, old in sorted(baseline.items()):
+        new = current.get(logical_id)
+        if old["Type"] != "AWS::ElastiCache::SubnetGroup" or new is None or new["Type"] != old["Type"]:
+            continue
+        kept = set(cache_subnets({logical_id: new}))
+        for subnet in cache_subnets({logical_id: old}):
+            if subnet not in kept:
+                findings.append(Finding(environment, stack, f"resource {logical_id} (AWS::ElastiCache::SubnetGroup)",
+                                        f"subnet {subnet} ({_where(baseline, subnet)}) dropped from the cache "
+                                        f"subnet group", CACHE_SUBNET_CONSEQUENCE))
+    return findings
+
+
+def removed_stack(environment: str, stack: str, baseline: dict[str, dict], declared: bool) -> Finding:
+    """A baseline stack the app no longer synthesizes, with the stateful resources it holds."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for logical_id, resource in sorted(baseline.items()):
+        groups.setdefault((resource["Type"], _policy_outcome(resource)), []).append(logical_id)
+    held = "; ".join(f"{kind} x{len(ids)} ({outcome}): {', '.join(ids)}"
+                     for (kind, outcome), ids in sorted(groups.items()))
+    why = (f"environment '{environment}' no longer has this stack" if declared else
+           f"environment '{environment}' is no longer declared in cdk.json: removed or renamed")
+    return Finding(environment, stack, "the whole stack", f"no longer synthesized ({why})",
+                   f"its stateful resources are no longer managed by the app, and destroying the stack (cdk "
+                   f"destroy, or a pipeline that removes stacks it no longer has) treats each by its DeletionPolicy: {held}; a renamed "
+                   f"environment starts with new, empty ones")
 
 
 def _stacks(cdk_out: Path) -> dict[str, dict]:
@@ -127,10 +199,35 @@ def _environment_of(stack_name: str) -> str:
     return parsed[0] if parsed else stack_name
 
 
-def check(cdk_out: Path, baseline_dir: Path) -> tuple[list[Finding], list[str]]:
-    """All findings across the stacks in ``cdk_out``, and notes (stacks without a baseline)."""
+def declared_environments(cdk_json: Path) -> set[str] | None:
+    """The environments ``cdk.json`` declares, or None when it cannot be read (then none is excused)."""
+    from broker_tier.config import CONTEXT_KEY
+
+    try:
+        return set(json.loads(cdk_json.read_text())["context"][CONTEXT_KEY]["environments"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Result:
+    findings: list[Finding]
+    notes: list[str]
+    """Stacks without a baseline yet."""
+    unsynthesized: list[str]
+    """Declared environments with no stack in cdk.out: the guard cannot judge them."""
+
+
+def check(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> Result:
+    """Compare every stack of ``cdk_out`` and every baseline stack with each other.
+
+    :param declared: the environments cdk.json declares (``declared_environments``).
+    """
+    stacks = _stacks(cdk_out)
+    synthesized = {_environment_of(stack) for stack in stacks}
     findings, notes = [], []
-    for stack, template in sorted(_stacks(cdk_out).items()):
+    unsynthesized = sorted((declared or set()) - synthesized)
+    for stack, template in sorted(stacks.items()):
         baseline_file = baseline_dir / f"{stack}.json"
         current = stateful_resources(template)
         if not baseline_file.exists():
@@ -139,44 +236,78 @@ def check(cdk_out: Path, baseline_dir: Path) -> tuple[list[Finding], list[str]]:
                              f"run scripts/update-baseline.sh and commit it")
             continue
         findings += compare(_environment_of(stack), stack, json.loads(baseline_file.read_text()), current)
-    return findings, notes
+    for baseline_file in sorted(baseline_dir.glob("*.json")):
+        stack, environment = baseline_file.stem, _environment_of(baseline_file.stem)
+        if stack in stacks or environment in unsynthesized:
+            continue
+        findings.append(removed_stack(environment, stack, json.loads(baseline_file.read_text()),
+                                      declared is not None and environment in declared))
+    return Result(findings, notes, unsynthesized)
 
 
-def update(cdk_out: Path, baseline_dir: Path) -> list[Path]:
-    """Write the stateful resources of every stack in ``cdk_out`` as the new baseline."""
+def update(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> tuple[list[Path], list[Path]]:
+    """Write the stateful resources of every stack in ``cdk_out`` as the new baseline, and remove the
+    baseline of every stack no longer synthesized. Returns (written, removed).
+
+    :raises ValueError: a declared environment was not synthesized (its baseline cannot be judged).
+    """
+    stacks = _stacks(cdk_out)
+    missing = sorted((declared or set()) - {_environment_of(stack) for stack in stacks})
+    if missing:
+        raise ValueError(f"cdk.out holds no stack of environment(s) {', '.join(missing)}: synthesize every "
+                         f"environment (cdk synth, without -c env=) before updating the baseline")
     baseline_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for stack, template in sorted(_stacks(cdk_out).items()):
+    written, removed = [], []
+    for stack, template in sorted(stacks.items()):
         resources = stateful_resources(template)
         if resources:
             path = baseline_dir / f"{stack}.json"
             path.write_text(json.dumps(resources, indent=1, sort_keys=True) + "\n")
             written.append(path)
-    return written
+    for path in sorted(baseline_dir.glob("*.json")):
+        if path not in written:
+            path.unlink()
+            removed.append(path)
+    return written, removed
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
     parser.add_argument("--baseline", type=Path, default=Path("baseline"))
+    parser.add_argument("--cdk-json", type=Path, default=Path("cdk.json"),
+                        help="where the declared environments are read (default: cdk.json)")
     parser.add_argument("--update", action="store_true",
                         help="accept the current templates as the reviewed baseline (commit the result)")
     args = parser.parse_args(argv)
+    declared = declared_environments(args.cdk_json)
     if args.update:
-        for path in update(args.cdk_out, args.baseline):
+        try:
+            written, removed = update(args.cdk_out, args.baseline, declared)
+        except ValueError as error:
+            print(f"replacement guard: {error}")
+            return 2
+        for path in written:
             print(f"baseline written: {path}")
+        for path in removed:
+            print(f"baseline removed (stack no longer synthesized): {path}")
         return 0
-    findings, notes = check(args.cdk_out, args.baseline)
-    for note in notes:
+    result = check(args.cdk_out, args.baseline, declared)
+    for note in result.notes:
         print(f"note: {note}")
-    if findings:
-        print(f"replacement guard: {len(findings)} change(s) would replace or endanger stateful resources:")
-        for found in findings:
+    if result.findings:
+        print(f"replacement guard: {len(result.findings)} change(s) would replace, delete or endanger stateful "
+              f"resources:")
+        for found in result.findings:
             print(f"  - {found}")
         print("If this is intended, follow runbooks/intentional-replacement.md (scripts/update-baseline.sh, "
               "then review and commit baseline/).")
-        return 1
-    print("replacement guard: no stateful resource would be replaced or lose its protection")
+    if result.unsynthesized:
+        print(f"replacement guard: cannot judge environment(s) {', '.join(result.unsynthesized)}: cdk.out holds "
+              f"none of their stacks (synthesized with -c env=?); run `cdk synth` without -c env, then the guard")
+    if result.findings or result.unsynthesized:
+        return 1 if result.findings else 2
+    print("replacement guard: no stateful resource would be replaced, deleted or lose its protection")
     return 0
 
 

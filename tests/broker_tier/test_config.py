@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from broker_tier.config import ConfigError, deep_merge, load_environments, select_environments
+from broker_tier.config import ConfigError, deep_merge, load_environments
+from broker_tier.config.catalogues import (
+    NODE_TYPES_FILE, PARAMETERS_FILE, REGIONS_FILE, aws_regions, engine_parameters, node_types)
 from tier_testing import tier_context
 
 
-def load_with(env: str, override: dict) -> dict:
+def load_with(env: str, override: dict, *, only: str | None = None) -> dict:
     context = tier_context()
     context["environments"][env] = deep_merge(context["environments"][env], override)
-    return load_environments(context)
+    return load_environments(context, only=only)
+
+
+def problems(context: dict, *, only: str | None = None) -> list[str]:
+    """The lines of the ConfigError ``context`` raises."""
+    with pytest.raises(ConfigError) as raised:
+        load_environments(context, only=only)
+    return str(raised.value).splitlines()
 
 
 def test_project_configuration_declares_dev_staging_prod():
@@ -31,20 +42,20 @@ def test_defaults_are_merged_under_each_environment():
 # (environment, override, substrings the message must contain: environment, key, value, what is allowed)
 INVALID = {
     "t-class node": ("dev", {"cache": {"node_type": "cache.t3.medium"}},
-                     ["'dev'", "cache.node_type", "'cache.t3.medium'", "m- or r-class", "Multi-AZ"]),
+                     ["'dev'", "cache.node_type", '"cache.t3.medium"', "m- or r-class", "Multi-AZ"]),
     "small m node": ("dev", {"cache": {"node_type": "cache.m1.small"}}, ["cache.node_type", "m- or r-class"]),
     "data tiering node": ("prod", {"cache": {"node_type": "cache.r6gd.xlarge"}}, ["cache.node_type", "data-tiering"]),
     "default port": ("staging", {"cache": {"port": 6379}}, ["'staging'", "cache.port", "6379", "AEC5"]),
-    "unknown engine": ("dev", {"cache": {"engine": "memcached"}}, ["cache.engine", "'memcached'", "redis", "valkey"]),
+    "unknown engine": ("dev", {"cache": {"engine": "memcached"}}, ["cache.engine", '"memcached"', "redis", "valkey"]),
     "version of other engine": ("dev", {"cache": {"engine": "valkey", "engine_version": "7.1"}},
-                                ["cache.engine_version", "'7.1'", "'7.2'", "'8.0'", "valkey"]),
+                                ["cache.engine_version", '"7.1"', '"7.2"', '"8.0"', "valkey"]),
     "family mismatch": ("prod", {"cache": {"engine": "valkey", "engine_version": "8.0",
                                            "parameter_group_family": "redis7"}},
-                        ["'prod'", "cache.parameter_group_family", "'redis7'", "'valkey8'"]),
+                        ["'prod'", "cache.parameter_group_family", '"redis7"', '"valkey8"']),
     "eviction policy": ("dev", {"cache": {"parameters": {"maxmemory-policy": "allkeys-lru"}}},
-                        ["cache.parameters.maxmemory-policy", "'allkeys-lru'", "noeviction"]),
+                        ["cache.parameters.maxmemory-policy", '"allkeys-lru"', "noeviction"]),
     "aof": ("dev", {"cache": {"parameters": {"appendonly": "yes"}}}, ["cache.parameters.appendonly", "Multi-AZ"]),
-    "no replica": ("dev", {"cache": {"replicas": 0}}, ["cache.replicas", "0", "greater than or equal to 1"]),
+    "no replica": ("dev", {"cache": {"replicas": 0}}, ["cache.replicas = 0 is not allowed; allowed: 1 to 5"]),
     "overlapping windows": ("dev", {"cache": {"snapshot_window": "05:00-06:00",
                                               "maintenance_window": "sun:05:30-sun:06:30"}},
                             ["cache.maintenance_window", "does not overlap", "05:00-06:00"]),
@@ -55,9 +66,9 @@ INVALID = {
     "shared database": ("dev", {"cache": {"databases": {"broker": 0}}},
                         ["cache.databases.broker", "0", "not already used by 'cache'"]),
     "bad replication group id": ("dev", {"cache": {"replication_group_id": "Broker_Tier"}},
-                                 ["cache.replication_group_id", "'Broker_Tier'"]),
+                                 ["cache.replication_group_id", '"Broker_Tier"']),
     "unknown cache key": ("dev", {"cache": {"nodetype": "cache.m7g.large"}},
-                          ["unknown key 'cache.nodetype'", "node_type"]),
+                          ["unknown key 'cache.nodetype'", 'did you mean key "node_type"?']),
     "unknown top-level key": ("staging", {"regoin": "eu-west-1"}, ["unknown key 'regoin'", "region"]),
     "unknown queue key": ("dev", {"queues": {"batch": {"visibility": 10}}},
                           ["unknown key 'queues.batch.visibility'", "visibility_timeout_seconds"]),
@@ -76,10 +87,10 @@ INVALID = {
     "one az": ("dev", {"network": {"max_azs": 1}}, ["network.max_azs", "1"]),
     "vpc lookup without env": ("dev", {"network": {"vpc_id": "vpc-0123456789abcdef0"}},
                                ["network.vpc_id", "account and region"]),
-    "production destroys": ("prod", {"removal_policy": "destroy"}, ["'prod'", "removal_policy", "'retain'"]),
+    "production destroys": ("prod", {"removal_policy": "destroy"}, ["'prod'", "removal_policy", '"retain"']),
     "production deletes cache": ("prod", {"cache": {"deletion_policy": "delete"}},
-                                 ["cache.deletion_policy", "'snapshot'"]),
-    "bad account": ("prod", {"account": "12345"}, ["account", "'12345'"]),
+                                 ["cache.deletion_policy", '"snapshot"']),
+    "bad account": ("prod", {"account": "12345"}, ["account", '"12345"']),
     "second beat": ("prod", {"compute": {"beat": {"desired_count": 2}}},
                     ["compute.beat.desired_count", "2", "only 1", "exactly one Celery Beat"]),
     "overlapping beat deploy": ("dev", {"compute": {"beat": {"maximum_percent": 200}}},
@@ -93,8 +104,8 @@ INVALID = {
     "max below min": ("dev", {"queues": {"default": {"worker": {"min_tasks": 3, "max_tasks": 2}}}},
                       ["queues.default.worker.max_tasks", "at least min_tasks (3)"]),
     "stop timeout above fargate": ("dev", {"compute": {"stop_timeout_seconds": 300}},
-                                   ["compute.stop_timeout_seconds", "300", "less than or equal to 120"]),
-    "unknown broker": ("dev", {"compute": {"broker": "rabbitmq"}}, ["compute.broker", "'sqs'", "'redis'"]),
+                                   ["compute.stop_timeout_seconds = 300", "allowed: 20 to 120"]),
+    "unknown broker": ("dev", {"compute": {"broker": "rabbitmq"}}, ["compute.broker", '"sqs"', '"redis"']),
     "image with tag and digest": ("dev", {"compute": {"image": {"repository_name": "team/app", "tag": "v1",
                                                                  "digest": "sha256:" + "a" * 64}}},
                                   ["compute.image.tag", "exactly one of 'tag' or 'digest'"]),
@@ -119,20 +130,100 @@ INVALID = {
     "connections beyond maxclients": ("dev", {"monitoring": {"redis_connections": {"threshold": 70000}}},
                                       ["monitoring.redis_connections.threshold", "70000", "65000"]),
     "negative lag": ("dev", {"monitoring": {"redis_replication_lag": {"threshold_seconds": 0}}},
-                     ["monitoring.redis_replication_lag.threshold_seconds", "greater than 0"]),
+                     ["monitoring.redis_replication_lag.threshold_seconds", "more than 0, at most 3600"]),
     "eviction threshold": ("dev", {"monitoring": {"redis_evictions": {"threshold": 5}}},
                            ["unknown key 'monitoring.redis_evictions.threshold'", "period_seconds"]),
     "bad email": ("staging", {"monitoring": {"subscriptions": [{"protocol": "email", "endpoint": "oncall"}]}},
-                  ["monitoring.subscriptions.0.endpoint", "'oncall'", "an e-mail address"]),
+                  ["monitoring.subscriptions.0.endpoint", '"oncall"', "an e-mail address"]),
     "plain http webhook": ("dev", {"monitoring": {"subscriptions": [{"protocol": "https",
                                                                       "endpoint": "http://pager.example"}]}},
                            ["monitoring.subscriptions.0.endpoint", "https:// URL"]),
     "unknown protocol": ("dev", {"monitoring": {"subscriptions": [{"protocol": "lambda", "endpoint": "x"}]}},
-                         ["monitoring.subscriptions.0.protocol", "'email'", "'https'", "'sms'"]),
+                         ["monitoring.subscriptions.0.protocol", '"email"', '"https"', '"sms"']),
     "runbook url": ("dev", {"monitoring": {"runbook_base_url": "http://wiki/runbooks"}},
                     ["monitoring.runbook_base_url", "http://wiki/runbooks"]),
     "relative runbook url": ("dev", {"monitoring": {"runbook_base_url": "runbooks/"}},
-                             ["monitoring.runbook_base_url", "'runbooks/'", "https://"]),
+                             ["monitoring.runbook_base_url", '"runbooks/"', "https://"]),
+    # node types: only types ElastiCache offers (the dated catalogue), and of those m- and r-class
+    "misspelt node type": ("dev", {"cache": {"node_type": "cache.m7g.lage"}},
+                           ["environment 'dev': cache.node_type = \"cache.m7g.lage\" is not allowed",
+                            "node type ElastiCache offers", "elasticache_node_types.json of 20",
+                            'did you mean "cache.m7g.large"?']),
+    "invented generation": ("dev", {"cache": {"node_type": "cache.r9g.large"}},
+                            ["cache.node_type", "node type ElastiCache offers"]),
+    "previous generation": ("dev", {"cache": {"node_type": "cache.m3.large"}},
+                            ["cache.node_type", "current-generation", "no new clusters"]),
+    "network optimized": ("dev", {"cache": {"node_type": "cache.c7gn.large"}},
+                          ["cache.node_type", "m- or r-class", "network optimized"]),
+    "valkey-only family on redis": ("dev", {"cache": {"node_type": "cache.r8g.large"}},
+                                    ["cache.node_type", '"cache.r8g.large"', "offers for redis",
+                                     "r8g family runs valkey only"]),
+    # engine parameters: names of the family, values of their type
+    "underscore parameter": ("dev", {"cache": {"parameters": {"maxmemory_policy": "noeviction"}}},
+                             ["cache.parameters.maxmemory_policy", 'did you mean "maxmemory-policy"?',
+                              "parameter names use hyphens"]),
+    "misspelt parameter": ("dev", {"cache": {"parameters": {"activedefrg": "yes"}}},
+                           ["cache.parameters.activedefrg", "elasticache_parameters.json",
+                            'did you mean "activedefrag"?']),
+    "parameter of another family": ("dev", {"cache": {"parameters": {"hash-max-ziplist-entries": 256}}},
+                                    ["cache.parameters.hash-max-ziplist-entries", "family redis7",
+                                     "only in redis6.x"]),
+    "parameter of a later version": ("dev", {"cache": {"engine": "valkey", "engine_version": "8.0",
+                                                       "parameters": {"commandlog-large-reply-max-len": 64}}},
+                                     ["cache.parameters.commandlog-large-reply-max-len",
+                                      "only with valkey 8.1 or later", "engine_version is 8.0"]),
+    "boolean parameter as true": ("dev", {"cache": {"parameters": {"activedefrag": True}}},
+                                  ["cache.parameters.activedefrag = true", '"yes" or "no"']),
+    "boolean parameter as string true": ("dev", {"cache": {"parameters": {"activedefrag": "true"}}},
+                                         ['cache.parameters.activedefrag = "true"', '"yes" or "no"']),
+    "integer parameter out of range": ("dev", {"cache": {"parameters": {"timeout": 10}}},
+                                       ["cache.parameters.timeout = 10", "20 or more, or 0"]),
+    "integer parameter not a number": ("dev", {"cache": {"parameters": {"reserved-memory-percent": "lots"}}},
+                                       ["cache.parameters.reserved-memory-percent", "from 0 to 100"]),
+    "enumeration parameter": ("dev", {"cache": {"parameters": {"cluster-preferred-endpoint-type": "dns"}}},
+                              ["cache.parameters.cluster-preferred-endpoint-type", '"ip", "tls-dynamic"']),
+    "unmodifiable parameter": ("dev", {"cache": {"parameters": {"maxclients": 100}}},
+                               ["cache.parameters.maxclients", "does not let a parameter group set"]),
+    "cluster mode": ("dev", {"cache": {"parameters": {"cluster-enabled": "yes"}}},
+                     ["cache.parameters.cluster-enabled", "cluster mode disabled"]),
+    "too few databases": ("dev", {"cache": {"parameters": {"databases": 2}}},
+                          ["cache.parameters.databases = 2", "more than 2, the highest database number"]),
+    # account and region: both or neither, a real region
+    "account without region": ("prod", {"account": "123456789012"},
+                               ["environment 'prod': region is missing", 'beside account "123456789012"',
+                                "set both account and region"]),
+    "region without account": ("staging", {"region": "eu-west-1"},
+                               ["environment 'staging': account is missing", 'beside region "eu-west-1"']),
+    "unknown region": ("prod", {"account": "123456789012", "region": "eu-wset-1"},
+                       ['region = "eu-wset-1"', "AWS Region name", "aws_regions.json", 'did you mean "eu-west-1"?']),
+    # network: a private IPv4 network that holds the subnets
+    "octet out of range": ("dev", {"network": {"cidr": "10.300.0.0/16"}},
+                           ['network.cidr = "10.300.0.0/16"', "IPv4 network", "Octet 300"]),
+    "host bits set": ("dev", {"network": {"cidr": "10.64.1.0/16"}},
+                      ["network.cidr", 'did you mean "10.64.0.0/16"?']),
+    "public network": ("dev", {"network": {"cidr": "8.8.0.0/16"}}, ["network.cidr", "RFC 1918"]),
+    "no prefix": ("dev", {"network": {"cidr": "10.64.0.0"}}, ["network.cidr", "with its prefix"]),
+    "vpc too large": ("dev", {"network": {"cidr": "10.0.0.0/12"}}, ["network.cidr", "from /16 to /28"]),
+    "vpc too small for two azs": ("dev", {"network": {"cidr": "10.64.0.0/20"}},
+                                  ['network.cidr = "10.64.0.0/20"', "/18 or larger", "max_azs 2",
+                                   "/24 public and a /20 private subnet in each AZ"]),
+    "vpc too small for three azs": ("prod", {"network": {"cidr": "10.66.0.0/19"}},
+                                    ["environment 'prod'", "network.cidr", "/18 or larger", "max_azs 3"]),
+    # strict types: nothing coerced
+    "boolean as replicas": ("dev", {"cache": {"replicas": True}},
+                            ["cache.replicas = true is not allowed; allowed: a JSON integer, 1 to 5"]),
+    "string as production": ("dev", {"production": "no"},
+                             ['production = "no" is not allowed; allowed: a JSON boolean (true or false)']),
+    "string as port": ("dev", {"cache": {"port": "6380"}}, ['cache.port = "6380"', "a JSON integer"]),
+    "fraction as integer": ("dev", {"queues": {"batch": {"max_receive_count": 2.5}}},
+                            ["queues.batch.max_receive_count = 2.5", "a JSON integer"]),
+    "number as string": ("dev", {"compute": {"celery_app": 5}}, ["compute.celery_app = 5", "a JSON string"]),
+    "boolean as number": ("prod", {"monitoring": {"redis_memory": {"warning_percent": True}}},
+                          ["monitoring.redis_memory.warning_percent = true", "a JSON number"]),
+    "list as block": ("dev", {"network": []}, ["network = []", "a JSON object"]),
+    "number as tag": ("dev", {"tags": {"team": 5}}, ["tags.team = 5", "a JSON string"]),
+    "missing subscription protocol": ("dev", {"monitoring": {"subscriptions": [{"endpoint": "a@example.com"}]}},
+                                      ["monitoring.subscriptions.0.protocol is missing", '"email"']),
 }
 
 
@@ -173,14 +264,121 @@ def test_name_key_and_unknown_context_keys_are_rejected():
         load_environments(None)
 
 
+def test_a_whole_number_is_accepted_for_a_number_key():
+    config = load_with("prod", {"monitoring": {"redis_memory": {"warning_percent": 50}}})["prod"]
+    assert config.monitoring.redis_memory.warning_percent == 50.0
+
+
+def test_parameters_of_the_family_with_values_of_their_type_pass_and_reach_the_group():
+    config = load_with("dev", {"cache": {"parameters": {"activedefrag": "yes", "timeout": 300, "tcp-keepalive": "60",
+                                                        "maxmemory-policy": "noeviction"}}})["dev"]
+    assert config.cache.parameters == {"activedefrag": "yes", "timeout": 300, "tcp-keepalive": "60",
+                                       "maxmemory-policy": "noeviction"}
+
+
+# -- defaults: validated on its own, named once -----------------------------------------------------
+def test_an_error_in_defaults_is_named_once_as_defaults():
+    context = tier_context()
+    context["defaults"]["cache"]["port"] = "6380"  # no environment sets its own port
+    lines = problems(context)
+    assert lines == ['defaults (inherited by \'dev\', \'staging\', \'prod\'): cache.port = "6380" is not allowed; '
+                     'allowed: a JSON integer, 1024 to 65535, except 6379']
+
+
+def test_an_error_in_defaults_is_reported_even_when_every_environment_overrides_the_key():
+    context = tier_context()
+    context["defaults"]["cache"]["node_type"] = "cache.m7g.lage"
+    for environment in context["environments"].values():
+        environment["cache"]["node_type"] = "cache.m7g.large"
+    lines = problems(context)
+    assert len(lines) == 1 and lines[0].startswith('defaults: cache.node_type = "cache.m7g.lage"')
+
+
+def test_a_rule_broken_by_keys_from_defaults_is_named_once_as_defaults_with_the_environments_it_breaks():
+    context = tier_context()
+    context["defaults"]["queues"]["batch"]["visibility_timeout_seconds"] = 3600  # time limit 3600 + 60 needed
+    lines = problems(context)
+    assert len(lines) == 1
+    assert lines[0].startswith("defaults (inherited by 'dev', 'staging', 'prod'): "
+                               "queues.batch.visibility_timeout_seconds = 3600 is not allowed")
+
+
+def test_defaults_completed_by_every_environment_is_valid():
+    # nat_gateways 3 needs max_azs 3: wrong on its own, right in every environment that sets max_azs 3
+    context = tier_context()
+    context["defaults"]["network"] = {"nat_gateways": 3}
+    for environment in context["environments"].values():
+        environment["network"]["max_azs"] = 3
+        environment["network"].pop("nat_gateways")
+    assert {config.network.nat_gateways for config in load_environments(context).values()} == {3}
+
+
+def test_an_environment_overriding_a_bad_default_is_not_blamed_and_one_inheriting_it_is_named():
+    context = tier_context()
+    context["defaults"]["network"] = {"nat_gateways": 3}  # dev and staging set their own, prod inherits nothing
+    context["environments"]["prod"]["network"].pop("nat_gateways")
+    context["environments"]["prod"]["network"]["max_azs"] = 2
+    lines = problems(context)
+    assert lines == ["defaults (inherited by 'prod'): network.nat_gateways = 3 is not allowed; allowed: at most "
+                     "max_azs (2): one NAT gateway per AZ"]
+
+
+def test_every_problem_of_every_environment_is_reported_at_once():
+    context = tier_context()
+    context["environments"]["dev"]["cache"]["port"] = 6379
+    context["environments"]["prod"]["network"]["max_azs"] = 4
+    lines = problems(context)
+    assert any(line.startswith("environment 'dev': cache.port") for line in lines)
+    assert any(line.startswith("environment 'prod': network.max_azs") for line in lines)
+
+
+# -- -c env=NAME: defaults and that environment only ----------------------------------------------
+def test_selecting_an_environment_ignores_a_broken_other_one():
+    context = tier_context()
+    context["environments"]["prod"]["cache"]["replicas"] = 0
+    assert list(load_environments(context, only="dev")) == ["dev"]
+    assert problems(context, only="prod") == ["environment 'prod': cache.replicas = 0 is not allowed; allowed: "
+                                              "1 to 5"]
+
+
+def test_selecting_an_environment_still_validates_defaults():
+    context = tier_context()
+    context["defaults"]["cache"]["engine"] = "memcached"
+    assert problems(context, only="dev")[0].startswith('defaults (inherited by \'dev\'): cache.engine = "memcached"')
+
+
 def test_selecting_an_undeclared_environment_names_the_declared_ones():
-    environments = load_environments(tier_context())
-    assert [e.name for e in select_environments(environments, "staging")] == ["staging"]
-    assert len(select_environments(environments, None)) == len(environments)
-    with pytest.raises(ConfigError, match=r"context 'env' = 'qa' is not allowed; allowed: one of \['dev', 'prod', 'staging'\]"):
-        select_environments(environments, "qa")
+    assert list(load_environments(tier_context(), only="staging")) == ["staging"]
+    assert problems(tier_context(), only="prd") == ['context \'env\' = "prd" is not allowed; allowed: one of dev, '
+                                                    'prod, staging (declared in cdk.json); did you mean "prod"?']
 
 
 def test_engine_version_derives_its_family():
     environments = load_with("dev", {"cache": {"engine": "valkey", "engine_version": "8.0"}})
     assert environments["dev"].cache.family == "valkey8"
+
+
+# -- the catalogues ------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [NODE_TYPES_FILE, PARAMETERS_FILE, REGIONS_FILE], ids=lambda p: p.name)
+def test_every_catalogue_names_its_source_and_date(path):
+    data = json.loads(path.read_text())
+    assert "https://docs.aws.amazon.com/" in data["source"]
+    assert len(data["retrieved"]) == 10 and data["retrieved"].startswith("20")
+
+
+def test_node_type_catalogue_knows_current_types_and_their_families():
+    types = node_types()
+    assert {"cache.m7g.large", "cache.r7g.16xlarge", "cache.m5.24xlarge", "cache.r6gd.xlarge",
+            "cache.c7gn.large", "cache.t4g.micro"} <= set(types)
+    assert types["cache.r7g.xlarge"].node_class == "r" and types["cache.r7g.xlarge"].generation == 7
+    assert types["cache.m8g.large"].engines == ("valkey",)
+    assert "cache.m3.large" not in types and "cache.t2.micro" not in types  # previous generation
+
+
+def test_parameter_catalogue_covers_the_four_families():
+    parameters = engine_parameters()
+    for family in ("redis6.x", "redis7", "valkey7", "valkey8"):
+        assert family in parameters["maxmemory-policy"].families
+    assert "noeviction" in parameters["maxmemory-policy"].values
+    assert parameters["lazyfree-lazy-user-del"].families == ("redis6.x", "redis7", "valkey7")  # removed in Valkey 8
+    assert aws_regions()["eu-west-1"] == "aws" and aws_regions()["cn-north-1"] == "aws-cn"

@@ -10,6 +10,7 @@ a value given in ``overrides`` (e.g. a moto queue URL) wins.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +51,8 @@ class Deployment:
         if kind == "AWS::SNS::Topic":
             name = self.resolve(stack, props["TopicName"]) if "TopicName" in props else f"{stack}-{logical_id}"
             return {"Ref": arn.format("sns", name), "TopicName": name, "TopicArn": arn.format("sns", name)}[attribute]
-        if kind == "AWS::KMS::Key":
-            key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+        if kind == "AWS::KMS::Key":  # one id per key, so that two keys never pass for each other
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack}/{logical_id}"))
             return {"Ref": key_id, "Arn": arn.format("kms", f"key/{key_id}"), "KeyId": key_id}[attribute]
         if kind == "AWS::ECS::Cluster":
             return props.get("ClusterName") or f"{stack}-{logical_id}-AbCdEf"

@@ -99,8 +99,22 @@ def test_elasticache_may_publish_its_events(synthesized, env):
 
 
 def statements(templates: dict, stack: str, kind: str) -> list[dict]:
+    """The statements (to change in place) of the stack's topic policy, or of the key the alarm topic uses."""
+    if kind == "AWS::KMS::Key":
+        return alarm_topic_key(templates)["Properties"]["KeyPolicy"]["Statement"]
     (resource,) = [r for r in templates[stack]["Resources"].values() if r["Type"] == kind]
-    return resource["Properties"]["PolicyDocument" if kind == "AWS::SNS::TopicPolicy" else "KeyPolicy"]["Statement"]
+    return resource["Properties"]["PolicyDocument"]["Statement"]
+
+
+def alarm_topic_key(templates: dict) -> dict:
+    """The KMS key resource that encrypts the alarm topic (the State stack also holds the logs key)."""
+    resolver = Resolver(templates)
+    (topic_stack, _, topic), = [found for found in resolver.resources_of_type("AWS::SNS::Topic")
+                                if "KmsMasterKeyId" in found[2]["Properties"]]
+    key_arn = resolver.resolve(topic["Properties"]["KmsMasterKeyId"], topic_stack)
+    (key,) = [resource for stack, logical_id, resource in resolver.resources_of_type("AWS::KMS::Key")
+              if resolver._get_att(stack, logical_id, "Arn") == key_arn]
+    return key
 
 
 def without_sid(sid: str):

@@ -158,7 +158,9 @@ def test_alarm_topic_is_encrypted_with_the_tier_key_and_tls_only(synthesized, en
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_state_key_lets_cloudwatch_publish_to_the_encrypted_topic(synthesized, env):
-    key = synthesized.only(env, "State", "AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
+    (key,) = [key["Properties"]["KeyPolicy"]["Statement"]  # the data key, not the logs key
+              for logical_id, key in synthesized.resources(env, "State", "AWS::KMS::Key").items()
+              if logical_id.startswith("Key")]
     (statement,) = [s for s in key if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"]
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]

@@ -1,0 +1,81 @@
+"""Every log group the tier creates, as synthesized in every environment of cdk.json: encrypted with the
+environment's logs key (a customer-managed key only CloudWatch Logs uses), retention per environment."""
+
+from __future__ import annotations
+
+import inspect
+
+import broker_tier_contract as contract
+import pytest
+
+from broker_tier.config import load_environments
+from broker_tier.constructs.log_group import LOGS_KEY_STATEMENT_ID, tier_log_group
+from deployment import ACCOUNT, REGION
+from tier_testing import ENVIRONMENTS, tier_context
+
+CONFIGS = load_environments(tier_context())
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+
+def logs_key_id(synthesized, env: str) -> str:
+    """The logical id of the key aliased ``alias/broker-tier-<env>-logs``."""
+    (alias,) = [a for a in synthesized.resources(env, "State", "AWS::KMS::Alias").values()
+                if a["Properties"]["AliasName"] == f"alias/{contract.resource_prefix(env)}-logs"]
+    return alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
+
+
+def log_groups(synthesized, env: str) -> dict[tuple[str, str], dict]:
+    """(stack, logical id) -> properties of every log group of the environment."""
+    return {(contract.stack_name(env, part), logical_id): resource["Properties"]
+            for part in contract.STACK_PARTS
+            for logical_id, resource in synthesized.resources(env, part, LOG_GROUP).items()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_log_group_is_encrypted_with_the_logs_key_and_keeps_its_retention(synthesized, env):
+    config = CONFIGS[env]
+    deployment = synthesized.deployment(env)
+    key_arn = deployment.attribute(contract.stack_name(env, "State"), logs_key_id(synthesized, env), "Arn")
+    prefix = contract.resource_prefix(env)
+    retention = {None: config.network.flow_log_retention_days,  # the flow-log group's name is generated
+                 f"/{prefix}/redis/slow-log": config.cache.log_retention_days,
+                 f"/{prefix}/redis/engine-log": config.cache.log_retention_days,
+                 contract.service_log_group_name(env, "beat"): config.compute.log_retention_days,
+                 **{contract.service_log_group_name(env, f"worker-{name}"): config.compute.log_retention_days
+                    for name in config.queues}}
+    groups = log_groups(synthesized, env)
+    assert set(retention) <= {props.get("LogGroupName") for props in groups.values()}
+    for (stack, logical_id), props in groups.items():
+        assert deployment.resolve(stack, props.get("KmsKeyId")) == key_arn, f"{stack} {logical_id} is not encrypted"
+        name = props.get("LogGroupName")
+        if name in retention:
+            assert props["RetentionInDays"] == retention[name], name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_logs_key_rotates_and_lets_cloudwatch_logs_of_the_region_use_it_for_log_groups_only(synthesized, env):
+    state = contract.stack_name(env, "State")
+    deployment = synthesized.deployment(env)
+    key = synthesized.resources(env, "State", "AWS::KMS::Key")[logs_key_id(synthesized, env)]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == LOGS_KEY_STATEMENT_ID]
+    assert deployment.resolve(state, statement["Principal"]["Service"]) == f"logs.{REGION}.amazonaws.com"
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    assert set(statement["Action"]) == {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                        "kms:Describe*"}
+    (condition,) = statement["Condition"]["ArnLike"].items()
+    assert condition[0] == "kms:EncryptionContext:aws:logs:arn"
+    assert deployment.resolve(state, condition[1]) == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cloudwatch_logs_gets_no_use_of_the_data_key(synthesized, env):
+    logs_key = logs_key_id(synthesized, env)
+    for logical_id, key in synthesized.resources(env, "State", "AWS::KMS::Key").items():
+        if logical_id != logs_key:
+            assert "logs." not in str(key["Properties"]["KeyPolicy"]), logical_id
+
+
+def test_a_log_group_cannot_be_made_without_a_key():
+    parameter = inspect.signature(tier_log_group).parameters["encryption_key"]
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is inspect.Parameter.empty
