@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import broker_tier_contract as contract
+
 from broker_tier.config import AlarmWindow, EnvironmentConfig
 
 Comparison = Literal["GreaterThanThreshold", "LessThanThreshold"]
@@ -109,7 +111,7 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
         worst_node("redis-engine-cpu", f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs "
                    f"commands on one thread; latency follows).",
                    "redis-engine-health.md", cpu, cpu.threshold_percent, "EngineCPUUtilization", "Average"),
-        worst_node("redis-replication-lag", f"A Redis replica lags more than {lag.threshold_seconds:g} s: a "
+        worst_node(contract.REPLICATION_LAG_ALARM, f"A Redis replica lags more than {lag.threshold_seconds:g} s: a "
                    f"failover now would lose those writes. Do not drill a failover.",
                    "redis-engine-health.md", lag, lag.threshold_seconds, "ReplicationLag", "Maximum",
                    "notBreaching"),  # the primary publishes no lag
@@ -174,4 +176,18 @@ def service_specs(config: EnvironmentConfig, resources: MonitoredResources) -> l
 def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
     """Every alarm of one environment."""
     return redis_specs(config, resources) + queue_specs(config, resources) + service_specs(config, resources)
+
+
+# What an AZ power interruption of the cache is expected to set off, so it must not stop the
+# experiment: the nodes of the powered-off AZ stop replicating and resynchronize afterwards (lag),
+# and every client reconnects to the new primary (connections).
+EXPECTED_DURING_AZ_POWER = frozenset({contract.REPLICATION_LAG_ALARM, "redis-connections"})
+
+
+def fault_injection_stop_specs(specs: list[AlarmSpec]) -> list[AlarmSpec]:
+    """The alarms that stop an AWS FIS experiment on the tier: every paging alarm except those the
+    fault itself is expected to set off (``EXPECTED_DURING_AZ_POWER``). Tasks reaching a
+    dead-letter queue, queues ageing past their objective, workers or Beat not running, Redis
+    memory nearly full or evicting: each means the experiment is hurting work, not just moving it."""
+    return [spec for spec in specs if spec.severity == "page" and spec.name not in EXPECTED_DURING_AZ_POWER]
 

@@ -13,6 +13,7 @@ Contents, by concern:
 - ``queues``: the latency classes (``QueueClassConfig``).
 - ``services``: workers, Beat and the image (``ComputeConfig``, ``WorkerConfig``, ``BeatConfig``).
 - ``monitoring``: alarms and their topic (``MonitoringConfig``, ``AlarmWindow``, ...).
+- ``fault_injection``: AWS FIS experiments for the drills (``FaultInjectionConfig``).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
 - ``loading``: reading ``cdk.json`` (``load_environments``, ``select_environments``).
 """
@@ -20,6 +21,7 @@ Contents, by concern:
 from broker_tier.config.base import LOG_RETENTION_DAYS, ConfigError, ConfigModel, InvalidValue, LogRetentionDays
 from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, CacheConfig, DatabaseLayout
 from broker_tier.config.environment import EnvironmentConfig
+from broker_tier.config.fault_injection import AzPowerExperimentConfig, FaultInjectionConfig
 from broker_tier.config.loading import (
     CONTEXT_KEY, deep_merge, load_environments, parse_environment, select_environments)
 from broker_tier.config.monitoring import (
@@ -31,8 +33,9 @@ from broker_tier.config.queues import (
 from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
 
 __all__ = [
-    "AlarmWindow", "BeatConfig", "CONTEXT_KEY", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
-    "ConnectionsAlarm", "DatabaseLayout", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig",
+    "AlarmWindow", "AzPowerExperimentConfig", "BeatConfig", "CONTEXT_KEY", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
+    "ConnectionsAlarm", "DatabaseLayout", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY",
+    "FaultInjectionConfig", "ImageConfig",
     "InvalidValue", "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
     "QueueClassConfig", "RESERVED_PARAMETERS", "RedisMemoryAlarms", "ReplicationLagAlarm", "SQS_MAX_RETENTION_SECONDS",
     "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS", "WorkerConfig", "deep_merge",

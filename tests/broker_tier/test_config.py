@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker_tier.config import ConfigError, deep_merge, load_environments, select_environments
+from broker_tier.config import ConfigError, EnvironmentConfig, deep_merge, load_environments, select_environments
 from tier_testing import tier_context
 
 
@@ -131,6 +131,12 @@ INVALID = {
                          ["monitoring.subscriptions.0.protocol", "'email'", "'https'", "'sms'"]),
     "runbook url": ("dev", {"monitoring": {"runbook_base_url": "http://wiki/runbooks"}},
                     ["monitoring.runbook_base_url", "http://wiki/runbooks"]),
+    "az power beyond fis limit": ("dev", {"fault_injection": {"az_power": {"duration_minutes": 721}}},
+                                  ["fault_injection.az_power.duration_minutes", "721", "less than or equal to 720"]),
+    "az power zero minutes": ("dev", {"fault_injection": {"az_power": {"duration_minutes": 0}}},
+                              ["fault_injection.az_power.duration_minutes", "0", "greater than or equal to 1"]),
+    "az power unknown key": ("prod", {"fault_injection": {"az_power": {"zone": "eu-west-1a"}}},
+                             ["unknown key 'fault_injection.az_power.zone'", "duration_minutes, enabled"]),
 }
 
 
@@ -141,6 +147,14 @@ def test_invalid_value_fails_with_environment_key_value_and_allowed(env, overrid
     message = str(raised.value)
     for fragment in expected:
         assert fragment in message, f"{fragment!r} missing from:\n{message}"
+
+
+def test_az_power_experiments_are_on_in_dev_only_and_off_by_default():
+    environments = load_environments(tier_context())
+    assert {name: env.fault_injection.az_power.enabled for name, env in environments.items()} == \
+        {"dev": True, "staging": False, "prod": False}
+    assert environments["dev"].fault_injection.az_power.duration_minutes == 5
+    assert EnvironmentConfig(name="bare").fault_injection.az_power.enabled is False
 
 
 def test_every_problem_of_every_environment_is_reported_at_once():
