@@ -25,7 +25,7 @@ from broker_tier.ops.resources import OpsError, discover
 COMMANDS: tuple[Command, ...] = (failover.COMMAND, failback.COMMAND, redrive.COMMAND)
 # boto3's standard retry mode (exponential back-off with jitter, throttling-aware).
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="broker-tier-ops")
-SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs")
+SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")
 
 
 def make_clients(region: str | None, profile: str | None) -> dict:

@@ -117,7 +117,10 @@ class Report:
         if self.plan:
             lines += ["", "## Plan", ""] + [f"{n}. {step}" for n, step in enumerate(self.plan, start=1)]
         if self.measurements:
-            lines += ["", "## Measurements", ""] + [f"- {k}: {v}" for k, v in self.measurements.items()]
+            lines += ["", "## Measurements", ""]
+            for key, value in self.measurements.items():  # a group of figures (e.g. the canary's) nests
+                lines += [f"- {key}:"] + [f"  - {k}: {v}" for k, v in value.items()] if isinstance(value, dict) \
+                    else [f"- {key}: {value}"]
         if self.timeline:
             lines += ["", "## Timeline", "", "| Elapsed (s) | Source | Event time | Message |", "|---|---|---|---|"]
             lines += [f"| {e['elapsed_s']} | {e['source']} | {e.get('event_time', '')} | "
