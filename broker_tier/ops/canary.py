@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 import broker_tier_contract as contract
@@ -40,6 +40,7 @@ LEDGER_DELIVERY_MARGIN_SECONDS = 60.0
 # The rehearsal's goal: work resumes within 2 s of the endpoint moving.
 REHEARSAL_RESUME_SECONDS = 2.0
 SHOWN_TOKENS = 10  # lost or duplicated tokens listed in a check's detail
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, origin: str) -> str:
@@ -377,7 +378,9 @@ class CanaryDrill:
 
     # -- counting -----------------------------------------------------------------------------
     def _ledger(self) -> list[Execution]:
-        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id, since=self.started)
+        # from a little before the drill started: the workers' clocks are not the operator's
+        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id,
+                           since=self.started - CLOCK_MARGIN)
 
     def verify(self, *, fault_started_at: datetime, resumed_from: datetime | None) -> list[Check]:
         """Wait the settle time (reading the ledger as it fills), count, and check the goals."""

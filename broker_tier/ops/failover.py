@@ -31,6 +31,7 @@ from broker_tier.ops.resources import TierResources
 # How far back the replication-lag check looks (ElastiCache publishes every 60 s).
 LAG_WINDOW = timedelta(minutes=10)
 ECS_DESCRIBE_LIMIT = 10  # DescribeServices takes at most ten services per call
+ROLE_POLL_SECONDS = 1.0  # how closely a fault without a "failover completed" event is followed
 
 
 @dataclass(frozen=True)
@@ -293,10 +294,14 @@ class FailoverDrill:
             if not (moved and self.fault.detects_role_change) or follow_events():
                 return self.completed_at is not None
             self.completed_at = self.now()
-            report.measurements["failover_completed_seen_in"] = "role change (DescribeReplicationGroups)"
+            report.measurements["failover_completed_seen_in"] = (f"role change (DescribeReplicationGroups, every "
+                                                                 f"{poll:g} s)")
             report.say(f"primary is now {group.primary.cluster_id} in {group.primary.zone}")
             return True
 
+        # Without an event the role change marks "failover completed": poll it closely, since the
+        # canaries' resumption is measured from it.
+        poll = min(options.poll_seconds, ROLE_POLL_SECONDS) if self.fault.detects_role_change else options.poll_seconds
         while not follow_events():
             if report.elapsed() - start >= timeout:
                 raise DrillTimeout(f"no 'failover completed' event within {timeout:g} s")
@@ -305,17 +310,19 @@ class FailoverDrill:
                 break
             report.say(f"waiting for the failover; group status {group.status}{self.fault.status()}"
                        f"{self.canary.progress() if self.canary else ''}")
-            self.sleep(options.poll_seconds)
+            self.sleep(poll)
         report.measurements["seconds_to_failover_completed"] = round(report.elapsed() - start, 1)
 
-        while not self.fault.finished():
+        while not self.fault.finished():  # an experiment runs on after the failover (TestFailover has ended)
             if report.elapsed() - start >= timeout:
                 raise DrillTimeout(f"the fault did not end within {timeout:g} s")
-            report.say(f"waiting for the fault to end{self.fault.status()}"
-                       f"{self.canary.progress() if self.canary else ''}")
-            if not self.fault.finished():
-                self.sleep(options.poll_seconds)
+            status = self.fault.status()
             follow_events()
+            if self.fault.finished():
+                report.say(f"the fault ended{status}")
+                break
+            report.say(f"waiting for the fault to end{status}{self.canary.progress() if self.canary else ''}")
+            self.sleep(options.poll_seconds)
 
         remaining = timeout - (report.elapsed() - start)
         report.say(f"waiting for 'available' (boto3 waiter replication_group_available, up to {remaining:.0f} s)")

@@ -290,7 +290,7 @@ def test_az_power_drill_starts_the_primarys_az_experiment_and_follows_it_to_the_
     assert [p["experimentTemplateId"] for p in started] == [aws.tier.az_power_templates[0]]
     assert ("elasticache", "TestFailover") not in aws.api.mutating_calls()
     assert aws.group.primary == f"{GROUP}-002"
-    assert report.measurements["failover_completed_seen_in"] == "role change (DescribeReplicationGroups)"
+    assert report.measurements["failover_completed_seen_in"] == "role change (DescribeReplicationGroups, every 1 s)"
     statuses = [e["message"] for e in report.timeline if "; experiment " in e["message"]]
     assert any("experiment running" in m for m in statuses) and report.measurements["canary"]["lost"] == 0
 
