@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta, timezone
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -97,7 +98,6 @@ def test_the_ledger_is_read_from_cloudwatch_logs_lines_of_this_run_only():
     group = "/broker-tier-drill/celery/worker-default"
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
     with mock_aws():
-        import boto3
         logs = boto3.client("logs", region_name="eu-west-1")
         logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName="celery/worker/1")
