@@ -25,13 +25,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 import broker_tier_contract as contract
 from botocore.exceptions import BotoCoreError, ClientError
 
-from broker_tier.ops.report import Check, Report
+from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
 
 # Margin on top of the queue's visibility timeout before a canary is counted lost: the awslogs
@@ -267,7 +267,7 @@ class CanaryDrill:
     report: Report
     sleep: Callable[[float], None]
     poll_seconds: float = 5.0
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    now: Callable[[], datetime] = field(default_factory=lambda: utc_now)
     run_id: str = field(default_factory=lambda: f"canary{uuid.uuid4().hex[:12]}")
     active: bool = False
     sender: CanarySender | None = None

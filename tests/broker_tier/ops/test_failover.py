@@ -268,6 +268,13 @@ def test_a_probe_that_never_runs_refuses_before_anything_changes(aws):
     assert aws.api.mutating_calls() == [("sqs", "SendMessage")]  # the probe only
 
 
+def test_an_unknown_canary_class_refuses_and_names_the_classes(aws):
+    report = drill(aws, canary=CanaryOptions(class_name="nightly"))
+    assert report.outcome == "refused" and sent_messages(aws) == 0
+    assert report.steady_state[-1].detail == ("--canary-class nightly is not a class of this environment "
+                                              "(default, interactive)")
+
+
 def test_the_sender_stops_when_the_drill_aborts(aws):
     aws.group.completes = False
     report = drill(aws, timeout_seconds=20, poll_seconds=10)
