@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import broker_tier_contract as contract
+
 from broker_tier.config import AlarmWindow, EnvironmentConfig
 
 Comparison = Literal["GreaterThanThreshold", "LessThanThreshold"]
@@ -145,7 +147,8 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
                    runbook="redis-engine-health.md", window=cpu, threshold=cpu.threshold_percent,
                    summary=f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs commands on "
                            f"one thread; latency follows)."),
-        worst_node(name="redis-replication-lag", metric="ReplicationLag", statistic="Maximum", graph=REDIS_LAG,
+        worst_node(name=contract.REPLICATION_LAG_ALARM, metric="ReplicationLag", statistic="Maximum",
+                   graph=REDIS_LAG,
                    runbook="redis-engine-health.md", window=lag, threshold=lag.threshold_seconds,
                    missing="notBreaching",  # the primary publishes no lag
                    summary=f"A Redis replica lags more than {lag.threshold_seconds:g} s: a failover now would "
@@ -257,3 +260,18 @@ def _distinct(queries: list[MetricQuery]) -> tuple[MetricQuery, ...]:
             seen.add(key)
             kept.append(query)
     return tuple(kept)
+
+
+# What an AZ power interruption of the cache is expected to set off, so it must not stop the
+# experiment: the nodes of the powered-off AZ stop replicating and resynchronize afterwards (lag),
+# and every client reconnects to the new primary (connections).
+EXPECTED_DURING_AZ_POWER = frozenset({contract.REPLICATION_LAG_ALARM, "redis-connections"})
+
+
+def fault_injection_stop_specs(specs: list[AlarmSpec]) -> list[AlarmSpec]:
+    """The alarms that stop an AWS FIS experiment on the tier: every paging alarm except those the
+    fault itself is expected to set off (``EXPECTED_DURING_AZ_POWER``). Tasks reaching a
+    dead-letter queue, queues ageing past their objective, workers or Beat not running, Redis
+    memory nearly full or evicting: each means the experiment is hurting work, not just moving it."""
+    return [spec for spec in specs if spec.severity == "page" and spec.name not in EXPECTED_DURING_AZ_POWER]
+

@@ -16,6 +16,7 @@ Contents, by concern:
 - ``queues``: the latency classes (``QueueClassConfig``).
 - ``services``: workers, Beat and the image (``ComputeConfig``, ``WorkerConfig``, ``BeatConfig``).
 - ``monitoring``: alarms and their topic (``MonitoringConfig``, ``AlarmWindow``, ...).
+- ``fault_injection``: AWS FIS experiments for the drills (``FaultInjectionConfig``).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
 - ``loading``: reading ``cdk.json`` (``load_environments``, all environments or the selected one).
 """
@@ -24,6 +25,7 @@ from broker_tier.config.base import (
     LOG_RETENTION_DAYS, Allowed, ConfigError, ConfigModel, InvalidValue, LogRetentionDays, cross_key_check)
 from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, CacheConfig, DatabaseLayout
 from broker_tier.config.environment import EnvironmentConfig
+from broker_tier.config.fault_injection import AzPowerExperimentConfig, FaultInjectionConfig
 from broker_tier.config.loading import (
     CONTEXT_KEY, DEFAULTS, deep_merge, load_environments)
 from broker_tier.config.monitoring import (
@@ -35,11 +37,11 @@ from broker_tier.config.queues import (
 from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
 
 __all__ = [
-    "AlarmWindow", "Allowed", "BeatConfig", "CacheConfig", "ComputeConfig", "ConfigError", "ConfigModel",
-    "ConnectionsAlarm", "CONTEXT_KEY", "cross_key_check", "DatabaseLayout", "deep_merge", "DEFAULTS",
-    "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "ImageConfig", "InvalidValue", "load_environments",
-    "LOG_RETENTION_DAYS", "LogRetentionDays", "MonitoringConfig", "NetworkConfig", "PercentAlarm",
-    "QueueClassConfig", "RedisMemoryAlarms", "ReplicationLagAlarm", "RESERVED_PARAMETERS",
-    "SQS_MAX_RETENTION_SECONDS", "SQS_MAX_VISIBILITY_SECONDS", "Subscription", "VISIBILITY_MARGIN_SECONDS",
-    "WorkerConfig",
+    "AlarmWindow", "Allowed", "AzPowerExperimentConfig", "BeatConfig", "CacheConfig", "ComputeConfig",
+    "ConfigError", "ConfigModel", "ConnectionsAlarm", "CONTEXT_KEY", "cross_key_check", "DatabaseLayout",
+    "deep_merge", "DEFAULTS", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "FaultInjectionConfig",
+    "ImageConfig", "InvalidValue", "load_environments", "LOG_RETENTION_DAYS", "LogRetentionDays",
+    "MonitoringConfig", "NetworkConfig", "PercentAlarm", "QueueClassConfig", "RedisMemoryAlarms",
+    "ReplicationLagAlarm", "RESERVED_PARAMETERS", "SQS_MAX_RETENTION_SECONDS", "SQS_MAX_VISIBILITY_SECONDS",
+    "Subscription", "VISIBILITY_MARGIN_SECONDS", "WorkerConfig",
 ]

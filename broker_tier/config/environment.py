@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, field_validator
 from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, cross_key_check
 from broker_tier.config.cache import CacheConfig
 from broker_tier.config.catalogues import REGIONS_FILE, aws_regions, did_you_mean, retrieved
+from broker_tier.config.fault_injection import FaultInjectionConfig
 from broker_tier.config.monitoring import MonitoringConfig
 from broker_tier.config.network import NetworkConfig
 from broker_tier.config.queues import QueueClassConfig, default_queue_classes
@@ -61,6 +62,8 @@ class EnvironmentConfig(ConfigModel):
     """Workers and Beat."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     """Alarms, alarm topic and dashboard."""
+    fault_injection: FaultInjectionConfig = Field(default_factory=FaultInjectionConfig)
+    """AWS FIS experiments for the drills (AZ power interruption). Default: none."""
     tags: Tags = Field(default_factory=dict)
     """Tags on every resource. Default: none (the tier adds Project and Environment)."""
 

@@ -9,7 +9,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs")
+SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")
 DEFAULT_MAX_ATTEMPTS = 8
 """Attempts per call (boto3's standard retry mode: exponential back-off with jitter, throttling-aware),
 unless AWS_MAX_ATTEMPTS or the profile's ``max_attempts`` says otherwise."""

@@ -57,3 +57,16 @@ def positive(kind: type, upper: float | None = None) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"{text}: must be above 0" + (f" and at most {upper}" if upper else ""))
         return value
     return parse
+
+
+def non_negative(kind: type) -> Callable[[str], float]:
+    """An argparse type: a number of at least 0."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text}: not a number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+        return value
+    return parse

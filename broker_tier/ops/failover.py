@@ -1,8 +1,11 @@
-"""The failover drill: steady state, TestFailover, the events as they arrive, and the verification.
+"""The failover drill: steady state, the fault (TestFailover, or AWS FIS's AZ power interruption),
+the events as they arrive, canary traffic through the deployed queues, and the verification.
 
 Hypothesis: a failover of the primary to a replica in another AZ loses no task. The drill holds
 it when, afterwards, the new primary is in another AZ, the worker and Beat services are steady,
-no dead-letter queue grew, and no alarm of the tier fired.
+no dead-letter queue grew, no alarm of the tier fired, and (sqs broker mode) every canary sent
+while it ran ran exactly once, none failed to publish, and work resumed within the goal after
+ElastiCache reported the failover completed (``broker_tier.ops.canary``).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+import broker_tier_contract as contract
 from botocore.exceptions import WaiterError
 
-from broker_tier.ops.command import Command, positive
+from broker_tier.ops.canary import CanaryDrill, CanaryOptions
+from broker_tier.ops.command import Command, non_negative, positive
+from broker_tier.ops.fault_injection import AzPowerFault, FaultAborted
 from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, alarms_in_alarm, queue_counts
 from broker_tier.ops.replication_group import (
     FAILOVER_CALLED, FAILOVER_COMPLETED, GroupState, describe_group, events_since, wait_until_available)
@@ -25,12 +31,14 @@ from broker_tier.ops.resources import TierResources
 
 # How far back the replication-lag check looks (ElastiCache publishes every 60 s).
 LAG_WINDOW = timedelta(minutes=10)
+ROLE_POLL_SECONDS = 1.0  # how closely a fault without a "failover completed" event is followed
 
 
 @dataclass(frozen=True)
 class FailoverOptions:
-    max_replication_lag_seconds: float = 5.0
-    """Refuse when a replica lagged more than this in the last 10 minutes. Default: 5."""
+    max_replication_lag_seconds: float | None = None
+    """Refuse when a replica lagged more than this in the last 10 minutes. Default: None, the
+    threshold of the environment's replication-lag alarm (``monitoring.redis_replication_lag``)."""
     failover_budget: int = 15
     """TestFailover calls allowed in a rolling 24 h (AWS: 15 node groups; older docs say 5). Default: 15."""
     timeout_seconds: float = 900
@@ -39,10 +47,55 @@ class FailoverOptions:
     """Interval of event polling and of the waiters. Default: 10."""
     services_timeout_seconds: float = 600
     """How long the services may take to be steady afterwards. Default: 600."""
+    fault: str = "test-failover"
+    """``test-failover`` (ElastiCache TestFailover) or ``az-power`` (the environment's AWS FIS AZ
+    power interruption experiment for the primary's AZ). Default: test-failover."""
+    canary: CanaryOptions | None = CanaryOptions()
+    """Canary traffic while the drill runs; None: no canary. Default: on, ``CanaryOptions()``."""
 
 
 class DrillTimeout(TimeoutError):
     pass
+
+
+class ElastiCacheTestFailover:
+    """ElastiCache TestFailover on the group's node group: what the drill calls and checks for it."""
+
+    name = "test-failover"
+    extra_timeout_seconds = 0.0
+    detects_role_change = False  # its events are the signal
+
+    def __init__(self, drill: "FailoverDrill") -> None:
+        self.drill = drill
+
+    def steady_state(self, group: GroupState) -> list[Check]:
+        return [self.drill.check_failover_budget()]
+
+    def plan(self, group: GroupState) -> str:
+        return (f"TestFailover on {group.group_id}, node group {group.node_group_id} "
+                f"(primary {group.primary.cluster_id} in {group.primary.zone})")
+
+    def inject(self, group: GroupState) -> None:
+        self.drill.elasticache.test_failover(ReplicationGroupId=group.group_id, NodeGroupId=group.node_group_id)
+        self.drill.report.say(f"TestFailover called for node group {group.node_group_id}")
+
+    def status(self) -> str:
+        return ""
+
+    def finished(self) -> bool:
+        return True
+
+    def verification(self) -> list[Check]:
+        return []
+
+
+FAULTS = {ElastiCacheTestFailover.name: ElastiCacheTestFailover, AzPowerFault.name: AzPowerFault}
+
+
+def make_fault(name: str, drill: "FailoverDrill"):
+    if name not in FAULTS:
+        raise ValueError(f"fault {name!r} is not one of {', '.join(sorted(FAULTS))}")
+    return FAULTS[name](drill)
 
 
 class FailoverDrill:
@@ -52,14 +105,25 @@ class FailoverDrill:
                  sleep: Callable[[float], None] | None = None, now: Callable[[], datetime] = utc_now) -> None:
         self.elasticache, self.cloudwatch = clients["elasticache"], clients["cloudwatch"]
         self.sqs, self.ecs = clients["sqs"], clients["ecs"]
+        self.clients = clients
         self.resources, self.options, self.report = resources, options, report
         self.sleep, self.now = sleep or time.sleep, now
+        self.fault = make_fault(options.fault, self)
+        self.canary = None if options.canary is None else CanaryDrill(
+            sqs=self.sqs, logs=clients["logs"], resources=resources, options=options.canary, report=report,
+            sleep=self.sleep, poll_seconds=options.poll_seconds, now=now)
+        self.completed_at: datetime | None = None
+        """When the failover completed: the ElastiCache event's own time (or when the tool saw the
+        primary change, for faults that detect it)."""
 
     # -- steady state -------------------------------------------------------------------------
     def steady_state(self, group: GroupState) -> list[Check]:
-        return [self.check_available(group), self.check_multi_az(group), self.check_replica_elsewhere(group),
-                self.check_replication_lag(group), self.check_dead_letters("dead_letters_recorded"),
-                self.check_alarms(), self.check_failover_budget()]
+        checks = [self.check_available(group), self.check_multi_az(group), self.check_replica_elsewhere(group),
+                  self.check_replication_lag(group), self.check_dead_letters("dead_letters_recorded"),
+                  self.check_alarms(), *self.fault.steady_state(group)]
+        if self.canary is not None and all(check.passed is not False for check in checks):
+            checks.append(self.canary.readiness())  # only then: it sends a probe canary
+        return checks
 
     @staticmethod
     def check_available(group: GroupState) -> Check:
@@ -97,10 +161,23 @@ class FailoverDrill:
         if missing:
             return Check("replication_lag", False, f"no ReplicationLag data in the last 10 min for "
                                                    f"{', '.join(missing)}: cannot show the replicas are current")
+        limit, source = self.replication_lag_limit()
+        if limit is None:
+            return Check("replication_lag", False, source)
         highest = max(worst.values())
-        return Check("replication_lag", highest <= self.options.max_replication_lag_seconds,
-                     f"highest in the last 10 min: {highest:g} s (limit {self.options.max_replication_lag_seconds:g} s)",
-                     worst)
+        return Check("replication_lag", highest <= limit,
+                     f"highest in the last 10 min: {highest:g} s (limit {limit:g} s, {source})", worst)
+
+    def replication_lag_limit(self) -> tuple[float | None, str]:
+        """The lag limit and where it comes from: the option, else the lag alarm's threshold."""
+        if self.options.max_replication_lag_seconds is not None:
+            return self.options.max_replication_lag_seconds, "--max-replication-lag"
+        name = contract.alarm_name(self.resources.environment, contract.REPLICATION_LAG_ALARM)
+        alarms = self.cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+        if not alarms:
+            return None, (f"no --max-replication-lag given and alarm {name}, whose threshold is the default, "
+                          f"was not found (Monitoring stack not deployed?): give the limit explicitly")
+        return float(alarms[0]["Threshold"]), f"the threshold of alarm {name}"
 
     def dead_letter_depths(self) -> dict[str, int]:
         return {name: sum(queue_counts(self.sqs, pair.dead_letter_url).values())
@@ -140,57 +217,109 @@ class FailoverDrill:
                 report.finish("refused", "the steady state does not hold; nothing was changed")
                 return report
             dead_before = next(c.value for c in report.steady_state if c.name == "dead_letters_recorded") or {}
-            if report.plan_steps([
-                f"TestFailover on {group_id}, node group {before.node_group_id} "
-                f"(primary {before.primary.cluster_id} in {before.primary.zone})",
-                f"follow ElastiCache events until failover completed, then wait for 'available' "
-                f"(at most {self.options.timeout_seconds:g} s in all)",
-                "verify: new primary in another AZ, services steady, dead-letter queues not grown, no alarm fired",
-            ]):
+            if report.plan_steps(self.plan(before)):
                 return report
-            called_at = self.failover(before)
+            if self.canary is not None:
+                self.canary.start()
+            try:
+                called_at = self.failover(before)
+                if self.canary is not None:
+                    self.canary.finish_sending()
+            finally:
+                if self.canary is not None:
+                    self.canary.stop()
             report.add_checks(report.verification, self.verify(before, dead_before, called_at))
+            if self.canary is not None:
+                report.add_checks(report.verification,
+                                  self.canary.verify(fault_started_at=called_at, resumed_from=self.completed_at))
             failed = [c.name for c in report.verification if c.passed is False]
             report.finish("failed" if failed else "passed",
                           f"hypothesis not held: {', '.join(failed)}" if failed else None)
+        except FaultAborted as error:  # the experiment ended badly on its own: its reason, exit 3
+            report.finish("aborted", str(error))
         except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
             report.abort(error)
         return report
 
+    def plan(self, before: GroupState) -> list[str]:
+        timeout = self.options.timeout_seconds + self.fault.extra_timeout_seconds
+        steps = [self.fault.plan(before),
+                 f"follow ElastiCache events until failover completed, then wait for 'available' "
+                 f"(at most {timeout:g} s in all)",
+                 "verify: new primary in another AZ, services steady, dead-letter queues not grown, no alarm fired"]
+        if self.canary is not None and self.canary.sender is not None:
+            canary = self.canary
+            steps.insert(0, f"send canaries ({contract.CANARY_TASK}) to class {canary.class_name} at "
+                            f"{canary.options.rate_per_second:g}/s from {canary.options.lead_seconds:g} s before "
+                            f"the fault to {canary.options.tail_seconds:g} s after 'available'")
+            steps.append(f"count the canaries in {canary.log_group} after {canary.settle_seconds:g} s: none lost, "
+                         f"none run twice, no publish error, work resumed within {canary.options.resume_limit:g} s "
+                         f"of 'failover completed'")
+        return steps
+
     def failover(self, before: GroupState) -> datetime:
         report, options, group_id = self.report, self.options, before.group_id
+        timeout = options.timeout_seconds + self.fault.extra_timeout_seconds
         called_at = self.now()
         start = report.elapsed()
-        self.elasticache.test_failover(ReplicationGroupId=group_id, NodeGroupId=before.node_group_id)
-        report.say(f"TestFailover called for node group {before.node_group_id}")
+        self.fault.inject(before)
         members = {group_id, *(n.cluster_id for n in before.nodes)}
         seen: set[tuple] = set()
 
         def follow_events() -> bool:
-            completed = False
             for event in events_since(self.elasticache, called_at - timedelta(minutes=1)):
                 key = (event["SourceIdentifier"], event["Date"], event["Message"])
                 if event["SourceIdentifier"] in members and key not in seen:
                     seen.add(key)
                     report.say(event["Message"], source=f"elasticache:{event['SourceIdentifier']}", at=event["Date"])
-                    completed = completed or bool(FAILOVER_COMPLETED.search(event["Message"]))
-            return completed
+                    if FAILOVER_COMPLETED.search(event["Message"]) and self.completed_at is None:
+                        self.completed_at = event["Date"]
+                        report.measurements["failover_completed_seen_in"] = "event"
+            return self.completed_at is not None
 
+        def role_changed(group: GroupState) -> bool:
+            """For faults without a documented event: the primary moved (unless the event came meanwhile)."""
+            moved = group.primary is not None and group.primary.cluster_id != before.primary.cluster_id
+            if not (moved and self.fault.detects_role_change) or follow_events():
+                return self.completed_at is not None
+            self.completed_at = self.now()
+            report.measurements["failover_completed_seen_in"] = (f"role change (DescribeReplicationGroups, every "
+                                                                 f"{poll:g} s)")
+            report.say(f"primary is now {group.primary.cluster_id} in {group.primary.zone}")
+            return True
+
+        # Without an event the role change marks "failover completed": poll it closely, since the
+        # canaries' resumption is measured from it.
+        poll = min(options.poll_seconds, ROLE_POLL_SECONDS) if self.fault.detects_role_change else options.poll_seconds
         while not follow_events():
-            if report.elapsed() - start >= options.timeout_seconds:
-                raise DrillTimeout(f"no 'failover completed' event within {options.timeout_seconds:g} s")
-            status = describe_group(self.elasticache, group_id).status
-            report.say(f"waiting for the failover; group status {status}")
-            self.sleep(options.poll_seconds)
+            if report.elapsed() - start >= timeout:
+                raise DrillTimeout(f"no 'failover completed' event within {timeout:g} s")
+            group = describe_group(self.elasticache, group_id)
+            if role_changed(group):
+                break
+            report.say(f"waiting for the failover; group status {group.status}{self.fault.status()}"
+                       f"{self.canary.progress() if self.canary else ''}")
+            self.sleep(poll)
         report.measurements["seconds_to_failover_completed"] = round(report.elapsed() - start, 1)
 
-        remaining = options.timeout_seconds - (report.elapsed() - start)
+        while not self.fault.finished():  # an experiment runs on after the failover (TestFailover has ended)
+            if report.elapsed() - start >= timeout:
+                raise DrillTimeout(f"the fault did not end within {timeout:g} s")
+            status = self.fault.status()
+            follow_events()
+            if self.fault.finished():
+                report.say(f"the fault ended{status}")
+                break
+            report.say(f"waiting for the fault to end{status}{self.canary.progress() if self.canary else ''}")
+            self.sleep(options.poll_seconds)
+
+        remaining = timeout - (report.elapsed() - start)
         report.say(f"waiting for 'available' (boto3 waiter replication_group_available, up to {remaining:.0f} s)")
         try:
             wait_until_available(self.elasticache, group_id, delay_seconds=options.poll_seconds,
                                  timeout_seconds=remaining)
         except WaiterError as error:
-            raise DrillTimeout(f"not 'available' again within {options.timeout_seconds:g} s ({error})") from None
+            raise DrillTimeout(f"not 'available' again within {timeout:g} s ({error})") from None
         report.measurements["seconds_to_available"] = round(report.elapsed() - start, 1)
         report.measurements["poll_interval_seconds"] = options.poll_seconds
         follow_events()
@@ -199,7 +328,8 @@ class FailoverDrill:
     # -- verification -------------------------------------------------------------------------
     def verify(self, before: GroupState, dead_before: dict[str, int], called_at: datetime) -> list[Check]:
         return [self.check_new_primary(before), self.check_services_steady(),
-                self.check_dead_letters_not_grown(dead_before), self.check_no_alarm_fired(called_at)]
+                self.check_dead_letters_not_grown(dead_before), self.check_no_alarm_fired(called_at),
+                *self.fault.verification()]
 
     def check_new_primary(self, before: GroupState) -> Check:
         after = describe_group(self.elasticache, before.group_id)
@@ -249,25 +379,54 @@ class FailoverDrill:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = FailoverOptions()
+    parser.add_argument("--fault", choices=sorted(FAULTS), default=defaults.fault,
+                        help="test-failover: ElastiCache TestFailover; az-power: the environment's AWS FIS "
+                             "experiment cutting the power of the primary's AZ (fault_injection.az_power) "
+                             "(default: %(default)s)")
     parser.add_argument("--max-replication-lag", type=positive(float), default=defaults.max_replication_lag_seconds,
-                        metavar="SECONDS", help="refuse above this replica lag in the last 10 min (default: %(default)s)")
+                        metavar="SECONDS", help="refuse above this replica lag in the last 10 min (default: the "
+                                                "threshold of the environment's replication-lag alarm)")
     parser.add_argument("--failover-budget", type=positive(int), default=defaults.failover_budget, metavar="N",
                         help="TestFailover calls allowed per rolling 24 h (default: %(default)s)")
     parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
-                        help="from TestFailover to 'available' again (default: %(default)s)")
+                        help="from the fault to 'available' again; az-power adds the experiment's duration "
+                             "(default: %(default)s)")
     parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
                         help="event and waiter interval (default: %(default)s)")
     parser.add_argument("--services-timeout", type=positive(float), default=defaults.services_timeout_seconds,
                         metavar="SECONDS", help="time for the ECS services to be steady afterwards (default: %(default)s)")
+    canary = CanaryOptions()
+    parser.add_argument("--no-canary", action="store_true",
+                        help=f"send no canary tasks (teams whose image lacks {contract.CANARY_TASK})")
+    parser.add_argument("--canary-rate", type=positive(float, 50), default=canary.rate_per_second, metavar="N",
+                        help="canary tasks sent per second (default: %(default)s)")
+    parser.add_argument("--canary-class", metavar="CLASS", help="latency class the canaries go through (default: "
+                                                                "the class whose queue has the shortest visibility "
+                                                                "timeout)")
+    parser.add_argument("--canary-settle", type=non_negative(float), metavar="SECONDS",
+                        help="wait after the last canary before counting (default: the canary queue's visibility "
+                             "timeout + 60 s, so that a message left un-acked shows as a duplicate)")
+    parser.add_argument("--canary-max-resume", type=positive(float), metavar="SECONDS",
+                        help="goal: a canary runs within this time of 'failover completed' (default: 2 s + one "
+                             "send interval)")
+    parser.add_argument("--canary-lead", type=non_negative(float), default=canary.lead_seconds, metavar="SECONDS",
+                        help="canaries sent before the fault (default: %(default)s)")
+    parser.add_argument("--canary-tail", type=non_negative(float), default=canary.tail_seconds, metavar="SECONDS",
+                        help="canaries sent after 'available' (default: %(default)s)")
 
 
 def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
     report = Report("failover", args.env, resources.replication_group_id, args.dry_run)
+    canary = None if args.no_canary else CanaryOptions(
+        rate_per_second=args.canary_rate, class_name=args.canary_class, settle_seconds=args.canary_settle,
+        max_resume_seconds=args.canary_max_resume, lead_seconds=args.canary_lead, tail_seconds=args.canary_tail)
     options = FailoverOptions(max_replication_lag_seconds=args.max_replication_lag,
                               failover_budget=args.failover_budget, timeout_seconds=args.timeout,
-                              poll_seconds=args.poll, services_timeout_seconds=args.services_timeout)
+                              poll_seconds=args.poll, services_timeout_seconds=args.services_timeout,
+                              fault=args.fault, canary=canary)
     return FailoverDrill(clients, resources, options, report).run()
 
 
-COMMAND = Command(name="failover", help="Failover drill: check the steady state, call TestFailover, follow it, "
-                                         "verify, report.", add_arguments=_add_arguments, run=_run)
+COMMAND = Command(name="failover", help="Failover drill: check the steady state, cause the failover (TestFailover or "
+                                         "an AZ power interruption), follow it with canary traffic, verify, report.",
+                  add_arguments=_add_arguments, run=_run)

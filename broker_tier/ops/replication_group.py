@@ -30,6 +30,7 @@ class GroupState:
     automatic_failover: str
     node_group_id: str
     nodes: tuple[Node, ...]
+    arn: str | None = None
 
     @classmethod
     def from_response(cls, group: dict) -> "GroupState":
@@ -40,7 +41,7 @@ class GroupState:
         nodes = tuple(Node(m["CacheClusterId"], m.get("PreferredAvailabilityZone", "?"), m.get("CurrentRole", "?"))
                       for m in node_group["NodeGroupMembers"])
         return cls(group["ReplicationGroupId"], group["Status"], group.get("MultiAZ", "disabled"),
-                   group.get("AutomaticFailover", "disabled"), node_group["NodeGroupId"], nodes)
+                   group.get("AutomaticFailover", "disabled"), node_group["NodeGroupId"], nodes, group.get("ARN"))
 
     @property
     def primary(self) -> Node | None:

@@ -184,8 +184,10 @@ class Report:
         if self.plan:
             lines += ["", "## Plan", ""] + [f"{n}. {one_line(step, 2000)}" for n, step in enumerate(self.plan, start=1)]
         if self.measurements:
-            lines += ["", "## Measurements", ""] + [f"- {one_line(k)}: {one_line(v, 4000)}"
-                                                      for k, v in self.measurements.items()]
+            lines += ["", "## Measurements", ""]
+            for key, value in self.measurements.items():  # a group of figures (e.g. the canary's) nests
+                lines += ([f"- {one_line(key)}:"] + [f"  - {one_line(k)}: {one_line(v, 4000)}" for k, v in value.items()]
+                          if isinstance(value, dict) else [f"- {one_line(key)}: {one_line(value, 4000)}"])
         if self.timeline:
             lines += ["", "## Timeline", "", "| Elapsed (s) | Source | Event time | Message |", "|---|---|---|---|"]
             lines += [row(e["elapsed_s"], e["source"], e.get("event_time", ""), e["message"]) for e in self.timeline]

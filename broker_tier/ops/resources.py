@@ -40,6 +40,10 @@ class TierResources:
     cluster_name: str | None = None
     service_names: dict[str, str] = field(default_factory=dict)
     alarm_name_prefix: str | None = None
+    broker: str | None = None
+    """``sqs`` or ``redis``, from the Compute stack's ``Broker`` output; None when unknown."""
+    az_power_template_ids: tuple[str, ...] = ()
+    """AWS FIS AZ power experiment templates (Monitoring stack), one per AZ; empty when not enabled."""
 
 
 def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str]:
@@ -99,7 +103,10 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
                        f"this tool's stack, fully deployed? (--replication-group-id names the cache instead)")
     return TierResources(environment=environment, replication_group_id=group, queues=_queues_from(state),
                          cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME), service_names=services,
-                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX))
+                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX),
+                         broker=compute.get(contract.ComputeOutputs.BROKER),
+                         az_power_template_ids=tuple(filter(None, monitoring.get(
+                             contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS, "").split(","))))
 
 
 def discover_from_options(args, clients: dict) -> TierResources:

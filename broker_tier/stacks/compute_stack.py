@@ -25,7 +25,7 @@ _ARCHITECTURE = {"X86_64": (ecs.CpuArchitecture.X86_64, ecr_assets.Platform.LINU
 class BrokerComputeStack(TierStack):
     """ECS cluster (Container Insights), a worker service per class, and exactly one Beat.
 
-    Outputs: ``ClusterName``, ``BeatServiceName``, ``WorkerService<Class>Name``.
+    Outputs: ``ClusterName``, ``BeatServiceName``, ``Broker``, ``WorkerService<Class>Name``.
 
     Attributes:
         cluster, workers (WorkerService by class), beat (BeatService).
@@ -84,6 +84,7 @@ class BrokerComputeStack(TierStack):
         outputs = contract.ComputeOutputs
         cdk.CfnOutput(self, outputs.CLUSTER_NAME, value=self.cluster.cluster_name)
         cdk.CfnOutput(self, outputs.BEAT_SERVICE_NAME, value=self.beat.service.service.service_name)
+        cdk.CfnOutput(self, outputs.BROKER, value=compute.broker)  # the failover drill's canary needs it
         for name, worker in self.workers.items():
             cdk.CfnOutput(self, contract.worker_service_output_id(name), value=worker.service.service.service_name)
 

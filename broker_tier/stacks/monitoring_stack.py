@@ -6,9 +6,11 @@ import aws_cdk as cdk
 import broker_tier_contract as contract
 from constructs import Construct
 
-from broker_tier.alarm_catalog import MonitoredResources, dashboard_graphs, tier_alarm_specs
+from broker_tier.alarm_catalog import (
+    MonitoredResources, dashboard_graphs, fault_injection_stop_specs, tier_alarm_specs)
 from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.alarm_topic import AlarmTopic
+from broker_tier.constructs.az_power_experiment import AzPowerExperiments
 from broker_tier.constructs.dashboard import TierDashboard
 from broker_tier.constructs.tier_alarms import TierAlarms
 from broker_tier.stacks.base import TierStack
@@ -32,13 +34,16 @@ def no_subscription_warning(config: EnvironmentConfig) -> str | None:
 
 class BrokerMonitoringStack(TierStack):
     """The alarm topic (KMS-encrypted, configured subscriptions, which also receive the ElastiCache
-    events topic), the alarms of ``broker_tier.alarm_catalog`` and the tier's dashboard.
+    events topic), the alarms of ``broker_tier.alarm_catalog``, the tier's dashboard, and (when
+    ``fault_injection.az_power.enabled``) the AWS FIS AZ power experiments, which stop on the alarms.
 
     Holds nothing stateful: it can be deleted and redeployed without losing a task.
-    Outputs: ``AlarmTopicArn``, ``AlarmNamePrefix``, ``DashboardName``.
+    Outputs: ``AlarmTopicArn``, ``AlarmNamePrefix``, ``DashboardName``, and with the experiments
+    ``AzPowerExperimentTemplateIds``.
 
     Attributes:
-        alarm_topic (AlarmTopic), alarms (TierAlarms), dashboard (TierDashboard), resources (MonitoredResources).
+        alarm_topic (AlarmTopic), alarms (TierAlarms), dashboard (TierDashboard), resources (MonitoredResources),
+        az_power (AzPowerExperiments or None).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, state: BrokerStateStack,
@@ -75,3 +80,15 @@ class BrokerMonitoringStack(TierStack):
         cdk.CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
         cdk.CfnOutput(self, outputs.ALARM_NAME_PREFIX, value=contract.alarm_name_prefix(config.name))
         cdk.CfnOutput(self, outputs.DASHBOARD_NAME, value=prefix)
+
+        self.az_power: AzPowerExperiments | None = None
+        experiment = config.fault_injection.az_power
+        if experiment.enabled:
+            self.az_power = AzPowerExperiments(
+                self, "AzPower", replication_group_id=config.replication_group_id,
+                availability_zones=state.network.vpc.availability_zones, duration_minutes=experiment.duration_minutes,
+                stop_alarms=[self.alarms.alarms[spec.name] for spec in fault_injection_stop_specs(self.alarms.specs)],
+                stop_alarm_name=contract.alarm_name(config.name, contract.FAULT_INJECTION_STOP_ALARM),
+                description_prefix=f"broker-tier {config.name}")
+            cdk.CfnOutput(self, outputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS,
+                          value=cdk.Fn.join(",", [template.ref for template in self.az_power.templates]))

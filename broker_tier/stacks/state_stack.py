@@ -76,6 +76,12 @@ class BrokerStateStack(TierStack):
             encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal,
             logs_key=self.logs_key)
 
+        if config.fault_injection.az_power.enabled:
+            # AWS FIS's ElastiCache AZ power action selects replication groups by tag only (the
+            # experiments are in the Monitoring stack). Tags update in place.
+            cdk.Tags.of(self.cache.replication_group).add(contract.FAULT_INJECTION_TARGET_TAG,
+                                                          config.replication_group_id)
+
         self.queues = {
             name: LatencyClassQueues(self, f"Queues-{name}", class_name=name, config=class_config,
                                      queue_name=contract.queue_name(config.name, name),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from broker_tier.config import ConfigError, deep_merge, load_environments
+from broker_tier.config import ConfigError, EnvironmentConfig, deep_merge, load_environments
 from broker_tier.config.catalogues import (
     NODE_TYPES_FILE, PARAMETERS_FILE, REGIONS_FILE, aws_regions, engine_parameters, node_types)
 from tier_testing import tier_context
@@ -224,6 +224,12 @@ INVALID = {
     "number as tag": ("dev", {"tags": {"team": 5}}, ["tags.team = 5", "a JSON string"]),
     "missing subscription protocol": ("dev", {"monitoring": {"subscriptions": [{"endpoint": "a@example.com"}]}},
                                       ["monitoring.subscriptions.0.protocol is missing", '"email"']),
+    "az power beyond fis limit": ("dev", {"fault_injection": {"az_power": {"duration_minutes": 721}}},
+                                  ["fault_injection.az_power.duration_minutes", "721", "1 to 720"]),
+    "az power zero minutes": ("dev", {"fault_injection": {"az_power": {"duration_minutes": 0}}},
+                              ["fault_injection.az_power.duration_minutes", "0", "1 to 720"]),
+    "az power unknown key": ("prod", {"fault_injection": {"az_power": {"zone": "eu-west-1a"}}},
+                             ["unknown key 'fault_injection.az_power.zone'", "duration_minutes, enabled"]),
 }
 
 
@@ -241,6 +247,14 @@ def test_runbook_links_default_to_this_repository_and_can_point_elsewhere():
         "https://github.com/broker-tier/broker-tier/blob/main/runbooks/"
     wiki = "https://wiki.example.com/ops/broker-tier/runbooks/"
     assert load_with("dev", {"monitoring": {"runbook_base_url": wiki}})["dev"].monitoring.runbook_base_url == wiki
+
+
+def test_az_power_experiments_are_on_in_dev_only_and_off_by_default():
+    environments = load_environments(tier_context())
+    assert {name: env.fault_injection.az_power.enabled for name, env in environments.items()} == \
+        {"dev": True, "staging": False, "prod": False}
+    assert environments["dev"].fault_injection.az_power.duration_minutes == 5
+    assert EnvironmentConfig(name="bare").fault_injection.az_power.enabled is False
 
 
 def test_every_problem_of_every_environment_is_reported_at_once():

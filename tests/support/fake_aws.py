@@ -5,11 +5,17 @@ alarm history, and its replication groups have one member whatever NumCacheClust
 operations are answered here by patching ``botocore.client.BaseClient._make_api_call`` (moto's
 documented way); each fake request and response is validated against botocore's service model,
 as ``botocore.stub.Stubber`` does, so a fake that drifts from the real API fails the test.
+
+moto serves SQS, CloudWatch Logs and AWS FIS (templates, experiments and their states) itself;
+what has no AWS API here, a worker running canaries and ElastiCache reacting to an AZ power
+interruption, is played by ``FakeCanaryWorker`` and ``FakeReplicationGroup.interrupt_az`` on top.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -25,7 +31,9 @@ REGION = "eu-west-1"
 ENV = "drill"
 GROUP = contract.default_replication_group_id(ENV)
 CLASSES = ("interactive", "default")
-MUTATING_PREFIXES = ("Describe", "Get", "List")
+MUTATING_PREFIXES = ("Describe", "Get", "List", "Filter")
+ACCOUNT = "123456789012"
+ZONES = ("eu-west-1a", "eu-west-1b")
 
 
 def client_error(operation: str, code: str, message: str) -> ClientError:
@@ -37,6 +45,8 @@ class ApiPatch:
 
     def __init__(self) -> None:
         self.handlers: dict[tuple[str, str], Callable[..., dict]] = {}
+        self.observers: dict[tuple[str, str], Callable[[dict], None]] = {}
+        """Called with the request before it is answered (fakes that act on what the code does)."""
         self.calls: list[tuple[str, str, dict]] = []
         self._original = BaseClient._make_api_call
         api = self
@@ -49,13 +59,16 @@ class ApiPatch:
     def _route(self, client: BaseClient, operation: str, params: dict) -> dict:
         service = client.meta.service_model.service_name
         self.calls.append((service, operation, params))
+        if (service, operation) in self.observers:
+            self.observers[(service, operation)](params)
         handler = self.handlers.get((service, operation))
         if handler is None:
             return self._original(client, operation, params)
         model = client.meta.service_model.operation_model(operation)
         validate_parameters(params, model.input_shape)
         response = handler(**params)
-        validate_parameters(response, model.output_shape)
+        # (ResponseMetadata is botocore's own, not the model's: a handler that defers to moto returns it)
+        validate_parameters({k: v for k, v in response.items() if k != "ResponseMetadata"}, model.output_shape)
         return response
 
     def __enter__(self) -> "ApiPatch":
@@ -67,6 +80,10 @@ class ApiPatch:
 
     def mutating_calls(self) -> list[tuple[str, str]]:
         return [(s, op) for s, op, _ in self.calls if not op.startswith(MUTATING_PREFIXES)]
+
+    def passthrough(self, client: BaseClient, operation: str, **params) -> dict:
+        """Call moto directly: what a fake does itself is not a call of the code under test."""
+        return self._original(client, operation, params)
 
 
 @dataclass
@@ -90,11 +107,20 @@ class FakeReplicationGroup:
     fail_on: dict[str, ClientError] = field(default_factory=dict)  # operation -> error to raise
     on_failover: Callable[[], None] | None = None
     modify_calls: list[dict] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=lambda: {"broker-tier:fault-injection-target": GROUP})
+    az_power_events: bool = False
+    """Whether an AZ power interruption also writes a "failover completed" event (its text is not
+    documented): False leaves the drill only the role change to notice."""
     _pending: list[tuple[int, Callable[[], None]]] = field(default_factory=list)
     _tick: int = 0
 
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:{GROUP}"
+
     def install(self, api: ApiPatch) -> None:
-        for operation in ("DescribeReplicationGroups", "TestFailover", "DescribeEvents", "ModifyReplicationGroup"):
+        for operation in ("DescribeReplicationGroups", "TestFailover", "DescribeEvents", "ModifyReplicationGroup",
+                          "ListTagsForResource"):
             api.handlers[("elasticache", operation)] = self._guarded(operation, getattr(self, operation))
 
     def _guarded(self, operation: str, handler: Callable[..., dict]) -> Callable[..., dict]:
@@ -126,7 +152,7 @@ class FakeReplicationGroup:
     def _group(self) -> dict:
         members = [{"CacheClusterId": cid, "CacheNodeId": "0001", "PreferredAvailabilityZone": zone,
                     "CurrentRole": "primary" if cid == self.primary else "replica"} for cid, zone in self.nodes]
-        return {"ReplicationGroupId": GROUP, "Status": self.status, "MultiAZ": self.multi_az,
+        return {"ReplicationGroupId": GROUP, "ARN": self.arn, "Status": self.status, "MultiAZ": self.multi_az,
                 "AutomaticFailover": self.automatic_failover, "MemberClusters": [cid for cid, _ in self.nodes],
                 "ClusterEnabled": False,
                 "NodeGroups": [{"NodeGroupId": "0001", "Status": self.status, "NodeGroupMembers": members}]}
@@ -157,6 +183,27 @@ class FakeReplicationGroup:
                                                                          source_type="cache-cluster")),
                               (self._tick + 3 * step, recovered)]
         return {"ReplicationGroup": self._group()}
+
+    def interrupt_az(self, zone: str) -> None:
+        """AWS FIS cut the power of ``zone``: a primary there fails over to a replica elsewhere."""
+        old = self.primary
+        if dict(self.nodes)[old] != zone:
+            return
+        new = next(cid for cid, z in self.nodes if z != zone)
+
+        def failed_over() -> None:
+            self.primary = new
+            if self.az_power_events:
+                self.event(f"Failover from primary node {old} to replica node {new} completed")
+            if self.on_failover:
+                self.on_failover()
+
+        self._pending.append((self._tick + self.ticks_per_event, failed_over))
+
+    def ListTagsForResource(self, ResourceName: str) -> dict:  # noqa: N802, N803
+        if ResourceName != self.arn:
+            raise client_error("ListTagsForResource", "InvalidARN", f"{ResourceName} is not a known resource")
+        return {"TagList": [{"Key": key, "Value": value} for key, value in self.tags.items()]}
 
     def DescribeEvents(self, StartTime: datetime | None = None, EndTime: datetime | None = None,  # noqa: N802, N803
                        SourceType: str | None = None, **_: Any) -> dict:
@@ -278,6 +325,7 @@ class DeployedTier:
     queues: dict[str, dict[str, str]]
     cluster: str = f"{GROUP}-cluster"
     services: tuple[str, ...] = (*(contract.worker_process(name) for name in CLASSES), contract.BEAT_PROCESS)
+    az_power_templates: list[str] = field(default_factory=list)
 
     def send_dead_letter(self, class_name: str, body: str = "failed task") -> None:
         self.clients["sqs"].send_message(QueueUrl=self.queues[class_name]["dlq_url"], MessageBody=body)
@@ -287,11 +335,11 @@ class DeployedTier:
             "MetricName": "ReplicationLag", "Dimensions": [{"Name": "CacheClusterId", "Value": cluster_id}],
             "Value": seconds, "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=1)}])
 
-    def add_alarm(self, suffix: str, state: str = "OK") -> str:
+    def add_alarm(self, suffix: str, state: str = "OK", threshold: float = 0) -> str:
         name = contract.alarm_name(ENV, suffix)
         cloudwatch = self.clients["cloudwatch"]
         cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SQS", MetricName="x", Statistic="Maximum",
-                                    Period=60, EvaluationPeriods=1, Threshold=0,
+                                    Period=60, EvaluationPeriods=1, Threshold=threshold,
                                     ComparisonOperator="GreaterThanThreshold")
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
         return name
@@ -309,12 +357,95 @@ def make_clients() -> dict:
     test session can create them once (creating clients costs more than the calls)."""
     return {name: boto3.client(name, region_name=REGION, aws_access_key_id="testing",
                                aws_secret_access_key="testing")
-            for name in ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs")}
+            for name in ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")}
 
 
-def deploy_tier(clients: dict) -> DeployedTier:
-    """Inside ``mock_aws``: queues, ECS services (desired 0: steady in moto), and the three stacks' outputs,
-    named as the stacks name them (``broker_tier_contract``)."""
+@dataclass
+class FakeCanaryWorker:
+    """The reference worker's canary, as the drill sees it. Whenever the drill reads the ledger
+    (FilterLogEvents), the canaries waiting in each class's queue (moto) are received, decoded from
+    kombu's envelope and "run": one ledger line per run goes to the class's worker log group (moto),
+    at the message's SQS SentTimestamp plus ``latency_seconds``, and the message is deleted.
+
+    ``runs(token)`` says how often a canary runs (0: lost, 2: run twice); ``block(seconds)`` makes
+    canaries that would run in the next ``seconds`` run only at their end, like a worker stuck on a
+    Redis write."""
+
+    api: ApiPatch
+    clients: dict
+    queue_urls: dict[str, str]
+    runs: Callable[[str], int] = lambda token: 1
+    latency_seconds: float = 0.05
+    blocked: tuple[float, float] | None = None
+    """(from, until), Unix times: canaries that would run in between run only at ``until``."""
+    received: list[dict] = field(default_factory=list)
+    _streams: set[str] = field(default_factory=set)
+
+    def install(self) -> None:
+        self.api.observers[("logs", "FilterLogEvents")] = lambda params: self.drain()
+
+    def block(self, seconds: float) -> None:
+        """From now on, for ``seconds``, the worker is stuck (e.g. on a Redis write)."""
+        now = time.time()
+        self.blocked = (now, now + seconds)
+
+    def drain(self) -> None:
+        sqs, logs = self.clients["sqs"], self.clients["logs"]
+        for class_name, url in self.queue_urls.items():
+            events = []
+            while messages := self.api.passthrough(sqs, "ReceiveMessage", QueueUrl=url, MaxNumberOfMessages=10,
+                                                   MessageSystemAttributeNames=["SentTimestamp"]).get("Messages"):
+                for message in messages:
+                    events += self._run(message, class_name)
+                    self.api.passthrough(sqs, "DeleteMessage", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if events:
+                group = contract.service_log_group_name(ENV, contract.worker_process(class_name))
+                if group not in self._streams:
+                    self.api.passthrough(logs, "CreateLogStream", logGroupName=group, logStreamName="celery/worker")
+                    self._streams.add(group)
+                self.api.passthrough(logs, "PutLogEvents", logGroupName=group, logStreamName="celery/worker",
+                                     logEvents=sorted(events, key=lambda e: e["timestamp"]))
+
+    def _run(self, message: dict, class_name: str) -> list[dict]:
+        envelope = json.loads(base64.b64decode(message["Body"]))
+        self.received.append(envelope)
+        if envelope["headers"]["task"] != contract.CANARY_TASK:
+            return []
+        (token,), _, _ = json.loads(base64.b64decode(envelope["body"]))
+        sent = int(message["Attributes"]["SentTimestamp"]) / 1000
+        at = min(sent + self.latency_seconds, time.time())  # it ran before anyone could read its line
+        if self.blocked is not None and self.blocked[0] <= at < self.blocked[1]:
+            at = self.blocked[1]
+        line = contract.canary_ledger_line({"token": token, "task_id": envelope["headers"]["id"], "queue": class_name,
+                                            "hostname": "ip-10-64-1-1", "pid": 7, "at": round(at, 3)})
+        return [{"timestamp": int(at * 1000), "message": f"[WARNING/ForkPoolWorker-{run}] {line}"}
+                for run in range(1, self.runs(token) + 1)]
+
+
+def create_az_power_templates(fis) -> list[str]:
+    """The experiment templates the Monitoring stack creates with ``fault_injection.az_power``, one per zone."""
+    ids = []
+    for zone in ZONES:
+        ids.append(fis.create_experiment_template(
+            clientToken=f"template-{zone}", description=f"broker-tier {ENV}: interrupt the power of {zone}",
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/fis", stopConditions=[{
+                "source": "aws:cloudwatch:alarm",
+                "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
+                         f"{contract.alarm_name(ENV, contract.FAULT_INJECTION_STOP_ALARM)}"}],
+            targets={contract.AZ_POWER_TARGET: {
+                "resourceType": "aws:elasticache:replicationgroup", "selectionMode": "ALL",
+                "resourceTags": {contract.FAULT_INJECTION_TARGET_TAG: GROUP},
+                "parameters": {contract.AZ_POWER_ZONE_PARAMETER: zone}}},
+            actions={"InterruptAzPower": {"actionId": contract.AZ_POWER_ACTION, "parameters": {"duration": "PT5M"},
+                                          "targets": {contract.AZ_POWER_TARGET: contract.AZ_POWER_TARGET}}},
+        )["experimentTemplate"]["id"])
+    return ids
+
+
+def deploy_tier(clients: dict, *, broker: str = "sqs", az_power: bool = True) -> DeployedTier:
+    """Inside ``mock_aws``: queues, worker log groups, ECS services (desired 0: steady in moto), the
+    replication-lag alarm, the AZ power experiment templates, and the three stacks' outputs, named as the
+    stacks name them (``broker_tier_contract``)."""
     sqs, ecs = clients["sqs"], clients["ecs"]
     queues, state_outputs = {}, {contract.StateOutputs.REPLICATION_GROUP_ID: GROUP}
     for name in CLASSES:
@@ -334,13 +465,20 @@ def deploy_tier(clients: dict) -> DeployedTier:
         ecs.create_service(cluster=tier.cluster, serviceName=service, taskDefinition="celery", desiredCount=0)
     compute_outputs = {contract.ComputeOutputs.CLUSTER_NAME: tier.cluster,
                        contract.ComputeOutputs.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
+                       contract.ComputeOutputs.BROKER: broker,
                        **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES}}
+    for name in CLASSES:
+        clients["logs"].create_log_group(logGroupName=contract.service_log_group_name(ENV, contract.worker_process(name)))
     monitoring_outputs = {contract.MonitoringOutputs.ALARM_NAME_PREFIX: contract.alarm_name_prefix(ENV)}
+    if az_power:
+        tier.az_power_templates = create_az_power_templates(clients["fis"])
+        monitoring_outputs[contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS] = ",".join(tier.az_power_templates)
     for part, outputs in ((contract.STATE, state_outputs), (contract.COMPUTE, compute_outputs),
                           (contract.MONITORING, monitoring_outputs)):
         create_stack_with_outputs(clients["cloudformation"], contract.stack_name(ENV, part), outputs)
     tier.set_lag(0.2)
     tier.add_alarm("redis-memory-warning")
+    tier.add_alarm(contract.REPLICATION_LAG_ALARM, threshold=5)
     return tier
 
 

@@ -85,6 +85,22 @@ def alarm_name_prefix(environment: str) -> str:
     return f"{resource_prefix(environment)}-"
 
 
+REPLICATION_LAG_ALARM = "redis-replication-lag"
+"""Suffix of the replication-lag alarm: its threshold is the failover drill's default lag limit."""
+FAULT_INJECTION_STOP_ALARM = "fault-injection-stop"
+"""Suffix of the composite alarm that stops the tier's AWS FIS experiments."""
+
+
+# -- AWS FIS: the AZ power interruption experiment ----------------------------------------------
+FAULT_INJECTION_TARGET_TAG = "broker-tier:fault-injection-target"
+"""Tag on the replication group (value: its id) by which the FIS experiment selects it: the
+ElastiCache AZ power action selects replication groups by tag only."""
+AZ_POWER_ACTION = "aws:elasticache:replicationgroup-interrupt-az-power"
+AZ_POWER_TARGET = "ReplicationGroups"
+"""Name of the experiment template's target (and the action's target key)."""
+AZ_POWER_ZONE_PARAMETER = "availabilityZoneIdentifier"
+
+
 # -- stack outputs -----------------------------------------------------------------------------
 class StateOutputs:
     """Outputs of ``BrokerTier-<env>-State`` (plus the per-class queue outputs below)."""
@@ -104,6 +120,8 @@ class ComputeOutputs:
 
     CLUSTER_NAME = "ClusterName"
     BEAT_SERVICE_NAME = "BeatServiceName"
+    BROKER = "Broker"
+    """``sqs`` or ``redis``: the broker the deployed workers consume."""
 
 
 class MonitoringOutputs:
@@ -112,6 +130,8 @@ class MonitoringOutputs:
     ALARM_TOPIC_ARN = "AlarmTopicArn"
     ALARM_NAME_PREFIX = "AlarmNamePrefix"
     DASHBOARD_NAME = "DashboardName"
+    AZ_POWER_EXPERIMENT_TEMPLATE_IDS = "AzPowerExperimentTemplateIds"
+    """Comma-separated ids of the AZ power experiment templates, one per AZ (only when enabled)."""
 
 
 QueueKind = Literal["Queue", "DeadLetterQueue"]

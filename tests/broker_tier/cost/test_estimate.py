@@ -66,7 +66,8 @@ def expected_lines(env: str, found: EnvironmentTemplates) -> dict[str, tuple[flo
         "Public IPv4 addresses": fixed(config.network.nat_gateways * price("public_ipv4_hour") * HOURS),
         "KMS keys": fixed(len(count(found, "AWS::KMS::Key")) * price("kms_key_month")),
         "Secrets Manager secrets": fixed(len(count(found, "AWS::SecretsManager::Secret")) * price("secret_month")),
-        "CloudWatch alarms": fixed(alarm_metrics(found) * price("alarm_metric_month", "standard")),
+        "CloudWatch alarms": fixed(alarm_metrics(found) * price("alarm_metric_month", "standard")
+                                   + len(count(found, "AWS::CloudWatch::CompositeAlarm")) * price("composite_alarm_month")),
         "CloudWatch dashboards": fixed(len(count(found, "AWS::CloudWatch::Dashboard")) * price("dashboard_month")),
     }
     groups = count(found, "AWS::Logs::LogGroup")
@@ -213,8 +214,8 @@ def test_composite_and_high_resolution_alarms_are_priced_at_their_own_rates(ship
             resources["Paging"] = {"Type": "AWS::CloudWatch::CompositeAlarm", "Properties": {"AlarmRule": "TRUE"}}
             resources["Fast"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors", "Period": 10}}
     estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
-    before = estimator.estimate(shipped["dev"]).line("CloudWatch alarms")
-    after = estimator.estimate(_edited(shipped["dev"], add_alarms)).line("CloudWatch alarms")
+    before = estimator.estimate(shipped["staging"]).line("CloudWatch alarms")
+    after = estimator.estimate(_edited(shipped["staging"], add_alarms)).line("CloudWatch alarms")
     assert (after.monthly - before.monthly).typical == pytest.approx(
         price("composite_alarm_month") + price("alarm_metric_month", "high_resolution"))
     assert "1 high-resolution; 1 composite alarm(s)" in after.counted
