@@ -216,6 +216,13 @@ class ContainerEnvironment:
                                 secret=True)
     SQS_ENDPOINT_URL = Variable("BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None,
                                 set_by_stack=False)
+    ECS_AGENT_URI = Variable("ECS_AGENT_URI", "the ECS agent's endpoint inside a task (set by ECS itself on "
+                             "Fargate); absent: not on ECS, scale-in protection does nothing", None,
+                             set_by_stack=False)
+    PROTECTION_RENEW_SECONDS = Variable(
+        "BROKER_TIER_PROTECTION_RENEW_SECONDS",
+        "seconds between renewals of the task's scale-in protection while work is in progress (tests shorten it)",
+        str(300), set_by_stack=False)
 
     @classmethod
     def all(cls) -> tuple[Variable, ...]:
@@ -225,6 +232,9 @@ class ContainerEnvironment:
 # -- the reference worker's tasks, as drills use them -------------------------------------------
 CANARY_TASK = "broker_tier.canary"
 ALWAYS_FAILS_TASK = "broker_tier.always_fails"
+HOLD_TASK = "broker_tier.hold"
+"""Logs a ledger line with ``phase`` ``start``, holds for the given seconds, then one with ``phase`` ``done``:
+the long task that shutdown and scale-in drills interrupt."""
 CANARY_LEDGER_MARKER = "broker-tier-canary"
 """Every execution of the canary logs one line: this marker, a space, then a JSON object with
 ``token``, ``task_id``, ``queue``, ``hostname``, ``pid`` and ``at`` (Unix time). The log, not the
