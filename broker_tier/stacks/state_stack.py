@@ -9,6 +9,7 @@ from constructs import Construct
 
 from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.log_group import logs_key_policy_statement
 from broker_tier.constructs.network import BrokerNetwork
 from broker_tier.constructs.queues import LatencyClassQueues
 from broker_tier.nag import acknowledge
@@ -45,6 +46,9 @@ class BrokerStateStack(TierStack):
         self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsToEncryptedTopic", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))  # "*" in a key policy: this key
+        # CloudWatch Logs encrypts the tier's log groups that name this key (the operators' log group).
+        self.encryption_key.add_to_resource_policy(
+            logs_key_policy_statement(log_group_name_prefix=f"/{contract.resource_prefix(config.name)}/"))
 
         self.events_topic = sns.Topic(self, "EventsTopic", topic_name=f"{prefix}-cache-events", enforce_ssl=True,
                                       display_name=f"broker-tier {config.name} ElastiCache events")

@@ -69,6 +69,11 @@ def service_log_group_name(environment: str, process: str) -> str:
     return f"/{resource_prefix(environment)}/celery/{process}"
 
 
+def operator_log_group_name(environment: str) -> str:
+    """Log group of the operators' way in: ECS Exec session logs and the toolbox task's output."""
+    return f"/{resource_prefix(environment)}/operator"
+
+
 def worker_process(class_name: str) -> str:
     return f"worker-{class_name}"
 
@@ -104,6 +109,11 @@ class ComputeOutputs:
 
     CLUSTER_NAME = "ClusterName"
     BEAT_SERVICE_NAME = "BeatServiceName"
+    TOOLBOX_TASK_DEFINITION_ARN = "ToolboxTaskDefinitionArn"
+    TOOLBOX_SECURITY_GROUP_ID = "ToolboxSecurityGroupId"
+    TOOLBOX_SUBNET_IDS = "ToolboxSubnetIds"
+    """Comma-separated private subnets the toolbox task runs in."""
+    OPERATOR_LOG_GROUP_NAME = "OperatorLogGroupName"
 
 
 class MonitoringOutputs:
