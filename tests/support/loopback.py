@@ -67,21 +67,26 @@ def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) ->
 
 @contextmanager
 def celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1,
-                  name: str = "integration", python: str = sys.executable, pythonpath: Path = ROOT / "worker"):
+                  name: str = "integration", celery: list[str] | None = None, app_dir: Path | None = None):
     """A real `celery worker` process consuming ``queue`` with the settings package.
 
     :param pool: Celery's pool; the stack runs ``prefork`` (the default of ``celery worker``).
     :param name: the node name's host part (two workers on one queue need two names).
-    :param python: the interpreter (another virtual environment's, for the image check).
-    :param pythonpath: where the worker packages are imported from.
+    :param celery: the command that runs Celery. Default: this interpreter's ``python -m celery``.
+    :param app_dir: run there with no PYTHONPATH, as the image does (Celery imports the app from its
+        working directory). Default: the repository, importing the worker packages from ``worker/``.
     """
-    env = {**os.environ, **environ, "PYTHONPATH": str(pythonpath)}
+    env = {**os.environ, **environ}
+    if app_dir is None:
+        env["PYTHONPATH"] = str(ROOT / "worker")
+    else:
+        env.pop("PYTHONPATH", None)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [python, "-m", "celery", "-A", "broker_tier_worker.app", "worker", "--queues", queue,
-             "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname",
+            [*(celery or [sys.executable, "-m", "celery"]), "-A", "broker_tier_worker.app", "worker", "--queues",
+             queue, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname",
              f"{queue}@{name}", "--without-mingle", "--without-gossip"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir or ROOT)
     try:
         wait_until(lambda: "ready." in log_path.read_text() or process.poll() is not None, 60, "the worker")
         if process.poll() is not None:
