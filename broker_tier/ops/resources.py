@@ -24,6 +24,16 @@ class QueuePair:
 
 
 @dataclass(frozen=True)
+class ToolboxTask:
+    """The operators' toolbox task definition and where to run it (Compute stack outputs)."""
+
+    task_definition_arn: str
+    security_group_id: str
+    subnet_ids: list[str]
+    log_group_name: str | None = None
+
+
+@dataclass(frozen=True)
 class TierResources:
     """What the commands act on and check. Empty values mean "not known" (that check is skipped
     and the report says so)."""
@@ -34,6 +44,9 @@ class TierResources:
     cluster_name: str | None = None
     service_names: dict[str, str] = field(default_factory=dict)
     alarm_name_prefix: str | None = None
+    redis_endpoint: str | None = None
+    redis_port: str | None = None
+    toolbox: ToolboxTask | None = None
 
 
 def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str]:
@@ -83,4 +96,16 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
         raise OpsError(f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output")
     return TierResources(environment=environment, replication_group_id=group, queues=_queues_from(state),
                          cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME), service_names=services,
-                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX))
+                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX),
+                         redis_endpoint=state.get(contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS),
+                         redis_port=state.get(contract.StateOutputs.REDIS_PORT), toolbox=_toolbox_from(compute))
+
+
+def _toolbox_from(outputs: dict[str, str]) -> ToolboxTask | None:
+    names = contract.ComputeOutputs
+    if names.TOOLBOX_TASK_DEFINITION_ARN not in outputs:
+        return None
+    return ToolboxTask(task_definition_arn=outputs[names.TOOLBOX_TASK_DEFINITION_ARN],
+                       security_group_id=outputs[names.TOOLBOX_SECURITY_GROUP_ID],
+                       subnet_ids=[s for s in outputs[names.TOOLBOX_SUBNET_IDS].split(",") if s],
+                       log_group_name=outputs.get(names.OPERATOR_LOG_GROUP_NAME))

@@ -277,6 +277,7 @@ class DeployedTier:
     queues: dict[str, dict[str, str]]
     cluster: str = f"{GROUP}-cluster"
     services: tuple[str, ...] = ("worker-interactive", "worker-default", "beat")
+    compute_outputs: dict[str, str] = field(default_factory=dict)
 
     def send_dead_letter(self, class_name: str, body: str = "failed task") -> None:
         self.clients["sqs"].send_message(QueueUrl=self.queues[class_name]["dlq_url"], MessageBody=body)
@@ -295,12 +296,28 @@ class DeployedTier:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
         return name
 
+    def add_toolbox_network(self) -> None:
+        """A VPC, two subnets and a security group in moto (RunTask checks them), named in the Compute outputs."""
+        ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # as the tier's VPC (moto needs it)
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.64.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)]
+        group = ec2.create_security_group(GroupName="toolbox", Description="toolbox", VpcId=vpc)["GroupId"]
+        self.compute_outputs.update({"ToolboxSecurityGroupId": group, "ToolboxSubnetIds": ",".join(subnets)})
+        self.clients["cloudformation"].update_stack(StackName=f"BrokerTier-{ENV}-Compute",
+                                                    TemplateBody=stack_body(self.compute_outputs))
+
     def unsteady(self, service: str) -> None:
         """Recreate ``service`` wanting a task moto never starts: services_stable never holds.
         (moto's UpdateService reports the new desired count as running at once.)"""
         ecs = self.clients["ecs"]
         ecs.delete_service(cluster=self.cluster, service=service, force=True)
         ecs.create_service(cluster=self.cluster, serviceName=service, taskDefinition="celery", desiredCount=1)
+
+
+def stack_body(outputs: dict[str, str]) -> str:
+    return json.dumps({"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+                       "Outputs": {key: {"Value": value} for key, value in outputs.items()}})
 
 
 def make_clients() -> dict:
@@ -330,13 +347,22 @@ def deploy_tier(clients: dict) -> DeployedTier:
     ecs.register_task_definition(family="celery", containerDefinitions=[{"name": "celery", "image": "x", "memory": 512}])
     for service in tier.services:
         ecs.create_service(cluster=tier.cluster, serviceName=service, taskDefinition="celery", desiredCount=0)
+    toolbox = ecs.register_task_definition(
+        family="toolbox", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "toolbox", "image": "redis", "command": ["sleep", "3600"], "memory": 512}])
     compute_outputs = {"ClusterName": tier.cluster, "BeatServiceName": "beat",
-                       **{f"WorkerService{n.title()}Name": f"worker-{n}" for n in CLASSES}}
+                       **{f"WorkerService{n.title()}Name": f"worker-{n}" for n in CLASSES},
+                       "ToolboxTaskDefinitionArn": toolbox["taskDefinition"]["taskDefinitionArn"],
+                       # no such network in moto until add_toolbox_network (EC2 in moto costs ~0.5 s a test)
+                       "ToolboxSecurityGroupId": "sg-0123456789abcdef0",
+                       "ToolboxSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+                       "OperatorLogGroupName": f"/broker-tier-{ENV}/operator"}
+    state_outputs.update({"PrimaryEndpointAddress": f"master.{GROUP}.abc123.euw1.cache.amazonaws.com",
+                          "RedisPort": "6380"})
+    tier.compute_outputs = compute_outputs
     for part, outputs in (("State", state_outputs), ("Compute", compute_outputs),
                           ("Monitoring", {"AlarmNamePrefix": f"broker-tier-{ENV}-"})):
-        clients["cloudformation"].create_stack(StackName=f"BrokerTier-{ENV}-{part}", TemplateBody=json.dumps({
-            "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))
+        clients["cloudformation"].create_stack(StackName=f"BrokerTier-{ENV}-{part}", TemplateBody=stack_body(outputs))
     tier.set_lag(0.2)
     tier.add_alarm("redis-memory-warning")
     return tier
