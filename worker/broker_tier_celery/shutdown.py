@@ -9,9 +9,11 @@ whole sleep. This handler runs first, in the worker's main process:
 
 1. It cancels the task consumer: no new message is taken.
 2. Every task that cannot end before the stop deadline (SIGTERM + ``worker_soft_shutdown_timeout``)
-   by its own hard time limit, and every received task not yet started, is terminated at once, and
-   its message handed back as soon as this worker's own receive in flight has returned (at most one
-   long poll): ``reject(requeue=True)``, on SQS ``ChangeMessageVisibility`` to 0 through
+   by its own hard time limit, and every received task not yet started, is terminated at the event
+   loop's next tick (0.2 s: the loop first reads the results children already sent), and its message
+   handed back as soon as this worker's own receive in flight has returned (at most one long poll),
+   unless the task had stored a SUCCESS result just before (then it is acknowledged):
+   ``reject(requeue=True)``, on SQS ``ChangeMessageVisibility`` to 0 through
    :mod:`broker_tier_celery.sqs_handback`, on Redis kombu's restore from the unacked hash. Another
    worker starts it within its next poll instead of after the visibility timeout.
 3. The rest (tasks whose time limit ends them before the deadline) run on with the event loop
@@ -85,6 +87,17 @@ def receives_in_flight() -> int:
     return len(curls) - len(free) + len(pending)
 
 
+def succeeded(request: Any) -> bool:
+    """Whether the task of ``request`` stored a SUCCESS result: a pool child stores it before it tells
+    the main process, so a task can be done although the main process still counts it as running.
+    Unknown (no result stored, or the backend unreachable) is False: the message is handed back."""
+    try:
+        return request.task.backend.get_task_meta(request.id).get("status") == "SUCCESS"
+    except Exception as error:  # the result backend is down: a duplicate run beats a lost task
+        logger.warning("could not read the result of %s[%s]: %r", request.name, request.id, error)
+        return False
+
+
 class SigtermHandBack:
     """The SIGTERM handler of one worker's main process (installed by :func:`install` at ``worker_ready``).
 
@@ -103,6 +116,7 @@ class SigtermHandBack:
         self.deadline = 0.0
         self.kept: list[Any] = []
         self.to_hand_back: list[tuple[Any, str]] = []
+        self.sorted_out = False
         self.timer: Any = None
 
     def install(self) -> None:
@@ -116,8 +130,9 @@ class SigtermHandBack:
         self.deadline = self.started_at + float(self.app.conf.worker_soft_shutdown_timeout or 0)
         try:
             self._stop_consuming()
-            self._sort_out_requests()
-            # the rest happens on the event loop, which keeps acknowledging the tasks that finish
+            # The rest happens on the event loop, which keeps acknowledging the tasks that finish. The
+            # tasks are sorted out at its first tick, not here: a child may have finished a task whose
+            # result the loop has not read yet, and this signal may have interrupted the loop before it did.
             self.timer = self.hub.call_repeatedly(POLL_SECONDS, self._tick)
         except Exception:  # never let a hand-back problem keep the worker from shutting down
             logger.exception("SIGTERM hand-back failed; Celery's shutdown goes on")
@@ -151,13 +166,15 @@ class SigtermHandBack:
     def _tick(self) -> None:
         from celery.worker import state
 
+        if not self.sorted_out:
+            self.sorted_out = True
+            self._sort_out_requests()
+            return
         overdue = time.time() >= self.deadline
         receiving = receives_in_flight()
         if self.to_hand_back and (not receiving or overdue):
             for request, reason in self.to_hand_back:
-                request.reject(requeue=True)
-                logger.warning("SIGTERM: task %s[%s] handed back at once (%.1f s after SIGTERM): %s", request.name,
-                               request.id, time.time() - self.started_at, reason)
+                self._hand_back(request, reason)
             self.to_hand_back.clear()
         running = any(request in state.active_requests for request in self.kept)
         if overdue or not (self.to_hand_back or running or receiving):
@@ -165,6 +182,18 @@ class SigtermHandBack:
             # The wait is over: Celery's cold shutdown must not wait its soft-shutdown timeout again.
             self.app.conf.worker_soft_shutdown_timeout = 0
             os.kill(os.getpid(), signal.SIGTERM)
+
+    def _hand_back(self, request: Any, reason: str) -> None:
+        if request.acknowledged:
+            return
+        if succeeded(request):  # it finished after all, just before it was stopped: done, not handed back
+            request.acknowledge()
+            logger.warning("SIGTERM: task %s[%s] had stored its result before it was stopped: acknowledged",
+                           request.name, request.id)
+            return
+        request.reject(requeue=True)
+        logger.warning("SIGTERM: task %s[%s] handed back at once (%.1f s after SIGTERM): %s", request.name,
+                       request.id, time.time() - self.started_at, reason)
 
     def _forward(self, signum: int, frame: Any) -> None:
         if callable(self.previous):

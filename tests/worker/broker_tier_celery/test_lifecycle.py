@@ -9,7 +9,7 @@ from celery import Celery
 
 from broker_tier_celery import SettingsError, configure
 from broker_tier_celery.protection import (AgentEndpoint, ProtectionKeeper, expiry_minutes, keeper_for)
-from broker_tier_celery.shutdown import decide, receives_in_flight
+from broker_tier_celery.shutdown import decide, receives_in_flight, succeeded
 from broker_tier_celery.sqs_handback import TRANSPORT
 
 from settings_environ import environ
@@ -114,3 +114,21 @@ def test_configure_selects_the_hand_back_transport_for_sqs_only():
 def test_a_bad_renewal_period_is_refused_naming_the_variable(value):
     with pytest.raises(SettingsError, match=f"BROKER_TIER_PROTECTION_RENEW_SECONDS = '{value}'"):
         configure(Celery("bad"), environ(BROKER_TIER_PROTECTION_RENEW_SECONDS=value))
+
+
+def backend_answering(answer):
+    def get_task_meta(task_id):
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    return SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(backend=SimpleNamespace(get_task_meta=get_task_meta)))
+
+
+@pytest.mark.parametrize("answer, done", [
+    ({"status": "SUCCESS", "result": 1}, True),  # stored by the child before the main process knew: acknowledge
+    ({"status": "PENDING"}, False),
+    ({"status": "FAILURE"}, False),
+    (ConnectionError("result backend down"), False),  # unknown: hand back (a duplicate beats a loss)
+])
+def test_a_task_counts_as_done_only_with_a_stored_success(answer, done):
+    assert succeeded(backend_answering(answer)) is done
