@@ -21,14 +21,14 @@ from loopback import FakeEcsAgent, celery_worker, free_port, ledger, tier_enviro
 HAND_BACK_LIMIT_SECONDS = 15
 
 
-def worker_environ(redis_server, sqs_server, queue: str, **extra: str) -> dict[str, str]:
-    return {**tier_environ(redis_server, sqs_server, broker="sqs", queue=queue),
+def worker_environ(redis_server, sqs_server, queue: str, broker: str = "sqs", **extra: str) -> dict[str, str]:
+    return {**tier_environ(redis_server, sqs_server, broker=broker, queue=queue),
             "REMAP_SIGTERM": "SIGQUIT",  # as the stack sets it: SIGTERM starts Celery's soft shutdown
             **extra}
 
 
-def producer(redis_server, sqs_server, monkeypatch) -> Celery:
-    environ = tier_environ(redis_server, sqs_server, broker="sqs", queue=None)
+def producer(redis_server, sqs_server, monkeypatch, broker: str = "sqs") -> Celery:
+    environ = tier_environ(redis_server, sqs_server, broker=broker, queue=None)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)  # boto's credentials for the producer
     app = Celery("lifecycle-producer")
@@ -43,14 +43,16 @@ def queue_counts(sqs_server, name: str) -> tuple[int, int]:
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-@pytest.mark.parametrize("concurrency", [1, 2], ids=["all-busy", "poll-open"])
+@pytest.mark.parametrize("broker, concurrency", [("sqs", 1), ("sqs", 2), ("redis", 2)],
+                         ids=["sqs-all-busy", "sqs-poll-open", "redis"])
 def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redis_server, sqs_server, tmp_path,
-                                                                            monkeypatch, concurrency):
+                                                                            monkeypatch, broker, concurrency):
     """With one process busy and another idle ("poll-open") the worker has a long poll open at SIGTERM:
-    the hand-back waits for it to return (at most the 5 s ``wait_time_seconds``)."""
-    app = producer(redis_server, sqs_server, monkeypatch)
+    the hand-back waits for it to return (at most the 5 s ``wait_time_seconds``). With the Redis broker
+    the message goes back from kombu's unacked hash to the list (its visibility timeout here: 180 s)."""
+    app = producer(redis_server, sqs_server, monkeypatch, broker)
     # A 120 s time limit cannot end within the 5 s soft-shutdown window: the task must be handed back.
-    first = worker_environ(redis_server, sqs_server, "long", BROKER_TIER_TASK_TIME_LIMIT="120",
+    first = worker_environ(redis_server, sqs_server, "long", broker, BROKER_TIER_TASK_TIME_LIMIT="120",
                            BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="5")
     token = uuid.uuid4().hex
     with celery_worker(first, "long", tmp_path / "first.log", pool="prefork", name="first",
@@ -67,7 +69,7 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
             exit_seconds = time.time() - sigterm_at
             assert result.get(timeout=90)["hostname"] == started[0]["hostname"]
     first_log = (tmp_path / "first.log").read_text()
-    print(f"hand-back ({concurrency} process(es)): SIGTERM to the start on another worker in "
+    print(f"hand-back ({broker}, {concurrency} process(es)): SIGTERM to the start on another worker in "
           f"{hand_back_seconds:.2f} s; the first worker exited {exit_seconds:.1f} s after SIGTERM")
     assert hand_back_seconds < HAND_BACK_LIMIT_SECONDS, first_log[-3000:]
     assert "handed back at once" in first_log
@@ -76,8 +78,12 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
     # Neither lost nor duplicated: nothing left in flight (a publish-again would leave the original
     # hidden), nothing in the dead-letter queue. The queue moves a message to it on its third receive
     # (maxReceiveCount 2), so the second worker receiving it proves the hand-back counted one receive.
-    assert queue_counts(sqs_server, "long") == (0, 0)
-    assert queue_counts(sqs_server, "long-dlq") == (0, 0)
+    if broker == "sqs":
+        assert queue_counts(sqs_server, "long") == (0, 0)
+        assert queue_counts(sqs_server, "long-dlq") == (0, 0)
+    else:  # kombu's Redis transport: the queue list and the unacked hash of the broker database
+        broker_db = redis_server["client_for"](1)
+        assert (broker_db.llen("long"), broker_db.hlen("unacked")) == (0, 0)
 
 
 def test_sigterm_lets_a_task_that_can_finish_in_time_finish(redis_server, sqs_server, tmp_path, monkeypatch):
