@@ -121,9 +121,9 @@ class ProtectionKeeper:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
+            self.wake.clear()  # before the check: a task received during it wakes the next wait at once
             self.check()
             self.wake.wait(min(CHECK_SECONDS, self.renew_seconds))
-            self.wake.clear()
 
 
 def reserved_work_in_progress() -> bool:
