@@ -164,6 +164,13 @@ class SigtermHandBack:
                 self.kept.append(request)
 
     def _tick(self) -> None:
+        try:
+            self._step()
+        except Exception:  # never let a hand-back problem keep the worker from shutting down
+            logger.exception("SIGTERM hand-back failed; Celery's shutdown goes on")
+            self._shut_down()
+
+    def _step(self) -> None:
         from celery.worker import state
 
         if not self.sorted_out:
@@ -178,10 +185,14 @@ class SigtermHandBack:
             self.to_hand_back.clear()
         running = any(request in state.active_requests for request in self.kept)
         if overdue or not (self.to_hand_back or running or receiving):
-            self.timer.cancel()
-            # The wait is over: Celery's cold shutdown must not wait its soft-shutdown timeout again.
-            self.app.conf.worker_soft_shutdown_timeout = 0
-            os.kill(os.getpid(), signal.SIGTERM)
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Celery's own shutdown, through its SIGTERM handler (``on_sigterm`` forwards a second SIGTERM)."""
+        self.timer.cancel()
+        # The wait is over: Celery's cold shutdown must not wait its soft-shutdown timeout again.
+        self.app.conf.worker_soft_shutdown_timeout = 0
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def _hand_back(self, request: Any, reason: str) -> None:
         if request.acknowledged:

@@ -132,3 +132,27 @@ def backend_answering(answer):
 ])
 def test_a_task_counts_as_done_only_with_a_stored_success(answer, done):
     assert succeeded(backend_answering(answer)) is done
+
+
+def test_a_failing_hand_back_still_lets_celery_shut_the_worker_down(monkeypatch, caplog):
+    import signal as signals
+
+    from broker_tier_celery import shutdown
+
+    kills, timers = [], []
+    monkeypatch.setattr(shutdown.os, "kill", lambda pid, sig: kills.append(sig))
+    monkeypatch.setattr(shutdown.signal, "getsignal", lambda sig: signals.SIG_IGN)
+    hub = SimpleNamespace(call_repeatedly=lambda delay, callback: timers.append(callback) or SimpleNamespace(
+        cancel=lambda: None))
+    conf = SimpleNamespace(worker_soft_shutdown_timeout=105, task_time_limit=60)
+    handler = shutdown.SigtermHandBack(SimpleNamespace(app=SimpleNamespace(conf=conf), task_consumer=None), hub)
+
+    def broken(*_, **__):
+        raise RuntimeError("result backend exploded")
+
+    monkeypatch.setattr(handler, "_sort_out_requests", broken)
+    handler.on_sigterm(signals.SIGTERM, None)
+    assert kills == [] and len(timers) == 1  # nothing decided inside the signal handler
+    timers[0]()  # the event loop's first tick
+    assert kills == [signals.SIGTERM] and conf.worker_soft_shutdown_timeout == 0
+    assert "SIGTERM hand-back failed" in caplog.text
