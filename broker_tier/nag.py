@@ -18,3 +18,8 @@ def add_aws_solutions_checks(app: cdk.App) -> None:
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge AwsSolutions finding ``rule`` (e.g. ``"IAM5"``) on ``construct`` and below."""
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions-{rule}", reason=reason))
+
+
+def logical_id_token(construct: IConstruct) -> str:
+    """How cdk-nag writes a reference to ``construct``'s resource in a finding id: ``<LogicalId>``."""
+    return f"<{cdk.Stack.of(construct).get_logical_id(construct.node.default_child)}>"

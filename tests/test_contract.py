@@ -65,6 +65,8 @@ def containers(templates: dict[str, dict], deployment) -> list[tuple[str, dict, 
     secret_arn = deployment.outputs(state)[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN]
     found = []
     for container in container_definitions(templates[compute]).values():
+        if container.get("Command", [""])[0] != "celery":
+            continue  # the operators' toolbox: test_the_toolbox_gets_the_auth_token_for_redis_cli
         environ = {item["Name"]: deployment.resolve(compute, item["Value"]) for item in container["Environment"]}
         for secret in container.get("Secrets", []):
             assert VARIABLES[secret["Name"]].secret, f"{secret['Name']} is injected as a secret but the contract " \
@@ -150,3 +152,15 @@ def test_a_stack_variable_the_contract_does_not_know_fails_the_loop(synthesized)
     with pytest.raises(AssertionError, match="does not know"):
         assert_settings_match_the_stack(CONFIGS["dev"], deployment, process, container,
                                         {**environ, "BROKER_TIER_RESULT_EXPIRY": "60"})
+
+
+def test_the_toolbox_gets_the_auth_token_for_redis_cli_from_the_same_secret(synthesized):
+    deployment = synthesized.deployment("prod")
+    compute, state = (contract.stack_name("prod", part) for part in (contract.COMPUTE, contract.STATE))
+    (toolbox,) = [c for c in container_definitions(deployment.templates[compute]).values() if c.get("Command", [""])[0] != "celery"]
+    variables = contract.ToolboxEnvironment
+    assert [(s["Name"], deployment.resolve(compute, s["ValueFrom"])) for s in toolbox["Secrets"]] == [
+        (variables.REDIS_CLI_AUTH.name, deployment.outputs(state)[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN])]
+    environ = {item["Name"]: deployment.resolve(compute, item["Value"]) for item in toolbox["Environment"]}
+    assert environ == {variables.REDIS_HOST.name: deployment.outputs(state)[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
+                       variables.REDIS_PORT.name: deployment.outputs(state)[contract.StateOutputs.REDIS_PORT]}

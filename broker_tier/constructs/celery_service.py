@@ -7,11 +7,11 @@ from typing import Mapping
 
 import aws_cdk as cdk
 import broker_tier_contract as contract
-from aws_cdk import aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_kms as kms
+from aws_cdk import aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_kms as kms, aws_logs as logs
 from constructs import Construct
 
 from broker_tier.constructs.log_group import tier_log_group
-from broker_tier.nag import acknowledge
+from broker_tier.nag import acknowledge, logical_id_token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,34 @@ class CeleryServiceSettings:
     """SIGTERM to SIGKILL (Fargate: at most 120)."""
     subnets: ec2.SubnetSelection
     """Where the tasks run (private subnets with egress)."""
+    operator_log_group: logs.ILogGroup
+    """Where ECS Exec sessions are logged (the cluster's execute-command configuration names it)."""
+
+
+def allow_secret_injection(task_definition: ecs.TaskDefinition, secrets_key: kms.IKey) -> iam.IRole:
+    """Lets the execution role decrypt the injected secrets with their key, only through Secrets Manager."""
+    execution_role = task_definition.obtain_execution_role()
+    execution_role.add_to_principal_policy(iam.PolicyStatement(
+        sid="DecryptInjectedSecrets", actions=["kms:Decrypt"], resources=[secrets_key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.amazonaws.com"}}))
+    return execution_role
+
+
+ECS_EXEC_WILDCARD_REASON = (
+    "ECS Exec: ssmmessages:CreateControlChannel, CreateDataChannel, OpenControlChannel and OpenDataChannel, and "
+    "logs:DescribeLogGroups (the session logger looks its log group up) have no resource-level permissions "
+    "(the Service Authorization Reference lists no resource type for them: Resource must be '*'). Writing "
+    "session logs is limited to the operator log group.")
+
+
+def acknowledge_ecs_exec(task_role: iam.IRole, log_group: logs.ILogGroup) -> None:
+    """Acknowledge the wildcards ECS Exec needs on a task role, with the reason: the unscoped actions, and
+    the streams of the session log group (named as they are created)."""
+    acknowledge(task_role, "IAM5[Resource::*]", ECS_EXEC_WILDCARD_REASON)
+    acknowledge(task_role, "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+                           f"{logical_id_token(log_group)}:*]",
+                "ECS Exec writes each session to a new log stream of the operator log group; the streams are "
+                "named when a session starts, so the statement names the group's streams, not one stream.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,10 +133,7 @@ class CeleryFargateService(Construct):
         acknowledge(self.task_definition, "ECS2",
                     "The environment holds only non-secret settings the stack owns (queue URLs, Redis "
                     "endpoint and port, DB numbers, limits); the AUTH token is an ECS secret.")
-        execution_role = self.task_definition.obtain_execution_role()
-        execution_role.add_to_principal_policy(iam.PolicyStatement(
-            sid="DecryptInjectedSecrets", actions=["kms:Decrypt"], resources=[settings.secrets_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.amazonaws.com"}}))
+        execution_role = allow_secret_injection(self.task_definition, settings.secrets_key)
         acknowledge(execution_role, "IAM5[Resource::*]",
                     "ecr:GetAuthorizationToken has no resource-level permissions (Resource must be '*'); the "
                     "execution role needs it to pull the image. Every other statement names its resources.")
@@ -121,4 +146,6 @@ class CeleryFargateService(Construct):
             max_healthy_percent=spec.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             security_groups=[self.security_group], vpc_subnets=settings.subnets, assign_public_ip=False,
-            enable_execute_command=False, propagate_tags=ecs.PropagatedTagSource.SERVICE)
+            # ECS Exec: the operators' way in (sessions logged to the cluster's encrypted operator log group)
+            enable_execute_command=True, propagate_tags=ecs.PropagatedTagSource.SERVICE)
+        acknowledge_ecs_exec(self.task_definition.task_role, settings.operator_log_group)

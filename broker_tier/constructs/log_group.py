@@ -65,3 +65,4 @@ def tier_log_group(scope: Construct, construct_id: str, *, log_group_name: str |
     """
     return logs.LogGroup(scope, construct_id, log_group_name=log_group_name, encryption_key=encryption_key,
                          retention=retention(retention_days), removal_policy=removal_policy)
+

@@ -12,15 +12,21 @@ import broker_tier_contract as contract
 
 from broker_tier.config import QueueClassConfig
 from broker_tier.constructs.celery_service import CeleryFargateService, CeleryServiceSettings, ProcessSpec
+from broker_tier.nag import acknowledge, logical_id_token
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
+BACKLOG_PER_TASK = "(visible + inflight) / running"
+"""The tracked metric: messages waiting or in progress per running task."""
 
 
 class WorkerService(Construct):
     """One worker service consuming one class's queue, with backlog-per-task target tracking.
 
-    Scaling follows AWS's backlog-per-task recipe: the queue's visible messages divided by the
-    service's running tasks (metric math), tracked to ``backlog_per_task_target``. No CPU scaling:
+    Scaling follows AWS's backlog-per-task recipe, counting work in progress too: the queue's visible
+    plus in-flight messages divided by the service's running tasks (metric math), tracked to
+    ``backlog_per_task_target``, so a class's own progress (messages turning from visible to in
+    flight) does not scale in the tasks that run them. Workers protect their task from scale-in
+    while busy (``broker_tier_celery.protection``; the task role may). No CPU scaling:
     it fights queue scaling. Target tracking cannot leave zero tasks (it scales proportionally), so a
     class with ``min_tasks`` 0 also gets a step policy that adds a task when a message waits and
     none runs.
@@ -59,6 +65,7 @@ class WorkerService(Construct):
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
         fargate = self.service.service
+        self._allow_scale_in_protection(settings.cluster)
         self.scalable_target = appscaling.ScalableTarget(
             self, "ScalableTarget", service_namespace=appscaling.ServiceNamespace.ECS,
             resource_id=f"service/{fargate.cluster.cluster_name}/{fargate.service_name}",
@@ -80,15 +87,37 @@ class WorkerService(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
 
+    def _allow_scale_in_protection(self, cluster: ecs.ICluster) -> None:
+        """The ECS agent sets the task's scale-in protection (``broker_tier_celery.protection``) with the
+        task role: UpdateTaskProtection, and GetTaskProtection behind the agent's GET, on this cluster's
+        tasks (resource type ``task``; task ARNs carry the cluster name, task ids are not known before)."""
+        role = self.service.task_definition.task_role
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="OwnScaleInProtection", actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+            resources=[cdk.Stack.of(self).format_arn(service="ecs", resource="task",
+                                                     resource_name=f"{cluster.cluster_name}/*",
+                                                     arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)]))
+        acknowledge(role, "IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+                          f"{logical_id_token(cluster)}/*]",
+                    "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
+                    "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.")
+
     def _track_backlog_per_task(self, queue: sqs.IQueue, fargate: ecs.FargateService, target: int) -> None:
+        """Target tracking on (visible + in flight) / running: the work of the class per running task,
+        waiting or in progress (README "Workers that never kill a running task")."""
         P = appscaling.CfnScalingPolicy
-        metrics = [
-            P.TargetTrackingMetricDataQueryProperty(
-                id="visible", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
+
+        def queue_metric(metric_id: str, metric_name: str):
+            return P.TargetTrackingMetricDataQueryProperty(
+                id=metric_id, return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
                     stat="Sum", metric=P.TargetTrackingMetricProperty(
-                        namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
+                        namespace="AWS/SQS", metric_name=metric_name,
                         dimensions=[P.TargetTrackingMetricDimensionProperty(name="QueueName",
-                                                                            value=queue.queue_name)]))),
+                                                                            value=queue.queue_name)])))
+
+        metrics = [
+            queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
+            queue_metric("inflight", "ApproximateNumberOfMessagesNotVisible"),
             P.TargetTrackingMetricDataQueryProperty(
                 id="running", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
                     stat="Average", metric=P.TargetTrackingMetricProperty(
@@ -98,8 +127,9 @@ class WorkerService(Construct):
                                                                     value=fargate.cluster.cluster_name),
                             P.TargetTrackingMetricDimensionProperty(name="ServiceName",
                                                                     value=fargate.service_name)]))),
-            P.TargetTrackingMetricDataQueryProperty(id="backlogPerTask", expression="visible / running",
-                                                    label="Backlog per task", return_data=True),
+            P.TargetTrackingMetricDataQueryProperty(id="backlogPerTask", expression=BACKLOG_PER_TASK,
+                                                    label="Messages waiting or in progress per task",
+                                                    return_data=True),
         ]
         appscaling.CfnScalingPolicy(
             self, "BacklogPerTask", policy_name=f"{self.class_name}-backlog-per-task",

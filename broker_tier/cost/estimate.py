@@ -53,9 +53,9 @@ class Assumptions:
     """Tasks published per second, averaged over the month, across the environment's queues. Default 1."""
     sqs_requests_per_message: int = 3
     """SQS requests per task message: send, receive, delete (payloads up to 64 KB). Default 3."""
-    sqs_long_poll_seconds: float = 20.0
+    sqs_long_poll_seconds: float = float(contract.SQS_LONG_POLL_SECONDS)
     """An idle worker task makes one empty long-poll receive per this many seconds: the settings
-    package's ``wait_time_seconds`` (20). Default 20."""
+    package's ``wait_time_seconds`` (``broker_tier_contract.SQS_LONG_POLL_SECONDS``, 5). Default 5."""
     log_gb_per_group: float = 1.0
     """Log data ingested per log group per month, in GB. Default 1."""
     log_months_kept_without_retention: float = 12.0

@@ -30,6 +30,16 @@ class QueuePair:
 
 
 @dataclass(frozen=True)
+class ToolboxTask:
+    """The operators' toolbox task definition and where to run it (Compute stack outputs)."""
+
+    task_definition_arn: str
+    security_group_id: str
+    subnet_ids: list[str]
+    log_group_name: str | None = None
+
+
+@dataclass(frozen=True)
 class TierResources:
     """What the commands act on and check. Empty values mean "not known" (that check is skipped
     and the report says so)."""
@@ -44,6 +54,9 @@ class TierResources:
     """``sqs`` or ``redis``, from the Compute stack's ``Broker`` output; None when unknown."""
     az_power_template_ids: tuple[str, ...] = ()
     """AWS FIS AZ power experiment templates (Monitoring stack), one per AZ; empty when not enabled."""
+    redis_endpoint: str | None = None
+    redis_port: str | None = None
+    toolbox: ToolboxTask | None = None
 
 
 def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str]:
@@ -106,7 +119,9 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
                          alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX),
                          broker=compute.get(contract.ComputeOutputs.BROKER),
                          az_power_template_ids=tuple(filter(None, monitoring.get(
-                             contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS, "").split(","))))
+                             contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS, "").split(","))),
+                         redis_endpoint=state.get(contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS),
+                         redis_port=state.get(contract.StateOutputs.REDIS_PORT), toolbox=_toolbox_from(compute))
 
 
 def discover_from_options(args, clients: dict) -> TierResources:
@@ -145,3 +160,13 @@ def explicit_queue_pair(sqs, *, queue: str, dead_letter_queue: str) -> QueuePair
         raise OpsError(f"--source-queue {queue_arn} sends its dead letters to {target or 'no queue (no RedrivePolicy)'}, "
                        f"not to --dead-letter-queue {dead_arn}: give the pair that belongs together")
     return QueuePair(queue_arn.rsplit(":", 1)[-1], queue_url, queue_arn, dead_url, dead_arn)
+
+
+def _toolbox_from(outputs: dict[str, str]) -> ToolboxTask | None:
+    names = contract.ComputeOutputs
+    if names.TOOLBOX_TASK_DEFINITION_ARN not in outputs:
+        return None
+    return ToolboxTask(task_definition_arn=outputs[names.TOOLBOX_TASK_DEFINITION_ARN],
+                       security_group_id=outputs[names.TOOLBOX_SECURITY_GROUP_ID],
+                       subnet_ids=[s for s in outputs[names.TOOLBOX_SUBNET_IDS].split(",") if s],
+                       log_group_name=outputs.get(names.OPERATOR_LOG_GROUP_NAME))

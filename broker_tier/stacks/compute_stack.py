@@ -13,6 +13,8 @@ from constructs import Construct
 from broker_tier.config import ComputeConfig, EnvironmentConfig
 from broker_tier.constructs.beat_service import BeatService
 from broker_tier.constructs.celery_service import CeleryServiceSettings
+from broker_tier.constructs.log_group import tier_log_group
+from broker_tier.constructs.toolbox import Toolbox
 from broker_tier.constructs.worker_service import WorkerService
 from broker_tier.stacks.base import TierStack
 from broker_tier.stacks.state_stack import REMOVAL, BrokerStateStack
@@ -36,8 +38,18 @@ class BrokerComputeStack(TierStack):
         super().__init__(scope, construct_id, config=config,
                          description=f"broker-tier {config.name}: Celery workers and Beat on ECS Fargate", **kwargs)
         compute = config.compute
-        self.cluster = ecs.Cluster(self, "Cluster", vpc=state.network.vpc,
-                                   container_insights_v2=ecs.ContainerInsights.ENABLED)
+        removal = REMOVAL[config.removal_policy]
+        # The operators' way in: ECS Exec sessions and the toolbox's output, encrypted like every log group
+        # of the tier with the State stack's logs key.
+        self.operator_logs = tier_log_group(
+            self, "OperatorLogs", log_group_name=contract.operator_log_group_name(config.name),
+            retention_days=compute.log_retention_days, removal_policy=removal, encryption_key=state.logs_key)
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=state.network.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED,
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(
+                    cloud_watch_log_group=self.operator_logs, cloud_watch_encryption_enabled=True)))
         cpu_architecture, platform = _ARCHITECTURE[compute.cpu_architecture]
         uses_sqs = compute.broker == "sqs"
         work_queues = [queues.queue for queues in state.queues.values()]
@@ -65,8 +77,8 @@ class BrokerComputeStack(TierStack):
             },
             secrets={variables.REDIS_AUTH_TOKEN.name: ecs.Secret.from_secrets_manager(auth_token)},
             secrets_key=state.encryption_key, log_retention_days=compute.log_retention_days, logs_key=state.logs_key,
-            removal_policy=REMOVAL[config.removal_policy], stop_timeout_seconds=compute.stop_timeout_seconds,
-            subnets=state.network.private_subnets)
+            removal_policy=removal, stop_timeout_seconds=compute.stop_timeout_seconds,
+            subnets=state.network.private_subnets, operator_log_group=self.operator_logs)
 
         self.workers: dict[str, WorkerService] = {
             name: WorkerService(self, f"Worker-{name}", class_name=name, class_config=config.queues[name],
@@ -76,10 +88,15 @@ class BrokerComputeStack(TierStack):
         self.beat = BeatService(self, "Beat", config=compute.beat, settings=settings, publish_queues=work_queues,
                                 encryption_key=state.encryption_key, uses_sqs_broker=uses_sqs)
 
+        self.toolbox = Toolbox(self, "Toolbox", settings=settings, log_group=self.operator_logs,
+                               redis_host=cache.primary_endpoint_address, redis_port=cache.port)
+
         for name, worker in self.workers.items():
             cache.allow_connections_from(worker.service.security_group, scope=worker,
                                          description=f"Celery workers ({name})")
         cache.allow_connections_from(self.beat.service.security_group, scope=self.beat, description="Celery Beat")
+        cache.allow_connections_from(self.toolbox.security_group, scope=self.toolbox,
+                                     description="operators' toolbox (redis-cli)")
 
         outputs = contract.ComputeOutputs
         cdk.CfnOutput(self, outputs.CLUSTER_NAME, value=self.cluster.cluster_name)
@@ -87,6 +104,11 @@ class BrokerComputeStack(TierStack):
         cdk.CfnOutput(self, outputs.BROKER, value=compute.broker)  # the failover drill's canary needs it
         for name, worker in self.workers.items():
             cdk.CfnOutput(self, contract.worker_service_output_id(name), value=worker.service.service.service_name)
+        cdk.CfnOutput(self, outputs.TOOLBOX_TASK_DEFINITION_ARN, value=self.toolbox.task_definition.task_definition_arn)
+        cdk.CfnOutput(self, outputs.TOOLBOX_SECURITY_GROUP_ID, value=self.toolbox.security_group.security_group_id)
+        toolbox_subnets = state.network.vpc.select_subnets(subnet_type=state.network.private_subnets.subnet_type)
+        cdk.CfnOutput(self, outputs.TOOLBOX_SUBNET_IDS, value=cdk.Fn.join(",", toolbox_subnets.subnet_ids))
+        cdk.CfnOutput(self, outputs.OPERATOR_LOG_GROUP_NAME, value=self.operator_logs.log_group_name)
 
     def _image(self, compute: ComputeConfig, platform: ecr_assets.Platform) -> ecs.ContainerImage:
         if compute.image is None:

@@ -326,6 +326,7 @@ class DeployedTier:
     cluster: str = f"{GROUP}-cluster"
     services: tuple[str, ...] = (*(contract.worker_process(name) for name in CLASSES), contract.BEAT_PROCESS)
     az_power_templates: list[str] = field(default_factory=list)
+    compute_outputs: dict[str, str] = field(default_factory=dict)
 
     def send_dead_letter(self, class_name: str, body: str = "failed task") -> None:
         self.clients["sqs"].send_message(QueueUrl=self.queues[class_name]["dlq_url"], MessageBody=body)
@@ -344,12 +345,30 @@ class DeployedTier:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
         return name
 
+    def add_toolbox_network(self) -> None:
+        """A VPC, two subnets and a security group in moto (RunTask checks them), named in the Compute outputs."""
+        ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # as the tier's VPC (moto needs it)
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.64.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)]
+        group = ec2.create_security_group(GroupName="toolbox", Description="toolbox", VpcId=vpc)["GroupId"]
+        names = contract.ComputeOutputs
+        self.compute_outputs.update({names.TOOLBOX_SECURITY_GROUP_ID: group, names.TOOLBOX_SUBNET_IDS: ",".join(subnets)})
+        self.clients["cloudformation"].update_stack(StackName=contract.stack_name(ENV, contract.COMPUTE),
+                                                    TemplateBody=stack_body(self.compute_outputs))
+
     def unsteady(self, service: str) -> None:
         """Recreate ``service`` wanting a task moto never starts: services_stable never holds.
         (moto's UpdateService reports the new desired count as running at once.)"""
         ecs = self.clients["ecs"]
         ecs.delete_service(cluster=self.cluster, service=service, force=True)
         ecs.create_service(cluster=self.cluster, serviceName=service, taskDefinition="celery", desiredCount=1)
+
+
+def stack_body(outputs: dict[str, str]) -> str:
+    """A template with ``outputs`` (moto needs one resource to create a stack)."""
+    return json.dumps({"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+                       "Outputs": {key: {"Value": value} for key, value in outputs.items()}})
 
 
 def make_clients() -> dict:
@@ -463,10 +482,22 @@ def deploy_tier(clients: dict, *, broker: str = "sqs", az_power: bool = True) ->
     ecs.register_task_definition(family="celery", containerDefinitions=[{"name": "celery", "image": "x", "memory": 512}])
     for service in tier.services:
         ecs.create_service(cluster=tier.cluster, serviceName=service, taskDefinition="celery", desiredCount=0)
-    compute_outputs = {contract.ComputeOutputs.CLUSTER_NAME: tier.cluster,
-                       contract.ComputeOutputs.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
-                       contract.ComputeOutputs.BROKER: broker,
-                       **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES}}
+    toolbox = ecs.register_task_definition(
+        family="toolbox", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "toolbox", "image": "redis", "command": ["sleep", "3600"], "memory": 512}])
+    names = contract.ComputeOutputs
+    compute_outputs = {names.CLUSTER_NAME: tier.cluster, names.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
+                       names.BROKER: broker,
+                       **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES},
+                       names.TOOLBOX_TASK_DEFINITION_ARN: toolbox["taskDefinition"]["taskDefinitionArn"],
+                       # no such network in moto until add_toolbox_network (EC2 in moto costs ~0.5 s a test)
+                       names.TOOLBOX_SECURITY_GROUP_ID: "sg-0123456789abcdef0",
+                       names.TOOLBOX_SUBNET_IDS: "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+                       names.OPERATOR_LOG_GROUP_NAME: contract.operator_log_group_name(ENV)}
+    state_outputs.update({contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS:
+                          f"master.{GROUP}.abc123.euw1.cache.amazonaws.com",
+                          contract.StateOutputs.REDIS_PORT: "6380"})
+    tier.compute_outputs = compute_outputs
     for name in CLASSES:
         clients["logs"].create_log_group(logGroupName=contract.service_log_group_name(ENV, contract.worker_process(name)))
     monitoring_outputs = {contract.MonitoringOutputs.ALARM_NAME_PREFIX: contract.alarm_name_prefix(ENV)}
@@ -483,7 +514,5 @@ def deploy_tier(clients: dict, *, broker: str = "sqs", az_power: bool = True) ->
 
 
 def create_stack_with_outputs(cloudformation, stack_name: str, outputs: dict[str, str]) -> None:
-    """A moto stack whose DescribeStacks lists ``outputs`` (moto needs one resource to create a stack)."""
-    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps({
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))
+    """A moto stack whose DescribeStacks lists ``outputs``."""
+    cloudformation.create_stack(StackName=stack_name, TemplateBody=stack_body(outputs))

@@ -22,6 +22,9 @@ REGION = "eu-west-1"
 # Short visibility and receive count so a failing task reaches the DLQ within seconds.
 TEST_VISIBILITY_SECONDS = 2
 TEST_MAX_RECEIVE_COUNT = 2
+# The work queues of the loopback SQS, with their visibility timeouts: "long" keeps a received message
+# hidden for ten minutes, so only a hand-back (not the timeout) makes it visible again within a test.
+WORK_QUEUES = {"interactive": TEST_VISIBILITY_SECONDS, "default": TEST_VISIBILITY_SECONDS, "long": 600}
 
 
 def free_port() -> int:
@@ -44,7 +47,7 @@ def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) ->
     """The BROKER_TIER_* variables the stack would set, pointed at the loopback servers."""
     environ = {
         "BROKER_TIER_BROKER": broker,
-        "BROKER_TIER_QUEUE_URLS": json.dumps({n: sqs_server["urls"][n] for n in ("interactive", "default")}),
+        "BROKER_TIER_QUEUE_URLS": json.dumps({n: sqs_server["urls"][n] for n in WORK_QUEUES}),
         "BROKER_TIER_REGION": REGION,
         "BROKER_TIER_SQS_ENDPOINT_URL": sqs_server["endpoint"],
         "BROKER_TIER_REDIS_HOST": "127.0.0.1",
@@ -63,22 +66,94 @@ def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) ->
 
 
 @contextmanager
-def celery_worker(environ: dict[str, str], queue: str, log_path: Path):
-    """A real `celery worker` process consuming ``queue`` with the settings package."""
-    env = {**os.environ, **environ, "PYTHONPATH": str(ROOT / "worker")}
+def celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1,
+                  name: str = "integration", celery: list[str] | None = None, app_dir: Path | None = None):
+    """A real `celery worker` process consuming ``queue`` with the settings package.
+
+    :param pool: Celery's pool; the stack runs ``prefork`` (the default of ``celery worker``).
+    :param name: the node name's host part (two workers on one queue need two names).
+    :param celery: the command that runs Celery. Default: this interpreter's ``python -m celery``.
+    :param app_dir: run there with no PYTHONPATH, as the image does (Celery imports the app from its
+        working directory). Default: the repository, importing the worker packages from ``worker/``.
+    """
+    env = {**os.environ, **environ}
+    if app_dir is None:
+        env["PYTHONPATH"] = str(ROOT / "worker")
+    else:
+        env.pop("PYTHONPATH", None)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "broker_tier_worker.app", "worker", "--queues", queue,
-             "--pool", "solo", "--loglevel", "INFO", "--hostname", f"{queue}@integration", "--without-mingle",
-             "--without-gossip"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            [*(celery or [sys.executable, "-m", "celery"]), "-A", "broker_tier_worker.app", "worker", "--queues",
+             queue, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname",
+             f"{queue}@{name}", "--without-mingle", "--without-gossip"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir or ROOT)
     try:
         wait_until(lambda: "ready." in log_path.read_text() or process.poll() is not None, 60, "the worker")
         if process.poll() is not None:
             raise AssertionError(f"worker exited:\n{log_path.read_text()[-3000:]}")
         yield process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
+
+
+def ledger(log_path: Path, token: str) -> list[dict]:
+    """The canary ledger records of ``token`` in a worker's log, in order."""
+    from broker_tier_contract import parse_canary_ledger_line
+
+    return [record for line in log_path.read_text().splitlines()
+            if (record := parse_canary_ledger_line(line)) and record["token"] == token]
+
+
+class FakeEcsAgent:
+    """The ECS agent's task-protection endpoint on loopback: records every PUT, answers like the agent.
+
+    ``failing = True`` makes it answer HTTP 500 with the agent's error shape (and record nothing).
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        agent = self
+        self.requests: list[tuple[float, dict]] = []
+        self.failing = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not self.path.endswith("/task-protection/v1/state") or agent.failing:
+                    answer, status = {"error": {"Code": "ServerException", "Message": "fake agent failing"}}, 500
+                else:
+                    agent.requests.append((time.monotonic(), body))
+                    answer, status = {"protection": {"ProtectionEnabled": body["ProtectionEnabled"],
+                                                     "TaskArn": "arn:aws:ecs:eu-west-1:111111111111:task/c/t"}}, 200
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}/api/task-id"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeEcsAgent":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def states(self) -> list[bool]:
+        return [body["ProtectionEnabled"] for _, body in self.requests]

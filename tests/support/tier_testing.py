@@ -62,6 +62,10 @@ class SynthesizedEnvironments:
         return {logical_id: resource for logical_id, resource in self.json(env, part)["Resources"].items()
                 if resource["Type"] == resource_type}
 
+    def cluster_logical_id(self, env: str) -> str:
+        (logical_id,) = self.resources(env, "Compute", "AWS::ECS::Cluster")
+        return logical_id
+
     def only(self, env: str, part: str, resource_type: str) -> dict:
         found = self.resources(env, part, resource_type)
         assert len(found) == 1, f"expected one {resource_type} in {env}-{part}, found {list(found)}"
@@ -90,3 +94,23 @@ def synthesize_variant(outdir: Path, env: str, changes: dict) -> dict[str, dict]
     build_app(app, nag=False)
     assembly = app.synth()
     return {part: assembly.get_stack_by_name(contract.stack_name(env, part)).template for part in contract.STACK_PARTS}
+
+
+ECS_EXEC_ACTIONS = {"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel", "logs:DescribeLogGroups",
+                    "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"}
+"""What ECS Exec needs on a task role (CDK adds these, without a Sid, to services with ECS Exec on)."""
+
+
+def actions_of(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def is_ecs_exec(statement: dict) -> bool:
+    return actions_of(statement) <= ECS_EXEC_ACTIONS
+
+
+def without_ecs_exec(statements: list[dict]) -> list[dict]:
+    """The statements of a task role other than ECS Exec's (tests of those are in test_operator_access)."""
+    return [s for s in statements if not is_ecs_exec(s)]

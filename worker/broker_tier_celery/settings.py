@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from broker_tier_contract import ContainerEnvironment as Variables, Variable
+from broker_tier_contract import SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable
 
 # Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -128,7 +128,8 @@ class TierEnvironment:
 def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
     options: dict[str, Any] = {
         "predefined_queues": {name: {"url": url} for name, url in env.queue_urls.items()},
-        "wait_time_seconds": 20,  # long polling: fewer empty receives
+        # long polling, short enough to bound the SIGTERM hand-back (broker_tier_celery.shutdown)
+        "wait_time_seconds": SQS_LONG_POLL_SECONDS,
         "polling_interval": 0,
     }
     if env.region:
@@ -212,5 +213,9 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[s
 
 
 def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
-    """Apply the tier's settings to a Celery app."""
+    """Apply the tier's settings to a Celery app, and the worker's lifecycle hooks (ECS scale-in
+    protection while busy, the SIGTERM hand-back: ``broker_tier_celery.lifecycle``)."""
     app.conf.update(settings_from_environment(environ))
+    from broker_tier_celery.lifecycle import install  # needs celery, which this module does not import
+
+    install(app, environ)

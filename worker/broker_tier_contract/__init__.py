@@ -69,6 +69,11 @@ def service_log_group_name(environment: str, process: str) -> str:
     return f"/{resource_prefix(environment)}/celery/{process}"
 
 
+def operator_log_group_name(environment: str) -> str:
+    """Log group of the operators' way in: ECS Exec session logs and the toolbox task's output."""
+    return f"/{resource_prefix(environment)}/operator"
+
+
 def worker_process(class_name: str) -> str:
     return f"worker-{class_name}"
 
@@ -122,6 +127,11 @@ class ComputeOutputs:
     BEAT_SERVICE_NAME = "BeatServiceName"
     BROKER = "Broker"
     """``sqs`` or ``redis``: the broker the deployed workers consume."""
+    TOOLBOX_TASK_DEFINITION_ARN = "ToolboxTaskDefinitionArn"
+    TOOLBOX_SECURITY_GROUP_ID = "ToolboxSecurityGroupId"
+    TOOLBOX_SUBNET_IDS = "ToolboxSubnetIds"
+    """Comma-separated private subnets the toolbox task runs in."""
+    OPERATOR_LOG_GROUP_NAME = "OperatorLogGroupName"
 
 
 class MonitoringOutputs:
@@ -236,15 +246,41 @@ class ContainerEnvironment:
                                 secret=True)
     SQS_ENDPOINT_URL = Variable("BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None,
                                 set_by_stack=False)
+    ECS_AGENT_URI = Variable("ECS_AGENT_URI", "the ECS agent's endpoint inside a task (set by ECS itself on "
+                             "Fargate); absent: not on ECS, scale-in protection does nothing", None,
+                             set_by_stack=False)
+    PROTECTION_RENEW_SECONDS = Variable(
+        "BROKER_TIER_PROTECTION_RENEW_SECONDS",
+        "seconds between renewals of the task's scale-in protection while work is in progress (tests shorten it)",
+        str(300), set_by_stack=False)
 
     @classmethod
     def all(cls) -> tuple[Variable, ...]:
         return tuple(value for value in vars(cls).values() if isinstance(value, Variable))
 
 
+class ToolboxEnvironment:
+    """The variables of the operators' toolbox container (redis-cli reads ``REDISCLI_AUTH`` itself, so the
+    token never appears on a command line or in a session log)."""
+
+    REDIS_HOST = ContainerEnvironment.REDIS_HOST
+    REDIS_PORT = ContainerEnvironment.REDIS_PORT
+    REDIS_CLI_AUTH = Variable("REDISCLI_AUTH", "the Redis AUTH token, from its secret, for redis-cli", None,
+                              secret=True)
+
+
+# Seconds a worker's SQS receive waits for a message (kombu's wait_time_seconds). 5, not SQS's maximum of
+# 20: at SIGTERM a worker hands messages back only once its own open poll has returned, so this bounds the
+# hand-back time; an idle worker makes 12 receives a minute instead of 3 (the cost estimate counts them).
+SQS_LONG_POLL_SECONDS = 5
+
+
 # -- the reference worker's tasks, as drills use them -------------------------------------------
 CANARY_TASK = "broker_tier.canary"
 ALWAYS_FAILS_TASK = "broker_tier.always_fails"
+HOLD_TASK = "broker_tier.hold"
+"""Logs a ledger line with ``phase`` ``start``, holds for the given seconds, then one with ``phase`` ``done``:
+the long task that shutdown and scale-in drills interrupt."""
 CANARY_LEDGER_MARKER = "broker-tier-canary"
 """Every execution of the canary logs one line: this marker, a space, then a JSON object with
 ``token``, ``task_id``, ``queue``, ``hostname``, ``pid`` and ``at`` (Unix time). The log, not the

@@ -11,7 +11,8 @@ import os
 import socket
 import time
 
-from broker_tier_contract import ALWAYS_FAILS_TASK, CANARY_TASK, ContainerEnvironment, canary_ledger_line
+from broker_tier_contract import (ALWAYS_FAILS_TASK, CANARY_TASK, HOLD_TASK, ContainerEnvironment,
+                                  canary_ledger_line)
 from celery import Celery
 
 from broker_tier_celery import configure
@@ -21,16 +22,32 @@ configure(app)
 ledger = logging.getLogger("broker_tier.canary")
 
 
+def _record(task, token: str, **extra) -> dict:
+    """Logs one canary ledger line for an execution of ``task`` and returns its record."""
+    queue = task.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name,
+                                                                            "unknown")
+    record = {"token": token, "task_id": task.request.id, "queue": queue, "hostname": socket.gethostname(),
+              "pid": os.getpid(), "at": round(time.time(), 3), **extra}
+    ledger.warning(canary_ledger_line(record))  # WARNING: kept whatever the worker's log level
+    return record
+
+
 @app.task(name=CANARY_TASK)
 def canary(token: str) -> dict:
     """Records each execution in the canary ledger (one log line; see ``broker_tier_contract``), so a
     drill can tell sent from run without reading the Redis it is failing over."""
-    queue = canary.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name,
-                                                                              "unknown")
-    record = {"token": token, "task_id": canary.request.id, "queue": queue, "hostname": socket.gethostname(),
-              "pid": os.getpid(), "at": round(time.time(), 3)}
-    ledger.warning(canary_ledger_line(record))  # WARNING: kept whatever the worker's log level
-    return {"token": token, "queue": queue}
+    record = _record(canary, token)
+    return {"token": token, "queue": record["queue"]}
+
+
+@app.task(name=HOLD_TASK, bind=True)
+def hold(self, token: str, seconds: float) -> dict:
+    """A long task: a ledger line with ``phase`` ``start``, ``seconds`` of waiting, one with ``phase``
+    ``done``. Shutdown and scale-in drills interrupt it and count where it ran."""
+    _record(self, token, phase="start")
+    time.sleep(seconds)
+    record = _record(self, token, phase="done")
+    return {"token": token, "queue": record["queue"], "hostname": record["hostname"]}
 
 
 @app.task(name=ALWAYS_FAILS_TASK)

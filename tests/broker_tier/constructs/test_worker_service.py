@@ -7,7 +7,7 @@ import json
 import pytest
 
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, tier_context
+from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
 
 CONFIGS = load_environments(tier_context())
 CLASSES = [(env, name) for env in ENVIRONMENTS for name in CONFIGS[env].queues]
@@ -39,9 +39,15 @@ def test_worker_consumes_only_its_class_and_never_runs_beat(synthesized, env, cl
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
 
 
+def celery_task_definitions(synthesized, env):
+    """The task definitions of the Celery services (not the operators' toolbox)."""
+    return [task for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values()
+            if task["Properties"]["ContainerDefinitions"][0]["Name"] == "celery"]
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_auth_token_reaches_containers_only_as_an_ecs_secret(synthesized, env):
-    for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values():
+    for task in celery_task_definitions(synthesized, env):
         container = task["Properties"]["ContainerDefinitions"][0]
         assert [s["Name"] for s in container["Secrets"]] == ["BROKER_TIER_REDIS_AUTH_TOKEN"]
         assert "CacheAuthToken" in json.dumps(container["Secrets"][0]["ValueFrom"])
@@ -71,10 +77,15 @@ def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
     config = mine["TargetTrackingScalingPolicyConfiguration"]
     assert config["TargetValue"] == worker.backlog_per_task_target
     metrics = {m["Id"]: m for m in config["CustomizedMetricSpecification"]["Metrics"]}
-    assert metrics["backlogPerTask"]["Expression"] == "visible / running"
-    visible = metrics["visible"]["MetricStat"]["Metric"]
-    assert (visible["Namespace"], visible["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert f"Queues{cls}Queue" in json.dumps(visible["Dimensions"])
+    # work in progress counts: messages in flight as well as those waiting, per running task
+    assert metrics["backlogPerTask"]["Expression"] == "(visible + inflight) / running"
+    assert metrics["backlogPerTask"]["ReturnData"] is True
+    for metric_id, name in (("visible", "ApproximateNumberOfMessagesVisible"),
+                            ("inflight", "ApproximateNumberOfMessagesNotVisible")):
+        metric = metrics[metric_id]["MetricStat"]["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/SQS", name)
+        assert f"Queues{cls}Queue" in json.dumps(metric["Dimensions"])
+        assert (metrics[metric_id]["MetricStat"]["Stat"], metrics[metric_id]["ReturnData"]) == ("Sum", False)
     running = metrics["running"]["MetricStat"]["Metric"]
     assert (running["Namespace"], running["MetricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
     targets = synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget")
@@ -106,8 +117,14 @@ def statements(synthesized, env, prefix):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_worker_task_role_is_least_privilege(synthesized, env):
     for cls in CONFIGS[env].queues:
-        found = {s["Sid"]: s for s in statements(synthesized, env, f"Worker{cls}CeleryTaskDefinitionTaskRole")}
-        assert set(found) == {"ConsumeOwnQueue", "PublishToWorkQueues", "QueueEncryption"}
+        found = {s["Sid"]: s for s in without_ecs_exec(statements(synthesized, env,
+                                                                   f"Worker{cls}CeleryTaskDefinitionTaskRole"))}
+        assert set(found) == {"ConsumeOwnQueue", "PublishToWorkQueues", "QueueEncryption", "OwnScaleInProtection"}
+        protection = found.pop("OwnScaleInProtection")
+        assert sorted(protection["Action"]) == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
+        # this cluster's tasks only: arn:<partition>:ecs:<region>:<account>:task/<cluster name>/*
+        parts = protection["Resource"]["Fn::Join"][1]
+        assert parts[-3:] == [":task/", {"Ref": synthesized.cluster_logical_id(env)}, "/*"]
         assert sorted(found["ConsumeOwnQueue"]["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
                                                               "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
         assert f"Queues{cls}Queue" in json.dumps(found["ConsumeOwnQueue"]["Resource"])
@@ -123,21 +140,21 @@ def test_worker_task_role_is_least_privilege(synthesized, env):
 def test_execution_roles_read_the_secret_and_have_one_documented_wildcard(synthesized, env):
     services = len(CONFIGS[env].queues) + 1
     found = statements(synthesized, env, "")
-    wildcards = [s for s in found if s.get("Resource") == "*"]
+    wildcards = [s for s in found if s.get("Resource") == "*" and not is_ecs_exec(s)]  # ECS Exec's: operator tests
     assert [s["Action"] for s in wildcards] == ["ecr:GetAuthorizationToken"] * services
     decrypt = [s for s in found if s.get("Sid") == "DecryptInjectedSecrets"]
-    assert len(decrypt) == services
+    assert len(decrypt) == services + 1  # and the operators' toolbox
     for statement in decrypt:
         assert statement["Action"] == "kms:Decrypt"
         assert "secretsmanager." in json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
     reads = [s for s in found if s.get("Action") == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]]
-    assert len(reads) == services and all("CacheAuthToken" in json.dumps(s["Resource"]) for s in reads)
+    assert len(reads) == services + 1 and all("CacheAuthToken" in json.dumps(s["Resource"]) for s in reads)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_redis_ingress_only_from_the_services_on_the_redis_port(synthesized, env):
     rules = synthesized.resources(env, "Compute", "AWS::EC2::SecurityGroupIngress")
-    assert len(rules) == len(CONFIGS[env].queues) + 1
+    assert len(rules) == len(CONFIGS[env].queues) + 2  # + Beat, + the operators' toolbox
     for rule in rules.values():
         props = rule["Properties"]
         assert (props["FromPort"], props["ToPort"], props["IpProtocol"]) == (6380, 6380, "tcp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import broker_tier_contract as contract
 import pytest
 
 from broker_tier.config import load_environments
@@ -82,7 +83,7 @@ def expected_lines(env: str, found: EnvironmentTemplates) -> dict[str, tuple[flo
         lines[f"Fargate worker-{class_name}"] = tuple(n * month for n in tasks)
         worker_tasks = [total + n for total, n in zip(worker_tasks, tasks)]
     messages = DEFAULTS.messages_per_second * SECONDS * 3
-    lines["SQS requests"] = tuple((messages + n * SECONDS / 20) / 1e6 * price("sqs_million_requests")
+    lines["SQS requests"] = tuple((messages + n * SECONDS / contract.SQS_LONG_POLL_SECONDS) / 1e6 * price("sqs_million_requests")
                                   for n in worker_tasks)
     return lines
 
@@ -116,7 +117,8 @@ def test_a_bigger_node_type_and_more_workers_move_prod_by_exactly_their_price(sh
     assert (interactive.minimum, interactive.typical, interactive.maximum) == pytest.approx(
         (0, 0.25 * extra_workers * fargate_month(512, 1024), extra_workers * fargate_month(512, 1024)))
     polls = moved.pop("SQS requests")  # each extra worker task long-polls its queue
-    assert polls.maximum == pytest.approx(extra_workers * SECONDS / 20 / 1e6 * price("sqs_million_requests"))
+    assert polls.maximum == pytest.approx(extra_workers * SECONDS / contract.SQS_LONG_POLL_SECONDS / 1e6
+                                          * price("sqs_million_requests"))
     assert all(change.minimum == change.typical == change.maximum == pytest.approx(0) for change in moved.values())
     assert (after.total - before.total).typical == pytest.approx(nodes + interactive.typical + polls.typical)
 

@@ -88,7 +88,7 @@ def credentials(no_aws_config):
 
 # Each AWS command with the options it needs: a new user's first try of every command.
 EVERY_COMMAND = {"status": [], "failover": [], "failback": ["--preferred-az", "eu-west-1a"],
-                 "redrive": ["--queue-class", "default"]}
+                 "redrive": ["--queue-class", "default"], "toolbox": []}
 assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
 
 

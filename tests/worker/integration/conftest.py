@@ -10,8 +10,7 @@ import boto3
 import pytest
 import redis
 
-from loopback import (REDIS_PASSWORD, REGION, TEST_MAX_RECEIVE_COUNT, TEST_VISIBILITY_SECONDS, free_port,
-                      wait_until)
+from loopback import REDIS_PASSWORD, REGION, TEST_MAX_RECEIVE_COUNT, WORK_QUEUES, free_port, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +50,11 @@ def sqs_server():
     client = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
                           aws_secret_access_key="testing")
     urls = {}
-    for name in ("interactive", "default"):
+    for name, visibility_seconds in WORK_QUEUES.items():
         dlq_url = client.create_queue(QueueName=f"it-{name}-dlq")["QueueUrl"]
         dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         urls[name] = client.create_queue(QueueName=f"it-{name}", Attributes={
-            "VisibilityTimeout": str(TEST_VISIBILITY_SECONDS),
+            "VisibilityTimeout": str(visibility_seconds),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                          "maxReceiveCount": TEST_MAX_RECEIVE_COUNT})})["QueueUrl"]
         urls[f"{name}-dlq"] = dlq_url

@@ -1,0 +1,61 @@
+"""A worker's life on ECS: scale-in protection while busy, and the SIGTERM hand-back.
+
+Hooked by ``configure(app)``; both act only in a ``celery worker``'s main process (``worker_ready``
+fires there), so Beat, producers and the pool's children are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from broker_tier_contract import ContainerEnvironment as Variables
+from celery import signals
+
+from broker_tier_celery import protection, shutdown
+from broker_tier_celery.sqs_handback import TRANSPORT as HANDBACK_TRANSPORT
+
+
+def _renew_seconds(environ: Mapping[str, str]) -> float:
+    variable = Variables.PROTECTION_RENEW_SECONDS
+    raw = environ.get(variable.name) or variable.default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from broker_tier_celery.settings import SettingsError
+
+        raise SettingsError(f"{variable.name} = {raw!r} is not a number of seconds of at least 1")
+    return value
+
+
+def install(app: Any, environ: Mapping[str, str] = os.environ) -> None:
+    """Select the hand-back SQS transport and connect the worker hooks for ``app``."""
+    if (environ.get(Variables.BROKER.name) or Variables.BROKER.default) == "sqs":
+        app.conf.broker_transport = HANDBACK_TRANSPORT
+    renew_seconds = _renew_seconds(environ)
+    time_limit = app.conf.task_time_limit
+    keepers: list[protection.ProtectionKeeper] = []
+
+    def on_worker_ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        shutdown.install(sender)
+        keeper = protection.keeper_for(environ, time_limit_seconds=time_limit, renew_seconds=renew_seconds)
+        if keeper is not None:
+            keepers.append(keeper)
+            keeper.start()
+
+    def on_task_received(sender: Any = None, **_: Any) -> None:
+        for keeper in keepers:
+            keeper.wake.set()  # protect now, not at the next check
+
+    def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+        for keeper in keepers:
+            keeper.stop()
+
+    uid = f"broker-tier-{id(app)}"
+    signals.worker_ready.connect(on_worker_ready, weak=False, dispatch_uid=f"{uid}-ready")
+    signals.task_received.connect(on_task_received, weak=False, dispatch_uid=f"{uid}-received")
+    signals.worker_shutdown.connect(on_worker_shutdown, weak=False, dispatch_uid=f"{uid}-shutdown")

@@ -1,0 +1,145 @@
+"""ECS task scale-in protection while a worker has work in progress.
+
+A protected ECS task is not stopped by service auto scaling's scale-in nor by a deployment (AWS:
+"Amazon ECS task scale-in protection endpoint"). A worker's main process marks its own task
+protected through the ECS agent, ``PUT $ECS_AGENT_URI/task-protection/v1/state`` with
+``{"ProtectionEnabled": true, "ExpiresInMinutes": N}`` (1 to 2880), as soon as it receives a task,
+renews it while work continues, and clears it (``{"ProtectionEnabled": false}``) once it is idle.
+
+- Work in progress: the main process's ``celery.worker.state.reserved_requests`` (every received
+  task not yet finished; with the prefork pool the task signals run in the children, but this set
+  lives in the main process, which receives and acknowledges the messages).
+- Expiry: the class's hard time limit plus one renewal period (rounded up to whole minutes), so a
+  task started just before a renewal is still covered until its time limit ends it, and a worker
+  that hangs loses its protection by itself. Renewed every ``renew_seconds`` while busy.
+- Failure: an unreachable or refusing endpoint is logged (WARNING) and tried again at the next check;
+  it never stops the worker nor a task. Outside ECS (no ``ECS_AGENT_URI``) nothing is started.
+
+The agent calls ``ecs:UpdateTaskProtection`` for the task with the task role: the stack grants it
+(and ``ecs:GetTaskProtection``) on the cluster's tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable
+
+logger = logging.getLogger("broker_tier.protection")
+
+PROTECTION_PATH = "/task-protection/v1/state"
+MIN_EXPIRY_MINUTES, MAX_EXPIRY_MINUTES = 1, 2880
+DEFAULT_EXPIRY_MINUTES = 120
+"""The agent's own default, used when the class has no hard time limit."""
+CHECK_SECONDS = 5.0
+"""Longest wait between two looks at the work in progress (a received task wakes the keeper at once)."""
+REQUEST_TIMEOUT_SECONDS = 3.0
+
+
+def expiry_minutes(*, time_limit_seconds: int | None, renew_seconds: float) -> int:
+    """Minutes of protection that outlast any task started before the next renewal."""
+    if not time_limit_seconds:
+        return DEFAULT_EXPIRY_MINUTES
+    minutes = math.ceil((time_limit_seconds + renew_seconds + CHECK_SECONDS) / 60)
+    return max(MIN_EXPIRY_MINUTES, min(MAX_EXPIRY_MINUTES, minutes))
+
+
+@dataclass
+class AgentEndpoint:
+    """The ECS agent's task-protection endpoint."""
+
+    agent_uri: str
+
+    @property
+    def url(self) -> str:
+        return self.agent_uri.rstrip("/") + PROTECTION_PATH
+
+    def put(self, body: dict) -> dict:
+        """PUT ``body``; the agent's JSON answer, or an exception for a transport error or a failure."""
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # nosec: agent URI
+                answer = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:  # the agent's refusal is in the body
+            raise RuntimeError(f"HTTP {error.code}: {error.read()[:500].decode(errors='replace')}") from None
+        if "protection" not in answer:  # the agent answers {"failure": ...} or {"error": ...} otherwise
+            raise RuntimeError(f"the agent did not confirm: {answer}")
+        return answer["protection"]
+
+
+class ProtectionKeeper:
+    """Keeps the ECS task protected exactly while ``busy()`` says work is in progress."""
+
+    def __init__(self, *, endpoint: AgentEndpoint, busy: Callable[[], bool], time_limit_seconds: int | None,
+                 renew_seconds: float) -> None:
+        self.endpoint = endpoint
+        self.busy = busy
+        self.renew_seconds = renew_seconds
+        self.minutes = expiry_minutes(time_limit_seconds=time_limit_seconds, renew_seconds=renew_seconds)
+        self.protected = False
+        self.renew_at = 0.0
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="broker-tier-protection", daemon=True)
+
+    def start(self) -> None:
+        logger.info("scale-in protection: on while tasks are in progress (%d min, renewed every %.0f s) via %s",
+                    self.minutes, self.renew_seconds, self.endpoint.url)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def check(self) -> None:
+        """One look at the work in progress: protect, renew or clear as needed (never raises)."""
+        busy, now = self.busy(), time.monotonic()
+        if busy and (not self.protected or now >= self.renew_at):
+            if self._put({"ProtectionEnabled": True, "ExpiresInMinutes": self.minutes},
+                         "renewed" if self.protected else "set"):
+                self.protected, self.renew_at = True, now + self.renew_seconds
+        elif not busy and self.protected:
+            if self._put({"ProtectionEnabled": False}, "cleared (idle)"):
+                self.protected = False
+
+    def _put(self, body: dict, what: str) -> bool:
+        try:
+            answer = self.endpoint.put(body)
+        except (OSError, ValueError, RuntimeError, urllib.error.URLError) as error:
+            logger.warning("scale-in protection could not be %s: %s (the worker goes on; tried again at the "
+                           "next check)", what.split(" ")[0], error)
+            return False
+        logger.info("scale-in protection %s: %s", what, json.dumps(answer, sort_keys=True))
+        return True
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()  # before the check: a task received during it wakes the next wait at once
+            self.check()
+            self.wake.wait(min(CHECK_SECONDS, self.renew_seconds))
+
+
+def reserved_work_in_progress() -> bool:
+    from celery.worker import state
+
+    return len(state.reserved_requests) > 0
+
+
+def keeper_for(environ: Any, *, time_limit_seconds: int | None, renew_seconds: float) -> ProtectionKeeper | None:
+    """A keeper for this ECS task, or None outside ECS (no ``ECS_AGENT_URI``)."""
+    from broker_tier_contract import ContainerEnvironment
+
+    agent_uri = environ.get(ContainerEnvironment.ECS_AGENT_URI.name)
+    if not agent_uri:
+        logger.info("scale-in protection: off (%s is not set: not running on ECS)",
+                    ContainerEnvironment.ECS_AGENT_URI.name)
+        return None
+    return ProtectionKeeper(endpoint=AgentEndpoint(agent_uri), busy=reserved_work_in_progress,
+                            time_limit_seconds=time_limit_seconds, renew_seconds=renew_seconds)
