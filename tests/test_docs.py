@@ -31,3 +31,25 @@ def test_the_readme_lists_every_output_the_tools_read():
     text = (ROOT / "README.md").read_text()
     missing = [output_id for output_id in OUTPUTS if f"`{output_id}`" not in text]
     assert not missing, f"README does not list the outputs {missing}"
+
+
+def architecture_diagram() -> str:
+    text = (ROOT / "README.md").read_text()
+    (diagram,) = re.findall(r"## Architecture\n.*?```mermaid\n(.*?)```", text, re.S)
+    return diagram
+
+
+def test_the_architecture_names_every_stack_and_command_and_only_what_exists():
+    from broker_tier.ops.cli import COMMANDS
+
+    diagram = architecture_diagram()
+    parts = set(re.findall(r"BrokerTier-env-([A-Za-z]+)", diagram))
+    assert parts == set(contract.STACK_PARTS)
+    # the ops subgraph: one node per command, named by the command, e.g. status["status: ..."]
+    ops = diagram[diagram.index('subgraph ops['):]
+    ops = ops[:ops.index("  end")]
+    drawn = set(re.findall(r'^\s+(\w+)\["(\w+)[: -]', ops, re.M))
+    assert all(node == label for node, label in drawn), drawn
+    assert {label for _, label in drawn} == {command.name for command in COMMANDS}
+    for runbook in set(re.findall(r"([a-z0-9-]+\.md)", diagram)):
+        assert (ROOT / "runbooks" / runbook).exists(), f"the architecture names runbooks/{runbook}"
