@@ -1,4 +1,4 @@
-"""``broker-tier-ops``: run a failover drill, fail back, or redrive dead letters.
+"""``broker-tier-ops``: run a failover drill, fail back, redrive dead letters, or rehearse a failover locally.
 
 Region and credentials follow boto3's usual chain (``AWS_PROFILE``/``--profile``,
 ``AWS_DEFAULT_REGION``/``--region``, instance roles, ...). Resources are read from the deployed
@@ -18,11 +18,11 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from broker_tier.ops import failback, failover, redrive
+from broker_tier.ops import failback, failover, redrive, rehearse
 from broker_tier.ops.command import Command
 from broker_tier.ops.resources import OpsError, discover
 
-COMMANDS: tuple[Command, ...] = (failover.COMMAND, failback.COMMAND, redrive.COMMAND)
+COMMANDS: tuple[Command, ...] = (failover.COMMAND, failback.COMMAND, redrive.COMMAND, rehearse.COMMAND)
 # boto3's standard retry mode (exponential back-off with jitter, throttling-aware).
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="broker-tier-ops")
 SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs")

@@ -153,8 +153,12 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
                                "health_check_interval": 25}
     if env.task_time_limit:
         options["visibility_timeout"] = env.task_time_limit + 60
+    from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
+
     settings: dict[str, Any] = {
         "broker_url": env.redis_url(env.broker_db),
+        # connections that follow the primary through a failover (READONLY -> reconnect; see failover.py)
+        "broker_transport": BROKER_TRANSPORT_CLASS,
         "broker_transport_options": options,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure": True,
@@ -169,6 +173,8 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
     """The Celery settings for ``env``, as a dict for ``app.conf.update``."""
     from kombu import Queue  # imported here so the module loads without kombu for docs and tests
 
+    from broker_tier_celery.failover import RESULT_BACKEND_CLASS
+
     settings: dict[str, Any] = {
         "task_queues": [Queue(name, routing_key=name) for name in env.queue_urls],
         "task_default_queue": "default" if "default" in env.queue_urls else next(iter(env.queue_urls)),
@@ -182,7 +188,8 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
         "task_publish_retry": True,
         "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5,
                                       "interval_max": 3},
-        "result_backend": env.redis_url(env.results_db),
+        # the Redis backend with connections that follow the primary through a failover (failover.py)
+        "result_backend": f"{RESULT_BACKEND_CLASS}+{env.redis_url(env.results_db)}",
         "result_expires": env.result_expires,
         "result_backend_always_retry": True,
         "result_backend_max_retries": 10,
