@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from broker_tier.ops.command import Command, positive
 from broker_tier.ops.report import Report
@@ -50,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=defaults.visibility_timeout_seconds,
                         help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
                              f"comes back within the run (default: {defaults.visibility_timeout_seconds})")
+    parser.add_argument("--drain-timeout", type=positive(float, 3600), default=defaults.drain_timeout_seconds,
+                        help="seconds to wait for published tasks to run once publishing stops (default: "
+                             f"{defaults.drain_timeout_seconds:g})")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the logs (workers, producer, redis, moto) here; default: a temporary directory, "
+                             "kept only when the rehearsal fails")
     parser.add_argument("--workers", type=positive(int, 16), default=defaults.workers,
                         help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})")
     parser.add_argument("--env", dest="environment", default=defaults.environment,
@@ -69,8 +76,8 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
     options = RehearsalOptions(
         broker=args.broker, fault=args.fault, dns_delay_seconds=args.dns_delay, rate=args.rate,
         before_seconds=args.before, after_seconds=args.after, visibility_timeout_seconds=args.visibility_timeout,
-        workers=args.workers, environment=args.environment, queue_class=args.queue_class,
-        overrides=dict(args.override))
+        drain_timeout_seconds=args.drain_timeout, workers=args.workers, environment=args.environment,
+        queue_class=args.queue_class, overrides=dict(args.override), workdir=args.workdir)
     report = rehearse(options)
     if args.json:
         print(report.to_json(), file=sys.stdout, flush=True)

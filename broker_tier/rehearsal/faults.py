@@ -35,23 +35,22 @@ class FaultRecord:
     details: dict = field(default_factory=dict)
 
 
-def _replication_lag(pair: RedisPair) -> int:
-    """Bytes of the primary's replication stream its replica has not acknowledged yet."""
-    return max(0, pair.primary.replication_offset() - pair.replica.replication_offset())
-
-
 def _before(pair: RedisPair, name: str) -> FaultRecord:
-    lag, keys = _replication_lag(pair), pair.primary.key_counts()
+    keys = pair.primary.key_counts()
+    # bytes of the primary's writes its replica had not received a moment before the fault
+    lag = max(0, pair.primary.replication_offset() - pair.replica.replication_offset())
     return FaultRecord(name=name, struck_at=time.time(),
-                       details={"replication_lag_bytes_at_fault": lag, "keys_before": keys})
+                       details={"keys_before": keys, "replication_lag_bytes_before_fault": lag})
 
 
 def promote(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -> FaultRecord:
     record = _before(pair, "promote")
     old, new = pair.primary, pair.replica
-    new.promote()
-    old.follow(new)
+    promoted_at = new.promote()
+    demoted_at = old.follow(new)
     pair.swap_roles()
+    # what the old primary took after its replica was promoted: acknowledged, never replicated, gone
+    record.details["writes_lost_to_replication_bytes"] = max(0, demoted_at - promoted_at)
     say(f"{new.name} promoted; {old.name} demoted to its replica (open connections to it now get READONLY); "
         f"endpoint moves in {dns_delay:g} s")
     time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))
@@ -66,10 +65,12 @@ def power_loss(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Sa
     record = _before(pair, "power-loss")
     dead, survivor = pair.primary, pair.replica
     reset = endpoint.fail(dead.address)
+    last_offset = dead.replication_offset()  # exact: no client reaches it any more
     dead.kill()
-    survivor.promote()
+    promoted_at = survivor.promote()
     pair.swap_roles()
     record.details["connections_reset"] = reset
+    record.details["writes_lost_to_replication_bytes"] = max(0, last_offset - promoted_at)
     say(f"{dead.name} lost power ({reset} connections reset); {survivor.name} promoted; endpoint moves in "
         f"{dns_delay:g} s")
     time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))

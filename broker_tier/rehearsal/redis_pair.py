@@ -37,6 +37,15 @@ class RedisNode:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     starts: int = 0
+    _control: redis.Redis | None = None
+
+    @property
+    def control(self) -> redis.Redis:
+        """A connection kept open to this node, so a fault's commands go out without a TLS handshake
+        (which would widen the moment in which both nodes take writes)."""
+        if self._control is None:
+            self._control = self.client()
+        return self._control
 
     @property
     def address(self) -> tuple[str, int]:
@@ -61,6 +70,7 @@ class RedisNode:
 
     def start(self, *, replica_of: RedisNode | None = None) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._control = None
         self.process = subprocess.Popen(self.command(replica_of=replica_of), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         self.starts += 1
@@ -84,28 +94,27 @@ class RedisNode:
             return False
 
     def role(self) -> str:
-        with self.client() as client:
-            return client.role()[0].decode()
+        return self.control.role()[0].decode()
 
-    def promote(self) -> None:
-        """``REPLICAOF NO ONE``: this node becomes a primary (keeps its data)."""
-        with self.client() as client:
-            client.replicaof("NO", "ONE")
+    def promote(self) -> int:
+        """``REPLICAOF NO ONE``: this node becomes a primary (keeps its data). Returns its replication
+        offset then: how much of the old primary's writes it has."""
+        self.control.replicaof("NO", "ONE")
+        return self.replication_offset()
 
-    def follow(self, primary: RedisNode) -> None:
-        """``REPLICAOF``: this node becomes a replica of ``primary``; its clients' writes get READONLY."""
-        with self.client() as client:
-            client.replicaof(NODE_HOST, primary.port)
+    def follow(self, primary: RedisNode) -> int:
+        """``REPLICAOF``: this node becomes a replica of ``primary``; its clients' writes get READONLY.
+        Returns its replication offset just before: how much it had written."""
+        offset = self.replication_offset()
+        self.control.replicaof(NODE_HOST, primary.port)
+        return offset
 
     def replication_offset(self) -> int:
-        with self.client() as client:
-            info = client.info("replication")
-        return int(info.get("master_repl_offset") or info.get("slave_repl_offset") or 0)
+        return int(self.control.info("replication").get("master_repl_offset") or 0)
 
     def key_counts(self) -> dict[int, int]:
         """Keys per database (``INFO keyspace``)."""
-        with self.client() as client:
-            keyspace = client.info("keyspace")
+        keyspace = self.control.info("keyspace")
         return {int(name[2:]): values["keys"] for name, values in keyspace.items() if name.startswith("db")}
 
     def kill(self) -> None:

@@ -9,6 +9,7 @@ past one visibility timeout, so a message left un-acked comes back as a duplicat
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,7 @@ ElastiCache by using Multi-AZ"). The rehearsal reads "a few" as 5 s; ``--dns-del
 WORKER_ONLY = (Variables.QUEUE.name, Variables.TASK_TIME_LIMIT.name)
 """Variables only worker containers get; the producer (a team's app, like Beat) has the rest."""
 QUIET_SECONDS = 2.0
+PROGRESS_SECONDS = 2.0
 """No execution for this long after the drain: the workers hold nothing more."""
 
 
@@ -102,6 +104,7 @@ class Rehearsal:
         self.workers: WorkerService | None = None
         self.producer: subprocess.Popen | None = None
         self._producer_reader: threading.Thread | None = None
+        self._last_progress = 0.0
 
     # -- set-up -------------------------------------------------------------------------------
     def definition(self) -> WorkerDefinition:
@@ -195,12 +198,14 @@ class Rehearsal:
 
     # -- while it runs ------------------------------------------------------------------------
     def progress(self, seconds: float, *, every: float = 2.0) -> None:
-        """Sleep ``seconds``, saying how the counts move every ``every`` seconds."""
+        """Sleep ``seconds``, saying how the counts move (at most once per ``PROGRESS_SECONDS``)."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             time.sleep(min(every, left))
-            published, errors, executed = self.ledger.counts()
-            self.report.say(f"published {published} ({errors} errors), executed {executed}", source="progress")
+            if time.monotonic() - self._last_progress >= PROGRESS_SECONDS:
+                self._last_progress = time.monotonic()
+                published, errors, executed = self.ledger.counts()
+                self.report.say(f"published {published} ({errors} errors), executed {executed}", source="progress")
 
     def drain(self) -> None:
         def drained() -> bool:
@@ -221,7 +226,7 @@ class Rehearsal:
             last = max((e["at"] for e in executions), default=0)
             if time.time() - last >= QUIET_SECONDS:
                 return
-            time.sleep(0.5)
+            self.progress(0.5, every=0.5)
 
     def past_visibility_timeout(self, definition: WorkerDefinition, environment: dict[str, str]) -> dict:
         """Let un-acked messages come back (and run again), then measure what is still left."""
@@ -234,13 +239,23 @@ class Rehearsal:
             work, dead = self.sqs.depth(definition.queue.name), self.sqs.depth(definition.queue.dead_letter_name)
             return {"unacked_at_end": work["visible"] + work["in_flight"],
                     "dead_lettered": dead["visible"] + dead["in_flight"]}
+        restored_at = time.time()
         restored = self.restore_unacked(environment)
+        stranded = 0
         if restored:
             self.report.say(f"{restored} message(s) were left in kombu's unacked hash: restored as the transport's "
                             f"visibility timeout would, to see whether they run again")
             self.progress(3)
             self.quiet()
-        return {"restored_from_unacked": restored, **self.redis_queue_depth(environment)}
+            _, executions = self.ledger.snapshot()
+            first_runs: dict[str, float] = {}
+            for execution in executions:
+                first_runs[execution["token"]] = min(first_runs.get(execution["token"], execution["at"]),
+                                                     execution["at"])
+            stranded = sum(at >= restored_at for at in first_runs.values())
+        return {"restored_from_unacked": restored,
+                # never ran before the restore: without it they would have waited a whole visibility timeout
+                "stranded_until_visibility_timeout": stranded, **self.redis_queue_depth(environment)}
 
     # -- redis mode's bookkeeping ---------------------------------------------------------------
     def _kombu_connection(self, environment: dict[str, str], **transport_options):
@@ -292,6 +307,7 @@ class Rehearsal:
     def run(self) -> Report:
         options, report = self.options, self.report
         failed = True
+        load_at_start = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared: say how busy it was
         try:
             definition, environment, additions = self.set_up()
             self.start_workers(definition, environment, additions)
@@ -319,7 +335,8 @@ class Rehearsal:
                 "visibility_timeout_seconds": (options.visibility_timeout_seconds if options.broker == "sqs" else None),
                 "workers": options.workers, "worker_command": " ".join(definition.command),
                 "mirrored": f"{options.environment}/{options.queue_class}", "tls": "SSL_CERT_FILE" in additions,
-                "overrides": options.overrides, "workdir": str(self.workdir)})
+                "overrides": options.overrides, "load_average_at_start": load_at_start,
+                "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
             passed = report.add_checks(report.verification, check_goals(options.broker, options.fault,
                                                                         report.measurements))
             report.finish("passed" if passed else "failed")

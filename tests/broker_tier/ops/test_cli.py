@@ -16,7 +16,7 @@ from fake_aws import ENV, GROUP
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
 
-@pytest.mark.parametrize("command", [[], ["failover"], ["failback"], ["redrive"]])
+@pytest.mark.parametrize("command", [[], ["failover"], ["failback"], ["redrive"], ["rehearse"]])
 def test_help_of_every_command_works_from_the_installed_script(command):
     result = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
