@@ -13,6 +13,9 @@ Checked against Celery 5.7 / kombu 5.7 as installed (see README "Celery settings
   With the Redis broker, which has no redrive, a lost worker's message is requeued.
 - ``broker_channel_error_retry``: without it workers exit with "Unrecoverable error:
   ReadOnlyError" after an ElastiCache failover (celery#7946).
+- Redis connections (result backend; broker in redis mode) follow the primary through a failover:
+  a replica is refused on connect and READONLY drops the connection (``failover.py``); measured
+  with ``broker-tier-ops rehearse`` (README, "Failover rehearsal").
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
         "broker_transport_options": options,
         # requeueing on SQS sends a copy while the original stays in flight (see module docstring)
         "task_reject_on_worker_lost": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_acks_on_failure": False,
         "task_acks_on_timeout": True,
     }
@@ -161,6 +165,13 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
         "broker_transport": BROKER_TRANSPORT_CLASS,
         "broker_transport_options": options,
         "task_reject_on_worker_lost": True,
+        # Off with the Redis broker: a failover drops the broker connection, and cancelling the tasks
+        # in flight then (a) marks a task that had just succeeded as RETRY over its SUCCESS result
+        # when the main process had not yet heard from the pool, and (b) leaves its message in the
+        # unacked hash, to run again a visibility timeout later (the restore at close fails while
+        # the endpoint still reaches the demoted node). Rehearsal, redis promote at 40 tasks/s: on, a
+        # task ran twice in 4 of 6 runs and 2 of 14 runs left RETRY over a SUCCESS; off, 0 of 6 either.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_acks_on_failure": True,
         "task_acks_on_timeout": True,
     }
@@ -184,7 +195,6 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
         "broker_channel_error_retry": True,  # survive ReadOnlyError after a failover (celery#7946)
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_publish_retry": True,
         "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5,
                                       "interval_max": 3},

@@ -39,6 +39,8 @@ def test_sqs_mode_uses_predefined_queues_and_leaves_failures_for_redrive():
     assert settings["task_reject_on_worker_lost"] is False  # a requeue on SQS would duplicate the message
     assert settings["task_acks_on_timeout"] is True
     assert settings["task_create_missing_queues"] is False
+    # SQS mode keeps it: a Redis failover does not touch the broker connection
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert [q.name for q in settings["task_queues"]] == ["interactive", "default"]
     assert settings["task_default_queue"] == "default"
 
@@ -84,6 +86,9 @@ def test_redis_mode_uses_the_broker_db_and_requeues_lost_work():
     assert settings["broker_transport_options"]["visibility_timeout"] == 120  # time limit + 60
     assert settings["task_reject_on_worker_lost"] is True
     assert "predefined_queues" not in settings["broker_transport_options"]
+    # a failover drops the broker connection: cancelling the tasks in flight ran them twice and
+    # overwrote SUCCESS results with RETRY in the rehearsal (see the comment in settings.py)
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is False
 
 
 def test_local_sqs_endpoint_for_tests():
