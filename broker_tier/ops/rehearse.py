@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--after", type=positive(float, 3600), default=defaults.after_seconds,
                         help="seconds of publishing after the endpoint recovered (default: "
                              f"{defaults.after_seconds:g})")
+    parser.add_argument("--backlog", type=float, default=defaults.backlog_seconds,
+                        help="seconds the workers are paused just before the fault, so tasks queue up as behind "
+                             f"busy workers (default: {defaults.backlog_seconds:g})")
     parser.add_argument("--visibility-timeout", type=positive(int, 43200),
                         default=defaults.visibility_timeout_seconds,
                         help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
 
     options = RehearsalOptions(
         broker=args.broker, fault=args.fault, dns_delay_seconds=args.dns_delay, rate=args.rate,
-        before_seconds=args.before, after_seconds=args.after, visibility_timeout_seconds=args.visibility_timeout,
+        before_seconds=args.before, after_seconds=args.after, backlog_seconds=args.backlog,
+        visibility_timeout_seconds=args.visibility_timeout,
         drain_timeout_seconds=args.drain_timeout, workers=args.workers, environment=args.environment,
         queue_class=args.queue_class, overrides=dict(args.override), workdir=args.workdir)
     report = rehearse(options)

@@ -22,6 +22,8 @@ class Window:
     publishing_started: float
     publishing_stopped: float
     fault: FaultRecord
+    steady_until: float | None = None
+    """End of the steady phase (workers paused for a backlog after it); default: the fault."""
 
 
 def _rate(times: list[float], start: float, end: float) -> float | None:
@@ -77,6 +79,7 @@ def account(*, publishes: list[Publish], executions: list[dict], window: Window,
         "worker_exit_reasons": [f"{x.task}: {x.reason}" for x in worker_exits],
         "resume_seconds": resume_seconds(publishes, executions, window),
         "longest_stall_seconds": longest_stall(executions, window),
-        "throughput_before": _rate(times, window.publishing_started + WARM_UP_SECONDS, fault.struck_at),
+        "throughput_before": _rate(times, window.publishing_started + WARM_UP_SECONDS,
+                                   window.steady_until or fault.struck_at),
         "throughput_after": _rate(times, fault.recovered_at, window.publishing_stopped),
     }

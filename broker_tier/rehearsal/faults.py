@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from broker_tier.rehearsal.endpoint import Endpoint
-from broker_tier.rehearsal.redis_pair import RedisPair, wait_for_role
+from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair, wait_for_role
 from broker_tier.rehearsal.util import wait_until
 
 Say = Callable[[str], None]
@@ -43,6 +43,14 @@ def _before(pair: RedisPair, name: str) -> FaultRecord:
                        details={"keys_before": keys, "replication_lag_bytes_before_fault": lag})
 
 
+def _move_endpoint(record: FaultRecord, endpoint: Endpoint, node: RedisNode, *, dns_delay: float, say: Say) -> None:
+    """The DNS name moves to ``node`` ``dns_delay`` seconds after the fault struck."""
+    time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))
+    endpoint.point_at(node.address)
+    record.recovered_at = time.time()
+    say(f"endpoint now points at {node.name}")
+
+
 def promote(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -> FaultRecord:
     record = _before(pair, "promote")
     old, new = pair.primary, pair.replica
@@ -53,10 +61,7 @@ def promote(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) 
     record.details["writes_lost_to_replication_bytes"] = max(0, demoted_at - promoted_at)
     say(f"{new.name} promoted; {old.name} demoted to its replica (open connections to it now get READONLY); "
         f"endpoint moves in {dns_delay:g} s")
-    time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))
-    endpoint.point_at(new.address)
-    record.recovered_at = time.time()
-    say(f"endpoint now points at {new.name}")
+    _move_endpoint(record, endpoint, new, dns_delay=dns_delay, say=say)
     wait_for_role(old, "slave")
     return record
 
@@ -73,10 +78,7 @@ def power_loss(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Sa
     record.details["writes_lost_to_replication_bytes"] = max(0, last_offset - promoted_at)
     say(f"{dead.name} lost power ({reset} connections reset); {survivor.name} promoted; endpoint moves in "
         f"{dns_delay:g} s")
-    time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))
-    endpoint.point_at(survivor.address)
-    record.recovered_at = time.time()
-    say(f"endpoint now points at {survivor.name}")
+    _move_endpoint(record, endpoint, survivor, dns_delay=dns_delay, say=say)
     return record
 
 

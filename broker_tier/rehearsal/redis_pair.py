@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from broker_tier.rehearsal.tls import LoopbackTls
-from broker_tier.rehearsal.util import RehearsalError, free_port, wait_until
+from broker_tier.rehearsal.util import RehearsalError, free_port, stop_process, wait_until
 
 NODE_HOST = "127.0.0.1"
 
@@ -124,12 +124,7 @@ class RedisNode:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process)
 
 
 @dataclass(kw_only=True)

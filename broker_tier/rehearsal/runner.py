@@ -62,6 +62,10 @@ class RehearsalOptions:
     """Canary tasks published per second. Default: 10."""
     before_seconds: float = 10.0
     """Steady publishing before the fault. Default: 10."""
+    backlog_seconds: float = 0.0
+    """Pause the workers (SIGSTOP) this long at the end of ``before``, so tasks queue up as behind busy
+    workers; they resume (SIGCONT) once the fault is over. Shows what a fault does to queued work.
+    Default: 0."""
     after_seconds: float = 15.0
     """Publishing after the endpoint recovered. Default: 15."""
     visibility_timeout_seconds: int = 20
@@ -94,6 +98,9 @@ class Rehearsal:
             raise RehearsalError(f"--broker {options.broker!r} is not allowed; allowed: {', '.join(BROKERS)}")
         if options.fault not in FAULTS:
             raise RehearsalError(f"--fault {options.fault!r} is not allowed; allowed: {', '.join(FAULTS)}")
+        if not 0 <= options.backlog_seconds < options.before_seconds:
+            raise RehearsalError(f"--backlog {options.backlog_seconds:g} is not allowed; allowed: at least 0 and "
+                                 f"less than --before ({options.before_seconds:g})")
         self.options, self.report, self.templates = options, report, templates
         self.workdir = options.workdir or Path(tempfile.mkdtemp(prefix="broker-tier-rehearsal-"))
         self.ledger = Ledger()
@@ -282,6 +289,12 @@ class Rehearsal:
                 connection.default_channel.qos.restore_visible(num=None, interval=1)
         return left
 
+    def queued(self, definition: WorkerDefinition, environment: dict[str, str]) -> int:
+        """Messages waiting in the class's queue (not yet delivered to a worker) right now."""
+        if self.options.broker == "sqs":
+            return self.sqs.depth(definition.queue.name)["visible"]
+        return self.redis_queue_depth(environment)["queued_at_end"]
+
     def redis_queue_depth(self, environment: dict[str, str]) -> dict:
         client = self.pair.primary.client(int(environment[Variables.REDIS_DB_BROKER.name]))
         queued = sum(client.llen(key) for key in client.scan_iter(match=f"{self.options.queue_class}*")
@@ -315,9 +328,20 @@ class Rehearsal:
             publishing_started = time.time()
             report.say(f"publishing {options.rate:g} canary tasks/s to {options.queue_class!r} for "
                        f"{options.before_seconds:g} s before the fault")
-            self.progress(options.before_seconds)
+            self.progress(max(0.0, options.before_seconds - options.backlog_seconds))
+            steady_until = time.time()
+            if options.backlog_seconds:
+                report.say(f"pool processes paused (SIGSTOP) for {options.backlog_seconds:g} s: tasks queue up, as "
+                           f"behind busy workers")
+                self.workers.pause()
+                self.progress(options.backlog_seconds)
+            queued = self.queued(definition, environment)
             fault: FaultRecord = FAULTS[options.fault](self.pair, self.endpoint, dns_delay=options.dns_delay_seconds,
                                                        say=lambda message: report.say(message, source="fault"))
+            fault.details["queued_before_fault"] = queued
+            if options.backlog_seconds:
+                self.workers.resume()
+                report.say("pool processes resumed (SIGCONT)")
             self.progress(options.after_seconds)
             publishing_stopped = self.stop_producer()
             report.say("producer stopped")
@@ -326,12 +350,13 @@ class Rehearsal:
             end_state = self.past_visibility_timeout(definition, environment)
             publishes, executions = self.ledger.snapshot()
             figures = account(publishes=publishes, executions=executions,
-                              window=Window(publishing_started=publishing_started,
+                              window=Window(publishing_started=publishing_started, steady_until=steady_until,
                                             publishing_stopped=publishing_stopped, fault=fault),
                               results_missing=self.results_missing(environment), worker_exits=self.workers.exits)
             report.measurements.update({
                 "broker": options.broker, "fault": options.fault, **figures, **end_state, **fault.details,
                 "dns_delay_seconds": options.dns_delay_seconds, "rate": options.rate,
+                "backlog_seconds": options.backlog_seconds,
                 "visibility_timeout_seconds": (options.visibility_timeout_seconds if options.broker == "sqs" else None),
                 "workers": options.workers, "worker_command": " ".join(definition.command),
                 "mirrored": f"{options.environment}/{options.queue_class}", "tls": "SSL_CERT_FILE" in additions,

@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 
 from broker_tier.rehearsal.definition import REHEARSAL_REGION, QueueDefinition
-from broker_tier.rehearsal.util import free_port, wait_until
+from broker_tier.rehearsal.util import free_port, stop_process, wait_until
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal"}
 """moto accepts any credentials; in ECS they come from the task role."""
@@ -78,9 +78,4 @@ class LocalSqs:
                 "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from typing import Callable, TypeVar
 
@@ -13,6 +14,18 @@ T = TypeVar("T")
 
 class RehearsalError(OpsError):
     """The rehearsal cannot run here (a missing binary, a template it cannot mirror); nothing was measured."""
+
+
+def stop_process(process: subprocess.Popen | None, *, grace_seconds: float = 10) -> None:
+    """SIGTERM a process started here, SIGKILL it if it is still there after ``grace_seconds``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_seconds)
 
 
 def free_port() -> int:

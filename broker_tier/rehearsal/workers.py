@@ -50,6 +50,14 @@ def worker_command(definition_command: tuple[str, ...], *, task_name: str, exper
     return command
 
 
+def _children(pid: int) -> list[int]:
+    """Child process ids (Linux /proc): a prefork worker's pool processes."""
+    children: list[int] = []
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (thread / "children").read_text().split()]
+    return children
+
+
 def process_environment(container_environment: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
     basics = {name: os.environ[name] for name in PROCESS_BASICS if name in os.environ}
     return {**basics, **container_environment, **extra}
@@ -169,6 +177,20 @@ class WorkerService:
         if self.exits:
             raise RehearsalError(f"a worker exited while starting: {self.exits[0].reason}; see "
                                  f"{self.tasks[0].log_path}")
+
+    def pause(self) -> None:
+        """SIGSTOP the pool processes: each worker fills its prefetch and stops taking messages, as when
+        every pool process is busy with a long task; the main process stays responsive."""
+        self._signal_pool(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_pool(signal.SIGCONT)
+
+    def _signal_pool(self, signum: int) -> None:
+        for task in self.tasks:
+            if task.process is not None and task.process.poll() is None:
+                for child in _children(task.process.pid):
+                    os.kill(child, signum)
 
     def stop(self) -> None:
         for task in self.tasks:
