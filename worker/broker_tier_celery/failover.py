@@ -8,17 +8,19 @@ passing. Neither Celery's result backend nor kombu retries a ``ResponseError``, 
 rehearsal shows (``broker-tier-ops rehearse``), a worker keeps writing its results to the demoted
 node until it restarts: every result is lost, and on SQS the succeeded tasks stay un-acked, run
 again at each visibility timeout and end in the dead-letter queue. With the Redis broker the same
-reply reaches callers of ``apply_async`` (the publish retry covers connection errors only).
+reply reaches callers of ``apply_async``: the publish retry reconnects once, the reconnect reaches
+the demoted node again (the DNS name has not moved yet) and "succeeds", and kombu re-raises.
 
 The connection classes here do what redis-py's own Sentinel support does for a demoted master
 (``SentinelManagedConnection.read_response`` in ``redis/sentinel.py``): on ``READONLY`` they drop
-the connection and raise ``ConnectionError``. The next attempt opens a new connection through the
-primary endpoint's DNS name, which reaches the new primary once the name has moved, and every
-retry that already covers connection errors (Celery's result backend retry, the publish retry,
-the worker's reconnect) now covers the failover too. On ElastiCache's primary endpoint ``READONLY``
-has no other meaning. They are installed by a result backend class and, with the Redis broker, a
+the connection and raise ``ConnectionError``; and on connect they refuse a node that is not the
+primary (``ROLE``), so a reconnect fails until the name has moved. Every retry that already covers
+connection errors (Celery's result backend retry, the publish retry, the worker's reconnect) now
+covers the failover too. On ElastiCache's primary endpoint ``READONLY`` and a replica's ``ROLE``
+have no other meaning. They are installed by a result backend class and, with the Redis broker, a
 kombu transport (both here) that the settings package names in ``result_backend`` and
-``broker_transport``.
+``broker_transport``. The transport's channel also works around kombu's "'NoneType' object has no
+attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`).
 """
 
 from __future__ import annotations

@@ -62,3 +62,11 @@ def test_rate_beyond_sqs_ceiling_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["redrive", "--env", ENV, "--queue-class", "default", "--rate", "600"])
     assert exited.value.code == 2 and "at most 500" in capsys.readouterr().err
+
+
+def test_rehearse_is_offline_and_refuses_bad_phases_before_starting_anything(tmp_path, capsys):
+    # no AWS clients, no --env discovery: the rehearsal runs on loopback (tests/broker_tier/rehearsal/)
+    code = main(["rehearse", "--before", "4", "--backlog", "5", "--report-dir", str(tmp_path)])
+    assert code == 2
+    assert "--backlog 5 is not allowed; allowed: at least 0 and less than --before (4)" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing ran, no report

@@ -23,7 +23,7 @@ def node(name: bytes):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Named)
     server.daemon_threads = True
     server.name = name
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield server.server_address
     finally:
