@@ -31,8 +31,8 @@ from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError
 from redis.utils import str_if_bytes
 
-REACHED_REPLICA = ("the primary endpoint reached a replica (a failover is under way and its DNS name has not moved "
-                   "yet); retrying")
+REACHED_REPLICA = ("the primary endpoint reached a replica: a failover is under way and its DNS name has not moved "
+                   "yet")
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
 DEMOTED_PRIMARY = ("READONLY: this connection reaches a node that is no longer the primary (a failover demoted "
                    "it); reconnecting through the primary endpoint")

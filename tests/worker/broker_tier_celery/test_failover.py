@@ -27,10 +27,10 @@ def client_of(node: RedisNode, connection_class=PrimaryConnection) -> redis.Redi
 
 
 def test_a_connection_that_reaches_a_replica_is_refused(pair):
-    with pytest.raises(redis.ConnectionError, match="reached a replica"):
-        client_of(pair.replica).ping()
+    with pytest.raises(redis.ConnectionError) as raised:
+        client_of(pair.replica).ping()  # PING alone would succeed on a replica
+    assert str(raised.value) == REACHED_REPLICA
     assert client_of(pair.primary).ping()
-    assert REACHED_REPLICA.startswith("the primary endpoint reached a replica")
 
 
 def test_readonly_on_an_open_connection_drops_it_and_is_a_connection_error(pair):
