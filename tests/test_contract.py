@@ -106,7 +106,9 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
             "rediss", state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
             int(state_outputs[contract.StateOutputs.REDIS_PORT]), f"/{config.cache.databases.broker}")
         assert broker.password == AUTH_TOKEN
-    backend = urlsplit(settings["result_backend"])
+    backend_class, _, backend_url = settings["result_backend"].rpartition("+")
+    assert backend_class == "broker_tier_celery.failover:FailoverRedisBackend"  # follows the primary endpoint
+    backend = urlsplit(backend_url)
     assert (backend.scheme, backend.hostname, backend.port, backend.path, backend.password) == (
         "rediss", state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
         int(state_outputs[contract.StateOutputs.REDIS_PORT]), f"/{config.cache.databases.results}", AUTH_TOKEN)

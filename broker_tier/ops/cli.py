@@ -1,5 +1,5 @@
 """broker-tier-ops: the tier's status, a failover drill, fail-back, dead-letter redrive, the operators'
-toolbox, and the cost estimate.
+toolbox, a local failover rehearsal, and the cost estimate.
 
 Resources are read from the deployed stacks' outputs of --env (BrokerTier-<env>-State, -Compute,
 -Monitoring); --replication-group-id overrides the cache, and redrive takes explicit queues. Every
@@ -21,7 +21,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from broker_tier.ops import cost, failback, failover, redrive, status, toolbox
+from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, make_clients
 from broker_tier.ops.command import Command, environment_name
 from broker_tier.ops.errors import exit_code_table
@@ -29,7 +29,7 @@ from broker_tier.ops.report import Report, latest_report
 from broker_tier.ops.resources import discover_from_options
 
 COMMANDS: tuple[Command, ...] = (status.COMMAND, failover.COMMAND, failback.COMMAND, redrive.COMMAND,
-                                 toolbox.COMMAND, cost.COMMAND)
+                                 toolbox.COMMAND, rehearse.COMMAND, cost.COMMAND)
 DEFAULT_REPORT_DIR = Path("drill-reports")
 EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 

@@ -13,7 +13,6 @@ from broker_tier_contract import ContainerEnvironment as Variables
 from celery import signals
 
 from broker_tier_celery import protection, shutdown
-from broker_tier_celery.sqs_handback import TRANSPORT as HANDBACK_TRANSPORT
 
 
 def _renew_seconds(environ: Mapping[str, str]) -> float:
@@ -31,9 +30,7 @@ def _renew_seconds(environ: Mapping[str, str]) -> float:
 
 
 def install(app: Any, environ: Mapping[str, str] = os.environ) -> None:
-    """Select the hand-back SQS transport and connect the worker hooks for ``app``."""
-    if (environ.get(Variables.BROKER.name) or Variables.BROKER.default) == "sqs":
-        app.conf.broker_transport = HANDBACK_TRANSPORT
+    """Connect the worker hooks for ``app`` (the settings choose the hand-back SQS transport)."""
     renew_seconds = _renew_seconds(environ)
     time_limit = app.conf.task_time_limit
     keepers: list[protection.ProtectionKeeper] = []

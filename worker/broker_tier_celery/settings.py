@@ -13,6 +13,9 @@ Checked against Celery 5.7 / kombu 5.7 as installed (see README "Celery settings
   With the Redis broker, which has no redrive, a lost worker's message is requeued.
 - ``broker_channel_error_retry``: without it workers exit with "Unrecoverable error:
   ReadOnlyError" after an ElastiCache failover (celery#7946).
+- Redis connections (result backend; broker in redis mode) follow the primary through a failover:
+  a replica is refused on connect and READONLY drops the connection (``failover.py``); measured
+  with ``broker-tier-ops rehearse`` (README, "Failover rehearsal").
 """
 
 from __future__ import annotations
@@ -139,11 +142,17 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
         scheme, _, host = env.sqs_endpoint_url.partition("://")
         broker_url = f"sqs://@{host}"
         options["is_secure"] = scheme == "https"
+    from broker_tier_celery.sqs_handback import TRANSPORT as HANDBACK_TRANSPORT
+
     return {
         "broker_url": broker_url,
+        # kombu's SQS transport, but a requeue (SIGTERM hand-back, a channel closing) makes the original
+        # message visible again instead of sending a copy (sqs_handback.py)
+        "broker_transport": HANDBACK_TRANSPORT,
         "broker_transport_options": options,
         # requeueing on SQS sends a copy while the original stays in flight (see module docstring)
         "task_reject_on_worker_lost": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_acks_on_failure": False,
         "task_acks_on_timeout": True,
     }
@@ -154,10 +163,21 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
                                "health_check_interval": 25}
     if env.task_time_limit:
         options["visibility_timeout"] = env.task_time_limit + 60
+    from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
+
     settings: dict[str, Any] = {
         "broker_url": env.redis_url(env.broker_db),
+        # connections that follow the primary through a failover (READONLY -> reconnect; see failover.py)
+        "broker_transport": BROKER_TRANSPORT_CLASS,
         "broker_transport_options": options,
         "task_reject_on_worker_lost": True,
+        # Off with the Redis broker: a failover drops the broker connection, and cancelling the tasks
+        # in flight then (a) marks a task that had just succeeded as RETRY over its SUCCESS result
+        # when the main process had not yet heard from the pool, and (b) leaves its message in the
+        # unacked hash, to run again a visibility timeout later (the restore at close fails while
+        # the endpoint still reaches the demoted node). Rehearsal, redis promote at 40 tasks/s: on, a
+        # task ran twice in 4 of 6 runs and 2 of 14 runs left RETRY over a SUCCESS; off, 0 of 6 either.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_acks_on_failure": True,
         "task_acks_on_timeout": True,
     }
@@ -170,6 +190,8 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
     """The Celery settings for ``env``, as a dict for ``app.conf.update``."""
     from kombu import Queue  # imported here so the module loads without kombu for docs and tests
 
+    from broker_tier_celery.failover import RESULT_BACKEND_CLASS
+
     settings: dict[str, Any] = {
         "task_queues": [Queue(name, routing_key=name) for name in env.queue_urls],
         "task_default_queue": "default" if "default" in env.queue_urls else next(iter(env.queue_urls)),
@@ -179,11 +201,11 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
         "broker_channel_error_retry": True,  # survive ReadOnlyError after a failover (celery#7946)
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_publish_retry": True,
         "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5,
                                       "interval_max": 3},
-        "result_backend": env.redis_url(env.results_db),
+        # the Redis backend with connections that follow the primary through a failover (failover.py)
+        "result_backend": f"{RESULT_BACKEND_CLASS}+{env.redis_url(env.results_db)}",
         "result_expires": env.result_expires,
         "result_backend_always_retry": True,
         "result_backend_max_retries": 10,

@@ -141,3 +141,12 @@ def test_markdown_tables_escape_pipes_and_line_breaks():
     for header, count in columns.items():
         rows = markdown.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
         assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == count + 1 for row in rows), rows
+
+
+def test_rehearse_is_offline_and_refuses_bad_phases_before_starting_anything(tmp_path, capsys):
+    # no AWS clients, no --env discovery: the rehearsal runs on loopback (tests/broker_tier/rehearsal/)
+    code = main(["rehearse", "--before", "4", "--backlog", "5", "--report-dir", str(tmp_path)])
+    assert code == 2
+    assert "--backlog 5 is not allowed; allowed: at least 0 and less than --before (4)" in capsys.readouterr().err
+    (report,) = tmp_path.glob("rehearse-*.json")  # a refusal leaves its report too, as every command's does
+    assert json.loads(report.read_text())["outcome"] == "refused"

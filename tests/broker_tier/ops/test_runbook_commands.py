@@ -36,6 +36,7 @@ def ops_commands(path: Path) -> list[str]:
 
 
 def as_argv(command: str) -> list[str]:
+    command = command.split(" # ", 1)[0]  # a shell comment after the command
     for placeholder, value in PLACEHOLDERS.items():
         command = command.replace(placeholder, value)
     assert "<" not in command, f"a placeholder the test does not know: {command}"

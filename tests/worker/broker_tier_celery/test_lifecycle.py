@@ -8,6 +8,7 @@ import pytest
 from celery import Celery
 
 from broker_tier_celery import SettingsError, configure
+from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 from broker_tier_celery.protection import (AgentEndpoint, ProtectionKeeper, expiry_minutes, keeper_for)
 from broker_tier_celery.shutdown import decide, receives_in_flight, succeeded
 from broker_tier_celery.sqs_handback import TRANSPORT
@@ -100,12 +101,12 @@ def test_keeper_survives_a_failing_endpoint_and_tries_again(caplog):
     assert keeper.protected is True and len(endpoint.bodies) == 1
 
 
-def test_configure_selects_the_hand_back_transport_for_sqs_only():
+def test_configure_selects_the_hand_back_transport_for_sqs_and_the_failover_one_for_redis():
     sqs_app, redis_app = Celery("sqs"), Celery("redis")
     configure(sqs_app, environ())
     configure(redis_app, environ(BROKER_TIER_BROKER="redis"))
     assert sqs_app.conf.broker_transport == TRANSPORT
-    assert redis_app.conf.broker_transport is None
+    assert redis_app.conf.broker_transport == BROKER_TRANSPORT_CLASS
     with sqs_app.connection_for_read() as connection:
         assert type(connection.transport).__module__ == "broker_tier_celery.sqs_handback"
 

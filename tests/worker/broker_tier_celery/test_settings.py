@@ -6,8 +6,13 @@ import ssl
 
 import pytest
 
+from celery import Celery
+from celery.app.backends import by_url
+
 from broker_tier_celery import SettingsError, settings_from_environment
+from broker_tier_celery.failover import FailoverRedisBackend, FailoverRedisTransport, PrimarySSLConnection
 from settings_environ import QUEUES, environ
+
 
 def test_sqs_mode_uses_predefined_queues_and_leaves_failures_for_redrive():
     settings = settings_from_environment(environ())
@@ -20,6 +25,8 @@ def test_sqs_mode_uses_predefined_queues_and_leaves_failures_for_redrive():
     assert settings["task_reject_on_worker_lost"] is False  # a requeue on SQS would duplicate the message
     assert settings["task_acks_on_timeout"] is True
     assert settings["task_create_missing_queues"] is False
+    # SQS mode keeps it: a Redis failover does not touch the broker connection
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert [q.name for q in settings["task_queues"]] == ["interactive", "default"]
     assert settings["task_default_queue"] == "default"
 
@@ -36,20 +43,38 @@ def test_common_hygiene_for_failover_publishing_and_shutdown():
     assert settings["redis_socket_keepalive"] is True and settings["redis_retry_on_timeout"] is True
 
 
-def test_result_backend_is_tls_with_the_auth_token_quoted():
+def test_result_backend_is_tls_with_the_auth_token_quoted_and_follows_the_primary():
     settings = settings_from_environment(environ())
-    assert settings["result_backend"] == ("rediss://:tok%2Fen%40@master.broker-tier-dev.cache.amazonaws.com:6380/2"
-                                          "?ssl_cert_reqs=required")
+    backend_class, url = by_url(settings["result_backend"])  # how Celery reads the setting
+    # Celery's own Redis backend keeps writing to a demoted primary (a READONLY reply is not a
+    # connection error): every result after a failover was lost in the rehearsal (failover.py)
+    assert backend_class is FailoverRedisBackend
+    assert url == "rediss://:tok%2Fen%40@master.broker-tier-dev.cache.amazonaws.com:6380/2?ssl_cert_reqs=required"
     assert settings["redis_backend_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
+def test_the_backend_pool_uses_the_connection_class_that_follows_the_primary():
+    app = Celery("settings-test")
+    app.conf.update(settings_from_environment(environ()))
+    pool = app.backend.client.connection_pool
+    assert pool.connection_class is PrimarySSLConnection  # TLS, as the URL says, and READONLY-aware
 
 
 def test_redis_mode_uses_the_broker_db_and_requeues_lost_work():
     settings = settings_from_environment(environ(BROKER_TIER_BROKER="redis"))
+    # kombu's Redis transport with connections that follow the primary and the work-around for
+    # kombu's "'NoneType' object has no attribute 'hostname'" crash (celery/kombu#582, #970)
+    app = Celery("settings-test")
+    app.conf.update(settings)
+    assert app.connection_for_write().get_transport_cls() is FailoverRedisTransport
     assert settings["broker_url"].startswith("rediss://:tok%2Fen%40@master.") and "/1?" in settings["broker_url"]
     assert settings["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     assert settings["broker_transport_options"]["visibility_timeout"] == 120  # time limit + 60
     assert settings["task_reject_on_worker_lost"] is True
     assert "predefined_queues" not in settings["broker_transport_options"]
+    # a failover drops the broker connection: cancelling the tasks in flight ran them twice and
+    # overwrote SUCCESS results with RETRY in the rehearsal (see the comment in settings.py)
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is False
 
 
 def test_local_sqs_endpoint_for_tests():

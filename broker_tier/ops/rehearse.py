@@ -1,0 +1,95 @@
+"""``broker-tier-ops rehearse``: count every task through a primary switch, on loopback (no AWS).
+
+See ``broker_tier.rehearsal`` for what runs and the README's "Failover rehearsal" for the figures.
+Exit code 0 when the goals of the broker mode and fault hold, 1 when one does not, 2 when the
+rehearsal cannot run here (e.g. no ``redis-server``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from broker_tier.ops.command import Command, positive
+from broker_tier.ops.report import Report
+
+
+def _override(text: str) -> tuple[str, object]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"{text}: expected NAME=JSON, e.g. task_publish_retry=false")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{text}: the value is not JSON (strings need quotes)") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from broker_tier.rehearsal.faults import FAULTS
+    from broker_tier.rehearsal.runner import BROKERS, RehearsalOptions
+
+    defaults = RehearsalOptions()
+    parser.add_argument("--broker", choices=BROKERS, default=defaults.broker,
+                        help="sqs: SQS queues (moto) with Redis for results; redis: Redis is broker and backend "
+                             f"(default: {defaults.broker})")
+    parser.add_argument("--fault", choices=tuple(FAULTS), default=defaults.fault,
+                        help="promote: as TestFailover; power-loss: the primary's node disappears; reboot: the "
+                             f"primary restarts empty, no failover (default: {defaults.fault})")
+    parser.add_argument("--dns-delay", type=positive(float, 120), default=defaults.dns_delay_seconds,
+                        help="seconds from the fault to the endpoint's name moving (default: "
+                             f"{defaults.dns_delay_seconds:g}; AWS documents 'up to a few seconds')")
+    parser.add_argument("--rate", type=positive(float, 200), default=defaults.rate,
+                        help=f"canary tasks published per second (default: {defaults.rate:g})")
+    parser.add_argument("--before", type=positive(float, 3600), default=defaults.before_seconds,
+                        help=f"seconds of steady publishing before the fault (default: {defaults.before_seconds:g})")
+    parser.add_argument("--after", type=positive(float, 3600), default=defaults.after_seconds,
+                        help="seconds of publishing after the endpoint recovered (default: "
+                             f"{defaults.after_seconds:g})")
+    parser.add_argument("--backlog", type=float, default=defaults.backlog_seconds,
+                        help="seconds the workers are paused just before the fault, so tasks queue up as behind "
+                             f"busy workers (default: {defaults.backlog_seconds:g})")
+    parser.add_argument("--visibility-timeout", type=positive(int, 43200),
+                        default=defaults.visibility_timeout_seconds,
+                        help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
+                             f"comes back within the run (default: {defaults.visibility_timeout_seconds})")
+    parser.add_argument("--drain-timeout", type=positive(float, 3600), default=defaults.drain_timeout_seconds,
+                        help="seconds to wait for published tasks to run once publishing stops (default: "
+                             f"{defaults.drain_timeout_seconds:g})")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the logs (workers, producer, redis, moto) here; default: a temporary directory, "
+                             "kept only when the rehearsal fails")
+    parser.add_argument("--workers", type=positive(int, 16), default=defaults.workers,
+                        help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})")
+    parser.add_argument("--env", dest="environment", default=defaults.environment,
+                        help="the cdk.json environment whose worker task definition is mirrored "
+                             f"(default: {defaults.environment})")
+    parser.add_argument("--queue-class", default=defaults.queue_class,
+                        help=f"the latency class mirrored and published to (default: {defaults.queue_class})")
+    parser.add_argument("--override", type=_override, action="append", default=[], metavar="NAME=JSON",
+                        help="experiments only: a Celery setting put on top of the settings package in the "
+                             "workers and the producer, e.g. task_publish_retry=false (repeatable)")
+    parser.add_argument("--json", action="store_true", help="also print the JSON report on stdout")
+
+
+def run(args: argparse.Namespace, _resources, _clients) -> Report:
+    from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
+
+    options = RehearsalOptions(
+        broker=args.broker, fault=args.fault, dns_delay_seconds=args.dns_delay, rate=args.rate,
+        before_seconds=args.before, after_seconds=args.after, backlog_seconds=args.backlog,
+        visibility_timeout_seconds=args.visibility_timeout,
+        drain_timeout_seconds=args.drain_timeout, workers=args.workers, environment=args.environment,
+        queue_class=args.queue_class, overrides=dict(args.override), workdir=args.workdir)
+    report = rehearse(options)
+    if args.json:
+        print(report.to_json(), file=sys.stdout, flush=True)
+    return report
+
+
+COMMAND = Command(
+    name="rehearse",
+    help="failover rehearsal on loopback: two redis-servers behind a DNS-like endpoint, real Celery workers "
+         "from the synthesized task definition, canary tasks counted through promote, power-loss or reboot",
+    add_arguments=add_arguments, run=run, aws=False)

@@ -1,0 +1,81 @@
+"""The rehearsal's endpoint behaves as a DNS name in a failover: new connections follow it, open ones stay."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from contextlib import contextmanager
+
+import pytest
+
+from broker_tier.rehearsal.endpoint import Endpoint
+
+
+class _Named(socketserver.StreamRequestHandler):
+    def handle(self):  # answers every line with the server's name: shows which node a connection reached
+        for _ in self.rfile:
+            self.wfile.write(self.server.name + b"\n")
+
+
+@contextmanager
+def node(name: bytes):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Named)
+    server.daemon_threads = True
+    server.name = name
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server.server_address
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ask(connection: socket.socket) -> bytes:
+    connection.sendall(b"?\n")
+    return connection.makefile("rb").readline().strip()
+
+
+@pytest.fixture
+def nodes():
+    with node(b"a") as a, node(b"b") as b:
+        endpoint = Endpoint(a)
+        endpoint.start()
+        yield endpoint, a, b
+        endpoint.close()
+
+
+def connect(endpoint: Endpoint) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", endpoint.port), timeout=5)
+
+
+def test_moving_the_name_changes_new_connections_only(nodes):
+    endpoint, a, b = nodes
+    before = connect(endpoint)
+    assert ask(before) == b"a"
+    endpoint.point_at(b)
+    after = connect(endpoint)
+    assert ask(after) == b"b"
+    assert ask(before) == b"a"  # an open connection stays with the node it reached, as with DNS
+    assert endpoint.opened == {a: 1, b: 1}
+
+
+def test_a_failed_node_has_its_connections_reset_until_the_name_moves(nodes):
+    endpoint, a, b = nodes
+    open_one = connect(endpoint)
+    assert ask(open_one) == b"a"
+    assert endpoint.fail(a) == 1
+    with pytest.raises(ConnectionResetError):
+        ask(open_one)
+    with pytest.raises((ConnectionResetError, ConnectionAbortedError)):
+        ask(connect(endpoint))  # the name still points at the dead node
+    endpoint.point_at(b)
+    assert ask(connect(endpoint)) == b"b"
+    assert endpoint.reset_count == 2
+
+
+def test_a_revived_node_is_reachable_again(nodes):
+    endpoint, a, _ = nodes
+    endpoint.fail(a)
+    endpoint.revive(a)
+    assert ask(connect(endpoint)) == b"a"

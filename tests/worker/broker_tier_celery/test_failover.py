@@ -1,0 +1,82 @@
+"""Connections that follow the primary, and the kombu crash work-around, against real redis-servers."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from kombu import Connection, Queue
+
+from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
+from broker_tier_celery.failover import (DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection)
+
+PASSWORD = "failover-test-token-0123456789"
+
+
+@pytest.fixture
+def pair(tmp_path):
+    pair = RedisPair.start(workdir=tmp_path, password=PASSWORD, tls=None)
+    yield pair
+    pair.stop()
+
+
+def client_of(node: RedisNode, connection_class=PrimaryConnection) -> redis.Redis:
+    # retries off: each test sees what one command meets
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        host=node.address[0], port=node.port, password=PASSWORD, connection_class=connection_class, retry=None),
+        retry=None)
+
+
+def test_a_connection_that_reaches_a_replica_is_refused(pair):
+    with pytest.raises(redis.ConnectionError) as raised:
+        client_of(pair.replica).ping()  # PING alone would succeed on a replica
+    assert str(raised.value) == REACHED_REPLICA
+    assert client_of(pair.primary).ping()
+
+
+def test_readonly_on_an_open_connection_drops_it_and_is_a_connection_error(pair):
+    following, stock = client_of(pair.primary), client_of(pair.primary, redis.Connection)
+    following.set("k", "1")  # both connected to the primary
+    stock.set("k", "1")
+    pair.replica.promote()
+    pair.primary.follow(pair.replica)
+    with pytest.raises(redis.exceptions.ReadOnlyError):
+        stock.set("k", "2")  # what redis-py does on its own: a reply; the connection stays open
+    with pytest.raises(redis.ConnectionError, match="no longer the primary") as raised:
+        following.set("k", "2")
+    assert str(raised.value) == DEMOTED_PRIMARY
+    assert all(c._sock is None for c in following.connection_pool._available_connections)  # closed
+
+
+def _power_loss_then_what_celery_does(node: RedisNode, transport: str) -> None:
+    """The sequence of a worker's consumer when the primary loses power (celery/worker/consumer/
+    consumer.py, ``on_connection_error_after_connected``), on a connection like the worker's: a
+    channel holding an unacked message, two channels waiting on BRPOP."""
+    connection = Connection(f"redis://:{PASSWORD}@127.0.0.1:{node.port}/1", transport=transport)
+    default = connection.default_channel
+    Queue("work")(default).declare()
+    connection.Producer(default).publish({"n": 1}, routing_key="work")
+    assert default.basic_get("work", no_ack=False) is not None  # delivered, not acked (acks_late)
+    default.basic_consume("work", False, lambda message: None, "first")
+    other = connection.channel()
+    other.basic_consume("work", False, lambda message: None, "second")
+    for channel in (default, other):  # both wait for the next message, as an idle worker's do
+        connection.transport.cycle._register_BRPOP(channel)
+    node.kill()
+    try:
+        connection.collect(socket_timeout=1)  # clears the transport's client; the channels' closes fail
+    except Exception:  # noqa: BLE001 - Celery ignores this one too
+        pass
+    connection.close()  # closes the default channel now: its restore needs the cleared client
+
+
+def test_without_the_work_around_kombu_crashes_after_a_power_loss(tmp_path):
+    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
+    node.start()
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'hostname'"):
+        _power_loss_then_what_celery_does(node, "kombu.transport.redis:Transport")
+
+
+def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(tmp_path):
+    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
+    node.start()
+    _power_loss_then_what_celery_does(node, f"{FailoverRedisTransport.__module__}:{FailoverRedisTransport.__name__}")

@@ -1,0 +1,131 @@
+"""Redis connections that follow the primary endpoint through a failover.
+
+After an ElastiCache failover the old primary comes back as a replica, and every connection still
+open to it answers writes with ``READONLY You can't write against a read only replica``. redis-py
+treats that as an ordinary reply (``ReadOnlyError``, a ``ResponseError``): the connection stays
+open and goes back to its pool, and its health check (a PING, which a replica answers) keeps
+passing. Neither Celery's result backend nor kombu retries a ``ResponseError``, so, as the
+rehearsal shows (``broker-tier-ops rehearse``), a worker keeps writing its results to the demoted
+node until it restarts: every result is lost, and on SQS the succeeded tasks stay un-acked, run
+again at each visibility timeout and end in the dead-letter queue. With the Redis broker the same
+reply reaches callers of ``apply_async``: the publish retry reconnects once, the reconnect reaches
+the demoted node again (the DNS name has not moved yet) and "succeeds", and kombu re-raises.
+
+The connection classes here do what redis-py's own Sentinel support does for a demoted master
+(``SentinelManagedConnection.read_response`` in ``redis/sentinel.py``): on ``READONLY`` they drop
+the connection and raise ``ConnectionError``; and on connect they refuse a node that is not the
+primary (``ROLE``), so a reconnect fails until the name has moved. Every retry that already covers
+connection errors (Celery's result backend retry, the publish retry, the worker's reconnect) now
+covers the failover too. On ElastiCache's primary endpoint ``READONLY`` and a replica's ``ROLE``
+have no other meaning. They are installed by a result backend class and, with the Redis broker, a
+kombu transport (both here) that the settings package names in ``result_backend`` and
+``broker_transport``. The transport's channel also works around kombu's "'NoneType' object has no
+attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`).
+"""
+
+from __future__ import annotations
+
+from celery.backends.redis import RedisBackend
+from kombu.transport import redis as kombu_redis
+from redis.connection import Connection, SSLConnection
+from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError
+from redis.utils import str_if_bytes
+
+REACHED_REPLICA = ("the primary endpoint reached a replica: a failover is under way and its DNS name has not moved "
+                   "yet")
+TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
+DEMOTED_PRIMARY = ("READONLY: this connection reaches a node that is no longer the primary (a failover demoted "
+                   "it); reconnecting through the primary endpoint")
+
+
+class _FollowsPrimary:
+    """Mixin for a redis-py connection class: a connection must reach the primary.
+
+    - On connect (after AUTH and SELECT) it asks ``ROLE`` and refuses a replica with
+      ``ConnectionError``: until the endpoint's DNS name moves, a reconnect reaches the demoted node,
+      whose PING succeeds, so without this check a reconnect "succeeds" and the next write fails
+      again (kombu's publish retry then gives up: it re-raises an error that persists after a
+      successful reconnect on transports without error classes, ``kombu.Connection.ensure``).
+      Refused, the reconnect is retried at the retry policy's intervals until the name has moved.
+    - A ``READONLY`` reply on an open connection closes it and becomes ``ConnectionError``.
+    """
+
+    def on_connect_check_health(self, *args, **kwargs):
+        super().on_connect_check_health(*args, **kwargs)
+        self.send_command("ROLE")
+        role = self.read_response()
+        if str_if_bytes(role[0]) != "master":
+            self.disconnect()
+            raise RedisConnectionError(REACHED_REPLICA)
+
+    def read_response(self, *args, **kwargs):
+        try:
+            return super().read_response(*args, **kwargs)
+        except ReadOnlyError:
+            self.disconnect()
+            raise RedisConnectionError(DEMOTED_PRIMARY) from None
+
+
+class PrimaryConnection(_FollowsPrimary, Connection):
+    """A plain TCP connection to the primary endpoint (tests; the stack always uses TLS)."""
+
+
+class PrimarySSLConnection(_FollowsPrimary, SSLConnection):
+    """A TLS connection to the primary endpoint."""
+
+
+FOLLOWING = {Connection: PrimaryConnection, SSLConnection: PrimarySSLConnection}
+
+
+def following_primary(connection_class: type) -> type:
+    """The class that follows the primary in place of ``connection_class`` (itself if it already does
+    or if it is neither of redis-py's TCP classes, e.g. a Unix socket)."""
+    return FOLLOWING.get(connection_class, connection_class)
+
+
+class FailoverRedisBackend(RedisBackend):
+    """Celery's Redis result backend, with connections that follow the primary."""
+
+    def _get_pool(self, **params):
+        params["connection_class"] = following_primary(params.get("connection_class", Connection))
+        return super()._get_pool(**params)
+
+
+class FailoverRedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, with connections that follow the primary, and a work-around for
+    kombu's "'NoneType' object has no attribute 'hostname'" crash (celery/kombu#582, #970).
+
+    The crash, as the rehearsal meets it after a power loss: Celery's consumer handles the broken
+    connection with ``Connection.collect()``, which clears the transport's ``client`` even when a
+    channel could not be closed (its close raised a connection error on the dead socket, and that
+    aborted closing the rest); ``Connection.close()`` then closes that channel, whose restore of its
+    unacked messages builds a new connection pool from the transport's ``client``: AttributeError,
+    which no ``ignore_errors`` expects, so the worker stops ("Unrecoverable error"). kombu 5.7.0, the
+    newest release, still does this. Here a channel whose transport is closed raises a connection
+    error instead, which those close paths ignore as designed: the messages stay in the unacked
+    hash, and the visibility timeout brings them back, as for any worker that vanished.
+    """
+
+    connection_class = PrimaryConnection
+    connection_class_ssl = PrimarySSLConnection
+
+    def _connparams(self, asynchronous=False):
+        if self.connection.client is None:
+            raise RedisConnectionError(TRANSPORT_CLOSED)
+        return super()._connparams(asynchronous=asynchronous)
+
+
+class FailoverRedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport, with :class:`FailoverRedisChannel`."""
+
+    Channel = FailoverRedisChannel
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+RESULT_BACKEND_CLASS = _qualified(FailoverRedisBackend)
+"""For ``result_backend = "<class>+rediss://..."`` (Celery's ``by_url`` splits a ``+`` prefix off the scheme)."""
+BROKER_TRANSPORT_CLASS = _qualified(FailoverRedisTransport)
+"""For ``broker_transport``: kombu uses an explicit transport over the one a URL's scheme names."""
