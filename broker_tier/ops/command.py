@@ -46,27 +46,30 @@ def environment_name(text: str) -> str:
     return text
 
 
-def positive(kind: type, upper: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a number above 0 (and at most ``upper``)."""
+def number(kind: type, *, above: float | None = None, at_least: float | None = None,
+           at_most: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` within the given bounds, with a message that states them."""
+    bounds = [text for text in (f"above {above:g}" if above is not None else None,
+                                f"{at_least:g} or more" if at_least is not None else None,
+                                f"at most {at_most:g}" if at_most is not None else None) if text]
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-        if value <= 0 or (upper is not None and value > upper):
-            raise argparse.ArgumentTypeError(f"{text}: must be above 0" + (f" and at most {upper}" if upper else ""))
+        if ((above is not None and value <= above) or (at_least is not None and value < at_least)
+                or (at_most is not None and value > at_most)):
+            raise argparse.ArgumentTypeError(f"{text}: must be {' and '.join(bounds)}")
         return value
     return parse
+
+
+def positive(kind: type, upper: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number above 0 (and at most ``upper``)."""
+    return number(kind, above=0, at_most=upper)
 
 
 def non_negative(kind: type) -> Callable[[str], float]:
     """An argparse type: a number of at least 0."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
-        return value
-    return parse
+    return number(kind, at_least=0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from broker_tier.cost import compare, estimate, render, templates
 from broker_tier.cost.prices import CostError, load_prices
-from broker_tier.ops.command import Command
+from broker_tier.ops.command import Command, number
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import OpsError, TierResources
 
@@ -31,23 +31,6 @@ ASSUMPTION_OPTIONS = {
     "snapshot_gb": ("--snapshot-gb", "GB", "GB of one cache snapshot (one a day is kept for the retention period; "
                     "one is free)"),
 }
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
-    return value
-
-
-def _percent(text: str) -> float:
-    value = _non_negative(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"{text}: must be at most 100")
-    return value
 
 
 def _default_cdk_json() -> Path:
@@ -79,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = estimate.assumption_fields()
     for name, (flag, metavar, text) in ASSUMPTION_OPTIONS.items():
         options.add_argument(flag, dest=name, metavar=metavar, default=defaults[name],
-                             type=_percent if name == "typical_load_percent" else _non_negative,
+                             type=number(float, at_least=0, at_most=100) if name == "typical_load_percent"
+                             else number(float, at_least=0),
                              help=f"{text} (default: {defaults[name]:g})")
     options.add_argument("--free-tier", action="store_true",
                          help="subtract the account-wide free allowances (CloudWatch, SQS) from each environment "
