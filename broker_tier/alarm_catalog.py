@@ -153,7 +153,8 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
                    missing="notBreaching",  # the primary publishes no lag
                    summary=f"A Redis replica lags more than {lag.threshold_seconds:g} s: a failover now would "
                            f"lose those writes. Do not drill a failover."),
-        worst_node(name="redis-connections", metric="CurrConnections", statistic="Maximum", graph=REDIS_CONNECTIONS,
+        worst_node(name=contract.REDIS_CONNECTIONS_ALARM, metric="CurrConnections", statistic="Maximum",
+                   graph=REDIS_CONNECTIONS,
                    runbook="redis-engine-health.md", window=connections, threshold=connections.threshold,
                    summary=f"More than {connections.threshold} connections on a Redis node (a connection leak, or "
                            f"clients reconnecting in a loop)."),
@@ -262,16 +263,11 @@ def _distinct(queries: list[MetricQuery]) -> tuple[MetricQuery, ...]:
     return tuple(kept)
 
 
-# What an AZ power interruption of the cache is expected to set off, so it must not stop the
-# experiment: the nodes of the powered-off AZ stop replicating and resynchronize afterwards (lag),
-# and every client reconnects to the new primary (connections).
-EXPECTED_DURING_AZ_POWER = frozenset({contract.REPLICATION_LAG_ALARM, "redis-connections"})
-
-
 def fault_injection_stop_specs(specs: list[AlarmSpec]) -> list[AlarmSpec]:
     """The alarms that stop an AWS FIS experiment on the tier: every paging alarm except those the
-    fault itself is expected to set off (``EXPECTED_DURING_AZ_POWER``). Tasks reaching a
+    fault itself is expected to set off (``broker_tier_contract.EXPECTED_DURING_AZ_POWER``). Tasks reaching a
     dead-letter queue, queues ageing past their objective, workers or Beat not running, Redis
     memory nearly full or evicting: each means the experiment is hurting work, not just moving it."""
-    return [spec for spec in specs if spec.severity == "page" and spec.name not in EXPECTED_DURING_AZ_POWER]
+    expected = contract.EXPECTED_DURING_AZ_POWER
+    return [spec for spec in specs if spec.severity == "page" and spec.name not in expected]
 

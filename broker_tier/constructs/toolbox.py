@@ -14,10 +14,6 @@ from broker_tier.nag import acknowledge
 TOOLBOX_IMAGE = "public.ecr.aws/docker/library/redis:7.2"
 """The official Redis image on ECR Public: ``redis-cli`` built with TLS. 7.2, the last BSD-licensed line;
 its ``redis-cli`` speaks to Valkey 7 and 8 too."""
-TOOLBOX_CONTAINER = "toolbox"
-TOOLBOX_LIFETIME_SECONDS = 3600
-"""The task ends by itself after an hour, so a forgotten toolbox does not linger."""
-"""redis-cli reads the password from this variable (never on a command line, never in shell history)."""
 ECS_EXEC_SESSION_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                             "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
 
@@ -50,12 +46,12 @@ class Toolbox(Construct):
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=settings.cpu_architecture,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
         self.task_definition.add_container(
-            TOOLBOX_CONTAINER, image=ecs.ContainerImage.from_registry(TOOLBOX_IMAGE),
-            command=["sleep", str(TOOLBOX_LIFETIME_SECONDS)],
+            contract.TOOLBOX_CONTAINER, image=ecs.ContainerImage.from_registry(TOOLBOX_IMAGE),
+            command=["sleep", str(contract.TOOLBOX_LIFETIME_SECONDS)],
             environment={variables.REDIS_HOST.name: redis_host, variables.REDIS_PORT.name: str(redis_port)},
             secrets={contract.ToolboxEnvironment.REDIS_CLI_AUTH.name:
                      settings.secrets[variables.REDIS_AUTH_TOKEN.name]},
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=TOOLBOX_CONTAINER, log_group=log_group),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=contract.TOOLBOX_CONTAINER, log_group=log_group),
             readonly_root_filesystem=False)  # redis-cli keeps its history file in the home directory
         allow_secret_injection(self.task_definition, settings.secrets_key)
         acknowledge(self.task_definition, "ECS2",

@@ -56,7 +56,7 @@ def make_clients(region: str | None, profile: str | None) -> tuple[dict, AwsTarg
     configured_attempts = core.get_config_variable("max_attempts")
     max_attempts = configured_attempts or DEFAULT_MAX_ATTEMPTS
     retries = {"mode": core.get_config_variable("retry_mode") or "standard", "total_max_attempts": max_attempts}
-    config = Config(retries=retries,  # (botocore rewrites the dict it is given) connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
+    config = Config(retries=retries, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
                     user_agent_extra="broker-tier-ops")
     session = boto3.Session(botocore_session=core, region_name=region)
     clients = {name: session.client(name, config=config) for name in SERVICES}

@@ -31,15 +31,14 @@ from typing import Any, Callable, Sequence
 import broker_tier_contract as contract
 from botocore.exceptions import BotoCoreError, ClientError
 
+from broker_tier.ops import task_accounting
 from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
+from broker_tier.ops.task_accounting import RESUME_GOAL_SECONDS, SAMPLE
 
 # Margin on top of the queue's visibility timeout before a canary is counted lost: the awslogs
 # driver ships batches every few seconds and FilterLogEvents sees an event once it is indexed.
 LEDGER_DELIVERY_MARGIN_SECONDS = 60.0
-# The rehearsal's goal: work resumes within 2 s of the endpoint moving.
-REHEARSAL_RESUME_SECONDS = 2.0
-SHOWN_TOKENS = 10  # lost or duplicated tokens listed in a check's detail
 CLOCK_MARGIN = timedelta(minutes=5)
 
 
@@ -173,10 +172,11 @@ class CanaryAccount:
     executions: int
     """Ledger lines: runs in all, duplicates included."""
     resume_seconds: float | None
-    """From ``resumed_from`` (the replication group's "failover completed") to the first canary run
-    after it; None if none ran after it."""
+    """From ``resumed_from`` (the replication group's "failover completed") to the first run after it of
+    a canary sent after the fault started; None if none ran (``task_accounting.resume_seconds``)."""
     longest_stall_seconds: float | None
-    """Longest time between two consecutive first runs of canaries: how long clients saw no work done."""
+    """Longest time without a canary's first run from the fault's start on: how long clients saw no work
+    done (``task_accounting.stalls``)."""
     recovered_seconds_after_call: float | None
     """From the fault's start (TestFailover or StartExperiment) to the end of the longest stall
     that ended after it: when clients saw work flowing again."""
@@ -184,13 +184,12 @@ class CanaryAccount:
     """Longest time from sending a canary to its first run."""
     ledger_delay_seconds: float | None
     """Longest time from a run to its ledger line's ingestion in CloudWatch Logs."""
-    lost_tokens: tuple[str, ...] = ()
-    duplicated_tokens: tuple[str, ...] = ()
+    lost_sample: tuple[str, ...] = ()
+    duplicated_sample: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        data = {key: value for key, value in vars(self).items() if not key.endswith("_tokens")}
-        data.update(lost_tokens=list(self.lost_tokens[:SHOWN_TOKENS]),
-                    duplicated_tokens=list(self.duplicated_tokens[:SHOWN_TOKENS]))
+        data = {key: value for key, value in vars(self).items() if not key.endswith("_sample")}
+        data.update(lost_sample=list(self.lost_sample[:SAMPLE]), duplicated_sample=list(self.duplicated_sample[:SAMPLE]))
         return data
 
 
@@ -200,31 +199,29 @@ def _rounded(value: float | None) -> float | None:
 
 def account(sent: Sequence[SentCanary], executions: Sequence[Execution], *, fault_started_at: float,
             resumed_from: float | None) -> CanaryAccount:
-    """Count ``sent`` canaries against the ledger ``executions``. Times are Unix times; executions
-    of tokens that were not sent (another run's) are ignored."""
+    """Count ``sent`` canaries against the ledger ``executions`` as the rehearsal counts its tasks
+    (``broker_tier.ops.task_accounting``). Times are Unix times; executions of tokens that were not sent
+    (another run's) are ignored."""
     sent_by_token = {canary.token: canary for canary in sent}
-    runs: dict[str, list[float]] = {}
-    for execution in executions:
-        if execution.token in sent_by_token:
-            runs.setdefault(execution.token, []).append(execution.at)
-    lost = tuple(token for token, canary in sent_by_token.items() if canary.error is None and token not in runs)
-    duplicated = tuple(token for token, times in runs.items() if len(times) > 1)
-    first_runs = sorted(min(times) for times in runs.values())
-    gaps = [(later - earlier, later) for earlier, later in zip(first_runs, first_runs[1:])]
+    mine = [execution for execution in executions if execution.token in sent_by_token]
+    lost, duplicated = task_accounting.lost_and_duplicated(
+        (canary.token for canary in sent if canary.error is None), (execution.token for execution in mine))
+    first_runs = task_accounting.first_runs((e.token, e.at) for e in mine)
+    gaps = task_accounting.stalls(first_runs.values(), start=fault_started_at)
     longest = max(gaps, default=None)
-    after_call = max(((gap, end) for gap, end in gaps if end > fault_started_at), default=None)
-    resumed = next((at for at in first_runs if resumed_from is not None and at >= resumed_from), None)
-    latencies = [min(times) - sent_by_token[token].sent_at for token, times in runs.items()]
-    delays = [e.ingested_at - e.at for e in executions if e.ingested_at is not None and e.token in sent_by_token]
+    latencies = [at - sent_by_token[token].sent_at for token, at in first_runs.items()]
+    delays = [e.ingested_at - e.at for e in mine if e.ingested_at is not None]
     return CanaryAccount(
-        sent=len(sent), publish_errors=sum(1 for canary in sent if canary.error), executed=len(runs),
-        lost=len(lost), duplicated=len(duplicated), executions=sum(len(times) for times in runs.values()),
-        resume_seconds=_rounded(None if resumed is None else resumed - resumed_from),
-        longest_stall_seconds=_rounded(longest[0] if longest else None),
-        recovered_seconds_after_call=_rounded(after_call[1] - fault_started_at if after_call else None),
+        sent=len(sent), publish_errors=sum(1 for canary in sent if canary.error), executed=len(first_runs),
+        lost=len(lost), duplicated=len(duplicated), executions=len(mine),
+        resume_seconds=task_accounting.resume_seconds(
+            {token: canary.sent_at for token, canary in sent_by_token.items()},
+            [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from),
+        longest_stall_seconds=longest[0] if longest else None,
+        recovered_seconds_after_call=_rounded(longest[1] - fault_started_at) if longest else None,
         max_latency_seconds=_rounded(max(latencies, default=None)),
         ledger_delay_seconds=_rounded(max(delays, default=None)),
-        lost_tokens=lost, duplicated_tokens=duplicated)
+        lost_sample=tuple(lost), duplicated_sample=tuple(duplicated))
 
 
 @dataclass(frozen=True)
@@ -252,7 +249,7 @@ class CanaryOptions:
     def resume_limit(self) -> float:
         if self.max_resume_seconds is not None:
             return self.max_resume_seconds
-        return REHEARSAL_RESUME_SECONDS + 1.0 / self.rate_per_second
+        return RESUME_GOAL_SECONDS + 1.0 / self.rate_per_second
 
 
 @dataclass
@@ -411,12 +408,12 @@ class CanaryDrill:
         short_settle = (self.visibility_timeout is not None and settle < self.visibility_timeout)
         lost_detail = f"{result.lost} of {result.sent - result.publish_errors} sent canaries never ran " \
                       f"(waited {settle:g} s after the last)"
-        if result.lost_tokens:
-            lost_detail += f": {', '.join(result.lost_tokens[:SHOWN_TOKENS])}"
+        if result.lost_sample:
+            lost_detail += f": {', '.join(result.lost_sample[:SAMPLE])}"
         duplicated_detail = f"{result.duplicated} canaries ran more than once ({result.executions} runs of " \
                             f"{result.executed})"
-        if result.duplicated_tokens:
-            duplicated_detail += f": {', '.join(result.duplicated_tokens[:SHOWN_TOKENS])}"
+        if result.duplicated_sample:
+            duplicated_detail += f": {', '.join(result.duplicated_sample[:SAMPLE])}"
         if short_settle:
             duplicated_detail += f"; settle {settle:g} s is shorter than the visibility timeout " \
                                  f"({self.visibility_timeout:g} s): a message left un-acked may not show"
@@ -427,9 +424,9 @@ class CanaryDrill:
             Check("canary_no_publish_errors", result.publish_errors == 0,
                   f"{result.publish_errors} of {result.sent} SendMessage calls failed", result.publish_errors),
             Check("canary_resumed", resume is not None and resume <= limit,
-                  (f"first canary ran {resume:g} s after 'failover completed' (goal <= {limit:g} s); longest "
-                   f"stall {result.longest_stall_seconds} s" if resume is not None else
-                   "no canary ran after 'failover completed'"), resume),
+                  (f"first canary sent after the fault ran {resume:g} s after 'failover completed' (goal <= "
+                   f"{limit:g} s); longest stall {result.longest_stall_seconds} s" if resume is not None else
+                   "no canary sent after the fault ran after 'failover completed'"), resume),
         ]
 
 

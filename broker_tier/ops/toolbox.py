@@ -7,22 +7,22 @@ import shlex
 import time
 from typing import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+import broker_tier_contract as contract
 
 from broker_tier.ops.command import Command, positive
+from broker_tier.ops.errors import OpsError
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import OpsError, TierResources
+from broker_tier.ops.resources import TierResources
 
-CONTAINER = "toolbox"  # broker_tier.constructs.toolbox.TOOLBOX_CONTAINER (the CDK app is not imported here)
 EXEC_AGENT = "ExecuteCommandAgent"
 STARTED_BY = "broker-tier-ops"
 
 
-def connect_command(*, cluster: str, task_arn: str, host: str, port: str, db: int | None = None) -> str:
+def connect_command(*, cluster: str, task_arn: str, host: str, port: str) -> str:
     """The ``aws ecs execute-command`` line that opens redis-cli (TLS; the token comes from REDISCLI_AUTH)."""
-    redis_cli = ["redis-cli", "--tls", "-h", host, "-p", port] + (["-n", str(db)] if db is not None else [])
+    redis_cli = ["redis-cli", "--tls", "-h", host, "-p", port]
     return shlex.join(["aws", "ecs", "execute-command", "--cluster", cluster, "--task", task_arn, "--container",
-                       CONTAINER, "--interactive", "--command", shlex.join(redis_cli)])
+                       contract.TOOLBOX_CONTAINER, "--interactive", "--command", shlex.join(redis_cli)])
 
 
 def stop_command(*, cluster: str, task_arn: str) -> str:
@@ -46,31 +46,28 @@ class ToolboxRun:
             "wait until the task runs and its ECS Exec agent is RUNNING",
             "print the aws ecs execute-command line that opens redis-cli, and the stop-task line"]):
             return report
-        try:
-            task_arn = self._run_task(cluster, toolbox)
-            if task_arn is None:
-                return report
-            report.measurements["task_arn"] = task_arn
-            self.ecs.get_waiter("tasks_running").wait(
-                cluster=cluster, tasks=[task_arn],
-                WaiterConfig={"Delay": self.poll_seconds, "MaxAttempts": max(1, int(self.timeout_seconds // self.poll_seconds))})
-            report.say(f"task running: {task_arn}")
-            agent_ready = self._wait_for_exec_agent(cluster, task_arn)
-        except WaiterError as error:
-            report.finish("failed", f"the toolbox task did not reach RUNNING: {error}")
+        # AWS errors and waiter time-outs end the command through the CLI's shared classification
+        # (broker_tier.ops.errors): after RunTask that is "aborted", with the stop line already printed.
+        task_arn = self._run_task(cluster, toolbox)
+        if task_arn is None:
             return report
-        except (ClientError, BotoCoreError) as error:
-            report.finish("aborted", f"AWS error: {error}")
-            return report
+        stop = stop_command(cluster=cluster, task_arn=task_arn)
+        report.measurements.update({"task_arn": task_arn, "stop": stop})
+        report.say(f"to stop it: {stop}  (it stops by itself after {contract.TOOLBOX_LIFETIME_SECONDS // 60} min)")
+        self.ecs.get_waiter("tasks_running").wait(
+            cluster=cluster, tasks=[task_arn],
+            WaiterConfig={"Delay": self.poll_seconds,
+                          "MaxAttempts": max(1, int(self.timeout_seconds // self.poll_seconds))})
+        report.say(f"task running: {task_arn}")
+        agent_ready = self._wait_for_exec_agent(cluster, task_arn)
         connect = connect_command(cluster=cluster, task_arn=task_arn, host=resources.redis_endpoint,
                                   port=resources.redis_port)
-        stop = stop_command(cluster=cluster, task_arn=task_arn)
-        report.measurements.update({"connect": connect, "stop": stop, "log_group": toolbox.log_group_name})
+        report.measurements.update({"connect": connect, "log_group": toolbox.log_group_name})
         report.add_checks(report.verification, [Check(
-            "ecs_exec_agent_running", agent_ready, f"{EXEC_AGENT} of container {CONTAINER}: "
+            "ecs_exec_agent_running", agent_ready, f"{EXEC_AGENT} of container {contract.TOOLBOX_CONTAINER}: "
             + ("RUNNING" if agent_ready else f"not RUNNING after {self.timeout_seconds:g} s"))])
         report.say(f"open redis-cli:   {connect}")
-        report.say(f"stop the toolbox: {stop}  (it stops by itself after an hour)")
+        report.say(f"stop the toolbox: {stop}")
         report.finish("passed" if agent_ready else "failed",
                       None if agent_ready else "ECS Exec is not ready in the task; see runbooks/operator-access.md")
         return report
@@ -93,7 +90,8 @@ class ToolboxRun:
         deadline = self.report.elapsed() + self.timeout_seconds
         while True:
             task = self.ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
-            agents = [agent for container in task.get("containers", []) if container.get("name") == CONTAINER
+            agents = [agent for container in task.get("containers", [])
+                      if container.get("name") == contract.TOOLBOX_CONTAINER
                       for agent in container.get("managedAgents", []) if agent.get("name") == EXEC_AGENT]
             if agents and agents[0].get("lastStatus") == "RUNNING":
                 return True
@@ -113,8 +111,9 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
                                         ("PrimaryEndpointAddress", resources.redis_endpoint),
                                         ("RedisPort", resources.redis_port)) if not value]
     if missing:
-        raise OpsError(f"{', '.join(missing)} not found for {args.env}: deploy BrokerTier-{args.env}-State and "
-                       f"BrokerTier-{args.env}-Compute first")
+        raise OpsError(f"{', '.join(missing)} not found for {args.env}: deploy "
+                       f"{contract.stack_name(args.env, contract.STATE)} and "
+                       f"{contract.stack_name(args.env, contract.COMPUTE)} first")
     report = Report("toolbox", args.env, resources.toolbox.task_definition_arn, args.dry_run)
     return ToolboxRun(clients["ecs"], resources, report, timeout_seconds=args.timeout).run()
 

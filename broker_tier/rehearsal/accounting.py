@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from broker_tier.ops import task_accounting
+from broker_tier.ops.task_accounting import SAMPLE
 from broker_tier.rehearsal.faults import FaultRecord
 from broker_tier.rehearsal.ledger import Publish
 from broker_tier.rehearsal.workers import WorkerExit
 
-SAMPLE = 10
-"""How many example tokens a figure lists next to its count."""
 WARM_UP_SECONDS = 1.0
 """The first second of publishing is left out of the throughput before the fault (start-up)."""
 
@@ -34,29 +34,25 @@ def _rate(times: list[float], start: float, end: float) -> float | None:
 
 def resume_seconds(publishes: list[Publish], executions: list[dict], window: Window) -> float | None:
     """From the endpoint reaching a writable primary to the first execution of a task published
-    after the fault struck; None when none ran."""
-    fault = window.fault
-    after_fault = {p.token for p in publishes if p.sent_at >= fault.struck_at}
-    firsts = [e["at"] for e in executions if e["token"] in after_fault and e["at"] >= fault.recovered_at]
-    return round(min(firsts) - fault.recovered_at, 2) if firsts else None
+    after the fault struck; None when none ran (``task_accounting.resume_seconds``)."""
+    return task_accounting.resume_seconds({p.token: p.sent_at for p in publishes},
+                                          [(e["token"], e["at"]) for e in executions],
+                                          fault_at=window.fault.struck_at, recovered_at=window.fault.recovered_at)
 
 
-def longest_stall(executions: list[dict], window: Window) -> float:
-    """The longest time without any execution between the fault and the end of publishing."""
-    start, end = window.fault.struck_at, window.publishing_stopped
-    times = sorted(e["at"] for e in executions if start <= e["at"] <= end)
-    points = [start, *times, end]
-    return round(max(b - a for a, b in zip(points, points[1:])), 2)
+def longest_stall(executions: list[dict], window: Window) -> float | None:
+    """The longest time without a task's first run from the fault on (``task_accounting.longest_stall``)."""
+    first = task_accounting.first_runs((e["token"], e["at"]) for e in executions)
+    return task_accounting.longest_stall(first.values(), start=window.fault.struck_at)
 
 
 def account(*, publishes: list[Publish], executions: list[dict], window: Window, results_missing: dict[str, str],
             worker_exits: list[WorkerExit]) -> dict:
     """The figures every rehearsal report holds (see the README's "Failover rehearsal")."""
     runs = Counter(e["token"] for e in executions)
-    published_ok = {p.token for p in publishes if p.ok}
     failed = [p for p in publishes if not p.ok]
-    lost = sorted(published_ok - set(runs))
-    duplicated = sorted(token for token, count in runs.items() if count > 1)
+    lost, duplicated = task_accounting.lost_and_duplicated((p.token for p in publishes if p.ok),
+                                                           (e["token"] for e in executions))
     times = [e["at"] for e in executions]
     fault = window.fault
     return {

@@ -1,4 +1,4 @@
-"""What a rehearsal must show for each broker mode and fault (issue #16's goals).
+"""What a rehearsal must show for each broker mode and fault.
 
 Each goal is a report figure and the most it may be. A figure a mode has no goal for is reported
 as measured: that is the price of the mode (README, "Failover rehearsal").
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker_tier.ops.report import Check
+from broker_tier.ops.task_accounting import RESUME_GOAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,6 @@ class Goal:
     why: str
 
 
-RESUME_LIMIT_SECONDS = 2.0
-
 _SQS_FAILOVER = (
     Goal("lost", 0, "every task published without an error runs"),
     Goal("duplicated", 0, "no task runs twice"),
@@ -28,7 +27,7 @@ _SQS_FAILOVER = (
     Goal("unacked_at_end", 0, "nothing is left in flight to run again or to dead-letter"),
     Goal("dead_lettered", 0, "no healthy task reaches the dead-letter queue"),
     Goal("worker_restarts", 0, "no worker exits"),
-    Goal("resume_seconds", RESUME_LIMIT_SECONDS, "work resumes within 2 s of the endpoint moving"),
+    Goal("resume_seconds", RESUME_GOAL_SECONDS, "work resumes within 2 s of the endpoint moving"),
 )
 _REDIS_PROMOTE = (
     Goal("lost", 0, "every task published without an error runs"),

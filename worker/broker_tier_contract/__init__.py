@@ -92,8 +92,14 @@ def alarm_name_prefix(environment: str) -> str:
 
 REPLICATION_LAG_ALARM = "redis-replication-lag"
 """Suffix of the replication-lag alarm: its threshold is the failover drill's default lag limit."""
+REDIS_CONNECTIONS_ALARM = "redis-connections"
+"""Suffix of the alarm on the busiest node's connections."""
 FAULT_INJECTION_STOP_ALARM = "fault-injection-stop"
 """Suffix of the composite alarm that stops the tier's AWS FIS experiments."""
+EXPECTED_DURING_AZ_POWER = frozenset({REPLICATION_LAG_ALARM, REDIS_CONNECTIONS_ALARM})
+"""Alarms an AZ power interruption of the cache is expected to set off: the nodes of the powered-off AZ
+stop replicating and resynchronize afterwards (lag), and every client reconnects to the new primary
+(connections). They neither stop the experiment nor fail the drill."""
 
 
 # -- AWS FIS: the AZ power interruption experiment ----------------------------------------------
@@ -257,6 +263,12 @@ class ContainerEnvironment:
     @classmethod
     def all(cls) -> tuple[Variable, ...]:
         return tuple(value for value in vars(cls).values() if isinstance(value, Variable))
+
+
+TOOLBOX_CONTAINER = "toolbox"
+"""The container of the operators' toolbox task (``aws ecs execute-command --container``)."""
+TOOLBOX_LIFETIME_SECONDS = 3600
+"""The toolbox task stops by itself after this long (its command is ``sleep``)."""
 
 
 class ToolboxEnvironment:

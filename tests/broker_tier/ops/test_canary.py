@@ -49,7 +49,7 @@ def test_every_canary_run_once_is_counted_with_the_steady_interval_as_the_longes
 def test_a_canary_never_run_is_lost_and_named():
     sent = sent_every(0.5, 10)
     result = account(sent, ran(sent, skip=(4,)), fault_started_at=T0, resumed_from=T0)
-    assert (result.lost, result.executed, result.lost_tokens) == (1, 9, ("run-000004",))
+    assert (result.lost, result.executed, result.lost_sample) == (1, 9, ("run-000004",))
 
 
 def test_a_publish_error_is_not_a_loss_but_a_canary_that_ran_anyway_counts_as_run():
@@ -61,11 +61,13 @@ def test_a_publish_error_is_not_a_loss_but_a_canary_that_ran_anyway_counts_as_ru
 def test_a_canary_run_twice_is_one_duplicate_and_its_second_run_hides_no_stall():
     sent = sent_every(1.0, 10)
     executions = ran(sent, at={5: T0 + 12.0}, twice=(3,))  # canary 5 ran late, after the others
-    executions.append(Execution("run-000006", "id-6", T0 + 12.5))  # and canary 6 again, later
+    executions.append(Execution("run-000006", "id-6", T0 + 10.5))  # and canary 6 again, inside the stall
     result = account(sent, executions, fault_started_at=T0 + 4.5, resumed_from=T0 + 4.5)
     assert (result.duplicated, result.executions, result.executed) == (2, 12, 10)
-    assert set(result.duplicated_tokens) == {"run-000003", "run-000006"}
-    assert result.longest_stall_seconds == 2.9  # first runs only: ... 9.1 (canary 9), 12.0 (canary 5)
+    assert set(result.duplicated_sample) == {"run-000003", "run-000006"}
+    # first runs only, from the fault (+4.5) on: ... 9.1 (canary 9), 12.0 (canary 5); canary 6's second run
+    # at +10.5 is no progress and does not split that stall
+    assert result.longest_stall_seconds == 2.9
 
 
 def test_a_stall_around_the_failover_gives_the_longest_stall_recovery_and_resumption():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_tier.ops.aws import make_clients
+from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, make_clients
 from broker_tier.ops.cli import COMMANDS, build_parser, main
 from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import OpsError, discover
@@ -108,6 +108,15 @@ def test_region_precedence(monkeypatch, tmp_path, environ, given, expected):
     clients, target = make_clients(given, None)
     assert (target.region, target.region_source) == expected
     assert {client.meta.region_name for client in clients.values()} == {expected[0]}
+
+
+def test_every_client_gives_up_connecting_and_reading_within_the_documented_times(monkeypatch):
+    # botocore's own defaults are 60 s each: with 8 attempts an unreachable endpoint would hang for minutes
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    clients, target = make_clients(None, None)
+    assert {(c.meta.config.connect_timeout, c.meta.config.read_timeout) for c in clients.values()} == {
+        (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)} == {(10, 30)}
+    assert {c.meta.config.retries["total_max_attempts"] for c in clients.values()} == {target.max_attempts}
 
 
 def test_help_says_exactly_which_region_variables_are_read(capsys):

@@ -6,6 +6,7 @@ import io
 import json
 import threading
 
+import broker_tier_contract as contract
 import pytest
 
 from broker_tier.ops.canary import CanaryOptions
@@ -109,7 +110,7 @@ def test_dead_letters_that_grow_during_the_failover_fail_the_hypothesis(aws):
 
 
 def test_an_alarm_that_fired_during_the_drill_fails_it(aws):
-    aws.group.on_failover = lambda: aws.history.fired(f"broker-tier-{ENV}-redis-connections")
+    aws.group.on_failover = lambda: aws.history.fired(contract.alarm_name(ENV, contract.REDIS_CONNECTIONS_ALARM))
     report = drill(aws)
     assert report.outcome == "failed"
     assert checks(report.verification)["no_alarm_fired"] is False
@@ -199,7 +200,7 @@ def test_a_canary_that_never_runs_is_lost_and_fails_the_drill(aws):
     assert report.outcome == "failed" and report.exit_code == 1
     lost = next(c for c in report.verification if c.name == "canary_none_lost")
     assert lost.passed is False and lost.value == 1 and lost.detail.endswith("-000002")
-    assert report.measurements["canary"]["lost_tokens"][0].endswith("-000002")
+    assert report.measurements["canary"]["lost_sample"][0].endswith("-000002")
 
 
 def test_a_canary_that_runs_twice_is_a_duplicate_and_fails_the_drill(aws):
@@ -300,6 +301,32 @@ def test_az_power_drill_starts_the_primarys_az_experiment_and_follows_it_to_the_
     assert report.measurements["failover_completed_seen_in"] == "role change (DescribeReplicationGroups, every 1 s)"
     statuses = [e["message"] for e in report.timeline if "; experiment " in e["message"]]
     assert any("experiment running" in m for m in statuses) and report.measurements["canary"]["lost"] == 0
+
+
+def test_az_power_sets_off_lag_and_connections_alarms_without_failing_the_drill_but_no_other(aws):
+    for alarm in sorted(contract.EXPECTED_DURING_AZ_POWER):
+        aws.history.fired(contract.alarm_name(ENV, alarm))
+    report = drill(aws, fault="az-power")
+    assert report.outcome == "passed", report.to_markdown()
+    (check,) = [c for c in report.verification if c.name == "no_alarm_fired"]
+    assert check.value == {"unexpected": [], "expected": sorted(contract.alarm_name(ENV, a)
+                                                                for a in contract.EXPECTED_DURING_AZ_POWER)}
+    history = [p for s, op, p in aws.api.calls if (s, op) == ("cloudwatch", "DescribeAlarmHistory")]
+    assert history and all(p["AlarmTypes"] == ["MetricAlarm", "CompositeAlarm"] for p in history)
+
+
+def test_az_power_fails_on_any_other_alarm(aws):
+    aws.history.fired(contract.alarm_name(ENV, contract.REPLICATION_LAG_ALARM))
+    aws.history.fired(contract.alarm_name(ENV, "dlq-default-messages"))
+    report = drill(aws, fault="az-power")
+    assert report.outcome == "failed" and checks(report.verification)["no_alarm_fired"] is False
+    (check,) = [c for c in report.verification if c.name == "no_alarm_fired"]
+    assert check.value["unexpected"] == [contract.alarm_name(ENV, "dlq-default-messages")]
+
+
+def test_test_failover_counts_every_alarm_that_fired(aws):
+    aws.history.fired(contract.alarm_name(ENV, contract.REPLICATION_LAG_ALARM))
+    assert checks(drill(aws).verification)["no_alarm_fired"] is False
 
 
 def test_az_power_drill_takes_failover_completed_from_an_event_when_elasticache_writes_one(aws):

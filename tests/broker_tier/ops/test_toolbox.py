@@ -17,15 +17,15 @@ from fake_aws import ENV
 class ExecAgent:
     """moto's DescribeTasks has no managedAgents: report the ECS Exec agent as ``status`` (validated answer)."""
 
-    def __init__(self, aws, status: str | None) -> None:
-        self.aws, self.status = aws, status
+    def __init__(self, aws, status: str | None, task_status: str = "RUNNING") -> None:
+        self.aws, self.status, self.task_status = aws, status, task_status
         aws.api.handlers[("ecs", "DescribeTasks")] = self.describe_tasks
 
     def describe_tasks(self, **params):
         answer = self.aws.api._original(self.aws.clients["ecs"], "DescribeTasks", params)
         answer.pop("ResponseMetadata", None)
         for task in answer["tasks"]:
-            task["lastStatus"] = "RUNNING"
+            task["lastStatus"] = self.task_status
             for container in task.get("containers", []):
                 if self.status:
                     container["managedAgents"] = [{"name": "ExecuteCommandAgent", "lastStatus": self.status}]
@@ -67,6 +67,16 @@ def test_fails_when_ecs_exec_never_becomes_ready(aws):
     report = toolbox(aws, timeout=30)
     assert report.outcome == "failed" and "ECS Exec is not ready" in report.error
     assert [c.passed for c in report.verification] == [False]
+
+
+def test_a_task_that_never_runs_aborts_through_the_shared_errors_and_says_how_to_stop_it(aws, tmp_path, capsys):
+    aws.tier.add_toolbox_network()
+    ExecAgent(aws, None, task_status="PENDING")
+    code = main(["toolbox", "--env", ENV, "--timeout", "10", "--report-dir", str(tmp_path)], clients=aws.clients)
+    err = capsys.readouterr().err
+    assert code == 3  # aborted: RunTask had started a task
+    assert "to stop it: aws ecs stop-task" in err and "time-out" in err.splitlines()[-1]
+    assert "ABORTED (exit 3)" in err.splitlines()[-1]
 
 
 def test_dry_run_starts_nothing(aws):

@@ -4,9 +4,9 @@ a role that can do exactly what the action needs."""
 
 from __future__ import annotations
 
+import broker_tier_contract as contract
 import pytest
 
-from broker_tier.alarm_catalog import EXPECTED_DURING_AZ_POWER
 from broker_tier.config import load_environments
 from tier_testing import tier_context
 
@@ -64,7 +64,7 @@ def test_stop_condition_is_every_paging_alarm_but_those_the_fault_sets_off(synth
     alarms = {r["Properties"]["AlarmName"]: (logical_id, r["Properties"]) for logical_id, r in
               synthesized.resources("dev", "Monitoring", "AWS::CloudWatch::Alarm").items()}
     paging = {name for name, (_, alarm) in alarms.items() if alarm["AlarmDescription"].startswith("[page]")}
-    expected = {name for name in paging if name.removeprefix("broker-tier-dev-") not in EXPECTED_DURING_AZ_POWER}
+    expected = {name for name in paging if name.removeprefix("broker-tier-dev-") not in contract.EXPECTED_DURING_AZ_POWER}
     assert {"broker-tier-dev-redis-replication-lag", "broker-tier-dev-redis-connections"} <= paging - expected
     assert {"broker-tier-dev-dlq-default-messages", "broker-tier-dev-queue-interactive-age",
             "broker-tier-dev-beat-tasks", "broker-tier-dev-redis-memory-critical"} <= expected
