@@ -1,10 +1,18 @@
-"""Builds the tier's stacks for the selected environments into a CDK app."""
+"""Builds the tier's stacks for the selected environments into a CDK app, and synthesizes them in-process
+for the tools that read templates (the rehearsal, the cost estimate, the tests)."""
 
 from __future__ import annotations
 
-import aws_cdk as cdk
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
 
-from broker_tier.config import CONTEXT_KEY, EnvironmentConfig, load_environments
+import aws_cdk as cdk
+import broker_tier_contract as contract
+from aws_cdk import cx_api
+
+from broker_tier.config import CONTEXT_KEY, ConfigError, EnvironmentConfig, deep_merge, load_environments
 from broker_tier.nag import add_aws_solutions_checks
 from broker_tier.stacks.compute_stack import BrokerComputeStack
 from broker_tier.stacks.monitoring_stack import BrokerMonitoringStack
@@ -16,9 +24,9 @@ class EnvironmentStacks:
 
     def __init__(self, app: cdk.App, config: EnvironmentConfig) -> None:
         self.config = config
-        self.state = BrokerStateStack(app, config.stack_name("State"), config=config)
-        self.compute = BrokerComputeStack(app, config.stack_name("Compute"), config=config, state=self.state)
-        self.monitoring = BrokerMonitoringStack(app, config.stack_name("Monitoring"), config=config,
+        self.state = BrokerStateStack(app, config.stack_name(contract.STATE), config=config)
+        self.compute = BrokerComputeStack(app, config.stack_name(contract.COMPUTE), config=config, state=self.state)
+        self.monitoring = BrokerMonitoringStack(app, config.stack_name(contract.MONITORING), config=config,
                                                 state=self.state, compute=self.compute)
 
     @property
@@ -39,3 +47,31 @@ def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]
     if nag:
         add_aws_solutions_checks(app)
     return {name: EnvironmentStacks(app, config) for name, config in environments.items()}
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def synthesize(context: Mapping[str, Any], *, outdir: Path | str, environment: str | None = None,
+               changes: Mapping[str, Any] | None = None) -> cx_api.CloudAssembly:
+    """Synthesize ``context`` (a ``cdk.json``'s context) in-process into ``outdir``, without cdk-nag (the test
+    command runs it): every environment, or only ``environment`` with ``changes`` deep-merged into its block.
+
+    jsii starts ``node`` from PATH: the Node 22 the set-up pins (``node_modules/.bin``) is put first.
+    :raises ConfigError: the configuration is invalid, or ``environment`` is not declared.
+    """
+    pinned_node = REPOSITORY / "node_modules" / ".bin"
+    if (pinned_node / "node").exists() and str(pinned_node) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{pinned_node}{os.pathsep}{os.environ.get('PATH', '')}"
+    context = copy.deepcopy(dict(context))
+    if environment is not None:
+        environments = (context.get(CONTEXT_KEY) or {}).get("environments") or {}
+        if environment not in environments:
+            raise ConfigError(f"environment {environment!r} is not declared in cdk.json; environments: "
+                              f"{', '.join(sorted(environments)) or 'none'}")
+        if changes:
+            environments[environment] = deep_merge(environments[environment], changes)
+        context["env"] = environment
+    app = cdk.App(context=context, outdir=str(outdir))
+    build_app(app, nag=False)
+    return app.synth()

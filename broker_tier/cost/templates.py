@@ -4,7 +4,6 @@ guard's ``baseline/``, or a fresh synthesis of ``cdk.json`` (no credentials, no 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,23 +90,12 @@ def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path |
     ``outdir`` (default: a new temporary directory) and return it. No credentials, no network."""
     if not cdk_json.is_file():
         raise CostError(f"{cdk_json}: no such file (the app's cdk.json; or give --cdk-out DIR)")
-    # jsii starts `node` from PATH: prefer the pinned Node the set-up installed next to cdk.json.
-    pinned_node = cdk_json.parent / "node_modules" / ".bin"
-    if (pinned_node / "node").exists() and str(pinned_node) not in os.environ.get("PATH", ""):
-        os.environ["PATH"] = f"{pinned_node}{os.pathsep}{os.environ.get('PATH', '')}"
-    import aws_cdk as cdk  # imported here: starting jsii takes seconds, reading a cdk.out does not
-
-    from broker_tier.app_builder import build_app
+    from broker_tier.app_builder import synthesize as synthesize_app  # starting jsii takes seconds
     from broker_tier.config import ConfigError
 
-    context = json.loads(cdk_json.read_text()).get("context", {})
-    if environment is not None:
-        context = {**context, "env": environment}
     outdir = outdir or Path(tempfile.mkdtemp(prefix="broker-tier-cost-"))
-    app = cdk.App(context=context, outdir=str(outdir))
     try:
-        build_app(app, nag=False)
+        synthesize_app(json.loads(cdk_json.read_text()).get("context", {}), environment=environment, outdir=outdir)
     except ConfigError as error:
         raise CostError(f"invalid configuration in {cdk_json}; nothing was estimated:\n{error}") from None
-    app.synth()
     return outdir

@@ -83,21 +83,15 @@ def synthesize(environment_name: str, *, broker: str) -> tuple[dict, dict]:
     """The Compute and State templates of ``environment_name`` from the repository's cdk.json, with
     ``compute.broker`` set to ``broker`` (the rest of the configuration as it is). cdk-nag is not run
     (the test command does that)."""
-    import aws_cdk as cdk  # imported here: the rest of the rehearsal does not need the CDK
+    from broker_tier.app_builder import synthesize as synthesize_app  # the CDK only when synthesizing
+    from broker_tier.config import ConfigError
 
-    from broker_tier.app_builder import build_app
-    from broker_tier.config import CONTEXT_KEY
-
-    context = json.loads(CDK_JSON.read_text())["context"]
-    environments = context[CONTEXT_KEY].get("environments", {})
-    if environment_name not in environments:
-        raise RehearsalError(f"--env {environment_name!r} is not in cdk.json; environments: "
-                             f"{', '.join(sorted(environments))}")
-    environments[environment_name].setdefault("compute", {})["broker"] = broker
-    context["env"] = environment_name
-    app = cdk.App(context=context, outdir=tempfile.mkdtemp(prefix="broker-tier-rehearsal-cdk-"))
-    build_app(app, nag=False)
-    assembly = app.synth()
+    try:
+        assembly = synthesize_app(json.loads(CDK_JSON.read_text())["context"], environment=environment_name,
+                                  changes={"compute": {"broker": broker}},
+                                  outdir=tempfile.mkdtemp(prefix="broker-tier-rehearsal-cdk-"))
+    except ConfigError as error:
+        raise RehearsalError(f"--env {environment_name!r}: {error}") from None
     return (assembly.get_stack_by_name(contract.stack_name(environment_name, contract.COMPUTE)).template,
             assembly.get_stack_by_name(contract.stack_name(environment_name, contract.STATE)).template)
 

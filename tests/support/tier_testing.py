@@ -16,7 +16,7 @@ import aws_cdk as cdk  # noqa: E402
 import broker_tier_contract as contract  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from broker_tier.app_builder import build_app  # noqa: E402
+from broker_tier.app_builder import build_app, synthesize  # noqa: E402
 from broker_tier.config import CONTEXT_KEY, deep_merge  # noqa: E402
 from deployment import Deployment  # noqa: E402
 
@@ -90,9 +90,7 @@ def variant_context(env: str, changes: dict) -> dict:
 
 def synthesize_variant(outdir: Path, env: str, changes: dict) -> dict[str, dict]:
     """``env`` of cdk.json with ``changes`` deep-merged into it, synthesized alone: templates by stack part."""
-    app = cdk.App(context={**variant_context(env, changes), "env": env}, outdir=str(outdir))
-    build_app(app, nag=False)
-    assembly = app.synth()
+    assembly = synthesize(project_context(), outdir=outdir, environment=env, changes=changes)
     return {part: assembly.get_stack_by_name(contract.stack_name(env, part)).template for part in contract.STACK_PARTS}
 
 

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from broker_tier.ops.report import Report
-from broker_tier.rehearsal.definition import synthesize
 from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 
 # Short phases: a 1.5 s DNS delay, 3 s of publishing on each side of the fault, a 3 s visibility timeout.
@@ -21,11 +20,11 @@ SHORT = dict(rate=10, before_seconds=3, after_seconds=3, dns_delay_seconds=1.5, 
 
 
 @pytest.fixture(scope="module")
-def templates(synthesized) -> dict[str, tuple[dict, dict]]:
+def templates(synthesized, redis_broker_dev) -> dict[str, tuple[dict, dict]]:
     """The dev environment's (Compute, State) templates per broker mode: sqs is cdk.json's, redis is
-    the same configuration with ``compute.broker: redis``."""
+    the same configuration with ``compute.broker: redis`` (both synthesized once per session)."""
     return {"sqs": (synthesized.json("dev", "Compute"), synthesized.json("dev", "State")),
-            "redis": synthesize("dev", broker="redis")}
+            "redis": (redis_broker_dev["Compute"], redis_broker_dev["State"])}
 
 
 CASES = [(broker, fault) for broker in ("sqs", "redis") for fault in ("promote", "power-loss")]
