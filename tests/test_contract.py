@@ -56,6 +56,21 @@ def test_ops_discovery_finds_what_each_environment_outputs(synthesized, env, mon
     assert set(resources.service_names) == {*config.queues, contract.BEAT_PROCESS}
     assert resources.cluster_name and all(resources.service_names.values())
     assert resources.alarm_name_prefix == contract.alarm_name_prefix(env)
+    assert resources.broker == config.compute.broker  # the drill's canary depends on it
+    assert resources.redis_port == str(config.cache.port)
+    assert resources.redis_endpoint == deployment.attribute(state, cache_id(deployment, state), "PrimaryEndPoint.Address")
+    toolbox = resources.toolbox
+    assert toolbox and toolbox.task_definition_arn and toolbox.security_group_id
+    assert len(toolbox.subnet_ids) == config.network.max_azs  # one private subnet per AZ
+    assert toolbox.log_group_name == contract.operator_log_group_name(env)
+    experiments = config.fault_injection.az_power.enabled
+    assert len(resources.az_power_template_ids) == (config.network.max_azs if experiments else 0)
+
+
+def cache_id(deployment, stack: str) -> str:
+    (logical_id,) = [logical_id for logical_id, resource in deployment.templates[stack]["Resources"].items()
+                     if resource["Type"] == "AWS::ElastiCache::ReplicationGroup"]
+    return logical_id
 
 
 def containers(templates: dict[str, dict], deployment) -> list[tuple[str, dict, dict[str, str]]]:

@@ -44,5 +44,7 @@ class BeatService(Construct):
             role.add_to_principal_policy(iam.PolicyStatement(
                 sid="PublishToWorkQueues", actions=["sqs:SendMessage"],
                 resources=[q.queue_arn for q in publish_queues]))
+            # a producer of an SSE-KMS queue needs both (Amazon SQS Developer Guide, "Amazon SQS Key management")
             role.add_to_principal_policy(iam.PolicyStatement(
-                sid="QueueEncryption", actions=["kms:GenerateDataKey"], resources=[encryption_key.key_arn]))
+                sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[encryption_key.key_arn]))

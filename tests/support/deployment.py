@@ -59,6 +59,11 @@ class Deployment:
         if kind == "AWS::ECS::Service":
             name = props.get("ServiceName") or f"{stack}-{logical_id}-AbCdEf"
             return {"Name": name, "Ref": arn.format("ecs", f"service/{name}")}[attribute]
+        if kind == "AWS::Logs::LogGroup":
+            name = self.resolve(stack, props["LogGroupName"]) if "LogGroupName" in props else f"{stack}-{logical_id}"
+            return {"Ref": name, "Arn": arn.format("logs", f"log-group:{name}:*")}[attribute]
+        if kind == "AWS::ECS::TaskDefinition":
+            return arn.format("ecs", f"task-definition/{props.get('Family', logical_id)}:1")
         if kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"):
             name = self.resolve(stack, props.get("AlarmName") or props.get("DashboardName"))
             return {"Ref": name, "Arn": arn.format("cloudwatch", f"alarm:{name}")}[attribute]

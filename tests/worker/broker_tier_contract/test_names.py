@@ -39,11 +39,6 @@ def test_database_layout_round_trips():
     assert contract.parse_databases(contract.format_databases(layout)) == layout
 
 
-def test_soft_shutdown_default_is_what_the_stack_sets_by_default():
-    default = contract.ContainerEnvironment.SOFT_SHUTDOWN_TIMEOUT.default
-    assert int(default) == contract.soft_shutdown_seconds(contract.DEFAULT_STOP_TIMEOUT_SECONDS)
-
-
 def test_canary_ledger_lines_parse_from_a_log_line_and_nothing_else_does():
     record = {"token": "t1", "task_id": "id", "queue": "default", "hostname": "h", "pid": 7, "at": 1.5}
     line = f"[2026-11-23 10:00:00,000: WARNING/ForkPoolWorker-1] {contract.canary_ledger_line(record)}"
