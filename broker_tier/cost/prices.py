@@ -82,9 +82,6 @@ class PriceTable:
     def unit(self, region: str, name: str) -> str:
         return self.data["regions"][region]["prices"][name]["per"]
 
-    def source_of(self, region: str, name: str) -> str:
-        return self.data["regions"][region]["prices"][name]["source"]
-
     def free_tier(self, allowance: str) -> float:
         return float(self.data["free_tier"][allowance]["amount"])
 

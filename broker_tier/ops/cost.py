@@ -16,9 +16,10 @@ from pathlib import Path
 
 from broker_tier.cost import compare, estimate, render, templates
 from broker_tier.cost.prices import CostError, load_prices
-from broker_tier.ops.command import Command, number
+from broker_tier.ops.command import Command, environment_name, number
 from broker_tier.ops.report import Report
-from broker_tier.ops.resources import OpsError, TierResources
+from broker_tier.ops.errors import OpsError
+from broker_tier.ops.resources import TierResources
 
 # The assumptions a user sets on the command line: option, metavar, help (the default is appended).
 ASSUMPTION_OPTIONS = {
@@ -50,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read this cloud assembly (e.g. cdk.out after `cdk synth`) instead of synthesizing")
     source.add_argument("--cdk-json", type=Path, metavar="FILE",
                         help="the app's cdk.json to synthesize (default: ./cdk.json, else the repository's)")
-    source.add_argument("--env", metavar="NAME", help="only this environment (default: every environment)")
+    source.add_argument("--env", metavar="NAME", type=environment_name,
+                        help="only this environment (default: every environment)")
     source.add_argument("--compare", type=Path, metavar="BASE",
                         help="also print the difference, by line, against BASE: another cdk.out, or baseline/ "
                              "(stateful resources only: cache, KMS keys, secrets, logs compare; the rest is "

@@ -12,7 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from broker_tier.ops.command import Command, positive
 from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import OpsError, TierResources
+from broker_tier.ops.errors import OpsError
+from broker_tier.ops.resources import TierResources
 
 
 @dataclass(frozen=True)

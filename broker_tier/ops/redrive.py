@@ -33,9 +33,6 @@ class Redrive:
         self.sqs, self.pair, self.options, self.report = sqs, pair, options, report
         self.sleep = sleep or time.sleep
 
-    def counts(self, url: str) -> dict[str, int]:
-        return queue_counts(self.sqs, url)
-
     def latest_task(self) -> dict | None:
         results = self.sqs.list_message_move_tasks(SourceArn=self.pair.dead_letter_arn, MaxResults=1)["Results"]
         return results[0] if results else None
@@ -44,7 +41,7 @@ class Redrive:
         """Run the command (or, when the report is a dry run, only plan it) and return its report."""
         report, pair = self.report, self.pair
         try:
-            dead = self.counts(pair.dead_letter_url)
+            dead = queue_counts(self.sqs, pair.dead_letter_url)
             report.measurements["dead_letters_before"] = dead
             latest = self.latest_task()
             running = latest is not None and latest["Status"] == "RUNNING"
@@ -90,7 +87,7 @@ class Redrive:
                 return
             self.sleep(self.options.poll_seconds)
         report.measurements.update({"moved": moved, "to_move": to_move, "status": task["Status"]})
-        after = self.counts(pair.dead_letter_url)
+        after = queue_counts(self.sqs, pair.dead_letter_url)
         report.measurements["dead_letters_after"] = after
         ok = task["Status"] == "COMPLETED"
         report.add_checks(report.verification, [Check(

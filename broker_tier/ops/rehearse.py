@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from broker_tier.ops.command import Command, positive
+from broker_tier.ops.command import Command, environment_name, non_negative, positive
 from broker_tier.ops.report import Report
 
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--after", type=positive(float, 3600), default=defaults.after_seconds,
                         help="seconds of publishing after the endpoint recovered (default: "
                              f"{defaults.after_seconds:g})")
-    parser.add_argument("--backlog", type=float, default=defaults.backlog_seconds,
+    parser.add_argument("--backlog", type=non_negative(float), default=defaults.backlog_seconds,
                         help="seconds the workers are paused just before the fault, so tasks queue up as behind "
                              f"busy workers (default: {defaults.backlog_seconds:g})")
     parser.add_argument("--visibility-timeout", type=positive(int, 43200),
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "kept only when the rehearsal fails")
     parser.add_argument("--workers", type=positive(int, 16), default=defaults.workers,
                         help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})")
-    parser.add_argument("--env", dest="environment", default=defaults.environment,
+    parser.add_argument("--env", dest="environment", type=environment_name, default=defaults.environment,
                         help="the cdk.json environment whose worker task definition is mirrored "
                              f"(default: {defaults.environment})")
     parser.add_argument("--queue-class", default=defaults.queue_class,

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from broker_tier.ops.errors import OpsError
 
-__all__ = ["OpsError", "QueuePair", "TierResources", "discover", "discover_from_options", "explicit_queue_pair",
+__all__ = ["QueuePair", "TierResources", "discover", "discover_from_options", "explicit_queue_pair",
            "queue_url_or_arn", "stack_outputs"]
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/(?P<account>\d{12})/(?P<name>[\w-]{1,80})$")
 QUEUE_ARN = re.compile(r"^arn:(?P<partition>aws[\w-]*):sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80})$")

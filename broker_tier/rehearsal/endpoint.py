@@ -82,9 +82,6 @@ class Endpoint:
         """``target`` is reachable again (a rebooted node): new connections to it are forwarded."""
         self._call(self._revive(target))
 
-    def open_links(self) -> Counter[Address]:
-        return self._call(self._count_links())
-
     def close(self) -> None:
         if self._server is not None:
             self._call(self._shutdown())
@@ -110,9 +107,6 @@ class Endpoint:
 
     async def _revive(self, target: Address) -> None:
         self._dead.discard(target)
-
-    async def _count_links(self) -> Counter[Address]:
-        return Counter(link.target for link in self._links)
 
     async def _shutdown(self) -> None:
         self._server.close()

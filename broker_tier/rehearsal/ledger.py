@@ -8,7 +8,6 @@ counted on the Redis being failed over.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -60,6 +59,3 @@ class Ledger:
         publishes, executions = self.snapshot()
         executed = {e["token"] for e in executions}
         return {p.token for p in publishes if p.ok and p.token not in executed}
-
-    def execution_counts(self) -> Counter[str]:
-        return Counter(e["token"] for e in self.snapshot()[1])

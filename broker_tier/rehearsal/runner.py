@@ -46,8 +46,9 @@ ElastiCache by using Multi-AZ"). The rehearsal reads "a few" as 5 s; ``--dns-del
 WORKER_ONLY = (Variables.QUEUE.name, Variables.TASK_TIME_LIMIT.name)
 """Variables only worker containers get; the producer (a team's app, like Beat) has the rest."""
 QUIET_SECONDS = 2.0
-PROGRESS_SECONDS = 2.0
 """No execution for this long after the drain: the workers hold nothing more."""
+PROGRESS_SECONDS = 2.0
+"""How often the rehearsal prints its progress."""
 
 
 @dataclass(frozen=True, kw_only=True)

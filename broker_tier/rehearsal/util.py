@@ -7,7 +7,7 @@ import subprocess
 import time
 from typing import Callable, TypeVar
 
-from broker_tier.ops.resources import OpsError
+from broker_tier.ops.errors import OpsError
 
 T = TypeVar("T")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import broker_tier_contract as contract
 from constructs import Construct
 
 from broker_tier.config import EnvironmentConfig
@@ -22,7 +23,7 @@ class TierStack(cdk.Stack):
         super().__init__(scope, construct_id, env=env, description=description,
                          termination_protection=config.production, **kwargs)
         self.config = config
-        for key, value in {"Project": "broker-tier", "Environment": config.name, **config.tags}.items():
+        for key, value in {"Project": contract.PROJECT, "Environment": config.name, **config.tags}.items():
             cdk.Tags.of(self).add(key, value)
 
     @property

@@ -31,6 +31,8 @@ from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError
 from redis.utils import str_if_bytes
 
+from broker_tier_celery.naming import qualified_name
+
 REACHED_REPLICA = ("the primary endpoint reached a replica: a failover is under way and its DNS name has not moved "
                    "yet")
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
@@ -121,11 +123,7 @@ class FailoverRedisTransport(kombu_redis.Transport):
     Channel = FailoverRedisChannel
 
 
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-RESULT_BACKEND_CLASS = _qualified(FailoverRedisBackend)
+RESULT_BACKEND_CLASS = qualified_name(FailoverRedisBackend)
 """For ``result_backend = "<class>+rediss://..."`` (Celery's ``by_url`` splits a ``+`` prefix off the scheme)."""
-BROKER_TRANSPORT_CLASS = _qualified(FailoverRedisTransport)
+BROKER_TRANSPORT_CLASS = qualified_name(FailoverRedisTransport)
 """For ``broker_transport``: kombu uses an explicit transport over the one a URL's scheme names."""

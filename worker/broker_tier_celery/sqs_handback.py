@@ -20,11 +20,9 @@ import logging
 from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport.SQS import Channel as SqsChannel, Transport as SqsTransport
 
+from broker_tier_celery.naming import qualified_name
+
 logger = logging.getLogger("broker_tier.handback")
-
-TRANSPORT = "broker_tier_celery.sqs_handback:Transport"
-"""The value of Celery's ``broker_transport`` that selects this transport."""
-
 
 class Channel(SqsChannel):
     def _restore(self, message, unwanted_delivery_info=("sqs_message", "sqs_queue")):
@@ -51,3 +49,7 @@ class Channel(SqsChannel):
 
 class Transport(SqsTransport):
     Channel = Channel
+
+
+TRANSPORT = qualified_name(Transport)
+"""The value of Celery's ``broker_transport`` that selects this transport."""

@@ -13,7 +13,8 @@ import pytest
 from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, make_clients
 from broker_tier.ops.cli import COMMANDS, build_parser, main
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.resources import OpsError, discover
+from broker_tier.ops.errors import OpsError
+from broker_tier.ops.resources import discover
 from fake_aws import ENV, GROUP
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
