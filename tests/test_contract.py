@@ -100,7 +100,7 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
     assert not unknown, f"{process}: variables the settings package does not know: {unknown}"
     expected = {v.name for v in VARIABLES.values() if v.set_by_stack}
     if process == contract.BEAT_PROCESS:
-        expected -= {variables.QUEUE.name, variables.TASK_TIME_LIMIT.name}
+        expected -= {variables.QUEUE.name, variables.TASK_TIME_LIMIT.name, variables.VISIBILITY_TIMEOUT.name}
     assert set(environ) == expected, f"{process}: the stack sets {sorted(environ)}; the contract {sorted(expected)}"
 
     tier = TierEnvironment.from_environ(environ)
@@ -141,6 +141,9 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
         class_name = tier.queue
         assert process == contract.worker_process(class_name)
         assert settings["task_time_limit"] == config.queues[class_name].task_time_limit_seconds
+        if compute.broker == "redis":  # kombu's visibility timeout is the class's, as its SQS queue's would be
+            assert settings["broker_transport_options"]["visibility_timeout"] == \
+                config.queues[class_name].visibility_timeout_seconds
         assert container["Command"][container["Command"].index("--queues") + 1] == class_name
     assert container["Command"][:3] == ["celery", "-A", compute.celery_app]
 

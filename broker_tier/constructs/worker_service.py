@@ -61,7 +61,8 @@ class WorkerService(Construct):
             cpu=config.cpu, memory_mib=config.memory_mib, desired_count=None,
             min_healthy_percent=100, max_healthy_percent=200,
             environment={variables.QUEUE.name: class_name,
-                         variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds)}))
+                         variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds),
+                         variables.VISIBILITY_TIMEOUT.name: str(class_config.visibility_timeout_seconds)}))
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
         fargate = self.service.service

@@ -43,7 +43,7 @@ DEFAULT_DNS_DELAY_SECONDS = 5.0
 """AWS: during a Multi-AZ failover "you might notice a brief write interruption associated with DNS
 updates. This interruption might take up to a few seconds" (ElastiCache, "Minimizing downtime in
 ElastiCache by using Multi-AZ"). The rehearsal reads "a few" as 5 s; ``--dns-delay`` changes it."""
-WORKER_ONLY = (Variables.QUEUE.name, Variables.TASK_TIME_LIMIT.name)
+WORKER_ONLY = (Variables.QUEUE.name, Variables.TASK_TIME_LIMIT.name, Variables.VISIBILITY_TIMEOUT.name)
 """Variables only worker containers get; the producer (a team's app, like Beat) has the rest."""
 QUIET_SECONDS = 2.0
 """No execution for this long after the drain: the workers hold nothing more."""

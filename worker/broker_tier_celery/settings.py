@@ -82,6 +82,7 @@ class TierEnvironment:
     results_db: int
     broker_db: int
     task_time_limit: int | None
+    visibility_timeout: int | None
     result_expires: int
     soft_shutdown_timeout: float
     sqs_endpoint_url: str | None
@@ -116,6 +117,8 @@ class TierEnvironment:
             broker_db=_int(environ, Variables.REDIS_DB_BROKER),
             task_time_limit=(_int(environ, Variables.TASK_TIME_LIMIT, minimum=1)
                              if _optional(environ, Variables.TASK_TIME_LIMIT) else None),
+            visibility_timeout=(_int(environ, Variables.VISIBILITY_TIMEOUT, minimum=1)
+                                if _optional(environ, Variables.VISIBILITY_TIMEOUT) else None),
             result_expires=_int(environ, Variables.RESULT_EXPIRES, minimum=60),
             soft_shutdown_timeout=float(_int(environ, Variables.SOFT_SHUTDOWN_TIMEOUT)),
             sqs_endpoint_url=_optional(environ, Variables.SQS_ENDPOINT_URL),
@@ -158,11 +161,17 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
     }
 
 
+# kombu's Redis transport hands an un-acked message out again after this many seconds, when the stack gives
+# none (a producer, Beat): its own default.
+DEFAULT_REDIS_VISIBILITY_SECONDS = 3600
+
+
 def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
-    options: dict[str, Any] = {"visibility_timeout": 3600, "socket_keepalive": True, "retry_on_timeout": True,
-                               "health_check_interval": 25}
-    if env.task_time_limit:
-        options["visibility_timeout"] = env.task_time_limit + 60
+    # The class's visibility timeout, as on its SQS queue: validated to exceed the time limit plus the
+    # longest ETA plus a margin, so that neither a running task nor one waiting for its ETA is handed
+    # out again and run twice (celery#4766).
+    options: dict[str, Any] = {"visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
+                               "socket_keepalive": True, "retry_on_timeout": True, "health_check_interval": 25}
     from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 
     settings: dict[str, Any] = {

@@ -242,6 +242,11 @@ class ContainerEnvironment:
     REDIS_DB_BROKER = Variable("BROKER_TIER_REDIS_DB_BROKER", "database number of the broker (redis mode)", "1")
     TASK_TIME_LIMIT = Variable("BROKER_TIER_TASK_TIME_LIMIT",
                                "the class's hard task time limit in seconds (workers only)", None)
+    VISIBILITY_TIMEOUT = Variable(
+        "BROKER_TIER_VISIBILITY_TIMEOUT",
+        "seconds a received message may stay un-acked before it is handed out again: the class's "
+        "visibility_timeout_seconds (at least time limit + longest ETA + 60 s). With SQS the queue's own "
+        "attribute; with the Redis broker kombu's visibility_timeout (workers only)", None)
     RESULT_EXPIRES = Variable("BROKER_TIER_RESULT_EXPIRES", "seconds a task result is kept in Redis", "86400")
     SOFT_SHUTDOWN_TIMEOUT = Variable(
         "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT",
