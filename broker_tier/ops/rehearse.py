@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="also print the JSON report on stdout")
 
 
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run(args: argparse.Namespace, _resources, _clients) -> Report:
     from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 
@@ -82,7 +87,13 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
         visibility_timeout_seconds=args.visibility_timeout,
         drain_timeout_seconds=args.drain_timeout, workers=args.workers, environment=args.environment,
         queue_class=args.queue_class, overrides=dict(args.override), workdir=args.workdir)
-    report = rehearse(options)
+    # SIGTERM (a CI job cancelled, `timeout`) is Ctrl-C here: the rehearsal's own clean-up then stops the
+    # redis-servers, moto and the workers it started instead of leaving them behind.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = rehearse(options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(report.to_json(), file=sys.stdout, flush=True)
     return report
