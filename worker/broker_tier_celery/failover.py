@@ -28,6 +28,7 @@ failover would otherwise lose between taking it off its queue and recording it a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 
@@ -103,6 +104,17 @@ _unrecorded: deque[tuple[dict, str, str]] = deque()
 """(payload, exchange, routing key) of every message this process took off its queue but could not record
 as unacknowledged, oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A forked process (a prefork pool child) took none of those messages: only the process that took
+    one puts it back (a child that publishes opens channels too)."""
+    global _unrecorded_lock
+    _unrecorded.clear()
+    _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class FailoverRedisQoS(kombu_redis.QoS):

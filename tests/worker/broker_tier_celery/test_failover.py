@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 from kombu import Connection, Queue
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
+from broker_tier_celery import failover
 from broker_tier.rehearsal.util import wait_until
 from broker_tier_celery.failover import (DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection)
 
@@ -127,3 +130,15 @@ def test_a_message_popped_just_before_a_promotion_is_put_back_by_the_next_connec
     assert message.payload == {"n": 1} and message.headers["redelivered"] is True
     with Connection(url, transport=FAILOVER_TRANSPORT) as third:
         assert third.default_channel.basic_get("work", no_ack=True) is None  # put back once only
+
+
+def test_a_forked_pool_process_does_not_put_back_what_its_parent_kept():
+    failover._unrecorded.append(({"body": "kept by the parent"}, "", "work"))
+    try:
+        child = os.fork()
+        if child == 0:  # a prefork pool child: it took nothing, so it must put nothing back
+            os._exit(0 if not failover._unrecorded else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        assert len(failover._unrecorded) == 1  # the parent still has it
+    finally:
+        failover._unrecorded.clear()
