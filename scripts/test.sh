@@ -27,4 +27,7 @@ step "monthly cost by environment, and what this change adds against baseline/ (
 broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
 
 step "pytest"
-python -m pytest -q "$@"
+# Four processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even
+# on two cores; the tests that synthesize share one of them (tests/conftest.py). A later -n wins, e.g.
+# `scripts/test.sh -n 0` runs the suite in one process.
+python -m pytest -q -n 4 --dist loadgroup "$@"

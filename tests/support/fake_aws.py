@@ -27,6 +27,8 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 
+from broker_tier.ops.canary import CanaryOptions
+
 REGION = "eu-west-1"
 ENV = "drill"
 GROUP = contract.default_replication_group_id(ENV)
@@ -34,6 +36,12 @@ CLASSES = ("interactive", "default")
 MUTATING_PREFIXES = ("Describe", "Get", "List", "Filter")
 ACCOUNT = "123456789012"
 ZONES = ("eu-west-1a", "eu-west-1b")
+# Canaries in real time (the sender's thread), briefly and fast: 20/s for 0.2 s around the fault, not the
+# drill's default 10 s before and 30 s after, which would only make a test wait.
+FAST_CANARY = CanaryOptions(rate_per_second=20, lead_seconds=0.2, tail_seconds=0.2)
+FAST_CANARY_ARGS = ["--canary-rate", f"{FAST_CANARY.rate_per_second:g}", "--canary-lead",
+                    f"{FAST_CANARY.lead_seconds:g}", "--canary-tail", f"{FAST_CANARY.tail_seconds:g}"]
+"""The same, as ``broker-tier-ops failover`` options."""
 
 
 def client_error(operation: str, code: str, message: str) -> ClientError:

@@ -65,41 +65,71 @@ def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) ->
     return environ
 
 
-@contextmanager
-def celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1,
-                  name: str = "integration", celery: list[str] | None = None, app_dir: Path | None = None):
-    """A real `celery worker` process consuming ``queue`` with the settings package.
-
-    :param pool: Celery's pool; the stack runs ``prefork`` (the default of ``celery worker``).
-    :param name: the node name's host part (two workers on one queue need two names).
-    :param celery: the command that runs Celery. Default: this interpreter's ``python -m celery``.
-    :param app_dir: run there with no PYTHONPATH, as the image does (Celery imports the app from its
-        working directory). Default: the repository, importing the worker packages from ``worker/``.
-    """
+def _start_celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str, concurrency: int,
+                         name: str, celery: list[str] | None, app_dir: Path | None) -> subprocess.Popen:
     env = {**os.environ, **environ}
     if app_dir is None:
         env["PYTHONPATH"] = str(ROOT / "worker")
     else:
         env.pop("PYTHONPATH", None)
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [*(celery or [sys.executable, "-m", "celery"]), "-A", "broker_tier_worker.app", "worker", "--queues",
              queue, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname",
              f"{queue}@{name}", "--without-mingle", "--without-gossip"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir or ROOT)
-    try:
-        wait_until(lambda: "ready." in log_path.read_text() or process.poll() is not None, 60, "the worker")
-        if process.poll() is not None:
-            raise AssertionError(f"worker exited:\n{log_path.read_text()[-3000:]}")
-        yield process
-    finally:
+
+
+def _wait_until_ready(process: subprocess.Popen, log_path: Path) -> None:
+    wait_until(lambda: "ready." in log_path.read_text() or process.poll() is not None, 60, "the worker")
+    if process.poll() is not None:
+        raise AssertionError(f"worker exited:\n{log_path.read_text()[-3000:]}")
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM every process still running (their shutdowns overlap), then wait for each; SIGKILL after 30 s."""
+    for process in processes:
         if process.poll() is None:
             process.terminate()
+    for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@contextmanager
+def celery_workers(environ: dict[str, str], queue: str, log_paths: list[Path], *, names: list[str], pool: str = "solo",
+                   concurrency: int = 1, celery: list[str] | None = None, app_dir: Path | None = None):
+    """Real `celery worker` processes consuming ``queue`` with the settings package, one per log path,
+    started together (their start-ups overlap) and all ready when this yields their processes.
+
+    :param names: the node names' host parts (two workers on one queue need two names).
+    :param pool: Celery's pool; the stack runs ``prefork`` (the default of ``celery worker``).
+    :param celery: the command that runs Celery. Default: this interpreter's ``python -m celery``.
+    :param app_dir: run there with no PYTHONPATH, as the image does (Celery imports the app from its
+        working directory). Default: the repository, importing the worker packages from ``worker/``.
+    """
+    processes: list[subprocess.Popen] = []
+    try:
+        for log_path, name in zip(log_paths, names, strict=True):
+            processes.append(_start_celery_worker(environ, queue, log_path, pool=pool, concurrency=concurrency,
+                                                  name=name, celery=celery, app_dir=app_dir))
+        for process, log_path in zip(processes, log_paths):
+            _wait_until_ready(process, log_path)
+        yield processes
+    finally:
+        _stop(processes)
+
+
+@contextmanager
+def celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1,
+                  name: str = "integration", celery: list[str] | None = None, app_dir: Path | None = None):
+    """One real `celery worker` process (see :func:`celery_workers`), ready when this yields it."""
+    with celery_workers(environ, queue, [log_path], names=[name], pool=pool, concurrency=concurrency,
+                        celery=celery, app_dir=app_dir) as (process,):
+        yield process
 
 
 def ledger(log_path: Path, token: str) -> list[dict]:

@@ -20,10 +20,17 @@ covers the failover too. On ElastiCache's primary endpoint ``READONLY`` and a re
 have no other meaning. They are installed by a result backend class and, with the Redis broker, a
 kombu transport (both here) that the settings package names in ``result_backend`` and
 ``broker_transport``. The transport's channel also works around kombu's "'NoneType' object has no
-attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`).
+attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`), and keeps a message that a
+failover would otherwise lose between taking it off its queue and recording it as unacknowledged
+(:class:`FailoverRedisQoS`).
 """
 
 from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
 
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
@@ -38,6 +45,8 @@ REACHED_REPLICA = ("the primary endpoint reached a replica: a failover is under 
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
 DEMOTED_PRIMARY = ("READONLY: this connection reaches a node that is no longer the primary (a failover demoted "
                    "it); reconnecting through the primary endpoint")
+
+logger = logging.getLogger("broker_tier.failover")
 
 
 class _FollowsPrimary:
@@ -93,9 +102,53 @@ class FailoverRedisBackend(RedisBackend):
         return super()._get_pool(**params)
 
 
+_unrecorded: deque[tuple[dict, str, str]] = deque()
+"""(payload, exchange, routing key) of every message this process took off its queue but could not record
+as unacknowledged, oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
+_unrecorded_lock = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A forked process (a prefork pool child) took none of those messages: only the process that took
+    one puts it back (a child that publishes opens channels too)."""
+    global _unrecorded_lock
+    _unrecorded.clear()
+    _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+class FailoverRedisQoS(kombu_redis.QoS):
+    """kombu's Redis acknowledgement emulation, keeping a message it could not record as unacknowledged.
+
+    kombu takes a message off its queue with ``BRPOP`` and only then, with a second command, records it
+    in the ``unacked`` hash; the two are not atomic (celery/kombu#305). When a failover demotes the
+    primary, or it loses power, between the two, the pop has already reached the replica but the record
+    fails (``READONLY``, here a connection error): the message is in neither the queue nor the hash, and
+    the consumer, restarting on the connection error, drops it. The rehearsal (redis broker, promote)
+    lost such a message about once in ten runs. Here it is kept in this process and put back at the head
+    of its queue by the next channel that reaches the primary. If the pop had not reached the new primary,
+    the message runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
+    """
+
+    def append(self, message, delivery_tag):
+        try:
+            super().append(message, delivery_tag)
+        except self.channel.connection_errors as error:
+            delivery = message.delivery_info
+            with _unrecorded_lock:
+                _unrecorded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
+            logger.warning("a message taken off queue %r could not be recorded as unacknowledged (%s): kept, to "
+                           "be put back at the head of its queue once the primary is reachable",
+                           delivery["routing_key"], error)
+            raise
+
+
 class FailoverRedisChannel(kombu_redis.Channel):
-    """kombu's Redis channel, with connections that follow the primary, and a work-around for
-    kombu's "'NoneType' object has no attribute 'hostname'" crash (celery/kombu#582, #970).
+    """kombu's Redis channel, with connections that follow the primary, putting back what
+    :class:`FailoverRedisQoS` kept as soon as it is connected, and with a work-around for kombu's
+    "'NoneType' object has no attribute 'hostname'" crash (celery/kombu#582, #970).
 
     The crash, as the rehearsal meets it after a power loss: Celery's consumer handles the broken
     connection with ``Connection.collect()``, which clears the transport's ``client`` even when a
@@ -108,8 +161,26 @@ class FailoverRedisChannel(kombu_redis.Channel):
     hash, and the visibility timeout brings them back, as for any worker that vanished.
     """
 
+    QoS = FailoverRedisQoS
     connection_class = PrimaryConnection
     connection_class_ssl = PrimarySSLConnection
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)  # connected: its PING reached the primary (the ROLE check)
+        self.put_back_unrecorded()
+
+    def put_back_unrecorded(self) -> None:
+        """Put every message of :class:`FailoverRedisQoS`'s list back at the head of its queue (one at a time,
+        each removed from the list once pushed; a connection error leaves the rest for the next channel)."""
+        with _unrecorded_lock:
+            while _unrecorded:
+                payload, exchange, routing_key = _unrecorded[0]
+                with self.conn_or_acquire() as client, client.pipeline() as pipe:
+                    self._do_restore_message(payload, exchange, routing_key, pipe, leftmost=False)
+                    pipe.execute()
+                _unrecorded.popleft()
+                logger.warning("put a message back at the head of queue %r (it could not be recorded as "
+                               "unacknowledged before)", routing_key)
 
     def _connparams(self, asynchronous=False):
         if self.connection.client is None:

@@ -15,10 +15,9 @@ from broker_tier.ops.cli import COMMANDS, build_parser, main
 from broker_tier.ops.report import Check, Report
 from broker_tier.ops.errors import OpsError
 from broker_tier.ops.resources import discover
-from fake_aws import ENV, GROUP
+from fake_aws import ENV, FAST_CANARY_ARGS, GROUP
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
-FAST_CANARY = ["--canary-rate", "20", "--canary-lead", "0.2", "--canary-tail", "0.2"]
 
 
 @pytest.mark.parametrize("command", [[]] + [[command.name] for command in COMMANDS])
@@ -45,7 +44,7 @@ def test_an_undeployed_environment_is_a_clear_error(aws):
 
 
 def test_failover_command_writes_both_reports_and_exits_by_outcome(aws, tmp_path, capsys):
-    code = main(["failover", "--env", ENV, "--poll", "1", "--report-dir", str(tmp_path), *FAST_CANARY],
+    code = main(["failover", "--env", ENV, "--poll", "1", "--report-dir", str(tmp_path), *FAST_CANARY_ARGS],
                 clients=aws.clients)
     assert code == 0, capsys.readouterr().err
     (json_report,) = tmp_path.glob("failover-drill-*.json")

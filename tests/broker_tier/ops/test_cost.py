@@ -58,6 +58,7 @@ def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synth
     assert comparison["prod"]["delta"]["typical"] == 0 and "NAT gateways" in comparison["prod"]["not_compared"]
 
 
+@pytest.mark.slow  # synthesizes in a subprocess (scheduled first: tests/conftest.py)
 def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
     result = offline(tmp_path, "--env", "dev", "--cdk-json", str(ROOT / "cdk.json"))
     assert result.returncode == 0, result.stderr

@@ -13,12 +13,9 @@ from broker_tier.ops.canary import CanaryOptions
 from broker_tier.ops.failover import FailoverDrill, FailoverOptions
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
-from fake_aws import ENV, GROUP, client_error
+from fake_aws import ENV, FAST_CANARY, GROUP, client_error
 from tier_testing import ROOT
 
-
-# Canaries in real time (the sender's thread), briefly and fast: 20/s for 0.2 s around the fault.
-FAST_CANARY = CanaryOptions(rate_per_second=20, lead_seconds=0.2, tail_seconds=0.2)
 VERIFIED = {"new_primary_in_another_az": True, "services_steady": True, "dead_letters_not_grown": True,
             "no_alarm_fired": True, "canary_none_lost": True, "canary_none_duplicated": True,
             "canary_no_publish_errors": True, "canary_resumed": True}

@@ -23,7 +23,7 @@ from botocore.stub import Stubber
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
 from broker_tier.ops.cli import COMMANDS, main
 from broker_tier.ops.errors import EXIT_CODES
-from fake_aws import ENV, GROUP, REGION
+from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
 from fake_endpoint import CannedEndpoint, CannedResponse, query_error
 from loopback import free_port
 
@@ -251,7 +251,7 @@ def test_connect_time_out_mid_drill_aborts(aws, capsys, tmp_path):
 
     aws.group.on_failover = lambda: aws.api.handlers.update(
         {("elasticache", "DescribeEvents"): connect_times_out})
-    ran = run(["failover", "--env", ENV, "--poll", "1"], capsys, tmp_path, clients=aws.clients)
+    ran = run(["failover", "--env", ENV, "--poll", "1", *FAST_CANARY_ARGS], capsys, tmp_path, clients=aws.clients)
     assert_one_line(ran, "failover", "aborted", 3, "cannot reach AWS (Connect timeout on endpoint URL",
                     "check the network")
     assert ran.report["failure"]["kind"] == "unreachable"  # the cause is kept; exit 3 says a change was under way
@@ -290,6 +290,6 @@ def test_ctrl_c_before_any_change_exits_130_with_the_report(aws, capsys, tmp_pat
 
 def test_ctrl_c_after_test_failover_exits_3_with_the_timeline_so_far(aws, capsys, tmp_path):
     aws.group.on_failover = lambda: aws.api.handlers.update({("elasticache", "DescribeEvents"): interrupt})
-    ran = run(["failover", "--env", ENV, "--poll", "1"], capsys, tmp_path, clients=aws.clients)
+    ran = run(["failover", "--env", ENV, "--poll", "1", *FAST_CANARY_ARGS], capsys, tmp_path, clients=aws.clients)
     assert_one_line(ran, "failover", "aborted", 3, "interrupted (Ctrl-C)")
     assert "TestFailover called for node group 0001" in ran.markdown

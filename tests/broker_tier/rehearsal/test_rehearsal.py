@@ -14,8 +14,13 @@ import pytest
 from broker_tier.ops.report import Report
 from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 
-# Short phases: a 1.5 s DNS delay, 3 s of publishing on each side of the fault, a 3 s visibility timeout.
-SHORT = dict(rate=10, before_seconds=3, after_seconds=3, dns_delay_seconds=1.5, visibility_timeout_seconds=3,
+# Short phases: a 1.5 s DNS delay, 3 s of publishing on each side of the fault. The visibility timeout
+# (the stack's is over an hour) must outlast what a task may hold its message through the fault, or a
+# duplicate would be the test's doing: its result write retries with Celery's backoff (10 ms doubling,
+# full jitter, up to 10 s) until the endpoint moves, and the retry after the move can come seconds later
+# (3.6 s seen: a 3 s timeout made one duplicate in about ten runs). With 10 s one such stall in about
+# 4,000 (a simulation of that backoff) outlasts it.
+SHORT = dict(rate=10, before_seconds=3, after_seconds=3, dns_delay_seconds=1.5, visibility_timeout_seconds=10,
              drain_timeout_seconds=20, workers=1)
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 from kombu import Connection, Queue
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
+from broker_tier_celery import failover
+from broker_tier.rehearsal.util import wait_until
 from broker_tier_celery.failover import (DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection)
+
+STOCK_TRANSPORT = "kombu.transport.redis:Transport"
+FAILOVER_TRANSPORT = f"{FailoverRedisTransport.__module__}:{FailoverRedisTransport.__name__}"
 
 PASSWORD = "failover-test-token-0123456789"
 
@@ -73,10 +80,65 @@ def test_without_the_work_around_kombu_crashes_after_a_power_loss(tmp_path):
     node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
     node.start()
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'hostname'"):
-        _power_loss_then_what_celery_does(node, "kombu.transport.redis:Transport")
+        _power_loss_then_what_celery_does(node, STOCK_TRANSPORT)
 
 
 def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(tmp_path):
     node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
     node.start()
-    _power_loss_then_what_celery_does(node, f"{FailoverRedisTransport.__module__}:{FailoverRedisTransport.__name__}")
+    _power_loss_then_what_celery_does(node, FAILOVER_TRANSPORT)
+
+
+def _popped_just_before_a_promotion(pair: RedisPair, transport: str) -> tuple[list, Exception]:
+    """A consumer's BRPOP takes a message off the primary's queue; the pop reaches the replica; the replica
+    is promoted and the primary demoted before the consumer reads the reply and records the message as
+    unacknowledged. Returns what the consumer's callback received and what reading the reply raised."""
+    old, new = pair.primary, pair.replica
+    connection = Connection(f"redis://:{PASSWORD}@127.0.0.1:{old.port}/1", transport=transport)
+    channel = connection.default_channel
+    Queue("work")(channel).declare()
+    connection.Producer(channel).publish({"n": 1}, routing_key="work")
+    received = []
+    channel.basic_consume("work", False, received.append, "worker")
+    connection.transport.cycle._register_BRPOP(channel)  # BRPOP sent: the message leaves the queue at once
+    wait_until(lambda: old.client(1).llen("work") == 0, 5, "the pop")
+    wait_until(lambda: new.replication_offset() == old.replication_offset(), 5, "the pop to reach the replica")
+    new.promote()
+    old.follow(new)
+    with pytest.raises(Exception) as raised:
+        channel._brpop_read()  # what the worker's event loop does with the reply
+    return received, raised.value
+
+
+def test_without_the_fix_a_message_popped_just_before_a_promotion_is_lost(pair):
+    received, error = _popped_just_before_a_promotion(pair, STOCK_TRANSPORT)
+    assert received == [] and isinstance(error, redis.exceptions.ReadOnlyError)
+    new_primary = pair.replica.client(1)
+    assert (new_primary.llen("work"), new_primary.hlen("unacked")) == (0, 0)  # in neither queue nor hash
+
+
+def test_a_message_popped_just_before_a_promotion_is_put_back_by_the_next_connection(pair):
+    received, error = _popped_just_before_a_promotion(pair, FAILOVER_TRANSPORT)
+    assert received == [] and isinstance(error, redis.ConnectionError) and str(error) == DEMOTED_PRIMARY
+    new_primary = pair.replica
+    assert new_primary.client(1).llen("work") == 0  # not yet: the demoted node is not reachable for it
+    url = f"redis://:{PASSWORD}@127.0.0.1:{new_primary.port}/1"
+    with Connection(url, transport=FAILOVER_TRANSPORT) as again:
+        channel = again.default_channel  # the worker's next channel, once it reaches the new primary
+        assert new_primary.client(1).llen("work") == 1  # put back as the channel opened
+        message = channel.basic_get("work", no_ack=True)
+    assert message.payload == {"n": 1} and message.headers["redelivered"] is True
+    with Connection(url, transport=FAILOVER_TRANSPORT) as third:
+        assert third.default_channel.basic_get("work", no_ack=True) is None  # put back once only
+
+
+def test_a_forked_pool_process_does_not_put_back_what_its_parent_kept():
+    failover._unrecorded.append(({"body": "kept by the parent"}, "", "work"))
+    try:
+        child = os.fork()
+        if child == 0:  # a prefork pool child: it took nothing, so it must put nothing back
+            os._exit(0 if not failover._unrecorded else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        assert len(failover._unrecorded) == 1  # the parent still has it
+    finally:
+        failover._unrecorded.clear()

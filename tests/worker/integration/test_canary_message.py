@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from celery import Celery
 
 from broker_tier.ops.canary import CanarySender, celery_sqs_message
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK, parse_canary_ledger_line
 from loopback import celery_worker, tier_environ, wait_until
+
+pytestmark = pytest.mark.slow  # real worker processes (scheduled first: tests/conftest.py)
 
 
 def decoded(body: str) -> dict:

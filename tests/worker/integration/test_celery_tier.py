@@ -13,6 +13,8 @@ from broker_tier_celery import settings_from_environment
 from broker_tier_contract import parse_canary_ledger_line
 from loopback import TEST_MAX_RECEIVE_COUNT, celery_worker, tier_environ, wait_until
 
+pytestmark = pytest.mark.slow  # real worker processes (scheduled first: tests/conftest.py)
+
 
 def producer(environ: dict[str, str]) -> Celery:
     app = Celery("integration-producer")

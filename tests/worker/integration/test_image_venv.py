@@ -17,6 +17,8 @@ from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK
 from loopback import celery_worker, ledger, tier_environ
 
+pytestmark = pytest.mark.slow  # real worker processes and pip installs (scheduled first: tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def image_like(tmp_path_factory):

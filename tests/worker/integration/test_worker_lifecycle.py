@@ -12,13 +12,19 @@ from celery import Celery
 
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import HOLD_TASK
-from loopback import FakeEcsAgent, celery_worker, free_port, ledger, tier_environ, wait_until
+from loopback import FakeEcsAgent, celery_worker, celery_workers, free_port, ledger, tier_environ, wait_until
+
+pytestmark = pytest.mark.slow  # real worker processes (scheduled first: tests/conftest.py)
 
 # Seconds the hand-back may take, SIGTERM to the start on another worker: at most one of the first
 # worker's own long polls (5 s), then the other worker's poll returns as soon as the message is visible;
 # the rest is slack for a loaded 2-core machine. Without the hand-back the message stays hidden for the
 # "long" queue's 600 s visibility timeout.
 HAND_BACK_LIMIT_SECONDS = 15
+# Seconds the held task runs: far longer than it takes to see it start and send SIGTERM (a 0.2 s poll of
+# the log, then the handler's first 0.2 s tick stops it), and shorter than the 5 s soft-shutdown window,
+# so a worker that let it run instead of handing it back would log it done.
+HELD_SECONDS = 4.5
 
 
 def worker_environ(redis_server, sqs_server, queue: str, broker: str = "sqs", **extra: str) -> dict[str, str]:
@@ -52,29 +58,32 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
     the message goes back from kombu's unacked hash to the list (its visibility timeout here: 180 s)."""
     app = producer(redis_server, sqs_server, monkeypatch, broker)
     # A 120 s time limit cannot end within the 5 s soft-shutdown window: the task must be handed back.
-    first = worker_environ(redis_server, sqs_server, "long", broker, BROKER_TIER_TASK_TIME_LIMIT="120",
-                           BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="5")
+    environ = worker_environ(redis_server, sqs_server, "long", broker, BROKER_TIER_TASK_TIME_LIMIT="120",
+                             BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="5")
     token = uuid.uuid4().hex
-    with celery_worker(first, "long", tmp_path / "first.log", pool="prefork", name="first",
-                       concurrency=concurrency) as first_worker:
-        result = app.send_task(HOLD_TASK, args=[token, 15], queue="long")
-        wait_until(lambda: ledger(tmp_path / "first.log", token), 60, "the task to start on the first worker")
-        with celery_worker(first, "long", tmp_path / "second.log", pool="prefork", name="second"):
-            sigterm_at = time.time()
-            first_worker.send_signal(signal.SIGTERM)
-            started = wait_until(lambda: ledger(tmp_path / "second.log", token), 60,
-                                 "the task to start on the second worker")
-            hand_back_seconds = started[0]["at"] - sigterm_at
-            first_worker.wait(timeout=30)  # the first worker ends without waiting for its task
-            exit_seconds = time.time() - sigterm_at
-            assert result.get(timeout=90)["hostname"] == started[0]["hostname"]
-    first_log = (tmp_path / "first.log").read_text()
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    # Two workers, both ready before the task is sent: one takes it (the first), the other is the
+    # second, already waiting for work as it would be on ECS.
+    with celery_workers(environ, "long", logs, names=["a", "b"], pool="prefork", concurrency=concurrency) as workers:
+        result = app.send_task(HOLD_TASK, args=[token, HELD_SECONDS], queue="long")
+        wait_until(lambda: any(ledger(log, token) for log in logs), 60, "the task to start on a worker")
+        first = 0 if ledger(logs[0], token) else 1
+        (first_worker, first_log), second_log = (workers[first], logs[first]), logs[1 - first]
+        sigterm_at = time.time()
+        first_worker.send_signal(signal.SIGTERM)
+        started = wait_until(lambda: ledger(second_log, token), 60, "the task to start on the second worker")
+        hand_back_seconds = started[0]["at"] - sigterm_at
+        first_worker.wait(timeout=30)  # the first worker ends without waiting for its task
+        exit_seconds = time.time() - sigterm_at
+        assert result.get(timeout=90)["hostname"] == started[0]["hostname"]
+    first_text = first_log.read_text()
     print(f"hand-back ({broker}, {concurrency} process(es)): SIGTERM to the start on another worker in "
           f"{hand_back_seconds:.2f} s; the first worker exited {exit_seconds:.1f} s after SIGTERM")
-    assert hand_back_seconds < HAND_BACK_LIMIT_SECONDS, first_log[-3000:]
-    assert "handed back at once" in first_log
-    assert [r["phase"] for r in ledger(tmp_path / "first.log", token)] == ["start"]  # interrupted, never done
-    assert [r["phase"] for r in ledger(tmp_path / "second.log", token)] == ["start", "done"]
+    assert hand_back_seconds < HAND_BACK_LIMIT_SECONDS, first_text[-3000:]
+    assert "handed back at once" in first_text
+    # interrupted, never done: it would have been done within the 5 s window had the worker let it run
+    assert [r["phase"] for r in ledger(first_log, token)] == ["start"]
+    assert [r["phase"] for r in ledger(second_log, token)] == ["start", "done"]
     # Neither lost nor duplicated: nothing left in flight (a publish-again would leave the original
     # hidden), nothing in the dead-letter queue. The queue moves a message to it on its third receive
     # (maxReceiveCount 2), so the second worker receiving it proves the hand-back counted one receive.
@@ -112,12 +121,13 @@ def test_scale_in_protection_is_set_while_busy_renewed_and_cleared_when_idle(red
                                                                             monkeypatch):
     app = producer(redis_server, sqs_server, monkeypatch)
     with FakeEcsAgent() as agent:
+        # renewed every second (the shortest period allowed) during a 3.5 s task: about three renewals
         environ = worker_environ(redis_server, sqs_server, "long", ECS_AGENT_URI=agent.uri,
-                                 BROKER_TIER_TASK_TIME_LIMIT="120", BROKER_TIER_PROTECTION_RENEW_SECONDS="2")
+                                 BROKER_TIER_TASK_TIME_LIMIT="120", BROKER_TIER_PROTECTION_RENEW_SECONDS="1")
         token = uuid.uuid4().hex
         with celery_worker(environ, "long", tmp_path / "worker.log", pool="prefork", concurrency=2):
             assert agent.requests == []  # idle since start: nothing to protect
-            result = app.send_task(HOLD_TASK, args=[token, 7], queue="long")
+            result = app.send_task(HOLD_TASK, args=[token, 3.5], queue="long")
             wait_until(lambda: agent.states(), 30, "protection to be set")
             started = ledger(tmp_path / "worker.log", token)
             assert result.get(timeout=60)["token"] == token
@@ -126,7 +136,7 @@ def test_scale_in_protection_is_set_while_busy_renewed_and_cleared_when_idle(red
     states = agent.states()
     assert states[0] is True and states[-1] is False, log[-3000:]
     enabled = [body for _, body in agent.requests if body["ProtectionEnabled"]]
-    assert len(enabled) >= 2, f"not renewed during a 7 s task with 2 s renewals: {agent.requests}"
+    assert len(enabled) >= 2, f"not renewed during a 3.5 s task with 1 s renewals: {agent.requests}"
     # expiry: the 120 s time limit plus a renewal period and a check, in whole minutes
     assert {body["ExpiresInMinutes"] for body in enabled} == {3}
     assert agent.requests[-1][1] == {"ProtectionEnabled": False}
