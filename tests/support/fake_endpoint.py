@@ -7,9 +7,10 @@ body the ResponseParserError, and the server counts the attempts botocore's retr
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHttpServer, reply
 
 
 def query_error(code: str, message: str, *, service_namespace: str = "cloudformation") -> str:
@@ -26,7 +27,7 @@ class CannedResponse:
     content_type: str = "text/xml"
 
 
-class CannedEndpoint:
+class CannedEndpoint(LoopbackHttpServer):
     """``with CannedEndpoint(CannedResponse(403, query_error(...))) as endpoint:`` then point
     ``AWS_ENDPOINT_URL`` at ``endpoint.url``; ``endpoint.requests`` counts what arrived."""
 
@@ -39,24 +40,11 @@ class CannedEndpoint:
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 endpoint.requests += 1
-                body = endpoint.response.body.encode()
-                self.send_response(endpoint.response.status)
-                self.send_header("Content-Type", endpoint.response.content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                response = endpoint.response
+                reply(self, response.status, response.body.encode(), response.content_type)
 
             def log_message(self, *_) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "CannedEndpoint":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
+        self.url = self.base_url

@@ -140,7 +140,36 @@ def ledger(log_path: Path, token: str) -> list[dict]:
             if (record := parse_canary_ledger_line(line)) and record["token"] == token]
 
 
-class FakeEcsAgent:
+class LoopbackHttpServer:
+    """An HTTP server on a free loopback port, serving ``handler`` from a thread while the ``with`` block runs."""
+
+    def __init__(self, handler: type) -> None:
+        import http.server
+        import threading
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reply(handler, status: int, body: bytes, content_type: str) -> None:
+    """Send one complete HTTP response from a ``BaseHTTPRequestHandler``."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class FakeEcsAgent(LoopbackHttpServer):
     """The ECS agent's task-protection endpoint on loopback: records every PUT, answers like the agent.
 
     ``failing = True`` makes it answer HTTP 500 with the agent's error shape (and record nothing).
@@ -148,7 +177,6 @@ class FakeEcsAgent:
 
     def __init__(self) -> None:
         import http.server
-        import threading
 
         agent = self
         self.requests: list[tuple[float, dict]] = []
@@ -163,27 +191,13 @@ class FakeEcsAgent:
                     agent.requests.append((time.monotonic(), body))
                     answer, status = {"protection": {"ProtectionEnabled": body["ProtectionEnabled"],
                                                      "TaskArn": "arn:aws:ecs:eu-west-1:111111111111:task/c/t"}}, 200
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, json.dumps(answer).encode(), "application/json")
 
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}/api/task-id"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeEcsAgent":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.uri = f"{self.base_url}/api/task-id"
 
     def states(self) -> list[bool]:
         return [body["ProtectionEnabled"] for _, body in self.requests]
