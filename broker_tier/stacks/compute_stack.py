@@ -63,6 +63,7 @@ class BrokerComputeStack(TierStack):
             celery_app=compute.celery_app, cpu_architecture=cpu_architecture,
             environment={
                 variables.BROKER.name: compute.broker,
+                variables.ENVIRONMENT.name: config.name,
                 variables.REGION.name: cdk.Aws.REGION,
                 variables.QUEUE_URLS.name: self.to_json_string(
                     {name: q.queue.queue_url for name, q in state.queues.items()}),

@@ -235,6 +235,8 @@ class ContainerEnvironment:
                       None)
     QUEUE_URLS = Variable("BROKER_TIER_QUEUE_URLS", "JSON object: each latency class's queue URL")
     QUEUE = Variable("BROKER_TIER_QUEUE", "the class this worker consumes (workers only; Beat has none)", None)
+    ENVIRONMENT = Variable("BROKER_TIER_ENVIRONMENT", "the tier's environment name, e.g. prod (the dimension of "
+                           "the Redis broker's backlog metrics)", None)
     REDIS_HOST = Variable("BROKER_TIER_REDIS_HOST", "the replication group's primary endpoint")
     REDIS_PORT = Variable("BROKER_TIER_REDIS_PORT", "the replication group's port")
     REDIS_TLS = Variable("BROKER_TIER_REDIS_TLS", "'true': TLS to Redis (the stack always sets true)", "true")
@@ -284,6 +286,30 @@ class ToolboxEnvironment:
     REDIS_PORT = ContainerEnvironment.REDIS_PORT
     REDIS_CLI_AUTH = Variable("REDISCLI_AUTH", "the Redis AUTH token, from its secret, for redis-cli", None,
                               secret=True)
+
+
+# -- the Redis broker's work, as CloudWatch sees it ---------------------------------------------
+def redis_unacked_keys(class_name: str) -> dict[str, str]:
+    """kombu's Redis transport options naming a class's own record of messages in progress.
+
+    kombu keeps one ``unacked`` hash per database by default, and every consuming worker hands out
+    again whatever in it is older than *its own* visibility timeout: a worker of a class with a short
+    timeout would re-run another class's long tasks while they still run. With a record per class, each
+    worker restores only its own class's messages, after its class's timeout."""
+    return {"unacked_key": f"unacked:{class_name}", "unacked_index_key": f"unacked_index:{class_name}",
+            "unacked_mutex_key": f"unacked_mutex:{class_name}"}
+
+
+REDIS_BACKLOG_NAMESPACE = "BrokerTier/RedisBroker"
+"""CloudWatch namespace of the Redis broker's backlog, which Beat publishes every minute in redis mode
+(SQS publishes its own queue metrics; Redis has none per list)."""
+REDIS_BACKLOG_WAITING = "MessagesWaiting"
+"""Messages queued in the class's Redis lists (every priority), the counterpart of SQS's visible messages."""
+REDIS_BACKLOG_IN_PROGRESS = "MessagesInProgress"
+"""Messages in the class's unacked record (received, not yet acknowledged), the counterpart of SQS's
+in-flight messages."""
+REDIS_BACKLOG_DIMENSIONS = ("Environment", "QueueClass")
+REDIS_BACKLOG_PERIOD_SECONDS = 60
 
 
 # Seconds a worker's SQS receive waits for a message (kombu's wait_time_seconds). 5, not SQS's maximum of
