@@ -8,7 +8,9 @@ from constructs import Construct
 import broker_tier_contract as contract
 
 from broker_tier.config import BeatConfig
-from broker_tier.constructs.celery_service import CeleryFargateService, CeleryServiceSettings, ProcessSpec
+from broker_tier.constructs.celery_service import (ECS_EXEC_WILDCARD_REASON, CeleryFargateService,
+                                                    CeleryServiceSettings, ProcessSpec, allow_queue_encryption)
+from broker_tier.nag import acknowledge
 
 # Beat keeps its schedule state in a file; the container's own /tmp is enough (the schedule is code).
 SCHEDULE_FILE = "/tmp/celerybeat-schedule"  # nosec: a private file in the container, not a shared /tmp
@@ -18,7 +20,8 @@ class BeatService(Construct):
     """Exactly one Celery Beat: desired count 1, maximum 100 %, minimum healthy 0 %, no autoscaling.
 
     The old Beat stops before the new one starts, so a deployment never runs two (CDK's defaults,
-    50 % / 200 %, overlap them: aws/aws-cdk#31705). Beat only publishes: send to the work queues.
+    50 % / 200 %, overlap them: aws/aws-cdk#31705). Beat only publishes: send to the work queues, and in
+    redis broker mode each class's Redis backlog to CloudWatch (the workers scale on it).
 
     Attributes:
         service (CeleryFargateService).
@@ -39,12 +42,23 @@ class BeatService(Construct):
             command=["celery", "-A", settings.celery_app, "beat", "--loglevel", "INFO", "--schedule", SCHEDULE_FILE],
             cpu=config.cpu, memory_mib=config.memory_mib, desired_count=config.desired_count,
             min_healthy_percent=config.minimum_healthy_percent, max_healthy_percent=config.maximum_percent))
+        role = self.service.task_definition.task_role
         if uses_sqs_broker:
-            role = self.service.task_definition.task_role
             role.add_to_principal_policy(iam.PolicyStatement(
                 sid="PublishToWorkQueues", actions=["sqs:SendMessage"],
                 resources=[q.queue_arn for q in publish_queues]))
-            # a producer of an SSE-KMS queue needs both (Amazon SQS Developer Guide, "Amazon SQS Key management")
-            role.add_to_principal_policy(iam.PolicyStatement(
-                sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[encryption_key.key_arn]))
+            allow_queue_encryption(role, encryption_key)
+        else:
+            self._allow_backlog_metrics(role)
+
+    @staticmethod
+    def _allow_backlog_metrics(role: iam.IRole) -> None:
+        """In redis broker mode Beat publishes each class's Redis backlog every minute, which the worker
+        services scale on (``broker_tier_celery.backlog_metrics``)."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="PublishRedisBacklogMetrics", actions=["cloudwatch:PutMetricData"],
+            # PutMetricData has no resource-level permissions: '*', limited to the tier's namespace
+            resources=["*"], conditions={"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}}))
+        acknowledge(role, "IAM5[Resource::*]",
+                    "cloudwatch:PutMetricData has no resource-level permissions (Resource must be '*'); a "
+                    "cloudwatch:namespace condition limits it to the Redis backlog namespace. " + ECS_EXEC_WILDCARD_REASON)

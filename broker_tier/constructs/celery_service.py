@@ -57,6 +57,16 @@ def allow_secret_injection(task_definition: ecs.TaskDefinition, secrets_key: kms
     return execution_role
 
 
+def allow_queue_encryption(role: iam.IRole, key: kms.IKey) -> None:
+    """Lets a producer or consumer of the SSE-KMS queues use their key, only through SQS: a producer
+    needs GenerateDataKey and Decrypt both (Amazon SQS Developer Guide, "Amazon SQS Key management"),
+    and the ``kms:ViaService`` condition keeps the role from using the same key on the tier's other data
+    (the AUTH secret, the cache at rest, the alarm topic)."""
+    role.add_to_principal_policy(iam.PolicyStatement(
+        sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"sqs.{cdk.Aws.REGION}.amazonaws.com"}}))
+
+
 ECS_EXEC_WILDCARD_REASON = (
     "ECS Exec: ssmmessages:CreateControlChannel, CreateDataChannel, OpenControlChannel and OpenDataChannel, and "
     "logs:DescribeLogGroups (the session logger looks its log group up) have no resource-level permissions "

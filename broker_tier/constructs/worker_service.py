@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling, aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions, aws_ecs as ecs, aws_iam as iam, aws_kms as kms
@@ -11,7 +14,8 @@ from constructs import Construct
 import broker_tier_contract as contract
 
 from broker_tier.config import QueueClassConfig
-from broker_tier.constructs.celery_service import CeleryFargateService, CeleryServiceSettings, ProcessSpec
+from broker_tier.constructs.celery_service import (CeleryFargateService, CeleryServiceSettings, ProcessSpec,
+                                                    allow_queue_encryption)
 from broker_tier.nag import acknowledge, logical_id_token
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
@@ -19,11 +23,54 @@ BACKLOG_PER_TASK = "(visible + inflight) / running"
 """The tracked metric: messages waiting or in progress per running task."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class QueueMetric:
+    """One CloudWatch metric of a class's queue, as scaling reads it."""
+
+    namespace: str
+    metric_name: str
+    dimensions: Mapping[str, str]
+    statistic: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueBacklog:
+    """Where a class's waiting and in-progress messages are counted, by broker."""
+
+    waiting: QueueMetric
+    in_progress: QueueMetric
+
+    @classmethod
+    def of_sqs_queue(cls, queue: sqs.IQueue) -> QueueBacklog:
+        """SQS's own queue metrics (published every minute; Sum of one datapoint per minute)."""
+        def metric(name: str) -> QueueMetric:
+            return QueueMetric(namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": queue.queue_name},
+                               statistic="Sum")
+        return cls(waiting=metric("ApproximateNumberOfMessagesVisible"),
+                   in_progress=metric("ApproximateNumberOfMessagesNotVisible"))
+
+    @classmethod
+    def of_redis_broker(cls, environment_name: str, class_name: str) -> QueueBacklog:
+        """The Redis broker's lists and unacked record, which Beat publishes every minute
+        (``broker_tier_celery.backlog_metrics``): Redis has no per-list CloudWatch metric, and the SQS
+        queues, unused in this mode, stay empty. Maximum: one datapoint a minute, and a second one (a
+        Beat being replaced) must not add up."""
+        environment_dimension, class_dimension = contract.REDIS_BACKLOG_DIMENSIONS
+
+        def metric(name: str) -> QueueMetric:
+            return QueueMetric(namespace=contract.REDIS_BACKLOG_NAMESPACE, metric_name=name,
+                               dimensions={environment_dimension: environment_name, class_dimension: class_name},
+                               statistic="Maximum")
+        return cls(waiting=metric(contract.REDIS_BACKLOG_WAITING),
+                   in_progress=metric(contract.REDIS_BACKLOG_IN_PROGRESS))
+
+
 class WorkerService(Construct):
     """One worker service consuming one class's queue, with backlog-per-task target tracking.
 
     Scaling follows AWS's backlog-per-task recipe, counting work in progress too: the queue's visible
-    plus in-flight messages divided by the service's running tasks (metric math), tracked to
+    plus in-flight messages (in redis broker mode: the Redis lists and unacked record, as Beat publishes
+    them) divided by the service's running tasks (metric math), tracked to
     ``backlog_per_task_target``, so a class's own progress (messages turning from visible to in
     flight) does not scale in the tasks that run them. Workers protect their task from scale-in
     while busy (``broker_tier_celery.protection``; the task role may). No CPU scaling:
@@ -32,7 +79,8 @@ class WorkerService(Construct):
     none runs.
 
     Attributes:
-        class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig).
+        class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig),
+        backlog (QueueBacklog: the metrics scaling reads, the SQS queue's or the Redis broker's).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, class_name: str, class_config: QueueClassConfig,
@@ -43,7 +91,7 @@ class WorkerService(Construct):
         :param class_config: the class's limits (its task time limit reaches the workers) and its
             worker service (size, concurrency, scaling).
         :param settings: what the environment's Celery services share (image, variables, secrets, ...).
-        :param queue: the class's work queue (consumed; its depth drives scaling).
+        :param queue: the class's work queue (consumed in sqs broker mode, where its depth drives scaling).
         :param publish_queues: the work queues tasks may publish to (retries, chains, routing).
         :param encryption_key: the queues' KMS key.
         :param uses_sqs_broker: grant SQS access (false in redis broker mode: nothing to grant).
@@ -72,9 +120,11 @@ class WorkerService(Construct):
             resource_id=f"service/{fargate.cluster.cluster_name}/{fargate.service_name}",
             scalable_dimension="ecs:service:DesiredCount", min_capacity=config.min_tasks,
             max_capacity=config.max_tasks)
-        self._track_backlog_per_task(queue, fargate, config.backlog_per_task_target)
+        self.backlog = (QueueBacklog.of_sqs_queue(queue) if uses_sqs_broker
+                        else QueueBacklog.of_redis_broker(settings.environment_name, class_name))
+        self._track_backlog_per_task(fargate, config.backlog_per_task_target)
         if config.min_tasks == 0:
-            self._scale_out_from_zero(queue, fargate)
+            self._scale_out_from_zero(fargate)
 
     def _grant_queues(self, queue: sqs.IQueue, publish_queues: list[sqs.IQueue], key: kms.IKey) -> None:
         role = self.service.task_definition.task_role
@@ -85,8 +135,7 @@ class WorkerService(Construct):
                      "sqs:GetQueueAttributes"]))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="PublishToWorkQueues", actions=["sqs:SendMessage"], resources=[q.queue_arn for q in publish_queues]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
+        allow_queue_encryption(role, key)
 
     def _allow_scale_in_protection(self, cluster: ecs.ICluster) -> None:
         """The ECS agent sets the task's scale-in protection (``broker_tier_celery.protection``) with the
@@ -103,22 +152,22 @@ class WorkerService(Construct):
                     "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
                     "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.")
 
-    def _track_backlog_per_task(self, queue: sqs.IQueue, fargate: ecs.FargateService, target: int) -> None:
+    def _track_backlog_per_task(self, fargate: ecs.FargateService, target: int) -> None:
         """Target tracking on (visible + in flight) / running: the work of the class per running task,
         waiting or in progress (README "Workers that never kill a running task")."""
         P = appscaling.CfnScalingPolicy
 
-        def queue_metric(metric_id: str, metric_name: str):
+        def queue_metric(metric_id: str, metric: QueueMetric):
             return P.TargetTrackingMetricDataQueryProperty(
                 id=metric_id, return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
-                    stat="Sum", metric=P.TargetTrackingMetricProperty(
-                        namespace="AWS/SQS", metric_name=metric_name,
-                        dimensions=[P.TargetTrackingMetricDimensionProperty(name="QueueName",
-                                                                            value=queue.queue_name)])))
+                    stat=metric.statistic, metric=P.TargetTrackingMetricProperty(
+                        namespace=metric.namespace, metric_name=metric.metric_name,
+                        dimensions=[P.TargetTrackingMetricDimensionProperty(name=name, value=value)
+                                    for name, value in metric.dimensions.items()])))
 
         metrics = [
-            queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
-            queue_metric("inflight", "ApproximateNumberOfMessagesNotVisible"),
+            queue_metric("visible", self.backlog.waiting),
+            queue_metric("inflight", self.backlog.in_progress),
             P.TargetTrackingMetricDataQueryProperty(
                 id="running", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
                     stat="Average", metric=P.TargetTrackingMetricProperty(
@@ -139,8 +188,11 @@ class WorkerService(Construct):
                 target_value=target, scale_in_cooldown=120, scale_out_cooldown=60,
                 customized_metric_specification=P.CustomizedMetricSpecificationProperty(metrics=metrics)))
 
-    def _scale_out_from_zero(self, queue: sqs.IQueue, fargate: ecs.FargateService) -> None:
-        visible = queue.metric_approximate_number_of_messages_visible(period=SCALING_PERIOD, statistic="Sum")
+    def _scale_out_from_zero(self, fargate: ecs.FargateService) -> None:
+        waiting = self.backlog.waiting
+        visible = cloudwatch.Metric(namespace=waiting.namespace, metric_name=waiting.metric_name,
+                                    dimensions_map=dict(waiting.dimensions), period=SCALING_PERIOD,
+                                    statistic=waiting.statistic)
         running = cloudwatch.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
                                     dimensions_map={"ClusterName": fargate.cluster.cluster_name,
                                                     "ServiceName": fargate.service_name},

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import broker_tier_contract as contract
+
 from broker_tier.config import load_environments
 from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
 
@@ -53,6 +55,9 @@ def test_auth_token_reaches_containers_only_as_an_ecs_secret(synthesized, env):
         assert "CacheAuthToken" in json.dumps(container["Secrets"][0]["ValueFrom"])
         for variable in container["Environment"]:
             assert "TOKEN" not in variable["Name"] and "PASSWORD" not in variable["Name"]
+            # nor a reference to the secret under another name, nor a dynamic reference resolving it
+            value = json.dumps(variable["Value"])
+            assert "CacheAuthToken" not in value and "resolve:secretsmanager" not in value
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -88,9 +93,25 @@ def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
         assert (metrics[metric_id]["MetricStat"]["Stat"], metrics[metric_id]["ReturnData"]) == ("Sum", False)
     running = metrics["running"]["MetricStat"]["Metric"]
     assert (running["Namespace"], running["MetricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
-    targets = synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget")
-    bounds = {(t["Properties"]["MinCapacity"], t["Properties"]["MaxCapacity"]) for t in targets.values()}
-    assert (worker.min_tasks, worker.max_tasks) in bounds
+    service_id = own_service_logical_id(synthesized, env, cls)
+    assert {"Name": "ServiceName", "Value": {"Fn::GetAtt": [service_id, "Name"]}} in running["Dimensions"]
+    target = own_scalable_target(synthesized, env, cls)
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (worker.min_tasks, worker.max_tasks)
+    assert {"Ref": next(i for i, r in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").items()
+                        if r["Properties"] is target)} == mine["ScalingTargetId"]
+
+
+def own_service_logical_id(synthesized, env, cls):
+    return next(i for i in synthesized.resources(env, "Compute", "AWS::ECS::Service") if i.startswith(f"Worker{cls}Celery"))
+
+
+def own_scalable_target(synthesized, env, cls):
+    """The scalable target whose resource id names this class's own service."""
+    service_id = own_service_logical_id(synthesized, env, cls)
+    targets = [t["Properties"] for t in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").values()
+               if {"Fn::GetAtt": [service_id, "Name"]} in t["Properties"]["ResourceId"]["Fn::Join"][1]]
+    assert len(targets) == 1, targets
+    return targets[0]
 
 
 def test_a_class_that_scales_to_zero_scales_out_on_one_message(synthesized):
@@ -132,6 +153,9 @@ def test_worker_task_role_is_least_privilege(synthesized, env):
         assert len(found["PublishToWorkQueues"]["Resource"]) == len(CONFIGS[env].queues)
         assert "DeadLetter" not in json.dumps(found)
         assert sorted(found["QueueEncryption"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        # the tier's data key encrypts the secret, the cache and the topic too: only through SQS
+        assert found["QueueEncryption"]["Condition"] == {"StringEquals": {"kms:ViaService": {
+            "Fn::Join": ["", ["sqs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}
         for statement in found.values():
             assert "*" not in json.dumps(statement["Action"]) and statement["Resource"] != "*"
 
@@ -160,3 +184,26 @@ def test_redis_ingress_only_from_the_services_on_the_redis_port(synthesized, env
         assert (props["FromPort"], props["ToPort"], props["IpProtocol"]) == (6380, 6380, "tcp")
         assert "SourceSecurityGroupId" in props and "CidrIp" not in props
         assert "CacheSecurityGroup" in json.dumps(props["GroupId"])
+
+
+def test_redis_broker_mode_scales_on_the_redis_backlog_beat_publishes(redis_mode_dev):
+    """In redis mode the SQS queues stay empty: scaling (and scaling out from zero) reads the Redis lists
+    and unacked record of the class, which Beat publishes (broker_tier_celery.backlog_metrics)."""
+    resources = redis_mode_dev["Compute"]["Resources"]
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"]
+    for cls in CONFIGS["dev"].queues:
+        mine = next(p for p in policies if p.get("PolicyName") == f"{cls}-backlog-per-task")
+        metrics = {m["Id"]: m for m in mine["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]}
+        assert metrics["backlogPerTask"]["Expression"] == "(visible + inflight) / running"
+        for metric_id, name in (("visible", contract.REDIS_BACKLOG_WAITING),
+                                ("inflight", contract.REDIS_BACKLOG_IN_PROGRESS)):
+            stat = metrics[metric_id]["MetricStat"]
+            assert stat["Metric"] == {"Namespace": contract.REDIS_BACKLOG_NAMESPACE, "MetricName": name,
+                                      "Dimensions": [{"Name": "Environment", "Value": "dev"},
+                                                     {"Name": "QueueClass", "Value": cls}]}
+            assert stat["Stat"] == "Maximum"
+    assert "AWS/SQS" not in json.dumps(policies)
+    alarm = next(r["Properties"] for i, r in resources.items() if i.startswith("WorkerbatchMessagesWithoutWorkers"))
+    visible = next(m for m in alarm["Metrics"] if m["Id"] == "visible")["MetricStat"]["Metric"]
+    assert (visible["Namespace"], visible["MetricName"]) == (contract.REDIS_BACKLOG_NAMESPACE, contract.REDIS_BACKLOG_WAITING)
+    assert {"Name": "QueueClass", "Value": "batch"} in visible["Dimensions"]
