@@ -172,7 +172,9 @@ def reply(handler, status: int, body: bytes, content_type: str) -> None:
 class FakeEcsAgent(LoopbackHttpServer):
     """The ECS agent's task-protection endpoint on loopback: records every PUT, answers like the agent.
 
-    ``failing = True`` makes it answer HTTP 500 with the agent's error shape (and record nothing).
+    ``failing = True`` makes it answer HTTP 500 with the agent's error shape (and record nothing);
+    ``garbled`` makes it answer 200 with a body cut short (``"truncated"``) or JSON that is not an object
+    (``"not-an-object"``), and record nothing.
     """
 
     def __init__(self) -> None:
@@ -181,10 +183,20 @@ class FakeEcsAgent(LoopbackHttpServer):
         agent = self
         self.requests: list[tuple[float, dict]] = []
         self.failing = False
+        self.garbled: str | None = None
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_PUT(self):  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if agent.garbled == "truncated":  # promises 100 bytes, sends 2: http.client.IncompleteRead
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.write(b'{"')
+                    self.close_connection = True
+                    return
+                if agent.garbled == "not-an-object":
+                    return reply(self, 200, b"42", "application/json")
                 if not self.path.endswith("/task-protection/v1/state") or agent.failing:
                     answer, status = {"error": {"Code": "ServerException", "Message": "fake agent failing"}}, 500
                 else:

@@ -21,6 +21,7 @@ The agent calls ``ecs:UpdateTaskProtection`` for the task with the task role: th
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
@@ -69,7 +70,7 @@ class AgentEndpoint:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:  # the agent's refusal is in the body
             raise RuntimeError(f"HTTP {error.code}: {error.read()[:500].decode(errors='replace')}") from None
-        if "protection" not in answer:  # the agent answers {"failure": ...} or {"error": ...} otherwise
+        if not isinstance(answer, dict) or "protection" not in answer:  # else {"failure": ...} or {"error": ...}
             raise RuntimeError(f"the agent did not confirm: {answer}")
         return answer["protection"]
 
@@ -112,7 +113,7 @@ class ProtectionKeeper:
     def _put(self, body: dict, what: str) -> bool:
         try:
             answer = self.endpoint.put(body)
-        except (OSError, ValueError, RuntimeError, urllib.error.URLError) as error:
+        except (OSError, ValueError, RuntimeError, http.client.HTTPException) as error:  # URLError is an OSError
             logger.warning("scale-in protection could not be %s: %s (the worker goes on; tried again at the "
                            "next check)", what.split(" ")[0], error)
             return False
@@ -122,7 +123,11 @@ class ProtectionKeeper:
     def _run(self) -> None:
         while not self.stopping.is_set():
             self.wake.clear()  # before the check: a task received during it wakes the next wait at once
-            self.check()
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - a dead thread would leave the task protected, or never again
+                logger.exception("scale-in protection: unexpected error (the worker goes on; checked again in "
+                                 "%.0f s)", min(CHECK_SECONDS, self.renew_seconds))
             self.wake.wait(min(CHECK_SECONDS, self.renew_seconds))
 
 

@@ -87,15 +87,20 @@ def receives_in_flight() -> int:
     return len(curls) - len(free) + len(pending)
 
 
-def succeeded(request: Any) -> bool:
+def succeeded(request: Any) -> bool | None:
     """Whether the task of ``request`` stored a SUCCESS result: a pool child stores it before it tells
     the main process, so a task can be done although the main process still counts it as running.
-    Unknown (no result stored, or the backend unreachable) is False: the message is handed back."""
+    None when the backend could not be read (the message is handed back: a duplicate run beats a lost
+    task).
+
+    One read, not ``backend.get_task_meta``: with ``result_backend_always_retry`` that retries up to
+    ``result_backend_max_retries`` times with back-off (11 s against a refused port), on the event loop,
+    for each task, while the stop timeout runs out."""
     try:
-        return request.task.backend.get_task_meta(request.id).get("status") == "SUCCESS"
-    except Exception as error:  # the result backend is down: a duplicate run beats a lost task
+        return request.task.backend._get_task_meta_for(request.id).get("status") == "SUCCESS"
+    except Exception as error:  # noqa: BLE001 - any failure to read means "unknown", never a crash at shutdown
         logger.warning("could not read the result of %s[%s]: %r", request.name, request.id, error)
-        return False
+        return None
 
 
 class SigtermHandBack:
@@ -117,6 +122,7 @@ class SigtermHandBack:
         self.kept: list[Any] = []
         self.to_hand_back: list[tuple[Any, str]] = []
         self.sorted_out = False
+        self.results_unreadable = False
         self.timer: Any = None
 
     def install(self) -> None:
@@ -197,7 +203,10 @@ class SigtermHandBack:
     def _hand_back(self, request: Any, reason: str) -> None:
         if request.acknowledged:
             return
-        if succeeded(request):  # it finished after all, just before it was stopped: done, not handed back
+        # the backend failed once: it is not asked again for each task while the stop timeout runs out
+        done = None if self.results_unreadable else succeeded(request)
+        self.results_unreadable = done is None
+        if done:  # it finished after all, just before it was stopped: done, not handed back
             request.acknowledge()
             logger.warning("SIGTERM: task %s[%s] had stored its result before it was stopped: acknowledged",
                            request.name, request.id)

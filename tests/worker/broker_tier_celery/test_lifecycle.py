@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,7 @@ from broker_tier_celery.protection import (AgentEndpoint, ProtectionKeeper, expi
 from broker_tier_celery.shutdown import decide, receives_in_flight, succeeded
 from broker_tier_celery.sqs_handback import TRANSPORT
 
+from loopback import FakeEcsAgent
 from settings_environ import environ
 
 NOW = 1_000_000.0
@@ -101,6 +103,40 @@ def test_keeper_survives_a_failing_endpoint_and_tries_again(caplog):
     assert keeper.protected is True and len(endpoint.bodies) == 1
 
 
+@pytest.mark.parametrize("garbled", ["truncated", "not-an-object"])
+def test_keeper_survives_an_agent_answer_it_cannot_read(garbled, caplog):
+    with FakeEcsAgent() as agent:
+        agent.garbled = garbled
+        keeper = ProtectionKeeper(endpoint=AgentEndpoint(agent.uri), busy=lambda: True, time_limit_seconds=60,
+                                  renew_seconds=30)
+        keeper.check()
+        assert keeper.protected is False and "could not be set" in caplog.text
+        agent.garbled = None
+        keeper.check()
+        assert keeper.protected is True and agent.states() == [True]
+
+
+def test_keeper_thread_outlives_an_unexpected_error(caplog):
+    answers = iter([KeyError("reserved_requests changed under us")])
+
+    def busy():
+        error = next(answers, None)
+        if error:
+            raise error
+        return True
+
+    with FakeEcsAgent() as agent:
+        keeper = ProtectionKeeper(endpoint=AgentEndpoint(agent.uri), busy=busy, time_limit_seconds=60,
+                                  renew_seconds=1)
+        keeper.start()
+        deadline = time.monotonic() + 5
+        while not agent.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        keeper.stop()
+        # the first check raised; the PUT came from a later one: the thread went on
+        assert agent.states()[:1] == [True] and "unexpected error" in caplog.text
+
+
 def test_configure_selects_the_hand_back_transport_for_sqs_and_the_failover_one_for_redis():
     sqs_app, redis_app = Celery("sqs"), Celery("redis")
     configure(sqs_app, environ())
@@ -118,21 +154,40 @@ def test_a_bad_renewal_period_is_refused_naming_the_variable(value):
 
 
 def backend_answering(answer):
-    def get_task_meta(task_id):
+    def get_task_meta_for(task_id):
         if isinstance(answer, Exception):
             raise answer
         return answer
-    return SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(backend=SimpleNamespace(get_task_meta=get_task_meta)))
+    return SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(
+        backend=SimpleNamespace(_get_task_meta_for=get_task_meta_for)))
 
 
 @pytest.mark.parametrize("answer, done", [
     ({"status": "SUCCESS", "result": 1}, True),  # stored by the child before the main process knew: acknowledge
     ({"status": "PENDING"}, False),
     ({"status": "FAILURE"}, False),
-    (ConnectionError("result backend down"), False),  # unknown: hand back (a duplicate beats a loss)
+    (ConnectionError("result backend down"), None),  # unknown: hand back (a duplicate beats a loss)
 ])
 def test_a_task_counts_as_done_only_with_a_stored_success(answer, done):
     assert succeeded(backend_answering(answer)) is done
+
+
+def test_an_unreachable_result_backend_is_asked_once_without_its_retries():
+    """The settings retry result-backend operations (result_backend_always_retry, 10 retries with
+    back-off: about 11 s against a refused port); at SIGTERM one read must do."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = Celery("unreachable")
+    configure(app, environ(BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(port),
+                           BROKER_TIER_REDIS_TLS="false"))
+    assert app.conf.result_backend_always_retry and app.conf.result_backend_max_retries == 10
+    request = SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(backend=app.backend))
+    started = time.monotonic()
+    assert succeeded(request) is None
+    assert time.monotonic() - started < 2
 
 
 def test_a_failing_hand_back_still_lets_celery_shut_the_worker_down(monkeypatch, caplog):
@@ -157,3 +212,24 @@ def test_a_failing_hand_back_still_lets_celery_shut_the_worker_down(monkeypatch,
     timers[0]()  # the event loop's first tick
     assert kills == [signals.SIGTERM] and conf.worker_soft_shutdown_timeout == 0
     assert "SIGTERM hand-back failed" in caplog.text
+
+
+def test_after_one_failed_read_the_rest_are_handed_back_without_asking(monkeypatch):
+    from broker_tier_celery import shutdown
+
+    monkeypatch.setattr(shutdown.signal, "getsignal", lambda sig: None)
+    conf = SimpleNamespace(worker_soft_shutdown_timeout=105, task_time_limit=60)
+    handler = shutdown.SigtermHandBack(SimpleNamespace(app=SimpleNamespace(conf=conf), task_consumer=None), None)
+    handler.started_at = time.time()  # SIGTERM received
+    reads, rejected = [], []
+
+    def request(task_id):
+        def read(_):
+            reads.append(task_id)
+            raise ConnectionError("result backend down")
+        return SimpleNamespace(id=task_id, name="x", acknowledged=False, task=SimpleNamespace(
+            backend=SimpleNamespace(_get_task_meta_for=read)), reject=lambda requeue: rejected.append(task_id))
+
+    for task_id in ("t-1", "t-2", "t-3"):
+        handler._hand_back(request(task_id), "cannot finish before the deadline")
+    assert reads == ["t-1"] and rejected == ["t-1", "t-2", "t-3"]
