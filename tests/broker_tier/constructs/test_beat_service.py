@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import broker_tier_contract as contract
 import pytest
 
 from tier_testing import ENVIRONMENTS, without_ecs_exec
@@ -32,7 +33,19 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     assert command[:4] == ["celery", "-A", "broker_tier_worker.app", "beat"]
     policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
-    actions = {s["Sid"]: s["Action"]
-               for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
-    assert actions == {"PublishToWorkQueues": "sqs:SendMessage",
-                       "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"]}
+    statements = {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
+    assert {sid: s["Action"] for sid, s in statements.items()} == {
+        "PublishToWorkQueues": "sqs:SendMessage", "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"]}
+    assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
+
+
+def test_beat_publishes_the_redis_backlog_in_redis_broker_mode_and_nothing_else(redis_mode_dev):
+    policies = {i: r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::IAM::Policy"}
+    role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
+    statements = without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])
+    # PutMetricData has no resource-level permissions: '*', held to the one namespace by its condition key
+    assert statements == [{"Sid": "PublishRedisBacklogMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
+                           "Resource": "*",
+                           "Condition": {"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}}}]
+    workers = [p for i, p in policies.items() if i.startswith("Worker") and "TaskRole" in i]
+    assert workers and "cloudwatch:PutMetricData" not in json.dumps(workers)

@@ -121,5 +121,7 @@ def test_events_topic_lets_elasticache_publish_with_source_owner(synthesized, en
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_key_rotates(synthesized, env):
-    synthesized.template(env, "State").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+def test_every_key_rotates(synthesized, env):
+    keys = synthesized.resources(env, "State", "AWS::KMS::Key")
+    assert len(keys) == 2  # the data key (cache, queues, secret, topic) and the logs key
+    assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())

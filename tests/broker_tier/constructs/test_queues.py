@@ -25,7 +25,6 @@ def test_work_queue_has_limits_and_redrive_to_its_own_dead_letter_queue(synthesi
     _, queue = queue_by_name(synthesized, env, f"broker-tier-{env}-{cls}")
     props = queue["Properties"]
     assert props["VisibilityTimeout"] == config.visibility_timeout_seconds
-    assert props["VisibilityTimeout"] >= config.task_time_limit_seconds + config.max_eta_seconds + 60
     assert props["MessageRetentionPeriod"] == config.retention_seconds
     assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
                                       "maxReceiveCount": config.max_receive_count}

@@ -28,8 +28,9 @@ def test_outputs_have_stable_names(synthesized, env):
 
 @pytest.mark.parametrize("env,protected", [("dev", False), ("staging", False), ("prod", True)])
 def test_termination_protection_only_in_production(synthesized, env, protected):
-    stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-State")
-    assert bool(stack.termination_protection) is protected
+    for part in ("State", "Compute", "Monitoring"):
+        stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-{part}")
+        assert bool(stack.termination_protection) is protected, part
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
