@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from broker_tier_contract import SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable
+from broker_tier_contract import (SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable,
+                                  redis_unacked_keys)
 
 # Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -172,6 +173,12 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
     # out again and run twice (celery#4766).
     options: dict[str, Any] = {"visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
                                "socket_keepalive": True, "retry_on_timeout": True, "health_check_interval": 25}
+    if env.queue:
+        # A worker's own class's record of messages in progress: kombu's default is one record per database,
+        # which every worker hands out again after *its* visibility timeout, so a class with a short one
+        # would re-run another class's long tasks while they still run. Beat and producers consume nothing
+        # and keep kombu's default keys.
+        options.update(redis_unacked_keys(env.queue))
     from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 
     settings: dict[str, Any] = {
