@@ -75,6 +75,8 @@ class TierEnvironment:
     broker: str
     queue_urls: dict[str, str]
     queue: str | None
+    environment: str | None
+    """The tier's environment name (the dimension of the Redis broker's backlog metrics); None outside the stack."""
     region: str | None
     redis_host: str
     redis_port: int
@@ -107,6 +109,7 @@ class TierEnvironment:
             broker=broker,
             queue_urls=queue_urls,
             queue=queue,
+            environment=_optional(environ, Variables.ENVIRONMENT),
             # boto3 reads AWS_DEFAULT_REGION; ECS sets AWS_REGION (and the stack the tier's own variable)
             region=(_optional(environ, Variables.REGION) or environ.get("AWS_DEFAULT_REGION")
                     or environ.get("AWS_REGION") or None),
@@ -251,9 +254,12 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[s
 
 
 def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
-    """Apply the tier's settings to a Celery app, and the worker's lifecycle hooks (ECS scale-in
-    protection while busy, the SIGTERM hand-back: ``broker_tier_celery.lifecycle``)."""
-    app.conf.update(settings_from_environment(environ))
-    from broker_tier_celery.lifecycle import install  # needs celery, which this module does not import
+    """Apply the tier's settings to a Celery app, the worker's lifecycle hooks (ECS scale-in protection
+    while busy, the SIGTERM hand-back: ``broker_tier_celery.lifecycle``) and Beat's (the Redis broker's
+    backlog metrics, on which redis-mode workers scale: ``broker_tier_celery.backlog_metrics``)."""
+    env = TierEnvironment.from_environ(environ)
+    app.conf.update(build_settings(env))
+    from broker_tier_celery import backlog_metrics, lifecycle  # need celery, which this module does not import
 
-    install(app, environ)
+    lifecycle.install(app, environ)
+    backlog_metrics.install(app, env)
