@@ -251,7 +251,7 @@ class Rehearsal:
         restored = self.restore_unacked(environment)
         stranded = 0
         if restored:
-            self.report.say(f"{restored} message(s) were left in kombu's unacked hash: restored as the transport's "
+            self.report.say(f"{restored} message(s) were left in the class's unacked hash: restored as the transport's "
                             f"visibility timeout would, to see whether they run again")
             self.progress(3)
             self.quiet()
@@ -279,14 +279,20 @@ class Rehearsal:
             url += f"&ssl_ca_certs={quote(str(self.workdir / 'tls' / 'ca.pem'), safe='')}"
         return Connection(url, transport_options={**settings["broker_transport_options"], **transport_options})
 
+    @staticmethod
+    def unacked_keys(environment: dict[str, str]) -> dict[str, str]:
+        """kombu's keys of the class's own record of messages in progress, which its workers use."""
+        return contract.redis_unacked_keys(environment[Variables.QUEUE.name])
+
     def restore_unacked(self, environment: dict[str, str]) -> int:
         """Run kombu's own restore (``QoS.restore_visible``) with a visibility timeout of 0: every
-        message still in the unacked hash goes back to its queue, as it would once the transport's
+        message still in the class's unacked hash goes back to its queue, as it would once the transport's
         visibility timeout (task time limit + 60 s) had passed and a worker's periodic scan ran."""
         client = self.pair.primary.client(int(environment[Variables.REDIS_DB_BROKER.name]))
-        left = client.hlen("unacked")
+        keys = self.unacked_keys(environment)
+        left = client.hlen(keys["unacked_key"])
         if left:
-            with self._kombu_connection(environment, visibility_timeout=0) as connection:
+            with self._kombu_connection(environment, visibility_timeout=0, **keys) as connection:
                 connection.default_channel.qos.restore_visible(num=None, interval=1)
         return left
 
@@ -300,7 +306,8 @@ class Rehearsal:
         client = self.pair.primary.client(int(environment[Variables.REDIS_DB_BROKER.name]))
         queued = sum(client.llen(key) for key in client.scan_iter(match=f"{self.options.queue_class}*")
                      if client.type(key) == b"list")
-        return {"unacked_at_end": client.hlen("unacked") + queued, "queued_at_end": queued}
+        return {"unacked_at_end": client.hlen(self.unacked_keys(environment)["unacked_key"]) + queued,
+                "queued_at_end": queued}
 
     def results_missing(self, environment: dict[str, str]) -> dict[str, str]:
         """Task id -> state (``missing`` when no result) of every task that ran but whose result on

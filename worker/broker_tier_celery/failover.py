@@ -123,13 +123,14 @@ class FailoverRedisQoS(kombu_redis.QoS):
     """kombu's Redis acknowledgement emulation, keeping a message it could not record as unacknowledged.
 
     kombu takes a message off its queue with ``BRPOP`` and only then, with a second command, records it
-    in the ``unacked`` hash; the two are not atomic (celery/kombu#305). When a failover demotes the
-    primary, or it loses power, between the two, the pop has already reached the replica but the record
-    fails (``READONLY``, here a connection error): the message is in neither the queue nor the hash, and
-    the consumer, restarting on the connection error, drops it. The rehearsal (redis broker, promote)
-    lost such a message about once in ten runs. Here it is kept in this process and put back at the head
-    of its queue by the next channel that reaches the primary. If the pop had not reached the new primary,
-    the message runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
+    in the unacked hash (the channel's ``unacked_key``: with the settings package, the worker's class's
+    own); the two are not atomic (celery/kombu#305). When a failover demotes the primary, or it loses
+    power, between the two, the pop has already reached the replica but the record fails (``READONLY``,
+    here a connection error): the message is in neither the queue nor the hash, and the consumer,
+    restarting on the connection error, drops it. The rehearsal (redis broker, promote) lost such a
+    message about once in ten runs. Here it is kept in this process and put back at the head of its queue
+    by the next channel that reaches the primary. If the pop had not reached the new primary, the message
+    runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
     """
 
     def append(self, message, delivery_tag):

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from broker_tier_contract import SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable
+from broker_tier_contract import (SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable,
+                                  redis_unacked_keys)
 
 # Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -74,6 +75,8 @@ class TierEnvironment:
     broker: str
     queue_urls: dict[str, str]
     queue: str | None
+    environment: str | None
+    """The tier's environment name (the dimension of the Redis broker's backlog metrics); None outside the stack."""
     region: str | None
     redis_host: str
     redis_port: int
@@ -106,6 +109,7 @@ class TierEnvironment:
             broker=broker,
             queue_urls=queue_urls,
             queue=queue,
+            environment=_optional(environ, Variables.ENVIRONMENT),
             # boto3 reads AWS_DEFAULT_REGION; ECS sets AWS_REGION (and the stack the tier's own variable)
             region=(_optional(environ, Variables.REGION) or environ.get("AWS_DEFAULT_REGION")
                     or environ.get("AWS_REGION") or None),
@@ -172,6 +176,12 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
     # out again and run twice (celery#4766).
     options: dict[str, Any] = {"visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
                                "socket_keepalive": True, "retry_on_timeout": True, "health_check_interval": 25}
+    if env.queue:
+        # A worker's own class's record of messages in progress: kombu's default is one record per database,
+        # which every worker hands out again after *its* visibility timeout, so a class with a short one
+        # would re-run another class's long tasks while they still run. Beat and producers consume nothing
+        # and keep kombu's default keys.
+        options.update(redis_unacked_keys(env.queue))
     from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 
     settings: dict[str, Any] = {
@@ -244,9 +254,12 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[s
 
 
 def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
-    """Apply the tier's settings to a Celery app, and the worker's lifecycle hooks (ECS scale-in
-    protection while busy, the SIGTERM hand-back: ``broker_tier_celery.lifecycle``)."""
-    app.conf.update(settings_from_environment(environ))
-    from broker_tier_celery.lifecycle import install  # needs celery, which this module does not import
+    """Apply the tier's settings to a Celery app, the worker's lifecycle hooks (ECS scale-in protection
+    while busy, the SIGTERM hand-back: ``broker_tier_celery.lifecycle``) and Beat's (the Redis broker's
+    backlog metrics, on which redis-mode workers scale: ``broker_tier_celery.backlog_metrics``)."""
+    env = TierEnvironment.from_environ(environ)
+    app.conf.update(build_settings(env))
+    from broker_tier_celery import backlog_metrics, lifecycle  # need celery, which this module does not import
 
-    install(app, environ)
+    lifecycle.install(app, environ)
+    backlog_metrics.install(app, env)

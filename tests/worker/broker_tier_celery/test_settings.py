@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import ssl
+import time
 
 import pytest
 
 from celery import Celery
 from celery.app.backends import by_url
+from kombu import Queue
+from kombu.transport import redis as kombu_redis
 
+import broker_tier_contract as contract
+from broker_tier.rehearsal.redis_pair import RedisNode
 from broker_tier_celery import SettingsError, settings_from_environment
 from broker_tier_celery.failover import FailoverRedisBackend, FailoverRedisTransport, PrimarySSLConnection
 from settings_environ import QUEUES, environ
+
+UNACKED_OPTIONS = tuple(contract.redis_unacked_keys("any"))
+"""kombu's transport options that name the record of messages in progress (hash, index, mutex)."""
 
 
 def test_sqs_mode_uses_predefined_queues_and_leaves_failures_for_redrive():
@@ -85,6 +94,80 @@ def test_redis_mode_holds_a_message_as_long_as_the_class_visibility_timeout_so_a
     assert settings["broker_transport_options"]["visibility_timeout"] == 4200
     sqs = settings_from_environment(environ(BROKER_TIER_VISIBILITY_TIMEOUT="4200"))
     assert "visibility_timeout" not in sqs["broker_transport_options"]  # SQS: the queue's own attribute
+
+
+def test_a_redis_worker_keeps_its_messages_in_progress_in_its_own_class_record_and_beat_in_kombus_default():
+    worker = settings_from_environment(environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE="default"))
+    options = worker["broker_transport_options"]
+    assert {name: options[name] for name in UNACKED_OPTIONS} == {
+        "unacked_key": "unacked:default", "unacked_index_key": "unacked_index:default",
+        "unacked_mutex_key": "unacked_mutex:default"}
+    assert set(UNACKED_OPTIONS) <= set(kombu_redis.Channel.from_transport_options)  # names kombu reads
+    # Beat and producers consume nothing: kombu's default keys ('unacked', ...), which they never scan
+    beat = settings_from_environment(environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE=None))
+    assert not set(UNACKED_OPTIONS) & set(beat["broker_transport_options"])
+    sqs = settings_from_environment(environ(BROKER_TIER_QUEUE="default"))
+    assert not set(UNACKED_OPTIONS) & set(sqs["broker_transport_options"])
+
+
+REDIS_PASSWORD = "settings-test-token-0123456789"
+LONG_VISIBILITY_SECONDS, SHORT_VISIBILITY_SECONDS = 30, 1
+
+
+@pytest.fixture
+def redis_node(tmp_path):
+    node = RedisNode(name="broker", password=REDIS_PASSWORD, workdir=tmp_path, tls=None)
+    node.start()
+    yield node
+    node.stop()
+
+
+def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_record: bool) -> Celery:
+    """A Celery app configured as a worker of ``queue`` on the loopback node; ``class_record=False``: with
+    kombu's default, shared record of messages in progress instead of its class's own (the defect)."""
+    settings = settings_from_environment(environ(
+        BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE=queue, BROKER_TIER_VISIBILITY_TIMEOUT=str(visibility_seconds),
+        BROKER_TIER_QUEUE_URLS=json.dumps({"interactive": "unused", "batch": "unused"}),
+        BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
+        BROKER_TIER_REDIS_AUTH_TOKEN=REDIS_PASSWORD))
+    if not class_record:
+        for name in UNACKED_OPTIONS:
+            settings["broker_transport_options"].pop(name, None)
+    app = Celery(f"{queue}-worker")
+    app.conf.update(settings)
+    return app
+
+
+@pytest.mark.parametrize("class_record, batch_restored", [(True, False), (False, True)],
+                         ids=["class-record", "kombu-default-shared-record"])
+def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(redis_node, class_record,
+                                                                             batch_restored):
+    """A batch worker (30 s visibility timeout) holds a message it received and has not acknowledged (its task
+    runs); an interactive worker (1 s) runs kombu's periodic restore (``QoS.restore_visible``) more than 1 s
+    later. With kombu's shared record the interactive worker puts the batch message back in its queue, to run
+    a second time; with each class's own record it restores only an interactive message past its 1 s."""
+    broker = redis_node.client(int(environ()["BROKER_TIER_REDIS_DB_BROKER"]))
+    batch_app = _broker_app(redis_node, "batch", LONG_VISIBILITY_SECONDS, class_record=class_record)
+    interactive_app = _broker_app(redis_node, "interactive", SHORT_VISIBILITY_SECONDS, class_record=class_record)
+    with batch_app.connection_for_write() as batch, interactive_app.connection_for_write() as interactive:
+        held = {}
+        for name, connection in (("batch", batch), ("interactive", interactive)):
+            channel = connection.default_channel  # the project's transport: FailoverRedisChannel and its QoS
+            assert isinstance(channel.qos, FailoverRedisTransport.Channel.QoS)
+            Queue(name)(channel).declare()
+            connection.Producer(channel).publish({"class": name}, routing_key=name)
+            held[name] = channel.basic_get(name, no_ack=False)  # received, not acked: in the record
+            assert held[name] is not None and broker.llen(name) == 0
+        record = {name: contract.redis_unacked_keys(name)["unacked_key"] if class_record else "unacked"
+                  for name in held}
+        assert broker.hexists(record["batch"], held["batch"].delivery_tag)
+        time.sleep(SHORT_VISIBILITY_SECONDS + 0.2)
+        interactive.default_channel.qos.restore_visible(num=10, interval=1)  # the periodic scan, unthrottled
+        assert broker.llen("interactive") == 1  # its own class's message, past its timeout: restored
+        assert broker.llen("batch") == int(batch_restored)
+        assert broker.hexists(record["batch"], held["batch"].delivery_tag) is not batch_restored
+        held["batch"].ack()  # the batch task ends; closing would otherwise restore it
+    assert broker.llen("batch") == int(batch_restored)  # with the shared record: it runs again
 
 
 def test_local_sqs_endpoint_for_tests():

@@ -11,7 +11,7 @@ import pytest
 from celery import Celery
 
 from broker_tier_celery import settings_from_environment
-from broker_tier_contract import HOLD_TASK
+from broker_tier_contract import HOLD_TASK, redis_unacked_keys
 from loopback import FakeEcsAgent, celery_worker, celery_workers, free_port, ledger, tier_environ, wait_until
 
 pytestmark = pytest.mark.slow  # real worker processes (scheduled first: tests/conftest.py)
@@ -90,9 +90,9 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
     if broker == "sqs":
         assert queue_counts(sqs_server, "long") == (0, 0)
         assert queue_counts(sqs_server, "long-dlq") == (0, 0)
-    else:  # kombu's Redis transport: the queue list and the unacked hash of the broker database
+    else:  # kombu's Redis transport: the queue list and the class's unacked hash of the broker database
         broker_db = redis_server["client_for"](1)
-        assert (broker_db.llen("long"), broker_db.hlen("unacked")) == (0, 0)
+        assert (broker_db.llen("long"), broker_db.hlen(redis_unacked_keys("long")["unacked_key"])) == (0, 0)
 
 
 def test_sigterm_lets_a_task_that_can_finish_in_time_finish(redis_server, sqs_server, tmp_path, monkeypatch):
