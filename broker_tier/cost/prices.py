@@ -8,6 +8,7 @@ treats a missing price as zero.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,13 @@ PRICE_FILE = Path(__file__).with_name("prices.json")
 
 
 class CostError(Exception):
-    """An estimate cannot be made (a missing price, an unreadable template, ...); the message says why."""
+    """An estimate cannot be made (a missing price, an unreadable template, ...); the message says why.
+    ``problems``: each of several findings behind it (every invalid value of cdk.json), one line each, so that
+    a report can list them all instead of running them together."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class UnknownPrice(CostError):

@@ -93,9 +93,18 @@ def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path |
     from broker_tier.app_builder import synthesize as synthesize_app  # starting jsii takes seconds
     from broker_tier.config import ConfigError
 
+    try:
+        document = json.loads(cdk_json.read_text())
+    except ValueError as error:  # JSONDecodeError: the file's own syntax, before any configuration check
+        raise CostError(f"{cdk_json} is not valid JSON ({error}); nothing was estimated") from None
+    if not isinstance(document, dict):
+        raise CostError(f"{cdk_json} is not a JSON object (a CDK app's cdk.json is, with the configuration under "
+                        f"\"context\"); nothing was estimated")
     outdir = outdir or Path(tempfile.mkdtemp(prefix="broker-tier-cost-"))
     try:
-        synthesize_app(json.loads(cdk_json.read_text()).get("context", {}), environment=environment, outdir=outdir)
-    except ConfigError as error:
-        raise CostError(f"invalid configuration in {cdk_json}; nothing was estimated:\n{error}") from None
+        synthesize_app(document.get("context", {}), environment=environment, outdir=outdir)
+    except ConfigError as error:  # every problem on a line of its own (``load_environments``)
+        problems = [line for line in str(error).splitlines() if line.strip()]
+        raise CostError(f"{cdk_json} has {len(problems)} configuration problem{'s' * (len(problems) != 1)}, so "
+                        f"nothing was estimated", problems) from None
     return outdir

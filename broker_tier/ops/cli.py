@@ -22,9 +22,9 @@ import traceback
 from pathlib import Path
 
 from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
-from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, make_clients
+from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.command import Command, environment_name
-from broker_tier.ops.errors import exit_code_table
+from broker_tier.ops.errors import SETTING_ERRORS, blame_setting, exit_code_table
 from broker_tier.ops.report import Report, latest_report
 from broker_tier.ops.resources import discover_from_options
 
@@ -68,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _clients(args: argparse.Namespace) -> tuple[dict, AwsTarget]:
+    """``make_clients``, with a setting botocore rejects named (``errors.blame_setting``). Only here can a bare
+    ValueError be told from a defect: nothing but the region, the profile, the AWS_* variables and the config
+    file has been read, and no request made. One no setting holds is raised as it is (exit 8)."""
+    try:
+        return make_clients(args.region, args.profile)
+    except (ValueError, *SETTING_ERRORS) as error:
+        setting = blame_setting(error, region_option=args.region, profile=args.profile)
+        if setting is None:
+            raise
+        raise setting from error
+
+
 def _stand_in_report(args: argparse.Namespace, command: Command) -> Report:
     """The report of a command that failed before it made its own (no region, a missing stack, ...)."""
     return Report(command.name, getattr(args, "env", None) or "-",
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
     try:
         if command.aws:
             if clients is None:
-                clients, target = make_clients(args.region, args.profile)
+                clients, target = _clients(args)
                 invocation.update(region=target.region, region_from=target.region_source,
                                   max_attempts=target.max_attempts)
             else:

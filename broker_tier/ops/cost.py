@@ -80,12 +80,13 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
     assumptions = estimate.Assumptions(free_tier=args.free_tier,
                                        **{name: getattr(args, name) for name in ASSUMPTION_OPTIONS})
     environments = [args.env] if args.env else None
+    cdk_json = None if args.cdk_out else args.cdk_json or _default_cdk_json()
+    # The report first: a refusal (a bad cdk.json, a missing price) is then written under the name and target
+    # of this run (cost-<env or all>-...), not as a stand-in's.
+    report = Report(command="cost", environment=args.env or "all",
+                    target=str(args.cdk_out) if args.cdk_out else f"synthesized {cdk_json}", dry_run=False)
     try:
-        if args.cdk_out:
-            directory, target = args.cdk_out, str(args.cdk_out)
-        else:
-            cdk_json = args.cdk_json or _default_cdk_json()
-            directory, target = templates.synthesize(cdk_json=cdk_json, environment=args.env), f"synthesized {cdk_json}"
+        directory = args.cdk_out or templates.synthesize(cdk_json=cdk_json, environment=args.env)
         current = estimate.estimate_all(templates.load(directory), prices=prices, assumptions=assumptions,
                                         region=_price_region(args), environments=environments)
         changes, base_label, base_note = None, None, None
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
                 base_note = (f"{args.compare} holds only the stateful resources the replacement guard reviews; "
                              f"compare against another cdk.out for every line")
     except CostError as error:
-        raise OpsError(str(error)) from None
+        raise OpsError(str(error), error.problems) from None
     if args.json:
         print(json.dumps(render.as_json(current, prices, assumptions, changes, base_label), indent=2))
     elif args.markdown:
@@ -111,7 +112,6 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
         if changes is not None:
             print()
             print(render.comparison_text(changes, base_label=base_label, base_note=base_note), end="")
-    report = Report(command="cost", environment=args.env or "all", target=target, dry_run=False)
     report.measurements = {f"{name} monthly {prices.currency} (min/typical/max)": estimate_.total.rounded()
                            for name, estimate_ in current.items()}
     report.measurements["prices as of"] = prices.as_of

@@ -7,18 +7,51 @@ table ``--help`` and the README show.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+import botocore.session
 from botocore.exceptions import (
-    ClientError, ConnectionError as BotoConnectionError, CredentialRetrievalError, HTTPClientError, NoCredentialsError,
-    NoRegionError, PartialCredentialsError, ProfileNotFound, SSOError, TokenRetrievalError, WaiterError)
+    BotoCoreError, ClientError, ConfigParseError, ConnectionError as BotoConnectionError, CredentialRetrievalError,
+    HTTPClientError, InvalidChecksumConfigError, InvalidConfigError, InvalidDefaultsMode, InvalidMaxRetryAttemptsError,
+    InvalidRegionError, InvalidRetryConfigurationError, InvalidRetryModeError, InvalidSTSRegionalEndpointsConfigError,
+    NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound, SSOError, TokenRetrievalError,
+    WaiterError)
 from botocore.parsers import ResponseParserError
 
 
 class OpsError(Exception):
     """A precondition the operator must fix before the command can run (nothing was changed);
-    ``str()`` says what and how."""
+    ``str()`` says what and how. ``problems``: each of several findings behind it (e.g. every invalid value
+    of cdk.json), kept whole and apart so that none is cut off or run into the next."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+
+SETTING_ERRORS: tuple[type[BotoCoreError], ...] = (
+    InvalidRegionError, ConfigParseError, InvalidConfigError, InvalidRetryConfigurationError, InvalidDefaultsMode,
+    InvalidChecksumConfigError, InvalidSTSRegionalEndpointsConfigError)
+"""botocore's exceptions for a value of its configuration (region, config file, AWS_* variable, profile key) it
+cannot use: raised while a session or client is made, before any request, so never a defect of the tool."""
+REJECTED_VALUE: dict[type[BotoCoreError], str] = {
+    InvalidRegionError: "region_name", InvalidRetryModeError: "provided_retry_mode",
+    InvalidMaxRetryAttemptsError: "provided_max_attempts", InvalidDefaultsMode: "mode",
+    InvalidChecksumConfigError: "config_value",
+    InvalidSTSRegionalEndpointsConfigError: "sts_regional_endpoints_config"}
+"""The keyword argument of each of ``SETTING_ERRORS`` that holds the value botocore rejected."""
+
+
+class SettingError(Exception):
+    """An AWS SDK setting botocore rejected, found where it is set (``--region``, an AWS_* variable, a key of the
+    profile): ``blame_setting`` makes it from the bare error, so the operator learns which setting to fix."""
+
+    def __init__(self, setting: str, value: str, problem: str, remedy: str) -> None:
+        super().__init__(f"{setting} is set to {value!r}, which the AWS SDK rejects ({problem})")
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -35,8 +68,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
                            "node); nothing was changed. Also a usage error (bad option; no report then)"),
     ExitCode(3, "aborted", "stopped after a change had started: a time-out, or any failure below once the change "
                            "was under way; look at the resource before anything else"),
-    ExitCode(4, "credentials", "no region, no credentials, expired or invalid credentials, unknown profile; nothing "
-                               "was changed"),
+    ExitCode(4, "credentials", "no region, no credentials, expired or invalid credentials, unknown profile, or an "
+                               "AWS setting the SDK rejects (region name, config file, AWS_* variable); nothing was "
+                               "changed"),
     ExitCode(5, "access-denied", "AWS refused a call for lack of permission; nothing was changed"),
     ExitCode(6, "unreachable", "an AWS endpoint could not be reached, timed out, or kept throttling beyond the retry "
                                "budget; nothing was changed: try again"),
@@ -66,6 +100,8 @@ class Failure:
     """What to do about it."""
     error_type: str
     """The exception's class, for the report."""
+    problems: tuple[str, ...] = field(default=())
+    """Each finding behind ``cause`` in full (``OpsError.problems``), for the report's list."""
 
     @property
     def exit_code(self) -> int:
@@ -73,11 +109,16 @@ class Failure:
 
     @property
     def line(self) -> str:
+        """Cause, every problem (numbered when several: a problem's own text may hold a "; "), then remedy."""
+        problems = ([f"({number}) {problem}" for number, problem in enumerate(self.problems, start=1)]
+                    if len(self.problems) > 1 else list(self.problems))
+        if problems:
+            return f"{self.cause}: {'; '.join(problems)}; {self.remedy}"
         return f"{self.cause}; {self.remedy}"
 
-    def as_dict(self) -> dict[str, str | int]:
-        return {"kind": self.kind, "exit_code": self.exit_code, "cause": self.cause, "remedy": self.remedy,
-                "error_type": self.error_type}
+    def as_dict(self) -> dict[str, str | int | list[str]]:
+        return {"kind": self.kind, "exit_code": self.exit_code, "cause": self.cause, "problems": list(self.problems),
+                "remedy": self.remedy, "error_type": self.error_type}
 
 
 EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"}
@@ -92,20 +133,24 @@ THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "Request
              "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
 UNAVAILABLE = {"ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
                "InternalServerError", "RequestTimeout", "RequestTimeoutException"}
+REGION_REMEDY = "give a region code such as eu-west-1 (lower case, no spaces)"
 CREDENTIAL_HELP = ("pass --profile (or set AWS_PROFILE), log in again (aws sso login --profile NAME), or export "
                    "fresh AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN")
 
 
-def one_line(text: object, limit: int = 400) -> str:
-    """``text`` on one line (whitespace collapsed), cut at ``limit`` characters."""
+def one_line(text: object, limit: int | None = 400) -> str:
+    """``text`` on one line (whitespace collapsed), cut at ``limit`` characters (None: never cut)."""
     flat = re.sub(r"\s+", " ", str(text)).strip()
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+    return flat if limit is None or len(flat) <= limit else flat[:limit - 1] + "…"
 
 
 def classify(error: BaseException) -> Failure:
-    """The failure ``error`` stands for: its cause in one line, what to do, and its exit code."""
+    """The failure ``error`` stands for: its cause in one line, what to do, and its exit code. The cause, often
+    foreign text, is cut; the problems of an ``OpsError`` are the tool's own findings and are kept whole."""
     kind, cause, remedy = _classify(error)
-    return Failure(kind=kind, cause=one_line(cause), remedy=remedy, error_type=type(error).__name__)
+    problems = tuple(one_line(problem, None) for problem in error.problems) if isinstance(error, OpsError) else ()
+    return Failure(kind=kind, cause=one_line(cause), remedy=remedy, error_type=type(error).__name__,
+                   problems=problems)
 
 
 def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one branch per failure class
@@ -116,6 +161,20 @@ def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one
     if isinstance(error, TimeoutError):
         return "time-out", f"time-out: {error}", "look at the resource's state (status, the AWS console) before " \
                                                  "running anything again"
+    if isinstance(error, SettingError):
+        return "credentials", str(error), error.remedy
+    if isinstance(error, ConfigParseError):
+        return ("credentials", f"the AWS config file {error.kwargs.get('path')} cannot be parsed "
+                               f"({error.kwargs.get('error', error)})",
+                "fix its syntax (each section header whole on a line of its own, e.g. [profile NAME], then key = value "
+                "lines), or point AWS_CONFIG_FILE (AWS_SHARED_CREDENTIALS_FILE for the credentials file) at a valid "
+                "file")
+    if isinstance(error, InvalidRegionError):
+        return ("credentials", f"{error.kwargs.get('region_name')!r} is not an AWS region name",
+                f"{REGION_REMEDY} with --region (or fix AWS_REGION, AWS_DEFAULT_REGION or the profile's region)")
+    if isinstance(error, SETTING_ERRORS):
+        return ("credentials", f"an AWS SDK setting is invalid ({error})",
+                "fix or unset the AWS_* variable, or the key of the profile in the AWS config file, that it names")
     if isinstance(error, NoRegionError):
         return ("credentials", "no AWS region configured",
                 "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or give the profile a region")
@@ -168,7 +227,8 @@ def _classify_client_error(error: ClientError) -> tuple[str, str, str]:
     if code in UNAVAILABLE:
         return "unreachable", f"AWS is unavailable ({code}; {where})", "wait a minute and run it again"
     return ("aws-error", f"AWS refused {error.operation_name} ({code}: {message})",
-            "read AWS's message above; check the names the command used (--env, --region, the resource ids)")
+            "AWS's message, in the parentheses, says what is wrong: check the names the command used (--env, "
+            "--region, the resource ids) against it")
 
 
 def _classify_waiter(error: WaiterError) -> tuple[str, str, str]:
@@ -177,3 +237,57 @@ def _classify_waiter(error: WaiterError) -> tuple[str, str, str]:
         return _classify_client_error(ClientError(response, error.kwargs.get("name", "waiter")))
     return ("time-out", f"time-out: {error}",
             "look at the resource's state (status, the AWS console) before running anything again")
+
+
+_SECRET_SETTING = re.compile(r"SECRET|TOKEN|ACCESS_KEY|PASSWORD", re.IGNORECASE)
+"""Settings whose value must never be printed; botocore does not validate them as values anyway."""
+
+
+def blame_setting(error: Exception, *, region_option: str | None, profile: str | None) -> SettingError | None:
+    """The setting behind ``error``, raised while the AWS session and clients were made (before any request):
+    ``--region``, an AWS_* variable or a key of the profile in the AWS config file, whose value is the one
+    ``error`` rejects. None when no setting holds that value (the error is then not a setting's, perhaps a defect).
+
+    botocore's ``SETTING_ERRORS`` carry the rejected value (``REJECTED_VALUE``); a bare ``ValueError`` (the
+    ``int()`` of AWS_MAX_ATTEMPTS, an endpoint URL) ends its message with it (``...: 'abc'``, ``...: not-a-url``),
+    so only a setting holding exactly that value is blamed, never one that merely appears in the text.
+    """
+    if isinstance(error, BotoCoreError):
+        names = [name for kind, name in REJECTED_VALUE.items() if isinstance(error, kind)]
+        rejected = {str(error.kwargs.get(name)) for name in names}
+    elif isinstance(error, ValueError):
+        _, separator, tail = str(error).rpartition(": ")
+        rejected = {tail, tail.strip("'\"")} if separator else set()
+    else:
+        return None
+    settings = [("--region", "region", region_option)]
+    settings += [(name, name, value) for name, value in os.environ.items() if name.startswith("AWS_")]
+    settings += _profile_settings(profile)
+    blamed = [(name, key, value) for name, key, value in settings
+              if value and value in rejected and not _SECRET_SETTING.search(key)]
+    if not blamed:
+        return None
+    _, key, value = blamed[0]
+    return SettingError(" and ".join(name for name, _, _ in blamed), value, one_line(error), _setting_remedy(key))
+
+
+def _profile_settings(profile: str | None) -> list[tuple[str, str, str]]:
+    """``(where, key, value)`` of every key of the profile botocore uses (``profile``, else AWS_PROFILE, else
+    ``default``), as the config file names it."""
+    session = botocore.session.Session(profile=profile)
+    try:
+        config = session.get_scoped_config()
+    except BotoCoreError:  # an unknown profile or a file that cannot be parsed: no key to blame
+        return []
+    where = f"of profile {session.profile or 'default'!r} in {session.get_config_variable('config_file')}"
+    return [(f"{key} {where}", key, value) for key, value in config.items() if isinstance(value, str)]
+
+
+def _setting_remedy(key: str) -> str:
+    """What to do about a rejected setting: its right form, by what it sets, or else to drop it (where it is
+    set: an AWS_* variable, or a key of the profile)."""
+    if key in ("region", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        return REGION_REMEDY
+    fix = ("give a full URL such as https://cloudformation.eu-west-1.amazonaws.com"
+           if key.startswith("AWS_ENDPOINT_URL") or key == "endpoint_url" else f"correct {key}")
+    return f"{fix}, or unset {key}" if key.startswith("AWS_") else f"{fix}, or remove it from the profile"

@@ -15,7 +15,10 @@ from typing import Any, Callable, TextIO
 from broker_tier.ops.errors import CODE, Failure, classify, one_line
 
 # Exit code of each outcome; "error" (could not run, nothing changed) takes its failure's code.
-EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3}
+EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3, "interrupted": CODE["interrupted"]}
+OWN_OUTCOME = ("refused", "interrupted")
+"""The kinds of failure that, before any change, are an outcome of their own (the README's table names them);
+the other kinds are ``error``, with the kind and its exit code in ``failure``."""
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _LATEST: ContextVar["Report | None"] = ContextVar("latest_report", default=None)
 
@@ -64,7 +67,8 @@ class Report:
     dry_run: bool
     started_at: str = field(default_factory=lambda: utc_now().isoformat(timespec="seconds"))
     outcome: str = "aborted"
-    """passed, planned, failed, refused, aborted, or error (could not run; exit code from ``failure``).
+    """passed, planned, failed, refused, aborted, interrupted (Ctrl-C before any change), or error (could not
+    run; exit code from ``failure``).
     Aborted until the command says otherwise, so an unhandled exception never reads as a pass."""
     steady_state: list[Check] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
@@ -121,15 +125,15 @@ class Report:
 
     def abort(self, error: BaseException) -> Failure:
         """Finish with the failure ``error`` stands for: ``aborted`` (exit 3) once a change was under way, else
-        ``refused`` for a precondition or ``error`` with the failure's own exit code. The exception is kept
-        (not written) for ``--debug``."""
+        ``refused`` for a precondition, ``interrupted`` for Ctrl-C, or ``error`` with the failure's own exit code.
+        The exception is kept (not written) for ``--debug``."""
         failure = classify(error)
         self.exception = error
         self.failure = failure.as_dict()
         if self.changing:
             outcome = "aborted"
         else:
-            outcome = "refused" if failure.kind == "refused" else "error"
+            outcome = failure.kind if failure.kind in OWN_OUTCOME else "error"
         self.finish(outcome, failure.line)
         return failure
 
@@ -152,11 +156,16 @@ class Report:
         """The last line a command prints: outcome, exit code, and for anything but a pass the cause and remedy."""
         line = f"broker-tier-ops {self.command}: {self.outcome.upper()} (exit {self.exit_code})"
         if self.error:
-            line += f": {one_line(self.error, 600)}"
+            line += f": {one_line(self.error, self._error_limit(600))}"
         missing = [name for name in self.failed_checks if name not in (self.error or "")]
         if missing:
             line += f" [failed: {', '.join(missing)}]"
         return line
+
+    def _error_limit(self, limit: int) -> int | None:
+        """Where to cut ``error``: a failure's line is cut already where it quotes foreign text (``classify``)
+        and must keep every problem; a command's own text is cut at ``limit``."""
+        return None if self.failure else limit
 
     def as_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream")}
@@ -174,9 +183,11 @@ class Report:
                  f"- Started: {self.started_at}; finished: {self.finished_at}",
                  f"- Dry run: {'yes' if self.dry_run else 'no'}; exit code {self.exit_code}"]
         if self.error:
-            lines.append(f"- Stopped by: {one_line(self.error, 2000)}")
+            lines.append(f"- Stopped by: {one_line(self.error, self._error_limit(2000))}")
         if self.invocation:
             lines.append("- Run as: " + "; ".join(f"{k} {one_line(v)}" for k, v in self.invocation.items()))
+        if self.failure and self.failure.get("problems"):
+            lines += ["", "## Problems", ""] + [f"- {problem}" for problem in self.failure["problems"]]
         for title, checks in (("Steady state (before)", self.steady_state), ("Verification (after)", self.verification)):
             if checks:
                 lines += ["", f"## {title}", "", "| Check | Result | Detail |", "|---|---|---|"]

@@ -19,6 +19,13 @@ which also drops the baseline of a stack no longer synthesized) and committing i
 The guard judges every environment declared in ``cdk.json``: a cloud assembly synthesized for one
 environment (``-c env=NAME``) cannot show whether another one lost a stack, so the guard refuses to
 judge it (exit status 2) instead of calling the other environments deleted or passing them unseen.
+It refuses as well (exit status 2, one line: synthesize first, or again) when nothing is synthesized
+(no ``cdk.out``, or one without ``manifest.json``, as a failed synthesis leaves it), and when ``cdk.out``
+holds stacks of an environment ``cdk.json`` no longer declares: that assembly predates the current
+``cdk.json``, and judging it would pass the removal of that environment unseen.
+
+Exit status: 0 nothing endangered; 1 a change would replace, delete or endanger a stateful resource;
+2 the guard cannot judge (see above).
 
 Usage: ``python -m broker_tier.tools.replacement_guard [--update] [--cdk-out cdk.out] [--baseline baseline]
 [--cdk-json cdk.json]``
@@ -188,10 +195,40 @@ def removed_stack(environment: str, stack: str, baseline: dict[str, dict], decla
                    f"environment starts with new, empty ones")
 
 
-def _stacks(cdk_out: Path) -> dict[str, dict]:
-    manifest = json.loads((cdk_out / "manifest.json").read_text())
-    return {name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
-            for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"}
+class CannotJudge(Exception):
+    """``cdk.out`` cannot be judged against the baseline (nothing synthesized, an environment missing, or an
+    assembly older than ``cdk.json``): the guard refuses, exit status 2, rather than pass or fail on it.
+    ``str()`` is the operator's one line: what is wrong and what to run."""
+
+
+SYNTHESIZE = "run `cdk synth` (or scripts/synth.sh) without -c env, then the guard"
+
+
+def _stacks(cdk_out: Path, declared: set[str] | None) -> dict[str, dict]:
+    """The templates of ``cdk_out`` by stack name, once it is sure they were synthesized from ``cdk.json`` as
+    it declares the environments now (``declared``: None when cdk.json cannot be read, then not compared).
+
+    :raises CannotJudge: nothing is synthesized, the assembly is damaged, or it holds an undeclared environment.
+    """
+    manifest_file = cdk_out / "manifest.json"
+    if not manifest_file.is_file():
+        why = "no manifest.json: a synthesis failed or did not finish" if cdk_out.is_dir() else "no such directory"
+        raise CannotJudge(f"nothing is synthesized in {cdk_out} ({why}): {SYNTHESIZE}")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        stacks = {name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
+                  for name, artifact in manifest["artifacts"].items()
+                  if artifact["type"] == "aws:cloudformation:stack"}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CannotJudge(f"{cdk_out} is incomplete or damaged ({type(error).__name__}: {error}): "
+                          f"{SYNTHESIZE}") from None
+    synthesized = {parsed[0] for parsed in map(contract.parse_stack_name, stacks) if parsed}
+    undeclared = sorted(synthesized - declared) if declared is not None else []
+    if undeclared:
+        raise CannotJudge(f"{cdk_out} holds stacks of environment(s) {', '.join(undeclared)}, which cdk.json does not "
+                          f"declare: it was synthesized before cdk.json changed (or from another cdk.json); "
+                          f"{SYNTHESIZE}")
+    return stacks
 
 
 def _environment_of(stack_name: str) -> str:
@@ -222,8 +259,9 @@ def check(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> Resul
     """Compare every stack of ``cdk_out`` and every baseline stack with each other.
 
     :param declared: the environments cdk.json declares (``declared_environments``).
+    :raises CannotJudge: see ``_stacks``.
     """
-    stacks = _stacks(cdk_out)
+    stacks = _stacks(cdk_out, declared)
     synthesized = {_environment_of(stack) for stack in stacks}
     findings, notes = [], []
     unsynthesized = sorted((declared or set()) - synthesized)
@@ -249,13 +287,14 @@ def update(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> tupl
     """Write the stateful resources of every stack in ``cdk_out`` as the new baseline, and remove the
     baseline of every stack no longer synthesized. Returns (written, removed).
 
-    :raises ValueError: a declared environment was not synthesized (its baseline cannot be judged).
+    :raises CannotJudge: a declared environment was not synthesized (its baseline cannot be judged), or see
+        ``_stacks``.
     """
-    stacks = _stacks(cdk_out)
+    stacks = _stacks(cdk_out, declared)
     missing = sorted((declared or set()) - {_environment_of(stack) for stack in stacks})
     if missing:
-        raise ValueError(f"cdk.out holds no stack of environment(s) {', '.join(missing)}: synthesize every "
-                         f"environment (cdk synth, without -c env=) before updating the baseline")
+        raise CannotJudge(f"cdk.out holds no stack of environment(s) {', '.join(missing)}: synthesize every "
+                          f"environment (cdk synth, without -c env=) before updating the baseline")
     baseline_dir.mkdir(parents=True, exist_ok=True)
     written, removed = [], []
     for stack, template in sorted(stacks.items()):
@@ -281,18 +320,18 @@ def main(argv: list[str]) -> int:
                         help="accept the current templates as the reviewed baseline (commit the result)")
     args = parser.parse_args(argv)
     declared = declared_environments(args.cdk_json)
-    if args.update:
-        try:
+    try:
+        if args.update:
             written, removed = update(args.cdk_out, args.baseline, declared)
-        except ValueError as error:
-            print(f"replacement guard: {error}")
-            return 2
-        for path in written:
-            print(f"baseline written: {path}")
-        for path in removed:
-            print(f"baseline removed (stack no longer synthesized): {path}")
-        return 0
-    result = check(args.cdk_out, args.baseline, declared)
+            for path in written:
+                print(f"baseline written: {path}")
+            for path in removed:
+                print(f"baseline removed (stack no longer synthesized): {path}")
+            return 0
+        result = check(args.cdk_out, args.baseline, declared)
+    except CannotJudge as error:
+        print(f"replacement guard: {error}")
+        return 2
     for note in result.notes:
         print(f"note: {note}")
     if result.findings:
@@ -304,7 +343,7 @@ def main(argv: list[str]) -> int:
               "then review and commit baseline/).")
     if result.unsynthesized:
         print(f"replacement guard: cannot judge environment(s) {', '.join(result.unsynthesized)}: cdk.out holds "
-              f"none of their stacks (synthesized with -c env=?); run `cdk synth` without -c env, then the guard")
+              f"none of their stacks (synthesized with -c env=, or before cdk.json declared them?); {SYNTHESIZE}")
     if result.findings or result.unsynthesized:
         return 1 if result.findings else 2
     print("replacement guard: no stateful resource would be replaced, deleted or lose its protection")

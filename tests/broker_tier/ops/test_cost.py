@@ -95,3 +95,38 @@ def test_help_lists_every_assumption_with_its_default(tmp_path):
     for flag, default in [("--typical-load", "25"), ("--messages-per-second", "1"), ("--log-gb-per-group", "1"),
                           ("--nat-gb", "10"), ("--snapshot-gb", "1")]:
         assert flag in text and f"(default: {default})" in text, flag
+
+
+# Three invalid values in three environments, each with a message long enough that cutting the line loses one.
+THREE_PROBLEMS = {("dev", "cache", "node_type"): "cache.x9.huge", ("staging", "network", "cidr"): "10.65.0.0/33",
+                  ("prod", "cache", "snapshot_retention_days"): 99999}
+
+
+def test_every_configuration_problem_is_reported_whole_and_apart(tmp_path, capsys):
+    document = json.loads((ROOT / "cdk.json").read_text())
+    for (env, block, key), value in THREE_PROBLEMS.items():
+        document["context"]["broker-tier"]["environments"][env][block][key] = value
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps(document))
+    code = main(["cost", "--cdk-json", str(cdk_json), "--report-dir", str(tmp_path / "reports")])
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    (json_path,) = (tmp_path / "reports").glob("cost-all-*.json")  # named as a successful run's, not cost---
+    report = json.loads(json_path.read_text())
+    markdown = json_path.with_suffix(".md").read_text()
+    problems = report["failure"]["problems"]
+    assert code == 2 and report["outcome"] == "refused" and report["target"] == f"synthesized {cdk_json}"
+    assert [problem.split(":")[0] for problem in problems] == ["environment 'dev'", "environment 'staging'",
+                                                               "environment 'prod'"]
+    assert report["failure"]["cause"] == f"{cdk_json} has 3 configuration problems, so nothing was estimated"
+    for number, problem in enumerate(problems, start=1):
+        assert f"({number}) {problem}" in last_line and f"({number}) {problem}" in report["error"]
+        assert f"\n- {problem}\n" in markdown.split("## Problems")[1]
+    assert "…" not in last_line + report["error"] + markdown
+    assert "allowed: 1 to 35; nothing was changed" in last_line  # the last problem whole, then the remedy
+
+
+def test_a_cdk_json_that_is_not_json_is_refused(tmp_path, capsys):
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text('{"context": {')
+    code = main(["cost", "--cdk-json", str(cdk_json), "--report-dir", str(tmp_path / "reports")])
+    assert code == 2 and f"{cdk_json} is not valid JSON (Expecting" in capsys.readouterr().err

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.exceptions import ConnectTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, InvalidRegionError
 from botocore.stub import Stubber
 
+from broker_tier.ops import cli
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
 from broker_tier.ops.cli import COMMANDS, main
-from broker_tier.ops.errors import EXIT_CODES
+from broker_tier.ops.errors import EXIT_CODES, blame_setting, classify
 from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
 from fake_endpoint import CannedEndpoint, CannedResponse, query_error
 from loopback import free_port
@@ -130,6 +131,89 @@ def test_a_new_user_runs_the_installed_script_without_a_region(no_aws_config, tm
 def test_unknown_profile(no_aws_config, capsys, tmp_path):
     ran = run(["--profile", "on-call", "status", "--env", "prod"], capsys, tmp_path / "reports")
     assert_one_line(ran, "status", "error", 4, "AWS profile not found", "check --profile or AWS_PROFILE")
+
+
+# -- a setting the AWS SDK rejects: the credentials/configuration class (4), naming the setting ---------------
+# (environment variables, a file's text as the config file, the options, and the phrases of the last line)
+SETTINGS = {
+    "--region with spaces": ({}, None, ["--region", "us east 1"],
+                             ["--region is set to 'us east 1', which the AWS SDK rejects",
+                              "give a region code such as eu-west-1"]),
+    "AWS_REGION with spaces": ({"AWS_REGION": "us east 1"}, None, [],
+                               ["AWS_REGION is set to 'us east 1'", "give a region code such as eu-west-1"]),
+    "a profile's region with spaces": ({}, "[default]\nregion = us east 1\n", [],
+                                       ["region of profile 'default' in ", "is set to 'us east 1'",
+                                        "give a region code such as eu-west-1"]),
+    "AWS_ENDPOINT_URL not a URL": ({"AWS_ENDPOINT_URL": "not-a-url"}, None, ["--region", REGION],
+                                   ["AWS_ENDPOINT_URL is set to 'not-a-url', which the AWS SDK rejects (Invalid "
+                                    "endpoint: not-a-url)", "give a full URL such as https://", "or unset "
+                                                                                              "AWS_ENDPOINT_URL"]),
+    "AWS_MAX_ATTEMPTS not a number": ({"AWS_MAX_ATTEMPTS": "abc"}, None, ["--region", REGION],
+                                      ["AWS_MAX_ATTEMPTS is set to 'abc'", "correct AWS_MAX_ATTEMPTS, or unset "
+                                                                           "AWS_MAX_ATTEMPTS"]),
+    "a profile's max_attempts not a number": ({}, "[default]\nmax_attempts = abc\n", ["--region", REGION],
+                                              ["max_attempts of profile 'default' in ", "is set to 'abc'",
+                                               "correct max_attempts, or remove it from the profile"]),
+    "AWS_RETRY_MODE unknown": ({"AWS_RETRY_MODE": "bogus"}, None, ["--region", REGION],
+                               ["AWS_RETRY_MODE is set to 'bogus'", "must be one of: ('legacy', 'standard'"]),
+    "a config file that cannot be parsed": ({}, "[profile broken\nregion = eu-west-1\n", ["--region", REGION],
+                                            ["cannot be parsed (File contains no section headers",
+                                             "[profile broken", "point AWS_CONFIG_FILE"]),
+}
+
+
+@pytest.mark.parametrize("variables,config_file,options,phrases", SETTINGS.values(), ids=SETTINGS.keys())
+def test_a_setting_the_sdk_rejects_is_named_with_exit_4(credentials, capsys, tmp_path, variables, config_file,
+                                                        options, phrases):
+    for name, value in variables.items():
+        credentials.setenv(name, value)
+    if config_file is not None:
+        (tmp_path / "config").write_text(config_file)
+        credentials.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    ran = run(["status", "--env", "prod", *options], capsys, tmp_path / "reports")
+    assert_one_line(ran, "status", "error", 4, *phrases)
+    assert ran.report["failure"]["kind"] == "credentials" and "internal error" not in ran.last_line
+    if config_file is not None:
+        assert str(tmp_path / "config") in ran.last_line  # the file to fix, by its path
+
+
+def test_a_value_error_no_setting_holds_stays_unexpected(credentials, capsys, tmp_path, monkeypatch):
+    """Only a setting holding the rejected value makes a ValueError a setting's: any other is a defect (8)."""
+    credentials.setenv("AWS_MAX_ATTEMPTS", "3")
+
+    def broken(region, profile):
+        raise ValueError("invalid literal for int() with base 10: 'x3'")
+
+    monkeypatch.setattr(cli, "make_clients", broken)
+    ran = run(["status", "--env", "prod", "--region", REGION], capsys, tmp_path / "reports")
+    assert_one_line(ran, "status", "error", 8, "internal error: ValueError", "report the traceback")
+
+
+def test_a_setting_is_blamed_only_for_exactly_the_rejected_value_and_never_a_secret(credentials):
+    credentials.setenv("AWS_SECRET_ACCESS_KEY", "abc")
+    credentials.setenv("AWS_RETRY_MODE", "standard")
+    assert blame_setting(ValueError("invalid literal for int() with base 10: 'abc'"), region_option=None,
+                         profile=None) is None  # only the secret holds it: never blamed, never printed
+    assert blame_setting(ValueError("standard is not valid: 'x'"), region_option=None, profile=None) is None
+    assert blame_setting(ValueError("no separator"), region_option=None, profile=None) is None
+    setting = blame_setting(InvalidRegionError(region_name="eu west 1"), region_option="eu west 1", profile=None)
+    assert str(setting).startswith("--region is set to 'eu west 1'")
+
+
+def test_a_region_error_from_elsewhere_is_still_a_configuration_error():
+    failure = classify(InvalidRegionError(region_name="us east 1"))
+    assert failure.exit_code == 4 and failure.cause == "'us east 1' is not an AWS region name"
+    assert "--region" in failure.remedy and "AWS_REGION" in failure.remedy
+
+
+def test_an_aws_error_points_at_the_message_in_the_line_itself():
+    error = ClientError({"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}},
+                        "DescribeServices")
+    failure = classify(error)
+    assert failure.exit_code == 7
+    assert failure.line == ("AWS refused DescribeServices (ClusterNotFoundException: Cluster not found.); AWS's "
+                            "message, in the parentheses, says what is wrong: check the names the command used "
+                            "(--env, --region, the resource ids) against it")
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND)
@@ -284,7 +368,9 @@ def interrupt(**_):
 def test_ctrl_c_before_any_change_exits_130_with_the_report(aws, capsys, tmp_path):
     aws.api.handlers[("elasticache", "DescribeReplicationGroups")] = interrupt
     ran = run(["failover", "--env", ENV], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "failover", "error", 130, "interrupted (Ctrl-C)", "look at the resource's state")
+    # "interrupted", as the README's exit code table names the outcome, not "error"
+    assert_one_line(ran, "failover", "interrupted", 130, "interrupted (Ctrl-C)", "look at the resource's state")
+    assert ran.report["failure"]["kind"] == "interrupted"
     assert ran.report["target"] == GROUP  # the command's own report, not a stand-in
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from broker_tier.tools.replacement_guard import (
-    STATEFUL_TYPES, check, compare, create_only_properties, declared_environments, main, stateful_resources, update)
+    STATEFUL_TYPES, CannotJudge, check, compare, create_only_properties, declared_environments, main,
+    stateful_resources, update)
 from tier_testing import ROOT
 
 RG = {"Type": "AWS::ElastiCache::ReplicationGroup", "DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Snapshot",
@@ -215,3 +216,43 @@ def test_regenerating_the_baseline_is_how_a_removal_is_acknowledged(tmp_path, ba
     written, removed = update(only_dev, baseline_of_dev_and_qa, {"dev"})
     assert [path.name for path in removed] == ["BrokerTier-qa-Compute.json", "BrokerTier-qa-State.json"]
     assert check(only_dev, baseline_of_dev_and_qa, {"dev"}).findings == []
+
+
+# -- what the guard cannot judge: nothing synthesized, or a cdk.out older than cdk.json -----------------------
+def declaring(tmp_path: Path, *environments: str) -> Path:
+    """A cdk.json that declares ``environments``."""
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"broker-tier": {"environments": {env: {} for env in environments}}}}))
+    return cdk_json
+
+
+@pytest.mark.parametrize("made", ["absent", "empty"])
+def test_with_nothing_synthesized_it_says_to_synthesize_first(tmp_path, baseline_of_dev_and_qa, capsys, made):
+    cdk_out = tmp_path / "cdk.out"
+    if made == "empty":  # what a failed synthesis leaves
+        cdk_out.mkdir()
+    arguments = ["--cdk-out", str(cdk_out), "--baseline", str(baseline_of_dev_and_qa),
+                 "--cdk-json", str(declaring(tmp_path, "dev", "qa"))]
+    for update_too in ([], ["--update"]):
+        assert main([*arguments, *update_too]) == 2  # not 1, "would replace"
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.startswith(f"replacement guard: nothing is synthesized in {cdk_out} (")
+        assert line.endswith("run `cdk synth` (or scripts/synth.sh) without -c env, then the guard")
+    assert sorted(path.name for path in baseline_of_dev_and_qa.iterdir()) == [
+        "BrokerTier-dev-Compute.json", "BrokerTier-dev-State.json", "BrokerTier-qa-Compute.json",
+        "BrokerTier-qa-State.json"]
+
+
+def test_a_cdk_out_older_than_cdk_json_is_not_judged(tmp_path, baseline_of_dev_and_qa, capsys):
+    """Synthesized with qa, then qa deleted from cdk.json and not synthesized again: the stale cdk.out still
+    matches the baseline, so judging it would pass qa's deletion unseen."""
+    stale = cloud_assembly(tmp_path / "out", {f"BrokerTier-{env}-{part}": template for env in ("dev", "qa")
+                                              for part, template in (("State", STATE), ("Compute", COMPUTE))})
+    with pytest.raises(CannotJudge, match="holds stacks of environment.s. qa, which cdk.json does not declare"):
+        check(stale, baseline_of_dev_and_qa, {"dev"})
+    arguments = ["--cdk-out", str(stale), "--baseline", str(baseline_of_dev_and_qa),
+                 "--cdk-json", str(declaring(tmp_path, "dev"))]
+    assert main(arguments) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "synthesized before cdk.json changed" in line and line.endswith("then the guard")
+    assert main([*arguments, "--update"]) == 2  # nor is qa's baseline written again from it
