@@ -1,9 +1,14 @@
 """Builds the tier's stacks for the selected environments into a CDK app, and synthesizes them in-process
-for the tools that read templates (the rehearsal, the cost estimate, the tests)."""
+for the tools that read templates (the rehearsal, the cost estimate, the tests).
+
+The configuration is read from the context as written (JSON), not from the app's context: jsii drops every
+null-valued key of an object on its way into the app, and a null must be refused, not taken for "not set".
+"""
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,28 +39,56 @@ class EnvironmentStacks:
         return [self.state, self.compute, self.monitoring]
 
 
-def build_app(app: cdk.App, *, nag: bool = True) -> dict[str, EnvironmentStacks]:
-    """Validate the configuration in ``app``'s context and add each selected environment's stacks.
+def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None,
+              nag: bool = True) -> dict[str, EnvironmentStacks]:
+    """Validate the configuration and add each selected environment's stacks to ``app``.
 
     ``-c env=NAME`` selects one environment: only ``defaults`` and that environment are validated, so a
     broken environment never blocks synthesizing another.
 
+    :param context: ``app``'s context as written (``cli_context()``, cdk.json's, or a dict), nulls
+        included, which the configuration is read from. Default: ``app``'s own context, whose nulls jsii
+        has dropped (for callers that build the app from a context without nulls).
     :param nag: run cdk-nag's AwsSolutions pack at synthesis (a finding fails synth). Default: true.
     :raises ConfigError: the configuration is invalid; nothing has been added.
     """
-    environments = load_environments(app.node.try_get_context(CONTEXT_KEY), only=app.node.try_get_context("env"))
+    tier = context.get(CONTEXT_KEY) if context is not None else app.node.try_get_context(CONTEXT_KEY)
+    environments = load_environments(tier, only=app.node.try_get_context("env"))
     if nag:
         add_aws_solutions_checks(app)
     return {name: EnvironmentStacks(app, config) for name, config in environments.items()}
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+# How the CDK CLI hands its merged context (cdk.json, cdk.context.json, ~/.cdk.json, -c) to the app: as
+# JSON in CDK_CONTEXT_JSON, and the top-level keys that do not fit the environment in a JSON file named
+# by CONTEXT_OVERFLOW_LOCATION_ENV (aws-cdk's writeContextToEnv; aws-cdk-lib's App.loadContext reads both).
+CLI_CONTEXT_ENV = "CDK_CONTEXT_JSON"
+CLI_CONTEXT_OVERFLOW_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
+
+
+def cli_context() -> dict[str, Any] | None:
+    """The context the CDK CLI passed to this process, as JSON (nulls included), or None when the process
+    was not started by the CLI."""
+    inline, overflow = os.environ.get(CLI_CONTEXT_ENV), os.environ.get(CLI_CONTEXT_OVERFLOW_ENV)
+    if inline is None and overflow is None:
+        return None
+    context = json.loads(inline) if inline else {}
+    if overflow:
+        context.update(json.loads(Path(overflow).read_text()))
+    return context
+
+
+def cdk_json_context(cdk_json: Path) -> dict[str, Any]:
+    """The ``context`` of ``cdk_json``, as JSON: what the app reads when run without the CDK CLI."""
+    return json.loads(cdk_json.read_text()).get("context", {})
 
 
 def synthesize(context: Mapping[str, Any], *, outdir: Path | str, environment: str | None = None,
                changes: Mapping[str, Any] | None = None) -> cx_api.CloudAssembly:
-    """Synthesize ``context`` (a ``cdk.json``'s context) in-process into ``outdir``, without cdk-nag (the test
-    command runs it): every environment, or only ``environment`` with ``changes`` deep-merged into its block.
+    """Synthesize ``context`` (a ``cdk.json``'s context as written: a null in it is refused) in-process into
+    ``outdir``, without cdk-nag (the test command runs it): every environment, or only ``environment`` with
+    ``changes`` deep-merged into its block.
 
     jsii starts ``node`` from PATH: the Node 22 the set-up pins (``node_modules/.bin``) is put first.
     :raises ConfigError: the configuration is invalid, or ``environment`` is not declared.
@@ -69,9 +102,9 @@ def synthesize(context: Mapping[str, Any], *, outdir: Path | str, environment: s
         if environment not in environments:
             raise ConfigError(f"environment {environment!r} is not declared in cdk.json; environments: "
                               f"{', '.join(sorted(environments)) or 'none'}")
-        if changes:
+        if changes and isinstance(environments[environment], Mapping):  # else build_app says what is wrong
             environments[environment] = deep_merge(environments[environment], changes)
         context["env"] = environment
     app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app, nag=False)
+    build_app(app, context=context, nag=False)
     return app.synth()

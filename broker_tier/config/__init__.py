@@ -18,7 +18,8 @@ Contents, by concern:
 - ``monitoring``: alarms and their topic (``MonitoringConfig``, ``AlarmWindow``, ...).
 - ``fault_injection``: AWS FIS experiments for the drills (``FaultInjectionConfig``).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
-- ``loading``: reading ``cdk.json`` (``load_environments``, all environments or the selected one).
+- ``loading``: reading ``cdk.json`` as written, nulls included (``load_environments``, all environments or the
+  selected one).
 """
 
 from broker_tier.config.base import (

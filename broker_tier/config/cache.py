@@ -229,12 +229,18 @@ class CacheConfig(ConfigModel):
         if maint_length < 60 or maint_length > MINUTES_PER_DAY:
             raise InvalidValue("maintenance_window", self.maintenance_window,
                                "a window of 60 minutes to 24 hours")
-        for day in range(7):
-            if windows_overlap(day * MINUTES_PER_DAY + snap_start, snap_length, maint[0], maint_length,
-                               MINUTES_PER_WEEK):
-                raise InvalidValue("maintenance_window", self.maintenance_window,
-                                   f"a window that does not overlap snapshot_window "
-                                   f"({self.snapshot_window} daily); ElastiCache rejects overlapping windows")
+        if not any(windows_overlap(day * MINUTES_PER_DAY + snap_start, snap_length, maint[0], maint_length,
+                                   MINUTES_PER_WEEK) for day in range(7)):
+            return
+        # Blame a window the configuration sets: against the default maintenance window, the snapshot window
+        # is what to change (and when defaults sets it, the problem is reported once, as defaults').
+        if "maintenance_window" not in self.model_fields_set:
+            raise InvalidValue("snapshot_window", self.snapshot_window,
+                               f"a window that does not overlap maintenance_window ({self.maintenance_window}, "
+                               f"the default); ElastiCache rejects overlapping windows")
+        raise InvalidValue("maintenance_window", self.maintenance_window,
+                           f"a window that does not overlap snapshot_window "
+                           f"({self.snapshot_window} daily); ElastiCache rejects overlapping windows")
 
     @property
     def family(self) -> str:

@@ -30,7 +30,9 @@ RegionName = Annotated[str, AfterValidator(_check_region),
                        Allowed(f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
                                f"e.g. eu-west-1; only together with account")]
 """An AWS Region name of the commercial, China or GovCloud (US) partition."""
-AccountId = Annotated[str, Allowed("12 digits, as a JSON string; only together with region")]
+AccountId = Annotated[str, Allowed('12 digits such as "012345678901"; only together with region')]
+"""An AWS account ID, a string so that leading zeros stay. The ``Allowed`` text leaves the JSON type out:
+the messages and the README state it beside the text."""
 QueueClasses = Annotated[dict[str, QueueClassConfig], Allowed("1 to 10 classes, named with 1-20 lowercase letters "
                                                                "and digits, starting with a letter")]
 Tags = Annotated[dict[str, str], Allowed("string keys and values")]

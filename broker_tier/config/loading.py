@@ -1,15 +1,22 @@
 """Reading ``cdk.json``: ``defaults`` validated on its own, then deep-merged into each selected
 environment and validated with it; every problem reported once, naming where it comes from
-(``defaults`` or the environment), the key, the value (as JSON) and what is allowed."""
+(``defaults`` or the environment), the key, the value (as JSON) and what is allowed.
+
+The context is read as JSON, nulls included. A null is never a value here (a key is set or left out),
+so each one is refused at its key. The CDK's own context cannot show them: jsii drops every null-valued
+key of an object on its way into the app, which would silently turn ``"production": null`` into the
+default false, and ``"staging": null`` into no environment at all.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from broker_tier.config.base import PARTIAL, ConfigError, InvalidValue
 from broker_tier.config.catalogues import did_you_mean
@@ -28,6 +35,34 @@ _DESCRIBED_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_th
                      "string_pattern_mismatch", "literal_error"}
 
 
+class _JsonNull:
+    """A null written in the raw context. ``None`` is how the model spells "not set" (the default of an
+    optional key), so a written null is carried as this marker instead: no key's type admits it, so it
+    gets that key's usual message, from where it was written (``defaults`` or the environment)."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _JsonNull:
+        return self  # the one marker, compared by identity
+
+
+_NULL = _JsonNull()
+_ABSENT = object()
+"""``_value_at``: nothing at that path."""
+
+
+def _with_nulls_marked(value: Any) -> Any:
+    """``value`` (raw JSON) with each null replaced by ``_NULL``."""
+    if value is None:
+        return _NULL
+    if isinstance(value, Mapping):
+        return {key: _with_nulls_marked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_nulls_marked(item) for item in value]
+    return value
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
@@ -40,7 +75,50 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def as_json(value: Any) -> str:
     """A value as it is written in cdk.json."""
-    return json.dumps(value, default=str)
+    return json.dumps(value, default=lambda item: None if item is _NULL else str(item))
+
+
+@cache
+def _default_environment() -> EnvironmentConfig:
+    """An environment that sets no key: the model's defaults, each block's own included."""
+    return EnvironmentConfig(name=DEFAULTS)
+
+
+def _value_at(block: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at ``path`` of ``block`` (a raw cdk.json block or a validated model), or ``_ABSENT``."""
+    for part in path:
+        if isinstance(block, BaseModel) and part in type(block).model_fields:
+            block = getattr(block, part)
+        elif isinstance(block, Mapping) and part in block:
+            block = block[part]
+        elif isinstance(block, list) and isinstance(part, int) and part < len(block):
+            block = block[part]
+        else:
+            return _ABSENT
+    return block
+
+
+def _instead_of_null(path: tuple[str | int, ...], inherited: Mapping[str, Any]) -> str:
+    """What leaving out a key written as null gives, for its message: the value of ``defaults`` that an
+    environment inherits, else the model's default there (an environment that sets nothing has it, a
+    block's own default included); nothing for a key with neither (required, or an entry of a dict or
+    array)."""
+    value = _value_at(inherited, path)
+    if value is not _ABSENT:
+        return f"; leave the key out to inherit {_shown(value) or 'its block'} from {DEFAULTS}"
+    value = _value_at(_default_environment(), path)
+    if value is _ABSENT:
+        return ""
+    return f"; leave the key out for the default {_shown(value) or 'block'}"
+
+
+def _shown(value: Any) -> str | None:
+    """A default as a message shows it; None for a block of keys (too long to show)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, BaseModel) or (isinstance(value, (Mapping, list)) and value):
+        return None
+    return as_json(value)
 
 
 def _json_type(annotation: Any) -> str:
@@ -48,8 +126,18 @@ def _json_type(annotation: Any) -> str:
     return "a JSON " + " or ".join(dict.fromkeys(names)) + (" (true or false)" if names == ["boolean"] else "")
 
 
-def _problem(item: dict[str, Any]) -> tuple[KeyAt, str]:
-    """The key an error is about, and its message without the origin label."""
+def _problem(item: dict[str, Any], inherited: Mapping[str, Any]) -> tuple[KeyAt, str]:
+    """The key an error is about, and its message without the origin label; a null's message says what
+    leaving the key out gives (``inherited``: the ``defaults`` an environment is merged over)."""
+    at, message = _described(item)
+    cause = item.get("ctx", {}).get("error")
+    if item["input"] is _NULL or (isinstance(cause, InvalidValue) and cause.value is _NULL):
+        message += _instead_of_null(at.path, inherited)
+    return at, message
+
+
+def _described(item: dict[str, Any]) -> tuple[KeyAt, str]:
+    """The key an error is about, and what its value is and what is allowed there."""
     loc = tuple(item["loc"])
     cause = item.get("ctx", {}).get("error")
     if isinstance(cause, InvalidValue):
@@ -78,10 +166,10 @@ def _problem(item: dict[str, Any]) -> tuple[KeyAt, str]:
     return at, f"{key} = {as_json(item['input'])} is not allowed; allowed: {allowed}"
 
 
-def _problems(error: ValidationError) -> list[tuple[KeyAt, str]]:
+def _problems(error: ValidationError, inherited: Mapping[str, Any]) -> list[tuple[KeyAt, str]]:
     seen: dict[tuple, tuple[KeyAt, str]] = {}
     for item in error.errors():
-        at, message = _problem(item)
+        at, message = _problem(item, inherited)
         seen.setdefault(at.path, (at, message))  # one message per key (a union reports each member)
     return list(seen.values())
 
@@ -112,27 +200,44 @@ def _without(block: Mapping[str, Any], paths: list[tuple[str | int, ...]]) -> di
     return trimmed
 
 
-def _validate(name: str, values: Mapping[str, Any], *, partial: bool) -> tuple[EnvironmentConfig | None,
-                                                                                list[tuple[KeyAt, str]]]:
+def _validate(name: str, own: Mapping[str, Any], *, inherited: Mapping[str, Any] | None = None,
+              partial: bool = False) -> tuple[EnvironmentConfig | None, list[tuple[KeyAt, str]]]:
+    """Environment ``name``: its ``own`` block deep-merged over ``inherited`` (``defaults``), validated."""
+    inherited = inherited or {}
+    values = deep_merge(inherited, own)
     if "name" in values:
         return None, [(KeyAt(("name",), None, None), "key 'name' is not allowed; the environment's key in "
                                                       "'environments' is its name")]
     try:
         return EnvironmentConfig.model_validate({**values, "name": name}, context={PARTIAL: partial}), []
     except ValidationError as error:
-        return None, _problems(error)
+        return None, _problems(error, inherited)
+
+
+def _messages(name: str, own: Mapping[str, Any]) -> set[str]:
+    """The problems of block ``own`` completed by the model's defaults alone."""
+    return {message for _, message in _validate(name, own)[1]}
 
 
 def load_environments(context: Mapping[str, Any] | None, *, only: str | None = None) -> dict[str, EnvironmentConfig]:
     """The environments declared under ``context["broker-tier"]``, validated: every one, or only ``only``
     (``-c env=NAME``), whose validation then ignores the other environments.
 
+    ``context`` is the raw JSON, nulls included (each is refused at its key); so is a number written with
+    a decimal point (``2.0``) for an integer key, unless something converted it before (the CDK CLI passes
+    ``2.0`` on as ``2``).
+
     ``defaults`` is validated on its own first, key by key (checks relating several keys wait for the
-    environments, which may complete or override them). A problem with a key an environment inherits
-    from ``defaults`` is reported once, as ``defaults``, naming the environments it breaks.
+    environments, which may complete or override them). A problem an environment does not cause itself
+    is reported once, as ``defaults``, naming the environments it breaks: one at a key the environment
+    inherits from ``defaults``; or one of a rule at a key left at the model's default, when ``defaults``
+    alone (with the model's defaults) breaks the rule the same way and the environment's own block alone
+    does not, so that only the keys it inherits break it.
 
     :raises ConfigError: with every problem found, one per line.
     """
+    if isinstance(context, Mapping):
+        context = _with_nulls_marked(context)
     if not isinstance(context, Mapping) or not isinstance(context.get("environments"), Mapping):
         raise ConfigError(f"cdk.json context key '{CONTEXT_KEY}' must be an object with an "
                           f"'environments' object (and optionally '{DEFAULTS}')")
@@ -146,9 +251,10 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
     if only is not None and only not in declared:
         raise ConfigError(f"context 'env' = {as_json(only)} is not allowed; allowed: one of "
                           f"{', '.join(sorted(declared))} (declared in cdk.json){did_you_mean(str(only), declared)}")
-    defaults = context.get(DEFAULTS) or {}
+    defaults = context.get(DEFAULTS, {})
     if not isinstance(defaults, Mapping):
-        raise ConfigError(f"{DEFAULTS}: must be a JSON object, got {as_json(defaults)}")
+        raise ConfigError(f"{DEFAULTS}: {as_json(defaults)} is not allowed; allowed: a JSON object of the keys "
+                          f"every environment inherits, or no key '{DEFAULTS}'")
 
     # message -> the environments it breaks (an empty list: found in defaults on its own)
     found_in_defaults = _validate(DEFAULTS, defaults, partial=True)[1]
@@ -156,19 +262,25 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
     # Each bad key of defaults is left out of the merge (reported once above), so that the
     # environments' own problems still show: pydantic checks no rule of a block with a bad key.
     defaults = _without(defaults, [at.path for at, _ in found_in_defaults])
+    found_in_completed_defaults = _messages(DEFAULTS, defaults)
     problems: list[str] = []
     environments: dict[str, EnvironmentConfig] = {}
     for name in ([only] if only is not None else list(declared)):
         values = declared[name]
         if not isinstance(values, Mapping):
-            problems.append(f"environment '{name}': must be a JSON object, got {as_json(values)}")
+            problems.append(f"environment '{name}': {as_json(values)} is not allowed; allowed: a JSON object of "
+                            f"the environment's keys ({{}} for {DEFAULTS} alone), or no key '{name}' in "
+                            f"'environments' (the environment is not synthesized)")
             continue
         for at, message in found_in_defaults:
             if not _set_in(values, at.path):
                 from_defaults[message].append(name)
-        config, found = _validate(name, deep_merge(defaults, values), partial=False)
+        config, found = _validate(name, values, inherited=defaults)
+        found_in_own_block = _messages(name, values) if found else set()
         for at, message in found:
-            if not _set_in(values, at.path) and _set_in(defaults, at.path):
+            if not _set_in(values, at.path) and (
+                    _set_in(defaults, at.path)
+                    or (message in found_in_completed_defaults and message not in found_in_own_block)):
                 from_defaults.setdefault(message, []).append(name)
             else:
                 problems.append(f"environment '{name}': {message}")

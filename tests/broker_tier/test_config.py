@@ -346,6 +346,117 @@ def test_every_problem_of_every_environment_is_reported_at_once():
     assert any(line.startswith("environment 'prod': network.max_azs") for line in lines)
 
 
+def test_a_default_snapshot_window_overlapping_the_default_maintenance_window_is_named_once_as_defaults():
+    context = tier_context()
+    context["defaults"]["cache"]["snapshot_window"] = "05:00-06:00"  # the maintenance window's default: Sunday 05:00
+    assert problems(context) == [
+        "defaults (inherited by 'dev', 'staging', 'prod'): cache.snapshot_window = \"05:00-06:00\" is not allowed; "
+        "allowed: a window that does not overlap maintenance_window (sun:05:00-sun:06:00, the default); "
+        "ElastiCache rejects overlapping windows"]
+
+
+def test_an_environment_whose_own_window_overlaps_one_from_defaults_is_blamed_itself():
+    context = tier_context()
+    context["defaults"]["cache"]["snapshot_window"] = "05:00-06:00"
+    for environment in ("dev", "staging"):
+        context["environments"][environment]["cache"]["snapshot_window"] = "03:00-04:00"
+    context["environments"]["prod"]["cache"]["maintenance_window"] = "sun:05:30-sun:06:30"
+    assert problems(context) == [
+        "environment 'prod': cache.maintenance_window = \"sun:05:30-sun:06:30\" is not allowed; allowed: a window "
+        "that does not overlap snapshot_window (05:00-06:00 daily); ElastiCache rejects overlapping windows"]
+
+
+def test_a_rule_broken_at_a_default_key_by_a_key_of_defaults_is_named_once_as_defaults():
+    context = tier_context()
+    context["defaults"]["compute"]["beat"] = {"cpu": 1024}  # Beat's memory default, 512, is too little for it
+    assert problems(context) == [
+        "defaults (inherited by 'dev', 'staging', 'prod'): compute.beat.memory_mib = 512 is not allowed; allowed: "
+        "a memory size Fargate offers with cpu 1024: 2048 to 8192 MiB in steps of 1024"]
+
+
+def test_an_environment_that_breaks_the_same_rule_with_its_own_keys_is_named_itself():
+    context = tier_context()
+    context["defaults"]["compute"]["beat"] = {"cpu": 1024}
+    context["environments"]["dev"]["compute"] = {"beat": {"cpu": 1024}}  # dev would break it without defaults
+    assert problems(context) == [
+        "defaults (inherited by 'staging', 'prod'): compute.beat.memory_mib = 512 is not allowed; allowed: a memory "
+        "size Fargate offers with cpu 1024: 2048 to 8192 MiB in steps of 1024",
+        "environment 'dev': compute.beat.memory_mib = 512 is not allowed; allowed: a memory size Fargate offers "
+        "with cpu 1024: 2048 to 8192 MiB in steps of 1024"]
+
+
+# -- nulls: the context as written (the CDK's own context has lost them) ----------------------------
+def with_null(path: str) -> dict:
+    """The project's context with the key at ``path`` (dotted, from the context key) set to null."""
+    context = tier_context()
+    *parents, key = path.split(".")
+    block = context
+    for part in parents:
+        block = block[part] if isinstance(block, dict) else block[int(part)]
+    block[key] = None
+    return context
+
+
+NULLS = {
+    "production flag": ("environments.prod.production", [
+        "environment 'prod': production = null is not allowed; allowed: a JSON boolean (true or false); leave the "
+        "key out for the default false"]),
+    "whole environment": ("environments.staging", [
+        "environment 'staging': null is not allowed; allowed: a JSON object of the environment's keys ({} for "
+        "defaults alone), or no key 'staging' in 'environments' (the environment is not synthesized)"]),
+    "key with a model default": ("environments.dev.cache.node_type", [
+        "environment 'dev': cache.node_type = null is not allowed; allowed: a JSON string, an m- or r-class node "
+        f"type from {NODE_TYPES_FILE.name} ({json.loads(NODE_TYPES_FILE.read_text())['retrieved']}), without "
+        "data tiering; leave the key out for the default \"cache.m7g.large\""]),
+    "key defaults sets": ("environments.prod.monitoring.redis_memory.warning_percent", [
+        "environment 'prod': monitoring.redis_memory.warning_percent = null is not allowed; allowed: a JSON "
+        "number, more than 0, less than 100; leave the key out to inherit 70 from defaults"]),
+    "optional key": ("environments.dev.cache.replication_group_id", [
+        "environment 'dev': cache.replication_group_id = null is not allowed; allowed: a JSON string, matching "
+        "`^[a-z]([a-z0-9]|-[a-z0-9]){0,39}$`; leave the key out for the default (none)"]),
+    "key in defaults": ("defaults.cache.port", [
+        "defaults (inherited by 'dev', 'staging', 'prod'): cache.port = null is not allowed; allowed: a JSON "
+        "integer, 1024 to 65535, except 6379; leave the key out for the default 6380"]),
+    "block in defaults": ("defaults.fault_injection", [
+        "defaults (inherited by 'staging', 'prod'): fault_injection = null is not allowed; allowed: a JSON "
+        "object; leave the key out for the default block"]),
+    "defaults": ("defaults", [
+        "defaults: null is not allowed; allowed: a JSON object of the keys every environment inherits, or no key "
+        "'defaults'"]),
+    "unknown key": ("environments.dev.cache.nodetype", [
+        "environment 'dev': unknown key 'cache.nodetype' (value null); did you mean key \"node_type\"?; allowed "
+        "keys here: databases, deletion_policy, engine, engine_version, log_retention_days, maintenance_window, "
+        "node_type, parameter_group_family, parameters, port, replicas, replication_group_id, "
+        "snapshot_retention_days, snapshot_window"]),
+}
+
+
+@pytest.mark.parametrize("path,expected", NULLS.values(), ids=NULLS.keys())
+def test_a_null_is_refused_at_its_key_saying_what_leaving_it_out_gives(path, expected):
+    assert problems(with_null(path)) == expected
+
+
+def test_a_null_in_an_array_is_refused():
+    context = tier_context()
+    context["environments"]["prod"]["monitoring"]["subscriptions"] = [None]
+    assert problems(context) == ["environment 'prod': monitoring.subscriptions.0 = null is not allowed; allowed: "
+                                 "a JSON object"]
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_refused_for_an_integer_key():
+    context = tier_context()
+    context["environments"]["prod"]["cache"]["replicas"] = 2.0
+    assert problems(context) == ["environment 'prod': cache.replicas = 2.0 is not allowed; allowed: a JSON "
+                                 "integer, 1 to 5"]
+
+
+def test_an_account_written_as_a_number_is_refused_saying_string_once():
+    context = tier_context()
+    context["environments"]["prod"].update(account=123456789012, region="eu-west-1")
+    assert problems(context) == ["environment 'prod': account = 123456789012 is not allowed; allowed: a JSON "
+                                 "string, 12 digits such as \"012345678901\"; only together with region"]
+
+
 # -- -c env=NAME: defaults and that environment only ----------------------------------------------
 def test_selecting_an_environment_ignores_a_broken_other_one():
     context = tier_context()
