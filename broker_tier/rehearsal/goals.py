@@ -39,6 +39,9 @@ _MAX_DELAY = Goal("max_delay_seconds", MAX_DELAY_MARGIN_SECONDS,
                   "no task waits in flight for a visibility time-out: each first runs within the DNS delay (and any "
                   f"backlog) plus {MAX_DELAY_MARGIN_SECONDS:g} s of its publish",
                   plus=("dns_delay_seconds", "backlog_seconds"))
+_NONE_STRANDED = Goal("stranded_until_visibility_timeout", 0,
+                      "no message is left in kombu's unacked hash never having run (it would wait a whole visibility "
+                      "timeout, an hour or more)")
 
 _SQS_FAILOVER = (
     Goal("lost", 0, "every task published without an error runs"),
@@ -57,10 +60,12 @@ _REDIS_PROMOTE = (
     Goal("results_lost", 0, "every result is readable afterwards"),
     Goal("worker_restarts", 0, "no worker exits"),
     _MAX_DELAY,
+    _NONE_STRANDED,
 )
 _REDIS_POWER_LOSS = (
     Goal("worker_restarts", 0, "no worker exits (kombu's reconnect must not crash the consumer)"),
     _MAX_DELAY,
+    _NONE_STRANDED,
 )
 
 GOALS: dict[tuple[str, str], tuple[Goal, ...]] = {

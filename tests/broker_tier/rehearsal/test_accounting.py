@@ -84,5 +84,12 @@ def test_a_task_held_in_flight_then_run_once_misses_only_the_max_delay_goal():
 def test_the_max_delay_bound_grows_with_the_backlog_the_rehearsal_queued_behind_paused_workers():
     checks = check_goals("redis", "power-loss", {"throughput_before": 9.5, "worker_restarts": 0,
                                                  "max_delay_seconds": 19.0, "dns_delay_seconds": 5,
-                                                 "backlog_seconds": 5})
+                                                 "backlog_seconds": 5, "stranded_until_visibility_timeout": 0})
     assert {check.name: check.passed for check in checks}["max_delay_seconds <= 20"] is True
+
+
+def test_a_message_stranded_in_the_unacked_hash_fails_the_redis_goals():
+    for fault in ("promote", "power-loss"):
+        checks = {check.name: check.passed for check in check_goals("redis", fault, {
+            "throughput_before": 9.5, "stranded_until_visibility_timeout": 1})}
+        assert checks["stranded_until_visibility_timeout <= 0"] is False

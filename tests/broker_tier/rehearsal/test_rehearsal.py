@@ -64,6 +64,8 @@ def test_short_rehearsal_meets_the_goals(reports, broker, fault):
         [check.name for check in report.verification if check.passed]
     if broker == "sqs":
         assert figures["resume_seconds"] <= 2 and figures["duplicated"] == 0 and figures["unacked_at_end"] == 0
+    else:
+        assert figures["stranded_until_visibility_timeout"] == 0
 
 
 def test_the_rehearsal_fails_when_the_publish_retry_is_off(reports):
