@@ -181,7 +181,11 @@ class CanaryAccount:
     """From the fault's start (TestFailover or StartExperiment) to the end of the longest stall
     that ended after it: when clients saw work flowing again."""
     max_latency_seconds: float | None
-    """Longest time from sending a canary to its first run."""
+    """Longest time from sending a canary to its first run, a canary whose SendMessage failed included."""
+    max_delay_seconds: float | None
+    """The rehearsal's figure: the same over the canaries sent without a publish error (from the SendMessage
+    call's start, the drill records no return time). A canary held in flight until the visibility timeout and
+    then run once shows here, and nowhere else."""
     ledger_delay_seconds: float | None
     """Longest time from a run to its ledger line's ingestion in CloudWatch Logs."""
     lost_sample: tuple[str, ...] = ()
@@ -209,17 +213,18 @@ def account(sent: Sequence[SentCanary], executions: Sequence[Execution], *, faul
     first_runs = task_accounting.first_runs((e.token, e.at) for e in mine)
     gaps = task_accounting.stalls(first_runs.values(), start=fault_started_at)
     longest = max(gaps, default=None)
-    latencies = [at - sent_by_token[token].sent_at for token, at in first_runs.items()]
+    sent_at = {token: canary.sent_at for token, canary in sent_by_token.items()}
     delays = [e.ingested_at - e.at for e in mine if e.ingested_at is not None]
     return CanaryAccount(
         sent=len(sent), publish_errors=sum(1 for canary in sent if canary.error), executed=len(first_runs),
         lost=len(lost), duplicated=len(duplicated), executions=len(mine),
         resume_seconds=task_accounting.resume_seconds(
-            {token: canary.sent_at for token, canary in sent_by_token.items()},
-            [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from),
+            sent_at, [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from),
         longest_stall_seconds=longest[0] if longest else None,
         recovered_seconds_after_call=_rounded(longest[1] - fault_started_at) if longest else None,
-        max_latency_seconds=_rounded(max(latencies, default=None)),
+        max_latency_seconds=task_accounting.max_delay_seconds(sent_at, first_runs),
+        max_delay_seconds=task_accounting.max_delay_seconds(
+            {canary.token: canary.sent_at for canary in sent if canary.error is None}, first_runs),
         ledger_delay_seconds=_rounded(max(delays, default=None)),
         lost_sample=tuple(lost), duplicated_sample=tuple(duplicated))
 

@@ -2,7 +2,8 @@
 
 See ``broker_tier.rehearsal`` for what runs and the README's "Failover rehearsal" for the figures.
 Exit code 0 when the goals of the broker mode and fault hold, 1 when one does not, 2 when the
-rehearsal cannot run here (e.g. no ``redis-server``).
+rehearsal cannot run here (e.g. no ``redis-server``), 3 when it stopped after publishing had started
+(aborted: no figures; the logs are kept).
 """
 
 from __future__ import annotations

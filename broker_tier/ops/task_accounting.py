@@ -2,7 +2,8 @@
 
 Both send tasks (the canary) before, during and after a fault, and read back a ledger of their runs
 that does not live on the Redis being failed over. From those two lists they report the same
-figures, computed here: lost, duplicated, how soon work resumed, and the longest stall.
+figures, computed here: lost, duplicated, how soon work resumed, the longest stall, and the longest delay
+before a task first ran.
 """
 
 from __future__ import annotations
@@ -55,3 +56,11 @@ def first_runs(runs: Iterable[tuple[str, float]]) -> dict[str, float]:
     for token, at in runs:
         first[token] = min(at, first.get(token, at))
     return first
+
+
+def max_delay_seconds(published_at: Mapping[str, float], first_run: Mapping[str, float]) -> float | None:
+    """The longest time from a task's publish (``published_at``, by token) to its first run, over the tasks
+    that ran; None when none did. Lost and duplicated miss a task held in flight until a visibility time-out
+    and then run once: this figure does not."""
+    delays = [first_run[token] - at for token, at in published_at.items() if token in first_run]
+    return round(max(delays), 2) if delays else None

@@ -74,6 +74,10 @@ def account(*, publishes: list[Publish], executions: list[dict], window: Window,
         "worker_restarts": len(worker_exits),
         "worker_exit_reasons": [f"{x.task}: {x.reason}" for x in worker_exits],
         "resume_seconds": resume_seconds(publishes, executions, window),
+        # from the apply_async call's return: the caller's wait is longest_publish_call_seconds
+        "max_delay_seconds": task_accounting.max_delay_seconds(
+            {p.token: p.returned_at for p in publishes if p.ok},
+            task_accounting.first_runs((e["token"], e["at"]) for e in executions)),
         "longest_stall_seconds": longest_stall(executions, window),
         "throughput_before": _rate(times, window.publishing_started + WARM_UP_SECONDS,
                                    window.steady_until or fault.struck_at),

@@ -17,9 +17,10 @@ COLUMNS = (
     ("runs", "runs"), ("published", "published"), ("publish_errors", "publish errors"), ("executed", "executed"),
     ("lost", "lost"), ("duplicated", "duplicated"), ("results_lost", "results lost"),
     ("worker_restarts", "worker restarts"), ("resume_seconds", "resume (s)"),
-    ("longest_stall_seconds", "longest stall (s)"), ("throughput_before", "tasks/s before"),
-    ("throughput_after", "tasks/s after"), ("queued_before_fault", "queued at the fault"),
-    ("unacked_at_end", "unacked at end"),
+    ("longest_stall_seconds", "longest stall (s)"), ("max_delay_seconds", "max delay (s)"),
+    ("throughput_before", "tasks/s before"), ("throughput_after", "tasks/s after"),
+    ("queued_before_fault", "queued at the fault"), ("unacked_at_end", "unacked at end"),
+    ("stranded_until_visibility_timeout", "stranded until visibility timeout"),
     ("writes_lost_to_replication_bytes", "replication loss (bytes)"), ("outcome", "goals"),
 )
 ORDER = [(broker, fault) for broker in ("sqs", "redis") for fault in ("promote", "power-loss", "reboot")]

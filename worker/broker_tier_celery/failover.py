@@ -21,12 +21,13 @@ have no other meaning. They are installed by a result backend class and, with th
 kombu transport (both here) that the settings package names in ``result_backend`` and
 ``broker_transport``. The transport's channel also works around kombu's "'NoneType' object has no
 attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`), and keeps a message that a
-failover would otherwise lose between taking it off its queue and recording it as unacknowledged
-(:class:`FailoverRedisQoS`).
+failover or a full Redis would otherwise lose between taking it off its queue and recording it as
+unacknowledged (:class:`FailoverRedisQoS`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -35,7 +36,7 @@ from collections import deque
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
 from redis.connection import Connection, SSLConnection
-from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError, RedisError
 from redis.utils import str_if_bytes
 
 from broker_tier_celery.naming import qualified_name
@@ -119,29 +120,52 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def _task_id(payload: dict) -> str:
+    """The Celery task id of a message payload (protocol 2 carries it in the headers), or a placeholder."""
+    headers = payload.get("headers") if isinstance(payload, dict) else None
+    return str((headers or {}).get("id") or "(no task id)")
+
+
+def _warn_of_kept_messages_at_exit() -> None:
+    """A message still kept when the process exits exists nowhere else (not in its queue, not in the unacked
+    hash): say which tasks are lost, so they are not lost silently and can be sent again."""
+    with _unrecorded_lock:
+        kept = list(_unrecorded)
+    if kept:
+        logger.warning("exiting with %d message(s) taken off their queues that could not be put back (Redis kept "
+                       "refusing the write): lost unless sent again; task ids: %s", len(kept),
+                       ", ".join(f"{_task_id(payload)} (queue {routing_key!r})" for payload, _, routing_key in kept))
+
+
+atexit.register(_warn_of_kept_messages_at_exit)
+
+
 class FailoverRedisQoS(kombu_redis.QoS):
     """kombu's Redis acknowledgement emulation, keeping a message it could not record as unacknowledged.
 
     kombu takes a message off its queue with ``BRPOP`` and only then, with a second command, records it
     in the unacked hash (the channel's ``unacked_key``: with the settings package, the worker's class's
-    own); the two are not atomic (celery/kombu#305). When a failover demotes the primary, or it loses
-    power, between the two, the pop has already reached the replica but the record fails (``READONLY``,
-    here a connection error): the message is in neither the queue nor the hash, and the consumer,
-    restarting on the connection error, drops it. The rehearsal (redis broker, promote) lost such a
-    message about once in ten runs. Here it is kept in this process and put back at the head of its queue
-    by the next channel that reaches the primary. If the pop had not reached the new primary, the message
-    runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
+    own); the two are not atomic (celery/kombu#305). When a failover demotes the
+    primary, or it loses power, between the two, the pop has already reached the replica but the record
+    fails (``READONLY``, here a connection error): the message is in neither the queue nor the hash, and
+    the consumer, restarting on the connection error, drops it. The rehearsal (redis broker, promote)
+    lost such a message about once in ten runs. The same happens when Redis is full: with ``noeviction``
+    BRPOP still pops (it is not denied on OOM) but the record is refused (``OutOfMemoryError``, a
+    ``ResponseError``: a channel error, on which ``broker_channel_error_retry`` restarts the consumer, whose
+    next BRPOP pops the next message). So on any Redis error the message is kept in this process and put
+    back at the head of its queue by the next channel that can write. If the pop had not reached the new
+    primary, the message runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
     """
 
     def append(self, message, delivery_tag):
         try:
             super().append(message, delivery_tag)
-        except self.channel.connection_errors as error:
+        except (*self.channel.connection_errors, RedisError) as error:
             delivery = message.delivery_info
             with _unrecorded_lock:
                 _unrecorded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
             logger.warning("a message taken off queue %r could not be recorded as unacknowledged (%s): kept, to "
-                           "be put back at the head of its queue once the primary is reachable",
+                           "be put back at the head of its queue once Redis takes writes again",
                            delivery["routing_key"], error)
             raise
 
@@ -172,13 +196,21 @@ class FailoverRedisChannel(kombu_redis.Channel):
 
     def put_back_unrecorded(self) -> None:
         """Put every message of :class:`FailoverRedisQoS`'s list back at the head of its queue (one at a time,
-        each removed from the list once pushed; a connection error leaves the rest for the next channel)."""
+        each removed from the list once pushed). A Redis error (a full Redis refuses the push too, a connection
+        error) leaves the rest for the next channel, with one warning: it must not fail the channel's
+        creation, which kombu has registered by then (a raise would leak its connection pool, a socket per
+        consumer restart, while the messages wait in this process either way)."""
         with _unrecorded_lock:
             while _unrecorded:
                 payload, exchange, routing_key = _unrecorded[0]
-                with self.conn_or_acquire() as client, client.pipeline() as pipe:
-                    self._do_restore_message(payload, exchange, routing_key, pipe, leftmost=False)
-                    pipe.execute()
+                try:
+                    with self.conn_or_acquire() as client, client.pipeline() as pipe:
+                        self._do_restore_message(payload, exchange, routing_key, pipe, leftmost=False)
+                        pipe.execute()
+                except (*self.connection_errors, RedisError) as error:  # the error's text quotes the payload
+                    logger.warning("could not put %d kept message(s) back on their queues (%s): kept, to try "
+                                   "again with the next channel", len(_unrecorded), type(error).__name__)
+                    return
                 _unrecorded.popleft()
                 logger.warning("put a message back at the head of queue %r (it could not be recorded as "
                                "unacknowledged before)", routing_key)

@@ -169,6 +169,14 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
 # none (a producer, Beat): its own default.
 DEFAULT_REDIS_VISIBILITY_SECONDS = 3600
 
+# The Redis broker's socket time-outs (kombu's defaults: none). A primary that is blackholed (packets dropped,
+# no reset: some AZ failures) otherwise holds a synchronous command (a publish, an ack, the unacked record) for
+# the kernel's TCP retransmission time-out (about 15 min) and a new connection for its SYN retries (about
+# 127 s). They do not cut off an idle consumer: kombu 5.7 sends BRPOP with its own server-side time-out
+# (``brpop_timeout``, 1 s) and reads the reply only once the socket is readable. The same values as the
+# result backend's (``redis_socket_timeout``, ``redis_socket_connect_timeout``).
+REDIS_BROKER_SOCKET_TIMEOUTS = {"socket_timeout": 10, "socket_connect_timeout": 5}
+
 
 def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
     # The class's visibility timeout, as on its SQS queue: validated to exceed the time limit plus the
@@ -184,6 +192,7 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
         options.update(redis_unacked_keys(env.queue))
     from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 
+    options.update(REDIS_BROKER_SOCKET_TIMEOUTS)
     settings: dict[str, Any] = {
         "broker_url": env.redis_url(env.broker_db),
         # connections that follow the primary through a failover (READONLY -> reconnect; see failover.py)

@@ -23,3 +23,10 @@ def test_stalls_count_first_runs_from_the_fault_on():
 
 def test_lost_and_duplicated():
     assert task_accounting.lost_and_duplicated(["a", "b", "c"], ["a", "a", "c", "x"]) == (["b"], ["a"])
+
+
+def test_the_longest_delay_is_from_publish_to_first_run_over_the_tasks_that_ran():
+    published_at = {"a": 0.0, "b": 1.0, "lost": 2.0}
+    first = task_accounting.first_runs([("a", 0.5), ("b", 21.0), ("a", 40.0)])  # b held in flight 20 s; a rerun
+    assert task_accounting.max_delay_seconds(published_at, first) == 20.0  # a's rerun and the lost task: not delays
+    assert task_accounting.max_delay_seconds({"lost": 2.0}, first) is None

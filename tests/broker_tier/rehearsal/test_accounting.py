@@ -64,3 +64,32 @@ def test_work_that_never_resumes_fails_the_goal_rather_than_passing_it():
 def test_reboot_has_no_goal_and_says_so():
     checks = check_goals("redis", "reboot", {"throughput_before": 9.5})
     assert [c.passed for c in checks] == [True, None]
+
+
+def test_a_task_held_in_flight_then_run_once_misses_only_the_max_delay_goal():
+    publishes = [publish(n, T0 + n) for n in range(8)]
+    # task 3 was taken at once and held until a 20 s visibility timeout handed it out again: it ran once
+    executions = [run(n, T0 + n + (20.0 if n == 3 else 0.1)) for n in range(8)]
+    result = {**figures(publishes, executions), "unacked_at_end": 0, "dead_lettered": 0, "dns_delay_seconds": 5,
+              "backlog_seconds": 0}
+    assert (result["lost"], result["duplicated"]) == (0, 0)
+    assert result["max_delay_seconds"] == 19.99  # from the apply_async call's return (0.01 s after it started)
+    checks = {check.name: check for check in check_goals("sqs", "promote", result)}
+    assert checks["max_delay_seconds <= 15"].passed is False  # the DNS delay, 5 s, plus MAX_DELAY_MARGIN_SECONDS
+    assert checks["max_delay_seconds <= 15"].detail.endswith("measured 19.99 (bound 10 + dns_delay_seconds 5 + "
+                                                             "backlog_seconds 0)")
+    assert [name for name, check in checks.items() if check.passed is False] == ["max_delay_seconds <= 15"]
+
+
+def test_the_max_delay_bound_grows_with_the_backlog_the_rehearsal_queued_behind_paused_workers():
+    checks = check_goals("redis", "power-loss", {"throughput_before": 9.5, "worker_restarts": 0,
+                                                 "max_delay_seconds": 19.0, "dns_delay_seconds": 5,
+                                                 "backlog_seconds": 5, "stranded_until_visibility_timeout": 0})
+    assert {check.name: check.passed for check in checks}["max_delay_seconds <= 20"] is True
+
+
+def test_a_message_stranded_in_the_unacked_hash_fails_the_redis_goals():
+    for fault in ("promote", "power-loss"):
+        checks = {check.name: check.passed for check in check_goals("redis", fault, {
+            "throughput_before": 9.5, "stranded_until_visibility_timeout": 1})}
+        assert checks["stranded_until_visibility_timeout <= 0"] is False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -142,3 +144,90 @@ def test_a_forked_pool_process_does_not_put_back_what_its_parent_kept():
         assert len(failover._unrecorded) == 1  # the parent still has it
     finally:
         failover._unrecorded.clear()
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A lone redis-server with ``noeviction``, as the tier's (RedisNode's command line)."""
+    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def kept():
+    """FailoverRedisQoS's list of kept messages (process-wide), empty before and after the test."""
+    failover._unrecorded.clear()
+    yield failover._unrecorded
+    failover._unrecorded.clear()
+
+
+def _url(node: RedisNode) -> str:
+    return f"redis://:{PASSWORD}@127.0.0.1:{node.port}/1"
+
+
+def _popped_while_redis_is_full(node: RedisNode, transport: str) -> list:
+    """Three messages queued; Redis fills up (used memory over a tiny ``maxmemory``, ``noeviction``); a
+    consumer's BRPOP still takes the oldest off its queue (BRPOP is not denied on OOM) and its record as
+    unacknowledged is refused with OutOfMemoryError. Returns what the consumer's callback received."""
+    with Connection(_url(node), transport=transport) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        for n in range(3):
+            connection.Producer(channel).publish({"n": n}, routing_key="work")
+        node.control.config_set("maxmemory", 1)  # full
+        received = []
+        channel.basic_consume("work", False, received.append, "worker")
+        connection.transport.cycle._register_BRPOP(channel)  # BRPOP sent: the oldest message leaves the queue
+        wait_until(lambda: node.client(1).llen("work") == 2, 5, "the pop")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):  # a channel error: the consumer restarts
+            channel._brpop_read()  # what the worker's event loop does with the reply
+    return received
+
+
+def _clients(node: RedisNode) -> int:
+    return len(node.control.client_list())
+
+
+def test_without_the_fix_a_message_popped_while_redis_is_full_is_lost(node):
+    assert _popped_while_redis_is_full(node, STOCK_TRANSPORT) == []
+    node.control.config_set("maxmemory", 0)  # memory freed: nothing brings it back
+    with Connection(_url(node), transport=STOCK_TRANSPORT) as again:
+        again.default_channel.qos.restore_visible(num=None, interval=1)
+    queue = node.client(1)
+    assert (queue.llen("work"), queue.hlen("unacked")) == (2, 0)  # in neither queue nor hash
+
+
+def test_a_message_popped_while_redis_is_full_is_kept_until_memory_is_freed_then_put_back(node, kept, caplog):
+    assert _popped_while_redis_is_full(node, FAILOVER_TRANSPORT) == [] and len(kept) == 1
+    queue = node.client(1)
+    assert queue.llen("work") == 2
+    clients = _clients(node)
+    for _ in range(3):  # the consumer restarts while Redis stays full: each new channel's put-back is refused
+        caplog.clear()
+        with Connection(_url(node), transport=FAILOVER_TRANSPORT) as again:
+            again.default_channel  # created all the same: a raise here would leak its pool's connection
+        assert [r.getMessage() for r in caplog.records if r.name == "broker_tier.failover"] == [
+            "could not put 1 kept message(s) back on their queues (OutOfMemoryError): kept, to try again with the "
+            "next channel"]
+    assert len(kept) == 1 and queue.llen("work") == 2
+    wait_until(lambda: _clients(node) == clients, 5, "the channels' connections to close")  # none left open
+    node.control.config_set("maxmemory", 0)  # memory freed
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT) as again:
+        channel = again.default_channel
+        assert queue.llen("work") == 3 and not kept  # put back as the channel opened
+        message = channel.basic_get("work", no_ack=True)
+    assert message.payload == {"n": 0} and message.headers["redelivered"] is True  # at the head of its queue
+
+
+def test_messages_still_kept_when_the_process_exits_are_named_in_a_warning():
+    exiting = subprocess.run([sys.executable, "-c", (
+        "from broker_tier_celery import failover\n"
+        "failover._unrecorded.append(({'headers': {'id': '6f1c-task'}, 'body': '...'}, '', 'default'))\n"
+        "failover._unrecorded.append(({'body': 'not a Celery message'}, '', 'default'))\n")],
+        capture_output=True, text=True, timeout=30)
+    assert exiting.returncode == 0, exiting.stderr
+    assert exiting.stderr.splitlines()[-1] == (
+        "exiting with 2 message(s) taken off their queues that could not be put back (Redis kept refusing the "
+        "write): lost unless sent again; task ids: 6f1c-task (queue 'default'), (no task id) (queue 'default')")

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.app.backends import by_url
 from kombu import Queue
 from kombu.transport import redis as kombu_redis
+from kombu.transport.redis import Transport as KombuRedisTransport
 
 import broker_tier_contract as contract
 from broker_tier.rehearsal.redis_pair import RedisNode
@@ -85,6 +86,15 @@ def test_redis_mode_uses_the_broker_db_and_requeues_lost_work():
     # a failover drops the broker connection: cancelling the tasks in flight ran them twice and
     # overwrote SUCCESS results with RETRY in the rehearsal (see the comment in settings.py)
     assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is False
+
+
+def test_redis_mode_bounds_every_broker_command_and_connect_so_a_blackholed_primary_cannot_hang_a_caller():
+    options = settings_from_environment(environ(BROKER_TIER_BROKER="redis"))["broker_transport_options"]
+    # kombu's defaults are None: a publish to a primary whose packets vanish would wait about 15 minutes
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (10, 5)
+    # an idle consumer is not cut off: kombu's BRPOP gives the server its own, shorter time-out
+    assert FailoverRedisTransport.brpop_timeout == KombuRedisTransport.brpop_timeout < options["socket_timeout"]
+    assert "polling_interval" not in options  # which would replace brpop_timeout (kombu's Transport.__init__)
 
 
 def test_redis_mode_holds_a_message_as_long_as_the_class_visibility_timeout_so_an_eta_is_not_run_twice():

@@ -1,0 +1,105 @@
+"""The rehearsal's own bookkeeping: how a run that stops part-way is reported, and the restore of kombu's
+unacked hash in redis mode (against a real redis-server)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from types import SimpleNamespace
+
+import broker_tier_contract as contract
+import pytest
+from kombu import Connection
+
+from broker_tier.ops.report import Report
+from broker_tier.rehearsal import runner
+from broker_tier.rehearsal.redis_pair import RedisNode
+from broker_tier.rehearsal.runner import Rehearsal, RehearsalOptions
+from broker_tier.rehearsal.util import RehearsalError
+from broker_tier_celery import settings_from_environment
+from settings_environ import environ
+
+PASSWORD = "runner-test-token-0123456789"
+
+
+def rehearsal(tmp_path, **options) -> Rehearsal:
+    report = Report(command="rehearse", environment="dev", target="test", dry_run=False, stream=io.StringIO())
+    return Rehearsal(RehearsalOptions(workdir=tmp_path, **options), report)
+
+
+def test_a_rehearsal_error_once_publishing_started_is_reported_as_aborted_not_refused(tmp_path, monkeypatch):
+    run = rehearsal(tmp_path)
+    monkeypatch.setattr(run, "set_up", lambda: (None, {}, {}))
+    monkeypatch.setattr(run, "start_workers", lambda *_: None)
+    monkeypatch.setattr(run, "start_producer", lambda *_: None)
+    monkeypatch.setattr(run, "progress", lambda *_, **__: None)
+
+    def fault_under_way(*_):
+        raise RehearsalError("timed out after 10 s waiting for node-a to report role slave")
+
+    monkeypatch.setattr(run, "queued", fault_under_way)
+    report = run.run()  # the CLI would classify a raised RehearsalError as refused: "nothing was changed"
+    assert (report.outcome, report.exit_code) == ("aborted", 3)
+    assert report.error.startswith("RehearsalError: timed out after 10 s waiting for node-a to report role slave")
+
+
+def test_a_rehearsal_error_before_publishing_is_raised_for_the_cli_to_report_as_refused(tmp_path, monkeypatch):
+    run = rehearsal(tmp_path)
+
+    def no_redis_server():
+        raise RehearsalError("redis-server is not installed")
+
+    monkeypatch.setattr(run, "set_up", no_redis_server)
+    with pytest.raises(RehearsalError, match="redis-server is not installed"):
+        run.run()
+
+
+@pytest.fixture
+def node(tmp_path):
+    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path / "redis", tls=None)
+    node.start()
+    yield node
+    node.stop()
+
+
+KEYS = contract.redis_unacked_keys("default")
+"""The record of messages in progress of class ``default``'s workers."""
+
+
+def _left_unacked(node: RedisNode) -> dict[str, str]:
+    """A message a worker of class ``default`` took and never acknowledged (it vanished): in its class's
+    unacked hash. Returns the containers' variables of a redis-mode tier on ``node``."""
+    variables = environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE="default", BROKER_TIER_REDIS_HOST="127.0.0.1",
+                        BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
+                        BROKER_TIER_REDIS_AUTH_TOKEN=PASSWORD)
+    settings = settings_from_environment(variables)
+    with Connection(settings["broker_url"], transport_options=settings["broker_transport_options"]) as connection:
+        channel = connection.default_channel
+        connection.SimpleQueue("default").put({"n": 1})
+        assert channel.basic_get("default", no_ack=False) is not None
+        channel.do_restore = False  # as the worker vanished: nothing restores it at close
+    assert node.client(1).hlen(KEYS["unacked_key"]) == 1
+    return variables
+
+
+def test_the_restore_waits_for_kombus_restore_mutex_and_counts_what_it_put_back(tmp_path, node):
+    variables = _left_unacked(node)
+    scan = node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300, thread_local=False)  # a worker's scan holds it
+    assert scan.acquire(blocking=False)
+    threading.Timer(1.0, scan.release).start()
+    run = rehearsal(tmp_path, broker="redis")
+    run.pair = SimpleNamespace(primary=node)
+    assert run.restore_unacked(variables) == 1  # kombu's restore_visible would have put back nothing
+    assert (node.client(1).hlen(KEYS["unacked_key"]), node.client(1).llen("default")) == (0, 1)
+
+
+def test_a_restore_mutex_held_for_good_restores_nothing_and_says_so(tmp_path, node, monkeypatch):
+    variables = _left_unacked(node)
+    assert node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300).acquire(blocking=False)  # a worker died holding it
+    monkeypatch.setattr(runner, "RESTORE_MUTEX_WAIT_SECONDS", 0.5)
+    run = rehearsal(tmp_path, broker="redis")
+    run.pair = SimpleNamespace(primary=node)
+    assert run.restore_unacked(variables) == 0
+    assert run.report.timeline[-1]["message"] == ("1 message(s) in the class's unacked hash NOT restored: kombu's "
+                                                  "restore mutex was held for over 0.5 s")
+    assert node.client(1).hlen(KEYS["unacked_key"]) == 1
