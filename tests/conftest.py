@@ -1,5 +1,5 @@
 """Session fixtures: every environment of cdk.json synthesized once per test session; and the order
-and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 4 --dist loadgroup``)."""
+and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 6 --dist loadgroup``)."""
 
 from __future__ import annotations
 
