@@ -180,12 +180,10 @@ class CanaryAccount:
     recovered_seconds_after_call: float | None
     """From the fault's start (TestFailover or StartExperiment) to the end of the longest stall
     that ended after it: when clients saw work flowing again."""
-    max_latency_seconds: float | None
-    """Longest time from sending a canary to its first run, a canary whose SendMessage failed included."""
     max_delay_seconds: float | None
-    """The rehearsal's figure: the same over the canaries sent without a publish error (from the SendMessage
-    call's start, the drill records no return time). A canary held in flight until the visibility timeout and
-    then run once shows here, and nowhere else."""
+    """The rehearsal's figure: the longest time from sending a canary to its first run, over the canaries sent
+    without a publish error (from the SendMessage call's start: the drill records no return time). A canary
+    held in flight until the visibility timeout and then run once shows here, and nowhere else."""
     ledger_delay_seconds: float | None
     """Longest time from a run to its ledger line's ingestion in CloudWatch Logs."""
     lost_sample: tuple[str, ...] = ()
@@ -222,7 +220,6 @@ def account(sent: Sequence[SentCanary], executions: Sequence[Execution], *, faul
             sent_at, [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from),
         longest_stall_seconds=longest[0] if longest else None,
         recovered_seconds_after_call=_rounded(longest[1] - fault_started_at) if longest else None,
-        max_latency_seconds=task_accounting.max_delay_seconds(sent_at, first_runs),
         max_delay_seconds=task_accounting.max_delay_seconds(
             {canary.token: canary.sent_at for canary in sent if canary.error is None}, first_runs),
         ledger_delay_seconds=_rounded(max(delays, default=None)),
