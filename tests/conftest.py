@@ -55,3 +55,15 @@ def redis_broker_dev(tmp_path_factory) -> dict[str, dict]:
     """dev with ``compute.broker: redis`` and otherwise cdk.json's configuration (the reference image),
     synthesized once: templates by part."""
     return synthesize_variant(tmp_path_factory.mktemp("redis-broker"), "dev", {"compute": {"broker": "redis"}})
+
+
+@pytest.fixture
+def lone_redis(tmp_path):
+    """A started ``redis-server`` on loopback, with AUTH (``.password``) and ``noeviction`` as the tier's
+    (the rehearsal's ``RedisNode`` command line); stopped after the test."""
+    from broker_tier.rehearsal.redis_pair import RedisNode
+
+    node = RedisNode(name="lone", password="lone-test-token-0123456789", workdir=tmp_path / "lone-redis", tls=None)
+    node.start()
+    yield node
+    node.stop()

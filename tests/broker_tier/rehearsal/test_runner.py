@@ -19,9 +19,6 @@ from broker_tier.rehearsal.util import RehearsalError
 from broker_tier_celery import settings_from_environment
 from settings_environ import environ
 
-PASSWORD = "runner-test-token-0123456789"
-
-
 def rehearsal(tmp_path, **options) -> Rehearsal:
     report = Report(command="rehearse", environment="dev", target="test", dry_run=False, stream=io.StringIO())
     return Rehearsal(RehearsalOptions(workdir=tmp_path, **options), report)
@@ -55,11 +52,9 @@ def test_a_rehearsal_error_before_publishing_is_raised_for_the_cli_to_report_as_
 
 
 @pytest.fixture
-def node(tmp_path):
-    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path / "redis", tls=None)
-    node.start()
-    yield node
-    node.stop()
+def node(lone_redis):
+    """A lone redis-server (tests/conftest.py)."""
+    return lone_redis
 
 
 KEYS = contract.redis_unacked_keys("default")
@@ -71,7 +66,7 @@ def _left_unacked(node: RedisNode) -> dict[str, str]:
     unacked hash. Returns the containers' variables of a redis-mode tier on ``node``."""
     variables = environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE="default", BROKER_TIER_REDIS_HOST="127.0.0.1",
                         BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
-                        BROKER_TIER_REDIS_AUTH_TOKEN=PASSWORD)
+                        BROKER_TIER_REDIS_AUTH_TOKEN=node.password)
     settings = settings_from_environment(variables)
     with Connection(settings["broker_url"], transport_options=settings["broker_transport_options"]) as connection:
         channel = connection.default_channel

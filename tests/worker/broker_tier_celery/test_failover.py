@@ -31,7 +31,7 @@ def pair(tmp_path):
 def client_of(node: RedisNode, connection_class=PrimaryConnection) -> redis.Redis:
     # retries off: each test sees what one command meets
     return redis.Redis(connection_pool=redis.ConnectionPool(
-        host=node.address[0], port=node.port, password=PASSWORD, connection_class=connection_class, retry=None),
+        host=node.address[0], port=node.port, password=node.password, connection_class=connection_class, retry=None),
         retry=None)
 
 
@@ -60,7 +60,7 @@ def _power_loss_then_what_celery_does(node: RedisNode, transport: str) -> None:
     """The sequence of a worker's consumer when the primary loses power (celery/worker/consumer/
     consumer.py, ``on_connection_error_after_connected``), on a connection like the worker's: a
     channel holding an unacked message, two channels waiting on BRPOP."""
-    connection = Connection(f"redis://:{PASSWORD}@127.0.0.1:{node.port}/1", transport=transport)
+    connection = Connection(f"redis://:{node.password}@127.0.0.1:{node.port}/1", transport=transport)
     default = connection.default_channel
     Queue("work")(default).declare()
     connection.Producer(default).publish({"n": 1}, routing_key="work")
@@ -78,16 +78,12 @@ def _power_loss_then_what_celery_does(node: RedisNode, transport: str) -> None:
     connection.close()  # closes the default channel now: its restore needs the cleared client
 
 
-def test_without_the_work_around_kombu_crashes_after_a_power_loss(tmp_path):
-    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
-    node.start()
+def test_without_the_work_around_kombu_crashes_after_a_power_loss(node):
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'hostname'"):
         _power_loss_then_what_celery_does(node, STOCK_TRANSPORT)
 
 
-def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(tmp_path):
-    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
-    node.start()
+def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(node):
     _power_loss_then_what_celery_does(node, FAILOVER_TRANSPORT)
 
 
@@ -96,7 +92,7 @@ def _popped_just_before_a_promotion(pair: RedisPair, transport: str) -> tuple[li
     is promoted and the primary demoted before the consumer reads the reply and records the message as
     unacknowledged. Returns what the consumer's callback received and what reading the reply raised."""
     old, new = pair.primary, pair.replica
-    connection = Connection(f"redis://:{PASSWORD}@127.0.0.1:{old.port}/1", transport=transport)
+    connection = Connection(f"redis://:{old.password}@127.0.0.1:{old.port}/1", transport=transport)
     channel = connection.default_channel
     Queue("work")(channel).declare()
     connection.Producer(channel).publish({"n": 1}, routing_key="work")
@@ -124,7 +120,7 @@ def test_a_message_popped_just_before_a_promotion_is_put_back_by_the_next_connec
     assert received == [] and isinstance(error, redis.ConnectionError) and str(error) == DEMOTED_PRIMARY
     new_primary = pair.replica
     assert new_primary.client(1).llen("work") == 0  # not yet: the demoted node is not reachable for it
-    url = f"redis://:{PASSWORD}@127.0.0.1:{new_primary.port}/1"
+    url = f"redis://:{new_primary.password}@127.0.0.1:{new_primary.port}/1"
     with Connection(url, transport=FAILOVER_TRANSPORT) as again:
         channel = again.default_channel  # the worker's next channel, once it reaches the new primary
         assert new_primary.client(1).llen("work") == 1  # put back as the channel opened
@@ -147,12 +143,9 @@ def test_a_forked_pool_process_does_not_put_back_what_its_parent_kept():
 
 
 @pytest.fixture
-def node(tmp_path):
-    """A lone redis-server with ``noeviction``, as the tier's (RedisNode's command line)."""
-    node = RedisNode(name="lone", password=PASSWORD, workdir=tmp_path, tls=None)
-    node.start()
-    yield node
-    node.stop()
+def node(lone_redis):
+    """A lone redis-server with ``noeviction``, as the tier's (tests/conftest.py)."""
+    return lone_redis
 
 
 @pytest.fixture
@@ -164,7 +157,7 @@ def kept():
 
 
 def _url(node: RedisNode) -> str:
-    return f"redis://:{PASSWORD}@127.0.0.1:{node.port}/1"
+    return f"redis://:{node.password}@127.0.0.1:{node.port}/1"
 
 
 def _popped_while_redis_is_full(node: RedisNode, transport: str) -> list:

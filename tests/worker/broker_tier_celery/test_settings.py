@@ -120,16 +120,7 @@ def test_a_redis_worker_keeps_its_messages_in_progress_in_its_own_class_record_a
     assert not set(UNACKED_OPTIONS) & set(sqs["broker_transport_options"])
 
 
-REDIS_PASSWORD = "settings-test-token-0123456789"
 LONG_VISIBILITY_SECONDS, SHORT_VISIBILITY_SECONDS = 30, 1
-
-
-@pytest.fixture
-def redis_node(tmp_path):
-    node = RedisNode(name="broker", password=REDIS_PASSWORD, workdir=tmp_path, tls=None)
-    node.start()
-    yield node
-    node.stop()
 
 
 def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_record: bool) -> Celery:
@@ -139,7 +130,7 @@ def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_r
         BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE=queue, BROKER_TIER_VISIBILITY_TIMEOUT=str(visibility_seconds),
         BROKER_TIER_QUEUE_URLS=json.dumps({"interactive": "unused", "batch": "unused"}),
         BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
-        BROKER_TIER_REDIS_AUTH_TOKEN=REDIS_PASSWORD))
+        BROKER_TIER_REDIS_AUTH_TOKEN=node.password))
     if not class_record:
         for name in UNACKED_OPTIONS:
             settings["broker_transport_options"].pop(name, None)
@@ -150,15 +141,15 @@ def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_r
 
 @pytest.mark.parametrize("class_record, batch_restored", [(True, False), (False, True)],
                          ids=["class-record", "kombu-default-shared-record"])
-def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(redis_node, class_record,
+def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(lone_redis, class_record,
                                                                              batch_restored):
     """A batch worker (30 s visibility timeout) holds a message it received and has not acknowledged (its task
     runs); an interactive worker (1 s) runs kombu's periodic restore (``QoS.restore_visible``) more than 1 s
     later. With kombu's shared record the interactive worker puts the batch message back in its queue, to run
     a second time; with each class's own record it restores only an interactive message past its 1 s."""
-    broker = redis_node.client(int(environ()["BROKER_TIER_REDIS_DB_BROKER"]))
-    batch_app = _broker_app(redis_node, "batch", LONG_VISIBILITY_SECONDS, class_record=class_record)
-    interactive_app = _broker_app(redis_node, "interactive", SHORT_VISIBILITY_SECONDS, class_record=class_record)
+    broker = lone_redis.client(int(environ()["BROKER_TIER_REDIS_DB_BROKER"]))
+    batch_app = _broker_app(lone_redis, "batch", LONG_VISIBILITY_SECONDS, class_record=class_record)
+    interactive_app = _broker_app(lone_redis, "interactive", SHORT_VISIBILITY_SECONDS, class_record=class_record)
     with batch_app.connection_for_write() as batch, interactive_app.connection_for_write() as interactive:
         held = {}
         for name, connection in (("batch", batch), ("interactive", interactive)):
