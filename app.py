@@ -31,5 +31,8 @@ if __name__ == "__main__":
         sys.exit(1)
     assembly = app.synth()
     if standalone:
-        print(f"broker-tier: synthesized {len(assembly.stacks)} stacks into {assembly.directory} from cdk.json's "
-              f"context alone (without the CDK CLI: no cdk.context.json, no -c options)", file=sys.stderr)
+        print(
+            f"broker-tier: synthesized {len(assembly.stacks)} stacks into {assembly.directory} from cdk.json's "
+            f"context alone (without the CDK CLI: no cdk.context.json, no -c options)",
+            file=sys.stderr,
+        )

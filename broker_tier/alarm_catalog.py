@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import broker_tier_contract as contract
-
 from broker_tier.config import AlarmWindow, EnvironmentConfig
 
 Comparison = Literal["GreaterThanThreshold", "LessThanThreshold"]
@@ -80,8 +79,17 @@ REDIS_LAG = "Redis replication lag (s)"
 REDIS_CONNECTIONS = "Redis connections"
 REDIS_EVICTIONS = "Redis evictions"
 RUNNING_TASKS = "Running tasks per service"
-GRAPHS = (VISIBLE_MESSAGES, OLDEST_MESSAGE, DEAD_LETTERS, REDIS_MEMORY, REDIS_CPU, REDIS_LAG, REDIS_CONNECTIONS,
-          REDIS_EVICTIONS, RUNNING_TASKS)
+GRAPHS = (
+    VISIBLE_MESSAGES,
+    OLDEST_MESSAGE,
+    DEAD_LETTERS,
+    REDIS_MEMORY,
+    REDIS_CPU,
+    REDIS_LAG,
+    REDIS_CONNECTIONS,
+    REDIS_EVICTIONS,
+    RUNNING_TASKS,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,21 +110,41 @@ def member_cluster_ids(replication_group_id: str, replicas: int) -> tuple[str, .
 
 
 def node_metrics(resources: MonitoredResources, metric_name: str, statistic: str) -> tuple[MetricQuery, ...]:
-    return tuple(MetricQuery(id=f"node{index}", namespace="AWS/ElastiCache", metric_name=metric_name,
-                             dimensions={"CacheClusterId": node}, statistic=statistic, label=node)
-                 for index, node in enumerate(resources.cache_node_ids, start=1))
+    return tuple(
+        MetricQuery(
+            id=f"node{index}",
+            namespace="AWS/ElastiCache",
+            metric_name=metric_name,
+            dimensions={"CacheClusterId": node},
+            statistic=statistic,
+            label=node,
+        )
+        for index, node in enumerate(resources.cache_node_ids, start=1)
+    )
 
 
 def queue_metric(queue_name: str, metric_name: str, label: str) -> MetricQuery:
-    return MetricQuery(id="queue", namespace="AWS/SQS", metric_name=metric_name, dimensions={"QueueName": queue_name},
-                       statistic="Maximum", label=label)
+    return MetricQuery(
+        id="queue",
+        namespace="AWS/SQS",
+        metric_name=metric_name,
+        dimensions={"QueueName": queue_name},
+        statistic="Maximum",
+        label=label,
+    )
 
 
-def running_tasks(resources: MonitoredResources, service_name: str, statistic: str, label: str,
-                  metric_id: str = "tasks") -> MetricQuery:
-    return MetricQuery(id=metric_id, namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
-                       dimensions={"ClusterName": resources.cluster_name, "ServiceName": service_name},
-                       statistic=statistic, label=label)
+def running_tasks(
+    resources: MonitoredResources, service_name: str, statistic: str, label: str, metric_id: str = "tasks"
+) -> MetricQuery:
+    return MetricQuery(
+        id=metric_id,
+        namespace="ECS/ContainerInsights",
+        metric_name="RunningTaskCount",
+        dimensions={"ClusterName": resources.cluster_name, "ServiceName": service_name},
+        statistic=statistic,
+        label=label,
+    )
 
 
 def _fullest_node(resources: MonitoredResources) -> str:
@@ -129,40 +157,83 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
     lag, connections = monitoring.redis_replication_lag, monitoring.redis_connections
 
     def worst_node(*, metric: str, statistic: str, missing: MissingData = "missing", **spec) -> AlarmSpec:
-        return AlarmSpec(comparison="GreaterThanThreshold", metrics=node_metrics(resources, metric, statistic),
-                         treat_missing_data=missing, expression=_fullest_node(resources), **spec)
+        return AlarmSpec(
+            comparison="GreaterThanThreshold",
+            metrics=node_metrics(resources, metric, statistic),
+            treat_missing_data=missing,
+            expression=_fullest_node(resources),
+            **spec,
+        )
 
-    memory_metric = {"metric": "DatabaseMemoryUsagePercentage", "statistic": "Maximum", "graph": REDIS_MEMORY,
-                     "runbook": "redis-memory-pressure.md", "window": memory}
+    memory_metric = {
+        "metric": "DatabaseMemoryUsagePercentage",
+        "statistic": "Maximum",
+        "graph": REDIS_MEMORY,
+        "runbook": "redis-memory-pressure.md",
+        "window": memory,
+    }
     return [
-        worst_node(name="redis-memory-warning", threshold=memory.warning_percent, severity="warning",
-                   summary=f"Redis memory above {memory.warning_percent:g}% of maxmemory on a node. Under "
-                           f"noeviction a full Redis refuses every write (results, and the broker in redis mode).",
-                   **memory_metric),
-        worst_node(name="redis-memory-critical", threshold=memory.critical_percent,
-                   summary=f"Redis memory above {memory.critical_percent:g}% of maxmemory on a node: writes will "
-                           f"soon be refused (noeviction).",
-                   **memory_metric),
-        worst_node(name="redis-engine-cpu", metric="EngineCPUUtilization", statistic="Average", graph=REDIS_CPU,
-                   runbook="redis-engine-health.md", window=cpu, threshold=cpu.threshold_percent,
-                   summary=f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs commands on "
-                           f"one thread; latency follows)."),
-        worst_node(name=contract.REPLICATION_LAG_ALARM, metric="ReplicationLag", statistic="Maximum",
-                   graph=REDIS_LAG,
-                   runbook="redis-engine-health.md", window=lag, threshold=lag.threshold_seconds,
-                   missing="notBreaching",  # the primary publishes no lag
-                   summary=f"A Redis replica lags more than {lag.threshold_seconds:g} s: a failover now would "
-                           f"lose those writes. Do not drill a failover."),
-        worst_node(name=contract.REDIS_CONNECTIONS_ALARM, metric="CurrConnections", statistic="Maximum",
-                   graph=REDIS_CONNECTIONS,
-                   runbook="redis-engine-health.md", window=connections, threshold=connections.threshold,
-                   summary=f"More than {connections.threshold} connections on a Redis node (a connection leak, or "
-                           f"clients reconnecting in a loop)."),
-        worst_node(name="redis-evictions", metric="Evictions", statistic="Sum", graph=REDIS_EVICTIONS,
-                   runbook="redis-memory-pressure.md", window=monitoring.redis_evictions, threshold=0,
-                   missing="notBreaching",
-                   summary="Redis evicted keys. The tier sets maxmemory-policy noeviction, so the parameter group "
-                           "was changed: queued tasks and results are being deleted."),
+        worst_node(
+            name="redis-memory-warning",
+            threshold=memory.warning_percent,
+            severity="warning",
+            summary=f"Redis memory above {memory.warning_percent:g}% of maxmemory on a node. Under "
+            f"noeviction a full Redis refuses every write (results, and the broker in redis mode).",
+            **memory_metric,
+        ),
+        worst_node(
+            name="redis-memory-critical",
+            threshold=memory.critical_percent,
+            summary=f"Redis memory above {memory.critical_percent:g}% of maxmemory on a node: writes will "
+            f"soon be refused (noeviction).",
+            **memory_metric,
+        ),
+        worst_node(
+            name="redis-engine-cpu",
+            metric="EngineCPUUtilization",
+            statistic="Average",
+            graph=REDIS_CPU,
+            runbook="redis-engine-health.md",
+            window=cpu,
+            threshold=cpu.threshold_percent,
+            summary=f"Redis engine CPU above {cpu.threshold_percent:g}% on a node (Redis runs commands on "
+            f"one thread; latency follows).",
+        ),
+        worst_node(
+            name=contract.REPLICATION_LAG_ALARM,
+            metric="ReplicationLag",
+            statistic="Maximum",
+            graph=REDIS_LAG,
+            runbook="redis-engine-health.md",
+            window=lag,
+            threshold=lag.threshold_seconds,
+            missing="notBreaching",  # the primary publishes no lag
+            summary=f"A Redis replica lags more than {lag.threshold_seconds:g} s: a failover now would "
+            f"lose those writes. Do not drill a failover.",
+        ),
+        worst_node(
+            name=contract.REDIS_CONNECTIONS_ALARM,
+            metric="CurrConnections",
+            statistic="Maximum",
+            graph=REDIS_CONNECTIONS,
+            runbook="redis-engine-health.md",
+            window=connections,
+            threshold=connections.threshold,
+            summary=f"More than {connections.threshold} connections on a Redis node (a connection leak, or "
+            f"clients reconnecting in a loop).",
+        ),
+        worst_node(
+            name="redis-evictions",
+            metric="Evictions",
+            statistic="Sum",
+            graph=REDIS_EVICTIONS,
+            runbook="redis-memory-pressure.md",
+            window=monitoring.redis_evictions,
+            threshold=0,
+            missing="notBreaching",
+            summary="Redis evicted keys. The tier sets maxmemory-policy noeviction, so the parameter group "
+            "was changed: queued tasks and results are being deleted.",
+        ),
     ]
 
 
@@ -170,24 +241,43 @@ def queue_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
     monitoring = config.monitoring
     specs = []
     for name, class_config in config.queues.items():
-        specs.append(AlarmSpec(
-            name=f"queue-{name}-age",
-            summary=f"The oldest message of queue class '{name}' is older than its latency objective "
-                    f"({class_config.latency_objective_seconds} s): workers are not keeping up, or not consuming.",
-            runbook="worker-backlog.md", graph=OLDEST_MESSAGE, window=monitoring.queue_age,
-            threshold=class_config.latency_objective_seconds, comparison="GreaterThanThreshold",
-            metrics=(queue_metric(resources.queue_names[name], "ApproximateAgeOfOldestMessage", f"{name} oldest age"),),
-            treat_missing_data="notBreaching"))
-        specs.append(AlarmSpec(
-            name=f"dlq-{name}-messages",
-            summary=f"Messages in the dead-letter queue of class '{name}': tasks failed "
-                    f"{class_config.max_receive_count} receives and were moved there. Find the cause before you "
-                    f"redrive.",
-            runbook="dead-letter-redrive.md", graph=DEAD_LETTERS, window=monitoring.dead_letter, threshold=0,
-            comparison="GreaterThanThreshold",
-            metrics=(queue_metric(resources.dead_letter_queue_names[name], "ApproximateNumberOfMessagesVisible",
-                                  f"{name} dead letters"),),
-            treat_missing_data="notBreaching"))
+        specs.append(
+            AlarmSpec(
+                name=f"queue-{name}-age",
+                summary=f"The oldest message of queue class '{name}' is older than its latency objective "
+                f"({class_config.latency_objective_seconds} s): workers are not keeping up, or not consuming.",
+                runbook="worker-backlog.md",
+                graph=OLDEST_MESSAGE,
+                window=monitoring.queue_age,
+                threshold=class_config.latency_objective_seconds,
+                comparison="GreaterThanThreshold",
+                metrics=(
+                    queue_metric(resources.queue_names[name], "ApproximateAgeOfOldestMessage", f"{name} oldest age"),
+                ),
+                treat_missing_data="notBreaching",
+            )
+        )
+        specs.append(
+            AlarmSpec(
+                name=f"dlq-{name}-messages",
+                summary=f"Messages in the dead-letter queue of class '{name}': tasks failed "
+                f"{class_config.max_receive_count} receives and were moved there. Find the cause before you "
+                f"redrive.",
+                runbook="dead-letter-redrive.md",
+                graph=DEAD_LETTERS,
+                window=monitoring.dead_letter,
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                metrics=(
+                    queue_metric(
+                        resources.dead_letter_queue_names[name],
+                        "ApproximateNumberOfMessagesVisible",
+                        f"{name} dead letters",
+                    ),
+                ),
+                treat_missing_data="notBreaching",
+            )
+        )
     return specs
 
 
@@ -198,24 +288,39 @@ def service_specs(config: EnvironmentConfig, resources: MonitoredResources) -> l
         floor = class_config.worker.min_tasks
         if floor == 0:  # a class that scales to zero has no floor to fall below
             continue
-        specs.append(AlarmSpec(
-            name=f"worker-{name}-tasks",
-            summary=f"Fewer than {floor} running worker tasks for class '{name}' (its minimum): tasks fail to "
-                    f"start or keep stopping. No data counts as breaching.",
-            runbook="worker-backlog.md", graph=RUNNING_TASKS, window=monitoring.worker_tasks, threshold=floor,
-            comparison="LessThanThreshold",
-            metrics=(running_tasks(resources, resources.worker_service_names[name], "Minimum", f"{name} running"),),
-            treat_missing_data="breaching"))
+        specs.append(
+            AlarmSpec(
+                name=f"worker-{name}-tasks",
+                summary=f"Fewer than {floor} running worker tasks for class '{name}' (its minimum): tasks fail to "
+                f"start or keep stopping. No data counts as breaching.",
+                runbook="worker-backlog.md",
+                graph=RUNNING_TASKS,
+                window=monitoring.worker_tasks,
+                threshold=floor,
+                comparison="LessThanThreshold",
+                metrics=(running_tasks(resources, resources.worker_service_names[name], "Minimum", f"{name} running"),),
+                treat_missing_data="breaching",
+            )
+        )
     beat = resources.beat_service_name
-    specs.append(AlarmSpec(
-        name="beat-tasks",
-        summary="Celery Beat is not running exactly one task: none runs (no periodic tasks are sent) or more "
-                "than one (every periodic task is sent twice). No data counts as breaching.",
-        runbook="celery-beat.md", graph=RUNNING_TASKS, window=monitoring.beat_tasks, threshold=0,
-        comparison="GreaterThanThreshold",
-        metrics=(running_tasks(resources, beat, "Maximum", "Beat running (max)", "most"),
-                 running_tasks(resources, beat, "Minimum", "Beat running (min)", "fewest")),
-        treat_missing_data="breaching", expression="IF(FILL(most, 0) > 1 OR FILL(fewest, 0) < 1, 1, 0)"))
+    specs.append(
+        AlarmSpec(
+            name="beat-tasks",
+            summary="Celery Beat is not running exactly one task: none runs (no periodic tasks are sent) or more "
+            "than one (every periodic task is sent twice). No data counts as breaching.",
+            runbook="celery-beat.md",
+            graph=RUNNING_TASKS,
+            window=monitoring.beat_tasks,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            metrics=(
+                running_tasks(resources, beat, "Maximum", "Beat running (max)", "most"),
+                running_tasks(resources, beat, "Minimum", "Beat running (min)", "fewest"),
+            ),
+            treat_missing_data="breaching",
+            expression="IF(FILL(most, 0) > 1 OR FILL(fewest, 0) < 1, 1, 0)",
+        )
+    )
     return specs
 
 
@@ -224,21 +329,23 @@ def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -
     return redis_specs(config, resources) + queue_specs(config, resources) + service_specs(config, resources)
 
 
-
 def _signals_without_alarms(config: EnvironmentConfig, resources: MonitoredResources) -> dict[str, list[MetricQuery]]:
     """What the dashboard shows beside the alarms' own metrics: the backlog that drives scaling, and the
     running tasks of every service (classes that scale to zero have no floor alarm)."""
-    services = {**{f"worker {name}": resources.worker_service_names[name] for name in config.queues},
-                "beat": resources.beat_service_name}
+    services = {
+        **{f"worker {name}": resources.worker_service_names[name] for name in config.queues},
+        "beat": resources.beat_service_name,
+    }
     return {
-        VISIBLE_MESSAGES: [queue_metric(resources.queue_names[name], "ApproximateNumberOfMessagesVisible", name)
-                           for name in config.queues],
+        VISIBLE_MESSAGES: [
+            queue_metric(resources.queue_names[name], "ApproximateNumberOfMessagesVisible", name)
+            for name in config.queues
+        ],
         RUNNING_TASKS: [running_tasks(resources, service, "Average", label) for label, service in services.items()],
     }
 
 
-def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources,
-                     specs: list[AlarmSpec]) -> list[Graph]:
+def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources, specs: list[AlarmSpec]) -> list[Graph]:
     """The graphs of ``GRAPHS``: each alarm's metrics (once per metric) and threshold on the graph it names."""
     metrics: dict[str, list[MetricQuery]] = {title: [] for title in GRAPHS}
     thresholds: dict[str, list[tuple[str, float]]] = {title: [] for title in GRAPHS}
@@ -248,8 +355,9 @@ def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources,
         metrics[spec.graph] += spec.metrics
         if spec.expression is None or spec.graph != RUNNING_TASKS:  # Beat's 0/1 expression is no line to draw
             thresholds[spec.graph].append((spec.name, spec.threshold))
-    return [Graph(title=title, metrics=_distinct(metrics[title]), thresholds=tuple(thresholds[title]))
-            for title in GRAPHS]
+    return [
+        Graph(title=title, metrics=_distinct(metrics[title]), thresholds=tuple(thresholds[title])) for title in GRAPHS
+    ]
 
 
 def _distinct(queries: list[MetricQuery]) -> tuple[MetricQuery, ...]:
@@ -270,4 +378,3 @@ def fault_injection_stop_specs(specs: list[AlarmSpec]) -> list[AlarmSpec]:
     memory nearly full or evicting: each means the experiment is hurting work, not just moving it."""
     expected = contract.EXPECTED_DURING_AZ_POWER
     return [spec for spec in specs if spec.severity == "page" and spec.name not in expected]
-

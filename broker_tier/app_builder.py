@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import aws_cdk as cdk
-import broker_tier_contract as contract
 from aws_cdk import cx_api
 
+import broker_tier_contract as contract
 from broker_tier.config import CONTEXT_KEY, ConfigError, EnvironmentConfig, deep_merge, load_environments
 from broker_tier.nag import add_aws_solutions_checks
 from broker_tier.stacks.compute_stack import BrokerComputeStack
@@ -31,16 +32,18 @@ class EnvironmentStacks:
         self.config = config
         self.state = BrokerStateStack(app, config.stack_name(contract.STATE), config=config)
         self.compute = BrokerComputeStack(app, config.stack_name(contract.COMPUTE), config=config, state=self.state)
-        self.monitoring = BrokerMonitoringStack(app, config.stack_name(contract.MONITORING), config=config,
-                                                state=self.state, compute=self.compute)
+        self.monitoring = BrokerMonitoringStack(
+            app, config.stack_name(contract.MONITORING), config=config, state=self.state, compute=self.compute
+        )
 
     @property
     def all(self) -> list[cdk.Stack]:
         return [self.state, self.compute, self.monitoring]
 
 
-def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None,
-              nag: bool = True) -> dict[str, EnvironmentStacks]:
+def build_app(
+    app: cdk.App, *, context: Mapping[str, Any] | None = None, nag: bool = True
+) -> dict[str, EnvironmentStacks]:
     """Validate the configuration and add each selected environment's stacks to ``app``.
 
     ``-c env=NAME`` selects one environment: only ``defaults`` and that environment are validated, so a
@@ -84,8 +87,13 @@ def cdk_json_context(cdk_json: Path) -> dict[str, Any]:
     return json.loads(cdk_json.read_text()).get("context", {})
 
 
-def synthesize(context: Mapping[str, Any], *, outdir: Path | str, environment: str | None = None,
-               changes: Mapping[str, Any] | None = None) -> cx_api.CloudAssembly:
+def synthesize(
+    context: Mapping[str, Any],
+    *,
+    outdir: Path | str,
+    environment: str | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> cx_api.CloudAssembly:
     """Synthesize ``context`` (a ``cdk.json``'s context as written: a null in it is refused) in-process into
     ``outdir``, without cdk-nag (the test command runs it): every environment, or only ``environment`` with
     ``changes`` deep-merged into its block.
@@ -100,8 +108,10 @@ def synthesize(context: Mapping[str, Any], *, outdir: Path | str, environment: s
     if environment is not None:
         environments = (context.get(CONTEXT_KEY) or {}).get("environments") or {}
         if environment not in environments:
-            raise ConfigError(f"environment {environment!r} is not declared in cdk.json; environments: "
-                              f"{', '.join(sorted(environments)) or 'none'}")
+            raise ConfigError(
+                f"environment {environment!r} is not declared in cdk.json; environments: "
+                f"{', '.join(sorted(environments)) or 'none'}"
+            )
         if changes and isinstance(environments[environment], Mapping):  # else build_app says what is wrong
             environments[environment] = deep_merge(environments[environment], changes)
         context["env"] = environment

@@ -4,7 +4,6 @@ and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 6 --dist loadg
 from __future__ import annotations
 
 import pytest
-
 from tier_testing import REDIS_MODE_CHANGES, SynthesizedEnvironments, synthesize_variant
 
 SYNTHESIS_FIXTURES = ("synthesized", "redis_mode_dev", "prod_variant")

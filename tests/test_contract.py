@@ -9,20 +9,19 @@ fails these tests instead of a deployed drill.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 import boto3
-import broker_tier_contract as contract
 import pytest
+from deployment import Deployment, container_definitions
+from fake_aws import create_stack_with_outputs
 from moto import mock_aws
+from tier_testing import ENVIRONMENTS, REDIS_MODE_CHANGES, tier_context, variant_context
 
+import broker_tier_contract as contract
 from broker_tier.config import load_environments
 from broker_tier.ops.resources import discover
 from broker_tier_celery import TierEnvironment, build_settings
-from deployment import Deployment, container_definitions
-from fake_aws import create_stack_with_outputs
-from tier_testing import ENVIRONMENTS, REDIS_MODE_CHANGES, tier_context, variant_context
 
 CONFIGS = load_environments(tier_context())
 AUTH_TOKEN = "token-from-the-secret-0123456789"
@@ -58,7 +57,9 @@ def test_ops_discovery_finds_what_each_environment_outputs(synthesized, env, mon
     assert resources.alarm_name_prefix == contract.alarm_name_prefix(env)
     assert resources.broker == config.compute.broker  # the drill's canary depends on it
     assert resources.redis_port == str(config.cache.port)
-    assert resources.redis_endpoint == deployment.attribute(state, cache_id(deployment, state), "PrimaryEndPoint.Address")
+    assert resources.redis_endpoint == deployment.attribute(
+        state, cache_id(deployment, state), "PrimaryEndPoint.Address"
+    )
     toolbox = resources.toolbox
     assert toolbox and toolbox.task_definition_arn and toolbox.security_group_id
     assert len(toolbox.subnet_ids) == config.network.max_azs  # one private subnet per AZ
@@ -68,8 +69,11 @@ def test_ops_discovery_finds_what_each_environment_outputs(synthesized, env, mon
 
 
 def cache_id(deployment, stack: str) -> str:
-    (logical_id,) = [logical_id for logical_id, resource in deployment.templates[stack]["Resources"].items()
-                     if resource["Type"] == "AWS::ElastiCache::ReplicationGroup"]
+    (logical_id,) = [
+        logical_id
+        for logical_id, resource in deployment.templates[stack]["Resources"].items()
+        if resource["Type"] == "AWS::ElastiCache::ReplicationGroup"
+    ]
     return logical_id
 
 
@@ -84,8 +88,9 @@ def containers(templates: dict[str, dict], deployment) -> list[tuple[str, dict, 
             continue  # the operators' toolbox: test_the_toolbox_gets_the_auth_token_for_redis_cli
         environ = {item["Name"]: deployment.resolve(compute, item["Value"]) for item in container["Environment"]}
         for secret in container.get("Secrets", []):
-            assert VARIABLES[secret["Name"]].secret, f"{secret['Name']} is injected as a secret but the contract " \
-                                                     f"does not say it is one"
+            assert VARIABLES[secret["Name"]].secret, (
+                f"{secret['Name']} is injected as a secret but the contract does not say it is one"
+            )
             assert deployment.resolve(compute, secret["ValueFrom"]) == secret_arn
             environ[secret["Name"]] = AUTH_TOKEN  # what ECS injects from that secret
         queue = environ.get(contract.ContainerEnvironment.QUEUE.name)
@@ -108,27 +113,38 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
     compute = config.compute
     assert tier.broker == compute.broker
     assert [queue.name for queue in settings["task_queues"]] == list(config.queues)
-    assert tier.queue_urls == {name: state_outputs[contract.queue_output_id("Queue", name, "Url")]
-                               for name in config.queues}
+    assert tier.queue_urls == {
+        name: state_outputs[contract.queue_output_id("Queue", name, "Url")] for name in config.queues
+    }
     if compute.broker == "sqs":
         assert settings["broker_url"].startswith("sqs://")
-        assert {name: queue["url"] for name, queue in
-                settings["broker_transport_options"]["predefined_queues"].items()} == tier.queue_urls
+        assert {
+            name: queue["url"] for name, queue in settings["broker_transport_options"]["predefined_queues"].items()
+        } == tier.queue_urls
         assert settings["broker_transport_options"]["region"] == deployment.region
     else:
         broker = urlsplit(settings["broker_url"])
         assert (broker.scheme, broker.hostname, broker.port, broker.path) == (
-            "rediss", state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
-            int(state_outputs[contract.StateOutputs.REDIS_PORT]), f"/{config.cache.databases.broker}")
+            "rediss",
+            state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
+            int(state_outputs[contract.StateOutputs.REDIS_PORT]),
+            f"/{config.cache.databases.broker}",
+        )
         assert broker.password == AUTH_TOKEN
     backend_class, _, backend_url = settings["result_backend"].rpartition("+")
     assert backend_class == "broker_tier_celery.failover:FailoverRedisBackend"  # follows the primary endpoint
     backend = urlsplit(backend_url)
     assert (backend.scheme, backend.hostname, backend.port, backend.path, backend.password) == (
-        "rediss", state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
-        int(state_outputs[contract.StateOutputs.REDIS_PORT]), f"/{config.cache.databases.results}", AUTH_TOKEN)
-    assert contract.parse_databases(state_outputs[contract.StateOutputs.REDIS_DATABASES]) == \
-        config.cache.databases.model_dump()
+        "rediss",
+        state_outputs[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
+        int(state_outputs[contract.StateOutputs.REDIS_PORT]),
+        f"/{config.cache.databases.results}",
+        AUTH_TOKEN,
+    )
+    assert (
+        contract.parse_databases(state_outputs[contract.StateOutputs.REDIS_DATABASES])
+        == config.cache.databases.model_dump()
+    )
     assert settings["result_expires"] == compute.result_expires_seconds
     # shutdown timing: ECS's SIGTERM -> SIGKILL window, Celery's soft shutdown inside it
     assert container["StopTimeout"] == compute.stop_timeout_seconds
@@ -142,8 +158,10 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
         assert process == contract.worker_process(class_name)
         assert settings["task_time_limit"] == config.queues[class_name].task_time_limit_seconds
         if compute.broker == "redis":  # kombu's visibility timeout is the class's, as its SQS queue's would be
-            assert settings["broker_transport_options"]["visibility_timeout"] == \
-                config.queues[class_name].visibility_timeout_seconds
+            assert (
+                settings["broker_transport_options"]["visibility_timeout"]
+                == config.queues[class_name].visibility_timeout_seconds
+            )
         assert container["Command"][container["Command"].index("--queues") + 1] == class_name
     assert container["Command"][:3] == ["celery", "-A", compute.celery_app]
 
@@ -154,7 +172,8 @@ def test_every_container_gets_the_settings_its_stack_intended(synthesized, env):
     templates = deployment.templates
     found = containers(templates, deployment)
     assert sorted(process for process, _, _ in found) == sorted(
-        [contract.worker_process(name) for name in CONFIGS[env].queues] + [contract.BEAT_PROCESS])
+        [contract.worker_process(name) for name in CONFIGS[env].queues] + [contract.BEAT_PROCESS]
+    )
     for process, container, environ in found:
         assert_settings_match_the_stack(CONFIGS[env], deployment, process, container, environ)
 
@@ -170,17 +189,25 @@ def test_a_stack_variable_the_contract_does_not_know_fails_the_loop(synthesized)
     deployment = synthesized.deployment("dev")
     process, container, environ = containers(deployment.templates, deployment)[0]
     with pytest.raises(AssertionError, match="does not know"):
-        assert_settings_match_the_stack(CONFIGS["dev"], deployment, process, container,
-                                        {**environ, "BROKER_TIER_RESULT_EXPIRY": "60"})
+        assert_settings_match_the_stack(
+            CONFIGS["dev"], deployment, process, container, {**environ, "BROKER_TIER_RESULT_EXPIRY": "60"}
+        )
 
 
 def test_the_toolbox_gets_the_auth_token_for_redis_cli_from_the_same_secret(synthesized):
     deployment = synthesized.deployment("prod")
     compute, state = (contract.stack_name("prod", part) for part in (contract.COMPUTE, contract.STATE))
-    (toolbox,) = [c for c in container_definitions(deployment.templates[compute]).values() if c.get("Command", [""])[0] != "celery"]
+    (toolbox,) = [
+        c
+        for c in container_definitions(deployment.templates[compute]).values()
+        if c.get("Command", [""])[0] != "celery"
+    ]
     variables = contract.ToolboxEnvironment
     assert [(s["Name"], deployment.resolve(compute, s["ValueFrom"])) for s in toolbox["Secrets"]] == [
-        (variables.REDIS_CLI_AUTH.name, deployment.outputs(state)[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN])]
+        (variables.REDIS_CLI_AUTH.name, deployment.outputs(state)[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN])
+    ]
     environ = {item["Name"]: deployment.resolve(compute, item["Value"]) for item in toolbox["Environment"]}
-    assert environ == {variables.REDIS_HOST.name: deployment.outputs(state)[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
-                       variables.REDIS_PORT.name: deployment.outputs(state)[contract.StateOutputs.REDIS_PORT]}
+    assert environ == {
+        variables.REDIS_HOST.name: deployment.outputs(state)[contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS],
+        variables.REDIS_PORT.name: deployment.outputs(state)[contract.StateOutputs.REDIS_PORT],
+    }

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 
-import broker_tier_contract as contract
 import pytest
-
 from tier_testing import ROOT
+
+import broker_tier_contract as contract
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "runbooks").glob("*.md"))]
 VARIABLES = {variable.name for variable in contract.ContainerEnvironment.all()}
-OUTPUTS = {value for group in (contract.StateOutputs, contract.ComputeOutputs, contract.MonitoringOutputs)
-           for name, value in vars(group).items() if name.isupper()}
+OUTPUTS = {
+    value
+    for group in (contract.StateOutputs, contract.ComputeOutputs, contract.MonitoringOutputs)
+    for name, value in vars(group).items()
+    if name.isupper()
+}
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
@@ -46,8 +50,8 @@ def test_the_architecture_names_every_stack_and_command_and_only_what_exists():
     parts = set(re.findall(r"BrokerTier-env-([A-Za-z]+)", diagram))
     assert parts == set(contract.STACK_PARTS)
     # the ops subgraph: one node per command, named by the command, e.g. status["status: ..."]
-    ops = diagram[diagram.index('subgraph ops['):]
-    ops = ops[:ops.index("  end")]
+    ops = diagram[diagram.index("subgraph ops[") :]
+    ops = ops[: ops.index("  end")]
     drawn = set(re.findall(r'^\s+(\w+)\["(\w+)[: -]', ops, re.M))
     assert all(node == label for node, label in drawn), drawn
     assert {label for _, label in drawn} == {command.name for command in COMMANDS}

@@ -23,26 +23,70 @@ Contents, by concern:
 """
 
 from broker_tier.config.base import (
-    LOG_RETENTION_DAYS, Allowed, ConfigError, ConfigModel, InvalidValue, LogRetentionDays, cross_key_check)
+    LOG_RETENTION_DAYS,
+    Allowed,
+    ConfigError,
+    ConfigModel,
+    InvalidValue,
+    LogRetentionDays,
+    cross_key_check,
+)
 from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, CacheConfig, DatabaseLayout
 from broker_tier.config.environment import EnvironmentConfig
 from broker_tier.config.fault_injection import AzPowerExperimentConfig, FaultInjectionConfig
-from broker_tier.config.loading import (
-    CONTEXT_KEY, DEFAULTS, deep_merge, load_environments)
+from broker_tier.config.loading import CONTEXT_KEY, DEFAULTS, deep_merge, load_environments
 from broker_tier.config.monitoring import (
-    AlarmWindow, ConnectionsAlarm, MonitoringConfig, PercentAlarm, RedisMemoryAlarms, ReplicationLagAlarm,
-    Subscription)
+    AlarmWindow,
+    ConnectionsAlarm,
+    MonitoringConfig,
+    PercentAlarm,
+    RedisMemoryAlarms,
+    ReplicationLagAlarm,
+    Subscription,
+)
 from broker_tier.config.network import NetworkConfig
 from broker_tier.config.queues import (
-    SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS, VISIBILITY_MARGIN_SECONDS, QueueClassConfig)
+    SQS_MAX_RETENTION_SECONDS,
+    SQS_MAX_VISIBILITY_SECONDS,
+    VISIBILITY_MARGIN_SECONDS,
+    QueueClassConfig,
+)
 from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
 
 __all__ = [
-    "AlarmWindow", "Allowed", "AzPowerExperimentConfig", "BeatConfig", "CacheConfig", "ComputeConfig",
-    "ConfigError", "ConfigModel", "ConnectionsAlarm", "CONTEXT_KEY", "cross_key_check", "DatabaseLayout",
-    "deep_merge", "DEFAULTS", "ENGINE_FAMILIES", "EnvironmentConfig", "FARGATE_MEMORY", "FaultInjectionConfig",
-    "ImageConfig", "InvalidValue", "load_environments", "LOG_RETENTION_DAYS", "LogRetentionDays",
-    "MonitoringConfig", "NetworkConfig", "PercentAlarm", "QueueClassConfig", "RedisMemoryAlarms",
-    "ReplicationLagAlarm", "RESERVED_PARAMETERS", "SQS_MAX_RETENTION_SECONDS", "SQS_MAX_VISIBILITY_SECONDS",
-    "Subscription", "VISIBILITY_MARGIN_SECONDS", "WorkerConfig",
+    "AlarmWindow",
+    "Allowed",
+    "AzPowerExperimentConfig",
+    "BeatConfig",
+    "CacheConfig",
+    "ComputeConfig",
+    "ConfigError",
+    "ConfigModel",
+    "ConnectionsAlarm",
+    "CONTEXT_KEY",
+    "cross_key_check",
+    "DatabaseLayout",
+    "deep_merge",
+    "DEFAULTS",
+    "ENGINE_FAMILIES",
+    "EnvironmentConfig",
+    "FARGATE_MEMORY",
+    "FaultInjectionConfig",
+    "ImageConfig",
+    "InvalidValue",
+    "load_environments",
+    "LOG_RETENTION_DAYS",
+    "LogRetentionDays",
+    "MonitoringConfig",
+    "NetworkConfig",
+    "PercentAlarm",
+    "QueueClassConfig",
+    "RedisMemoryAlarms",
+    "ReplicationLagAlarm",
+    "RESERVED_PARAMETERS",
+    "SQS_MAX_RETENTION_SECONDS",
+    "SQS_MAX_VISIBILITY_SECONDS",
+    "Subscription",
+    "VISIBILITY_MARGIN_SECONDS",
+    "WorkerConfig",
 ]

@@ -4,13 +4,36 @@ named types for constraints that recur (log retention, windows of the day and we
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                      2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 DAYS_OF_WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -82,8 +105,9 @@ def _check_log_retention(value: int) -> int:
     return value
 
 
-LogRetentionDays = Annotated[int, AfterValidator(_check_log_retention),
-                             Allowed(f"one of {', '.join(str(d) for d in LOG_RETENTION_DAYS)}")]
+LogRetentionDays = Annotated[
+    int, AfterValidator(_check_log_retention), Allowed(f"one of {', '.join(str(d) for d in LOG_RETENTION_DAYS)}")
+]
 """Days of log retention: one of the periods CloudWatch Logs accepts."""
 
 

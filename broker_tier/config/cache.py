@@ -8,11 +8,29 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from broker_tier.config.base import (
-    DAY, DAYS_OF_WEEK, HHMM, MINUTES_PER_DAY, MINUTES_PER_WEEK, Allowed, ConfigModel, InvalidValue, LogRetentionDays,
-    cross_key_check, minutes, window_length, windows_overlap)
+    DAY,
+    DAYS_OF_WEEK,
+    HHMM,
+    MINUTES_PER_DAY,
+    MINUTES_PER_WEEK,
+    Allowed,
+    ConfigModel,
+    InvalidValue,
+    LogRetentionDays,
+    cross_key_check,
+    minutes,
+    window_length,
+    windows_overlap,
+)
 from broker_tier.config.catalogues import (
-    NODE_TYPES_FILE, PARAMETERS_FILE, did_you_mean, engine_parameters, node_types, previous_generation_node_types,
-    retrieved)
+    NODE_TYPES_FILE,
+    PARAMETERS_FILE,
+    did_you_mean,
+    engine_parameters,
+    node_types,
+    previous_generation_node_types,
+    retrieved,
+)
 
 # Engine -> engine version -> the only parameter-group family that version accepts.
 ENGINE_FAMILIES: dict[str, dict[str, str]] = {
@@ -23,9 +41,8 @@ ENGINE_FAMILIES: dict[str, dict[str, str]] = {
 # Parameters the tier owns: a different value would break the guarantees it is built on.
 RESERVED_PARAMETERS = {
     "maxmemory-policy": "is fixed to 'noeviction': an evicting policy silently deletes queued "
-                        "tasks and results under memory pressure",
-    "appendonly": "is not allowed: AOF is unsupported with Multi-AZ (use snapshots; the replica is "
-                  "the durability)",
+    "tasks and results under memory pressure",
+    "appendonly": "is not allowed: AOF is unsupported with Multi-AZ (use snapshots; the replica is the durability)",
     "appendfsync": "is not allowed: AOF is unsupported with Multi-AZ",
     "cluster-enabled": "is not allowed: the tier's replication group runs with cluster mode disabled",
 }
@@ -34,7 +51,8 @@ _NODE_CLASS_RULE = (
     "an m- or r-class node type such as cache.m7g.large or cache.r7g.xlarge: Multi-AZ is always on, and "
     "t-class nodes are burstable (ElastiCache has no automatic failover on t1/t2, and throttles t3/t4g to a "
     "CPU baseline once their credits are spent, which a failover and the resynchronization after it must "
-    "never depend on)")
+    "never depend on)"
+)
 
 
 def _check_node_type(value: str) -> str:
@@ -42,35 +60,55 @@ def _check_node_type(value: str) -> str:
     node = catalogue.get(value)
     if node is None:
         if value in previous_generation_node_types():
-            raise ValueError(f"a current-generation m- or r-class node type such as cache.m7g.large: ElastiCache "
-                             f"creates no new clusters on {value}, a previous-generation type")
-        raise ValueError(f"an m- or r-class node type ElastiCache offers, such as cache.m7g.large or "
-                         f"cache.r7g.xlarge (catalogue {NODE_TYPES_FILE.name} of {retrieved(NODE_TYPES_FILE)})"
-                         f"{did_you_mean(value, catalogue.keys())}")
+            raise ValueError(
+                f"a current-generation m- or r-class node type such as cache.m7g.large: ElastiCache "
+                f"creates no new clusters on {value}, a previous-generation type"
+            )
+        raise ValueError(
+            f"an m- or r-class node type ElastiCache offers, such as cache.m7g.large or "
+            f"cache.r7g.xlarge (catalogue {NODE_TYPES_FILE.name} of {retrieved(NODE_TYPES_FILE)})"
+            f"{did_you_mean(value, catalogue.keys())}"
+        )
     if node.node_class not in ("m", "r"):
         raise ValueError(f"{_NODE_CLASS_RULE}; {value} is {node.category}")
     if node.data_tiering:
-        raise ValueError(_NODE_CLASS_RULE + "; data-tiering (…gd) types need DataTieringEnabled, which forces "
-                                            "replacement, and are not supported")
+        raise ValueError(
+            _NODE_CLASS_RULE + "; data-tiering (…gd) types need DataTieringEnabled, which forces "
+            "replacement, and are not supported"
+        )
     return value
 
 
-NodeType = Annotated[str, AfterValidator(_check_node_type),
-                     Allowed(f"an m- or r-class node type from {NODE_TYPES_FILE.name} "
-                             f"({retrieved(NODE_TYPES_FILE)}), without data tiering")]
+NodeType = Annotated[
+    str,
+    AfterValidator(_check_node_type),
+    Allowed(
+        f"an m- or r-class node type from {NODE_TYPES_FILE.name} ({retrieved(NODE_TYPES_FILE)}), without data tiering"
+    ),
+]
 """A current ElastiCache node type the tier allows (m- or r-class)."""
 
 ParameterValue = str | int
 """A parameter's value: a JSON string (``"yes"``, ``"allkeys-lru"``, ``"300"``) or a JSON integer."""
 
-EngineParameters = Annotated[dict[str, ParameterValue], Allowed(
-    f"parameters of the family in {PARAMETERS_FILE.name} ({retrieved(PARAMETERS_FILE)}), each with a value of "
-    f"its type (booleans as \"yes\"/\"no\"); not {', '.join(sorted(RESERVED_PARAMETERS))}; maxmemory-policy only "
-    f"noeviction")]
-EngineVersion = Annotated[str, Allowed("; ".join(f"{engine}: {', '.join(versions)}"
-                                                 for engine, versions in ENGINE_FAMILIES.items()))]
-ParameterGroupFamily = Annotated[str, Allowed("the family of engine and engine_version: " + ", ".join(
-    sorted({family for versions in ENGINE_FAMILIES.values() for family in versions.values()})))]
+EngineParameters = Annotated[
+    dict[str, ParameterValue],
+    Allowed(
+        f"parameters of the family in {PARAMETERS_FILE.name} ({retrieved(PARAMETERS_FILE)}), each with a value of "
+        f'its type (booleans as "yes"/"no"); not {", ".join(sorted(RESERVED_PARAMETERS))}; maxmemory-policy only '
+        f"noeviction"
+    ),
+]
+EngineVersion = Annotated[
+    str, Allowed("; ".join(f"{engine}: {', '.join(versions)}" for engine, versions in ENGINE_FAMILIES.items()))
+]
+ParameterGroupFamily = Annotated[
+    str,
+    Allowed(
+        "the family of engine and engine_version: "
+        + ", ".join(sorted({family for versions in ENGINE_FAMILIES.values() for family in versions.values()}))
+    ),
+]
 RedisPort = Annotated[int, Allowed("1024 to 65535, except 6379")]
 SnapshotWindow = Annotated[str, Allowed("HH:MM-HH:MM (UTC), at least 60 minutes, not overlapping maintenance_window")]
 MaintenanceWindow = Annotated[str, Allowed("ddd:HH:MM-ddd:HH:MM (UTC), 60 minutes to 24 hours")]
@@ -86,10 +124,17 @@ def _check_parameter(name: str, value: ParameterValue) -> None:
     parameter = catalogue.get(name)
     if parameter is None:
         hyphenated = name.replace("_", "-")
-        hint = (f'; did you mean "{hyphenated}"? (parameter names use hyphens)' if hyphenated in catalogue
-                else did_you_mean(name, catalogue.keys()))
-        raise InvalidValue(name, value, f"a Valkey or Redis OSS parameter of an ElastiCache parameter group "
-                                        f"(catalogue {PARAMETERS_FILE.name} of {retrieved(PARAMETERS_FILE)}){hint}")
+        hint = (
+            f'; did you mean "{hyphenated}"? (parameter names use hyphens)'
+            if hyphenated in catalogue
+            else did_you_mean(name, catalogue.keys())
+        )
+        raise InvalidValue(
+            name,
+            value,
+            f"a Valkey or Redis OSS parameter of an ElastiCache parameter group "
+            f"(catalogue {PARAMETERS_FILE.name} of {retrieved(PARAMETERS_FILE)}){hint}",
+        )
     if not parameter.modifiable:
         raise InvalidValue(name, value, f"no value: ElastiCache does not let a parameter group set '{name}'")
     if not parameter.accepts(value):
@@ -161,12 +206,13 @@ class CacheConfig(ConfigModel):
     @classmethod
     def _parameter_values_are_strings_or_integers(cls, value: object) -> object:
         # Before the type check, so that a JSON boolean gets the parameter's own allowed values.
-        for name, setting in (value.items() if isinstance(value, dict) else ()):
+        for name, setting in value.items() if isinstance(value, dict) else ():
             if isinstance(setting, bool) or not isinstance(setting, (str, int)):
                 parameter = engine_parameters().get(name)
                 kind = parameter.allowed() if parameter else "a parameter value"
-                raise InvalidValue(name, setting, f"{kind}, written as a JSON string or integer (a boolean "
-                                                  f"parameter is \"yes\" or \"no\")")
+                raise InvalidValue(
+                    name, setting, f'{kind}, written as a JSON string or integer (a boolean parameter is "yes" or "no")'
+                )
         return value
 
     @field_validator("parameters")
@@ -180,20 +226,27 @@ class CacheConfig(ConfigModel):
     def _engine_family(self) -> None:
         versions = ENGINE_FAMILIES[self.engine]
         if self.engine_version not in versions:
-            raise InvalidValue("engine_version", self.engine_version,
-                               f"one of {', '.join(json.dumps(v) for v in versions)} for engine "
-                               f"\"{self.engine}\"")
+            raise InvalidValue(
+                "engine_version",
+                self.engine_version,
+                f'one of {", ".join(json.dumps(v) for v in versions)} for engine "{self.engine}"',
+            )
         family = versions[self.engine_version]
         if self.parameter_group_family not in (None, family):
             raise InvalidValue(
-                "parameter_group_family", self.parameter_group_family,
-                f"\"{family}\", the only family for {self.engine} {self.engine_version} (a family that "
-                f"does not match the engine version fails the deployment)")
+                "parameter_group_family",
+                self.parameter_group_family,
+                f'"{family}", the only family for {self.engine} {self.engine_version} (a family that '
+                f"does not match the engine version fails the deployment)",
+            )
         node = node_types()[self.node_type]
         if self.engine not in node.engines:
-            raise InvalidValue("node_type", self.node_type,
-                               f"a node type ElastiCache offers for {self.engine}: the {node.family} family runs "
-                               f"{' and '.join(node.engines)} only (e.g. cache.m7g.large, cache.r7g.large)")
+            raise InvalidValue(
+                "node_type",
+                self.node_type,
+                f"a node type ElastiCache offers for {self.engine}: the {node.family} family runs "
+                f"{' and '.join(node.engines)} only (e.g. cache.m7g.large, cache.r7g.large)",
+            )
         self._check_parameters_of_family(family)
         self._check_windows()
 
@@ -205,42 +258,57 @@ class CacheConfig(ConfigModel):
                 continue  # only maxmemory-policy noeviction gets here, which every family has
             if family not in parameter.families:
                 note = f" ({parameter.note})" if parameter.note else ""
-                raise InvalidValue(f"parameters.{name}", value,
-                                   f"a parameter of family {family}: '{name}' exists only in "
-                                   f"{', '.join(parameter.families)}{note}")
+                raise InvalidValue(
+                    f"parameters.{name}",
+                    value,
+                    f"a parameter of family {family}: '{name}' exists only in {', '.join(parameter.families)}{note}",
+                )
             if parameter.since and _version(self.engine_version) < _version(parameter.since):
-                raise InvalidValue(f"parameters.{name}", value,
-                                   f"'{name}' only with {self.engine} {parameter.since} or later "
-                                   f"(engine_version is {self.engine_version})")
+                raise InvalidValue(
+                    f"parameters.{name}",
+                    value,
+                    f"'{name}' only with {self.engine} {parameter.since} or later "
+                    f"(engine_version is {self.engine_version})",
+                )
         databases = self.parameters.get("databases")
         highest = max(self.databases.model_dump().values())
         if databases is not None and int(databases) <= highest:
-            raise InvalidValue("parameters.databases", databases,
-                               f"more than {highest}, the highest database number in 'databases'")
+            raise InvalidValue(
+                "parameters.databases", databases, f"more than {highest}, the highest database number in 'databases'"
+            )
 
     def _check_windows(self) -> None:
         snap_start, snap_end = (minutes(t) for t in self.snapshot_window.split("-"))
         snap_length = window_length(snap_start, snap_end, MINUTES_PER_DAY)
         if snap_length < 60:
             raise InvalidValue("snapshot_window", self.snapshot_window, "a window of at least 60 minutes")
-        maint = [DAYS_OF_WEEK.index(part[:3]) * MINUTES_PER_DAY + minutes(part[4:])
-                 for part in self.maintenance_window.split("-")]
+        maint = [
+            DAYS_OF_WEEK.index(part[:3]) * MINUTES_PER_DAY + minutes(part[4:])
+            for part in self.maintenance_window.split("-")
+        ]
         maint_length = window_length(maint[0], maint[1], MINUTES_PER_WEEK)
         if maint_length < 60 or maint_length > MINUTES_PER_DAY:
-            raise InvalidValue("maintenance_window", self.maintenance_window,
-                               "a window of 60 minutes to 24 hours")
-        if not any(windows_overlap(day * MINUTES_PER_DAY + snap_start, snap_length, maint[0], maint_length,
-                                   MINUTES_PER_WEEK) for day in range(7)):
+            raise InvalidValue("maintenance_window", self.maintenance_window, "a window of 60 minutes to 24 hours")
+        if not any(
+            windows_overlap(day * MINUTES_PER_DAY + snap_start, snap_length, maint[0], maint_length, MINUTES_PER_WEEK)
+            for day in range(7)
+        ):
             return
         # Blame a window the configuration sets: against the default maintenance window, the snapshot window
         # is what to change (and when defaults sets it, the problem is reported once, as defaults').
         if "maintenance_window" not in self.model_fields_set:
-            raise InvalidValue("snapshot_window", self.snapshot_window,
-                               f"a window that does not overlap maintenance_window ({self.maintenance_window}, "
-                               f"the default); ElastiCache rejects overlapping windows")
-        raise InvalidValue("maintenance_window", self.maintenance_window,
-                           f"a window that does not overlap snapshot_window "
-                           f"({self.snapshot_window} daily); ElastiCache rejects overlapping windows")
+            raise InvalidValue(
+                "snapshot_window",
+                self.snapshot_window,
+                f"a window that does not overlap maintenance_window ({self.maintenance_window}, "
+                f"the default); ElastiCache rejects overlapping windows",
+            )
+        raise InvalidValue(
+            "maintenance_window",
+            self.maintenance_window,
+            f"a window that does not overlap snapshot_window "
+            f"({self.snapshot_window} daily); ElastiCache rejects overlapping windows",
+        )
 
     @property
     def family(self) -> str:

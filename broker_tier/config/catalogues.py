@@ -58,9 +58,19 @@ class NodeType:
 @functools.cache
 def node_types() -> dict[str, NodeType]:
     """Every current node type by name."""
-    return {f"cache.{family}.{size}": NodeType(f"cache.{family}.{size}", family, spec["class"], spec["generation"],
-                                               size, spec["category"], tuple(spec["engines"]))
-            for family, spec in _load(NODE_TYPES_FILE)["families"].items() for size in spec["sizes"]}
+    return {
+        f"cache.{family}.{size}": NodeType(
+            f"cache.{family}.{size}",
+            family,
+            spec["class"],
+            spec["generation"],
+            size,
+            spec["category"],
+            tuple(spec["engines"]),
+        )
+        for family, spec in _load(NODE_TYPES_FILE)["families"].items()
+        for size in spec["sizes"]
+    }
 
 
 def previous_generation_node_types() -> frozenset[str]:
@@ -96,8 +106,15 @@ class EngineParameter:
         if self.type == "integer":
             low = f"{self.minimum}" if self.minimum is not None else None
             high = f"{self.maximum}" if self.maximum is not None else None
-            span = (f"from {low} to {high}" if low and high else f"{low} or more" if low
-                    else f"up to {high}" if high else "")
+            span = (
+                f"from {low} to {high}"
+                if low and high
+                else f"{low} or more"
+                if low
+                else f"up to {high}"
+                if high
+                else ""
+            )
             also = " or ".join(str(v) for v in self.also)
             return "an integer" + (f" {span}" if span else "") + (f", or {also}" if also else "")
         return "a string"
@@ -115,8 +132,7 @@ class EngineParameter:
                 return False
             if number in self.also:
                 return True
-            return ((self.minimum is None or number >= self.minimum)
-                    and (self.maximum is None or number <= self.maximum))
+            return (self.minimum is None or number >= self.minimum) and (self.maximum is None or number <= self.maximum)
         return isinstance(value, str)
 
 
@@ -126,9 +142,17 @@ def engine_parameters() -> dict[str, EngineParameter]:
     parameters = {}
     for name, spec in _load(PARAMETERS_FILE)["parameters"].items():
         parameters[name] = EngineParameter(
-            name=name, families=tuple(spec["families"]), type=spec["type"], minimum=spec.get("minimum"),
-            maximum=spec.get("maximum"), also=tuple(spec.get("also", ())), values=tuple(spec.get("values", ())),
-            since=spec.get("since"), modifiable=spec.get("modifiable", True), note=spec.get("note"))
+            name=name,
+            families=tuple(spec["families"]),
+            type=spec["type"],
+            minimum=spec.get("minimum"),
+            maximum=spec.get("maximum"),
+            also=tuple(spec.get("also", ())),
+            values=tuple(spec.get("values", ())),
+            since=spec.get("since"),
+            modifiable=spec.get("modifiable", True),
+            note=spec.get("note"),
+        )
     return parameters
 
 
@@ -136,5 +160,4 @@ def engine_parameters() -> dict[str, EngineParameter]:
 @functools.cache
 def aws_regions() -> dict[str, str]:
     """Region name -> partition."""
-    return {region: partition for partition, regions in _load(REGIONS_FILE)["partitions"].items()
-            for region in regions}
+    return {region: partition for partition, regions in _load(REGIONS_FILE)["partitions"].items() for region in regions}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-import broker_tier_contract as contract
 from pydantic import AfterValidator, Field, field_validator
 
+import broker_tier_contract as contract
 from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, cross_key_check
 from broker_tier.config.cache import CacheConfig
 from broker_tier.config.catalogues import REGIONS_FILE, aws_regions, did_you_mean, retrieved
@@ -21,20 +21,29 @@ from broker_tier.config.services import ComputeConfig
 def _check_region(value: str) -> str:
     regions = aws_regions()
     if value not in regions:
-        raise ValueError(f"an AWS Region name such as eu-west-1 (catalogue {REGIONS_FILE.name} of "
-                         f"{retrieved(REGIONS_FILE)}){did_you_mean(value, regions.keys())}")
+        raise ValueError(
+            f"an AWS Region name such as eu-west-1 (catalogue {REGIONS_FILE.name} of "
+            f"{retrieved(REGIONS_FILE)}){did_you_mean(value, regions.keys())}"
+        )
     return value
 
 
-RegionName = Annotated[str, AfterValidator(_check_region),
-                       Allowed(f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
-                               f"e.g. eu-west-1; only together with account")]
+RegionName = Annotated[
+    str,
+    AfterValidator(_check_region),
+    Allowed(
+        f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
+        f"e.g. eu-west-1; only together with account"
+    ),
+]
 """An AWS Region name of the commercial, China or GovCloud (US) partition."""
 AccountId = Annotated[str, Allowed('12 digits such as "012345678901"; only together with region')]
 """An AWS account ID, a string so that leading zeros stay. The ``Allowed`` text leaves the JSON type out:
 the messages and the README state it beside the text."""
-QueueClasses = Annotated[dict[str, QueueClassConfig], Allowed("1 to 10 classes, named with 1-20 lowercase letters "
-                                                               "and digits, starting with a letter")]
+QueueClasses = Annotated[
+    dict[str, QueueClassConfig],
+    Allowed("1 to 10 classes, named with 1-20 lowercase letters and digits, starting with a letter"),
+]
 Tags = Annotated[dict[str, str], Allowed("string keys and values")]
 
 
@@ -57,8 +66,7 @@ class EnvironmentConfig(ConfigModel):
     only. Default: retain."""
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    queues: QueueClasses = Field(default_factory=default_queue_classes, min_length=1,
-                                                max_length=10)
+    queues: QueueClasses = Field(default_factory=default_queue_classes, min_length=1, max_length=10)
     """Latency classes, by name. Default: interactive, default, batch."""
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     """Workers and Beat."""
@@ -74,30 +82,43 @@ class EnvironmentConfig(ConfigModel):
     def _queue_names(cls, value: dict[str, QueueClassConfig]) -> dict[str, QueueClassConfig]:
         for name in value:
             if not re.fullmatch(contract.CLASS_NAME_PATTERN, name):
-                raise InvalidValue(name, name, "a class name of 1-20 lowercase letters and digits, "
-                                                           "starting with a letter")
+                raise InvalidValue(
+                    name, name, "a class name of 1-20 lowercase letters and digits, starting with a letter"
+                )
         return value
 
     @cross_key_check
     def _account_with_region(self) -> None:
         # A stack's environment is both or neither; half of one would be dropped or guessed.
         if self.account and not self.region:
-            raise InvalidValue("region", None, f"a region beside account \"{self.account}\": set both account and "
-                                               f"region (a pinned environment), or neither (environment-agnostic)")
+            raise InvalidValue(
+                "region",
+                None,
+                f'a region beside account "{self.account}": set both account and '
+                f"region (a pinned environment), or neither (environment-agnostic)",
+            )
         if self.region and not self.account:
-            raise InvalidValue("account", None, f"an account beside region \"{self.region}\": set both account and "
-                                                f"region (a pinned environment), or neither (environment-agnostic)")
+            raise InvalidValue(
+                "account",
+                None,
+                f'an account beside region "{self.region}": set both account and '
+                f"region (a pinned environment), or neither (environment-agnostic)",
+            )
 
     @cross_key_check
     def _production_and_lookup(self) -> None:
         if self.production and self.removal_policy != "retain":
-            raise InvalidValue("removal_policy", self.removal_policy, "\"retain\" in a production environment")
+            raise InvalidValue("removal_policy", self.removal_policy, '"retain" in a production environment')
         if self.production and self.cache.deletion_policy != "snapshot":
-            raise InvalidValue("cache.deletion_policy", self.cache.deletion_policy,
-                               "\"snapshot\" in a production environment")
+            raise InvalidValue(
+                "cache.deletion_policy", self.cache.deletion_policy, '"snapshot" in a production environment'
+            )
         if self.network.vpc_id and not self.account:
-            raise InvalidValue("network.vpc_id", self.network.vpc_id,
-                               "only with account and region set (the VPC is looked up with credentials)")
+            raise InvalidValue(
+                "network.vpc_id",
+                self.network.vpc_id,
+                "only with account and region set (the VPC is looked up with credentials)",
+            )
 
     @property
     def replication_group_id(self) -> str:

@@ -28,11 +28,27 @@ CONTEXT_KEY = "broker-tier"
 DEFAULTS = "defaults"
 
 # pydantic's type errors, in terms of the JSON a user writes (strict mode: nothing is coerced).
-_JSON_TYPE_ERRORS = {"int_type", "bool_type", "string_type", "float_type", "dict_type", "model_type",
-                     "list_type", "model_attributes_type"}
+_JSON_TYPE_ERRORS = {
+    "int_type",
+    "bool_type",
+    "string_type",
+    "float_type",
+    "dict_type",
+    "model_type",
+    "list_type",
+    "model_attributes_type",
+}
 # Errors whose allowed values the key's own description states (bounds, choices, pattern).
-_DESCRIBED_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",
-                     "string_pattern_mismatch", "literal_error"}
+_DESCRIBED_ERRORS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_pattern_mismatch",
+    "literal_error",
+}
 
 
 class _JsonNull:
@@ -149,9 +165,11 @@ def _described(item: dict[str, Any]) -> tuple[KeyAt, str]:
     if item["type"] == "extra_forbidden":
         at = KeyAt(loc, None, None)
         allowed = allowed_keys(EnvironmentConfig, loc)
-        return at, (f"unknown key '{at.key}' (value {as_json(item['input'])})"
-                    f"{did_you_mean(str(loc[-1]), allowed).replace('did you mean ', 'did you mean key ')}; "
-                    f"allowed keys here: {', '.join(allowed)}")
+        return at, (
+            f"unknown key '{at.key}' (value {as_json(item['input'])})"
+            f"{did_you_mean(str(loc[-1]), allowed).replace('did you mean ', 'did you mean key ')}; "
+            f"allowed keys here: {', '.join(allowed)}"
+        )
     at = key_at(EnvironmentConfig, loc)
     key = at.key or "(environment)"
     described = allowed_text(at.field, at.annotation)
@@ -200,14 +218,19 @@ def _without(block: Mapping[str, Any], paths: list[tuple[str | int, ...]]) -> di
     return trimmed
 
 
-def _validate(name: str, own: Mapping[str, Any], *, inherited: Mapping[str, Any] | None = None,
-              partial: bool = False) -> tuple[EnvironmentConfig | None, list[tuple[KeyAt, str]]]:
+def _validate(
+    name: str, own: Mapping[str, Any], *, inherited: Mapping[str, Any] | None = None, partial: bool = False
+) -> tuple[EnvironmentConfig | None, list[tuple[KeyAt, str]]]:
     """Environment ``name``: its ``own`` block deep-merged over ``inherited`` (``defaults``), validated."""
     inherited = inherited or {}
     values = deep_merge(inherited, own)
     if "name" in values:
-        return None, [(KeyAt(("name",), None, None), "key 'name' is not allowed; the environment's key in "
-                                                      "'environments' is its name")]
+        return None, [
+            (
+                KeyAt(("name",), None, None),
+                "key 'name' is not allowed; the environment's key in 'environments' is its name",
+            )
+        ]
     try:
         return EnvironmentConfig.model_validate({**values, "name": name}, context={PARTIAL: partial}), []
     except ValidationError as error:
@@ -239,22 +262,29 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
     if isinstance(context, Mapping):
         context = _with_nulls_marked(context)
     if not isinstance(context, Mapping) or not isinstance(context.get("environments"), Mapping):
-        raise ConfigError(f"cdk.json context key '{CONTEXT_KEY}' must be an object with an "
-                          f"'environments' object (and optionally '{DEFAULTS}')")
+        raise ConfigError(
+            f"cdk.json context key '{CONTEXT_KEY}' must be an object with an "
+            f"'environments' object (and optionally '{DEFAULTS}')"
+        )
     unknown = set(context) - {DEFAULTS, "environments"}
     if unknown:
-        raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': unknown key(s) {sorted(unknown)}; "
-                          f"allowed: '{DEFAULTS}', 'environments'")
+        raise ConfigError(
+            f"cdk.json context '{CONTEXT_KEY}': unknown key(s) {sorted(unknown)}; allowed: '{DEFAULTS}', 'environments'"
+        )
     declared = context["environments"]
     if not declared:
         raise ConfigError(f"cdk.json context '{CONTEXT_KEY}.environments' declares no environment")
     if only is not None and only not in declared:
-        raise ConfigError(f"context 'env' = {as_json(only)} is not allowed; allowed: one of "
-                          f"{', '.join(sorted(declared))} (declared in cdk.json){did_you_mean(str(only), declared)}")
+        raise ConfigError(
+            f"context 'env' = {as_json(only)} is not allowed; allowed: one of "
+            f"{', '.join(sorted(declared))} (declared in cdk.json){did_you_mean(str(only), declared)}"
+        )
     defaults = context.get(DEFAULTS, {})
     if not isinstance(defaults, Mapping):
-        raise ConfigError(f"{DEFAULTS}: {as_json(defaults)} is not allowed; allowed: a JSON object of the keys "
-                          f"every environment inherits, or no key '{DEFAULTS}'")
+        raise ConfigError(
+            f"{DEFAULTS}: {as_json(defaults)} is not allowed; allowed: a JSON object of the keys "
+            f"every environment inherits, or no key '{DEFAULTS}'"
+        )
 
     # message -> the environments it breaks (an empty list: found in defaults on its own)
     found_in_defaults = _validate(DEFAULTS, defaults, partial=True)[1]
@@ -265,12 +295,14 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
     found_in_completed_defaults = _messages(DEFAULTS, defaults)
     problems: list[str] = []
     environments: dict[str, EnvironmentConfig] = {}
-    for name in ([only] if only is not None else list(declared)):
+    for name in [only] if only is not None else list(declared):
         values = declared[name]
         if not isinstance(values, Mapping):
-            problems.append(f"environment '{name}': {as_json(values)} is not allowed; allowed: a JSON object of "
-                            f"the environment's keys ({{}} for {DEFAULTS} alone), or no key '{name}' in "
-                            f"'environments' (the environment is not synthesized)")
+            problems.append(
+                f"environment '{name}': {as_json(values)} is not allowed; allowed: a JSON object of "
+                f"the environment's keys ({{}} for {DEFAULTS} alone), or no key '{name}' in "
+                f"'environments' (the environment is not synthesized)"
+            )
             continue
         for at, message in found_in_defaults:
             if not _set_in(values, at.path):
@@ -279,8 +311,9 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
         found_in_own_block = _messages(name, values) if found else set()
         for at, message in found:
             if not _set_in(values, at.path) and (
-                    _set_in(defaults, at.path)
-                    or (message in found_in_completed_defaults and message not in found_in_own_block)):
+                _set_in(defaults, at.path)
+                or (message in found_in_completed_defaults and message not in found_in_own_block)
+            ):
                 from_defaults.setdefault(message, []).append(name)
             else:
                 problems.append(f"environment '{name}': {message}")

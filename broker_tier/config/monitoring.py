@@ -36,21 +36,28 @@ class AlarmWindow(ConfigModel):
     @classmethod
     def _period(cls, value: int) -> int:
         if value < 60 or value % 60:
-            raise ValueError("60 or a multiple of 60 seconds (SQS, ElastiCache and Container Insights "
-                             "publish per minute)")
+            raise ValueError(
+                "60 or a multiple of 60 seconds (SQS, ElastiCache and Container Insights publish per minute)"
+            )
         return value
 
     @cross_key_check
     def _window(self) -> None:
         if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
-            raise InvalidValue("datapoints_to_alarm", self.datapoints_to_alarm,
-                               f"at most evaluation_periods ({self.evaluation_periods})")
+            raise InvalidValue(
+                "datapoints_to_alarm",
+                self.datapoints_to_alarm,
+                f"at most evaluation_periods ({self.evaluation_periods})",
+            )
         span = self.period_seconds * self.evaluation_periods
         if span > ALARM_MAX_EVALUATION_SECONDS:
-            raise InvalidValue("evaluation_periods", self.evaluation_periods,
-                               f"a window of at most one day: period_seconds ({self.period_seconds}) x "
-                               f"evaluation_periods = {span} s > {ALARM_MAX_EVALUATION_SECONDS} s, which "
-                               f"CloudWatch refuses")
+            raise InvalidValue(
+                "evaluation_periods",
+                self.evaluation_periods,
+                f"a window of at most one day: period_seconds ({self.period_seconds}) x "
+                f"evaluation_periods = {span} s > {ALARM_MAX_EVALUATION_SECONDS} s, which "
+                f"CloudWatch refuses",
+            )
 
     @property
     def datapoints(self) -> int:
@@ -70,8 +77,9 @@ class RedisMemoryAlarms(AlarmWindow):
     @cross_key_check
     def _ordered(self) -> None:
         if self.warning_percent >= self.critical_percent:
-            raise InvalidValue("warning_percent", self.warning_percent,
-                               f"less than critical_percent ({self.critical_percent})")
+            raise InvalidValue(
+                "warning_percent", self.warning_percent, f"less than critical_percent ({self.critical_percent})"
+            )
 
 
 class PercentAlarm(AlarmWindow):
@@ -105,9 +113,11 @@ class Subscription(ConfigModel):
 
     @cross_key_check
     def _endpoint(self) -> None:
-        patterns = {"email": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
-                    "https": (r"https://[^\s/]+\S*", "an https:// URL"),
-                    "sms": (r"\+[1-9]\d{6,14}", "an E.164 phone number such as +4915112345678")}
+        patterns = {
+            "email": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
+            "https": (r"https://[^\s/]+\S*", "an https:// URL"),
+            "sms": (r"\+[1-9]\d{6,14}", "an E.164 phone number such as +4915112345678"),
+        }
         pattern, allowed = patterns[self.protocol]
         if not re.fullmatch(pattern, self.endpoint):
             raise InvalidValue("endpoint", self.endpoint, f"{allowed} for protocol '{self.protocol}'")

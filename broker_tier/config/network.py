@@ -39,8 +39,9 @@ def _check_cidr(value: str) -> str:
         raise ValueError(f"an IPv4 network in CIDR notation such as 10.64.0.0/16 ({error})") from None
     except ValueError as error:
         if "has host bits set" in str(error):
-            raise ValueError(f"the network address of the block: did you mean "
-                             f"\"{ipaddress.IPv4Network(value, strict=False)}\"?") from None
+            raise ValueError(
+                f'the network address of the block: did you mean "{ipaddress.IPv4Network(value, strict=False)}"?'
+            ) from None
         raise ValueError(f"an IPv4 network in CIDR notation such as 10.64.0.0/16 ({error})") from None
     if "/" not in value:
         raise ValueError("an IPv4 network in CIDR notation with its prefix, such as 10.64.0.0/16")
@@ -51,9 +52,11 @@ def _check_cidr(value: str) -> str:
     return value
 
 
-Cidr = Annotated[str, AfterValidator(_check_cidr),
-                 Allowed(f"a private IPv4 network (RFC 1918) of /{smallest_prefix(3)} or larger, "
-                         f"e.g. 10.64.0.0/16")]
+Cidr = Annotated[
+    str,
+    AfterValidator(_check_cidr),
+    Allowed(f"a private IPv4 network (RFC 1918) of /{smallest_prefix(3)} or larger, e.g. 10.64.0.0/16"),
+]
 """An RFC 1918 IPv4 network in CIDR notation."""
 
 
@@ -76,8 +79,9 @@ class NetworkConfig(ConfigModel):
     @cross_key_check
     def _nat_within_azs(self) -> None:
         if self.nat_gateways > self.max_azs:
-            raise InvalidValue("nat_gateways", self.nat_gateways,
-                               f"at most max_azs ({self.max_azs}): one NAT gateway per AZ")
+            raise InvalidValue(
+                "nat_gateways", self.nat_gateways, f"at most max_azs ({self.max_azs}): one NAT gateway per AZ"
+            )
 
     @cross_key_check
     def _cidr_holds_subnets(self) -> None:
@@ -86,7 +90,9 @@ class NetworkConfig(ConfigModel):
         if self.vpc_id is None and network.num_addresses < needed:
             prefix = smallest_prefix(self.max_azs)
             raise InvalidValue(
-                "cidr", self.cidr,
+                "cidr",
+                self.cidr,
                 f"a network of /{prefix} or larger (e.g. {network.supernet(new_prefix=prefix)}) for max_azs "
                 f"{self.max_azs}: the VPC gets a /{PUBLIC_SUBNET_PREFIX} public and a /{PRIVATE_SUBNET_PREFIX} "
-                f"private subnet in each AZ, each on a boundary of its size, {needed} addresses in all")
+                f"private subnet in each AZ, each on a boundary of its size, {needed} addresses in all",
+            )

@@ -42,35 +42,46 @@ class QueueClassConfig(ConfigModel):
         needed = held + VISIBILITY_MARGIN_SECONDS
         if self.visibility_timeout_seconds < needed:
             raise InvalidValue(
-                "visibility_timeout_seconds", self.visibility_timeout_seconds,
+                "visibility_timeout_seconds",
+                self.visibility_timeout_seconds,
                 f"at least task_time_limit_seconds ({self.task_time_limit_seconds}) + max_eta_seconds "
                 f"({self.max_eta_seconds}) + {VISIBILITY_MARGIN_SECONDS} s margin = {needed}. A worker "
                 f"holds a message un-acked while it waits for the ETA and while the task runs; once the "
                 f"visibility timeout passes, SQS hands the same message to another worker, and the task "
-                f"runs again, and again (celery#4766)")
+                f"runs again, and again (celery#4766)",
+            )
         if needed > SQS_MAX_VISIBILITY_SECONDS:
-            raise InvalidValue("max_eta_seconds", self.max_eta_seconds,
-                               f"an ETA that, with the time limit and margin, fits SQS's 12 h visibility "
-                               f"ceiling ({SQS_MAX_VISIBILITY_SECONDS} s); schedule longer delays with Beat")
+            raise InvalidValue(
+                "max_eta_seconds",
+                self.max_eta_seconds,
+                f"an ETA that, with the time limit and margin, fits SQS's 12 h visibility "
+                f"ceiling ({SQS_MAX_VISIBILITY_SECONDS} s); schedule longer delays with Beat",
+            )
         if self.dead_letter_retention_seconds < self.retention_seconds:
             raise InvalidValue(
-                "dead_letter_retention_seconds", self.dead_letter_retention_seconds,
+                "dead_letter_retention_seconds",
+                self.dead_letter_retention_seconds,
                 f"at least retention_seconds ({self.retention_seconds}): a moved message keeps its "
-                f"original enqueue time, so a shorter dead-letter retention deletes it early")
+                f"original enqueue time, so a shorter dead-letter retention deletes it early",
+            )
         if self.latency_objective_seconds <= held:
             raise InvalidValue(
-                "latency_objective_seconds", self.latency_objective_seconds,
+                "latency_objective_seconds",
+                self.latency_objective_seconds,
                 f"more than max_eta_seconds ({self.max_eta_seconds}) + task_time_limit_seconds "
                 f"({self.task_time_limit_seconds}) = {held}: ApproximateAgeOfOldestMessage counts the "
                 f"messages workers hold while they wait for an ETA and run the task, so a lower objective "
-                f"alarms on healthy work")
+                f"alarms on healthy work",
+            )
         if self.latency_objective_seconds >= self.retention_seconds:
-            raise InvalidValue("latency_objective_seconds", self.latency_objective_seconds,
-                               f"less than retention_seconds ({self.retention_seconds}): SQS deletes a message "
-                               f"at that age, so the alarm could never fire before the task is lost")
+            raise InvalidValue(
+                "latency_objective_seconds",
+                self.latency_objective_seconds,
+                f"less than retention_seconds ({self.retention_seconds}): SQS deletes a message "
+                f"at that age, so the alarm could never fire before the task is lost",
+            )
 
 
 def default_queue_classes() -> dict[str, QueueClassConfig]:
     """interactive, default and batch, each with the class defaults."""
-    return {"interactive": QueueClassConfig(), "default": QueueClassConfig(),
-            "batch": QueueClassConfig()}
+    return {"interactive": QueueClassConfig(), "default": QueueClassConfig(), "batch": QueueClassConfig()}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from broker_tier_contract import COLD_SHUTDOWN_SECONDS, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_STOP_TIMEOUT_SECONDS
 from pydantic import Field
 
 from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, LogRetentionDays, cross_key_check
+from broker_tier_contract import COLD_SHUTDOWN_SECONDS, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_STOP_TIMEOUT_SECONDS
 
 # Fargate CPU units -> the memory sizes (MiB) a task of that size may have.
 FARGATE_MEMORY: dict[int, range] = {
@@ -20,8 +20,13 @@ FARGATE_MEMORY: dict[int, range] = {
     16384: range(32768, 122881, 8192),
 }
 FargateCpu = Annotated[int, Allowed("one of " + ", ".join(str(cpu) for cpu in FARGATE_MEMORY))]
-FargateMemory = Annotated[int, Allowed("a size Fargate offers for cpu: " + "; ".join(
-    f"{cpu}: {sizes[0]}-{sizes[-1]}" for cpu, sizes in FARGATE_MEMORY.items()))]
+FargateMemory = Annotated[
+    int,
+    Allowed(
+        "a size Fargate offers for cpu: "
+        + "; ".join(f"{cpu}: {sizes[0]}-{sizes[-1]}" for cpu, sizes in FARGATE_MEMORY.items())
+    ),
+]
 Fixed = Annotated[int, Allowed("only this default (exactly one Beat, never two during a deployment)")]
 
 
@@ -39,9 +44,12 @@ class FargateSize(ConfigModel):
             raise InvalidValue("cpu", self.cpu, f"one of Fargate's CPU sizes {sorted(FARGATE_MEMORY)}")
         sizes = FARGATE_MEMORY[self.cpu]
         if self.memory_mib not in sizes:
-            raise InvalidValue("memory_mib", self.memory_mib,
-                               f"a memory size Fargate offers with cpu {self.cpu}: {list(sizes)[0]} to "
-                               f"{list(sizes)[-1]} MiB in steps of {list(sizes)[1] - list(sizes)[0]}")
+            raise InvalidValue(
+                "memory_mib",
+                self.memory_mib,
+                f"a memory size Fargate offers with cpu {self.cpu}: {list(sizes)[0]} to "
+                f"{list(sizes)[-1]} MiB in steps of {list(sizes)[1] - list(sizes)[0]}",
+            )
 
 
 class WorkerConfig(FargateSize):
@@ -80,9 +88,12 @@ class BeatConfig(FargateSize):
     def _exactly_one(self) -> None:
         for key, fixed in (("desired_count", 1), ("maximum_percent", 100), ("minimum_healthy_percent", 0)):
             if getattr(self, key) != fixed:
-                raise InvalidValue(key, getattr(self, key),
-                                   f"only {fixed}: exactly one Celery Beat may run, and never two during a "
-                                   f"deployment, or every periodic task is sent twice")
+                raise InvalidValue(
+                    key,
+                    getattr(self, key),
+                    f"only {fixed}: exactly one Celery Beat may run, and never two during a "
+                    f"deployment, or every periodic task is sent twice",
+                )
 
 
 class ImageConfig(ConfigModel):
@@ -113,8 +124,9 @@ class ComputeConfig(ConfigModel):
     """A team's own image. Default: None (the reference worker in ``worker/`` is built)."""
     celery_app: str = Field("broker_tier_worker.app", pattern=r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
     """The Celery app given to ``celery -A``. Default: broker_tier_worker.app (the reference worker)."""
-    stop_timeout_seconds: int = Field(DEFAULT_STOP_TIMEOUT_SECONDS, ge=COLD_SHUTDOWN_SECONDS + 5,
-                                      le=MAX_STOP_TIMEOUT_SECONDS)
+    stop_timeout_seconds: int = Field(
+        DEFAULT_STOP_TIMEOUT_SECONDS, ge=COLD_SHUTDOWN_SECONDS + 5, le=MAX_STOP_TIMEOUT_SECONDS
+    )
     """Seconds between SIGTERM and SIGKILL (Fargate: at most 120). Celery's soft shutdown gets all but
     the last 15 s, which are left to its cold shutdown. Default: 120."""
     log_retention_days: LogRetentionDays = 30

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sns as sns
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from broker_tier.config import Subscription
@@ -27,8 +29,16 @@ class AlarmTopic(Construct):
         subscriptions: the configured endpoints.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, topic_name: str, display_name: str,
-                 encryption_key: kms.IKey, subscriptions: list[Subscription]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic_name: str,
+        display_name: str,
+        encryption_key: kms.IKey,
+        subscriptions: list[Subscription],
+    ) -> None:
         """
         :param topic_name: physical topic name.
         :param display_name: shown as the sender of e-mail and SMS notifications.
@@ -38,20 +48,40 @@ class AlarmTopic(Construct):
         """
         super().__init__(scope, construct_id)
         self.subscriptions = subscriptions
-        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, display_name=display_name,
-                               master_key=encryption_key, enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "Topic", topic_name=topic_name, display_name=display_name, master_key=encryption_key, enforce_ssl=True
+        )
         stack = cdk.Stack.of(self)
-        self.topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAlarmsOfThisAccountPublish", actions=["sns:Publish"], resources=[self.topic.topic_arn],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account},
-                        "ArnLike": {"aws:SourceArn": stack.format_arn(
-                            service="cloudwatch", resource="alarm", resource_name="*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)}}))
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccountPublish",
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         self.subscribe(self.topic.topic_arn, "Alarm")
 
     def subscribe(self, topic_arn: str, id_prefix: str) -> list[sns.CfnSubscription]:
         """Subscribe the configured endpoints to ``topic_arn`` (an email endpoint must confirm once)."""
-        return [sns.CfnSubscription(self, f"{id_prefix}Subscription{index}", topic_arn=topic_arn,
-                                    protocol=subscription.protocol, endpoint=subscription.endpoint)
-                for index, subscription in enumerate(self.subscriptions, start=1)]
+        return [
+            sns.CfnSubscription(
+                self,
+                f"{id_prefix}Subscription{index}",
+                topic_arn=topic_arn,
+                protocol=subscription.protocol,
+                endpoint=subscription.endpoint,
+            )
+            for index, subscription in enumerate(self.subscriptions, start=1)
+        ]

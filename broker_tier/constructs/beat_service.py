@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sqs as sqs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
-
 from broker_tier.config import BeatConfig
-from broker_tier.constructs.celery_service import (ECS_EXEC_WILDCARD_REASON, CeleryFargateService,
-                                                    CeleryServiceSettings, ProcessSpec, allow_queue_encryption)
+from broker_tier.constructs.celery_service import (
+    ECS_EXEC_WILDCARD_REASON,
+    CeleryFargateService,
+    CeleryServiceSettings,
+    ProcessSpec,
+    allow_queue_encryption,
+)
 from broker_tier.nag import acknowledge
 
 # Beat keeps its schedule state in a file; the container's own /tmp is enough (the schedule is code).
@@ -27,8 +33,17 @@ class BeatService(Construct):
         service (CeleryFargateService).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: BeatConfig, settings: CeleryServiceSettings,
-                 publish_queues: list[sqs.IQueue], encryption_key: kms.IKey, uses_sqs_broker: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BeatConfig,
+        settings: CeleryServiceSettings,
+        publish_queues: list[sqs.IQueue],
+        encryption_key: kms.IKey,
+        uses_sqs_broker: bool,
+    ) -> None:
         """
         :param config: Beat's size (its count and deployment limits are fixed by the model).
         :param settings: what the environment's Celery services share (image, variables, secrets, ...).
@@ -37,16 +52,38 @@ class BeatService(Construct):
         :param uses_sqs_broker: grant SQS access (false in redis broker mode).
         """
         super().__init__(scope, construct_id)
-        self.service = CeleryFargateService(self, "Celery", settings=settings, spec=ProcessSpec(
-            process=contract.BEAT_PROCESS,
-            command=["celery", "-A", settings.celery_app, "beat", "--loglevel", "INFO", "--schedule", SCHEDULE_FILE],
-            cpu=config.cpu, memory_mib=config.memory_mib, desired_count=config.desired_count,
-            min_healthy_percent=config.minimum_healthy_percent, max_healthy_percent=config.maximum_percent))
+        self.service = CeleryFargateService(
+            self,
+            "Celery",
+            settings=settings,
+            spec=ProcessSpec(
+                process=contract.BEAT_PROCESS,
+                command=[
+                    "celery",
+                    "-A",
+                    settings.celery_app,
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    SCHEDULE_FILE,
+                ],
+                cpu=config.cpu,
+                memory_mib=config.memory_mib,
+                desired_count=config.desired_count,
+                min_healthy_percent=config.minimum_healthy_percent,
+                max_healthy_percent=config.maximum_percent,
+            ),
+        )
         role = self.service.task_definition.task_role
         if uses_sqs_broker:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                sid="PublishToWorkQueues", actions=["sqs:SendMessage"],
-                resources=[q.queue_arn for q in publish_queues]))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="PublishToWorkQueues",
+                    actions=["sqs:SendMessage"],
+                    resources=[q.queue_arn for q in publish_queues],
+                )
+            )
             allow_queue_encryption(role, encryption_key)
         else:
             self._allow_backlog_metrics(role)
@@ -55,10 +92,18 @@ class BeatService(Construct):
     def _allow_backlog_metrics(role: iam.IRole) -> None:
         """In redis broker mode Beat publishes each class's Redis backlog every minute, which the worker
         services scale on (``broker_tier_celery.backlog_metrics``)."""
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PublishRedisBacklogMetrics", actions=["cloudwatch:PutMetricData"],
-            # PutMetricData has no resource-level permissions: '*', limited to the tier's namespace
-            resources=["*"], conditions={"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}}))
-        acknowledge(role, "IAM5[Resource::*]",
-                    "cloudwatch:PutMetricData has no resource-level permissions (Resource must be '*'); a "
-                    "cloudwatch:namespace condition limits it to the Redis backlog namespace. " + ECS_EXEC_WILDCARD_REASON)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishRedisBacklogMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                # PutMetricData has no resource-level permissions: '*', limited to the tier's namespace
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}},
+            )
+        )
+        acknowledge(
+            role,
+            "IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permissions (Resource must be '*'); a "
+            "cloudwatch:namespace condition limits it to the Redis backlog namespace. " + ECS_EXEC_WILDCARD_REASON,
+        )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2, aws_elasticache as elasticache, aws_kms as kms
-from aws_cdk import aws_secretsmanager as secretsmanager, aws_sns as sns
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from broker_tier.alarm_catalog import member_cluster_ids
@@ -42,9 +45,22 @@ class BrokerCache(Construct):
         parameter_group: the custom parameter group (``maxmemory-policy noeviction``).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: CacheConfig, replication_group_id: str,
-                 name_prefix: str, auth_token_secret_name: str, vpc: ec2.IVpc, subnet_ids: list[str], encryption_key: kms.IKey,
-                 notification_topic: sns.ITopic, removal_policy: cdk.RemovalPolicy, logs_key: kms.IKey) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: CacheConfig,
+        replication_group_id: str,
+        name_prefix: str,
+        auth_token_secret_name: str,
+        vpc: ec2.IVpc,
+        subnet_ids: list[str],
+        encryption_key: kms.IKey,
+        notification_topic: sns.ITopic,
+        removal_policy: cdk.RemovalPolicy,
+        logs_key: kms.IKey,
+    ) -> None:
         """
         :param config: the environment's cache configuration (engine, node type, windows, ...).
         :param replication_group_id: explicit replication group id.
@@ -64,41 +80,67 @@ class BrokerCache(Construct):
         self.databases: DatabaseLayout = config.databases
 
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
-            description=f"{replication_group_id}: Redis ingress only from the tier services")
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description=f"{replication_group_id}: Redis ingress only from the tier services",
+        )
 
         subnet_group = elasticache.CfnSubnetGroup(
-            self, "SubnetGroup", cache_subnet_group_name=name_prefix,
+            self,
+            "SubnetGroup",
+            cache_subnet_group_name=name_prefix,
             description=f"{replication_group_id} private subnets",
-            subnet_ids=subnet_ids)
+            subnet_ids=subnet_ids,
+        )
 
         self.parameter_group = elasticache.CfnParameterGroup(
-            self, "ParameterGroup", cache_parameter_group_family=config.family,
+            self,
+            "ParameterGroup",
+            cache_parameter_group_family=config.family,
             description=f"{replication_group_id}: maxmemory-policy {MAXMEMORY_POLICY}",
-            properties={**{name: str(value) for name, value in config.parameters.items()},
-                        "maxmemory-policy": MAXMEMORY_POLICY})
+            properties={
+                **{name: str(value) for name, value in config.parameters.items()},
+                "maxmemory-policy": MAXMEMORY_POLICY,
+            },
+        )
 
         self.auth_token_secret = secretsmanager.Secret(
-            self, "AuthToken", secret_name=auth_token_secret_name,
+            self,
+            "AuthToken",
+            secret_name=auth_token_secret_name,
             description=f"AUTH token of {replication_group_id}",
-            encryption_key=encryption_key, removal_policy=removal_policy,
+            encryption_key=encryption_key,
+            removal_policy=removal_policy,
             # ElastiCache: 16-128 printable characters without / " @; letters and digits only.
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True, include_space=False))
-        acknowledge(self.auth_token_secret, "SMG4",
-                    "An ElastiCache AUTH token is rotated with ModifyReplicationGroup "
-                    "(AuthTokenUpdateStrategy ROTATE, then SET); runbooks/auth-token-rotation.md is the "
-                    "procedure. A Secrets Manager rotation Lambda would change the secret without the cluster.")
+                password_length=64, exclude_punctuation=True, include_space=False
+            ),
+        )
+        acknowledge(
+            self.auth_token_secret,
+            "SMG4",
+            "An ElastiCache AUTH token is rotated with ModifyReplicationGroup "
+            "(AuthTokenUpdateStrategy ROTATE, then SET); runbooks/auth-token-rotation.md is the "
+            "procedure. A Secrets Manager rotation Lambda would change the secret without the cluster.",
+        )
 
         log_groups = {
-            log_type: tier_log_group(self, f"{name.title()}Log", log_group_name=f"/{name_prefix}/redis/{log_type}",
-                                     retention_days=config.log_retention_days, removal_policy=removal_policy,
-                                     encryption_key=logs_key)
+            log_type: tier_log_group(
+                self,
+                f"{name.title()}Log",
+                log_group_name=f"/{name_prefix}/redis/{log_type}",
+                retention_days=config.log_retention_days,
+                removal_policy=removal_policy,
+                encryption_key=logs_key,
+            )
             for name, log_type in (("slow", "slow-log"), ("engine", "engine-log"))
         }
 
         self.replication_group = elasticache.CfnReplicationGroup(
-            self, "ReplicationGroup",
+            self,
+            "ReplicationGroup",
             replication_group_id=replication_group_id,
             replication_group_description=f"broker tier cache ({replication_group_id})",
             engine=config.engine,
@@ -123,10 +165,15 @@ class BrokerCache(Construct):
             auto_minor_version_upgrade=True,
             log_delivery_configurations=[
                 elasticache.CfnReplicationGroup.LogDeliveryConfigurationRequestProperty(
-                    destination_type="cloudwatch-logs", log_format="json", log_type=log_type,
+                    destination_type="cloudwatch-logs",
+                    log_format="json",
+                    log_type=log_type,
                     destination_details=elasticache.CfnReplicationGroup.DestinationDetailsProperty(
                         cloud_watch_logs_details=elasticache.CfnReplicationGroup.CloudWatchLogsDestinationDetailsProperty(
-                            log_group=log_group.log_group_name)))
+                            log_group=log_group.log_group_name
+                        )
+                    ),
+                )
                 for log_type, log_group in log_groups.items()
             ],
         )
@@ -136,14 +183,21 @@ class BrokerCache(Construct):
         self.primary_endpoint_address = self.replication_group.attr_primary_end_point_address
         self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
 
-    def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct,
-                               description: str) -> ec2.CfnSecurityGroupIngress:
+    def allow_connections_from(
+        self, peer: ec2.ISecurityGroup, *, scope: Construct, description: str
+    ) -> ec2.CfnSecurityGroupIngress:
         """Grant ``peer`` (a service's security group) TCP access to the Redis port; never a CIDR.
 
         The rule is created in ``scope``, the consumer's construct, so the stateful stack never
         depends on the stacks that use it (and can be deployed, or kept, on its own).
         """
         return ec2.CfnSecurityGroupIngress(
-            scope, "RedisIngress", group_id=self.security_group.security_group_id,
-            source_security_group_id=peer.security_group_id, ip_protocol="tcp", from_port=self.port,
-            to_port=self.port, description=description)
+            scope,
+            "RedisIngress",
+            group_id=self.security_group.security_group_id,
+            source_security_group_id=peer.security_group_id,
+            ip_protocol="tcp",
+            from_port=self.port,
+            to_port=self.port,
+            description=description,
+        )

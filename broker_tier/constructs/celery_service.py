@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import aws_cdk as cdk
-import broker_tier_contract as contract
-from aws_cdk import aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_kms as kms, aws_logs as logs
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+import broker_tier_contract as contract
 from broker_tier.constructs.log_group import tier_log_group
 from broker_tier.nag import acknowledge, logical_id_token
 
@@ -51,9 +55,14 @@ class CeleryServiceSettings:
 def allow_secret_injection(task_definition: ecs.TaskDefinition, secrets_key: kms.IKey) -> iam.IRole:
     """Lets the execution role decrypt the injected secrets with their key, only through Secrets Manager."""
     execution_role = task_definition.obtain_execution_role()
-    execution_role.add_to_principal_policy(iam.PolicyStatement(
-        sid="DecryptInjectedSecrets", actions=["kms:Decrypt"], resources=[secrets_key.key_arn],
-        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.amazonaws.com"}}))
+    execution_role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DecryptInjectedSecrets",
+            actions=["kms:Decrypt"],
+            resources=[secrets_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.amazonaws.com"}},
+        )
+    )
     return execution_role
 
 
@@ -62,26 +71,35 @@ def allow_queue_encryption(role: iam.IRole, key: kms.IKey) -> None:
     needs GenerateDataKey and Decrypt both (Amazon SQS Developer Guide, "Amazon SQS Key management"),
     and the ``kms:ViaService`` condition keeps the role from using the same key on the tier's other data
     (the AUTH secret, the cache at rest, the alarm topic)."""
-    role.add_to_principal_policy(iam.PolicyStatement(
-        sid="QueueEncryption", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn],
-        conditions={"StringEquals": {"kms:ViaService": f"sqs.{cdk.Aws.REGION}.amazonaws.com"}}))
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="QueueEncryption",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sqs.{cdk.Aws.REGION}.amazonaws.com"}},
+        )
+    )
 
 
 ECS_EXEC_WILDCARD_REASON = (
     "ECS Exec: ssmmessages:CreateControlChannel, CreateDataChannel, OpenControlChannel and OpenDataChannel, and "
     "logs:DescribeLogGroups (the session logger looks its log group up) have no resource-level permissions "
     "(the Service Authorization Reference lists no resource type for them: Resource must be '*'). Writing "
-    "session logs is limited to the operator log group.")
+    "session logs is limited to the operator log group."
+)
 
 
 def acknowledge_ecs_exec(task_role: iam.IRole, log_group: logs.ILogGroup) -> None:
     """Acknowledge the wildcards ECS Exec needs on a task role, with the reason: the unscoped actions, and
     the streams of the session log group (named as they are created)."""
     acknowledge(task_role, "IAM5[Resource::*]", ECS_EXEC_WILDCARD_REASON)
-    acknowledge(task_role, "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-                           f"{logical_id_token(log_group)}:*]",
-                "ECS Exec writes each session to a new log stream of the operator log group; the streams are "
-                "named when a session starts, so the statement names the group's streams, not one stream.")
+    acknowledge(
+        task_role,
+        "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        f"{logical_id_token(log_group)}:*]",
+        "ECS Exec writes each session to a new log stream of the operator log group; the streams are "
+        "named when a session starts, so the statement names the group's streams, not one stream.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,42 +138,75 @@ class CeleryFargateService(Construct):
         security_group: the service's security group (grant it Redis access).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: CeleryServiceSettings,
-                 spec: ProcessSpec) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: CeleryServiceSettings, spec: ProcessSpec
+    ) -> None:
         """
         :param settings: what the environment's Celery services share.
         :param spec: this process type's command, size and deployment limits.
         """
         super().__init__(scope, construct_id)
         self.task_definition = ecs.FargateTaskDefinition(
-            self, "TaskDefinition", cpu=spec.cpu, memory_limit_mib=spec.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(cpu_architecture=settings.cpu_architecture,
-                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX))
+            self,
+            "TaskDefinition",
+            cpu=spec.cpu,
+            memory_limit_mib=spec.memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=settings.cpu_architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
+            ),
+        )
         log_group = tier_log_group(
-            self, "Logs", log_group_name=contract.service_log_group_name(settings.environment_name, spec.process),
-            retention_days=settings.log_retention_days, removal_policy=settings.removal_policy,
-            encryption_key=settings.logs_key)
+            self,
+            "Logs",
+            log_group_name=contract.service_log_group_name(settings.environment_name, spec.process),
+            retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+            encryption_key=settings.logs_key,
+        )
         self.container = self.task_definition.add_container(
-            "celery", image=settings.image, command=spec.command,
-            environment={**settings.environment, **spec.environment}, secrets=dict(settings.secrets),
+            "celery",
+            image=settings.image,
+            command=spec.command,
+            environment={**settings.environment, **spec.environment},
+            secrets=dict(settings.secrets),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="celery", log_group=log_group),
-            stop_timeout=cdk.Duration.seconds(settings.stop_timeout_seconds), readonly_root_filesystem=False)
-        acknowledge(self.task_definition, "ECS2",
-                    "The environment holds only non-secret settings the stack owns (queue URLs, Redis "
-                    "endpoint and port, DB numbers, limits); the AUTH token is an ECS secret.")
+            stop_timeout=cdk.Duration.seconds(settings.stop_timeout_seconds),
+            readonly_root_filesystem=False,
+        )
+        acknowledge(
+            self.task_definition,
+            "ECS2",
+            "The environment holds only non-secret settings the stack owns (queue URLs, Redis "
+            "endpoint and port, DB numbers, limits); the AUTH token is an ECS secret.",
+        )
         execution_role = allow_secret_injection(self.task_definition, settings.secrets_key)
-        acknowledge(execution_role, "IAM5[Resource::*]",
-                    "ecr:GetAuthorizationToken has no resource-level permissions (Resource must be '*'); the "
-                    "execution role needs it to pull the image. Every other statement names its resources.")
+        acknowledge(
+            execution_role,
+            "IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions (Resource must be '*'); the "
+            "execution role needs it to pull the image. Every other statement names its resources.",
+        )
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=settings.cluster.vpc, allow_all_outbound=True,
-            description=f"{construct_id}: egress to SQS, Redis and AWS APIs; no ingress")
+            self,
+            "SecurityGroup",
+            vpc=settings.cluster.vpc,
+            allow_all_outbound=True,
+            description=f"{construct_id}: egress to SQS, Redis and AWS APIs; no ingress",
+        )
         self.service = ecs.FargateService(
-            self, "Service", cluster=settings.cluster, task_definition=self.task_definition,
-            desired_count=spec.desired_count, min_healthy_percent=spec.min_healthy_percent,
+            self,
+            "Service",
+            cluster=settings.cluster,
+            task_definition=self.task_definition,
+            desired_count=spec.desired_count,
+            min_healthy_percent=spec.min_healthy_percent,
             max_healthy_percent=spec.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            security_groups=[self.security_group], vpc_subnets=settings.subnets, assign_public_ip=False,
+            security_groups=[self.security_group],
+            vpc_subnets=settings.subnets,
+            assign_public_ip=False,
             # ECS Exec: the operators' way in (sessions logged to the cluster's encrypted operator log group)
-            enable_execute_command=True, propagate_tags=ecs.PropagatedTagSource.SERVICE)
+            enable_execute_command=True,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
         acknowledge_ecs_exec(self.task_definition.task_role, settings.operator_log_group)

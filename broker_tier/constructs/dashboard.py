@@ -14,16 +14,26 @@ WIDGET_HEIGHT = 6
 
 def _widget(graph: Graph, region: str, period_seconds: int, position: int) -> dict:
     return {
-        "type": "metric", "width": WIDGET_WIDTH, "height": WIDGET_HEIGHT,
-        "x": (position * WIDGET_WIDTH) % 24, "y": (position * WIDGET_WIDTH) // 24 * WIDGET_HEIGHT,
+        "type": "metric",
+        "width": WIDGET_WIDTH,
+        "height": WIDGET_HEIGHT,
+        "x": (position * WIDGET_WIDTH) % 24,
+        "y": (position * WIDGET_WIDTH) // 24 * WIDGET_HEIGHT,
         "properties": {
-            "title": graph.title, "region": region, "view": "timeSeries", "period": period_seconds,
-            "metrics": [[query.namespace, query.metric_name,
-                         *[part for item in query.dimensions.items() for part in item],
-                         {"stat": query.statistic, "label": query.label}]
-                        for query in graph.metrics],
-            "annotations": {"horizontal": [{"label": label, "value": value}
-                                           for label, value in graph.thresholds]},
+            "title": graph.title,
+            "region": region,
+            "view": "timeSeries",
+            "period": period_seconds,
+            "metrics": [
+                [
+                    query.namespace,
+                    query.metric_name,
+                    *[part for item in query.dimensions.items() for part in item],
+                    {"stat": query.statistic, "label": query.label},
+                ]
+                for query in graph.metrics
+            ],
+            "annotations": {"horizontal": [{"label": label, "value": value} for label, value in graph.thresholds]},
         },
     }
 
@@ -39,8 +49,16 @@ class TierDashboard(Construct):
         dashboard_name: its name.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, dashboard_name: str, graphs: list[Graph],
-                 alarm_arns: list[str], period_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        graphs: list[Graph],
+        alarm_arns: list[str],
+        period_seconds: int = 60,
+    ) -> None:
         """
         :param dashboard_name: physical name.
         :param graphs: the graphs, in reading order (``alarm_catalog.dashboard_graphs``).
@@ -50,9 +68,20 @@ class TierDashboard(Construct):
         super().__init__(scope, construct_id)
         widgets = [_widget(graph, cdk.Aws.REGION, period_seconds, position) for position, graph in enumerate(graphs)]
         rows = -(-len(graphs) * WIDGET_WIDTH // 24)
-        widgets.append({"type": "alarm", "x": 0, "y": rows * WIDGET_HEIGHT, "width": 24, "height": 4,
-                        "properties": {"title": "Alarms", "alarms": alarm_arns}})
+        widgets.append(
+            {
+                "type": "alarm",
+                "x": 0,
+                "y": rows * WIDGET_HEIGHT,
+                "width": 24,
+                "height": 4,
+                "properties": {"title": "Alarms", "alarms": alarm_arns},
+            }
+        )
         self.dashboard_name = dashboard_name
         self.dashboard = cloudwatch.CfnDashboard(
-            self, "Dashboard", dashboard_name=dashboard_name,
-            dashboard_body=cdk.Stack.of(self).to_json_string({"widgets": widgets}))
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            dashboard_body=cdk.Stack.of(self).to_json_string({"widgets": widgets}),
+        )

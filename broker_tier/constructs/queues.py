@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_kms as kms, aws_sqs as sqs
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from broker_tier.config import QueueClassConfig
@@ -25,9 +26,18 @@ class LatencyClassQueues(Construct):
         config: the class's validated limits (time limit, ETA, visibility timeout, ...).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, config: QueueClassConfig,
-                 queue_name: str, dead_letter_queue_name: str, encryption_key: kms.IKey,
-                 removal_policy: cdk.RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        class_name: str,
+        config: QueueClassConfig,
+        queue_name: str,
+        dead_letter_queue_name: str,
+        encryption_key: kms.IKey,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
         """
         :param class_name: the latency class.
         :param config: the class's limits, validated by the configuration model.
@@ -39,21 +49,36 @@ class LatencyClassQueues(Construct):
         self.class_name = class_name
         self.config = config
         self.queue_name, self.dead_letter_queue_name = queue_name, dead_letter_queue_name
-        encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key,
-                      "enforce_ssl": True, "removal_policy": removal_policy}
+        encryption = {
+            "encryption": sqs.QueueEncryption.KMS,
+            "encryption_master_key": encryption_key,
+            "enforce_ssl": True,
+            "removal_policy": removal_policy,
+        }
 
         self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetterQueue", queue_name=self.dead_letter_queue_name,
+            self,
+            "DeadLetterQueue",
+            queue_name=self.dead_letter_queue_name,
             retention_period=cdk.Duration.seconds(config.dead_letter_retention_seconds),
             redrive_allow_policy=sqs.RedriveAllowPolicy(
                 redrive_permission=sqs.RedrivePermission.BY_QUEUE,
-                source_queues=[sqs.Queue.from_queue_arn(
-                    self, "SourceQueueRef", cdk.Stack.of(self).format_arn(service="sqs", resource=queue_name))]),
-            **encryption)
+                source_queues=[
+                    sqs.Queue.from_queue_arn(
+                        self, "SourceQueueRef", cdk.Stack.of(self).format_arn(service="sqs", resource=queue_name)
+                    )
+                ],
+            ),
+            **encryption,
+        )
         self.queue = sqs.Queue(
-            self, "Queue", queue_name=queue_name,
+            self,
+            "Queue",
+            queue_name=queue_name,
             visibility_timeout=cdk.Duration.seconds(config.visibility_timeout_seconds),
             retention_period=cdk.Duration.seconds(config.retention_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=config.max_receive_count,
-                                                  queue=self.dead_letter_queue),
-            **encryption)
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
+            ),
+            **encryption,
+        )

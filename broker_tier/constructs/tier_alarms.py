@@ -11,10 +11,15 @@ from broker_tier.alarm_catalog import AlarmSpec, MetricQuery
 def metric_stat(query: MetricQuery, period_seconds: int) -> cloudwatch.CfnAlarm.MetricStatProperty:
     return cloudwatch.CfnAlarm.MetricStatProperty(
         metric=cloudwatch.CfnAlarm.MetricProperty(
-            namespace=query.namespace, metric_name=query.metric_name,
-            dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name=key, value=value)
-                        for key, value in query.dimensions.items()]),
-        period=period_seconds, stat=query.statistic)
+            namespace=query.namespace,
+            metric_name=query.metric_name,
+            dimensions=[
+                cloudwatch.CfnAlarm.DimensionProperty(name=key, value=value) for key, value in query.dimensions.items()
+            ],
+        ),
+        period=period_seconds,
+        stat=query.statistic,
+    )
 
 
 class TierAlarms(Construct):
@@ -29,8 +34,16 @@ class TierAlarms(Construct):
         specs: the specs, in order.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, specs: list[AlarmSpec], name_prefix: str,
-                 topic_arn: str, runbook_base_url: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        specs: list[AlarmSpec],
+        name_prefix: str,
+        topic_arn: str,
+        runbook_base_url: str,
+    ) -> None:
         """
         :param specs: what to alarm on (``broker_tier.alarm_catalog``).
         :param name_prefix: alarm names are ``<name_prefix><spec name>`` (the prefix ends with ``-``).
@@ -42,15 +55,32 @@ class TierAlarms(Construct):
         self.alarms: dict[str, cloudwatch.CfnAlarm] = {}
         for spec in specs:
             window = spec.window
-            queries = [cloudwatch.CfnAlarm.MetricDataQueryProperty(
-                id=query.id, label=query.label, metric_stat=metric_stat(query, window.period_seconds),
-                return_data=spec.expression is None) for query in spec.metrics]
+            queries = [
+                cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                    id=query.id,
+                    label=query.label,
+                    metric_stat=metric_stat(query, window.period_seconds),
+                    return_data=spec.expression is None,
+                )
+                for query in spec.metrics
+            ]
             if spec.expression is not None:
-                queries.append(cloudwatch.CfnAlarm.MetricDataQueryProperty(
-                    id="alarmed", expression=spec.expression, label=spec.name, return_data=True))
+                queries.append(
+                    cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                        id="alarmed", expression=spec.expression, label=spec.name, return_data=True
+                    )
+                )
             self.alarms[spec.name] = cloudwatch.CfnAlarm(
-                self, spec.name, alarm_name=f"{name_prefix}{spec.name}",
+                self,
+                spec.name,
+                alarm_name=f"{name_prefix}{spec.name}",
                 alarm_description=f"[{spec.severity}] {spec.summary} Runbook: {runbook_base_url}{spec.runbook}",
-                metrics=queries, threshold=spec.threshold, comparison_operator=spec.comparison,
-                evaluation_periods=window.evaluation_periods, datapoints_to_alarm=window.datapoints,
-                treat_missing_data=spec.treat_missing_data, alarm_actions=[topic_arn], ok_actions=[topic_arn])
+                metrics=queries,
+                threshold=spec.threshold,
+                comparison_operator=spec.comparison,
+                evaluation_periods=window.evaluation_periods,
+                datapoints_to_alarm=window.datapoints,
+                treat_missing_data=spec.treat_missing_data,
+                alarm_actions=[topic_arn],
+                ok_actions=[topic_arn],
+            )

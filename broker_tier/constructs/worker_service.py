@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import aws_cdk as cdk
-from aws_cdk import aws_applicationautoscaling as appscaling, aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions, aws_ecs as ecs, aws_iam as iam, aws_kms as kms
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
-
 from broker_tier.config import QueueClassConfig
-from broker_tier.constructs.celery_service import (CeleryFargateService, CeleryServiceSettings, ProcessSpec,
-                                                    allow_queue_encryption)
+from broker_tier.constructs.celery_service import (
+    CeleryFargateService,
+    CeleryServiceSettings,
+    ProcessSpec,
+    allow_queue_encryption,
+)
 from broker_tier.nag import acknowledge, logical_id_token
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
@@ -43,11 +50,16 @@ class QueueBacklog:
     @classmethod
     def of_sqs_queue(cls, queue: sqs.IQueue) -> QueueBacklog:
         """SQS's own queue metrics (published every minute; Sum of one datapoint per minute)."""
+
         def metric(name: str) -> QueueMetric:
-            return QueueMetric(namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": queue.queue_name},
-                               statistic="Sum")
-        return cls(waiting=metric("ApproximateNumberOfMessagesVisible"),
-                   in_progress=metric("ApproximateNumberOfMessagesNotVisible"))
+            return QueueMetric(
+                namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": queue.queue_name}, statistic="Sum"
+            )
+
+        return cls(
+            waiting=metric("ApproximateNumberOfMessagesVisible"),
+            in_progress=metric("ApproximateNumberOfMessagesNotVisible"),
+        )
 
     @classmethod
     def of_redis_broker(cls, environment_name: str, class_name: str) -> QueueBacklog:
@@ -58,11 +70,16 @@ class QueueBacklog:
         environment_dimension, class_dimension = contract.REDIS_BACKLOG_DIMENSIONS
 
         def metric(name: str) -> QueueMetric:
-            return QueueMetric(namespace=contract.REDIS_BACKLOG_NAMESPACE, metric_name=name,
-                               dimensions={environment_dimension: environment_name, class_dimension: class_name},
-                               statistic="Maximum")
-        return cls(waiting=metric(contract.REDIS_BACKLOG_WAITING),
-                   in_progress=metric(contract.REDIS_BACKLOG_IN_PROGRESS))
+            return QueueMetric(
+                namespace=contract.REDIS_BACKLOG_NAMESPACE,
+                metric_name=name,
+                dimensions={environment_dimension: environment_name, class_dimension: class_name},
+                statistic="Maximum",
+            )
+
+        return cls(
+            waiting=metric(contract.REDIS_BACKLOG_WAITING), in_progress=metric(contract.REDIS_BACKLOG_IN_PROGRESS)
+        )
 
 
 class WorkerService(Construct):
@@ -83,9 +100,19 @@ class WorkerService(Construct):
         backlog (QueueBacklog: the metrics scaling reads, the SQS queue's or the Redis broker's).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, class_name: str, class_config: QueueClassConfig,
-                 settings: CeleryServiceSettings, queue: sqs.IQueue, publish_queues: list[sqs.IQueue],
-                 encryption_key: kms.IKey, uses_sqs_broker: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        class_name: str,
+        class_config: QueueClassConfig,
+        settings: CeleryServiceSettings,
+        queue: sqs.IQueue,
+        publish_queues: list[sqs.IQueue],
+        encryption_key: kms.IKey,
+        uses_sqs_broker: bool,
+    ) -> None:
         """
         :param class_name: the latency class this service consumes.
         :param class_config: the class's limits (its task time limit reaches the workers) and its
@@ -100,41 +127,81 @@ class WorkerService(Construct):
         config = class_config.worker
         self.class_name, self.config = class_name, config
         variables = contract.ContainerEnvironment
-        self.service = CeleryFargateService(self, "Celery", settings=settings, spec=ProcessSpec(
-            process=contract.worker_process(class_name),
-            # never -B: Beat runs once, in its own service
-            command=["celery", "-A", settings.celery_app, "worker", "--queues", class_name,
-                     "--concurrency", str(config.concurrency), "--hostname", f"{class_name}@%h",
-                     "--loglevel", "INFO"],
-            cpu=config.cpu, memory_mib=config.memory_mib, desired_count=None,
-            min_healthy_percent=100, max_healthy_percent=200,
-            environment={variables.QUEUE.name: class_name,
-                         variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds),
-                         variables.VISIBILITY_TIMEOUT.name: str(class_config.visibility_timeout_seconds)}))
+        self.service = CeleryFargateService(
+            self,
+            "Celery",
+            settings=settings,
+            spec=ProcessSpec(
+                process=contract.worker_process(class_name),
+                # never -B: Beat runs once, in its own service
+                command=[
+                    "celery",
+                    "-A",
+                    settings.celery_app,
+                    "worker",
+                    "--queues",
+                    class_name,
+                    "--concurrency",
+                    str(config.concurrency),
+                    "--hostname",
+                    f"{class_name}@%h",
+                    "--loglevel",
+                    "INFO",
+                ],
+                cpu=config.cpu,
+                memory_mib=config.memory_mib,
+                desired_count=None,
+                min_healthy_percent=100,
+                max_healthy_percent=200,
+                environment={
+                    variables.QUEUE.name: class_name,
+                    variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds),
+                    variables.VISIBILITY_TIMEOUT.name: str(class_config.visibility_timeout_seconds),
+                },
+            ),
+        )
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
         fargate = self.service.service
         self._allow_scale_in_protection(settings.cluster)
         self.scalable_target = appscaling.ScalableTarget(
-            self, "ScalableTarget", service_namespace=appscaling.ServiceNamespace.ECS,
+            self,
+            "ScalableTarget",
+            service_namespace=appscaling.ServiceNamespace.ECS,
             resource_id=f"service/{fargate.cluster.cluster_name}/{fargate.service_name}",
-            scalable_dimension="ecs:service:DesiredCount", min_capacity=config.min_tasks,
-            max_capacity=config.max_tasks)
-        self.backlog = (QueueBacklog.of_sqs_queue(queue) if uses_sqs_broker
-                        else QueueBacklog.of_redis_broker(settings.environment_name, class_name))
+            scalable_dimension="ecs:service:DesiredCount",
+            min_capacity=config.min_tasks,
+            max_capacity=config.max_tasks,
+        )
+        self.backlog = (
+            QueueBacklog.of_sqs_queue(queue)
+            if uses_sqs_broker
+            else QueueBacklog.of_redis_broker(settings.environment_name, class_name)
+        )
         self._track_backlog_per_task(fargate, config.backlog_per_task_target)
         if config.min_tasks == 0:
             self._scale_out_from_zero(fargate)
 
     def _grant_queues(self, queue: sqs.IQueue, publish_queues: list[sqs.IQueue], key: kms.IKey) -> None:
         role = self.service.task_definition.task_role
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="ConsumeOwnQueue", resources=[queue.queue_arn],
-            # GetQueueAttributes: kombu reads the RedrivePolicy before leaving a failed message for SQS
-            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                     "sqs:GetQueueAttributes"]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="PublishToWorkQueues", actions=["sqs:SendMessage"], resources=[q.queue_arn for q in publish_queues]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ConsumeOwnQueue",
+                resources=[queue.queue_arn],
+                # GetQueueAttributes: kombu reads the RedrivePolicy before leaving a failed message for SQS
+                actions=[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishToWorkQueues", actions=["sqs:SendMessage"], resources=[q.queue_arn for q in publish_queues]
+            )
+        )
         allow_queue_encryption(role, key)
 
     def _allow_scale_in_protection(self, cluster: ecs.ICluster) -> None:
@@ -142,15 +209,27 @@ class WorkerService(Construct):
         task role: UpdateTaskProtection, and GetTaskProtection behind the agent's GET, on this cluster's
         tasks (resource type ``task``; task ARNs carry the cluster name, task ids are not known before)."""
         role = self.service.task_definition.task_role
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="OwnScaleInProtection", actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
-            resources=[cdk.Stack.of(self).format_arn(service="ecs", resource="task",
-                                                     resource_name=f"{cluster.cluster_name}/*",
-                                                     arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)]))
-        acknowledge(role, "IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
-                          f"{logical_id_token(cluster)}/*]",
-                    "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
-                    "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="OwnScaleInProtection",
+                actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(
+                        service="ecs",
+                        resource="task",
+                        resource_name=f"{cluster.cluster_name}/*",
+                        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        acknowledge(
+            role,
+            "IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+            f"{logical_id_token(cluster)}/*]",
+            "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
+            "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.",
+        )
 
     def _track_backlog_per_task(self, fargate: ecs.FargateService, target: int) -> None:
         """Target tracking on (visible + in flight) / running: the work of the class per running task,
@@ -159,57 +238,102 @@ class WorkerService(Construct):
 
         def queue_metric(metric_id: str, metric: QueueMetric):
             return P.TargetTrackingMetricDataQueryProperty(
-                id=metric_id, return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
-                    stat=metric.statistic, metric=P.TargetTrackingMetricProperty(
-                        namespace=metric.namespace, metric_name=metric.metric_name,
-                        dimensions=[P.TargetTrackingMetricDimensionProperty(name=name, value=value)
-                                    for name, value in metric.dimensions.items()])))
+                id=metric_id,
+                return_data=False,
+                metric_stat=P.TargetTrackingMetricStatProperty(
+                    stat=metric.statistic,
+                    metric=P.TargetTrackingMetricProperty(
+                        namespace=metric.namespace,
+                        metric_name=metric.metric_name,
+                        dimensions=[
+                            P.TargetTrackingMetricDimensionProperty(name=name, value=value)
+                            for name, value in metric.dimensions.items()
+                        ],
+                    ),
+                ),
+            )
 
         metrics = [
             queue_metric("visible", self.backlog.waiting),
             queue_metric("inflight", self.backlog.in_progress),
             P.TargetTrackingMetricDataQueryProperty(
-                id="running", return_data=False, metric_stat=P.TargetTrackingMetricStatProperty(
-                    stat="Average", metric=P.TargetTrackingMetricProperty(
-                        namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                id="running",
+                return_data=False,
+                metric_stat=P.TargetTrackingMetricStatProperty(
+                    stat="Average",
+                    metric=P.TargetTrackingMetricProperty(
+                        namespace="ECS/ContainerInsights",
+                        metric_name="RunningTaskCount",
                         dimensions=[
-                            P.TargetTrackingMetricDimensionProperty(name="ClusterName",
-                                                                    value=fargate.cluster.cluster_name),
-                            P.TargetTrackingMetricDimensionProperty(name="ServiceName",
-                                                                    value=fargate.service_name)]))),
-            P.TargetTrackingMetricDataQueryProperty(id="backlogPerTask", expression=BACKLOG_PER_TASK,
-                                                    label="Messages waiting or in progress per task",
-                                                    return_data=True),
+                            P.TargetTrackingMetricDimensionProperty(
+                                name="ClusterName", value=fargate.cluster.cluster_name
+                            ),
+                            P.TargetTrackingMetricDimensionProperty(name="ServiceName", value=fargate.service_name),
+                        ],
+                    ),
+                ),
+            ),
+            P.TargetTrackingMetricDataQueryProperty(
+                id="backlogPerTask",
+                expression=BACKLOG_PER_TASK,
+                label="Messages waiting or in progress per task",
+                return_data=True,
+            ),
         ]
         appscaling.CfnScalingPolicy(
-            self, "BacklogPerTask", policy_name=f"{self.class_name}-backlog-per-task",
-            policy_type="TargetTrackingScaling", scaling_target_id=self.scalable_target.scalable_target_id,
+            self,
+            "BacklogPerTask",
+            policy_name=f"{self.class_name}-backlog-per-task",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=self.scalable_target.scalable_target_id,
             target_tracking_scaling_policy_configuration=P.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=target, scale_in_cooldown=120, scale_out_cooldown=60,
-                customized_metric_specification=P.CustomizedMetricSpecificationProperty(metrics=metrics)))
+                target_value=target,
+                scale_in_cooldown=120,
+                scale_out_cooldown=60,
+                customized_metric_specification=P.CustomizedMetricSpecificationProperty(metrics=metrics),
+            ),
+        )
 
     def _scale_out_from_zero(self, fargate: ecs.FargateService) -> None:
         waiting = self.backlog.waiting
-        visible = cloudwatch.Metric(namespace=waiting.namespace, metric_name=waiting.metric_name,
-                                    dimensions_map=dict(waiting.dimensions), period=SCALING_PERIOD,
-                                    statistic=waiting.statistic)
-        running = cloudwatch.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
-                                    dimensions_map={"ClusterName": fargate.cluster.cluster_name,
-                                                    "ServiceName": fargate.service_name},
-                                    period=SCALING_PERIOD, statistic="Average")
+        visible = cloudwatch.Metric(
+            namespace=waiting.namespace,
+            metric_name=waiting.metric_name,
+            dimensions_map=dict(waiting.dimensions),
+            period=SCALING_PERIOD,
+            statistic=waiting.statistic,
+        )
+        running = cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="RunningTaskCount",
+            dimensions_map={"ClusterName": fargate.cluster.cluster_name, "ServiceName": fargate.service_name},
+            period=SCALING_PERIOD,
+            statistic="Average",
+        )
         action = appscaling.StepScalingAction(
-            self, "ScaleOutFromZero", scaling_target=self.scalable_target,
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY, cooldown=cdk.Duration.minutes(1),
-            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM)
+            self,
+            "ScaleOutFromZero",
+            scaling_target=self.scalable_target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=cdk.Duration.minutes(1),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+        )
         action.add_adjustment(adjustment=1, lower_bound=0)
         waiting_without_workers = cloudwatch.MathExpression(
             expression="IF(FILL(running, 0) == 0 AND visible > 0, 1, 0)",
-            using_metrics={"visible": visible, "running": running}, period=SCALING_PERIOD,
-            label="Messages waiting with no running task")
+            using_metrics={"visible": visible, "running": running},
+            period=SCALING_PERIOD,
+            label="Messages waiting with no running task",
+        )
         alarm = cloudwatch.Alarm(
-            self, "MessagesWithoutWorkers", metric=waiting_without_workers, threshold=1, evaluation_periods=1,
+            self,
+            "MessagesWithoutWorkers",
+            metric=waiting_without_workers,
+            threshold=1,
+            evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=f"{self.class_name}: a message waits and no worker runs; scales out from zero "
-                              f"(a scaling trigger, not a page)")
+            f"(a scaling trigger, not a page)",
+        )
         alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))

@@ -29,13 +29,20 @@ class LineChange:
 
     @property
     def changed(self) -> bool:
-        return any(abs(value) >= 0.005 for value in (self.delta.minimum, self.delta.typical, self.delta.maximum)) \
+        return (
+            any(abs(value) >= 0.005 for value in (self.delta.minimum, self.delta.typical, self.delta.maximum))
             or self.base_counted != self.current_counted
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "base": self.base.rounded() if self.base else None,
-                "current": self.current.rounded() if self.current else None, "delta": self.delta.rounded(),
-                "base_counted": self.base_counted, "current_counted": self.current_counted}
+        return {
+            "name": self.name,
+            "base": self.base.rounded() if self.base else None,
+            "current": self.current.rounded() if self.current else None,
+            "delta": self.delta.rounded(),
+            "base_counted": self.base_counted,
+            "current_counted": self.current_counted,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +65,14 @@ class EnvironmentChange:
         return self.current_total - self.base_total
 
     def as_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "base_total": self.base_total.rounded(),
-                "current_total": self.current_total.rounded(), "delta": self.delta.rounded(),
-                "lines": [change.as_dict() for change in self.lines], "not_compared": self.not_compared}
+        return {
+            "environment": self.environment,
+            "base_total": self.base_total.rounded(),
+            "current_total": self.current_total.rounded(),
+            "delta": self.delta.rounded(),
+            "lines": [change.as_dict() for change in self.lines],
+            "not_compared": self.not_compared,
+        }
 
 
 def _sum(values) -> Range:
@@ -71,15 +83,19 @@ def _sum(values) -> Range:
     return total
 
 
-def compare(base: dict[str, Estimate], current: dict[str, Estimate], *,
-            base_holds_only: frozenset[str] | None) -> list[EnvironmentChange]:
+def compare(
+    base: dict[str, Estimate], current: dict[str, Estimate], *, base_holds_only: frozenset[str] | None
+) -> list[EnvironmentChange]:
     """Per environment in either side, the change of every line the base can answer for."""
     changes = []
     for environment in sorted(set(base) | set(current)):
-        base_lines = {line.name: line for line in (base[environment].lines if environment in base else [])
-                      if line.monthly is not None}
+        base_lines = {
+            line.name: line
+            for line in (base[environment].lines if environment in base else [])
+            if line.monthly is not None
+        }
         current_lines, not_compared = {}, []
-        for line in (current[environment].lines if environment in current else []):
+        for line in current[environment].lines if environment in current else []:
             if line.monthly is None:
                 continue
             if base_holds_only is not None and not line.reads <= base_holds_only:
@@ -87,11 +103,20 @@ def compare(base: dict[str, Estimate], current: dict[str, Estimate], *,
             else:
                 current_lines[line.name] = line
         names = list(dict.fromkeys([*current_lines, *base_lines]))
-        changes.append(EnvironmentChange(environment=environment, not_compared=not_compared, lines=[
-            LineChange(name=name,
-                       base=base_lines[name].monthly if name in base_lines else None,
-                       current=current_lines[name].monthly if name in current_lines else None,
-                       base_counted=base_lines[name].counted if name in base_lines else "",
-                       current_counted=current_lines[name].counted if name in current_lines else "")
-            for name in names]))
+        changes.append(
+            EnvironmentChange(
+                environment=environment,
+                not_compared=not_compared,
+                lines=[
+                    LineChange(
+                        name=name,
+                        base=base_lines[name].monthly if name in base_lines else None,
+                        current=current_lines[name].monthly if name in current_lines else None,
+                        base_counted=base_lines[name].counted if name in base_lines else "",
+                        current_counted=current_lines[name].counted if name in current_lines else "",
+                    )
+                    for name in names
+                ],
+            )
+        )
     return changes

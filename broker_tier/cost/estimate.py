@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import broker_tier_contract as contract
-
 from broker_tier.cost.prices import CostError, PriceTable, UnknownPrice
 from broker_tier.cost.templates import EnvironmentTemplates
 
@@ -31,15 +30,30 @@ ECS_DEFAULT_DESIRED_COUNT = 1
 
 REPLICATION_GROUP = "AWS::ElastiCache::ReplicationGroup"
 SERVICE, TASK_DEFINITION, CLUSTER = "AWS::ECS::Service", "AWS::ECS::TaskDefinition", "AWS::ECS::Cluster"
-SCALABLE_TARGET, SCALING_POLICY = ("AWS::ApplicationAutoScaling::ScalableTarget",
-                                   "AWS::ApplicationAutoScaling::ScalingPolicy")
+SCALABLE_TARGET, SCALING_POLICY = (
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+)
 NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT = "AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::VPCEndpoint"
 KMS_KEY, SECRET = "AWS::KMS::Key", "AWS::SecretsManager::Secret"
 ALARM, COMPOSITE_ALARM = "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"
 DASHBOARD, LOG_GROUP = "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"
 QUEUE = "AWS::SQS::Queue"
-PRICED_TYPES = frozenset({REPLICATION_GROUP, SERVICE, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, KMS_KEY, SECRET,
-                          ALARM, COMPOSITE_ALARM, DASHBOARD, LOG_GROUP})
+PRICED_TYPES = frozenset(
+    {
+        REPLICATION_GROUP,
+        SERVICE,
+        NAT_GATEWAY,
+        ELASTIC_IP,
+        VPC_ENDPOINT,
+        KMS_KEY,
+        SECRET,
+        ALARM,
+        COMPOSITE_ALARM,
+        DASHBOARD,
+        LOG_GROUP,
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +94,12 @@ class Assumptions:
             f"retention ({self.log_months_kept_without_retention:g} months if it never expires)",
             f"NAT gateways: {self.nat_gb:g} GB processed per month",
             f"ElastiCache snapshots: {self.snapshot_gb:g} GB each, one a day for the retention period",
-            "free tier: " + ("subtracted as if the environment had the account to itself" if self.free_tier
-                             else "not subtracted (account-wide allowances, shared by every environment)"),
+            "free tier: "
+            + (
+                "subtracted as if the environment had the account to itself"
+                if self.free_tier
+                else "not subtracted (account-wide allowances, shared by every environment)"
+            ),
         ]
 
 
@@ -131,9 +149,13 @@ class Line:
     not_estimated: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "counted": self.counted,
-                "monthly": self.monthly.rounded() if self.monthly else None,
-                "not_estimated": self.not_estimated, "reads": sorted(self.reads)}
+        return {
+            "name": self.name,
+            "counted": self.counted,
+            "monthly": self.monthly.rounded() if self.monthly else None,
+            "not_estimated": self.not_estimated,
+            "reads": sorted(self.reads),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,9 +183,15 @@ class Estimate:
         raise KeyError(f"{self.environment}: no line {name!r}; lines: {[line.name for line in self.lines]}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "region": self.region, "prices_as_of": self.as_of,
-                "currency": self.currency, "total": self.total.rounded(),
-                "lines": [line.as_dict() for line in self.lines], "notes": self.notes}
+        return {
+            "environment": self.environment,
+            "region": self.region,
+            "prices_as_of": self.as_of,
+            "currency": self.currency,
+            "total": self.total.rounded(),
+            "lines": [line.as_dict() for line in self.lines],
+            "notes": self.notes,
+        }
 
 
 def _price(value: float) -> str:
@@ -247,28 +275,46 @@ class Estimator:
         environment = _Environment(templates)
         self._check_every_resource_is_priced(environment)
         services = self._services(environment)
-        lines = [*self._cache_lines(environment), *self._fargate_lines(services),
-                 *self._network_lines(environment), *self._public_ipv4_lines(environment, services),
-                 *self._security_lines(environment), *self._alarm_lines(environment),
-                 *self._dashboard_lines(environment), *self._log_lines(environment),
-                 *self._sqs_lines(environment, services), *self._container_insights_lines(environment)]
+        lines = [
+            *self._cache_lines(environment),
+            *self._fargate_lines(services),
+            *self._network_lines(environment),
+            *self._public_ipv4_lines(environment, services),
+            *self._security_lines(environment),
+            *self._alarm_lines(environment),
+            *self._dashboard_lines(environment),
+            *self._log_lines(environment),
+            *self._sqs_lines(environment, services),
+            *self._container_insights_lines(environment),
+        ]
         notes = [f"not estimated: {line.name}: {line.not_estimated}" for line in lines if line.not_estimated]
-        notes += ["not estimated: data transfer (internet egress, cross-AZ), KMS and Secrets Manager API "
-                  "requests, SNS deliveries, ECR image storage, data through interface endpoints"]
+        notes += [
+            "not estimated: data transfer (internet egress, cross-AZ), KMS and Secrets Manager API "
+            "requests, SNS deliveries, ECR image storage, data through interface endpoints"
+        ]
         if templates.holds_only is not None:
             lines = [line for line in lines if line.reads <= templates.holds_only]
-        return Estimate(environment=templates.environment, region=self.region, as_of=self.prices.as_of,
-                        currency=self.prices.currency, lines=lines, assumptions=self.assumptions, notes=notes)
+        return Estimate(
+            environment=templates.environment,
+            region=self.region,
+            as_of=self.prices.as_of,
+            currency=self.prices.currency,
+            lines=lines,
+            assumptions=self.assumptions,
+            notes=notes,
+        )
 
     def _check_every_resource_is_priced(self, environment: _Environment) -> None:
         for stack, logical_id, resource in environment.resources:
             resource_type = resource.get("Type", "")
             if resource_type in PRICED_TYPES or self.prices.no_charge_reason(resource_type):
                 continue
-            raise UnknownPrice(f"{environment.where(stack, logical_id)}: resource type {resource_type} has no price "
-                               f"and is not listed as free of charge in {self.prices.path.name} (prices as of "
-                               f"{self.prices.as_of}); add its price and source, or its reason under "
-                               f"no_charge_resource_types, before estimating")
+            raise UnknownPrice(
+                f"{environment.where(stack, logical_id)}: resource type {resource_type} has no price "
+                f"and is not listed as free of charge in {self.prices.path.name} (prices as of "
+                f"{self.prices.as_of}); add its price and source, or its reason under "
+                f"no_charge_resource_types, before estimating"
+            )
 
     def _cache_lines(self, environment: _Environment) -> list[Line]:
         lines = []
@@ -282,21 +328,37 @@ class Estimator:
             elif "NumNodeGroups" in props:
                 nodes = int(props["NumNodeGroups"]) * (int(props.get("ReplicasPerNodeGroup", 0)) + 1)
             else:
-                raise CostError(f"{environment.where(stack, logical_id)}: the node count cannot be read "
-                                f"(neither NumCacheClusters nor NumNodeGroups)")
+                raise CostError(
+                    f"{environment.where(stack, logical_id)}: the node count cannot be read "
+                    f"(neither NumCacheClusters nor NumNodeGroups)"
+                )
             if not isinstance(node_type, str):
-                raise CostError(f"{environment.where(stack, logical_id)}: CacheNodeType is not a literal: {node_type!r}")
+                raise CostError(
+                    f"{environment.where(stack, logical_id)}: CacheNodeType is not a literal: {node_type!r}"
+                )
             hourly = self.price("elasticache_node_hour", engine, node_type)
-            lines.append(Line(name=f"ElastiCache nodes{suffix}",
-                              counted=f"{nodes} x {node_type} ({engine}) x {self.hours:g} h at {_price(hourly)}/h",
-                              monthly=Range.fixed(nodes * hourly * self.hours), reads=frozenset({REPLICATION_GROUP})))
+            lines.append(
+                Line(
+                    name=f"ElastiCache nodes{suffix}",
+                    counted=f"{nodes} x {node_type} ({engine}) x {self.hours:g} h at {_price(hourly)}/h",
+                    monthly=Range.fixed(nodes * hourly * self.hours),
+                    reads=frozenset({REPLICATION_GROUP}),
+                )
+            )
             retention = int(props.get("SnapshotRetentionLimit", 0))
             billable_gb = self.assumptions.snapshot_gb * max(retention - 1, 0)
             per_gb = self.price("elasticache_backup_gb_month")
-            lines.append(Line(name=f"ElastiCache snapshots{suffix}",
-                              counted=(f"{retention} daily snapshot(s) x {_number(self.assumptions.snapshot_gb)} GB, "
-                                       f"one free: {_number(billable_gb)} GB-month at {_price(per_gb)}"),
-                              monthly=Range.fixed(billable_gb * per_gb), reads=frozenset({REPLICATION_GROUP})))
+            lines.append(
+                Line(
+                    name=f"ElastiCache snapshots{suffix}",
+                    counted=(
+                        f"{retention} daily snapshot(s) x {_number(self.assumptions.snapshot_gb)} GB, "
+                        f"one free: {_number(billable_gb)} GB-month at {_price(per_gb)}"
+                    ),
+                    monthly=Range.fixed(billable_gb * per_gb),
+                    reads=frozenset({REPLICATION_GROUP}),
+                )
+            )
         return lines
 
     def _services(self, environment: _Environment) -> list[_Service]:
@@ -315,8 +377,11 @@ class Estimator:
             platform = task_props.get("RuntimePlatform", {})
             if platform.get("OperatingSystemFamily", "LINUX") != "LINUX":
                 raise UnknownPrice(f"{where}: only Linux tasks are priced, not {platform['OperatingSystemFamily']}")
-            scaling = [_properties(target) for target_stack, _, target in targets
-                       if target_stack == stack and logical_id in _referenced_ids(_properties(target).get("ResourceId"))]
+            scaling = [
+                _properties(target)
+                for target_stack, _, target in targets
+                if target_stack == stack and logical_id in _referenced_ids(_properties(target).get("ResourceId"))
+            ]
             if scaling:
                 low, high = int(scaling[0]["MinCapacity"]), int(scaling[0]["MaxCapacity"])
                 tasks = Range(low, low + self.assumptions.typical_load_percent / 100 * (high - low), high)
@@ -325,36 +390,52 @@ class Estimator:
             environment_variables = {
                 entry["Name"]: entry.get("Value")
                 for container in task_props.get("ContainerDefinitions", [])
-                for entry in container.get("Environment", [])}
+                for entry in container.get("Environment", [])
+            }
             network = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
-            services.append(_Service(
-                label=_process_name(environment, stack, task_props) or logical_id,
-                tasks=tasks,
-                vcpu=int(task_props["Cpu"]) / 1024, memory_gb=int(task_props["Memory"]) / 1024,
-                architecture=platform.get("CpuArchitecture", "X86_64"),
-                ephemeral_gb=float(task_props.get("EphemeralStorage", {}).get("SizeInGiB", FARGATE_INCLUDED_EPHEMERAL_GB)),
-                public_ip=network.get("AssignPublicIp") == "ENABLED",
-                consumes_queue=contract.ContainerEnvironment.QUEUE.name in environment_variables,
-                broker=str(environment_variables.get(contract.ContainerEnvironment.BROKER.name)
-                           or contract.ContainerEnvironment.BROKER.default)))
+            services.append(
+                _Service(
+                    label=_process_name(environment, stack, task_props) or logical_id,
+                    tasks=tasks,
+                    vcpu=int(task_props["Cpu"]) / 1024,
+                    memory_gb=int(task_props["Memory"]) / 1024,
+                    architecture=platform.get("CpuArchitecture", "X86_64"),
+                    ephemeral_gb=float(
+                        task_props.get("EphemeralStorage", {}).get("SizeInGiB", FARGATE_INCLUDED_EPHEMERAL_GB)
+                    ),
+                    public_ip=network.get("AssignPublicIp") == "ENABLED",
+                    consumes_queue=contract.ContainerEnvironment.QUEUE.name in environment_variables,
+                    broker=str(
+                        environment_variables.get(contract.ContainerEnvironment.BROKER.name)
+                        or contract.ContainerEnvironment.BROKER.default
+                    ),
+                )
+            )
         return services
 
     def _fargate_lines(self, services: list[_Service]) -> list[Line]:
         lines = []
         reads = frozenset({SERVICE, TASK_DEFINITION, SCALABLE_TARGET})
         for service in services:
-            task_hour = (service.vcpu * self.price("fargate_vcpu_hour", service.architecture)
-                         + service.memory_gb * self.price("fargate_gb_hour", service.architecture))
+            task_hour = service.vcpu * self.price(
+                "fargate_vcpu_hour", service.architecture
+            ) + service.memory_gb * self.price("fargate_gb_hour", service.architecture)
             extra_storage = max(service.ephemeral_gb - FARGATE_INCLUDED_EPHEMERAL_GB, 0)
             if extra_storage:
                 task_hour += extra_storage * self.price("fargate_ephemeral_gb_hour")
             tasks = service.tasks
-            lines.append(Line(
-                name=f"Fargate {service.label}",
-                counted=(f"{_number(tasks.minimum)} / {_number(tasks.typical)} / {_number(tasks.maximum)} tasks x "
-                         f"{_number(service.vcpu)} vCPU, {_number(service.memory_gb)} GB, {service.architecture} "
-                         f"x {self.hours:g} h ({_price(task_hour)}/task-hour)"),
-                monthly=tasks * (task_hour * self.hours), reads=reads))
+            lines.append(
+                Line(
+                    name=f"Fargate {service.label}",
+                    counted=(
+                        f"{_number(tasks.minimum)} / {_number(tasks.typical)} / {_number(tasks.maximum)} tasks x "
+                        f"{_number(service.vcpu)} vCPU, {_number(service.memory_gb)} GB, {service.architecture} "
+                        f"x {self.hours:g} h ({_price(task_hour)}/task-hour)"
+                    ),
+                    monthly=tasks * (task_hour * self.hours),
+                    reads=reads,
+                )
+            )
         return lines
 
     def _network_lines(self, environment: _Environment) -> list[Line]:
@@ -362,12 +443,23 @@ class Estimator:
         gateways = len(environment.of_type(NAT_GATEWAY))
         if gateways:
             hourly = self.price("nat_gateway_hour")
-            lines.append(Line(name="NAT gateways", counted=f"{gateways} x {self.hours:g} h at {_price(hourly)}/h",
-                              monthly=Range.fixed(gateways * hourly * self.hours), reads=frozenset({NAT_GATEWAY})))
+            lines.append(
+                Line(
+                    name="NAT gateways",
+                    counted=f"{gateways} x {self.hours:g} h at {_price(hourly)}/h",
+                    monthly=Range.fixed(gateways * hourly * self.hours),
+                    reads=frozenset({NAT_GATEWAY}),
+                )
+            )
             per_gb = self.price("nat_gateway_gb")
-            lines.append(Line(name="NAT data processed",
-                              counted=f"{_number(self.assumptions.nat_gb)} GB at {_price(per_gb)}/GB (assumed volume)",
-                              monthly=Range.fixed(self.assumptions.nat_gb * per_gb), reads=frozenset({NAT_GATEWAY})))
+            lines.append(
+                Line(
+                    name="NAT data processed",
+                    counted=f"{_number(self.assumptions.nat_gb)} GB at {_price(per_gb)}/GB (assumed volume)",
+                    monthly=Range.fixed(self.assumptions.nat_gb * per_gb),
+                    reads=frozenset({NAT_GATEWAY}),
+                )
+            )
         interface_az_hours, interface_endpoints = 0.0, 0
         for stack, logical_id, resource in environment.of_type(VPC_ENDPOINT):
             props = _properties(resource)
@@ -378,15 +470,22 @@ class Estimator:
                 raise UnknownPrice(f"{environment.where(stack, logical_id)}: no price for a {kind} VPC endpoint")
             subnets = props.get("SubnetIds")
             if not isinstance(subnets, list):
-                raise CostError(f"{environment.where(stack, logical_id)}: the endpoint's Availability Zones cannot "
-                                f"be counted (SubnetIds is not a list)")
+                raise CostError(
+                    f"{environment.where(stack, logical_id)}: the endpoint's Availability Zones cannot "
+                    f"be counted (SubnetIds is not a list)"
+                )
             interface_endpoints += 1
             interface_az_hours += len(subnets) * self.hours
         if interface_endpoints:
             hourly = self.price("interface_endpoint_az_hour")
-            lines.append(Line(name="Interface VPC endpoints",
-                              counted=f"{interface_endpoints} endpoint(s), {interface_az_hours:g} AZ-hours at {_price(hourly)}",
-                              monthly=Range.fixed(interface_az_hours * hourly), reads=frozenset({VPC_ENDPOINT})))
+            lines.append(
+                Line(
+                    name="Interface VPC endpoints",
+                    counted=f"{interface_endpoints} endpoint(s), {interface_az_hours:g} AZ-hours at {_price(hourly)}",
+                    monthly=Range.fixed(interface_az_hours * hourly),
+                    reads=frozenset({VPC_ENDPOINT}),
+                )
+            )
         return lines
 
     def _public_ipv4_lines(self, environment: _Environment, services: list[_Service]) -> list[Line]:
@@ -398,36 +497,63 @@ class Estimator:
         if not addresses and task_addresses == ZERO:
             return []
         hourly = self.price("public_ipv4_hour")
-        reads = frozenset({ELASTIC_IP} | ({SERVICE, TASK_DEFINITION, SCALABLE_TARGET} if task_addresses != ZERO else set()))
+        reads = frozenset(
+            {ELASTIC_IP} | ({SERVICE, TASK_DEFINITION, SCALABLE_TARGET} if task_addresses != ZERO else set())
+        )
         counted = f"{addresses} Elastic IP(s)" + (
-            f" + {_number(task_addresses.typical)} task(s) with a public IP" if task_addresses != ZERO else "")
-        return [Line(name="Public IPv4 addresses", counted=f"{counted} x {self.hours:g} h at {_price(hourly)}/h",
-                     monthly=(task_addresses + Range.fixed(addresses)) * (hourly * self.hours), reads=reads)]
+            f" + {_number(task_addresses.typical)} task(s) with a public IP" if task_addresses != ZERO else ""
+        )
+        return [
+            Line(
+                name="Public IPv4 addresses",
+                counted=f"{counted} x {self.hours:g} h at {_price(hourly)}/h",
+                monthly=(task_addresses + Range.fixed(addresses)) * (hourly * self.hours),
+                reads=reads,
+            )
+        ]
 
-    def _count_line(self, environment: _Environment, *, name: str, resource_type: str, price: str,
-                    free: float = 0.0, remark: str = "") -> list[Line]:
+    def _count_line(
+        self,
+        environment: _Environment,
+        *,
+        name: str,
+        resource_type: str,
+        price: str,
+        free: float = 0.0,
+        remark: str = "",
+    ) -> list[Line]:
         count = len(environment.of_type(resource_type))
         if not count:
             return []
         unit = self.price(price)
         billable = max(count - free, 0)
         free_text = f", {free:g} free" if free else ""
-        return [Line(name=name, counted=f"{count}{free_text} x {_price(unit)}/month{remark}",
-                     monthly=Range.fixed(billable * unit), reads=frozenset({resource_type}))]
+        return [
+            Line(
+                name=name,
+                counted=f"{count}{free_text} x {_price(unit)}/month{remark}",
+                monthly=Range.fixed(billable * unit),
+                reads=frozenset({resource_type}),
+            )
+        ]
 
     def _security_lines(self, environment: _Environment) -> list[Line]:
         rotating = sum(bool(_properties(key).get("EnableKeyRotation")) for _, _, key in environment.of_type(KMS_KEY))
-        remark = (f" (first-year price; {rotating} with yearly rotation: each of a key's first two rotations adds "
-                  f"{_price(self.price('kms_key_month'))}/month)" if rotating else "")
-        return (self._count_line(environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month",
-                                 remark=remark)
-                + self._count_line(environment, name="Secrets Manager secrets", resource_type=SECRET,
-                                   price="secret_month"))
+        remark = (
+            f" (first-year price; {rotating} with yearly rotation: each of a key's first two rotations adds "
+            f"{_price(self.price('kms_key_month'))}/month)"
+            if rotating
+            else ""
+        )
+        return self._count_line(
+            environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month", remark=remark
+        ) + self._count_line(environment, name="Secrets Manager secrets", resource_type=SECRET, price="secret_month")
 
     def _dashboard_lines(self, environment: _Environment) -> list[Line]:
         free = self.prices.free_tier("dashboards") if self.assumptions.free_tier else 0.0
-        return self._count_line(environment, name="CloudWatch dashboards", resource_type=DASHBOARD,
-                                price="dashboard_month", free=free)
+        return self._count_line(
+            environment, name="CloudWatch dashboards", resource_type=DASHBOARD, price="dashboard_month", free=free
+        )
 
     def _alarm_lines(self, environment: _Environment) -> list[Line]:
         standard = high_resolution = 0
@@ -458,17 +584,30 @@ class Estimator:
         if not standard + high_resolution + composites:
             return []
         free = min(self.prices.free_tier("alarm_metrics"), standard) if self.assumptions.free_tier else 0.0
-        monthly = ((standard - free) * self.price("alarm_metric_month", "standard")
-                   + (high_resolution * self.price("alarm_metric_month", "high_resolution") if high_resolution else 0)
-                   + (composites * self.price("composite_alarm_month") if composites else 0))
-        counted = (f"{template_metrics} alarm metric(s) in {template_alarms} alarm(s) of the templates"
-                   + (f", {tracking_metrics} in the {tracking_alarms} alarm(s) target tracking creates"
-                      if tracking_alarms else "")
-                   + (f"; {high_resolution} high-resolution" if high_resolution else "")
-                   + (f"; {composites} composite alarm(s)" if composites else "")
-                   + (f"; {free:g} free" if free else ""))
-        return [Line(name="CloudWatch alarms", counted=counted, monthly=Range.fixed(monthly),
-                     reads=frozenset({ALARM, COMPOSITE_ALARM, SCALING_POLICY}))]
+        monthly = (
+            (standard - free) * self.price("alarm_metric_month", "standard")
+            + (high_resolution * self.price("alarm_metric_month", "high_resolution") if high_resolution else 0)
+            + (composites * self.price("composite_alarm_month") if composites else 0)
+        )
+        counted = (
+            f"{template_metrics} alarm metric(s) in {template_alarms} alarm(s) of the templates"
+            + (
+                f", {tracking_metrics} in the {tracking_alarms} alarm(s) target tracking creates"
+                if tracking_alarms
+                else ""
+            )
+            + (f"; {high_resolution} high-resolution" if high_resolution else "")
+            + (f"; {composites} composite alarm(s)" if composites else "")
+            + (f"; {free:g} free" if free else "")
+        )
+        return [
+            Line(
+                name="CloudWatch alarms",
+                counted=counted,
+                monthly=Range.fixed(monthly),
+                reads=frozenset({ALARM, COMPOSITE_ALARM, SCALING_POLICY}),
+            )
+        ]
 
     def _log_lines(self, environment: _Environment) -> list[Line]:
         groups = environment.of_type(LOG_GROUP)
@@ -479,20 +618,29 @@ class Estimator:
         stored = 0.0
         for _, _, resource in groups:
             days = _properties(resource).get("RetentionInDays")
-            months = (int(days) / DAYS_PER_MONTH if days is not None
-                      else self.assumptions.log_months_kept_without_retention)
+            months = (
+                int(days) / DAYS_PER_MONTH if days is not None else self.assumptions.log_months_kept_without_retention
+            )
             stored += per_group * months
         free = min(self.prices.free_tier("log_gb"), ingested) if self.assumptions.free_tier else 0.0
         ingestion_price, storage_price = self.price("log_ingestion_gb"), self.price("log_storage_gb_month")
         reads = frozenset({LOG_GROUP})
         return [
-            Line(name="CloudWatch Logs ingestion",
-                 counted=(f"{len(groups)} log group(s) x {_number(per_group)} GB{f', {free:g} GB free' if free else ''} "
-                          f"at {_price(ingestion_price)}/GB"),
-                 monthly=Range.fixed((ingested - free) * ingestion_price), reads=reads),
-            Line(name="CloudWatch Logs storage",
-                 counted=f"{_number(stored)} GB kept (each group's retention) at {_price(storage_price)}/GB-month",
-                 monthly=Range.fixed(stored * storage_price), reads=reads),
+            Line(
+                name="CloudWatch Logs ingestion",
+                counted=(
+                    f"{len(groups)} log group(s) x {_number(per_group)} GB{f', {free:g} GB free' if free else ''} "
+                    f"at {_price(ingestion_price)}/GB"
+                ),
+                monthly=Range.fixed((ingested - free) * ingestion_price),
+                reads=reads,
+            ),
+            Line(
+                name="CloudWatch Logs storage",
+                counted=f"{_number(stored)} GB kept (each group's retention) at {_price(storage_price)}/GB-month",
+                monthly=Range.fixed(stored * storage_price),
+                reads=reads,
+            ),
         ]
 
     def _sqs_lines(self, environment: _Environment, services: list[_Service]) -> list[Line]:
@@ -501,36 +649,58 @@ class Estimator:
         reads = frozenset({QUEUE, SERVICE, TASK_DEFINITION, SCALABLE_TARGET})
         consumers = [service for service in services if service.consumes_queue and service.broker == "sqs"]
         if not consumers:
-            return [Line(name="SQS requests", counted="no worker consumes SQS (redis broker): no task traffic on SQS",
-                         monthly=ZERO, reads=reads)]
+            return [
+                Line(
+                    name="SQS requests",
+                    counted="no worker consumes SQS (redis broker): no task traffic on SQS",
+                    monthly=ZERO,
+                    reads=reads,
+                )
+            ]
         seconds = self.hours * SECONDS_PER_HOUR
-        message_requests = (self.assumptions.messages_per_second * seconds
-                            * self.assumptions.sqs_requests_per_message)
+        message_requests = self.assumptions.messages_per_second * seconds * self.assumptions.sqs_requests_per_message
         worker_tasks = ZERO
         for service in consumers:
             worker_tasks = worker_tasks + service.tasks
-        requests = worker_tasks.map(lambda tasks: message_requests + tasks * seconds
-                                    / self.assumptions.sqs_long_poll_seconds)
+        requests = worker_tasks.map(
+            lambda tasks: message_requests + tasks * seconds / self.assumptions.sqs_long_poll_seconds
+        )
         free = self.prices.free_tier("sqs_requests") if self.assumptions.free_tier else 0.0
         per_million = self.price("sqs_million_requests")
-        return [Line(name="SQS requests",
-                     counted=(f"{_number(requests.minimum / 1e6)} / {_number(requests.typical / 1e6)} / "
-                              f"{_number(requests.maximum / 1e6)} million requests"
-                              f"{f' ({free / 1e6:g} million free)' if free else ''} at {_price(per_million)}/million"),
-                     monthly=requests.map(lambda count: max(count - free, 0) / 1e6 * per_million), reads=reads)]
+        return [
+            Line(
+                name="SQS requests",
+                counted=(
+                    f"{_number(requests.minimum / 1e6)} / {_number(requests.typical / 1e6)} / "
+                    f"{_number(requests.maximum / 1e6)} million requests"
+                    f"{f' ({free / 1e6:g} million free)' if free else ''} at {_price(per_million)}/million"
+                ),
+                monthly=requests.map(lambda count: max(count - free, 0) / 1e6 * per_million),
+                reads=reads,
+            )
+        ]
 
     def _container_insights_lines(self, environment: _Environment) -> list[Line]:
         lines = []
         for _, _, resource in environment.of_type(CLUSTER):
-            settings = {setting.get("Name"): setting.get("Value")
-                        for setting in _properties(resource).get("ClusterSettings", [])}
+            settings = {
+                setting.get("Name"): setting.get("Value")
+                for setting in _properties(resource).get("ClusterSettings", [])
+            }
             mode = settings.get("containerInsights")
             if mode in ("enabled", "enhanced"):
-                lines.append(Line(
-                    name="Container Insights", counted=f"cluster setting containerInsights={mode}", monthly=None,
-                    reads=frozenset({CLUSTER}),
-                    not_estimated=("billed as CloudWatch custom metrics and performance-log ingestion that grow with "
-                                   "the number of services and tasks; the price table has no per-cluster figure")))
+                lines.append(
+                    Line(
+                        name="Container Insights",
+                        counted=f"cluster setting containerInsights={mode}",
+                        monthly=None,
+                        reads=frozenset({CLUSTER}),
+                        not_estimated=(
+                            "billed as CloudWatch custom metrics and performance-log ingestion that grow with "
+                            "the number of services and tasks; the price table has no per-cluster figure"
+                        ),
+                    )
+                )
         return lines
 
 
@@ -544,7 +714,7 @@ def _process_name(environment: _Environment, stack: str, task_props: dict) -> st
         if len(group_ids) == 1:
             group = _properties(environment.get(stack, next(iter(group_ids))) or {}).get("LogGroupName")
         if isinstance(group, str) and group.startswith(prefix):
-            return group[len(prefix):]
+            return group[len(prefix) :]
     return None
 
 
@@ -557,17 +727,26 @@ def _alarm_metrics(props: dict) -> tuple[int, int | None]:
     return len(stats), (min(periods) if periods else props.get("Period"))
 
 
-def estimate_all(found: dict[str, EnvironmentTemplates], *, prices: PriceTable, assumptions: Assumptions,
-                 region: str | None = None, environments: Iterable[str] | None = None) -> dict[str, Estimate]:
+def estimate_all(
+    found: dict[str, EnvironmentTemplates],
+    *,
+    prices: PriceTable,
+    assumptions: Assumptions,
+    region: str | None = None,
+    environments: Iterable[str] | None = None,
+) -> dict[str, Estimate]:
     """Estimates of ``environments`` (default: all found), in ``region`` (default: each environment's own
     region, else the price table's default region)."""
     names = list(environments) if environments is not None else list(found)
     missing = [name for name in names if name not in found]
     if missing:
         raise CostError(f"environment(s) {', '.join(missing)} not found; found: {', '.join(found)}")
-    return {name: Estimator(prices=prices, assumptions=assumptions,
-                            region=region or found[name].region or prices.default_region).estimate(found[name])
-            for name in names}
+    return {
+        name: Estimator(
+            prices=prices, assumptions=assumptions, region=region or found[name].region or prices.default_region
+        ).estimate(found[name])
+        for name in names
+    }
 
 
 def assumption_fields() -> dict[str, Any]:

@@ -63,9 +63,11 @@ class PriceTable:
 
     def check_region(self, region: str) -> None:
         if region not in self.data["regions"]:
-            raise UnknownPrice(f"region {region!r} has no prices in {self._where()}; regions in the table: "
-                               f"{', '.join(self.regions)} (add the region's prices with their sources, "
-                               f"or choose one with --region)")
+            raise UnknownPrice(
+                f"region {region!r} has no prices in {self._where()}; regions in the table: "
+                f"{', '.join(self.regions)} (add the region's prices with their sources, "
+                f"or choose one with --region)"
+            )
 
     def price(self, region: str, name: str, *variant: str) -> float:
         """The price ``name`` in ``region``, for ``variant`` when it varies (e.g. engine, node type)."""
@@ -78,8 +80,10 @@ class PriceTable:
         for key in variant:
             if not isinstance(value, dict) or key not in value:
                 known = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-                raise UnknownPrice(f"no price for {' '.join([*path[1:], key]) or key} ({entry['per']}) in region "
-                                   f"{region} in {self._where()}; priced: {known}")
+                raise UnknownPrice(
+                    f"no price for {' '.join([*path[1:], key]) or key} ({entry['per']}) in region "
+                    f"{region} in {self._where()}; priced: {known}"
+                )
             value = value[key]
             path.append(key)
         if isinstance(value, dict):

@@ -21,25 +21,34 @@ def _signed(value: float) -> str:
 
 
 def heading(prices: PriceTable, assumptions: Assumptions) -> list[str]:
-    return ([f"Monthly cost estimate in {prices.currency}: on-demand list prices as of {prices.as_of} "
-             f"(broker_tier/cost/{prices.path.name}); {prices.hours_per_month:g} hours a month.",
-             "Assumptions (options of `broker-tier-ops cost`):"]
-            + [f"  - {text}" for text in assumptions.describe()])
+    return [
+        f"Monthly cost estimate in {prices.currency}: on-demand list prices as of {prices.as_of} "
+        f"(broker_tier/cost/{prices.path.name}); {prices.hours_per_month:g} hours a month.",
+        "Assumptions (options of `broker-tier-ops cost`):",
+    ] + [f"  - {text}" for text in assumptions.describe()]
 
 
 def estimate_table(estimate: Estimate) -> list[str]:
-    rows = [(line.name, _money(line.monthly.minimum if line.monthly else None),
-             _money(line.monthly.typical if line.monthly else None),
-             _money(line.monthly.maximum if line.monthly else None), line.counted) for line in estimate.lines]
+    rows = [
+        (
+            line.name,
+            _money(line.monthly.minimum if line.monthly else None),
+            _money(line.monthly.typical if line.monthly else None),
+            _money(line.monthly.maximum if line.monthly else None),
+            line.counted,
+        )
+        for line in estimate.lines
+    ]
     total = estimate.total
     rows.append(("total", _money(total.minimum), _money(total.typical), _money(total.maximum), ""))
     widths = [max(len(row[column]) for row in [*rows, ("line", "min", "typical", "max", "")]) for column in range(4)]
-    header = (f"  {'line':<{widths[0]}}  {'min':>{widths[1]}}  {'typical':>{widths[2]}}  {'max':>{widths[3]}}  "
-              f"counted")
+    header = f"  {'line':<{widths[0]}}  {'min':>{widths[1]}}  {'typical':>{widths[2]}}  {'max':>{widths[3]}}  counted"
     lines = [f"{estimate.environment} ({estimate.region}):", header]
     for name, low, typical, high, counted in rows:
-        lines.append(f"  {name:<{widths[0]}}  {low:>{widths[1]}}  {typical:>{widths[2]}}  {high:>{widths[3]}}  "
-                     f"{counted}".rstrip())
+        lines.append(
+            f"  {name:<{widths[0]}}  {low:>{widths[1]}}  {typical:>{widths[2]}}  {high:>{widths[3]}}  "
+            f"{counted}".rstrip()
+        )
     return lines
 
 
@@ -58,12 +67,18 @@ def text(estimates: dict[str, Estimate], prices: PriceTable, assumptions: Assump
 
 def markdown(estimates: dict[str, Estimate], prices: PriceTable) -> str:
     """A totals table, then one table of lines per environment (typical load)."""
-    lines = [f"Monthly, {prices.currency}, on-demand list prices as of {prices.as_of}:", "",
-             "| environment | region | at minimum tasks | typical | at maximum tasks |", "|---|---|---:|---:|---:|"]
+    lines = [
+        f"Monthly, {prices.currency}, on-demand list prices as of {prices.as_of}:",
+        "",
+        "| environment | region | at minimum tasks | typical | at maximum tasks |",
+        "|---|---|---:|---:|---:|",
+    ]
     for estimate in estimates.values():
         total = estimate.total
-        lines.append(f"| {estimate.environment} | {estimate.region} | {_money(total.minimum)} | "
-                     f"{_money(total.typical)} | {_money(total.maximum)} |")
+        lines.append(
+            f"| {estimate.environment} | {estimate.region} | {_money(total.minimum)} | "
+            f"{_money(total.typical)} | {_money(total.maximum)} |"
+        )
     names = list(dict.fromkeys(line.name for estimate in estimates.values() for line in estimate.lines))
     lines += ["", "| line (typical) | " + " | ".join(estimates) + " |", "|---|" + "---:|" * len(estimates)]
     for name in names:
@@ -72,8 +87,9 @@ def markdown(estimates: dict[str, Estimate], prices: PriceTable) -> str:
             found = [line for line in estimate.lines if line.name == name]
             cells.append(_money(found[0].monthly.typical if found[0].monthly else None) if found else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{_money(estimate.total.typical)}**"
-                                               for estimate in estimates.values()) + " |")
+    lines.append(
+        "| **total** | " + " | ".join(f"**{_money(estimate.total.typical)}**" for estimate in estimates.values()) + " |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -83,17 +99,23 @@ def comparison_text(changes: list[EnvironmentChange], *, base_label: str, base_n
         lines.append(f"  ({base_note})")
     for change in changes:
         delta = change.delta.typical
-        lines.append(f"{change.environment}: {_signed(delta)} ({_money(change.base_total.typical)} -> "
-                     f"{_money(change.current_total.typical)} over the compared lines)")
+        lines.append(
+            f"{change.environment}: {_signed(delta)} ({_money(change.base_total.typical)} -> "
+            f"{_money(change.current_total.typical)} over the compared lines)"
+        )
         changed = [line for line in change.lines if line.changed]
         width = max([len(line.name) for line in changed] + [4])
         for line in changed:
             base = _money(line.base.typical) if line.base else "-"
             current = _money(line.current.typical) if line.current else "-"
-            counted = (f"{line.base_counted} -> {line.current_counted}" if line.base_counted != line.current_counted
-                       else line.current_counted)
-            lines.append(f"  {line.name:<{width}}  {base:>10} -> {current:>10}  {_signed(line.delta.typical):>10}  "
-                         f"{counted}")
+            counted = (
+                f"{line.base_counted} -> {line.current_counted}"
+                if line.base_counted != line.current_counted
+                else line.current_counted
+            )
+            lines.append(
+                f"  {line.name:<{width}}  {base:>10} -> {current:>10}  {_signed(line.delta.typical):>10}  {counted}"
+            )
         unchanged = len(change.lines) - len(changed)
         if unchanged:
             lines.append(f"  ({unchanged} line(s) unchanged)")
@@ -102,12 +124,21 @@ def comparison_text(changes: list[EnvironmentChange], *, base_label: str, base_n
     return "\n".join(lines) + "\n"
 
 
-def as_json(estimates: dict[str, Estimate], prices: PriceTable, assumptions: Assumptions,
-            changes: list[EnvironmentChange] | None = None, base_label: str | None = None) -> dict[str, Any]:
+def as_json(
+    estimates: dict[str, Estimate],
+    prices: PriceTable,
+    assumptions: Assumptions,
+    changes: list[EnvironmentChange] | None = None,
+    base_label: str | None = None,
+) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "prices_as_of": prices.as_of, "currency": prices.currency, "hours_per_month": prices.hours_per_month,
-        "price_file": f"broker_tier/cost/{prices.path.name}", "assumptions": asdict(assumptions),
-        "environments": {name: estimate.as_dict() for name, estimate in estimates.items()}}
+        "prices_as_of": prices.as_of,
+        "currency": prices.currency,
+        "hours_per_month": prices.hours_per_month,
+        "price_file": f"broker_tier/cost/{prices.path.name}",
+        "assumptions": asdict(assumptions),
+        "environments": {name: estimate.as_dict() for name, estimate in estimates.items()},
+    }
     if changes is not None:
         data["comparison"] = {"base": base_label, "environments": [change.as_dict() for change in changes]}
     return data

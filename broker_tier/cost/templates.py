@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import broker_tier_contract as contract
-
 from broker_tier.cost.prices import CostError
 from broker_tier.tools.replacement_guard import STATEFUL_TYPES
 
@@ -31,9 +30,11 @@ class EnvironmentTemplates:
 
     def resources(self) -> list[tuple[str, str, dict]]:
         """``(stack, logical id, resource)`` of every resource, in a stable order."""
-        return [(stack, logical_id, resource)
-                for stack, template in sorted(self.stacks.items())
-                for logical_id, resource in sorted(template.get("Resources", {}).items())]
+        return [
+            (stack, logical_id, resource)
+            for stack, template in sorted(self.stacks.items())
+            for logical_id, resource in sorted(template.get("Resources", {}).items())
+        ]
 
 
 def _environment_of(stack_name: str) -> str | None:
@@ -51,12 +52,14 @@ def from_cloud_assembly(directory: Path) -> dict[str, EnvironmentTemplates]:
         if artifact["type"] != "aws:cloudformation:stack" or environment is None:
             continue
         stacks.setdefault(environment, {})[name] = json.loads(
-            (directory / artifact["properties"]["templateFile"]).read_text())
+            (directory / artifact["properties"]["templateFile"]).read_text()
+        )
         region = artifact.get("environment", "").rpartition("/")[2]
         regions[environment] = None if region in ("", _UNKNOWN_REGION) else region
-    return {environment: EnvironmentTemplates(environment=environment, stacks=templates,
-                                              region=regions[environment])
-            for environment, templates in stacks.items()}
+    return {
+        environment: EnvironmentTemplates(environment=environment, stacks=templates, region=regions[environment])
+        for environment, templates in stacks.items()
+    }
 
 
 def from_baseline(directory: Path) -> dict[str, EnvironmentTemplates]:
@@ -66,9 +69,12 @@ def from_baseline(directory: Path) -> dict[str, EnvironmentTemplates]:
         environment = _environment_of(path.stem)
         if environment is not None:
             stacks.setdefault(environment, {})[path.stem] = {"Resources": json.loads(path.read_text())}
-    return {environment: EnvironmentTemplates(environment=environment, stacks=templates,
-                                              holds_only=frozenset(STATEFUL_TYPES))
-            for environment, templates in stacks.items()}
+    return {
+        environment: EnvironmentTemplates(
+            environment=environment, stacks=templates, holds_only=frozenset(STATEFUL_TYPES)
+        )
+        for environment, templates in stacks.items()
+    }
 
 
 def load(directory: Path) -> dict[str, EnvironmentTemplates]:
@@ -80,8 +86,10 @@ def load(directory: Path) -> dict[str, EnvironmentTemplates]:
     else:
         raise CostError(f"{directory}: no such directory (expected a cdk.out cloud assembly or baseline/)")
     if not found:
-        raise CostError(f"{directory}: holds no BrokerTier-<env>-<part> stack (expected a cdk.out cloud assembly "
-                        f"with manifest.json, or the replacement guard's baseline/)")
+        raise CostError(
+            f"{directory}: holds no BrokerTier-<env>-<part> stack (expected a cdk.out cloud assembly "
+            f"with manifest.json, or the replacement guard's baseline/)"
+        )
     return found
 
 
@@ -98,13 +106,18 @@ def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path |
     except ValueError as error:  # JSONDecodeError: the file's own syntax, before any configuration check
         raise CostError(f"{cdk_json} is not valid JSON ({error}); nothing was estimated") from None
     if not isinstance(document, dict):
-        raise CostError(f"{cdk_json} is not a JSON object (a CDK app's cdk.json is, with the configuration under "
-                        f"\"context\"); nothing was estimated")
+        raise CostError(
+            f"{cdk_json} is not a JSON object (a CDK app's cdk.json is, with the configuration under "
+            f'"context"); nothing was estimated'
+        )
     outdir = outdir or Path(tempfile.mkdtemp(prefix="broker-tier-cost-"))
     try:
         synthesize_app(document.get("context", {}), environment=environment, outdir=outdir)
     except ConfigError as error:  # every problem on a line of its own (``load_environments``)
         problems = [line for line in str(error).splitlines() if line.strip()]
-        raise CostError(f"{cdk_json} has {len(problems)} configuration problem{'s' * (len(problems) != 1)}, so "
-                        f"nothing was estimated", problems) from None
+        raise CostError(
+            f"{cdk_json} has {len(problems)} configuration problem{'s' * (len(problems) != 1)}, so "
+            f"nothing was estimated",
+            problems,
+        ) from None
     return outdir

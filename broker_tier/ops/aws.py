@@ -17,9 +17,11 @@ CONNECT_TIMEOUT_SECONDS = 10
 """botocore waits 60 s by default; an unreachable endpoint should fail within a minute, not eight."""
 READ_TIMEOUT_SECONDS = 30
 
-REGION_HELP = ("AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region in "
-               "~/.aws/config. (botocore reads only AWS_DEFAULT_REGION and the profile; this tool reads "
-               "AWS_REGION first, the precedence of the AWS SDKs and Tools Reference Guide.)")
+REGION_HELP = (
+    "AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region in "
+    "~/.aws/config. (botocore reads only AWS_DEFAULT_REGION and the profile; this tool reads "
+    "AWS_REGION first, the precedence of the AWS SDKs and Tools Reference Guide.)"
+)
 PROFILE_HELP = "AWS profile of ~/.aws/config. Default: AWS_PROFILE, else boto3's default credential chain"
 
 
@@ -56,9 +58,17 @@ def make_clients(region: str | None, profile: str | None) -> tuple[dict, AwsTarg
     configured_attempts = core.get_config_variable("max_attempts")
     max_attempts = configured_attempts or DEFAULT_MAX_ATTEMPTS
     retries = {"mode": core.get_config_variable("retry_mode") or "standard", "total_max_attempts": max_attempts}
-    config = Config(retries=retries, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
-                    user_agent_extra="broker-tier-ops")
+    config = Config(
+        retries=retries,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        user_agent_extra="broker-tier-ops",
+    )
     session = boto3.Session(botocore_session=core, region_name=region)
     clients = {name: session.client(name, config=config) for name in SERVICES}
-    return clients, AwsTarget(region=clients[SERVICES[0]].meta.region_name, region_source=source,
-                              profile=profile or os.environ.get("AWS_PROFILE"), max_attempts=max_attempts)
+    return clients, AwsTarget(
+        region=clients[SERVICES[0]].meta.region_name,
+        region_source=source,
+        profile=profile or os.environ.get("AWS_PROFILE"),
+        max_attempts=max_attempts,
+    )

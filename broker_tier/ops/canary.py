@@ -24,13 +24,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
-import broker_tier_contract as contract
 from botocore.exceptions import BotoCoreError, ClientError
 
+import broker_tier_contract as contract
 from broker_tier.ops import task_accounting
 from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
@@ -47,16 +48,43 @@ def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, 
     Celery task ``task`` (task protocol 2, JSON serializer, base64 body and envelope)."""
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     body = base64.b64encode(json.dumps([list(args), {}, embed]).encode()).decode()
-    headers = {"lang": "py", "task": task, "id": task_id, "shadow": None, "eta": None, "expires": None,
-               "group": None, "group_index": None, "retries": 0, "timelimit": [None, None],
-               "root_id": task_id, "parent_id": None, "argsrepr": repr(list(args)), "kwargsrepr": "{}",
-               "origin": origin, "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None,
-               "stamps": {}}
-    properties = {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
-                  "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-                  "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())}
-    envelope = {"body": body, "content-encoding": "utf-8", "content-type": "application/json",
-                "headers": headers, "properties": properties}
+    headers = {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": repr(list(args)),
+        "kwargsrepr": "{}",
+        "origin": origin,
+        "ignore_result": None,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+    properties = {
+        "correlation_id": task_id,
+        "reply_to": "",
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": queue},
+        "priority": 0,
+        "body_encoding": "base64",
+        "delivery_tag": str(uuid.uuid4()),
+    }
+    envelope = {
+        "body": body,
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": properties,
+    }
     return base64.b64encode(json.dumps(envelope).encode()).decode()
 
 
@@ -86,8 +114,16 @@ class CanarySender:
     """Sends canaries to one queue at a steady rate from a thread (``start``/``stop``), or one at a
     time (``send``). Its schedule runs on real time whatever clock the drill uses."""
 
-    def __init__(self, sqs, *, queue_url: str, queue: str, run_id: str, rate_per_second: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        sqs,
+        *,
+        queue_url: str,
+        queue: str,
+        run_id: str,
+        rate_per_second: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.sqs, self.queue_url, self.queue, self.run_id = sqs, queue_url, queue, run_id
         self.interval = 1.0 / rate_per_second
         self.clock = clock
@@ -109,8 +145,12 @@ class CanarySender:
         sent_at = self.clock()
         error = None
         try:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=celery_sqs_message(
-                task=contract.CANARY_TASK, args=[token], task_id=task_id, queue=self.queue, origin=self.origin))
+            self.sqs.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=celery_sqs_message(
+                    task=contract.CANARY_TASK, args=[token], task_id=task_id, queue=self.queue, origin=self.origin
+                ),
+            )
         except (ClientError, BotoCoreError) as failure:
             error = str(failure)
         canary = SentCanary(token, task_id, sent_at, error)
@@ -145,15 +185,22 @@ def read_ledger(logs, *, log_group: str, run_id: str, since: datetime) -> list[E
     """The ledger lines of run ``run_id`` in ``log_group`` from ``since`` on (FilterLogEvents)."""
     executions = []
     pages = logs.get_paginator("filter_log_events").paginate(
-        logGroupName=log_group, filterPattern=f'"{run_id}"', startTime=int(since.timestamp() * 1000))
+        logGroupName=log_group, filterPattern=f'"{run_id}"', startTime=int(since.timestamp() * 1000)
+    )
     for page in pages:
         for event in page["events"]:
             record = contract.parse_canary_ledger_line(event["message"])
             if record is None or not str(record["token"]).startswith(run_id):
                 continue
             ingested = event.get("ingestionTime")
-            executions.append(Execution(str(record["token"]), str(record.get("task_id", "")), float(record["at"]),
-                                        ingested / 1000 if ingested is not None else None))
+            executions.append(
+                Execution(
+                    str(record["token"]),
+                    str(record.get("task_id", "")),
+                    float(record["at"]),
+                    ingested / 1000 if ingested is not None else None,
+                )
+            )
     return executions
 
 
@@ -191,7 +238,9 @@ class CanaryAccount:
 
     def as_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in vars(self).items() if not key.endswith("_sample")}
-        data.update(lost_sample=list(self.lost_sample[:SAMPLE]), duplicated_sample=list(self.duplicated_sample[:SAMPLE]))
+        data.update(
+            lost_sample=list(self.lost_sample[:SAMPLE]), duplicated_sample=list(self.duplicated_sample[:SAMPLE])
+        )
         return data
 
 
@@ -199,31 +248,41 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def account(sent: Sequence[SentCanary], executions: Sequence[Execution], *, fault_started_at: float,
-            resumed_from: float | None) -> CanaryAccount:
+def account(
+    sent: Sequence[SentCanary], executions: Sequence[Execution], *, fault_started_at: float, resumed_from: float | None
+) -> CanaryAccount:
     """Count ``sent`` canaries against the ledger ``executions`` as the rehearsal counts its tasks
     (``broker_tier.ops.task_accounting``). Times are Unix times; executions of tokens that were not sent
     (another run's) are ignored."""
     sent_by_token = {canary.token: canary for canary in sent}
     mine = [execution for execution in executions if execution.token in sent_by_token]
     lost, duplicated = task_accounting.lost_and_duplicated(
-        (canary.token for canary in sent if canary.error is None), (execution.token for execution in mine))
+        (canary.token for canary in sent if canary.error is None), (execution.token for execution in mine)
+    )
     first_runs = task_accounting.first_runs((e.token, e.at) for e in mine)
     gaps = task_accounting.stalls(first_runs.values(), start=fault_started_at)
     longest = max(gaps, default=None)
     sent_at = {token: canary.sent_at for token, canary in sent_by_token.items()}
     delays = [e.ingested_at - e.at for e in mine if e.ingested_at is not None]
     return CanaryAccount(
-        sent=len(sent), publish_errors=sum(1 for canary in sent if canary.error), executed=len(first_runs),
-        lost=len(lost), duplicated=len(duplicated), executions=len(mine),
+        sent=len(sent),
+        publish_errors=sum(1 for canary in sent if canary.error),
+        executed=len(first_runs),
+        lost=len(lost),
+        duplicated=len(duplicated),
+        executions=len(mine),
         resume_seconds=task_accounting.resume_seconds(
-            sent_at, [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from),
+            sent_at, [(e.token, e.at) for e in mine], fault_at=fault_started_at, recovered_at=resumed_from
+        ),
         longest_stall_seconds=longest[0] if longest else None,
         recovered_seconds_after_call=_rounded(longest[1] - fault_started_at) if longest else None,
         max_delay_seconds=task_accounting.max_delay_seconds(
-            {canary.token: canary.sent_at for canary in sent if canary.error is None}, first_runs),
+            {canary.token: canary.sent_at for canary in sent if canary.error is None}, first_runs
+        ),
         ledger_delay_seconds=_rounded(max(delays, default=None)),
-        lost_sample=tuple(lost), duplicated_sample=tuple(duplicated))
+        lost_sample=tuple(lost),
+        duplicated_sample=tuple(duplicated),
+    )
 
 
 @dataclass(frozen=True)
@@ -282,29 +341,45 @@ class CanaryDrill:
         name = "canary_ready"
         broker = self.resources.broker
         if broker == "redis":
-            return Check(name, None, "the workers' broker is Redis, inside the VPC, which this tool cannot reach: "
-                                     "no canary is sent and the canary goals are not checked (the local "
-                                     "rehearsal, broker-tier-ops rehearse --broker redis, measures that mode)")
+            return Check(
+                name,
+                None,
+                "the workers' broker is Redis, inside the VPC, which this tool cannot reach: "
+                "no canary is sent and the canary goals are not checked (the local "
+                "rehearsal, broker-tier-ops rehearse --broker redis, measures that mode)",
+            )
         if broker != "sqs":
-            return Check(name, False, f"broker mode unknown (the Compute stack has no "
-                                      f"{contract.ComputeOutputs.BROKER} output): redeploy the Compute stack, "
-                                      f"or run without canaries (--no-canary)")
+            return Check(
+                name,
+                False,
+                f"broker mode unknown (the Compute stack has no "
+                f"{contract.ComputeOutputs.BROKER} output): redeploy the Compute stack, "
+                f"or run without canaries (--no-canary)",
+            )
         try:
             self._choose_class()
         except _NotReady as problem:
             return Check(name, False, str(problem))
-        self.log_group = contract.service_log_group_name(self.resources.environment,
-                                                         contract.worker_process(self.class_name))
+        self.log_group = contract.service_log_group_name(
+            self.resources.environment, contract.worker_process(self.class_name)
+        )
         self.started = self.now()
         try:
             self.logs.filter_log_events(logGroupName=self.log_group, limit=1)
         except ClientError as error:
             return Check(name, False, f"ledger log group {self.log_group} cannot be read: {error}")
-        where = (f"class {self.class_name} at {self.options.rate_per_second:g}/s, ledger {self.log_group}, "
-                 f"settle {self.settle_seconds:g} s")
+        where = (
+            f"class {self.class_name} at {self.options.rate_per_second:g}/s, ledger {self.log_group}, "
+            f"settle {self.settle_seconds:g} s"
+        )
         pair = self.resources.queues[self.class_name]
-        self.sender = CanarySender(self.sqs, queue_url=pair.queue_url, queue=self.class_name, run_id=self.run_id,
-                                   rate_per_second=self.options.rate_per_second)
+        self.sender = CanarySender(
+            self.sqs,
+            queue_url=pair.queue_url,
+            queue=self.class_name,
+            run_id=self.run_id,
+            rate_per_second=self.options.rate_per_second,
+        )
         if self.report.dry_run:
             return Check(name, True, f"{where}; dry run: no probe canary sent")
         probe = self.sender.send(f"{self.run_id}-probe")
@@ -316,28 +391,46 @@ class CanaryDrill:
             if found:
                 break
             if waited >= self.options.probe_timeout_seconds:
-                return Check(name, False, f"the probe canary did not run within "
-                                          f"{self.options.probe_timeout_seconds:g} s (no ledger line in "
-                                          f"{self.log_group}): are the {self.class_name} workers running the "
-                                          f"reference worker's {contract.CANARY_TASK} task? Teams running their own "
-                                          f"image: --no-canary")
+                return Check(
+                    name,
+                    False,
+                    f"the probe canary did not run within "
+                    f"{self.options.probe_timeout_seconds:g} s (no ledger line in "
+                    f"{self.log_group}): are the {self.class_name} workers running the "
+                    f"reference worker's {contract.CANARY_TASK} task? Teams running their own "
+                    f"image: --no-canary",
+                )
             self.sleep(self.poll_seconds)
             waited += self.poll_seconds
         self.active = True
         delay = found[0].ingested_at - found[0].at if found[0].ingested_at else None
-        return Check(name, True, f"{where}; probe ran after {found[0].at - probe.sent_at:.1f} s, its ledger line "
-                                 f"was searchable {delay:.1f} s later" if delay is not None else where,
-                     {"class": self.class_name, "log_group": self.log_group, "run_id": self.run_id})
+        return Check(
+            name,
+            True,
+            f"{where}; probe ran after {found[0].at - probe.sent_at:.1f} s, its ledger line "
+            f"was searchable {delay:.1f} s later"
+            if delay is not None
+            else where,
+            {"class": self.class_name, "log_group": self.log_group, "run_id": self.run_id},
+        )
 
     def _choose_class(self) -> None:
         queues = self.resources.queues
         if not queues:
             raise _NotReady("no queues known (State stack outputs missing)")
         if self.options.class_name is not None and self.options.class_name not in queues:
-            raise _NotReady(f"--canary-class {self.options.class_name} is not a class of this environment "
-                            f"({', '.join(sorted(queues))})")
-        timeouts = {name: float(self.sqs.get_queue_attributes(QueueUrl=pair.queue_url, AttributeNames=[
-            "VisibilityTimeout"])["Attributes"]["VisibilityTimeout"]) for name, pair in queues.items()}
+            raise _NotReady(
+                f"--canary-class {self.options.class_name} is not a class of this environment "
+                f"({', '.join(sorted(queues))})"
+            )
+        timeouts = {
+            name: float(
+                self.sqs.get_queue_attributes(QueueUrl=pair.queue_url, AttributeNames=["VisibilityTimeout"])[
+                    "Attributes"
+                ]["VisibilityTimeout"]
+            )
+            for name, pair in queues.items()
+        }
         self.class_name = self.options.class_name or min(timeouts, key=lambda name: (timeouts[name], name))
         self.visibility_timeout = timeouts[self.class_name]
 
@@ -353,8 +446,10 @@ class CanaryDrill:
         if not self.active:
             return
         self.sender.start()
-        self.report.say(f"canary: sending {self.options.rate_per_second:g}/s to {self.class_name} "
-                        f"(run {self.run_id}); {self.options.lead_seconds:g} s before the fault")
+        self.report.say(
+            f"canary: sending {self.options.rate_per_second:g}/s to {self.class_name} "
+            f"(run {self.run_id}); {self.options.lead_seconds:g} s before the fault"
+        )
         threading.Event().wait(self.options.lead_seconds)
 
     def progress(self) -> str:
@@ -378,8 +473,7 @@ class CanaryDrill:
     # -- counting -----------------------------------------------------------------------------
     def _ledger(self) -> list[Execution]:
         # from a little before the drill started: the workers' clocks are not the operator's
-        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id,
-                           since=self.started - CLOCK_MARGIN)
+        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id, since=self.started - CLOCK_MARGIN)
 
     def verify(self, *, fault_started_at: datetime, resumed_from: datetime | None) -> list[Check]:
         """Wait the settle time (reading the ledger as it fills), count, and check the goals."""
@@ -392,43 +486,69 @@ class CanaryDrill:
             executed = len({e.token for e in executions} & {canary.token for canary in sent})
             if waited >= settle:
                 break
-            self.report.say(f"canary ledger: {executed} of {len(sent)} ran; counting in {settle - waited:.0f} s "
-                            f"(redeliveries show after the visibility timeout, {self.visibility_timeout:g} s)")
+            self.report.say(
+                f"canary ledger: {executed} of {len(sent)} ran; counting in {settle - waited:.0f} s "
+                f"(redeliveries show after the visibility timeout, {self.visibility_timeout:g} s)"
+            )
             step = min(self.poll_seconds * 6, settle - waited)
             self.sleep(step)
             waited += step
-        result = account(sent, executions, fault_started_at=fault_started_at.timestamp(),
-                         resumed_from=resumed_from.timestamp() if resumed_from else None)
+        result = account(
+            sent,
+            executions,
+            fault_started_at=fault_started_at.timestamp(),
+            resumed_from=resumed_from.timestamp() if resumed_from else None,
+        )
         self.report.measurements["canary"] = {
-            "class": self.class_name, "run_id": self.run_id, "rate_per_second": self.options.rate_per_second,
-            "settle_seconds": settle, **result.as_dict()}
+            "class": self.class_name,
+            "run_id": self.run_id,
+            "rate_per_second": self.options.rate_per_second,
+            "settle_seconds": settle,
+            **result.as_dict(),
+        }
         return self.goals(result, settle)
 
     def goals(self, result: CanaryAccount, settle: float) -> list[Check]:
         """The sqs-mode goals of the rehearsal, for the drill."""
         limit = self.options.resume_limit
-        short_settle = (self.visibility_timeout is not None and settle < self.visibility_timeout)
-        lost_detail = f"{result.lost} of {result.sent - result.publish_errors} sent canaries never ran " \
-                      f"(waited {settle:g} s after the last)"
+        short_settle = self.visibility_timeout is not None and settle < self.visibility_timeout
+        lost_detail = (
+            f"{result.lost} of {result.sent - result.publish_errors} sent canaries never ran "
+            f"(waited {settle:g} s after the last)"
+        )
         if result.lost_sample:
             lost_detail += f": {', '.join(result.lost_sample[:SAMPLE])}"
-        duplicated_detail = f"{result.duplicated} canaries ran more than once ({result.executions} runs of " \
-                            f"{result.executed})"
+        duplicated_detail = (
+            f"{result.duplicated} canaries ran more than once ({result.executions} runs of {result.executed})"
+        )
         if result.duplicated_sample:
             duplicated_detail += f": {', '.join(result.duplicated_sample[:SAMPLE])}"
         if short_settle:
-            duplicated_detail += f"; settle {settle:g} s is shorter than the visibility timeout " \
-                                 f"({self.visibility_timeout:g} s): a message left un-acked may not show"
+            duplicated_detail += (
+                f"; settle {settle:g} s is shorter than the visibility timeout "
+                f"({self.visibility_timeout:g} s): a message left un-acked may not show"
+            )
         resume = result.resume_seconds
         return [
             Check("canary_none_lost", result.lost == 0, lost_detail, result.lost),
             Check("canary_none_duplicated", result.duplicated == 0, duplicated_detail, result.duplicated),
-            Check("canary_no_publish_errors", result.publish_errors == 0,
-                  f"{result.publish_errors} of {result.sent} SendMessage calls failed", result.publish_errors),
-            Check("canary_resumed", resume is not None and resume <= limit,
-                  (f"first canary sent after the fault ran {resume:g} s after 'failover completed' (goal <= "
-                   f"{limit:g} s); longest stall {result.longest_stall_seconds} s" if resume is not None else
-                   "no canary sent after the fault ran after 'failover completed'"), resume),
+            Check(
+                "canary_no_publish_errors",
+                result.publish_errors == 0,
+                f"{result.publish_errors} of {result.sent} SendMessage calls failed",
+                result.publish_errors,
+            ),
+            Check(
+                "canary_resumed",
+                resume is not None and resume <= limit,
+                (
+                    f"first canary sent after the fault ran {resume:g} s after 'failover completed' (goal <= "
+                    f"{limit:g} s); longest stall {result.longest_stall_seconds} s"
+                    if resume is not None
+                    else "no canary sent after the fault ran after 'failover completed'"
+                ),
+                resume,
+            ),
         ]
 
 

@@ -28,8 +28,15 @@ from broker_tier.ops.errors import SETTING_ERRORS, blame_setting, exit_code_tabl
 from broker_tier.ops.report import Report, latest_report
 from broker_tier.ops.resources import discover_from_options
 
-COMMANDS: tuple[Command, ...] = (status.COMMAND, failover.COMMAND, failback.COMMAND, redrive.COMMAND,
-                                 toolbox.COMMAND, rehearse.COMMAND, cost.COMMAND)
+COMMANDS: tuple[Command, ...] = (
+    status.COMMAND,
+    failover.COMMAND,
+    failback.COMMAND,
+    redrive.COMMAND,
+    toolbox.COMMAND,
+    rehearse.COMMAND,
+    cost.COMMAND,
+)
 DEFAULT_REPORT_DIR = Path("drill-reports")
 EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 
@@ -37,30 +44,46 @@ EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
     """The options accepted before and after the command. After it, an option left out must not reset what
     was given before it: the subcommand's defaults are SUPPRESS (argparse then keeps the earlier value)."""
+
     def default(value):
         return value if top_level else argparse.SUPPRESS
 
     options = parser.add_argument_group("global options (before or after the command)")
     options.add_argument("--region", default=default(None), help=REGION_HELP)
     options.add_argument("--profile", default=default(None), help=PROFILE_HELP)
-    options.add_argument("--report-dir", type=Path, default=default(DEFAULT_REPORT_DIR),
-                         help=f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})")
-    options.add_argument("--debug", action="store_true", default=default(False),
-                         help="print the traceback of a failure (default: one line)")
+    options.add_argument(
+        "--report-dir",
+        type=Path,
+        default=default(DEFAULT_REPORT_DIR),
+        help=f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})",
+    )
+    options.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="print the traceback of a failure (default: one line)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broker-tier-ops", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="broker-tier-ops", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     _add_global_options(parser, top_level=True)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        sub = subcommands.add_parser(command.name, help=command.help, description=command.help, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subcommands.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _add_global_options(sub, top_level=False)
         if command.aws:
-            sub.add_argument("--env", required=True, type=environment_name,
-                             help="environment name (stacks BrokerTier-<env>-*)")
+            sub.add_argument(
+                "--env", required=True, type=environment_name, help="environment name (stacks BrokerTier-<env>-*)"
+            )
             sub.add_argument("--replication-group-id", help="the cache, instead of the State stack's output")
             sub.add_argument("--dry-run", action="store_true", help="check and print the plan; change nothing")
         command.add_arguments(sub)
@@ -83,8 +106,12 @@ def _clients(args: argparse.Namespace) -> tuple[dict, AwsTarget]:
 
 def _stand_in_report(args: argparse.Namespace, command: Command) -> Report:
     """The report of a command that failed before it made its own (no region, a missing stack, ...)."""
-    return Report(command.name, getattr(args, "env", None) or "-",
-                  getattr(args, "replication_group_id", None) or "(not resolved)", getattr(args, "dry_run", False))
+    return Report(
+        command.name,
+        getattr(args, "env", None) or "-",
+        getattr(args, "replication_group_id", None) or "(not resolved)",
+        getattr(args, "dry_run", False),
+    )
 
 
 def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
@@ -97,8 +124,9 @@ def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
         if command.aws:
             if clients is None:
                 clients, target = _clients(args)
-                invocation.update(region=target.region, region_from=target.region_source,
-                                  max_attempts=target.max_attempts)
+                invocation.update(
+                    region=target.region, region_from=target.region_source, max_attempts=target.max_attempts
+                )
             else:
                 invocation["region"] = clients["cloudformation"].meta.region_name
             resources = (command.resources or discover_from_options)(args, clients)
@@ -117,8 +145,11 @@ def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
         json_path, markdown_path = report.write(args.report_dir)
         print(f"report: {json_path} and {markdown_path}", file=sys.stderr)
     except OSError as error:
-        print(f"broker-tier-ops {command.name}: the report could not be written to {args.report_dir} ({error}); "
-              f"its content follows", file=sys.stderr)
+        print(
+            f"broker-tier-ops {command.name}: the report could not be written to {args.report_dir} ({error}); "
+            f"its content follows",
+            file=sys.stderr,
+        )
         print(report.to_json(), file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     return report.exit_code

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import broker_tier_contract as contract
-
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 
@@ -41,27 +40,39 @@ class Command:
 def environment_name(text: str) -> str:
     """An argparse type: a name the tier's stack names can carry (``BrokerTier-<env>-State``)."""
     if contract.parse_stack_name(contract.stack_name(text, contract.STATE)) is None:
-        raise argparse.ArgumentTypeError(f"{text!r}: not an environment name (lowercase letters and digits, "
-                                         f"starting with a letter, as in cdk.json)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: not an environment name (lowercase letters and digits, starting with a letter, as in cdk.json)"
+        )
     return text
 
 
-def number(kind: type, *, above: float | None = None, at_least: float | None = None,
-           at_most: float | None = None) -> Callable[[str], float]:
+def number(
+    kind: type, *, above: float | None = None, at_least: float | None = None, at_most: float | None = None
+) -> Callable[[str], float]:
     """An argparse type: a number of ``kind`` within the given bounds, with a message that states them."""
-    bounds = [text for text in (f"above {above:g}" if above is not None else None,
-                                f"{at_least:g} or more" if at_least is not None else None,
-                                f"at most {at_most:g}" if at_most is not None else None) if text]
+    bounds = [
+        text
+        for text in (
+            f"above {above:g}" if above is not None else None,
+            f"{at_least:g} or more" if at_least is not None else None,
+            f"at most {at_most:g}" if at_most is not None else None,
+        )
+        if text
+    ]
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-        if ((above is not None and value <= above) or (at_least is not None and value < at_least)
-                or (at_most is not None and value > at_most)):
+        if (
+            (above is not None and value <= above)
+            or (at_least is not None and value < at_least)
+            or (at_most is not None and value > at_most)
+        ):
             raise argparse.ArgumentTypeError(f"{text}: must be {' and '.join(bounds)}")
         return value
+
     return parse
 
 

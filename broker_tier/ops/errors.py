@@ -14,11 +14,30 @@ from dataclasses import dataclass, field
 
 import botocore.session
 from botocore.exceptions import (
-    BotoCoreError, ClientError, ConfigParseError, ConnectionError as BotoConnectionError, CredentialRetrievalError,
-    HTTPClientError, InvalidChecksumConfigError, InvalidConfigError, InvalidDefaultsMode, InvalidMaxRetryAttemptsError,
-    InvalidRegionError, InvalidRetryConfigurationError, InvalidRetryModeError, InvalidSTSRegionalEndpointsConfigError,
-    NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound, SSOError, TokenRetrievalError,
-    WaiterError)
+    BotoCoreError,
+    ClientError,
+    ConfigParseError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    InvalidChecksumConfigError,
+    InvalidConfigError,
+    InvalidDefaultsMode,
+    InvalidMaxRetryAttemptsError,
+    InvalidRegionError,
+    InvalidRetryConfigurationError,
+    InvalidRetryModeError,
+    InvalidSTSRegionalEndpointsConfigError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+    WaiterError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 from botocore.parsers import ResponseParserError
 
 
@@ -33,15 +52,24 @@ class OpsError(Exception):
 
 
 SETTING_ERRORS: tuple[type[BotoCoreError], ...] = (
-    InvalidRegionError, ConfigParseError, InvalidConfigError, InvalidRetryConfigurationError, InvalidDefaultsMode,
-    InvalidChecksumConfigError, InvalidSTSRegionalEndpointsConfigError)
+    InvalidRegionError,
+    ConfigParseError,
+    InvalidConfigError,
+    InvalidRetryConfigurationError,
+    InvalidDefaultsMode,
+    InvalidChecksumConfigError,
+    InvalidSTSRegionalEndpointsConfigError,
+)
 """botocore's exceptions for a value of its configuration (region, config file, AWS_* variable, profile key) it
 cannot use: raised while a session or client is made, before any request, so never a defect of the tool."""
 REJECTED_VALUE: dict[type[BotoCoreError], str] = {
-    InvalidRegionError: "region_name", InvalidRetryModeError: "provided_retry_mode",
-    InvalidMaxRetryAttemptsError: "provided_max_attempts", InvalidDefaultsMode: "mode",
+    InvalidRegionError: "region_name",
+    InvalidRetryModeError: "provided_retry_mode",
+    InvalidMaxRetryAttemptsError: "provided_max_attempts",
+    InvalidDefaultsMode: "mode",
     InvalidChecksumConfigError: "config_value",
-    InvalidSTSRegionalEndpointsConfigError: "sts_regional_endpoints_config"}
+    InvalidSTSRegionalEndpointsConfigError: "sts_regional_endpoints_config",
+}
 """The keyword argument of each of ``SETTING_ERRORS`` that holds the value botocore rejected."""
 
 
@@ -63,21 +91,43 @@ class ExitCode:
 
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "passed", "done, or planned with --dry-run; status: every check healthy"),
-    ExitCode(1, "failed", "ran, and a check failed: the drill's hypothesis did not hold; status: the tier is unhealthy"),
-    ExitCode(2, "refused", "a precondition does not hold (steady state, stack or output missing, unknown class or "
-                           "node); nothing was changed. Also a usage error (bad option; no report then)"),
-    ExitCode(3, "aborted", "stopped after a change had started: a time-out, or any failure below once the change "
-                           "was under way; look at the resource before anything else"),
-    ExitCode(4, "credentials", "no region, no credentials, expired or invalid credentials, unknown profile, or an "
-                               "AWS setting the SDK rejects (region name, config file, AWS_* variable); nothing was "
-                               "changed"),
+    ExitCode(
+        1, "failed", "ran, and a check failed: the drill's hypothesis did not hold; status: the tier is unhealthy"
+    ),
+    ExitCode(
+        2,
+        "refused",
+        "a precondition does not hold (steady state, stack or output missing, unknown class or "
+        "node); nothing was changed. Also a usage error (bad option; no report then)",
+    ),
+    ExitCode(
+        3,
+        "aborted",
+        "stopped after a change had started: a time-out, or any failure below once the change "
+        "was under way; look at the resource before anything else",
+    ),
+    ExitCode(
+        4,
+        "credentials",
+        "no region, no credentials, expired or invalid credentials, unknown profile, or an "
+        "AWS setting the SDK rejects (region name, config file, AWS_* variable); nothing was "
+        "changed",
+    ),
     ExitCode(5, "access-denied", "AWS refused a call for lack of permission; nothing was changed"),
-    ExitCode(6, "unreachable", "an AWS endpoint could not be reached, timed out, or kept throttling beyond the retry "
-                               "budget; nothing was changed: try again"),
-    ExitCode(7, "aws-error", "AWS returned any other error (a resource not found or in the wrong state); nothing "
-                             "was changed"),
-    ExitCode(8, "unexpected", "a malformed or incomplete AWS response, or a defect of the tool; run it again with "
-                              "--debug for the traceback"),
+    ExitCode(
+        6,
+        "unreachable",
+        "an AWS endpoint could not be reached, timed out, or kept throttling beyond the retry "
+        "budget; nothing was changed: try again",
+    ),
+    ExitCode(
+        7, "aws-error", "AWS returned any other error (a resource not found or in the wrong state); nothing was changed"
+    ),
+    ExitCode(
+        8,
+        "unexpected",
+        "a malformed or incomplete AWS response, or a defect of the tool; run it again with --debug for the traceback",
+    ),
     ExitCode(130, "interrupted", "stopped by Ctrl-C before any change (3 once a change was under way)"),
 )
 CODE = {entry.name: entry.code for entry in EXIT_CODES}
@@ -110,38 +160,77 @@ class Failure:
     @property
     def line(self) -> str:
         """Cause, every problem (numbered when several: a problem's own text may hold a "; "), then remedy."""
-        problems = ([f"({number}) {problem}" for number, problem in enumerate(self.problems, start=1)]
-                    if len(self.problems) > 1 else list(self.problems))
+        problems = (
+            [f"({number}) {problem}" for number, problem in enumerate(self.problems, start=1)]
+            if len(self.problems) > 1
+            else list(self.problems)
+        )
         if problems:
             return f"{self.cause}: {'; '.join(problems)}; {self.remedy}"
         return f"{self.cause}; {self.remedy}"
 
     def as_dict(self) -> dict[str, str | int | list[str]]:
-        return {"kind": self.kind, "exit_code": self.exit_code, "cause": self.cause, "problems": list(self.problems),
-                "remedy": self.remedy, "error_type": self.error_type}
+        return {
+            "kind": self.kind,
+            "exit_code": self.exit_code,
+            "cause": self.cause,
+            "problems": list(self.problems),
+            "remedy": self.remedy,
+            "error_type": self.error_type,
+        }
 
 
 EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"}
-INVALID_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-                       "InvalidSignatureException", "IncompleteSignature", "MissingAuthenticationToken",
-                       "AuthFailure", "InvalidAccessKeyId"}
-ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-                 "NotAuthorized", "Forbidden"}
+INVALID_CREDENTIALS = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "AuthFailure",
+    "InvalidAccessKeyId",
+}
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "NotAuthorized",
+    "Forbidden",
+}
 # The codes botocore's standard retry mode treats as throttling (botocore/retries/standard.py), the ones these
 # services use; a ClientError with one of them has outlived the retry budget.
-THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
-             "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
-UNAVAILABLE = {"ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
-               "InternalServerError", "RequestTimeout", "RequestTimeoutException"}
+THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+}
+UNAVAILABLE = {
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
 REGION_REMEDY = "give a region code such as eu-west-1 (lower case, no spaces)"
-CREDENTIAL_HELP = ("pass --profile (or set AWS_PROFILE), log in again (aws sso login --profile NAME), or export "
-                   "fresh AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN")
+CREDENTIAL_HELP = (
+    "pass --profile (or set AWS_PROFILE), log in again (aws sso login --profile NAME), or export "
+    "fresh AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN"
+)
 
 
 def one_line(text: object, limit: int | None = 400) -> str:
     """``text`` on one line (whitespace collapsed), cut at ``limit`` characters (None: never cut)."""
     flat = re.sub(r"\s+", " ", str(text)).strip()
-    return flat if limit is None or len(flat) <= limit else flat[:limit - 1] + "…"
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def classify(error: BaseException) -> Failure:
@@ -149,8 +238,7 @@ def classify(error: BaseException) -> Failure:
     foreign text, is cut; the problems of an ``OpsError`` are the tool's own findings and are kept whole."""
     kind, cause, remedy = _classify(error)
     problems = tuple(one_line(problem, None) for problem in error.problems) if isinstance(error, OpsError) else ()
-    return Failure(kind=kind, cause=one_line(cause), remedy=remedy, error_type=type(error).__name__,
-                   problems=problems)
+    return Failure(kind=kind, cause=one_line(cause), remedy=remedy, error_type=type(error).__name__, problems=problems)
 
 
 def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one branch per failure class
@@ -159,28 +247,45 @@ def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one
     if isinstance(error, OpsError):
         return "refused", str(error), "nothing was changed"
     if isinstance(error, TimeoutError):
-        return "time-out", f"time-out: {error}", "look at the resource's state (status, the AWS console) before " \
-                                                 "running anything again"
+        return (
+            "time-out",
+            f"time-out: {error}",
+            "look at the resource's state (status, the AWS console) before running anything again",
+        )
     if isinstance(error, SettingError):
         return "credentials", str(error), error.remedy
     if isinstance(error, ConfigParseError):
-        return ("credentials", f"the AWS config file {error.kwargs.get('path')} cannot be parsed "
-                               f"({error.kwargs.get('error', error)})",
-                "fix its syntax (each section header whole on a line of its own, e.g. [profile NAME], then key = value "
-                "lines), or point AWS_CONFIG_FILE (AWS_SHARED_CREDENTIALS_FILE for the credentials file) at a valid "
-                "file")
+        return (
+            "credentials",
+            f"the AWS config file {error.kwargs.get('path')} cannot be parsed ({error.kwargs.get('error', error)})",
+            "fix its syntax (each section header whole on a line of its own, e.g. [profile NAME], then key = value "
+            "lines), or point AWS_CONFIG_FILE (AWS_SHARED_CREDENTIALS_FILE for the credentials file) at a valid "
+            "file",
+        )
     if isinstance(error, InvalidRegionError):
-        return ("credentials", f"{error.kwargs.get('region_name')!r} is not an AWS region name",
-                f"{REGION_REMEDY} with --region (or fix AWS_REGION, AWS_DEFAULT_REGION or the profile's region)")
+        return (
+            "credentials",
+            f"{error.kwargs.get('region_name')!r} is not an AWS region name",
+            f"{REGION_REMEDY} with --region (or fix AWS_REGION, AWS_DEFAULT_REGION or the profile's region)",
+        )
     if isinstance(error, SETTING_ERRORS):
-        return ("credentials", f"an AWS SDK setting is invalid ({error})",
-                "fix or unset the AWS_* variable, or the key of the profile in the AWS config file, that it names")
+        return (
+            "credentials",
+            f"an AWS SDK setting is invalid ({error})",
+            "fix or unset the AWS_* variable, or the key of the profile in the AWS config file, that it names",
+        )
     if isinstance(error, NoRegionError):
-        return ("credentials", "no AWS region configured",
-                "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or give the profile a region")
+        return (
+            "credentials",
+            "no AWS region configured",
+            "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or give the profile a region",
+        )
     if isinstance(error, ProfileNotFound):
-        return ("credentials", f"AWS profile not found ({error})",
-                "check --profile or AWS_PROFILE against ~/.aws/config (aws configure list-profiles)")
+        return (
+            "credentials",
+            f"AWS profile not found ({error})",
+            "check --profile or AWS_PROFILE against ~/.aws/config (aws configure list-profiles)",
+        )
     if isinstance(error, (TokenRetrievalError, SSOError)):
         return "credentials", f"the AWS login session has expired or is missing ({error})", CREDENTIAL_HELP
     if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
@@ -190,16 +295,28 @@ def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one
     if isinstance(error, ClientError):
         return _classify_client_error(error)
     if isinstance(error, (BotoConnectionError, HTTPClientError)):
-        return ("unreachable", f"cannot reach AWS ({error})",
-                "check the network, VPN or proxy, and --region (and AWS_ENDPOINT_URL if set); then run it again")
+        return (
+            "unreachable",
+            f"cannot reach AWS ({error})",
+            "check the network, VPN or proxy, and --region (and AWS_ENDPOINT_URL if set); then run it again",
+        )
     if isinstance(error, ResponseParserError):
-        return ("unexpected", f"AWS sent a response the tool cannot parse ({error})",
-                "run it again; if it persists, run with --debug and report the traceback")
+        return (
+            "unexpected",
+            f"AWS sent a response the tool cannot parse ({error})",
+            "run it again; if it persists, run with --debug and report the traceback",
+        )
     if isinstance(error, (KeyError, IndexError)):
-        return ("unexpected", f"an AWS response lacks {error} (or the tool has a defect)",
-                "run it again with --debug and report the traceback")
-    return ("unexpected", f"internal error: {type(error).__name__}: {error}",
-            "run it again with --debug and report the traceback")
+        return (
+            "unexpected",
+            f"an AWS response lacks {error} (or the tool has a defect)",
+            "run it again with --debug and report the traceback",
+        )
+    return (
+        "unexpected",
+        f"internal error: {type(error).__name__}: {error}",
+        "run it again with --debug and report the traceback",
+    )
 
 
 def _classify_client_error(error: ClientError) -> tuple[str, str, str]:
@@ -211,32 +328,47 @@ def _classify_client_error(error: ClientError) -> tuple[str, str, str]:
     if code in EXPIRED:
         return "credentials", f"AWS credentials have expired ({code}; {where})", CREDENTIAL_HELP
     if code == "RequestExpired":
-        return ("credentials", f"the request's signature is too old ({where})",
-                "check this machine's clock (it must be within 5 minutes of AWS's); then run it again")
+        return (
+            "credentials",
+            f"the request's signature is too old ({where})",
+            "check this machine's clock (it must be within 5 minutes of AWS's); then run it again",
+        )
     if code in INVALID_CREDENTIALS:
         return "credentials", f"AWS does not accept these credentials ({code}; {where})", CREDENTIAL_HELP
     if code in ACCESS_DENIED or code.endswith("AccessDenied") or code.endswith("AccessDeniedException"):
-        return ("access-denied", f"access denied ({code}; {where})",
-                f"use a role allowed to call {error.operation_name} on this resource (check --profile); the "
-                f"README lists the calls each command makes")
+        return (
+            "access-denied",
+            f"access denied ({code}; {where})",
+            f"use a role allowed to call {error.operation_name} on this resource (check --profile); the "
+            f"README lists the calls each command makes",
+        )
     if code in THROTTLED:
         tried = f" after {attempts + 1} attempts" if attempts is not None else ""
-        return ("unreachable", f"AWS kept throttling{tried} ({code}; {where})",
-                "wait a minute and run it again; if other tools are polling the same API, pause them "
-                "(AWS_MAX_ATTEMPTS raises the retry budget)")
+        return (
+            "unreachable",
+            f"AWS kept throttling{tried} ({code}; {where})",
+            "wait a minute and run it again; if other tools are polling the same API, pause them "
+            "(AWS_MAX_ATTEMPTS raises the retry budget)",
+        )
     if code in UNAVAILABLE:
         return "unreachable", f"AWS is unavailable ({code}; {where})", "wait a minute and run it again"
-    return ("aws-error", f"AWS refused {error.operation_name} ({code}: {message})",
-            "AWS's message, in the parentheses, says what is wrong: check the names the command used (--env, "
-            "--region, the resource ids) against it")
+    return (
+        "aws-error",
+        f"AWS refused {error.operation_name} ({code}: {message})",
+        "AWS's message, in the parentheses, says what is wrong: check the names the command used (--env, "
+        "--region, the resource ids) against it",
+    )
 
 
 def _classify_waiter(error: WaiterError) -> tuple[str, str, str]:
     response = error.last_response if isinstance(error.last_response, dict) else {}
     if "Error" in response:  # the waiter stopped on an API error: classify that error
         return _classify_client_error(ClientError(response, error.kwargs.get("name", "waiter")))
-    return ("time-out", f"time-out: {error}",
-            "look at the resource's state (status, the AWS console) before running anything again")
+    return (
+        "time-out",
+        f"time-out: {error}",
+        "look at the resource's state (status, the AWS console) before running anything again",
+    )
 
 
 _SECRET_SETTING = re.compile(r"SECRET|TOKEN|ACCESS_KEY|PASSWORD", re.IGNORECASE)
@@ -263,8 +395,11 @@ def blame_setting(error: Exception, *, region_option: str | None, profile: str |
     settings = [("--region", "region", region_option)]
     settings += [(name, name, value) for name, value in os.environ.items() if name.startswith("AWS_")]
     settings += _profile_settings(profile)
-    blamed = [(name, key, value) for name, key, value in settings
-              if value and value in rejected and not _SECRET_SETTING.search(key)]
+    blamed = [
+        (name, key, value)
+        for name, key, value in settings
+        if value and value in rejected and not _SECRET_SETTING.search(key)
+    ]
     if not blamed:
         return None
     _, key, value = blamed[0]
@@ -288,6 +423,9 @@ def _setting_remedy(key: str) -> str:
     set: an AWS_* variable, or a key of the profile)."""
     if key in ("region", "AWS_REGION", "AWS_DEFAULT_REGION"):
         return REGION_REMEDY
-    fix = ("give a full URL such as https://cloudformation.eu-west-1.amazonaws.com"
-           if key.startswith("AWS_ENDPOINT_URL") or key == "endpoint_url" else f"correct {key}")
+    fix = (
+        "give a full URL such as https://cloudformation.eu-west-1.amazonaws.com"
+        if key.startswith("AWS_ENDPOINT_URL") or key == "endpoint_url"
+        else f"correct {key}"
+    )
     return f"{fix}, or unset {key}" if key.startswith("AWS_") else f"{fix}, or remove it from the profile"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from broker_tier.ops.command import Command, positive
+from broker_tier.ops.errors import OpsError
 from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
 from broker_tier.ops.report import Check, Report
-from broker_tier.ops.errors import OpsError
 from broker_tier.ops.resources import TierResources
 
 
@@ -31,13 +31,16 @@ class FailbackOptions:
 def choose_target(group: GroupState, options: FailbackOptions) -> str:
     if options.primary_cluster_id:
         if group.node(options.primary_cluster_id) is None:
-            raise OpsError(f"--primary-cluster-id {options.primary_cluster_id} is not a node of {group.group_id}; "
-                           f"nodes: {group.describe()}")
+            raise OpsError(
+                f"--primary-cluster-id {options.primary_cluster_id} is not a node of {group.group_id}; "
+                f"nodes: {group.describe()}"
+            )
         return options.primary_cluster_id
     in_zone = [n for n in group.nodes if n.zone == options.preferred_az]
     if not in_zone:
-        raise OpsError(f"--preferred-az {options.preferred_az}: no node of {group.group_id} is there; "
-                       f"nodes: {group.describe()}")
+        raise OpsError(
+            f"--preferred-az {options.preferred_az}: no node of {group.group_id} is there; nodes: {group.describe()}"
+        )
     return next((n for n in in_zone if n.role == "primary"), in_zone[0]).cluster_id
 
 
@@ -52,8 +55,12 @@ class Failback:
 
     def _wait(self) -> None:
         self.report.say("waiting for 'available' (boto3 waiter replication_group_available)")
-        wait_until_available(self.elasticache, self.group_id, delay_seconds=self.options.poll_seconds,
-                             timeout_seconds=self.options.timeout_seconds)
+        wait_until_available(
+            self.elasticache,
+            self.group_id,
+            delay_seconds=self.options.poll_seconds,
+            timeout_seconds=self.options.timeout_seconds,
+        )
 
     def run(self) -> Report:
         """Run the command (or, when the report is a dry run, only plan it) and return its report."""
@@ -62,25 +69,37 @@ class Failback:
             before = describe_group(self.elasticache, self.group_id)
             report.say(f"{self.group_id}: {before.describe()}")
             target = choose_target(before, self.options)
-            original = {"MultiAZEnabled": before.multi_az == "enabled",
-                        "AutomaticFailoverEnabled": before.automatic_failover == "enabled"}
+            original = {
+                "MultiAZEnabled": before.multi_az == "enabled",
+                "AutomaticFailoverEnabled": before.automatic_failover == "enabled",
+            }
             report.measurements.update({"target_primary": target, "original_settings": original})
-            ready = report.add_checks(report.steady_state, [
-                Check("replication_group_available", before.status == "available", f"status is {before.status}"),
-                Check("target_is_a_replica", before.node(target).role != "primary",
-                      f"{target} is {before.node(target).role} in {before.node(target).zone}")])
+            ready = report.add_checks(
+                report.steady_state,
+                [
+                    Check("replication_group_available", before.status == "available", f"status is {before.status}"),
+                    Check(
+                        "target_is_a_replica",
+                        before.node(target).role != "primary",
+                        f"{target} is {before.node(target).role} in {before.node(target).zone}",
+                    ),
+                ],
+            )
             if before.node(target).role == "primary":
                 report.finish("passed", f"nothing to do: {target} is already the primary")
                 return report
             if not ready:
                 report.finish("refused", "the steady state does not hold; nothing was changed")
                 return report
-            if report.plan_steps([
-                "ModifyReplicationGroup MultiAZEnabled=false (ApplyImmediately); wait for available",
-                f"ModifyReplicationGroup PrimaryClusterId={target}; wait for available",
-                f"ModifyReplicationGroup MultiAZEnabled={original['MultiAZEnabled']}, "
-                f"AutomaticFailoverEnabled={original['AutomaticFailoverEnabled']} (restore, also after a failed "
-                f"step); wait for available"]):
+            if report.plan_steps(
+                [
+                    "ModifyReplicationGroup MultiAZEnabled=false (ApplyImmediately); wait for available",
+                    f"ModifyReplicationGroup PrimaryClusterId={target}; wait for available",
+                    f"ModifyReplicationGroup MultiAZEnabled={original['MultiAZEnabled']}, "
+                    f"AutomaticFailoverEnabled={original['AutomaticFailoverEnabled']} (restore, also after a failed "
+                    f"step); wait for available",
+                ]
+            ):
                 return report
             self._fail_back(target, original)
         except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
@@ -100,13 +119,24 @@ class Failback:
         finally:
             restored = self._restore(original)
         after = describe_group(self.elasticache, self.group_id)
-        report.add_checks(report.verification, [
-            Check("target_is_primary", after.primary is not None and after.primary.cluster_id == target,
-                  f"primary is {after.primary.cluster_id if after.primary else 'none'}"),
-            Check("settings_restored", restored and after.multi_az == _flag(original["MultiAZEnabled"]) and
-                  after.automatic_failover == _flag(original["AutomaticFailoverEnabled"]),
-                  f"MultiAZ {after.multi_az}, AutomaticFailover {after.automatic_failover} "
-                  f"(originally {_flag(original['MultiAZEnabled'])}, {_flag(original['AutomaticFailoverEnabled'])})")])
+        report.add_checks(
+            report.verification,
+            [
+                Check(
+                    "target_is_primary",
+                    after.primary is not None and after.primary.cluster_id == target,
+                    f"primary is {after.primary.cluster_id if after.primary else 'none'}",
+                ),
+                Check(
+                    "settings_restored",
+                    restored
+                    and after.multi_az == _flag(original["MultiAZEnabled"])
+                    and after.automatic_failover == _flag(original["AutomaticFailoverEnabled"]),
+                    f"MultiAZ {after.multi_az}, AutomaticFailover {after.automatic_failover} "
+                    f"(originally {_flag(original['MultiAZEnabled'])}, {_flag(original['AutomaticFailoverEnabled'])})",
+                ),
+            ],
+        )
         failed = [c.name for c in report.verification if c.passed is False]
         if error is not None:
             report.abort(error)
@@ -119,10 +149,12 @@ class Failback:
             self._modify("restore the original settings", **original)
             return True
         except (ClientError, BotoCoreError, WaiterError) as failure:
-            self.report.say(f"RESTORE FAILED ({failure}). Restore by hand: aws elasticache modify-replication-group "
-                            f"--replication-group-id {self.group_id} --apply-immediately "
-                            f"{'--multi-az-enabled' if original['MultiAZEnabled'] else '--no-multi-az-enabled'} "
-                            f"{'--automatic-failover-enabled' if original['AutomaticFailoverEnabled'] else '--no-automatic-failover-enabled'}")
+            self.report.say(
+                f"RESTORE FAILED ({failure}). Restore by hand: aws elasticache modify-replication-group "
+                f"--replication-group-id {self.group_id} --apply-immediately "
+                f"{'--' if original['MultiAZEnabled'] else '--no-'}multi-az-enabled "
+                f"{'--' if original['AutomaticFailoverEnabled'] else '--no-'}automatic-failover-enabled"
+            )
             return False
 
 
@@ -135,19 +167,37 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--primary-cluster-id", help="node to promote, e.g. broker-tier-prod-001")
     target.add_argument("--preferred-az", help="promote the node in this AZ, e.g. eu-west-1a")
-    parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
-                        help="per wait for 'available' (default: %(default)s)")
-    parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
-                        help="waiter interval (default: %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=positive(float),
+        default=defaults.timeout_seconds,
+        metavar="SECONDS",
+        help="per wait for 'available' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=positive(float),
+        default=defaults.poll_seconds,
+        metavar="SECONDS",
+        help="waiter interval (default: %(default)s)",
+    )
 
 
 def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
     report = Report("failback", args.env, resources.replication_group_id, args.dry_run)
-    options = FailbackOptions(primary_cluster_id=args.primary_cluster_id, preferred_az=args.preferred_az,
-                              timeout_seconds=args.timeout, poll_seconds=args.poll)
+    options = FailbackOptions(
+        primary_cluster_id=args.primary_cluster_id,
+        preferred_az=args.preferred_az,
+        timeout_seconds=args.timeout,
+        poll_seconds=args.poll,
+    )
     return Failback(clients["elasticache"], resources.replication_group_id, options, report).run()
 
 
-COMMAND = Command(name="failback", help="Make a chosen node primary again: Multi-AZ off, promote, restore the "
-                                         "original Multi-AZ and automatic-failover settings (also when a step fails).",
-                  add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="failback",
+    help="Make a chosen node primary again: Multi-AZ off, promote, restore the "
+    "original Multi-AZ and automatic-failover settings (also when a step fails).",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -13,19 +13,25 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
-import broker_tier_contract as contract
 from botocore.exceptions import WaiterError
 
+import broker_tier_contract as contract
 from broker_tier.ops.canary import CanaryDrill, CanaryOptions
 from broker_tier.ops.command import Command, non_negative, positive
 from broker_tier.ops.fault_injection import AzPowerFault, FaultAborted
 from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, alarms_in_alarm, queue_counts
 from broker_tier.ops.replication_group import (
-    FAILOVER_CALLED, FAILOVER_COMPLETED, GroupState, describe_group, events_since, wait_until_available)
+    FAILOVER_CALLED,
+    FAILOVER_COMPLETED,
+    GroupState,
+    describe_group,
+    events_since,
+    wait_until_available,
+)
 from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
 
@@ -66,15 +72,17 @@ class ElastiCacheTestFailover:
     detects_role_change = False  # its events are the signal
     expected_alarms: frozenset[str] = frozenset()  # a failover of a healthy group sets off no alarm
 
-    def __init__(self, drill: "FailoverDrill") -> None:
+    def __init__(self, drill: FailoverDrill) -> None:
         self.drill = drill
 
     def steady_state(self, group: GroupState) -> list[Check]:
         return [self.drill.check_failover_budget()]
 
     def plan(self, group: GroupState) -> str:
-        return (f"TestFailover on {group.group_id}, node group {group.node_group_id} "
-                f"(primary {group.primary.cluster_id} in {group.primary.zone})")
+        return (
+            f"TestFailover on {group.group_id}, node group {group.node_group_id} "
+            f"(primary {group.primary.cluster_id} in {group.primary.zone})"
+        )
 
     def inject(self, group: GroupState) -> None:
         self.drill.elasticache.test_failover(ReplicationGroupId=group.group_id, NodeGroupId=group.node_group_id)
@@ -93,7 +101,7 @@ class ElastiCacheTestFailover:
 FAULTS = {ElastiCacheTestFailover.name: ElastiCacheTestFailover, AzPowerFault.name: AzPowerFault}
 
 
-def make_fault(name: str, drill: "FailoverDrill"):
+def make_fault(name: str, drill: FailoverDrill):
     if name not in FAULTS:
         raise ValueError(f"fault {name!r} is not one of {', '.join(sorted(FAULTS))}")
     return FAULTS[name](drill)
@@ -102,26 +110,51 @@ def make_fault(name: str, drill: "FailoverDrill"):
 class FailoverDrill:
     """Runs one drill against ``resources`` and fills ``report``. Never reboots a node."""
 
-    def __init__(self, clients: dict, resources: TierResources, options: FailoverOptions, report: Report, *,
-                 sleep: Callable[[float], None] | None = None, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        clients: dict,
+        resources: TierResources,
+        options: FailoverOptions,
+        report: Report,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.elasticache, self.cloudwatch = clients["elasticache"], clients["cloudwatch"]
         self.sqs, self.ecs = clients["sqs"], clients["ecs"]
         self.clients = clients
         self.resources, self.options, self.report = resources, options, report
         self.sleep, self.now = sleep or time.sleep, now
         self.fault = make_fault(options.fault, self)
-        self.canary = None if options.canary is None else CanaryDrill(
-            sqs=self.sqs, logs=clients["logs"], resources=resources, options=options.canary, report=report,
-            sleep=self.sleep, poll_seconds=options.poll_seconds, now=now)
+        self.canary = (
+            None
+            if options.canary is None
+            else CanaryDrill(
+                sqs=self.sqs,
+                logs=clients["logs"],
+                resources=resources,
+                options=options.canary,
+                report=report,
+                sleep=self.sleep,
+                poll_seconds=options.poll_seconds,
+                now=now,
+            )
+        )
         self.completed_at: datetime | None = None
         """When the failover completed: the ElastiCache event's own time (or when the tool saw the
         primary change, for faults that detect it)."""
 
     # -- steady state -------------------------------------------------------------------------
     def steady_state(self, group: GroupState) -> list[Check]:
-        checks = [self.check_available(group), self.check_multi_az(group), self.check_replica_elsewhere(group),
-                  self.check_replication_lag(group), self.check_dead_letters("dead_letters_recorded"),
-                  self.check_alarms(), *self.fault.steady_state(group)]
+        checks = [
+            self.check_available(group),
+            self.check_multi_az(group),
+            self.check_replica_elsewhere(group),
+            self.check_replication_lag(group),
+            self.check_dead_letters("dead_letters_recorded"),
+            self.check_alarms(),
+            *self.fault.steady_state(group),
+        ]
         if self.canary is not None and all(check.passed is not False for check in checks):
             checks.append(self.canary.readiness())  # only then: it sends a probe canary
         return checks
@@ -133,8 +166,11 @@ class FailoverDrill:
     @staticmethod
     def check_multi_az(group: GroupState) -> Check:
         ok = group.multi_az == "enabled" and group.automatic_failover == "enabled"
-        return Check("multi_az_and_automatic_failover", ok,
-                     f"MultiAZ {group.multi_az}, AutomaticFailover {group.automatic_failover}")
+        return Check(
+            "multi_az_and_automatic_failover",
+            ok,
+            f"MultiAZ {group.multi_az}, AutomaticFailover {group.automatic_failover}",
+        )
 
     @staticmethod
     def check_replica_elsewhere(group: GroupState) -> Check:
@@ -142,9 +178,12 @@ class FailoverDrill:
         if primary is None:
             return Check("replica_in_another_az", False, "no primary node found")
         elsewhere = [n.cluster_id for n in group.replicas if n.zone != primary.zone]
-        return Check("replica_in_another_az", bool(elsewhere),
-                     f"primary {primary.cluster_id} in {primary.zone}; replicas in other AZs: "
-                     f"{', '.join(elsewhere) or 'none'}", elsewhere)
+        return Check(
+            "replica_in_another_az",
+            bool(elsewhere),
+            f"primary {primary.cluster_id} in {primary.zone}; replicas in other AZs: {', '.join(elsewhere) or 'none'}",
+            elsewhere,
+        )
 
     def check_replication_lag(self, group: GroupState) -> Check:
         replicas = group.replicas
@@ -152,22 +191,45 @@ class FailoverDrill:
             return Check("replication_lag", False, "no replica to measure")
         end = self.now()
         results = self.cloudwatch.get_metric_data(
-            StartTime=end - LAG_WINDOW, EndTime=end,
-            MetricDataQueries=[{"Id": f"lag{i}", "Label": node.cluster_id, "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": "AWS/ElastiCache", "MetricName": "ReplicationLag",
-                           "Dimensions": [{"Name": "CacheClusterId", "Value": node.cluster_id}]},
-                "Period": 60, "Stat": "Maximum"}} for i, node in enumerate(replicas)])["MetricDataResults"]
+            StartTime=end - LAG_WINDOW,
+            EndTime=end,
+            MetricDataQueries=[
+                {
+                    "Id": f"lag{i}",
+                    "Label": node.cluster_id,
+                    "ReturnData": True,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/ElastiCache",
+                            "MetricName": "ReplicationLag",
+                            "Dimensions": [{"Name": "CacheClusterId", "Value": node.cluster_id}],
+                        },
+                        "Period": 60,
+                        "Stat": "Maximum",
+                    },
+                }
+                for i, node in enumerate(replicas)
+            ],
+        )["MetricDataResults"]
         worst = {r["Label"]: max(r["Values"]) for r in results if r["Values"]}
         missing = [node.cluster_id for node in replicas if node.cluster_id not in worst]
         if missing:
-            return Check("replication_lag", False, f"no ReplicationLag data in the last 10 min for "
-                                                   f"{', '.join(missing)}: cannot show the replicas are current")
+            return Check(
+                "replication_lag",
+                False,
+                f"no ReplicationLag data in the last 10 min for "
+                f"{', '.join(missing)}: cannot show the replicas are current",
+            )
         limit, source = self.replication_lag_limit()
         if limit is None:
             return Check("replication_lag", False, source)
         highest = max(worst.values())
-        return Check("replication_lag", highest <= limit,
-                     f"highest in the last 10 min: {highest:g} s (limit {limit:g} s, {source})", worst)
+        return Check(
+            "replication_lag",
+            highest <= limit,
+            f"highest in the last 10 min: {highest:g} s (limit {limit:g} s, {source})",
+            worst,
+        )
 
     def replication_lag_limit(self) -> tuple[float | None, str]:
         """The lag limit and where it comes from: the option, else the lag alarm's threshold."""
@@ -176,13 +238,17 @@ class FailoverDrill:
         name = contract.alarm_name(self.resources.environment, contract.REPLICATION_LAG_ALARM)
         alarms = self.cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])["MetricAlarms"]
         if not alarms:
-            return None, (f"no --max-replication-lag given and alarm {name}, whose threshold is the default, "
-                          f"was not found (Monitoring stack not deployed?): give the limit explicitly")
+            return None, (
+                f"no --max-replication-lag given and alarm {name}, whose threshold is the default, "
+                f"was not found (Monitoring stack not deployed?): give the limit explicitly"
+            )
         return float(alarms[0]["Threshold"]), f"the threshold of alarm {name}"
 
     def dead_letter_depths(self) -> dict[str, int]:
-        return {name: sum(queue_counts(self.sqs, pair.dead_letter_url).values())
-                for name, pair in self.resources.queues.items()}
+        return {
+            name: sum(queue_counts(self.sqs, pair.dead_letter_url).values())
+            for name, pair in self.resources.queues.items()
+        }
 
     def check_dead_letters(self, name: str) -> Check:
         if not self.resources.queues:
@@ -201,11 +267,18 @@ class FailoverDrill:
 
     def check_failover_budget(self) -> Check:
         end = self.now()
-        calls = [e for e in events_since(self.elasticache, end - timedelta(hours=24), end,
-                                         source_type="replication-group") if FAILOVER_CALLED.search(e["Message"])]
+        calls = [
+            e
+            for e in events_since(self.elasticache, end - timedelta(hours=24), end, source_type="replication-group")
+            if FAILOVER_CALLED.search(e["Message"])
+        ]
         budget = self.options.failover_budget
-        return Check("test_failover_budget", len(calls) < budget,
-                     f"{len(calls)} TestFailover call(s) in the last 24 h; budget {budget}", len(calls))
+        return Check(
+            "test_failover_budget",
+            len(calls) < budget,
+            f"{len(calls)} TestFailover call(s) in the last 24 h; budget {budget}",
+            len(calls),
+        )
 
     # -- the drill ----------------------------------------------------------------------------
     def run(self) -> Report:
@@ -231,11 +304,13 @@ class FailoverDrill:
                     self.canary.stop()
             report.add_checks(report.verification, self.verify(before, dead_before, called_at))
             if self.canary is not None:
-                report.add_checks(report.verification,
-                                  self.canary.verify(fault_started_at=called_at, resumed_from=self.completed_at))
+                report.add_checks(
+                    report.verification, self.canary.verify(fault_started_at=called_at, resumed_from=self.completed_at)
+                )
             failed = [c.name for c in report.verification if c.passed is False]
-            report.finish("failed" if failed else "passed",
-                          f"hypothesis not held: {', '.join(failed)}" if failed else None)
+            report.finish(
+                "failed" if failed else "passed", f"hypothesis not held: {', '.join(failed)}" if failed else None
+            )
         except FaultAborted as error:  # the experiment ended badly on its own: its reason, exit 3
             report.finish("aborted", str(error))
         except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
@@ -244,18 +319,25 @@ class FailoverDrill:
 
     def plan(self, before: GroupState) -> list[str]:
         timeout = self.options.timeout_seconds + self.fault.extra_timeout_seconds
-        steps = [self.fault.plan(before),
-                 f"follow ElastiCache events until failover completed, then wait for 'available' "
-                 f"(at most {timeout:g} s in all)",
-                 "verify: new primary in another AZ, services steady, dead-letter queues not grown, no alarm fired"]
+        steps = [
+            self.fault.plan(before),
+            f"follow ElastiCache events until failover completed, then wait for 'available' "
+            f"(at most {timeout:g} s in all)",
+            "verify: new primary in another AZ, services steady, dead-letter queues not grown, no alarm fired",
+        ]
         if self.canary is not None and self.canary.sender is not None:
             canary = self.canary
-            steps.insert(0, f"send canaries ({contract.CANARY_TASK}) to class {canary.class_name} at "
-                            f"{canary.options.rate_per_second:g}/s from {canary.options.lead_seconds:g} s before "
-                            f"the fault to {canary.options.tail_seconds:g} s after 'available'")
-            steps.append(f"count the canaries in {canary.log_group} after {canary.settle_seconds:g} s: none lost, "
-                         f"none run twice, no publish error, work resumed within {canary.options.resume_limit:g} s "
-                         f"of 'failover completed'")
+            steps.insert(
+                0,
+                f"send canaries ({contract.CANARY_TASK}) to class {canary.class_name} at "
+                f"{canary.options.rate_per_second:g}/s from {canary.options.lead_seconds:g} s before "
+                f"the fault to {canary.options.tail_seconds:g} s after 'available'",
+            )
+            steps.append(
+                f"count the canaries in {canary.log_group} after {canary.settle_seconds:g} s: none lost, "
+                f"none run twice, no publish error, work resumed within {canary.options.resume_limit:g} s "
+                f"of 'failover completed'"
+            )
         return steps
 
     def failover(self, before: GroupState) -> datetime:
@@ -284,8 +366,9 @@ class FailoverDrill:
             if not (moved and self.fault.detects_role_change) or follow_events():
                 return self.completed_at is not None
             self.completed_at = self.now()
-            report.measurements["failover_completed_seen_in"] = (f"role change (DescribeReplicationGroups, every "
-                                                                 f"{poll:g} s)")
+            report.measurements["failover_completed_seen_in"] = (
+                f"role change (DescribeReplicationGroups, every {poll:g} s)"
+            )
             report.say(f"primary is now {group.primary.cluster_id} in {group.primary.zone}")
             return True
 
@@ -298,8 +381,10 @@ class FailoverDrill:
             group = describe_group(self.elasticache, group_id)
             if role_changed(group):
                 break
-            report.say(f"waiting for the failover; group status {group.status}{self.fault.status()}"
-                       f"{self.canary.progress() if self.canary else ''}")
+            report.say(
+                f"waiting for the failover; group status {group.status}{self.fault.status()}"
+                f"{self.canary.progress() if self.canary else ''}"
+            )
             self.sleep(poll)
         report.measurements["seconds_to_failover_completed"] = round(report.elapsed() - start, 1)
 
@@ -317,8 +402,9 @@ class FailoverDrill:
         remaining = timeout - (report.elapsed() - start)
         report.say(f"waiting for 'available' (boto3 waiter replication_group_available, up to {remaining:.0f} s)")
         try:
-            wait_until_available(self.elasticache, group_id, delay_seconds=options.poll_seconds,
-                                 timeout_seconds=remaining)
+            wait_until_available(
+                self.elasticache, group_id, delay_seconds=options.poll_seconds, timeout_seconds=remaining
+            )
         except WaiterError as error:
             raise DrillTimeout(f"not 'available' again within {timeout:g} s ({error})") from None
         report.measurements["seconds_to_available"] = round(report.elapsed() - start, 1)
@@ -328,18 +414,25 @@ class FailoverDrill:
 
     # -- verification -------------------------------------------------------------------------
     def verify(self, before: GroupState, dead_before: dict[str, int], called_at: datetime) -> list[Check]:
-        return [self.check_new_primary(before), self.check_services_steady(),
-                self.check_dead_letters_not_grown(dead_before), self.check_no_alarm_fired(called_at),
-                *self.fault.verification()]
+        return [
+            self.check_new_primary(before),
+            self.check_services_steady(),
+            self.check_dead_letters_not_grown(dead_before),
+            self.check_no_alarm_fired(called_at),
+            *self.fault.verification(),
+        ]
 
     def check_new_primary(self, before: GroupState) -> Check:
         after = describe_group(self.elasticache, before.group_id)
         old, new = before.primary, after.primary
         if new is None:
             return Check("new_primary_in_another_az", False, f"no primary after the failover ({after.describe()})")
-        return Check("new_primary_in_another_az", new.cluster_id != old.cluster_id and new.zone != old.zone,
-                     f"primary was {old.cluster_id} in {old.zone}, is {new.cluster_id} in {new.zone}",
-                     {"before": old.cluster_id, "after": new.cluster_id, "zone": new.zone})
+        return Check(
+            "new_primary_in_another_az",
+            new.cluster_id != old.cluster_id and new.zone != old.zone,
+            f"primary was {old.cluster_id} in {old.zone}, is {new.cluster_id} in {new.zone}",
+            {"before": old.cluster_id, "after": new.cluster_id, "zone": new.zone},
+        )
 
     def check_services_steady(self) -> Check:
         names = list(self.resources.service_names.values())
@@ -350,11 +443,15 @@ class FailoverDrill:
         waiter = self.ecs.get_waiter("services_stable")
         try:
             for index in range(0, len(names), ECS_DESCRIBE_LIMIT):
-                waiter.wait(cluster=self.resources.cluster_name, services=names[index:index + ECS_DESCRIBE_LIMIT],
-                            WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+                waiter.wait(
+                    cluster=self.resources.cluster_name,
+                    services=names[index : index + ECS_DESCRIBE_LIMIT],
+                    WaiterConfig={"Delay": delay, "MaxAttempts": attempts},
+                )
         except WaiterError as error:
-            return Check("services_steady", False, f"not steady within {self.options.services_timeout_seconds:g} s: "
-                                                   f"{error}")
+            return Check(
+                "services_steady", False, f"not steady within {self.options.services_timeout_seconds:g} s: {error}"
+            )
         return Check("services_steady", True, f"{len(names)} services steady (running = desired, one deployment)")
 
     def check_dead_letters_not_grown(self, before: dict[str, int]) -> Check:
@@ -362,9 +459,13 @@ class FailoverDrill:
             return Check("dead_letters_not_grown", None, "no dead-letter depths recorded before")
         after = self.dead_letter_depths()
         grown = {name: (before.get(name, 0), count) for name, count in after.items() if count > before.get(name, 0)}
-        return Check("dead_letters_not_grown", not grown,
-                     "; ".join(f"{n}: {a} -> {b}" for n, (a, b) in grown.items()) or
-                     ", ".join(f"{k}: {v}" for k, v in after.items()), after)
+        return Check(
+            "dead_letters_not_grown",
+            not grown,
+            "; ".join(f"{n}: {a} -> {b}" for n, (a, b) in grown.items())
+            or ", ".join(f"{k}: {v}" for k, v in after.items()),
+            after,
+        )
 
     def check_no_alarm_fired(self, since: datetime) -> Check:
         """No alarm of the tier went to ALARM during the drill, but those the fault is expected to set off
@@ -373,10 +474,19 @@ class FailoverDrill:
         if not prefix:
             return Check("no_alarm_fired", None, "alarm prefix unknown (Monitoring stack not deployed)")
         pages = self.cloudwatch.get_paginator("describe_alarm_history").paginate(
-            HistoryItemType="StateUpdate", AlarmTypes=["MetricAlarm", "CompositeAlarm"], StartDate=since,
-            EndDate=self.now())
-        fired = sorted({item["AlarmName"] for page in pages for item in page["AlarmHistoryItems"]
-                        if item["AlarmName"].startswith(prefix) and "to ALARM" in item["HistorySummary"]})
+            HistoryItemType="StateUpdate",
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+            StartDate=since,
+            EndDate=self.now(),
+        )
+        fired = sorted(
+            {
+                item["AlarmName"]
+                for page in pages
+                for item in page["AlarmHistoryItems"]
+                if item["AlarmName"].startswith(prefix) and "to ALARM" in item["HistorySummary"]
+            }
+        )
         fired += [name for name in self.alarms_in_alarm() if name not in fired]
         expected = [name for name in fired if name.removeprefix(prefix) in self.fault.expected_alarms]
         unexpected = [name for name in fired if name not in expected]
@@ -385,56 +495,132 @@ class FailoverDrill:
             detail += f"; expected of {self.fault.name}, not counted: {', '.join(expected)}"
         return Check("no_alarm_fired", not unexpected, detail, {"unexpected": unexpected, "expected": expected})
 
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = FailoverOptions()
-    parser.add_argument("--fault", choices=sorted(FAULTS), default=defaults.fault,
-                        help="test-failover: ElastiCache TestFailover; az-power: the environment's AWS FIS "
-                             "experiment cutting the power of the primary's AZ (fault_injection.az_power) "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-replication-lag", type=positive(float), default=defaults.max_replication_lag_seconds,
-                        metavar="SECONDS", help="refuse above this replica lag in the last 10 min (default: the "
-                                                "threshold of the environment's replication-lag alarm)")
-    parser.add_argument("--failover-budget", type=positive(int), default=defaults.failover_budget, metavar="N",
-                        help="TestFailover calls allowed per rolling 24 h (default: %(default)s)")
-    parser.add_argument("--timeout", type=positive(float), default=defaults.timeout_seconds, metavar="SECONDS",
-                        help="from the fault to 'available' again; az-power adds the experiment's duration "
-                             "(default: %(default)s)")
-    parser.add_argument("--poll", type=positive(float), default=defaults.poll_seconds, metavar="SECONDS",
-                        help="event and waiter interval (default: %(default)s)")
-    parser.add_argument("--services-timeout", type=positive(float), default=defaults.services_timeout_seconds,
-                        metavar="SECONDS", help="time for the ECS services to be steady afterwards (default: %(default)s)")
+    parser.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        default=defaults.fault,
+        help="test-failover: ElastiCache TestFailover; az-power: the environment's AWS FIS "
+        "experiment cutting the power of the primary's AZ (fault_injection.az_power) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-replication-lag",
+        type=positive(float),
+        default=defaults.max_replication_lag_seconds,
+        metavar="SECONDS",
+        help="refuse above this replica lag in the last 10 min (default: the "
+        "threshold of the environment's replication-lag alarm)",
+    )
+    parser.add_argument(
+        "--failover-budget",
+        type=positive(int),
+        default=defaults.failover_budget,
+        metavar="N",
+        help="TestFailover calls allowed per rolling 24 h (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive(float),
+        default=defaults.timeout_seconds,
+        metavar="SECONDS",
+        help="from the fault to 'available' again; az-power adds the experiment's duration (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=positive(float),
+        default=defaults.poll_seconds,
+        metavar="SECONDS",
+        help="event and waiter interval (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--services-timeout",
+        type=positive(float),
+        default=defaults.services_timeout_seconds,
+        metavar="SECONDS",
+        help="time for the ECS services to be steady afterwards (default: %(default)s)",
+    )
     canary = CanaryOptions()
-    parser.add_argument("--no-canary", action="store_true",
-                        help=f"send no canary tasks (teams whose image lacks {contract.CANARY_TASK})")
-    parser.add_argument("--canary-rate", type=positive(float, 50), default=canary.rate_per_second, metavar="N",
-                        help="canary tasks sent per second (default: %(default)s)")
-    parser.add_argument("--canary-class", metavar="CLASS", help="latency class the canaries go through (default: "
-                                                                "the class whose queue has the shortest visibility "
-                                                                "timeout)")
-    parser.add_argument("--canary-settle", type=non_negative(float), metavar="SECONDS",
-                        help="wait after the last canary before counting (default: the canary queue's visibility "
-                             "timeout + 60 s, so that a message left un-acked shows as a duplicate)")
-    parser.add_argument("--canary-max-resume", type=positive(float), metavar="SECONDS",
-                        help="goal: a canary runs within this time of 'failover completed' (default: 2 s + one "
-                             "send interval)")
-    parser.add_argument("--canary-lead", type=non_negative(float), default=canary.lead_seconds, metavar="SECONDS",
-                        help="canaries sent before the fault (default: %(default)s)")
-    parser.add_argument("--canary-tail", type=non_negative(float), default=canary.tail_seconds, metavar="SECONDS",
-                        help="canaries sent after 'available' (default: %(default)s)")
+    parser.add_argument(
+        "--no-canary",
+        action="store_true",
+        help=f"send no canary tasks (teams whose image lacks {contract.CANARY_TASK})",
+    )
+    parser.add_argument(
+        "--canary-rate",
+        type=positive(float, 50),
+        default=canary.rate_per_second,
+        metavar="N",
+        help="canary tasks sent per second (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--canary-class",
+        metavar="CLASS",
+        help="latency class the canaries go through (default: "
+        "the class whose queue has the shortest visibility "
+        "timeout)",
+    )
+    parser.add_argument(
+        "--canary-settle",
+        type=non_negative(float),
+        metavar="SECONDS",
+        help="wait after the last canary before counting (default: the canary queue's visibility "
+        "timeout + 60 s, so that a message left un-acked shows as a duplicate)",
+    )
+    parser.add_argument(
+        "--canary-max-resume",
+        type=positive(float),
+        metavar="SECONDS",
+        help="goal: a canary runs within this time of 'failover completed' (default: 2 s + one send interval)",
+    )
+    parser.add_argument(
+        "--canary-lead",
+        type=non_negative(float),
+        default=canary.lead_seconds,
+        metavar="SECONDS",
+        help="canaries sent before the fault (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--canary-tail",
+        type=non_negative(float),
+        default=canary.tail_seconds,
+        metavar="SECONDS",
+        help="canaries sent after 'available' (default: %(default)s)",
+    )
 
 
 def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
     report = Report("failover", args.env, resources.replication_group_id, args.dry_run)
-    canary = None if args.no_canary else CanaryOptions(
-        rate_per_second=args.canary_rate, class_name=args.canary_class, settle_seconds=args.canary_settle,
-        max_resume_seconds=args.canary_max_resume, lead_seconds=args.canary_lead, tail_seconds=args.canary_tail)
-    options = FailoverOptions(max_replication_lag_seconds=args.max_replication_lag,
-                              failover_budget=args.failover_budget, timeout_seconds=args.timeout,
-                              poll_seconds=args.poll, services_timeout_seconds=args.services_timeout,
-                              fault=args.fault, canary=canary)
+    canary = (
+        None
+        if args.no_canary
+        else CanaryOptions(
+            rate_per_second=args.canary_rate,
+            class_name=args.canary_class,
+            settle_seconds=args.canary_settle,
+            max_resume_seconds=args.canary_max_resume,
+            lead_seconds=args.canary_lead,
+            tail_seconds=args.canary_tail,
+        )
+    )
+    options = FailoverOptions(
+        max_replication_lag_seconds=args.max_replication_lag,
+        failover_budget=args.failover_budget,
+        timeout_seconds=args.timeout,
+        poll_seconds=args.poll,
+        services_timeout_seconds=args.services_timeout,
+        fault=args.fault,
+        canary=canary,
+    )
     return FailoverDrill(clients, resources, options, report).run()
 
 
-COMMAND = Command(name="failover", help="Failover drill: check the steady state, cause the failover (TestFailover or "
-                                         "an AZ power interruption), follow it with canary traffic, verify, report.",
-                  add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="failover",
+    help="Failover drill: check the steady state, cause the failover (TestFailover or "
+    "an AZ power interruption), follow it with canary traffic, verify, report.",
+    add_arguments=_add_arguments,
+    run=_run,
+)

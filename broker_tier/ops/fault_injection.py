@@ -44,7 +44,7 @@ class AzPowerFault:
     detects_role_change = True  # ElastiCache's event text for a power loss is not documented: also watch roles
     expected_alarms = contract.EXPECTED_DURING_AZ_POWER  # set off by the fault itself; they do not fail the drill
 
-    def __init__(self, drill: "FailoverDrill") -> None:
+    def __init__(self, drill: FailoverDrill) -> None:
         self.drill = drill
         self.fis = drill.clients["fis"]
         self.template: dict[str, Any] | None = None
@@ -59,63 +59,94 @@ class AzPowerFault:
     def check_template(self, group: GroupState) -> Check:
         ids = self.drill.resources.az_power_template_ids
         if not ids:
-            return Check("az_power_template", False,
-                         f"the Monitoring stack has no {contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS} "
-                         f"output: set fault_injection.az_power.enabled for this environment and deploy it")
+            return Check(
+                "az_power_template",
+                False,
+                f"the Monitoring stack has no {contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS} "
+                f"output: set fault_injection.az_power.enabled for this environment and deploy it",
+            )
         zone = group.primary.zone if group.primary else None
         templates = [self.fis.get_experiment_template(id=template_id)["experimentTemplate"] for template_id in ids]
         by_zone = {_zone(template): template for template in templates}
         if zone not in by_zone:
-            return Check("az_power_template", False, f"no experiment template for the primary's AZ {zone}; "
-                                                     f"templates cover {', '.join(sorted(map(str, by_zone)))}")
+            return Check(
+                "az_power_template",
+                False,
+                f"no experiment template for the primary's AZ {zone}; "
+                f"templates cover {', '.join(sorted(map(str, by_zone)))}",
+            )
         template, action = by_zone[zone], _action(by_zone[zone])
         if action is None:
-            return Check("az_power_template", False, f"template {template['id']} for {zone} does not hold exactly "
-                                                     f"one {contract.AZ_POWER_ACTION} action: it is not the tier's")
+            return Check(
+                "az_power_template",
+                False,
+                f"template {template['id']} for {zone} does not hold exactly "
+                f"one {contract.AZ_POWER_ACTION} action: it is not the tier's",
+            )
         self.template, duration = template, action["parameters"]["duration"]
         self.extra_timeout_seconds = duration_seconds(duration)
-        return Check("az_power_template", True, f"template {self.template['id']} interrupts {zone} for {duration}; "
-                                                f"stop condition: {_stop_conditions(self.template)}",
-                     self.template["id"])
+        return Check(
+            "az_power_template",
+            True,
+            f"template {self.template['id']} interrupts {zone} for {duration}; "
+            f"stop condition: {_stop_conditions(self.template)}",
+            self.template["id"],
+        )
 
     def check_target_tag(self, group: GroupState) -> Check:
         tag = contract.FAULT_INJECTION_TARGET_TAG
         if not group.arn:
             return Check("fault_injection_tag", None, "the group's ARN is unknown: its tag was not checked")
-        tags = {t["Key"]: t["Value"] for t in
-                self.drill.elasticache.list_tags_for_resource(ResourceName=group.arn)["TagList"]}
-        return Check("fault_injection_tag", tags.get(tag) == group.group_id,
-                     f"{tag} = {tags.get(tag, 'missing')} (the experiment selects the group by it; the State "
-                     f"stack sets it when fault_injection.az_power is enabled)")
+        tags = {
+            t["Key"]: t["Value"]
+            for t in self.drill.elasticache.list_tags_for_resource(ResourceName=group.arn)["TagList"]
+        }
+        return Check(
+            "fault_injection_tag",
+            tags.get(tag) == group.group_id,
+            f"{tag} = {tags.get(tag, 'missing')} (the experiment selects the group by it; the State "
+            f"stack sets it when fault_injection.az_power is enabled)",
+        )
 
     def check_no_experiment_running(self) -> Check:
         running = []
         for template_id in self.drill.resources.az_power_template_ids:
             pages = self.fis.get_paginator("list_experiments").paginate(experimentTemplateId=template_id)
             running += [e["id"] for page in pages for e in page["experiments"] if e["state"]["status"] in ACTIVE]
-        return Check("no_experiment_running", not running,
-                     f"experiments of these templates still active: {', '.join(running) or 'none'}", running)
+        return Check(
+            "no_experiment_running",
+            not running,
+            f"experiments of these templates still active: {', '.join(running) or 'none'}",
+            running,
+        )
 
     # -- the fault ----------------------------------------------------------------------------
     def plan(self, group: GroupState) -> str:
-        return (f"StartExperiment of template {self.template['id']}: the power of the cache nodes in "
-                f"{_zone(self.template)} (primary {group.primary.cluster_id}) goes off for "
-                f"{_action(self.template)['parameters']['duration']}")
+        return (
+            f"StartExperiment of template {self.template['id']}: the power of the cache nodes in "
+            f"{_zone(self.template)} (primary {group.primary.cluster_id}) goes off for "
+            f"{_action(self.template)['parameters']['duration']}"
+        )
 
     def inject(self, group: GroupState) -> None:
         experiment = self.fis.start_experiment(
-            experimentTemplateId=self.template["id"], clientToken=str(uuid.uuid4()),
-            tags={"broker-tier:drill": f"failover {self.drill.report.started_at}"})["experiment"]
+            experimentTemplateId=self.template["id"],
+            clientToken=str(uuid.uuid4()),
+            tags={"broker-tier:drill": f"failover {self.drill.report.started_at}"},
+        )["experiment"]
         self.experiment_id, self.state = experiment["id"], experiment["state"]
-        self.drill.report.say(f"experiment {self.experiment_id} started from template {self.template['id']}; "
-                              f"status {self.state['status']}")
+        self.drill.report.say(
+            f"experiment {self.experiment_id} started from template {self.template['id']}; "
+            f"status {self.state['status']}"
+        )
 
     def status(self) -> str:
         """Reads the experiment (GetExperiment); raises FaultAborted when it failed."""
         self.state = self.fis.get_experiment(id=self.experiment_id)["experiment"]["state"]
         if self.state["status"] in ("failed", "cancelled"):
-            raise FaultAborted(f"experiment {self.experiment_id} {self.state['status']}: "
-                               f"{self.state.get('reason', 'no reason given')}")
+            raise FaultAborted(
+                f"experiment {self.experiment_id} {self.state['status']}: {self.state.get('reason', 'no reason given')}"
+            )
         return f"; experiment {self.state['status']}"
 
     def finished(self) -> bool:

@@ -11,17 +11,24 @@ METRIC_QUERY_LIMIT = 500  # GetMetricData takes at most 500 queries per call
 
 def queue_counts(sqs, url: str) -> dict[str, int]:
     """``{"visible": n, "in_flight": n}`` of the queue at ``url`` (SQS's approximate counts)."""
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return {"visible": int(attributes["ApproximateNumberOfMessages"]),
-            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return {
+        "visible": int(attributes["ApproximateNumberOfMessages"]),
+        "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    }
 
 
 def alarms_in_alarm(cloudwatch, prefix: str) -> list[str]:
     """Names of the metric and composite alarms named ``<prefix>...`` that are in ALARM now."""
     pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, StateValue="ALARM")
-    return [alarm["AlarmName"] for page in pages for alarm in page["MetricAlarms"] + page.get("CompositeAlarms", [])
-            if alarm["StateValue"] == "ALARM"]  # filtered here too: moto ignores StateValue with a prefix
+    return [
+        alarm["AlarmName"]
+        for page in pages
+        for alarm in page["MetricAlarms"] + page.get("CompositeAlarms", [])
+        if alarm["StateValue"] == "ALARM"
+    ]  # filtered here too: moto ignores StateValue with a prefix
 
 
 @dataclass(frozen=True)
@@ -35,24 +42,39 @@ class MetricQuery:
     statistic: str = "Maximum"
 
 
-def latest_values(cloudwatch, queries: list[MetricQuery], *, end: datetime, window: timedelta,
-                  period_seconds: int = 60) -> dict[tuple[str, str], tuple[float, datetime]]:
+def latest_values(
+    cloudwatch, queries: list[MetricQuery], *, end: datetime, window: timedelta, period_seconds: int = 60
+) -> dict[tuple[str, str], tuple[float, datetime]]:
     """The newest datapoint of each query within ``window`` before ``end``, by the query's key; a metric
     without data in the window is left out."""
     found: dict[tuple[str, str], tuple[float, datetime]] = {}
     for start in range(0, len(queries), METRIC_QUERY_LIMIT):
-        batch = queries[start:start + METRIC_QUERY_LIMIT]
+        batch = queries[start : start + METRIC_QUERY_LIMIT]
         by_id = {f"m{index}": query for index, query in enumerate(batch)}
         pages = cloudwatch.get_paginator("get_metric_data").paginate(
-            StartTime=end - window, EndTime=end, MetricDataQueries=[
-                {"Id": query_id, "ReturnData": True, "MetricStat": {
-                    "Metric": {"Namespace": query.namespace, "MetricName": query.metric_name,
-                               "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions.items()]},
-                    "Period": period_seconds, "Stat": query.statistic}} for query_id, query in by_id.items()])
+            StartTime=end - window,
+            EndTime=end,
+            MetricDataQueries=[
+                {
+                    "Id": query_id,
+                    "ReturnData": True,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": query.namespace,
+                            "MetricName": query.metric_name,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions.items()],
+                        },
+                        "Period": period_seconds,
+                        "Stat": query.statistic,
+                    },
+                }
+                for query_id, query in by_id.items()
+            ],
+        )
         for page in pages:
             for result in page["MetricDataResults"]:
                 key = by_id[result["Id"]].key
-                for timestamp, value in zip(result["Timestamps"], result["Values"]):
+                for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
                     if key not in found or timestamp > found[key][1]:
                         found[key] = (value, timestamp)
     return found

@@ -33,45 +33,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from broker_tier.rehearsal.runner import BROKERS, RehearsalOptions
 
     defaults = RehearsalOptions()
-    parser.add_argument("--broker", choices=BROKERS, default=defaults.broker,
-                        help="sqs: SQS queues (moto) with Redis for results; redis: Redis is broker and backend "
-                             f"(default: {defaults.broker})")
-    parser.add_argument("--fault", choices=tuple(FAULTS), default=defaults.fault,
-                        help="promote: as TestFailover; power-loss: the primary's node disappears; reboot: the "
-                             f"primary restarts empty, no failover (default: {defaults.fault})")
-    parser.add_argument("--dns-delay", type=positive(float, 120), default=defaults.dns_delay_seconds,
-                        help="seconds from the fault to the endpoint's name moving (default: "
-                             f"{defaults.dns_delay_seconds:g}; AWS documents 'up to a few seconds')")
-    parser.add_argument("--rate", type=positive(float, 200), default=defaults.rate,
-                        help=f"canary tasks published per second (default: {defaults.rate:g})")
-    parser.add_argument("--before", type=positive(float, 3600), default=defaults.before_seconds,
-                        help=f"seconds of steady publishing before the fault (default: {defaults.before_seconds:g})")
-    parser.add_argument("--after", type=positive(float, 3600), default=defaults.after_seconds,
-                        help="seconds of publishing after the endpoint recovered (default: "
-                             f"{defaults.after_seconds:g})")
-    parser.add_argument("--backlog", type=non_negative(float), default=defaults.backlog_seconds,
-                        help="seconds the workers are paused just before the fault, so tasks queue up as behind "
-                             f"busy workers (default: {defaults.backlog_seconds:g})")
-    parser.add_argument("--visibility-timeout", type=positive(int, 43200),
-                        default=defaults.visibility_timeout_seconds,
-                        help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
-                             f"comes back within the run (default: {defaults.visibility_timeout_seconds})")
-    parser.add_argument("--drain-timeout", type=positive(float, 3600), default=defaults.drain_timeout_seconds,
-                        help="seconds to wait for published tasks to run once publishing stops (default: "
-                             f"{defaults.drain_timeout_seconds:g})")
-    parser.add_argument("--workdir", type=Path,
-                        help="keep the logs (workers, producer, redis, moto) here; default: a temporary directory, "
-                             "kept only when the rehearsal fails")
-    parser.add_argument("--workers", type=positive(int, 16), default=defaults.workers,
-                        help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})")
-    parser.add_argument("--env", dest="environment", type=environment_name, default=defaults.environment,
-                        help="the cdk.json environment whose worker task definition is mirrored "
-                             f"(default: {defaults.environment})")
-    parser.add_argument("--queue-class", default=defaults.queue_class,
-                        help=f"the latency class mirrored and published to (default: {defaults.queue_class})")
-    parser.add_argument("--override", type=_override, action="append", default=[], metavar="NAME=JSON",
-                        help="experiments only: a Celery setting put on top of the settings package in the "
-                             "workers and the producer, e.g. task_publish_retry=false (repeatable)")
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default=defaults.broker,
+        help="sqs: SQS queues (moto) with Redis for results; redis: Redis is broker and backend "
+        f"(default: {defaults.broker})",
+    )
+    parser.add_argument(
+        "--fault",
+        choices=tuple(FAULTS),
+        default=defaults.fault,
+        help="promote: as TestFailover; power-loss: the primary's node disappears; reboot: the "
+        f"primary restarts empty, no failover (default: {defaults.fault})",
+    )
+    parser.add_argument(
+        "--dns-delay",
+        type=positive(float, 120),
+        default=defaults.dns_delay_seconds,
+        help="seconds from the fault to the endpoint's name moving (default: "
+        f"{defaults.dns_delay_seconds:g}; AWS documents 'up to a few seconds')",
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive(float, 200),
+        default=defaults.rate,
+        help=f"canary tasks published per second (default: {defaults.rate:g})",
+    )
+    parser.add_argument(
+        "--before",
+        type=positive(float, 3600),
+        default=defaults.before_seconds,
+        help=f"seconds of steady publishing before the fault (default: {defaults.before_seconds:g})",
+    )
+    parser.add_argument(
+        "--after",
+        type=positive(float, 3600),
+        default=defaults.after_seconds,
+        help=f"seconds of publishing after the endpoint recovered (default: {defaults.after_seconds:g})",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=non_negative(float),
+        default=defaults.backlog_seconds,
+        help="seconds the workers are paused just before the fault, so tasks queue up as behind "
+        f"busy workers (default: {defaults.backlog_seconds:g})",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=positive(int, 43200),
+        default=defaults.visibility_timeout_seconds,
+        help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
+        f"comes back within the run (default: {defaults.visibility_timeout_seconds})",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=positive(float, 3600),
+        default=defaults.drain_timeout_seconds,
+        help="seconds to wait for published tasks to run once publishing stops (default: "
+        f"{defaults.drain_timeout_seconds:g})",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the logs (workers, producer, redis, moto) here; default: a temporary directory, "
+        "kept only when the rehearsal fails",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive(int, 16),
+        default=defaults.workers,
+        help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})",
+    )
+    parser.add_argument(
+        "--env",
+        dest="environment",
+        type=environment_name,
+        default=defaults.environment,
+        help=f"the cdk.json environment whose worker task definition is mirrored (default: {defaults.environment})",
+    )
+    parser.add_argument(
+        "--queue-class",
+        default=defaults.queue_class,
+        help=f"the latency class mirrored and published to (default: {defaults.queue_class})",
+    )
+    parser.add_argument(
+        "--override",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="experiments only: a Celery setting put on top of the settings package in the "
+        "workers and the producer, e.g. task_publish_retry=false (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the JSON report on stdout")
 
 
@@ -83,11 +137,21 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
     from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 
     options = RehearsalOptions(
-        broker=args.broker, fault=args.fault, dns_delay_seconds=args.dns_delay, rate=args.rate,
-        before_seconds=args.before, after_seconds=args.after, backlog_seconds=args.backlog,
+        broker=args.broker,
+        fault=args.fault,
+        dns_delay_seconds=args.dns_delay,
+        rate=args.rate,
+        before_seconds=args.before,
+        after_seconds=args.after,
+        backlog_seconds=args.backlog,
         visibility_timeout_seconds=args.visibility_timeout,
-        drain_timeout_seconds=args.drain_timeout, workers=args.workers, environment=args.environment,
-        queue_class=args.queue_class, overrides=dict(args.override), workdir=args.workdir)
+        drain_timeout_seconds=args.drain_timeout,
+        workers=args.workers,
+        environment=args.environment,
+        queue_class=args.queue_class,
+        overrides=dict(args.override),
+        workdir=args.workdir,
+    )
     # SIGTERM (a CI job cancelled, `timeout`) is Ctrl-C here: the rehearsal's own clean-up then stops the
     # redis-servers, moto and the workers it started instead of leaving them behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -103,5 +167,8 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
 COMMAND = Command(
     name="rehearse",
     help="failover rehearsal on loopback: two redis-servers behind a DNS-like endpoint, real Celery workers "
-         "from the synthesized task definition, canary tasks counted through promote, power-loss or reboot",
-    add_arguments=add_arguments, run=run, aws=False)
+    "from the synthesized task definition, canary tasks counted through promote, power-loss or reboot",
+    add_arguments=add_arguments,
+    run=run,
+    aws=False,
+)

@@ -33,15 +33,26 @@ class GroupState:
     arn: str | None = None
 
     @classmethod
-    def from_response(cls, group: dict) -> "GroupState":
+    def from_response(cls, group: dict) -> GroupState:
         (node_group, *others) = group["NodeGroups"]
         if others:
-            raise ValueError(f"{group['ReplicationGroupId']} has {len(others) + 1} node groups; the tier uses "
-                             f"cluster mode disabled (one node group)")
-        nodes = tuple(Node(m["CacheClusterId"], m.get("PreferredAvailabilityZone", "?"), m.get("CurrentRole", "?"))
-                      for m in node_group["NodeGroupMembers"])
-        return cls(group["ReplicationGroupId"], group["Status"], group.get("MultiAZ", "disabled"),
-                   group.get("AutomaticFailover", "disabled"), node_group["NodeGroupId"], nodes, group.get("ARN"))
+            raise ValueError(
+                f"{group['ReplicationGroupId']} has {len(others) + 1} node groups; the tier uses "
+                f"cluster mode disabled (one node group)"
+            )
+        nodes = tuple(
+            Node(m["CacheClusterId"], m.get("PreferredAvailabilityZone", "?"), m.get("CurrentRole", "?"))
+            for m in node_group["NodeGroupMembers"]
+        )
+        return cls(
+            group["ReplicationGroupId"],
+            group["Status"],
+            group.get("MultiAZ", "disabled"),
+            group.get("AutomaticFailover", "disabled"),
+            node_group["NodeGroupId"],
+            nodes,
+            group.get("ARN"),
+        )
 
     @property
     def primary(self) -> Node | None:
@@ -63,16 +74,18 @@ def describe_group(elasticache, group_id: str) -> GroupState:
     return GroupState.from_response(group)
 
 
-def events_since(elasticache, start: datetime, end: datetime | None = None, *,
-                 source_type: str | None = None) -> list[dict]:
+def events_since(
+    elasticache, start: datetime, end: datetime | None = None, *, source_type: str | None = None
+) -> list[dict]:
     """ElastiCache events from ``start`` on (DescribeEvents keeps 14 days), oldest first."""
     params = {"StartTime": start}
     if end is not None:
         params["EndTime"] = end
     if source_type:
         params["SourceType"] = source_type
-    events = [event for page in elasticache.get_paginator("describe_events").paginate(**params)
-              for event in page["Events"]]
+    events = [
+        event for page in elasticache.get_paginator("describe_events").paginate(**params) for event in page["Events"]
+    ]
     return sorted(events, key=lambda event: event["Date"])
 
 
@@ -80,4 +93,5 @@ def wait_until_available(elasticache, group_id: str, *, delay_seconds: float, ti
     """boto3's ``replication_group_available`` waiter, bounded by ``timeout_seconds``."""
     attempts = max(1, math.ceil(timeout_seconds / max(delay_seconds, 1)))
     elasticache.get_waiter("replication_group_available").wait(
-        ReplicationGroupId=group_id, WaiterConfig={"Delay": delay_seconds, "MaxAttempts": attempts})
+        ReplicationGroupId=group_id, WaiterConfig={"Delay": delay_seconds, "MaxAttempts": attempts}
+    )

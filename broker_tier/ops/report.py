@@ -6,11 +6,12 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from broker_tier.ops.errors import CODE, Failure, classify, one_line
 
@@ -20,10 +21,10 @@ OWN_OUTCOME = ("refused", "interrupted")
 """The kinds of failure that, before any change, are an outcome of their own (the README's table names them);
 the other kinds are ``error``, with the kind and its exit code in ``failure``."""
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-_LATEST: ContextVar["Report | None"] = ContextVar("latest_report", default=None)
+_LATEST: ContextVar[Report | None] = ContextVar("latest_report", default=None)
 
 
-def latest_report() -> "Report | None":
+def latest_report() -> Report | None:
     """The report created last in this context: the CLI finishes it when a command raises, so the report of a
     failed command keeps its timeline so far."""
     return _LATEST.get()
@@ -54,7 +55,7 @@ class Check:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -178,17 +179,24 @@ class Report:
         return json.dumps(self.as_dict(), indent=2, default=str)
 
     def to_markdown(self) -> str:
-        lines = [f"# broker-tier-ops {one_line(self.command)}: {self.outcome.upper()}", "",
-                 f"- Environment: `{one_line(self.environment)}`", f"- Target: `{one_line(self.target)}`",
-                 f"- Started: {self.started_at}; finished: {self.finished_at}",
-                 f"- Dry run: {'yes' if self.dry_run else 'no'}; exit code {self.exit_code}"]
+        lines = [
+            f"# broker-tier-ops {one_line(self.command)}: {self.outcome.upper()}",
+            "",
+            f"- Environment: `{one_line(self.environment)}`",
+            f"- Target: `{one_line(self.target)}`",
+            f"- Started: {self.started_at}; finished: {self.finished_at}",
+            f"- Dry run: {'yes' if self.dry_run else 'no'}; exit code {self.exit_code}",
+        ]
         if self.error:
             lines.append(f"- Stopped by: {one_line(self.error, self._error_limit(2000))}")
         if self.invocation:
             lines.append("- Run as: " + "; ".join(f"{k} {one_line(v)}" for k, v in self.invocation.items()))
         if self.failure and self.failure.get("problems"):
             lines += ["", "## Problems", ""] + [f"- {problem}" for problem in self.failure["problems"]]
-        for title, checks in (("Steady state (before)", self.steady_state), ("Verification (after)", self.verification)):
+        for title, checks in (
+            ("Steady state (before)", self.steady_state),
+            ("Verification (after)", self.verification),
+        ):
             if checks:
                 lines += ["", f"## {title}", "", "| Check | Result | Detail |", "|---|---|---|"]
                 lines += [row(c.name, c.mark, c.detail) for c in checks]
@@ -197,8 +205,11 @@ class Report:
         if self.measurements:
             lines += ["", "## Measurements", ""]
             for key, value in self.measurements.items():  # a group of figures (e.g. the canary's) nests
-                lines += ([f"- {one_line(key)}:"] + [f"  - {one_line(k)}: {one_line(v, 4000)}" for k, v in value.items()]
-                          if isinstance(value, dict) else [f"- {one_line(key)}: {one_line(value, 4000)}"])
+                lines += (
+                    [f"- {one_line(key)}:"] + [f"  - {one_line(k)}: {one_line(v, 4000)}" for k, v in value.items()]
+                    if isinstance(value, dict)
+                    else [f"- {one_line(key)}: {one_line(value, 4000)}"]
+                )
         if self.timeline:
             lines += ["", "## Timeline", "", "| Elapsed (s) | Source | Event time | Message |", "|---|---|---|---|"]
             lines += [row(e["elapsed_s"], e["source"], e.get("event_time", ""), e["message"]) for e in self.timeline]
@@ -208,7 +219,7 @@ class Report:
         """Write ``<command>-<env>-<start, UTC>.json`` and ``.md`` into ``directory``; when a report of the same
         command, environment and second exists, add ``-2``, ``-3``, ... (never overwrite evidence)."""
         directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.fromisoformat(self.started_at).astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+        stamp = datetime.fromisoformat(self.started_at).astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
         base = "-".join(_UNSAFE_IN_FILE_NAME.sub("_", part) for part in (self.command, self.environment)) + f"-{stamp}"
         for attempt in range(1, 10_000):
             stem = base if attempt == 1 else f"{base}-{attempt}"

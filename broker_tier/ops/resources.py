@@ -7,15 +7,24 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import broker_tier_contract as contract
 from botocore.exceptions import ClientError
 
+import broker_tier_contract as contract
 from broker_tier.ops.errors import OpsError
 
-__all__ = ["QueuePair", "TierResources", "discover", "discover_from_options", "explicit_queue_pair",
-           "queue_url_or_arn", "stack_outputs"]
+__all__ = [
+    "QueuePair",
+    "TierResources",
+    "discover",
+    "discover_from_options",
+    "explicit_queue_pair",
+    "queue_url_or_arn",
+    "stack_outputs",
+]
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/(?P<account>\d{12})/(?P<name>[\w-]{1,80})$")
-QUEUE_ARN = re.compile(r"^arn:(?P<partition>aws[\w-]*):sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80})$")
+QUEUE_ARN = re.compile(
+    r"^arn:(?P<partition>aws[\w-]*):sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80})$"
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,10 @@ def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str
         if error.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in str(error):
             if not required:
                 return {}
-            raise OpsError(f"stack {name} does not exist in {cloudformation.meta.region_name}: check --env and "
-                           f"--region, or give the resources explicitly (see --help)") from None
+            raise OpsError(
+                f"stack {name} does not exist in {cloudformation.meta.region_name}: check --env and "
+                f"--region, or give the resources explicitly (see --help)"
+            ) from None
         raise
     if not stacks:
         raise KeyError(f"Stacks (DescribeStacks of {name} returned none)")
@@ -89,8 +100,13 @@ def _queues_from(outputs: dict[str, str]) -> dict[str, QueuePair]:
     pairs = {}
     for name, values in found.items():
         try:
-            pairs[name] = QueuePair(name, values[("Queue", "Url")], values[("Queue", "Arn")],
-                                    values[("DeadLetterQueue", "Url")], values[("DeadLetterQueue", "Arn")])
+            pairs[name] = QueuePair(
+                name,
+                values[("Queue", "Url")],
+                values[("Queue", "Arn")],
+                values[("DeadLetterQueue", "Url")],
+                values[("DeadLetterQueue", "Arn")],
+            )
         except KeyError:
             continue  # an incomplete class is not one the commands can act on
     return pairs
@@ -106,22 +122,34 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
     state = stack_outputs(cloudformation, state_stack, required=replication_group_id is None)
     compute = stack_outputs(cloudformation, contract.stack_name(environment, contract.COMPUTE), required=False)
     monitoring = stack_outputs(cloudformation, contract.stack_name(environment, contract.MONITORING), required=False)
-    services = {class_name: value for key, value in compute.items()
-                if (class_name := contract.parse_worker_service_output_id(key))}
+    services = {
+        class_name: value
+        for key, value in compute.items()
+        if (class_name := contract.parse_worker_service_output_id(key))
+    }
     if contract.ComputeOutputs.BEAT_SERVICE_NAME in compute:
         services[contract.BEAT_PROCESS] = compute[contract.ComputeOutputs.BEAT_SERVICE_NAME]
     group = replication_group_id or state.get(contract.StateOutputs.REPLICATION_GROUP_ID)
     if not group:
-        raise OpsError(f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output: is it "
-                       f"this tool's stack, fully deployed? (--replication-group-id names the cache instead)")
-    return TierResources(environment=environment, replication_group_id=group, queues=_queues_from(state),
-                         cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME), service_names=services,
-                         alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX),
-                         broker=compute.get(contract.ComputeOutputs.BROKER),
-                         az_power_template_ids=tuple(filter(None, monitoring.get(
-                             contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS, "").split(","))),
-                         redis_endpoint=state.get(contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS),
-                         redis_port=state.get(contract.StateOutputs.REDIS_PORT), toolbox=_toolbox_from(compute))
+        raise OpsError(
+            f"stack {state_stack} has no {contract.StateOutputs.REPLICATION_GROUP_ID} output: is it "
+            f"this tool's stack, fully deployed? (--replication-group-id names the cache instead)"
+        )
+    return TierResources(
+        environment=environment,
+        replication_group_id=group,
+        queues=_queues_from(state),
+        cluster_name=compute.get(contract.ComputeOutputs.CLUSTER_NAME),
+        service_names=services,
+        alarm_name_prefix=monitoring.get(contract.MonitoringOutputs.ALARM_NAME_PREFIX),
+        broker=compute.get(contract.ComputeOutputs.BROKER),
+        az_power_template_ids=tuple(
+            filter(None, monitoring.get(contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS, "").split(","))
+        ),
+        redis_endpoint=state.get(contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS),
+        redis_port=state.get(contract.StateOutputs.REDIS_PORT),
+        toolbox=_toolbox_from(compute),
+    )
 
 
 def discover_from_options(args, clients: dict) -> TierResources:
@@ -132,8 +160,10 @@ def discover_from_options(args, clients: dict) -> TierResources:
 def queue_url_or_arn(text: str) -> str:
     """An argparse type: a queue URL or a queue ARN."""
     if QUEUE_ARN.match(text) is None and QUEUE_URL.match(text) is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a queue URL (https://sqs.REGION.amazonaws.com/"
-                                         f"ACCOUNT/NAME) nor a queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a queue URL (https://sqs.REGION.amazonaws.com/"
+            f"ACCOUNT/NAME) nor a queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"
+        )
     return text
 
 
@@ -157,8 +187,10 @@ def explicit_queue_pair(sqs, *, queue: str, dead_letter_queue: str) -> QueuePair
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     target = json.loads(attributes.get("RedrivePolicy", "{}")).get("deadLetterTargetArn")
     if target != dead_arn:
-        raise OpsError(f"--source-queue {queue_arn} sends its dead letters to {target or 'no queue (no RedrivePolicy)'}, "
-                       f"not to --dead-letter-queue {dead_arn}: give the pair that belongs together")
+        raise OpsError(
+            f"--source-queue {queue_arn} sends its dead letters to {target or 'no queue (no RedrivePolicy)'}, "
+            f"not to --dead-letter-queue {dead_arn}: give the pair that belongs together"
+        )
     return QueuePair(queue_arn.rsplit(":", 1)[-1], queue_url, queue_arn, dead_url, dead_arn)
 
 
@@ -166,7 +198,9 @@ def _toolbox_from(outputs: dict[str, str]) -> ToolboxTask | None:
     names = contract.ComputeOutputs
     if names.TOOLBOX_TASK_DEFINITION_ARN not in outputs:
         return None
-    return ToolboxTask(task_definition_arn=outputs[names.TOOLBOX_TASK_DEFINITION_ARN],
-                       security_group_id=outputs[names.TOOLBOX_SECURITY_GROUP_ID],
-                       subnet_ids=[s for s in outputs[names.TOOLBOX_SUBNET_IDS].split(",") if s],
-                       log_group_name=outputs.get(names.OPERATOR_LOG_GROUP_NAME))
+    return ToolboxTask(
+        task_definition_arn=outputs[names.TOOLBOX_TASK_DEFINITION_ARN],
+        security_group_id=outputs[names.TOOLBOX_SECURITY_GROUP_ID],
+        subnet_ids=[s for s in outputs[names.TOOLBOX_SUBNET_IDS].split(",") if s],
+        log_group_name=outputs.get(names.OPERATOR_LOG_GROUP_NAME),
+    )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, TextIO
+from typing import TextIO
 
 from broker_tier.ops.command import Command
 from broker_tier.ops.errors import classify
-from broker_tier.ops.readings import (
-    ECS_DESCRIBE_LIMIT, MetricQuery, alarms_in_alarm, latest_values, queue_counts)
+from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, MetricQuery, alarms_in_alarm, latest_values, queue_counts
 from broker_tier.ops.replication_group import describe_group
 from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
@@ -91,14 +91,24 @@ class StatusReader:
 
     def read(self) -> TierStatus:
         resources = self.resources
-        status = TierStatus(environment=resources.environment, region=self.clients["sqs"].meta.region_name,
-                            read_at=self.now().isoformat(timespec="seconds"),
-                            replication_group_id=resources.replication_group_id)
-        status.queues = [QueueStatus(name, pair.queue_arn.rsplit(":", 1)[-1], pair.queue_url, pair.dead_letter_url)
-                         for name, pair in resources.queues.items()]
+        status = TierStatus(
+            environment=resources.environment,
+            region=self.clients["sqs"].meta.region_name,
+            read_at=self.now().isoformat(timespec="seconds"),
+            replication_group_id=resources.replication_group_id,
+        )
+        status.queues = [
+            QueueStatus(name, pair.queue_arn.rsplit(":", 1)[-1], pair.queue_url, pair.dead_letter_url)
+            for name, pair in resources.queues.items()
+        ]
         status.services = [ServiceStatus(process, name) for process, name in resources.service_names.items()]
-        for section, read in (("replication group", self._group), ("queues", self._queues),
-                              ("metrics", self._metrics), ("services", self._services), ("alarms", self._alarms)):
+        for section, read in (
+            ("replication group", self._group),
+            ("queues", self._queues),
+            ("metrics", self._metrics),
+            ("services", self._services),
+            ("alarms", self._alarms),
+        ):
             try:
                 read(status)
             except Exception as error:  # the other sections are still worth showing
@@ -111,7 +121,10 @@ class StatusReader:
             return
         group = describe_group(self.clients["elasticache"], status.replication_group_id)
         status.group_status, status.multi_az, status.automatic_failover = (
-            group.status, group.multi_az, group.automatic_failover)
+            group.status,
+            group.multi_az,
+            group.automatic_failover,
+        )
         status.nodes = [NodeStatus(node.cluster_id, node.role, node.zone) for node in group.nodes]
 
     def _queues(self, status: TierStatus) -> None:
@@ -123,12 +136,28 @@ class StatusReader:
             row.dead_letters_visible, row.dead_letters_in_flight = dead["visible"], dead["in_flight"]
 
     def _metrics(self, status: TierStatus) -> None:
-        queries = [MetricQuery(("memory", node.cluster_id), "AWS/ElastiCache", "DatabaseMemoryUsagePercentage",
-                               {"CacheClusterId": node.cluster_id}) for node in status.nodes]
-        queries += [MetricQuery(("lag", node.cluster_id), "AWS/ElastiCache", "ReplicationLag",
-                                {"CacheClusterId": node.cluster_id}) for node in status.nodes if node.role == "replica"]
-        queries += [MetricQuery(("age", row.queue_name), "AWS/SQS", "ApproximateAgeOfOldestMessage",
-                                {"QueueName": row.queue_name}) for row in status.queues]
+        queries = [
+            MetricQuery(
+                ("memory", node.cluster_id),
+                "AWS/ElastiCache",
+                "DatabaseMemoryUsagePercentage",
+                {"CacheClusterId": node.cluster_id},
+            )
+            for node in status.nodes
+        ]
+        queries += [
+            MetricQuery(
+                ("lag", node.cluster_id), "AWS/ElastiCache", "ReplicationLag", {"CacheClusterId": node.cluster_id}
+            )
+            for node in status.nodes
+            if node.role == "replica"
+        ]
+        queries += [
+            MetricQuery(
+                ("age", row.queue_name), "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": row.queue_name}
+            )
+            for row in status.queues
+        ]
         if not queries:
             return
         values = latest_values(self.clients["cloudwatch"], queries, end=self.now(), window=METRIC_WINDOW)
@@ -145,12 +174,16 @@ class StatusReader:
         by_name = {row.service_name: row for row in status.services}
         names = list(by_name)
         for start in range(0, len(names), ECS_DESCRIBE_LIMIT):
-            described = self.clients["ecs"].describe_services(cluster=cluster,
-                                                              services=names[start:start + ECS_DESCRIBE_LIMIT])
+            described = self.clients["ecs"].describe_services(
+                cluster=cluster, services=names[start : start + ECS_DESCRIBE_LIMIT]
+            )
             for service in described["services"]:
                 row = by_name[service["serviceName"]]
-                row.running, row.desired, row.pending = (service["runningCount"], service["desiredCount"],
-                                                         service["pendingCount"])
+                row.running, row.desired, row.pending = (
+                    service["runningCount"],
+                    service["desiredCount"],
+                    service["pendingCount"],
+                )
                 row.deployments = len(service.get("deployments", []))
             for failure in described.get("failures", []):
                 name = failure.get("arn", "").rsplit("/", 1)[-1]
@@ -170,20 +203,39 @@ def _value(values: dict, key: tuple[str, str]) -> float | None:
 def health_checks(status: TierStatus) -> list[Check]:
     """What ``status`` judges: a check is skipped (None) when its section could not be read."""
     services = [row for row in status.services if row.running is not None or row.missing]
-    off = [f"{row.service_name} {'missing' if row.missing else f'{row.running}/{row.desired}'}"
-           for row in services if row.missing or row.running != row.desired]
-    dead = {row.class_name: (row.dead_letters_visible or 0) + (row.dead_letters_in_flight or 0)
-            for row in status.queues if row.dead_letters_visible is not None}
+    off = [
+        f"{row.service_name} {'missing' if row.missing else f'{row.running}/{row.desired}'}"
+        for row in services
+        if row.missing or row.running != row.desired
+    ]
+    dead = {
+        row.class_name: (row.dead_letters_visible or 0) + (row.dead_letters_in_flight or 0)
+        for row in status.queues
+        if row.dead_letters_visible is not None
+    }
     return [
-        Check("replication_group_available", None if status.group_status is None else status.group_status == "available",
-              f"status is {status.group_status or 'unknown'}"),
-        Check("services_at_desired_count", None if not services else not off,
-              f"not at desired count: {', '.join(off)}" if off else f"{len(services)} services running as desired"),
-        Check("dead_letter_queues_empty", None if not dead else not any(dead.values()),
-              ", ".join(f"{name}: {count}" for name, count in dead.items()) or "no queues known"),
-        Check("no_alarm_in_alarm", None if status.alarms_in_alarm is None else not status.alarms_in_alarm,
-              f"in ALARM: {', '.join(status.alarms_in_alarm) or 'none'}" if status.alarms_in_alarm is not None
-              else "alarms unknown (no Monitoring stack, or not readable)"),
+        Check(
+            "replication_group_available",
+            None if status.group_status is None else status.group_status == "available",
+            f"status is {status.group_status or 'unknown'}",
+        ),
+        Check(
+            "services_at_desired_count",
+            None if not services else not off,
+            f"not at desired count: {', '.join(off)}" if off else f"{len(services)} services running as desired",
+        ),
+        Check(
+            "dead_letter_queues_empty",
+            None if not dead else not any(dead.values()),
+            ", ".join(f"{name}: {count}" for name, count in dead.items()) or "no queues known",
+        ),
+        Check(
+            "no_alarm_in_alarm",
+            None if status.alarms_in_alarm is None else not status.alarms_in_alarm,
+            f"in ALARM: {', '.join(status.alarms_in_alarm) or 'none'}"
+            if status.alarms_in_alarm is not None
+            else "alarms unknown (no Monitoring stack, or not readable)",
+        ),
     ]
 
 
@@ -196,26 +248,40 @@ def _number(value: float | int | None, unit: str = "", digits: int = 1) -> str:
 def render(status: TierStatus, checks: list[Check]) -> str:
     """The one-screen view."""
     lines = [f"broker-tier {status.environment} in {status.region or '?'} at {status.read_at}"]
-    group = (f"{status.group_status}; Multi-AZ {status.multi_az}, automatic failover {status.automatic_failover}"
-             if status.group_status else "unknown")
+    group = (
+        f"{status.group_status}; Multi-AZ {status.multi_az}, automatic failover {status.automatic_failover}"
+        if status.group_status
+        else "unknown"
+    )
     lines.append(f"cache     {status.replication_group_id or '(not given)'}: {group}")
     for node in status.nodes:
         lag = f"  lag {_number(node.replication_lag_seconds, ' s')}" if node.role == "replica" else ""
-        lines.append(f"  {node.role:<8}{node.cluster_id:<28}{node.zone:<12}memory {_number(node.memory_percent, '%')}"
-                     f"{lag}")
+        lines.append(
+            f"  {node.role:<8}{node.cluster_id:<28}{node.zone:<12}memory {_number(node.memory_percent, '%')}{lag}"
+        )
     if status.queues:
         lines.append(f"queues    {'class':<14}{'visible':>8}{'in flight':>10}{'oldest':>10}{'dead letters':>14}")
         for row in status.queues:
-            dead = "-" if row.dead_letters_visible is None else \
-                f"{row.dead_letters_visible}" + (f" (+{row.dead_letters_in_flight})" if row.dead_letters_in_flight else "")
-            lines.append(f"          {row.class_name:<14}{_number(row.visible):>8}{_number(row.in_flight):>10}"
-                         f"{_number(row.oldest_age_seconds, ' s', 0):>10}{dead:>14}")
+            dead = (
+                "-"
+                if row.dead_letters_visible is None
+                else f"{row.dead_letters_visible}"
+                + (f" (+{row.dead_letters_in_flight})" if row.dead_letters_in_flight else "")
+            )
+            lines.append(
+                f"          {row.class_name:<14}{_number(row.visible):>8}{_number(row.in_flight):>10}"
+                f"{_number(row.oldest_age_seconds, ' s', 0):>10}{dead:>14}"
+            )
     if status.services:
         lines.append(f"services  {'service':<34}running/desired")
         for row in status.services:
-            count = "missing" if row.missing else f"{_number(row.running)}/{_number(row.desired)}" + (
-                f" ({row.pending} pending)" if row.pending else "") + (
-                f" ({row.deployments} deployments)" if row.deployments and row.deployments > 1 else "")
+            count = (
+                "missing"
+                if row.missing
+                else f"{_number(row.running)}/{_number(row.desired)}"
+                + (f" ({row.pending} pending)" if row.pending else "")
+                + (f" ({row.deployments} deployments)" if row.deployments and row.deployments > 1 else "")
+            )
             lines.append(f"          {row.service_name:<34}{count}")
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
@@ -230,10 +296,16 @@ def show(status_report: Report, reader: StatusReader, *, as_json: bool, out: Tex
     status = reader.read()
     checks = health_checks(status)
     status_report.steady_state.extend(checks)  # shown on the screen, not again as progress lines
-    status_report.measurements.update({key: value for key, value in asdict(status).items()
-                                       if key not in ("environment", "read_at")})
-    print(json.dumps({"status": asdict(status), "checks": [asdict(check) for check in checks]}, indent=2,
-                     default=str) if as_json else render(status, checks), file=out, flush=True)
+    status_report.measurements.update(
+        {key: value for key, value in asdict(status).items() if key not in ("environment", "read_at")}
+    )
+    print(
+        json.dumps({"status": asdict(status), "checks": [asdict(check) for check in checks]}, indent=2, default=str)
+        if as_json
+        else render(status, checks),
+        file=out,
+        flush=True,
+    )
     unhealthy = [check.name for check in checks if check.passed is False]
     if reader.errors:
         status_report.abort(reader.errors[0])
@@ -253,6 +325,10 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
     return show(report, StatusReader(clients, resources), as_json=args.json, out=sys.stdout)
 
 
-COMMAND = Command(name="status", help="The tier's health on one screen (or --json): cache, queues, dead letters, "
-                                       "services, alarms in ALARM. Changes nothing; exits 1 when unhealthy.",
-                  add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="status",
+    help="The tier's health on one screen (or --json): cache, queues, dead letters, "
+    "services, alarms in ALARM. Changes nothing; exits 1 when unhealthy.",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -26,8 +26,9 @@ def lost_and_duplicated(sent_ok: Iterable[str], runs: Iterable[str]) -> tuple[li
     return lost, duplicated
 
 
-def resume_seconds(sent_at: Mapping[str, float], runs: Iterable[tuple[str, float]], *, fault_at: float,
-                   recovered_at: float | None) -> float | None:
+def resume_seconds(
+    sent_at: Mapping[str, float], runs: Iterable[tuple[str, float]], *, fault_at: float, recovered_at: float | None
+) -> float | None:
     """From ``recovered_at`` (the endpoint moved to a writable primary) to the first run, at or after it, of a
     task sent at or after ``fault_at``; None when there is no such run or no recovery time. A task sent before
     the fault and run late (a backlog draining) does not count: it shows the queue, not the new primary."""
@@ -42,7 +43,7 @@ def stalls(first_runs: Iterable[float], *, start: float) -> list[tuple[float, fl
     """``(length, ends_at)`` of every stretch without a run from ``start`` (the fault) on: to the first run
     after it, then between consecutive runs. Pass first runs only: a task run again is not progress."""
     points = [start, *sorted(t for t in first_runs if t >= start)]
-    return [(round(b - a, 2), b) for a, b in zip(points, points[1:])]
+    return [(round(b - a, 2), b) for a, b in zip(points, points[1:], strict=False)]
 
 
 def longest_stall(first_runs: Iterable[float], *, start: float) -> float | None:

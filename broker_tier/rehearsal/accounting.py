@@ -35,9 +35,12 @@ def _rate(times: list[float], start: float, end: float) -> float | None:
 def resume_seconds(publishes: list[Publish], executions: list[dict], window: Window) -> float | None:
     """From the endpoint reaching a writable primary to the first execution of a task published
     after the fault struck; None when none ran (``task_accounting.resume_seconds``)."""
-    return task_accounting.resume_seconds({p.token: p.sent_at for p in publishes},
-                                          [(e["token"], e["at"]) for e in executions],
-                                          fault_at=window.fault.struck_at, recovered_at=window.fault.recovered_at)
+    return task_accounting.resume_seconds(
+        {p.token: p.sent_at for p in publishes},
+        [(e["token"], e["at"]) for e in executions],
+        fault_at=window.fault.struck_at,
+        recovered_at=window.fault.recovered_at,
+    )
 
 
 def longest_stall(executions: list[dict], window: Window) -> float | None:
@@ -46,13 +49,20 @@ def longest_stall(executions: list[dict], window: Window) -> float | None:
     return task_accounting.longest_stall(first.values(), start=window.fault.struck_at)
 
 
-def account(*, publishes: list[Publish], executions: list[dict], window: Window, results_missing: dict[str, str],
-            worker_exits: list[WorkerExit]) -> dict:
+def account(
+    *,
+    publishes: list[Publish],
+    executions: list[dict],
+    window: Window,
+    results_missing: dict[str, str],
+    worker_exits: list[WorkerExit],
+) -> dict:
     """The figures every rehearsal report holds (see the README's "Failover rehearsal")."""
     runs = Counter(e["token"] for e in executions)
     failed = [p for p in publishes if not p.ok]
-    lost, duplicated = task_accounting.lost_and_duplicated((p.token for p in publishes if p.ok),
-                                                           (e["token"] for e in executions))
+    lost, duplicated = task_accounting.lost_and_duplicated(
+        (p.token for p in publishes if p.ok), (e["token"] for e in executions)
+    )
     times = [e["at"] for e in executions]
     fault = window.fault
     return {
@@ -77,9 +87,11 @@ def account(*, publishes: list[Publish], executions: list[dict], window: Window,
         # from the apply_async call's return: the caller's wait is longest_publish_call_seconds
         "max_delay_seconds": task_accounting.max_delay_seconds(
             {p.token: p.returned_at for p in publishes if p.ok},
-            task_accounting.first_runs((e["token"], e["at"]) for e in executions)),
+            task_accounting.first_runs((e["token"], e["at"]) for e in executions),
+        ),
         "longest_stall_seconds": longest_stall(executions, window),
-        "throughput_before": _rate(times, window.publishing_started + WARM_UP_SECONDS,
-                                   window.steady_until or fault.struck_at),
+        "throughput_before": _rate(
+            times, window.publishing_started + WARM_UP_SECONDS, window.steady_until or fault.struck_at
+        ),
         "throughput_after": _rate(times, fault.recovered_at, window.publishing_stopped),
     }

@@ -15,12 +15,12 @@ import json
 import secrets
 import string
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import broker_tier_contract as contract
-
 from broker_tier.rehearsal.util import RehearsalError
 
 Variables = contract.ContainerEnvironment
@@ -87,22 +87,31 @@ def synthesize(environment_name: str, *, broker: str) -> tuple[dict, dict]:
     from broker_tier.config import ConfigError
 
     try:
-        assembly = synthesize_app(json.loads(CDK_JSON.read_text())["context"], environment=environment_name,
-                                  changes={"compute": {"broker": broker}},
-                                  outdir=tempfile.mkdtemp(prefix="broker-tier-rehearsal-cdk-"))
+        assembly = synthesize_app(
+            json.loads(CDK_JSON.read_text())["context"],
+            environment=environment_name,
+            changes={"compute": {"broker": broker}},
+            outdir=tempfile.mkdtemp(prefix="broker-tier-rehearsal-cdk-"),
+        )
     except ConfigError as error:
         raise RehearsalError(f"--env {environment_name!r}: {error}") from None
-    return (assembly.get_stack_by_name(contract.stack_name(environment_name, contract.COMPUTE)).template,
-            assembly.get_stack_by_name(contract.stack_name(environment_name, contract.STATE)).template)
+    return (
+        assembly.get_stack_by_name(contract.stack_name(environment_name, contract.COMPUTE)).template,
+        assembly.get_stack_by_name(contract.stack_name(environment_name, contract.STATE)).template,
+    )
 
 
 def _resources(template: dict, resource_type: str) -> dict[str, dict]:
-    return {logical_id: resource for logical_id, resource in template.get("Resources", {}).items()
-            if resource["Type"] == resource_type}
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource["Type"] == resource_type
+    }
 
 
-def read_worker_definition(compute_template: dict, state_template: dict, *, environment_name: str,
-                           class_name: str) -> WorkerDefinition:
+def read_worker_definition(
+    compute_template: dict, state_template: dict, *, environment_name: str, class_name: str
+) -> WorkerDefinition:
     """The worker container of ``class_name`` in the synthesized templates of ``environment_name``."""
     queues: dict[str, QueueDefinition] = {}
     state_queues = _resources(state_template, "AWS::SQS::Queue")
@@ -115,22 +124,31 @@ def read_worker_definition(compute_template: dict, state_template: dict, *, envi
         queue_class = name.removeprefix(contract.resource_prefix(environment_name) + "-")
         dead_letter_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
         queues[queue_class] = QueueDefinition(
-            class_name=queue_class, name=name,
+            class_name=queue_class,
+            name=name,
             dead_letter_name=state_queues[dead_letter_id]["Properties"]["QueueName"],
             visibility_timeout_seconds=int(properties.get("VisibilityTimeout", 30)),
-            max_receive_count=int(redrive["maxReceiveCount"]))
+            max_receive_count=int(redrive["maxReceiveCount"]),
+        )
     if class_name not in queues:
-        raise RehearsalError(f"--queue-class {class_name!r} is not a class of environment "
-                             f"{environment_name!r}; classes: {', '.join(sorted(queues))}")
+        raise RehearsalError(
+            f"--queue-class {class_name!r} is not a class of environment "
+            f"{environment_name!r}; classes: {', '.join(sorted(queues))}"
+        )
     for task_definition in _resources(compute_template, "AWS::ECS::TaskDefinition").values():
         (container,) = task_definition["Properties"]["ContainerDefinitions"]
         command = container.get("Command", [])
         if "worker" in command and command[command.index("--queues") + 1] == class_name:
             return WorkerDefinition(
-                environment_name=environment_name, class_name=class_name, command=tuple(command),
+                environment_name=environment_name,
+                class_name=class_name,
+                command=tuple(command),
                 environment={item["Name"]: item["Value"] for item in container.get("Environment", [])},
                 secrets={item["Name"]: item["ValueFrom"] for item in container.get("Secrets", [])},
-                queues=queues, compute_template=compute_template, state_template=state_template)
+                queues=queues,
+                compute_template=compute_template,
+                state_template=state_template,
+            )
     raise RehearsalError(f"no worker task definition for class {class_name!r} in the Compute template")
 
 
@@ -145,7 +163,7 @@ class _Resolver:
         if isinstance(value, (str, int)):
             return str(value)
         if isinstance(value, dict) and len(value) == 1:
-            (function, argument), = value.items()
+            ((function, argument),) = value.items()
             if function == "Fn::Join":
                 separator, parts = argument
                 return separator.join(self.resolve(part, template, where) for part in parts)
@@ -218,12 +236,15 @@ def container_environment(definition: WorkerDefinition, bindings: LoopbackBindin
 def generate_auth_token(state_template: dict) -> str:
     """A token shaped as Secrets Manager would generate the AUTH token secret of ``state_template``
     (its ``GenerateSecretString``: length, punctuation, excluded characters)."""
-    secrets_found = [resource["Properties"]["GenerateSecretString"]
-                     for resource in _resources(state_template, "AWS::SecretsManager::Secret").values()
-                     if "GenerateSecretString" in resource.get("Properties", {})]
+    secrets_found = [
+        resource["Properties"]["GenerateSecretString"]
+        for resource in _resources(state_template, "AWS::SecretsManager::Secret").values()
+        if "GenerateSecretString" in resource.get("Properties", {})
+    ]
     if len(secrets_found) != 1:
-        raise RehearsalError(f"expected one generated secret (the AUTH token) in the State template, "
-                             f"found {len(secrets_found)}")
+        raise RehearsalError(
+            f"expected one generated secret (the AUTH token) in the State template, found {len(secrets_found)}"
+        )
     (rules,) = secrets_found
     alphabet = string.ascii_letters + string.digits
     if not rules.get("ExcludePunctuation"):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from broker_tier_worker.app import app, canary  # noqa: F401 - the tasks the workers run
-
 from broker_tier.rehearsal.util import OVERRIDES_VARIABLE
+from broker_tier_worker.app import app, canary  # noqa: F401 - the tasks the workers run
 
 app.conf.update(json.loads(os.environ.get(OVERRIDES_VARIABLE) or "{}"))

@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from broker_tier.rehearsal.endpoint import Endpoint
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair, wait_for_role
@@ -39,8 +39,9 @@ def _before(pair: RedisPair, name: str) -> FaultRecord:
     keys = pair.primary.key_counts()
     # bytes of the primary's writes its replica had not received a moment before the fault
     lag = max(0, pair.primary.replication_offset() - pair.replica.replication_offset())
-    return FaultRecord(name=name, struck_at=time.time(),
-                       details={"keys_before": keys, "replication_lag_bytes_before_fault": lag})
+    return FaultRecord(
+        name=name, struck_at=time.time(), details={"keys_before": keys, "replication_lag_bytes_before_fault": lag}
+    )
 
 
 def _move_endpoint(record: FaultRecord, endpoint: Endpoint, node: RedisNode, *, dns_delay: float, say: Say) -> None:
@@ -59,8 +60,10 @@ def promote(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) 
     pair.swap_roles()
     # what the old primary took after its replica was promoted: acknowledged, never replicated, gone
     record.details["writes_lost_to_replication_bytes"] = max(0, demoted_at - promoted_at)
-    say(f"{new.name} promoted; {old.name} demoted to its replica (open connections to it now get READONLY); "
-        f"endpoint moves in {dns_delay:g} s")
+    say(
+        f"{new.name} promoted; {old.name} demoted to its replica (open connections to it now get READONLY); "
+        f"endpoint moves in {dns_delay:g} s"
+    )
     _move_endpoint(record, endpoint, new, dns_delay=dns_delay, say=say)
     wait_for_role(old, "slave")
     return record
@@ -76,8 +79,10 @@ def power_loss(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Sa
     pair.swap_roles()
     record.details["connections_reset"] = reset
     record.details["writes_lost_to_replication_bytes"] = max(0, last_offset - promoted_at)
-    say(f"{dead.name} lost power ({reset} connections reset); {survivor.name} promoted; endpoint moves in "
-        f"{dns_delay:g} s")
+    say(
+        f"{dead.name} lost power ({reset} connections reset); {survivor.name} promoted; endpoint moves in "
+        f"{dns_delay:g} s"
+    )
     _move_endpoint(record, endpoint, survivor, dns_delay=dns_delay, say=say)
     return record
 
@@ -95,8 +100,10 @@ def reboot(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -
     record.details["connections_reset"] = reset
     wait_until(pair.in_sync, 30, "the replica to resynchronize from the rebooted primary")
     record.details["keys_after_reboot"] = {"primary": node.key_counts(), "replica": pair.replica.key_counts()}
-    say(f"{node.name} back, empty; its replica resynchronized from it: keys now {node.key_counts() or 'none'} "
-        f"(before: {record.details['keys_before'] or 'none'})")
+    say(
+        f"{node.name} back, empty; its replica resynchronized from it: keys now {node.key_counts() or 'none'} "
+        f"(before: {record.details['keys_before'] or 'none'})"
+    )
     return record
 
 

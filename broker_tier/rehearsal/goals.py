@@ -35,13 +35,19 @@ class Goal:
         return self.at_most + sum(figures.get(name) or 0 for name in self.plus)
 
 
-_MAX_DELAY = Goal("max_delay_seconds", MAX_DELAY_MARGIN_SECONDS,
-                  "no task waits in flight for a visibility time-out: each first runs within the DNS delay (and any "
-                  f"backlog) plus {MAX_DELAY_MARGIN_SECONDS:g} s of its publish",
-                  plus=("dns_delay_seconds", "backlog_seconds"))
-_NONE_STRANDED = Goal("stranded_until_visibility_timeout", 0,
-                      "no message is left in kombu's unacked hash never having run (it would wait a whole visibility "
-                      "timeout, an hour or more)")
+_MAX_DELAY = Goal(
+    "max_delay_seconds",
+    MAX_DELAY_MARGIN_SECONDS,
+    "no task waits in flight for a visibility time-out: each first runs within the DNS delay (and any "
+    f"backlog) plus {MAX_DELAY_MARGIN_SECONDS:g} s of its publish",
+    plus=("dns_delay_seconds", "backlog_seconds"),
+)
+_NONE_STRANDED = Goal(
+    "stranded_until_visibility_timeout",
+    0,
+    "no message is left in kombu's unacked hash never having run (it would wait a whole visibility "
+    "timeout, an hour or more)",
+)
 
 _SQS_FAILOVER = (
     Goal("lost", 0, "every task published without an error runs"),
@@ -80,15 +86,26 @@ GOALS: dict[tuple[str, str], tuple[Goal, ...]] = {
 
 def check_goals(broker: str, fault: str, figures: dict) -> list[Check]:
     """One check per goal; a figure that is None (never measured, e.g. work never resumed) fails."""
-    checks = [Check("tasks_ran_before_the_fault", bool(figures.get("throughput_before")),
-                    "the tier worked before the fault (otherwise nothing below means anything)",
-                    figures.get("throughput_before"))]
+    checks = [
+        Check(
+            "tasks_ran_before_the_fault",
+            bool(figures.get("throughput_before")),
+            "the tier worked before the fault (otherwise nothing below means anything)",
+            figures.get("throughput_before"),
+        )
+    ]
     for goal in GOALS[(broker, fault)]:
         value, bound = figures.get(goal.figure), goal.bound(figures)
         passed = value is not None and value <= bound
         of = "".join(f" + {name} {figures.get(name) or 0:g}" for name in goal.plus)
-        checks.append(Check(f"{goal.figure} <= {bound:g}", passed,
-                            f"{goal.why}: measured {value}" + (f" (bound {goal.at_most:g}{of})" if of else ""), value))
+        checks.append(
+            Check(
+                f"{goal.figure} <= {bound:g}",
+                passed,
+                f"{goal.why}: measured {value}" + (f" (bound {goal.at_most:g}{of})" if of else ""),
+                value,
+            )
+        )
     if not GOALS[(broker, fault)]:
         checks.append(Check("measured_only", None, f"{fault} has no goal in {broker} mode: the figures are its price"))
     return checks

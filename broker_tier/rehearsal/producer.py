@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    module = ("broker_tier.rehearsal.experiment_app" if os.environ.get(OVERRIDES_VARIABLE)
-              else "broker_tier_worker.app")
+    module = "broker_tier.rehearsal.experiment_app" if os.environ.get(OVERRIDES_VARIABLE) else "broker_tier_worker.app"
     canary = importlib.import_module(module).canary
     print(json.dumps({"ready": True}), flush=True)
     started, number = time.time(), 0
@@ -48,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             canary.apply_async(args=[token], queue=args.queue, task_id=task_id)
         except Exception as exc:  # noqa: BLE001 - whatever the caller of apply_async would see
             error = f"{type(exc).__name__}: {exc}"
-        print(json.dumps({"token": token, "task_id": task_id, "sent_at": sent_at, "returned_at": time.time(),
-                          "error": error}), flush=True)
+        print(
+            json.dumps(
+                {"token": token, "task_id": task_id, "sent_at": sent_at, "returned_at": time.time(), "error": error}
+            ),
+            flush=True,
+        )
         number += 1
     return 0
 

@@ -55,17 +55,53 @@ class RedisNode:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RehearsalError("redis-server is not installed (scripts/ensure-redis.sh installs Debian's package)")
-        listen = (["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert_file),
-                   "--tls-key-file", str(self.tls.key_file), "--tls-ca-cert-file", str(self.tls.ca_file),
-                   "--tls-auth-clients", "no", "--tls-replication", "yes"]
-                  if self.tls else ["--port", str(self.port)])
-        command = [binary, "--bind", NODE_HOST, *listen, "--requirepass", self.password, "--masterauth",
-                   self.password, "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
-                   # a replica starts its full sync at once (the default waits 5 s for more replicas), and an
-                   # empty one loads it from the socket rather than through an fsynced file (a slow disk held
-                   # first syncs past 15 s when the test suite ran five rehearsals side by side)
-                   "--repl-diskless-sync-delay", "0", "--repl-diskless-load", "on-empty-db", "--dir", str(self.workdir),
-                   "--logfile", str(self.workdir / f"{self.name}.log")]
+        listen = (
+            [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(self.tls.cert_file),
+                "--tls-key-file",
+                str(self.tls.key_file),
+                "--tls-ca-cert-file",
+                str(self.tls.ca_file),
+                "--tls-auth-clients",
+                "no",
+                "--tls-replication",
+                "yes",
+            ]
+            if self.tls
+            else ["--port", str(self.port)]
+        )
+        command = [
+            binary,
+            "--bind",
+            NODE_HOST,
+            *listen,
+            "--requirepass",
+            self.password,
+            "--masterauth",
+            self.password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            # a replica starts its full sync at once (the default waits 5 s for more replicas), and an
+            # empty one loads it from the socket rather than through an fsynced file (a slow disk held
+            # first syncs past 15 s when the test suite ran five rehearsals side by side)
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-diskless-load",
+            "on-empty-db",
+            "--dir",
+            str(self.workdir),
+            "--logfile",
+            str(self.workdir / f"{self.name}.log"),
+        ]
         if replica_of is not None:
             command += ["--replicaof", NODE_HOST, str(replica_of.port)]
         return command
@@ -73,22 +109,32 @@ class RedisNode:
     def start(self, *, replica_of: RedisNode | None = None) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._control = None
-        self.process = subprocess.Popen(self.command(replica_of=replica_of), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(replica_of=replica_of), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.starts += 1
         wait_until(self.answers, 15, f"redis-server {self.name} to answer PING")
 
     def client(self, db: int = 0, **kwargs) -> redis.Redis:
         """A direct client of this node (not through the endpoint): the rehearsal's own view."""
-        tls = ({"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"}
-               if self.tls else {})
-        return redis.Redis(host=NODE_HOST, port=self.port, db=db, password=self.password, socket_timeout=5,
-                           socket_connect_timeout=2, **tls, **kwargs)
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"} if self.tls else {}
+        return redis.Redis(
+            host=NODE_HOST,
+            port=self.port,
+            db=db,
+            password=self.password,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            **tls,
+            **kwargs,
+        )
 
     def answers(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RehearsalError(f"redis-server {self.name} exited with {self.process.returncode}; see "
-                                 f"{self.workdir / (self.name + '.log')}")
+            raise RehearsalError(
+                f"redis-server {self.name} exited with {self.process.returncode}; see "
+                f"{self.workdir / (self.name + '.log')}"
+            )
         try:
             with self.client() as client:
                 return bool(client.ping())

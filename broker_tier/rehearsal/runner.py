@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import broker_tier_contract as contract
-
 from broker_tier.ops.report import Report
 from broker_tier.rehearsal.accounting import Window, account
-from broker_tier.rehearsal.definition import (LoopbackBindings, WorkerDefinition, container_environment,
-                                              generate_auth_token, read_worker_definition, synthesize)
+from broker_tier.rehearsal.definition import (
+    LoopbackBindings,
+    WorkerDefinition,
+    container_environment,
+    generate_auth_token,
+    read_worker_definition,
+    synthesize,
+)
 from broker_tier.rehearsal.endpoint import Endpoint
 from broker_tier.rehearsal.faults import FAULTS, FaultRecord
 from broker_tier.rehearsal.goals import check_goals
@@ -92,8 +97,9 @@ class RehearsalOptions:
 class Rehearsal:
     """Runs one rehearsal into ``report`` (``report.measurements`` gets the figures)."""
 
-    def __init__(self, options: RehearsalOptions, report: Report, *,
-                 templates: tuple[dict, dict] | None = None) -> None:
+    def __init__(
+        self, options: RehearsalOptions, report: Report, *, templates: tuple[dict, dict] | None = None
+    ) -> None:
         """
         :param templates: the (Compute, State) templates to mirror, synthesized with
             ``compute.broker == options.broker``; default: synthesized from cdk.json here.
@@ -103,8 +109,10 @@ class Rehearsal:
         if options.fault not in FAULTS:
             raise RehearsalError(f"--fault {options.fault!r} is not allowed; allowed: {', '.join(FAULTS)}")
         if not 0 <= options.backlog_seconds < options.before_seconds:
-            raise RehearsalError(f"--backlog {options.backlog_seconds:g} is not allowed; allowed: at least 0 and "
-                                 f"less than --before ({options.before_seconds:g})")
+            raise RehearsalError(
+                f"--backlog {options.backlog_seconds:g} is not allowed; allowed: at least 0 and "
+                f"less than --before ({options.before_seconds:g})"
+            )
         self.options, self.report, self.templates = options, report, templates
         self.workdir = options.workdir or Path(tempfile.mkdtemp(prefix="broker-tier-rehearsal-"))
         self.ledger = Ledger()
@@ -121,14 +129,15 @@ class Rehearsal:
     def definition(self) -> WorkerDefinition:
         options = self.options
         if self.templates is None:
-            self.report.say(f"synthesizing environment {options.environment!r} with compute.broker = "
-                            f"{options.broker!r}")
+            self.report.say(
+                f"synthesizing environment {options.environment!r} with compute.broker = {options.broker!r}"
+            )
             self.templates = synthesize(options.environment, broker=options.broker)
-        definition = read_worker_definition(*self.templates, environment_name=options.environment,
-                                            class_name=options.queue_class)
+        definition = read_worker_definition(
+            *self.templates, environment_name=options.environment, class_name=options.queue_class
+        )
         if definition.broker != options.broker:
-            raise RehearsalError(f"the templates given are for broker {definition.broker!r}, not "
-                                 f"{options.broker!r}")
+            raise RehearsalError(f"the templates given are for broker {definition.broker!r}, not {options.broker!r}")
         return definition
 
     def set_up(self) -> tuple[WorkerDefinition, dict[str, str], dict[str, str]]:
@@ -142,9 +151,11 @@ class Rehearsal:
         self.pair = RedisPair.start(workdir=self.workdir / "redis", password=auth_token, tls=tls)
         self.endpoint = Endpoint(self.pair.primary.address)
         self.endpoint.start()
-        say(f"redis: {self.pair.primary.name} primary, {self.pair.replica.name} its replica (AUTH"
+        say(
+            f"redis: {self.pair.primary.name} primary, {self.pair.replica.name} its replica (AUTH"
             f"{', TLS' if tls else ''}); endpoint {ENDPOINT_HOSTNAME}:{self.endpoint.port} -> "
-            f"{self.pair.primary.name}")
+            f"{self.pair.primary.name}"
+        )
         additions: dict[str, str] = {}
         if tls is not None:
             additions["SSL_CERT_FILE"] = str(tls.ca_file)  # in AWS: the image's CA bundle trusts Amazon's CA
@@ -154,38 +165,65 @@ class Rehearsal:
             for queue in definition.queues.values():
                 self.sqs.create(queue, visibility_timeout_seconds=options.visibility_timeout_seconds)
             queue = definition.queue
-            say(f"sqs (moto): {queue.name}, maxReceiveCount {queue.max_receive_count} -> {queue.dead_letter_name}; "
+            say(
+                f"sqs (moto): {queue.name}, maxReceiveCount {queue.max_receive_count} -> {queue.dead_letter_name}; "
                 f"visibility timeout {options.visibility_timeout_seconds} s (the stack's: "
-                f"{queue.visibility_timeout_seconds} s)")
+                f"{queue.visibility_timeout_seconds} s)"
+            )
             additions.update({Variables.SQS_ENDPOINT_URL.name: self.sqs.endpoint, **CREDENTIALS})
         if options.overrides:
             additions[OVERRIDES_VARIABLE] = json.dumps(options.overrides)
             say(f"EXPERIMENT: settings overridden in workers and producer: {json.dumps(options.overrides)}")
         bindings = LoopbackBindings(
-            endpoint_host=ENDPOINT_HOSTNAME, endpoint_port=self.endpoint.port, auth_token=auth_token,
-            queue_url=lambda name: self.sqs.urls.get(name) or f"{self.sqs.endpoint}/000000000000/{name}")
+            endpoint_host=ENDPOINT_HOSTNAME,
+            endpoint_port=self.endpoint.port,
+            auth_token=auth_token,
+            queue_url=lambda name: self.sqs.urls.get(name) or f"{self.sqs.endpoint}/000000000000/{name}",
+        )
         environment = container_environment(definition, bindings)
         return definition, environment, additions
 
-    def start_workers(self, definition: WorkerDefinition, environment: dict[str, str], additions: dict[str, str]) -> None:
+    def start_workers(
+        self, definition: WorkerDefinition, environment: dict[str, str], additions: dict[str, str]
+    ) -> None:
         def exited(exit_: WorkerExit) -> None:
-            self.report.say(f"worker {exit_.task} (pid {exit_.pid}) EXITED: {exit_.reason}; restarting it, "
-                            f"as ECS would replace the task")
+            self.report.say(
+                f"worker {exit_.task} (pid {exit_.pid}) EXITED: {exit_.reason}; restarting it, "
+                f"as ECS would replace the task"
+            )
 
         self.workers = WorkerService.create(
-            count=self.options.workers, definition_command=definition.command,
-            environment=process_environment(environment, additions), log_dir=self.workdir / "logs",
-            ledger=self.ledger, experiment=bool(self.options.overrides), on_exit=exited)
+            count=self.options.workers,
+            definition_command=definition.command,
+            environment=process_environment(environment, additions),
+            log_dir=self.workdir / "logs",
+            ledger=self.ledger,
+            experiment=bool(self.options.overrides),
+            on_exit=exited,
+        )
         self.workers.start(timeout=90)
         self.report.say(f"{self.options.workers} worker processes ready: {' '.join(self.workers.tasks[0].command[2:])}")
 
     def start_producer(self, environment: dict[str, str], additions: dict[str, str]) -> None:
         producer_environment = {k: v for k, v in environment.items() if k not in WORKER_ONLY}
         self.producer = subprocess.Popen(
-            [sys.executable, "-m", "broker_tier.rehearsal.producer", "--queue", self.options.queue_class,
-             "--rate", str(self.options.rate), "--run-id", self.run_id],
-            env=process_environment(producer_environment, additions), stdout=subprocess.PIPE,
-            stderr=open(self.workdir / "logs" / "producer.log", "w"), text=True, bufsize=1)
+            [
+                sys.executable,
+                "-m",
+                "broker_tier.rehearsal.producer",
+                "--queue",
+                self.options.queue_class,
+                "--rate",
+                str(self.options.rate),
+                "--run-id",
+                self.run_id,
+            ],
+            env=process_environment(producer_environment, additions),
+            stdout=subprocess.PIPE,
+            stderr=open(self.workdir / "logs" / "producer.log", "w"),
+            text=True,
+            bufsize=1,
+        )
         ready = threading.Event()
 
         def read() -> None:
@@ -226,8 +264,11 @@ class Rehearsal:
         while not drained() and time.monotonic() < deadline:
             self.progress(min(2.0, deadline - time.monotonic()))
         outstanding = len(self.ledger.outstanding())
-        self.report.say("drained: every task published without error has run" if not outstanding else
-                        f"drain timed out with {outstanding} published tasks not run")
+        self.report.say(
+            "drained: every task published without error has run"
+            if not outstanding
+            else f"drain timed out with {outstanding} published tasks not run"
+        )
 
     def quiet(self) -> None:
         """Wait until no execution arrived for QUIET_SECONDS (bounded by the drain time-out)."""
@@ -243,30 +284,40 @@ class Rehearsal:
         """Let un-acked messages come back (and run again), then measure what is still left."""
         if self.options.broker == "sqs":
             wait = self.options.visibility_timeout_seconds + 3
-            self.report.say(f"waiting {wait} s, past the queue's visibility timeout, so a message left un-acked "
-                            f"comes back and runs again")
+            self.report.say(
+                f"waiting {wait} s, past the queue's visibility timeout, so a message left un-acked "
+                f"comes back and runs again"
+            )
             self.progress(wait, every=5)
             self.quiet()
             work, dead = self.sqs.depth(definition.queue.name), self.sqs.depth(definition.queue.dead_letter_name)
-            return {"unacked_at_end": work["visible"] + work["in_flight"],
-                    "dead_lettered": dead["visible"] + dead["in_flight"]}
+            return {
+                "unacked_at_end": work["visible"] + work["in_flight"],
+                "dead_lettered": dead["visible"] + dead["in_flight"],
+            }
         restored_at = time.time()
         restored = self.restore_unacked(environment)
         stranded = 0
         if restored:
-            self.report.say(f"{restored} message(s) were left in the class's unacked hash: restored as the transport's "
-                            f"visibility timeout would, to see whether they run again")
+            self.report.say(
+                f"{restored} message(s) were left in the class's unacked hash: restored as the transport's "
+                f"visibility timeout would, to see whether they run again"
+            )
             self.progress(3)
             self.quiet()
             _, executions = self.ledger.snapshot()
             first_runs: dict[str, float] = {}
             for execution in executions:
-                first_runs[execution["token"]] = min(first_runs.get(execution["token"], execution["at"]),
-                                                     execution["at"])
+                first_runs[execution["token"]] = min(
+                    first_runs.get(execution["token"], execution["at"]), execution["at"]
+                )
             stranded = sum(at >= restored_at for at in first_runs.values())
-        return {"restored_from_unacked": restored,
-                # never ran before the restore: without it they would have waited a whole visibility timeout
-                "stranded_until_visibility_timeout": stranded, **self.redis_queue_depth(environment)}
+        return {
+            "restored_from_unacked": restored,
+            # never ran before the restore: without it they would have waited a whole visibility timeout
+            "stranded_until_visibility_timeout": stranded,
+            **self.redis_queue_depth(environment),
+        }
 
     # -- redis mode's bookkeeping ---------------------------------------------------------------
     def _kombu_connection(self, environment: dict[str, str]):
@@ -312,8 +363,10 @@ class Rehearsal:
                         return restored
                 except MutexHeld:
                     if time.monotonic() >= deadline:
-                        self.report.say(f"{left} message(s) in the class's unacked hash NOT restored: kombu's restore "
-                                        f"mutex was held for over {RESTORE_MUTEX_WAIT_SECONDS:g} s")
+                        self.report.say(
+                            f"{left} message(s) in the class's unacked hash NOT restored: kombu's restore "
+                            f"mutex was held for over {RESTORE_MUTEX_WAIT_SECONDS:g} s"
+                        )
                         return 0
                     time.sleep(0.1)
 
@@ -325,10 +378,15 @@ class Rehearsal:
 
     def redis_queue_depth(self, environment: dict[str, str]) -> dict:
         client = self.pair.primary.client(int(environment[Variables.REDIS_DB_BROKER.name]))
-        queued = sum(client.llen(key) for key in client.scan_iter(match=f"{self.options.queue_class}*")
-                     if client.type(key) == b"list")
-        return {"unacked_at_end": client.hlen(self.unacked_keys(environment)["unacked_key"]) + queued,
-                "queued_at_end": queued}
+        queued = sum(
+            client.llen(key)
+            for key in client.scan_iter(match=f"{self.options.queue_class}*")
+            if client.type(key) == b"list"
+        )
+        return {
+            "unacked_at_end": client.hlen(self.unacked_keys(environment)["unacked_key"]) + queued,
+            "queued_at_end": queued,
+        }
 
     def results_missing(self, environment: dict[str, str]) -> dict[str, str]:
         """Task id -> state (``missing`` when no result) of every task that ran but whose result on
@@ -338,8 +396,8 @@ class Rehearsal:
         client = self.pair.primary.client(int(environment[Variables.REDIS_DB_RESULTS.name]))
         missing: dict[str, str] = {}
         for start in range(0, len(task_ids), 500):
-            chunk = task_ids[start:start + 500]
-            for task_id, raw in zip(chunk, client.mget([f"celery-task-meta-{i}" for i in chunk])):
+            chunk = task_ids[start : start + 500]
+            for task_id, raw in zip(chunk, client.mget([f"celery-task-meta-{i}" for i in chunk]), strict=True):
                 state = "missing" if raw is None else json.loads(raw).get("status")
                 if state != "SUCCESS":
                     missing[task_id] = state
@@ -356,18 +414,26 @@ class Rehearsal:
             self.start_workers(definition, environment, additions)
             self.start_producer(environment, additions)
             publishing_started = time.time()
-            report.say(f"publishing {options.rate:g} canary tasks/s to {options.queue_class!r} for "
-                       f"{options.before_seconds:g} s before the fault")
+            report.say(
+                f"publishing {options.rate:g} canary tasks/s to {options.queue_class!r} for "
+                f"{options.before_seconds:g} s before the fault"
+            )
             self.progress(max(0.0, options.before_seconds - options.backlog_seconds))
             steady_until = time.time()
             if options.backlog_seconds:
-                report.say(f"pool processes paused (SIGSTOP) for {options.backlog_seconds:g} s: tasks queue up, as "
-                           f"behind busy workers")
+                report.say(
+                    f"pool processes paused (SIGSTOP) for {options.backlog_seconds:g} s: tasks queue up, as "
+                    f"behind busy workers"
+                )
                 self.workers.pause()
                 self.progress(options.backlog_seconds)
             queued = self.queued(definition, environment)
-            fault: FaultRecord = FAULTS[options.fault](self.pair, self.endpoint, dns_delay=options.dns_delay_seconds,
-                                                       say=lambda message: report.say(message, source="fault"))
+            fault: FaultRecord = FAULTS[options.fault](
+                self.pair,
+                self.endpoint,
+                dns_delay=options.dns_delay_seconds,
+                say=lambda message: report.say(message, source="fault"),
+            )
             fault.details["queued_before_fault"] = queued
             if options.backlog_seconds:
                 self.workers.resume()
@@ -379,21 +445,43 @@ class Rehearsal:
             self.quiet()
             end_state = self.past_visibility_timeout(definition, environment)
             publishes, executions = self.ledger.snapshot()
-            figures = account(publishes=publishes, executions=executions,
-                              window=Window(publishing_started=publishing_started, steady_until=steady_until,
-                                            publishing_stopped=publishing_stopped, fault=fault),
-                              results_missing=self.results_missing(environment), worker_exits=self.workers.exits)
-            report.measurements.update({
-                "broker": options.broker, "fault": options.fault, **figures, **end_state, **fault.details,
-                "dns_delay_seconds": options.dns_delay_seconds, "rate": options.rate,
-                "backlog_seconds": options.backlog_seconds,
-                "visibility_timeout_seconds": (options.visibility_timeout_seconds if options.broker == "sqs" else None),
-                "workers": options.workers, "worker_command": " ".join(definition.command),
-                "mirrored": f"{options.environment}/{options.queue_class}", "tls": "SSL_CERT_FILE" in additions,
-                "overrides": options.overrides, "load_average_at_start": load_at_start,
-                "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
-            passed = report.add_checks(report.verification, check_goals(options.broker, options.fault,
-                                                                        report.measurements))
+            figures = account(
+                publishes=publishes,
+                executions=executions,
+                window=Window(
+                    publishing_started=publishing_started,
+                    steady_until=steady_until,
+                    publishing_stopped=publishing_stopped,
+                    fault=fault,
+                ),
+                results_missing=self.results_missing(environment),
+                worker_exits=self.workers.exits,
+            )
+            report.measurements.update(
+                {
+                    "broker": options.broker,
+                    "fault": options.fault,
+                    **figures,
+                    **end_state,
+                    **fault.details,
+                    "dns_delay_seconds": options.dns_delay_seconds,
+                    "rate": options.rate,
+                    "backlog_seconds": options.backlog_seconds,
+                    "visibility_timeout_seconds": (
+                        options.visibility_timeout_seconds if options.broker == "sqs" else None
+                    ),
+                    "workers": options.workers,
+                    "worker_command": " ".join(definition.command),
+                    "mirrored": f"{options.environment}/{options.queue_class}",
+                    "tls": "SSL_CERT_FILE" in additions,
+                    "overrides": options.overrides,
+                    "load_average_at_start": load_at_start,
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                }
+            )
+            passed = report.add_checks(
+                report.verification, check_goals(options.broker, options.fault, report.measurements)
+            )
             report.finish("passed" if passed else "failed")
             failed = not passed
         except Exception as error:  # noqa: BLE001 - the report says what stopped the rehearsal
@@ -424,6 +512,11 @@ class Rehearsal:
 
 def rehearse(options: RehearsalOptions, *, templates: tuple[dict, dict] | None = None, stream=None) -> Report:
     """Run one rehearsal and return its report (not yet written)."""
-    report = Report(command="rehearse", environment=options.environment,
-                    target=f"{options.broker} broker, {options.fault}", dry_run=False, stream=stream)
+    report = Report(
+        command="rehearse",
+        environment=options.environment,
+        target=f"{options.broker} broker, {options.fault}",
+        dry_run=False,
+        stream=stream,
+    )
     return Rehearsal(options, report, templates=templates).run()

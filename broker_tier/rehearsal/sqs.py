@@ -39,15 +39,22 @@ class LocalSqs:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self):
-        return boto3.client("sqs", endpoint_url=self.endpoint, region_name=REHEARSAL_REGION,
-                            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name=REHEARSAL_REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "moto.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                         str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         client = self.client()
 
         def answers() -> bool:
@@ -64,18 +71,28 @@ class LocalSqs:
         client = self.client()
         dead_letter_url = client.create_queue(QueueName=queue.dead_letter_name)["QueueUrl"]
         dead_letter_arn = client.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+            "Attributes"
+        ]["QueueArn"]
         self.urls[queue.dead_letter_name] = dead_letter_url
-        self.urls[queue.name] = client.create_queue(QueueName=queue.name, Attributes={
-            "VisibilityTimeout": str(visibility_timeout_seconds),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn,
-                                         "maxReceiveCount": queue.max_receive_count})})["QueueUrl"]
+        self.urls[queue.name] = client.create_queue(
+            QueueName=queue.name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": queue.max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
 
     def depth(self, queue_name: str) -> dict[str, int]:
-        attributes = self.client().get_queue_attributes(QueueUrl=self.urls[queue_name], AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return {"visible": int(attributes["ApproximateNumberOfMessages"]),
-                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+        attributes = self.client().get_queue_attributes(
+            QueueUrl=self.urls[queue_name],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return {
+            "visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        }
 
     def stop(self) -> None:
         stop_process(self.process)

@@ -14,14 +14,24 @@ from pathlib import Path
 from broker_tier.rehearsal.goals import GOALS
 
 COLUMNS = (
-    ("runs", "runs"), ("published", "published"), ("publish_errors", "publish errors"), ("executed", "executed"),
-    ("lost", "lost"), ("duplicated", "duplicated"), ("results_lost", "results lost"),
-    ("worker_restarts", "worker restarts"), ("resume_seconds", "resume (s)"),
-    ("longest_stall_seconds", "longest stall (s)"), ("max_delay_seconds", "max delay (s)"),
-    ("throughput_before", "tasks/s before"), ("throughput_after", "tasks/s after"),
-    ("queued_before_fault", "queued at the fault"), ("unacked_at_end", "unacked at end"),
+    ("runs", "runs"),
+    ("published", "published"),
+    ("publish_errors", "publish errors"),
+    ("executed", "executed"),
+    ("lost", "lost"),
+    ("duplicated", "duplicated"),
+    ("results_lost", "results lost"),
+    ("worker_restarts", "worker restarts"),
+    ("resume_seconds", "resume (s)"),
+    ("longest_stall_seconds", "longest stall (s)"),
+    ("max_delay_seconds", "max delay (s)"),
+    ("throughput_before", "tasks/s before"),
+    ("throughput_after", "tasks/s after"),
+    ("queued_before_fault", "queued at the fault"),
+    ("unacked_at_end", "unacked at end"),
     ("stranded_until_visibility_timeout", "stranded until visibility timeout"),
-    ("writes_lost_to_replication_bytes", "replication loss (bytes)"), ("outcome", "goals"),
+    ("writes_lost_to_replication_bytes", "replication loss (bytes)"),
+    ("outcome", "goals"),
 )
 ORDER = [(broker, fault) for broker in ("sqs", "redis") for fault in ("promote", "power-loss", "reboot")]
 
@@ -43,19 +53,22 @@ def load(directory: Path) -> dict[tuple[str, str], list[dict]]:
         figures = report["measurements"]
         if "broker" in figures:
             has_goals = bool(GOALS.get((figures["broker"], figures["fault"])))
-            figures = {**figures, "outcome": ("met" if report["outcome"] == "passed" else "missed") if has_goals
-                       else "none (measured)"}
+            figures = {
+                **figures,
+                "outcome": ("met" if report["outcome"] == "passed" else "missed") if has_goals else "none (measured)",
+            }
             runs.setdefault((figures["broker"], figures["fault"]), []).append(figures)
     return runs
 
 
 def table(runs: dict[tuple[str, str], list[dict]]) -> str:
-    lines = ["| mode | fault | " + " | ".join(title for _, title in COLUMNS) + " |",
-             "|---|---|" + "---|" * len(COLUMNS)]
+    lines = [
+        "| mode | fault | " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
     for key in sorted(runs, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
         figures = runs[key]
-        cells = [str(len(figures)) if name == "runs" else _span([f.get(name) for f in figures])
-                 for name, _ in COLUMNS]
+        cells = [str(len(figures)) if name == "runs" else _span([f.get(name) for f in figures]) for name, _ in COLUMNS]
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -66,9 +79,11 @@ def reboot_losses(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     for (broker, fault), figures in sorted(runs.items()):
         if fault == "reboot":
             for run in figures:
-                notes.append(f"- {broker} reboot: keys before {run.get('keys_before')}, after "
-                             f"{run.get('keys_after_reboot')}; results lost {run.get('results_lost')}, tasks lost "
-                             f"{run.get('lost')}")
+                notes.append(
+                    f"- {broker} reboot: keys before {run.get('keys_before')}, after "
+                    f"{run.get('keys_after_reboot')}; results lost {run.get('results_lost')}, tasks lost "
+                    f"{run.get('lost')}"
+                )
     return notes
 
 

@@ -18,14 +18,13 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-from broker_tier_contract import parse_canary_ledger_line
 
 from broker_tier.rehearsal.ledger import Ledger
 from broker_tier.rehearsal.util import RehearsalError
+from broker_tier_contract import parse_canary_ledger_line
 
 PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 """Variables of the caller's environment every process needs; nothing else of it reaches a worker."""
@@ -101,10 +100,18 @@ class WorkerTask:
         log.write(f"==== started {time.strftime('%H:%M:%S')}: {' '.join(self.command)}\n")
         log.flush()
         # A session of its own: the pool's children go with it when the rehearsal stops the task.
-        self.process = subprocess.Popen(self.command, env=self.environment, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
-        self._reader = threading.Thread(target=self._read, args=(self.process, log), daemon=True,
-                                        name=f"rehearsal-{self.name}")
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(
+            target=self._read, args=(self.process, log), daemon=True, name=f"rehearsal-{self.name}"
+        )
         self._reader.start()
 
     def _read(self, process: subprocess.Popen, log) -> None:
@@ -121,8 +128,15 @@ class WorkerTask:
         log.write(f"==== exited with {returncode}\n")
         log.close()
         if not self.stopping:
-            self.on_exit(WorkerExit(task=self.name, pid=process.pid, returncode=returncode, at=time.time(),
-                                    last_lines=list(self.last_lines)))
+            self.on_exit(
+                WorkerExit(
+                    task=self.name,
+                    pid=process.pid,
+                    returncode=returncode,
+                    at=time.time(),
+                    last_lines=list(self.last_lines),
+                )
+            )
             time.sleep(RESTART_DELAY_SECONDS)
             if not self.stopping:
                 self.start()
@@ -148,9 +162,17 @@ class WorkerService:
     exits: list[WorkerExit] = field(default_factory=list)
 
     @classmethod
-    def create(cls, *, count: int, definition_command: tuple[str, ...], environment: dict[str, str],
-               log_dir: Path, ledger: Ledger, experiment: bool, on_exit: Callable[[WorkerExit], None]
-               ) -> WorkerService:
+    def create(
+        cls,
+        *,
+        count: int,
+        definition_command: tuple[str, ...],
+        environment: dict[str, str],
+        log_dir: Path,
+        ledger: Ledger,
+        experiment: bool,
+        on_exit: Callable[[WorkerExit], None],
+    ) -> WorkerService:
         log_dir.mkdir(parents=True, exist_ok=True)
         service = cls(tasks=[])
 
@@ -160,10 +182,16 @@ class WorkerService:
 
         for number in range(1, count + 1):
             name = f"task-{number}"
-            service.tasks.append(WorkerTask(
-                name=name, command=worker_command(definition_command, task_name=f"rehearsal-{name}",
-                                                  experiment=experiment),
-                environment=environment, log_path=log_dir / f"worker-{name}.log", ledger=ledger, on_exit=record))
+            service.tasks.append(
+                WorkerTask(
+                    name=name,
+                    command=worker_command(definition_command, task_name=f"rehearsal-{name}", experiment=experiment),
+                    environment=environment,
+                    log_path=log_dir / f"worker-{name}.log",
+                    ledger=ledger,
+                    on_exit=record,
+                )
+            )
         return service
 
     def start(self, *, timeout: float) -> None:
@@ -172,11 +200,14 @@ class WorkerService:
         deadline = time.monotonic() + timeout
         for task in self.tasks:
             if not task.ready.wait(max(0.1, deadline - time.monotonic())):
-                raise RehearsalError(f"worker {task.name} was not ready within {timeout:.0f} s; see "
-                                     f"{task.log_path}:\n{''.join(task.last_lines)[-2000:]}")
+                raise RehearsalError(
+                    f"worker {task.name} was not ready within {timeout:.0f} s; see "
+                    f"{task.log_path}:\n{''.join(task.last_lines)[-2000:]}"
+                )
         if self.exits:
-            raise RehearsalError(f"a worker exited while starting: {self.exits[0].reason}; see "
-                                 f"{self.tasks[0].log_path}")
+            raise RehearsalError(
+                f"a worker exited while starting: {self.exits[0].reason}; see {self.tasks[0].log_path}"
+            )
 
     def pause(self) -> None:
         """SIGSTOP the pool processes: each worker fills its prefetch and stops taking messages, as when

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-import broker_tier_contract as contract
 from constructs import Construct
 
+import broker_tier_contract as contract
 from broker_tier.config import EnvironmentConfig
 
 
@@ -17,11 +17,13 @@ class TierStack(cdk.Stack):
     default for agnostic stacks is two), by selecting them with ``Fn::GetAZs`` at deploy time.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, description: str,
-                 **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, description: str, **kwargs
+    ) -> None:
         env = cdk.Environment(account=config.account, region=config.region) if config.account else None
-        super().__init__(scope, construct_id, env=env, description=description,
-                         termination_protection=config.production, **kwargs)
+        super().__init__(
+            scope, construct_id, env=env, description=description, termination_protection=config.production, **kwargs
+        )
         self.config = config
         for key, value in {"Project": contract.PROJECT, "Environment": config.name, **config.tags}.items():
             cdk.Tags.of(self).add(key, value)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-import broker_tier_contract as contract
-from aws_cdk import aws_ecr as ecr, aws_ecr_assets as ecr_assets, aws_ecs as ecs
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+import broker_tier_contract as contract
 from broker_tier.config import ComputeConfig, EnvironmentConfig
 from broker_tier.constructs.beat_service import BeatService
 from broker_tier.constructs.celery_service import CeleryServiceSettings
@@ -20,8 +22,10 @@ from broker_tier.stacks.base import TierStack
 from broker_tier.stacks.state_stack import REMOVAL, BrokerStateStack
 
 REFERENCE_WORKER_DIR = Path(__file__).resolve().parents[2] / "worker"
-_ARCHITECTURE = {"X86_64": (ecs.CpuArchitecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
-                 "ARM64": (ecs.CpuArchitecture.ARM64, ecr_assets.Platform.LINUX_ARM64)}
+_ARCHITECTURE = {
+    "X86_64": (ecs.CpuArchitecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+    "ARM64": (ecs.CpuArchitecture.ARM64, ecr_assets.Platform.LINUX_ARM64),
+}
 
 
 class BrokerComputeStack(TierStack):
@@ -33,23 +37,40 @@ class BrokerComputeStack(TierStack):
         cluster, workers (WorkerService by class), beat (BeatService).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
-                 state: BrokerStateStack, **kwargs) -> None:
-        super().__init__(scope, construct_id, config=config,
-                         description=f"broker-tier {config.name}: Celery workers and Beat on ECS Fargate", **kwargs)
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, state: BrokerStateStack, **kwargs
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            config=config,
+            description=f"broker-tier {config.name}: Celery workers and Beat on ECS Fargate",
+            **kwargs,
+        )
         compute = config.compute
         removal = REMOVAL[config.removal_policy]
         # The operators' way in: ECS Exec sessions and the toolbox's output, encrypted like every log group
         # of the tier with the State stack's logs key.
         self.operator_logs = tier_log_group(
-            self, "OperatorLogs", log_group_name=contract.operator_log_group_name(config.name),
-            retention_days=compute.log_retention_days, removal_policy=removal, encryption_key=state.logs_key)
+            self,
+            "OperatorLogs",
+            log_group_name=contract.operator_log_group_name(config.name),
+            retention_days=compute.log_retention_days,
+            removal_policy=removal,
+            encryption_key=state.logs_key,
+        )
         self.cluster = ecs.Cluster(
-            self, "Cluster", vpc=state.network.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED,
+            self,
+            "Cluster",
+            vpc=state.network.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
                 log_configuration=ecs.ExecuteCommandLogConfiguration(
-                    cloud_watch_log_group=self.operator_logs, cloud_watch_encryption_enabled=True)))
+                    cloud_watch_log_group=self.operator_logs, cloud_watch_encryption_enabled=True
+                ),
+            ),
+        )
         cpu_architecture, platform = _ARCHITECTURE[compute.cpu_architecture]
         uses_sqs = compute.broker == "sqs"
         work_queues = [queues.queue for queues in state.queues.values()]
@@ -57,16 +78,22 @@ class BrokerComputeStack(TierStack):
         variables = contract.ContainerEnvironment
         # By ARN: granting the State stack's secret directly would add these roles to the State stack's
         # key policy, a dependency cycle. The key grant is explicit instead (see CeleryFargateService).
-        auth_token = secretsmanager.Secret.from_secret_complete_arn(self, "AuthToken", cache.auth_token_secret.secret_arn)
+        auth_token = secretsmanager.Secret.from_secret_complete_arn(
+            self, "AuthToken", cache.auth_token_secret.secret_arn
+        )
         settings = CeleryServiceSettings(
-            environment_name=config.name, cluster=self.cluster, image=self._image(compute, platform),
-            celery_app=compute.celery_app, cpu_architecture=cpu_architecture,
+            environment_name=config.name,
+            cluster=self.cluster,
+            image=self._image(compute, platform),
+            celery_app=compute.celery_app,
+            cpu_architecture=cpu_architecture,
             environment={
                 variables.BROKER.name: compute.broker,
                 variables.ENVIRONMENT.name: config.name,
                 variables.REGION.name: cdk.Aws.REGION,
                 variables.QUEUE_URLS.name: self.to_json_string(
-                    {name: q.queue.queue_url for name, q in state.queues.items()}),
+                    {name: q.queue.queue_url for name, q in state.queues.items()}
+                ),
                 variables.REDIS_HOST.name: cache.primary_endpoint_address,
                 variables.REDIS_PORT.name: str(cache.port),
                 variables.REDIS_TLS.name: "true",
@@ -77,27 +104,56 @@ class BrokerComputeStack(TierStack):
                 variables.REMAP_SIGTERM.name: "SIGQUIT",  # SIGTERM from ECS starts Celery's soft shutdown (5.5+)
             },
             secrets={variables.REDIS_AUTH_TOKEN.name: ecs.Secret.from_secrets_manager(auth_token)},
-            secrets_key=state.encryption_key, log_retention_days=compute.log_retention_days, logs_key=state.logs_key,
-            removal_policy=removal, stop_timeout_seconds=compute.stop_timeout_seconds,
-            subnets=state.network.private_subnets, operator_log_group=self.operator_logs)
+            secrets_key=state.encryption_key,
+            log_retention_days=compute.log_retention_days,
+            logs_key=state.logs_key,
+            removal_policy=removal,
+            stop_timeout_seconds=compute.stop_timeout_seconds,
+            subnets=state.network.private_subnets,
+            operator_log_group=self.operator_logs,
+        )
 
         self.workers: dict[str, WorkerService] = {
-            name: WorkerService(self, f"Worker-{name}", class_name=name, class_config=config.queues[name],
-                                settings=settings, queue=queues.queue, publish_queues=work_queues,
-                                encryption_key=state.encryption_key, uses_sqs_broker=uses_sqs)
-            for name, queues in state.queues.items()}
-        self.beat = BeatService(self, "Beat", config=compute.beat, settings=settings, publish_queues=work_queues,
-                                encryption_key=state.encryption_key, uses_sqs_broker=uses_sqs)
+            name: WorkerService(
+                self,
+                f"Worker-{name}",
+                class_name=name,
+                class_config=config.queues[name],
+                settings=settings,
+                queue=queues.queue,
+                publish_queues=work_queues,
+                encryption_key=state.encryption_key,
+                uses_sqs_broker=uses_sqs,
+            )
+            for name, queues in state.queues.items()
+        }
+        self.beat = BeatService(
+            self,
+            "Beat",
+            config=compute.beat,
+            settings=settings,
+            publish_queues=work_queues,
+            encryption_key=state.encryption_key,
+            uses_sqs_broker=uses_sqs,
+        )
 
-        self.toolbox = Toolbox(self, "Toolbox", settings=settings, log_group=self.operator_logs,
-                               redis_host=cache.primary_endpoint_address, redis_port=cache.port)
+        self.toolbox = Toolbox(
+            self,
+            "Toolbox",
+            settings=settings,
+            log_group=self.operator_logs,
+            redis_host=cache.primary_endpoint_address,
+            redis_port=cache.port,
+        )
 
         for name, worker in self.workers.items():
-            cache.allow_connections_from(worker.service.security_group, scope=worker,
-                                         description=f"Celery workers ({name})")
+            cache.allow_connections_from(
+                worker.service.security_group, scope=worker, description=f"Celery workers ({name})"
+            )
         cache.allow_connections_from(self.beat.service.security_group, scope=self.beat, description="Celery Beat")
-        cache.allow_connections_from(self.toolbox.security_group, scope=self.toolbox,
-                                     description="operators' toolbox (redis-cli)")
+        cache.allow_connections_from(
+            self.toolbox.security_group, scope=self.toolbox, description="operators' toolbox (redis-cli)"
+        )
 
         outputs = contract.ComputeOutputs
         cdk.CfnOutput(self, outputs.CLUSTER_NAME, value=self.cluster.cluster_name)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-import broker_tier_contract as contract
-from aws_cdk import aws_iam as iam, aws_kms as kms, aws_sns as sns
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+import broker_tier_contract as contract
 from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.cache import BrokerCache
 from broker_tier.constructs.log_group import logs_encryption_key
@@ -33,60 +35,109 @@ class BrokerStateStack(TierStack):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
-        super().__init__(scope, construct_id, config=config,
-                         description=f"broker-tier {config.name}: network, cache and queues (stateful)", **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            config=config,
+            description=f"broker-tier {config.name}: network, cache and queues (stateful)",
+            **kwargs,
+        )
         removal = REMOVAL[config.removal_policy]
         prefix = config.resource_prefix
 
         # A key of its own: its policy lets CloudWatch Logs use it, and nothing else is encrypted with it.
-        self.logs_key = logs_encryption_key(self, "LogsKey", alias=f"alias/{prefix}-logs", removal_policy=removal,
-                                            description=f"broker-tier {config.name}: log groups (CloudWatch Logs)")
-        self.network = BrokerNetwork(self, "Network", config=config.network, removal_policy=removal,
-                                     logs_key=self.logs_key)
+        self.logs_key = logs_encryption_key(
+            self,
+            "LogsKey",
+            alias=f"alias/{prefix}-logs",
+            removal_policy=removal,
+            description=f"broker-tier {config.name}: log groups (CloudWatch Logs)",
+        )
+        self.network = BrokerNetwork(
+            self, "Network", config=config.network, removal_policy=removal, logs_key=self.logs_key
+        )
 
         self.encryption_key = kms.Key(
-            self, "Key", alias=f"alias/{prefix}", enable_key_rotation=True, removal_policy=removal,
-            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic")
+            self,
+            "Key",
+            alias=f"alias/{prefix}",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic",
+        )
         # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack. The
         # statement AWS documents for a service publishing to an encrypted topic (Amazon SNS Developer Guide,
         # "Enable compatibility between event sources from AWS services and encrypted topics"): the service
         # principal, these two actions, no condition. Which alarms may publish is restricted on the topic policy
         # (source account and alarm ARN), which SNS checks before it uses the key.
-        self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAlarmsToEncryptedTopic", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))  # "*" in a key policy: this key
+        self.encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )  # "*" in a key policy: this key
 
-        self.events_topic = sns.Topic(self, "EventsTopic", topic_name=f"{prefix}-cache-events", enforce_ssl=True,
-                                      display_name=f"broker-tier {config.name} ElastiCache events")
+        self.events_topic = sns.Topic(
+            self,
+            "EventsTopic",
+            topic_name=f"{prefix}-cache-events",
+            enforce_ssl=True,
+            display_name=f"broker-tier {config.name} ElastiCache events",
+        )
         # The statement ElastiCache's documentation requires (ElastiCache User Guide, "Managing ElastiCache Amazon
         # SNS notifications", SNS topic access policy requirement): any principal, restricted by aws:SourceOwner
         # (not aws:SourceAccount, which ElastiCache does not support: it then marks the topic inactive).
-        self.events_topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="ElastiCacheEvents", actions=["sns:Publish"], resources=[self.events_topic.topic_arn],
-            principals=[iam.AnyPrincipal()],
-            conditions={"StringEquals": {"AWS:SourceOwner": cdk.Aws.ACCOUNT_ID}}))
-        acknowledge(self.events_topic, "SNS2",
-                    "ElastiCache cannot publish to an encrypted topic (its Event Notifications docs); the "
-                    "topic carries event metadata only (node ids, failover notices), no task data.")
+        self.events_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ElastiCacheEvents",
+                actions=["sns:Publish"],
+                resources=[self.events_topic.topic_arn],
+                principals=[iam.AnyPrincipal()],
+                conditions={"StringEquals": {"AWS:SourceOwner": cdk.Aws.ACCOUNT_ID}},
+            )
+        )
+        acknowledge(
+            self.events_topic,
+            "SNS2",
+            "ElastiCache cannot publish to an encrypted topic (its Event Notifications docs); the "
+            "topic carries event metadata only (node ids, failover notices), no task data.",
+        )
 
         self.cache = BrokerCache(
-            self, "Cache", config=config.cache, replication_group_id=config.replication_group_id,
-            name_prefix=prefix, auth_token_secret_name=contract.auth_token_secret_name(config.name),
-            vpc=self.network.vpc, subnet_ids=self.network.private_subnet_ids,
-            encryption_key=self.encryption_key, notification_topic=self.events_topic, removal_policy=removal,
-            logs_key=self.logs_key)
+            self,
+            "Cache",
+            config=config.cache,
+            replication_group_id=config.replication_group_id,
+            name_prefix=prefix,
+            auth_token_secret_name=contract.auth_token_secret_name(config.name),
+            vpc=self.network.vpc,
+            subnet_ids=self.network.private_subnet_ids,
+            encryption_key=self.encryption_key,
+            notification_topic=self.events_topic,
+            removal_policy=removal,
+            logs_key=self.logs_key,
+        )
 
         if config.fault_injection.az_power.enabled:
             # AWS FIS's ElastiCache AZ power action selects replication groups by tag only (the
             # experiments are in the Monitoring stack). Tags update in place.
-            cdk.Tags.of(self.cache.replication_group).add(contract.FAULT_INJECTION_TARGET_TAG,
-                                                          config.replication_group_id)
+            cdk.Tags.of(self.cache.replication_group).add(
+                contract.FAULT_INJECTION_TARGET_TAG, config.replication_group_id
+            )
 
         self.queues = {
-            name: LatencyClassQueues(self, f"Queues-{name}", class_name=name, config=class_config,
-                                     queue_name=contract.queue_name(config.name, name),
-                                     dead_letter_queue_name=contract.dead_letter_queue_name(config.name, name),
-                                     encryption_key=self.encryption_key, removal_policy=removal)
+            name: LatencyClassQueues(
+                self,
+                f"Queues-{name}",
+                class_name=name,
+                config=class_config,
+                queue_name=contract.queue_name(config.name, name),
+                dead_letter_queue_name=contract.dead_letter_queue_name(config.name, name),
+                encryption_key=self.encryption_key,
+                removal_policy=removal,
+            )
             for name, class_config in config.queues.items()
         }
         self._add_outputs()

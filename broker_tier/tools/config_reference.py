@@ -22,10 +22,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from broker_tier.config import EnvironmentConfig
-from broker_tier.config.describe import strip_annotation, allowed_text, is_model, type_name
+from broker_tier.config.describe import allowed_text, is_model, strip_annotation, type_name
 
-BEGIN = ("<!-- config-reference: generated from the configuration model by "
-         "`python -m broker_tier.tools.config_reference --write README.md`; do not edit by hand -->")
+BEGIN = (
+    "<!-- config-reference: generated from the configuration model by "
+    "`python -m broker_tier.tools.config_reference --write README.md`; do not edit by hand -->"
+)
 END = "<!-- /config-reference -->"
 _EXAMPLE_ENVIRONMENT = "dev"
 
@@ -58,7 +60,9 @@ def _default(value: Any) -> str:
     if isinstance(value, BaseModel):
         return ""
     if isinstance(value, dict):
-        return ", ".join(value) if value and all(isinstance(v, BaseModel) for v in value.values()) else json.dumps(value)
+        return (
+            ", ".join(value) if value and all(isinstance(v, BaseModel) for v in value.values()) else json.dumps(value)
+        )
     return json.dumps(value)
 
 
@@ -70,8 +74,7 @@ def _field_default(instance: BaseModel | None, name: str, field: FieldInfo) -> A
     return field.default
 
 
-def rows(model: type[BaseModel] = EnvironmentConfig, prefix: str = "",
-         instance: BaseModel | None = None) -> list[Row]:
+def rows(model: type[BaseModel] = EnvironmentConfig, prefix: str = "", instance: BaseModel | None = None) -> list[Row]:
     """One row per key of ``model`` (the environment's own ``name`` excepted), depth first."""
     if instance is None and model is EnvironmentConfig:
         instance = EnvironmentConfig(name=_EXAMPLE_ENVIRONMENT)
@@ -91,12 +94,26 @@ def rows(model: type[BaseModel] = EnvironmentConfig, prefix: str = "",
         item = typing.get_args(annotation)[-1] if origin in (dict, list) else None
         if item is not None and is_model(item):
             placeholder = "<class>" if origin is dict else "[]"
-            found.append(Row(key, type_name(annotation), _default(default), allowed_text(field, field.annotation),
-                             _description(model, name)))
+            found.append(
+                Row(
+                    key,
+                    type_name(annotation),
+                    _default(default),
+                    allowed_text(field, field.annotation),
+                    _description(model, name),
+                )
+            )
             found += rows(item, f"{key}.{placeholder}." if origin is dict else f"{key}[].", None)
             continue
-        found.append(Row(key, type_name(field.annotation), _default(default), allowed_text(field, field.annotation),
-                         _description(model, name)))
+        found.append(
+            Row(
+                key,
+                type_name(field.annotation),
+                _default(default),
+                allowed_text(field, field.annotation),
+                _description(model, name),
+            )
+        )
     return found
 
 
@@ -109,7 +126,9 @@ def table() -> str:
     lines = [BEGIN, "", "| key | type | default | allowed | description |", "|---|---|---|---|---|"]
     for row in rows():
         default = f"`{row.default}`" if row.default not in ("", "none", "required") else row.default
-        lines.append(f"| `{row.key}` | {row.type} | {_cell(default)} | {_cell(row.allowed)} | {_cell(row.description)} |")
+        lines.append(
+            f"| `{row.key}` | {row.type} | {_cell(default)} | {_cell(row.allowed)} | {_cell(row.description)} |"
+        )
     return "\n".join(lines + ["", END])
 
 
@@ -118,7 +137,7 @@ def replace_in(text: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"markers not found: {BEGIN!r} ... {END!r}")
-    return text[:start] + table() + text[end + len(END):]
+    return text[:start] + table() + text[end + len(END) :]
 
 
 def main(argv: list[str]) -> int:
@@ -133,8 +152,10 @@ def main(argv: list[str]) -> int:
     if args.check:
         text = args.check.read_text()
         if replace_in(text) != text:
-            print(f"{args.check}: the configuration reference is out of date; run "
-                  f"python -m broker_tier.tools.config_reference --write {args.check}")
+            print(
+                f"{args.check}: the configuration reference is out of date; run "
+                f"python -m broker_tier.tools.config_reference --write {args.check}"
+            )
             return 1
         return 0
     print(table())

@@ -84,8 +84,11 @@ def install_like_the_image(venv: Path, *, context: Path = WORKER_DIR, python: st
     recipe = read_recipe(context / "Dockerfile")
     _run([python, "-m", "venv", str(venv)], cwd=context, what="creating the virtual environment")
     venv_python = venv / "bin" / "python"
-    _run([str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", *recipe.pip_install_args],
-         cwd=context, what="the Dockerfile's pip install")
+    _run(
+        [str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", *recipe.pip_install_args],
+        cwd=context,
+        what="the Dockerfile's pip install",
+    )
     if recipe.pip_check:
         _run([str(venv_python), "-m", "pip", "check"], cwd=context, what="pip check")
     return venv_python
@@ -111,8 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         venv_python = install_like_the_image(root / "venv")
         app_dir = stage_application(root / "app")
-        print(_run([str(venv_python), "-c", "import broker_tier_celery, broker_tier_contract, kombu.transport.SQS, "
-                    "pycurl; print('imports ok:', pycurl.version)"], cwd=app_dir, what="importing the worker"))
+        print(
+            _run(
+                [
+                    str(venv_python),
+                    "-c",
+                    "import broker_tier_celery, broker_tier_contract, kombu.transport.SQS, "
+                    "pycurl; print('imports ok:', pycurl.version)",
+                ],
+                cwd=app_dir,
+                what="importing the worker",
+            )
+        )
     except ImageCheckError as error:
         print(f"image check: {error}", file=sys.stderr)
         return 1

@@ -45,22 +45,22 @@ import broker_tier_contract as contract
 # What is lost when CloudFormation replaces a resource of each stateful type.
 CONSEQUENCES = {
     "AWS::ElastiCache::ReplicationGroup": "replaces the replication group: every key is lost (task results, "
-                                          "and queued tasks in redis broker mode)",
+    "and queued tasks in redis broker mode)",
     "AWS::ElastiCache::SubnetGroup": "replaces the cache subnet group, and with it the replication group "
-                                     "(its CacheSubnetGroupName is create-only): every key is lost",
+    "(its CacheSubnetGroupName is create-only): every key is lost",
     "AWS::SQS::Queue": "replaces the queue: every message in it is lost",
     "AWS::SecretsManager::Secret": "replaces the secret: the AUTH token changes and clients lose access",
-    "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it "
-                     "is deleted",
+    "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it is deleted",
     "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",
     "AWS::EC2::VPC": "replaces the VPC: the cache and services in it must be rebuilt",
     "AWS::EC2::Subnet": "replaces the subnet: what runs in it (ECS tasks, a NAT gateway) must leave it first, "
-                        "since a subnet with network interfaces cannot be deleted",
+    "since a subnet with network interfaces cannot be deleted",
 }
 CACHE_SUBNET_CONSEQUENCE = (
     "the cache subnet group lists this subnet, so a node of the replication group can run in it (the nodes "
     "spread over the group's AZs): ElastiCache refuses to take a subnet in use out of the subnet group, so the "
-    "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)")
+    "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)"
+)
 STATEFUL_TYPES = tuple(CONSEQUENCES)
 _POLICY_STRENGTH = {"Delete": 0, None: 0, "Snapshot": 1, "Retain": 2, "RetainExceptOnCreate": 2}
 _SCHEMA_REGION = "us-east-1"
@@ -86,14 +86,19 @@ class Finding:
     consequence: str
 
     def __str__(self) -> str:
-        return f"environment '{self.environment}', stack {self.stack}, {self.subject}: {self.change}; {self.consequence}"
+        return (
+            f"environment '{self.environment}', stack {self.stack}, {self.subject}: {self.change}; {self.consequence}"
+        )
 
 
 def stateful_resources(template: dict) -> dict[str, dict]:
     """The stateful resources of a template, reduced to what the guard compares."""
     return {
-        logical_id: {key: resource[key] for key in ("Type", "Properties", "DeletionPolicy", "UpdateReplacePolicy")
-                     if key in resource}
+        logical_id: {
+            key: resource[key]
+            for key in ("Type", "Properties", "DeletionPolicy", "UpdateReplacePolicy")
+            if key in resource
+        }
         for logical_id, resource in template.get("Resources", {}).items()
         if resource.get("Type") in STATEFUL_TYPES
     }
@@ -106,8 +111,12 @@ def _refs(values: Any) -> list[str]:
 
 def cache_subnets(resources: dict[str, dict]) -> list[str]:
     """The subnets (logical ids) the cache subnet groups among ``resources`` list, in order."""
-    return [ref for resource in resources.values() if resource["Type"] == "AWS::ElastiCache::SubnetGroup"
-            for ref in _refs(resource.get("Properties", {}).get("SubnetIds"))]
+    return [
+        ref
+        for resource in resources.values()
+        if resource["Type"] == "AWS::ElastiCache::SubnetGroup"
+        for ref in _refs(resource.get("Properties", {}).get("SubnetIds"))
+    ]
 
 
 def _where(resources: dict[str, dict], subnet: str) -> str:
@@ -122,9 +131,11 @@ def _where(resources: dict[str, dict], subnet: str) -> str:
 def _policy_outcome(resource: dict) -> str:
     """What deleting the resource does, by its DeletionPolicy."""
     policy = resource.get("DeletionPolicy") or "Delete"
-    return {"Delete": "DeletionPolicy Delete: deleted with its data",
-            "Snapshot": "DeletionPolicy Snapshot: deleted after a final snapshot",
-            "Retain": "DeletionPolicy Retain: kept, orphaned"}.get(policy, f"DeletionPolicy {policy}")
+    return {
+        "Delete": "DeletionPolicy Delete: deleted with its data",
+        "Snapshot": "DeletionPolicy Snapshot: deleted after a final snapshot",
+        "Retain": "DeletionPolicy Retain: kept, orphaned",
+    }.get(policy, f"DeletionPolicy {policy}")
 
 
 def compare(environment: str, stack: str, baseline: dict[str, dict], current: dict[str, dict]) -> list[Finding]:
@@ -138,13 +149,19 @@ def compare(environment: str, stack: str, baseline: dict[str, dict], current: di
             consequence = f"{consequence}; {CACHE_SUBNET_CONSEQUENCE}"
         new = current.get(logical_id)
 
-        def finding(change: str, why: str = consequence) -> Finding:
-            return Finding(environment, stack, f"resource {logical_id} ({resource_type})", change, why)
+        def finding(
+            change: str, why: str = consequence, resource: str = f"resource {logical_id} ({resource_type})"
+        ) -> Finding:
+            return Finding(environment, stack, resource, change, why)
 
         if new is None:
-            findings.append(finding("resource removed or its logical id changed",
-                                    f"CloudFormation deletes it ({_policy_outcome(old)}) and creates any renamed "
-                                    f"copy empty; {consequence}"))
+            findings.append(
+                finding(
+                    "resource removed or its logical id changed",
+                    f"CloudFormation deletes it ({_policy_outcome(old)}) and creates any renamed "
+                    f"copy empty; {consequence}",
+                )
+            )
             continue
         if new["Type"] != resource_type:
             findings.append(finding(f"type changed: {resource_type} -> {new['Type']}"))
@@ -152,19 +169,27 @@ def compare(environment: str, stack: str, baseline: dict[str, dict], current: di
         old_props, new_props = old.get("Properties", {}), new.get("Properties", {})
         for prop in create_only_properties(resource_type):
             if old_props.get(prop) != new_props.get(prop):
-                findings.append(finding(f"create-only property {prop} changed: {json.dumps(old_props.get(prop))} "
-                                        f"-> {json.dumps(new_props.get(prop))}"))
+                findings.append(
+                    finding(
+                        f"create-only property {prop} changed: {json.dumps(old_props.get(prop))} "
+                        f"-> {json.dumps(new_props.get(prop))}"
+                    )
+                )
         for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
             if _POLICY_STRENGTH[new.get(policy)] < _POLICY_STRENGTH[old.get(policy)]:
-                findings.append(finding(f"{policy} weakened: {json.dumps(old.get(policy))} -> "
-                                        f"{json.dumps(new.get(policy))}",
-                                        f"a later deletion or replacement would no longer keep the data; {consequence}"))
+                findings.append(
+                    finding(
+                        f"{policy} weakened: {json.dumps(old.get(policy))} -> {json.dumps(new.get(policy))}",
+                        f"a later deletion or replacement would no longer keep the data; {consequence}",
+                    )
+                )
     findings += _cache_subnets_dropped(environment, stack, baseline, current)
     return findings
 
 
-def _cache_subnets_dropped(environment: str, stack: str, baseline: dict[str, dict],
-                           current: dict[str, dict]) -> list[Finding]:
+def _cache_subnets_dropped(
+    environment: str, stack: str, baseline: dict[str, dict], current: dict[str, dict]
+) -> list[Finding]:
     """A subnet the cache subnet group listed and no longer lists (fewer AZs, or a subnet swapped)."""
     findings = []
     for logical_id, old in sorted(baseline.items()):
@@ -174,9 +199,15 @@ def _cache_subnets_dropped(environment: str, stack: str, baseline: dict[str, dic
         kept = set(cache_subnets({logical_id: new}))
         for subnet in cache_subnets({logical_id: old}):
             if subnet not in kept:
-                findings.append(Finding(environment, stack, f"resource {logical_id} (AWS::ElastiCache::SubnetGroup)",
-                                        f"subnet {subnet} ({_where(baseline, subnet)}) dropped from the cache "
-                                        f"subnet group", CACHE_SUBNET_CONSEQUENCE))
+                findings.append(
+                    Finding(
+                        environment,
+                        stack,
+                        f"resource {logical_id} (AWS::ElastiCache::SubnetGroup)",
+                        f"subnet {subnet} ({_where(baseline, subnet)}) dropped from the cache subnet group",
+                        CACHE_SUBNET_CONSEQUENCE,
+                    )
+                )
     return findings
 
 
@@ -185,14 +216,23 @@ def removed_stack(environment: str, stack: str, baseline: dict[str, dict], decla
     groups: dict[tuple[str, str], list[str]] = {}
     for logical_id, resource in sorted(baseline.items()):
         groups.setdefault((resource["Type"], _policy_outcome(resource)), []).append(logical_id)
-    held = "; ".join(f"{kind} x{len(ids)} ({outcome}): {', '.join(ids)}"
-                     for (kind, outcome), ids in sorted(groups.items()))
-    why = (f"environment '{environment}' no longer has this stack" if declared else
-           f"environment '{environment}' is no longer declared in cdk.json: removed or renamed")
-    return Finding(environment, stack, "the whole stack", f"no longer synthesized ({why})",
-                   f"its stateful resources are no longer managed by the app, and destroying the stack (cdk "
-                   f"destroy, or a pipeline that removes stacks it no longer has) treats each by its DeletionPolicy: {held}; a renamed "
-                   f"environment starts with new, empty ones")
+    held = "; ".join(
+        f"{kind} x{len(ids)} ({outcome}): {', '.join(ids)}" for (kind, outcome), ids in sorted(groups.items())
+    )
+    why = (
+        f"environment '{environment}' no longer has this stack"
+        if declared
+        else f"environment '{environment}' is no longer declared in cdk.json: removed or renamed"
+    )
+    return Finding(
+        environment,
+        stack,
+        "the whole stack",
+        f"no longer synthesized ({why})",
+        f"its stateful resources are no longer managed by the app, and destroying the stack (cdk "
+        f"destroy, or a pipeline that removes stacks it no longer has) treats each by its DeletionPolicy: {held}; "
+        f"a renamed environment starts with new, empty ones",
+    )
 
 
 class CannotJudge(Exception):
@@ -216,18 +256,23 @@ def _stacks(cdk_out: Path, declared: set[str] | None) -> dict[str, dict]:
         raise CannotJudge(f"nothing is synthesized in {cdk_out} ({why}): {SYNTHESIZE}")
     try:
         manifest = json.loads(manifest_file.read_text())
-        stacks = {name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
-                  for name, artifact in manifest["artifacts"].items()
-                  if artifact["type"] == "aws:cloudformation:stack"}
+        stacks = {
+            name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
+            for name, artifact in manifest["artifacts"].items()
+            if artifact["type"] == "aws:cloudformation:stack"
+        }
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CannotJudge(f"{cdk_out} is incomplete or damaged ({type(error).__name__}: {error}): "
-                          f"{SYNTHESIZE}") from None
+        raise CannotJudge(
+            f"{cdk_out} is incomplete or damaged ({type(error).__name__}: {error}): {SYNTHESIZE}"
+        ) from None
     synthesized = {parsed[0] for parsed in map(contract.parse_stack_name, stacks) if parsed}
     undeclared = sorted(synthesized - declared) if declared is not None else []
     if undeclared:
-        raise CannotJudge(f"{cdk_out} holds stacks of environment(s) {', '.join(undeclared)}, which cdk.json does not "
-                          f"declare: it was synthesized before cdk.json changed (or from another cdk.json); "
-                          f"{SYNTHESIZE}")
+        raise CannotJudge(
+            f"{cdk_out} holds stacks of environment(s) {', '.join(undeclared)}, which cdk.json does not "
+            f"declare: it was synthesized before cdk.json changed (or from another cdk.json); "
+            f"{SYNTHESIZE}"
+        )
     return stacks
 
 
@@ -270,16 +315,24 @@ def check(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> Resul
         current = stateful_resources(template)
         if not baseline_file.exists():
             if current:
-                notes.append(f"{stack}: no baseline yet ({len(current)} stateful resources); "
-                             f"run scripts/update-baseline.sh and commit it")
+                notes.append(
+                    f"{stack}: no baseline yet ({len(current)} stateful resources); "
+                    f"run scripts/update-baseline.sh and commit it"
+                )
             continue
         findings += compare(_environment_of(stack), stack, json.loads(baseline_file.read_text()), current)
     for baseline_file in sorted(baseline_dir.glob("*.json")):
         stack, environment = baseline_file.stem, _environment_of(baseline_file.stem)
         if stack in stacks or environment in unsynthesized:
             continue
-        findings.append(removed_stack(environment, stack, json.loads(baseline_file.read_text()),
-                                      declared is not None and environment in declared))
+        findings.append(
+            removed_stack(
+                environment,
+                stack,
+                json.loads(baseline_file.read_text()),
+                declared is not None and environment in declared,
+            )
+        )
     return Result(findings, notes, unsynthesized)
 
 
@@ -293,8 +346,10 @@ def update(cdk_out: Path, baseline_dir: Path, declared: set[str] | None) -> tupl
     stacks = _stacks(cdk_out, declared)
     missing = sorted((declared or set()) - {_environment_of(stack) for stack in stacks})
     if missing:
-        raise CannotJudge(f"cdk.out holds no stack of environment(s) {', '.join(missing)}: synthesize every "
-                          f"environment (cdk synth, without -c env=) before updating the baseline")
+        raise CannotJudge(
+            f"cdk.out holds no stack of environment(s) {', '.join(missing)}: synthesize every "
+            f"environment (cdk synth, without -c env=) before updating the baseline"
+        )
     baseline_dir.mkdir(parents=True, exist_ok=True)
     written, removed = [], []
     for stack, template in sorted(stacks.items()):
@@ -314,10 +369,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
     parser.add_argument("--baseline", type=Path, default=Path("baseline"))
-    parser.add_argument("--cdk-json", type=Path, default=Path("cdk.json"),
-                        help="where the declared environments are read (default: cdk.json)")
-    parser.add_argument("--update", action="store_true",
-                        help="accept the current templates as the reviewed baseline (commit the result)")
+    parser.add_argument(
+        "--cdk-json",
+        type=Path,
+        default=Path("cdk.json"),
+        help="where the declared environments are read (default: cdk.json)",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="accept the current templates as the reviewed baseline (commit the result)",
+    )
     args = parser.parse_args(argv)
     declared = declared_environments(args.cdk_json)
     try:
@@ -335,15 +397,20 @@ def main(argv: list[str]) -> int:
     for note in result.notes:
         print(f"note: {note}")
     if result.findings:
-        print(f"replacement guard: {len(result.findings)} change(s) would replace, delete or endanger stateful "
-              f"resources:")
+        print(
+            f"replacement guard: {len(result.findings)} change(s) would replace, delete or endanger stateful resources:"
+        )
         for found in result.findings:
             print(f"  - {found}")
-        print("If this is intended, follow runbooks/intentional-replacement.md (scripts/update-baseline.sh, "
-              "then review and commit baseline/).")
+        print(
+            "If this is intended, follow runbooks/intentional-replacement.md (scripts/update-baseline.sh, "
+            "then review and commit baseline/)."
+        )
     if result.unsynthesized:
-        print(f"replacement guard: cannot judge environment(s) {', '.join(result.unsynthesized)}: cdk.out holds "
-              f"none of their stacks (synthesized with -c env=, or before cdk.json declared them?); {SYNTHESIZE}")
+        print(
+            f"replacement guard: cannot judge environment(s) {', '.join(result.unsynthesized)}: cdk.out holds "
+            f"none of their stacks (synthesized with -c env=, or before cdk.json declared them?); {SYNTHESIZE}"
+        )
     if result.findings or result.unsynthesized:
         return 1 if result.findings else 2
     print("replacement guard: no stateful resource would be replaced, deleted or lose its protection")

@@ -36,22 +36,22 @@ def summarize(outdir: Path) -> tuple[list[str], int]:
             lines.append(f"  {plugin['pluginName']}: {count} unacknowledged finding(s)")
         lines += [f"  WARNING {warning['ruleName']}: {warning['description']}" for warning in warnings]
     if not violations:
-        lines.append("  validation plugins (cdk-nag AwsSolutions, CloudFormation Validate): "
-                     "0 unacknowledged findings")
+        lines.append("  validation plugins (cdk-nag AwsSolutions, CloudFormation Validate): 0 unacknowledged findings")
     acknowledged: Counter[str] = Counter()
     for metadata_file in outdir.glob("*.metadata.json"):
         for entries in json.loads(metadata_file.read_text()).values():
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
                     acknowledged.update(rule.partition("::")[2] for rule in entry["data"])
-    lines.append(f"  acknowledged (each with a reason in the code): "
-                 f"{', '.join(f'{rule} x{n}' for rule, n in sorted(acknowledged.items())) or 'none'}")
+    lines.append(
+        f"  acknowledged (each with a reason in the code): "
+        f"{', '.join(f'{rule} x{n}' for rule, n in sorted(acknowledged.items())) or 'none'}"
+    )
     return [f"{len(stacks)} stack template(s) in {outdir}:"] + lines, violations
 
 
 def _is_construct_warning(violation: dict) -> bool:
-    return (violation.get("severity") == "warning"
-            and violation.get("ruleMetadata", {}).get("cdk:annotation") == "true")
+    return violation.get("severity") == "warning" and violation.get("ruleMetadata", {}).get("cdk:annotation") == "true"
 
 
 def main(argv: list[str]) -> int:
@@ -71,8 +71,10 @@ def typical_costs(outdir: Path) -> tuple[list[str], bool]:
         estimates = estimate.estimate_all(templates.load(outdir), prices=prices, assumptions=estimate.Assumptions())
     except CostError as error:
         return [f"  monthly cost estimate failed: {error}"], False
-    lines = [f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
-             f"`broker-tier-ops cost` for the lines and assumptions):"]
+    lines = [
+        f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
+        f"`broker-tier-ops cost` for the lines and assumptions):"
+    ]
     lines += [f"    {name} ({found.region}): {found.total.typical:,.2f}" for name, found in estimates.items()]
     return lines, True
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from broker_tier.alarm_catalog import GRAPHS, RUNNING_TASKS, MonitoredResources, dashboard_graphs, member_cluster_ids, \
-    tier_alarm_specs
-from broker_tier.config import deep_merge, load_environments
 from tier_testing import tier_context
+
+from broker_tier.alarm_catalog import (
+    GRAPHS,
+    RUNNING_TASKS,
+    MonitoredResources,
+    dashboard_graphs,
+    member_cluster_ids,
+    tier_alarm_specs,
+)
+from broker_tier.config import deep_merge, load_environments
 
 
 def resources(replicas: int, classes: list[str]) -> MonitoredResources:
     return MonitoredResources(
         cache_node_ids=member_cluster_ids("broker-tier-x", replicas),
-        queue_names={c: f"q-{c}" for c in classes}, dead_letter_queue_names={c: f"q-{c}-dlq" for c in classes},
-        cluster_name="cluster", worker_service_names={c: f"svc-{c}" for c in classes}, beat_service_name="beat")
+        queue_names={c: f"q-{c}" for c in classes},
+        dead_letter_queue_names={c: f"q-{c}-dlq" for c in classes},
+        cluster_name="cluster",
+        worker_service_names={c: f"svc-{c}" for c in classes},
+        beat_service_name="beat",
+    )
 
 
 def config_with(override: dict):
@@ -22,25 +33,49 @@ def config_with(override: dict):
 
 
 def test_member_cluster_ids_follow_elasticache_naming():
-    assert member_cluster_ids("broker-tier-prod", 2) == ("broker-tier-prod-001", "broker-tier-prod-002",
-                                                         "broker-tier-prod-003")
+    assert member_cluster_ids("broker-tier-prod", 2) == (
+        "broker-tier-prod-001",
+        "broker-tier-prod-002",
+        "broker-tier-prod-003",
+    )
 
 
 def test_one_alarm_per_signal_and_class_and_floor():
     config = config_with({"queues": {"batch": {"worker": {"min_tasks": 0}}}})
     names = [spec.name for spec in tier_alarm_specs(config, resources(1, list(config.queues)))]
     assert len(names) == len(set(names))
-    assert names == ["redis-memory-warning", "redis-memory-critical", "redis-engine-cpu", "redis-replication-lag",
-                     "redis-connections", "redis-evictions",
-                     "queue-interactive-age", "dlq-interactive-messages", "queue-default-age",
-                     "dlq-default-messages", "queue-batch-age", "dlq-batch-messages",
-                     "worker-interactive-tasks", "worker-default-tasks", "beat-tasks"]
+    assert names == [
+        "redis-memory-warning",
+        "redis-memory-critical",
+        "redis-engine-cpu",
+        "redis-replication-lag",
+        "redis-connections",
+        "redis-evictions",
+        "queue-interactive-age",
+        "dlq-interactive-messages",
+        "queue-default-age",
+        "dlq-default-messages",
+        "queue-batch-age",
+        "dlq-batch-messages",
+        "worker-interactive-tasks",
+        "worker-default-tasks",
+        "beat-tasks",
+    ]
 
 
 def test_a_new_class_gets_its_alarms_without_code():
-    config = config_with({"queues": {"reports": {"task_time_limit_seconds": 30, "visibility_timeout_seconds": 120,
-                                                 "latency_objective_seconds": 600,
-                                                 "worker": {"min_tasks": 2}}}})
+    config = config_with(
+        {
+            "queues": {
+                "reports": {
+                    "task_time_limit_seconds": 30,
+                    "visibility_timeout_seconds": 120,
+                    "latency_objective_seconds": 600,
+                    "worker": {"min_tasks": 2},
+                }
+            }
+        }
+    )
     specs = {spec.name: spec for spec in tier_alarm_specs(config, resources(1, list(config.queues)))}
     assert specs["queue-reports-age"].threshold == 600
     assert specs["queue-reports-age"].metrics[0].dimensions == {"QueueName": "q-reports"}

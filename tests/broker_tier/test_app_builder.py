@@ -14,11 +14,18 @@ import pytest
 from tier_testing import ROOT, project_context  # first: puts the pinned Node on PATH for jsii
 
 from broker_tier.app_builder import (  # noqa: E402
-    CLI_CONTEXT_ENV, CLI_CONTEXT_OVERFLOW_ENV, cdk_json_context, cli_context, synthesize)
+    CLI_CONTEXT_ENV,
+    CLI_CONTEXT_OVERFLOW_ENV,
+    cdk_json_context,
+    cli_context,
+    synthesize,
+)
 from broker_tier.config import CONTEXT_KEY, ConfigError  # noqa: E402
 
-PRODUCTION_NULL = ("environment 'prod': production = null is not allowed; allowed: a JSON boolean (true or false); "
-                   "leave the key out for the default false")
+PRODUCTION_NULL = (
+    "environment 'prod': production = null is not allowed; allowed: a JSON boolean (true or false); "
+    "leave the key out for the default false"
+)
 REFUSED = "broker-tier: invalid configuration; nothing was synthesized:"
 
 
@@ -30,12 +37,21 @@ def context_with_null_production() -> dict:
 
 def run_app(app: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``app`` (an app.py) run as the CDK CLI runs it, with ``env`` instead of the CLI's variables."""
-    clean = {key: value for key, value in os.environ.items()
-             if key not in (CLI_CONTEXT_ENV, CLI_CONTEXT_OVERFLOW_ENV, "CDK_OUTDIR")}
-    clean["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "worker"),  # this checkout's, not an install's
-                                           *filter(None, [os.environ.get("PYTHONPATH")])])
-    return subprocess.run([sys.executable, app], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
-                          timeout=300)
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in (CLI_CONTEXT_ENV, CLI_CONTEXT_OVERFLOW_ENV, "CDK_OUTDIR")
+    }
+    clean["PYTHONPATH"] = os.pathsep.join(
+        [
+            str(ROOT),
+            str(ROOT / "worker"),  # this checkout's, not an install's
+            *filter(None, [os.environ.get("PYTHONPATH")]),
+        ]
+    )
+    return subprocess.run(
+        [sys.executable, app], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 # -- in-process: synthesize() gets the context as a dict ---------------------------------------------
@@ -53,8 +69,9 @@ def test_a_whole_number_written_with_a_decimal_point_for_an_integer_key_is_refus
     context[CONTEXT_KEY]["environments"]["prod"]["cache"]["replicas"] = 2.0
     with pytest.raises(ConfigError) as raised:
         synthesize(context, outdir=tmp_path, environment="prod")
-    assert str(raised.value) == ("environment 'prod': cache.replicas = 2.0 is not allowed; allowed: a JSON integer, "
-                                 "1 to 5")
+    assert str(raised.value) == (
+        "environment 'prod': cache.replicas = 2.0 is not allowed; allowed: a JSON integer, 1 to 5"
+    )
 
 
 def test_a_null_environment_selected_with_changes_is_refused_not_a_type_error(tmp_path):
@@ -82,8 +99,7 @@ def test_without_the_cli_there_is_no_cli_context_and_cdk_json_is_read(monkeypatc
 
 def test_a_null_the_cli_passes_fails_synthesis_in_one_message(tmp_path):
     outdir = tmp_path / "cdk.out"
-    result = run_app("app.py", {CLI_CONTEXT_ENV: json.dumps(context_with_null_production()),
-                                "CDK_OUTDIR": str(outdir)})
+    result = run_app("app.py", {CLI_CONTEXT_ENV: json.dumps(context_with_null_production()), "CDK_OUTDIR": str(outdir)})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-2:] == [REFUSED, PRODUCTION_NULL]
     assert not outdir.exists() or not any(outdir.iterdir())
@@ -112,8 +128,10 @@ def test_python_app_py_without_the_cli_synthesizes_the_cdk_json_beside_it_into_c
     result = run_app(standalone_project(tmp_path, context), {})
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "cdk.out" / "manifest.json").read_text())
-    assert {name for name, artifact in manifest["artifacts"].items()
-            if artifact["type"] == "aws:cloudformation:stack"} == {"BrokerTier-dev-State", "BrokerTier-dev-Compute",
-                                                                   "BrokerTier-dev-Monitoring"}
-    assert (f"broker-tier: synthesized 3 stacks into {tmp_path / 'cdk.out'} from cdk.json's context alone "
-            f"(without the CDK CLI: no cdk.context.json, no -c options)") in result.stderr
+    assert {
+        name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
+    } == {"BrokerTier-dev-State", "BrokerTier-dev-Compute", "BrokerTier-dev-Monitoring"}
+    assert (
+        f"broker-tier: synthesized 3 stacks into {tmp_path / 'cdk.out'} from cdk.json's context alone "
+        f"(without the CDK CLI: no cdk.context.json, no -c options)"
+    ) in result.stderr

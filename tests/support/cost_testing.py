@@ -6,10 +6,14 @@ import broker_tier_contract as contract
 from broker_tier.cost.templates import EnvironmentTemplates
 
 # prod with a bigger node type and more interactive workers: what a reviewer would see in a pull request.
-PROD_VARIANT_CHANGES = {"cache": {"node_type": "cache.r7g.xlarge"},
-                        "queues": {"interactive": {"worker": {"max_tasks": 10}}}}
+PROD_VARIANT_CHANGES = {
+    "cache": {"node_type": "cache.r7g.xlarge"},
+    "queues": {"interactive": {"worker": {"max_tasks": 10}}},
+}
 
 
 def environment_templates(environment: str, templates_by_part: dict[str, dict]) -> EnvironmentTemplates:
-    return EnvironmentTemplates(environment=environment, stacks={
-        contract.stack_name(environment, part): template for part, template in templates_by_part.items()})
+    return EnvironmentTemplates(
+        environment=environment,
+        stacks={contract.stack_name(environment, part): template for part, template in templates_by_part.items()},
+    )

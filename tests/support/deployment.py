@@ -38,14 +38,19 @@ class Deployment:
         arn = f"arn:aws:{{}}:{self.region}:{self.account}:{{}}"
         if kind == "AWS::SQS::Queue":
             name = self.resolve(stack, props["QueueName"])
-            return {"Ref": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}",
-                    "Arn": arn.format("sqs", name), "QueueName": name}[attribute]
+            return {
+                "Ref": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}",
+                "Arn": arn.format("sqs", name),
+                "QueueName": name,
+            }[attribute]
         if kind == "AWS::ElastiCache::ReplicationGroup":
             group = self.resolve(stack, props["ReplicationGroupId"])
-            return {"Ref": group,
-                    "PrimaryEndPoint.Address": f"master.{group}.abc123.euw1.cache.amazonaws.com",
-                    "ReaderEndPoint.Address": f"replica.{group}.abc123.euw1.cache.amazonaws.com",
-                    "PrimaryEndPoint.Port": str(props.get("Port"))}[attribute]
+            return {
+                "Ref": group,
+                "PrimaryEndPoint.Address": f"master.{group}.abc123.euw1.cache.amazonaws.com",
+                "ReaderEndPoint.Address": f"replica.{group}.abc123.euw1.cache.amazonaws.com",
+                "PrimaryEndPoint.Port": str(props.get("Port")),
+            }[attribute]
         if kind == "AWS::SecretsManager::Secret":
             return arn.format("secretsmanager", f"secret:{self.resolve(stack, props['Name'])}-AbCdEf")
         if kind == "AWS::SNS::Topic":
@@ -71,8 +76,10 @@ class Deployment:
 
     def outputs(self, stack: str) -> dict[str, str]:
         """The stack's outputs as ``DescribeStacks`` would list them."""
-        return {key: self.resolve(stack, output["Value"])
-                for key, output in self.templates[stack].get("Outputs", {}).items()}
+        return {
+            key: self.resolve(stack, output["Value"])
+            for key, output in self.templates[stack].get("Outputs", {}).items()
+        }
 
     # -- intrinsic functions -----------------------------------------------------------------
     def resolve(self, stack: str, value: Any) -> Any:
@@ -82,10 +89,15 @@ class Deployment:
             return value
         if len(value) != 1:
             return {key: self.resolve(stack, item) for key, item in value.items()}
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Ref":
-            pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
-                      "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack}
+            pseudo = {
+                "AWS::Region": self.region,
+                "AWS::AccountId": self.account,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": stack,
+            }
             return pseudo[argument] if argument in pseudo else self.attribute(stack, argument, "Ref")
         if function == "Fn::GetAtt":
             logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
@@ -113,6 +125,8 @@ class Deployment:
 
 def container_definitions(template: dict) -> dict[str, dict]:
     """Task definition logical id -> its (single) container definition."""
-    return {logical_id: resource["Properties"]["ContainerDefinitions"][0]
-            for logical_id, resource in template["Resources"].items()
-            if resource["Type"] == "AWS::ECS::TaskDefinition"}
+    return {
+        logical_id: resource["Properties"]["ContainerDefinitions"][0]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::ECS::TaskDefinition"
+    }

@@ -16,17 +16,18 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from unittest import mock
 
 import boto3
-import broker_tier_contract as contract
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 
+import broker_tier_contract as contract
 from broker_tier.ops.canary import CanaryOptions
 
 REGION = "eu-west-1"
@@ -39,8 +40,14 @@ ZONES = ("eu-west-1a", "eu-west-1b")
 # Canaries in real time (the sender's thread), briefly and fast: 20/s for 0.2 s around the fault, not the
 # drill's default 10 s before and 30 s after, which would only make a test wait.
 FAST_CANARY = CanaryOptions(rate_per_second=20, lead_seconds=0.2, tail_seconds=0.2)
-FAST_CANARY_ARGS = ["--canary-rate", f"{FAST_CANARY.rate_per_second:g}", "--canary-lead",
-                    f"{FAST_CANARY.lead_seconds:g}", "--canary-tail", f"{FAST_CANARY.tail_seconds:g}"]
+FAST_CANARY_ARGS = [
+    "--canary-rate",
+    f"{FAST_CANARY.rate_per_second:g}",
+    "--canary-lead",
+    f"{FAST_CANARY.lead_seconds:g}",
+    "--canary-tail",
+    f"{FAST_CANARY.tail_seconds:g}",
+]
 """The same, as ``broker-tier-ops failover`` options."""
 
 
@@ -79,7 +86,7 @@ class ApiPatch:
         validate_parameters({k: v for k, v in response.items() if k != "ResponseMetadata"}, model.output_shape)
         return response
 
-    def __enter__(self) -> "ApiPatch":
+    def __enter__(self) -> ApiPatch:
         self._patch.start()
         return self
 
@@ -103,8 +110,9 @@ class FakeReplicationGroup:
     ``modifying`` until recovery finished.
     """
 
-    nodes: list[tuple[str, str]] = field(default_factory=lambda: [(f"{GROUP}-001", "eu-west-1a"),
-                                                                  (f"{GROUP}-002", "eu-west-1b")])
+    nodes: list[tuple[str, str]] = field(
+        default_factory=lambda: [(f"{GROUP}-001", "eu-west-1a"), (f"{GROUP}-002", "eu-west-1b")]
+    )
     primary: str = f"{GROUP}-001"
     status: str = "available"
     multi_az: str = "enabled"
@@ -127,8 +135,13 @@ class FakeReplicationGroup:
         return f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:{GROUP}"
 
     def install(self, api: ApiPatch) -> None:
-        for operation in ("DescribeReplicationGroups", "TestFailover", "DescribeEvents", "ModifyReplicationGroup",
-                          "ListTagsForResource"):
+        for operation in (
+            "DescribeReplicationGroups",
+            "TestFailover",
+            "DescribeEvents",
+            "ModifyReplicationGroup",
+            "ListTagsForResource",
+        ):
             api.handlers[("elasticache", operation)] = self._guarded(operation, getattr(self, operation))
 
     def _guarded(self, operation: str, handler: Callable[..., dict]) -> Callable[..., dict]:
@@ -136,6 +149,7 @@ class FakeReplicationGroup:
             if operation in self.fail_on:
                 raise self.fail_on[operation]
             return handler(**params)
+
         return call
 
     def _advance(self) -> None:
@@ -144,26 +158,49 @@ class FakeReplicationGroup:
             self._pending.remove((due, action))
             action()
 
-    def event(self, message: str, source: str = GROUP, source_type: str = "replication-group",
-              at: datetime | None = None) -> None:
-        self.events.append({"SourceIdentifier": source, "SourceType": source_type, "Message": message,
-                            "Date": at or datetime.now(timezone.utc)})
+    def event(
+        self, message: str, source: str = GROUP, source_type: str = "replication-group", at: datetime | None = None
+    ) -> None:
+        self.events.append(
+            {
+                "SourceIdentifier": source,
+                "SourceType": source_type,
+                "Message": message,
+                "Date": at or datetime.now(UTC),
+            }
+        )
 
     # -- the API ------------------------------------------------------------------------------
     def DescribeReplicationGroups(self, ReplicationGroupId: str) -> dict:  # noqa: N802, N803
         self._advance()
         if ReplicationGroupId != GROUP:
-            raise client_error("DescribeReplicationGroups", "ReplicationGroupNotFoundFault",
-                               f"ReplicationGroup {ReplicationGroupId} not found.")
+            raise client_error(
+                "DescribeReplicationGroups",
+                "ReplicationGroupNotFoundFault",
+                f"ReplicationGroup {ReplicationGroupId} not found.",
+            )
         return {"ReplicationGroups": [self._group()]}
 
     def _group(self) -> dict:
-        members = [{"CacheClusterId": cid, "CacheNodeId": "0001", "PreferredAvailabilityZone": zone,
-                    "CurrentRole": "primary" if cid == self.primary else "replica"} for cid, zone in self.nodes]
-        return {"ReplicationGroupId": GROUP, "ARN": self.arn, "Status": self.status, "MultiAZ": self.multi_az,
-                "AutomaticFailover": self.automatic_failover, "MemberClusters": [cid for cid, _ in self.nodes],
-                "ClusterEnabled": False,
-                "NodeGroups": [{"NodeGroupId": "0001", "Status": self.status, "NodeGroupMembers": members}]}
+        members = [
+            {
+                "CacheClusterId": cid,
+                "CacheNodeId": "0001",
+                "PreferredAvailabilityZone": zone,
+                "CurrentRole": "primary" if cid == self.primary else "replica",
+            }
+            for cid, zone in self.nodes
+        ]
+        return {
+            "ReplicationGroupId": GROUP,
+            "ARN": self.arn,
+            "Status": self.status,
+            "MultiAZ": self.multi_az,
+            "AutomaticFailover": self.automatic_failover,
+            "MemberClusters": [cid for cid, _ in self.nodes],
+            "ClusterEnabled": False,
+            "NodeGroups": [{"NodeGroupId": "0001", "Status": self.status, "NodeGroupMembers": members}],
+        }
 
     def TestFailover(self, ReplicationGroupId: str, NodeGroupId: str) -> dict:  # noqa: N802, N803
         if self.multi_az != "enabled":
@@ -186,10 +223,14 @@ class FakeReplicationGroup:
                 self.event(f"Finished recovery for cache nodes {old}", source=old, source_type="cache-cluster")
                 self.status = "available"
 
-            self._pending += [(self._tick + step, completed),
-                              (self._tick + 2 * step, lambda: self.event(f"Recovering cache nodes {old}", source=old,
-                                                                         source_type="cache-cluster")),
-                              (self._tick + 3 * step, recovered)]
+            self._pending += [
+                (self._tick + step, completed),
+                (
+                    self._tick + 2 * step,
+                    lambda: self.event(f"Recovering cache nodes {old}", source=old, source_type="cache-cluster"),
+                ),
+                (self._tick + 3 * step, recovered),
+            ]
         return {"ReplicationGroup": self._group()}
 
     def interrupt_az(self, zone: str) -> None:
@@ -213,21 +254,37 @@ class FakeReplicationGroup:
             raise client_error("ListTagsForResource", "InvalidARN", f"{ResourceName} is not a known resource")
         return {"TagList": [{"Key": key, "Value": value} for key, value in self.tags.items()]}
 
-    def DescribeEvents(self, StartTime: datetime | None = None, EndTime: datetime | None = None,  # noqa: N802, N803
-                       SourceType: str | None = None, **_: Any) -> dict:
+    def DescribeEvents(
+        self,
+        StartTime: datetime | None = None,
+        EndTime: datetime | None = None,  # noqa: N802, N803
+        SourceType: str | None = None,
+        **_: Any,
+    ) -> dict:
         self._advance()
-        found = [e for e in self.events
-                 if (StartTime is None or e["Date"] >= StartTime) and (EndTime is None or e["Date"] <= EndTime)
-                 and (SourceType is None or e["SourceType"] == SourceType)]
+        found = [
+            e
+            for e in self.events
+            if (StartTime is None or e["Date"] >= StartTime)
+            and (EndTime is None or e["Date"] <= EndTime)
+            and (SourceType is None or e["SourceType"] == SourceType)
+        ]
         return {"Events": [dict(e) for e in reversed(found)]}  # newest first, as ElastiCache returns them
 
-    def ModifyReplicationGroup(self, ReplicationGroupId: str, ApplyImmediately: bool = False,  # noqa: N802, N803
-                               **changes: Any) -> dict:
+    def ModifyReplicationGroup(
+        self,
+        ReplicationGroupId: str,
+        ApplyImmediately: bool = False,  # noqa: N802, N803
+        **changes: Any,
+    ) -> dict:
         self.modify_calls.append(dict(changes))
         if "PrimaryClusterId" in changes:
             if self.multi_az == "enabled":
-                raise client_error("ModifyReplicationGroup", "InvalidParameterCombination",
-                                   "Cannot promote a replica while Multi-AZ is enabled")
+                raise client_error(
+                    "ModifyReplicationGroup",
+                    "InvalidParameterCombination",
+                    "Cannot promote a replica while Multi-AZ is enabled",
+                )
             self.primary = changes["PrimaryClusterId"]
         if "MultiAZEnabled" in changes:
             self.multi_az = "enabled" if changes["MultiAZEnabled"] else "disabled"
@@ -248,9 +305,16 @@ class FakeAlarmHistory:
         api.handlers[("cloudwatch", "DescribeAlarmHistory")] = self.DescribeAlarmHistory
 
     def fired(self, name: str) -> None:
-        self.items.append({"AlarmName": name, "AlarmType": "MetricAlarm", "HistoryItemType": "StateUpdate",
-                           "Timestamp": datetime.now(timezone.utc),
-                           "HistorySummary": "Alarm updated from OK to ALARM", "HistoryData": "{}"})
+        self.items.append(
+            {
+                "AlarmName": name,
+                "AlarmType": "MetricAlarm",
+                "HistoryItemType": "StateUpdate",
+                "Timestamp": datetime.now(UTC),
+                "HistorySummary": "Alarm updated from OK to ALARM",
+                "HistoryData": "{}",
+            }
+        )
 
     def DescribeAlarmHistory(self, **_: Any) -> dict:  # noqa: N802
         return {"AlarmHistoryItems": list(self.items)}
@@ -270,14 +334,27 @@ class FakeMoveTasks:
         api.handlers[("sqs", "StartMessageMoveTask")] = self.StartMessageMoveTask
         api.handlers[("sqs", "ListMessageMoveTasks")] = self.ListMessageMoveTasks
 
-    def StartMessageMoveTask(self, SourceArn: str, DestinationArn: str | None = None,  # noqa: N802, N803
-                             MaxNumberOfMessagesPerSecond: int | None = None) -> dict:
+    def StartMessageMoveTask(
+        self,
+        SourceArn: str,
+        DestinationArn: str | None = None,  # noqa: N802, N803
+        MaxNumberOfMessagesPerSecond: int | None = None,
+    ) -> dict:
         handle = f"handle-{len(self.tasks) + 1}"
-        self.tasks.insert(0, {"TaskHandle": handle, "Status": "RUNNING", "SourceArn": SourceArn,
-                              "DestinationArn": DestinationArn, "ApproximateNumberOfMessagesMoved": 0,
-                              "ApproximateNumberOfMessagesToMove": self._visible(SourceArn),
-                              "MaxNumberOfMessagesPerSecond": MaxNumberOfMessagesPerSecond,
-                              "StartedTimestamp": 1_700_000_000_000, "_polls": 0})
+        self.tasks.insert(
+            0,
+            {
+                "TaskHandle": handle,
+                "Status": "RUNNING",
+                "SourceArn": SourceArn,
+                "DestinationArn": DestinationArn,
+                "ApproximateNumberOfMessagesMoved": 0,
+                "ApproximateNumberOfMessagesToMove": self._visible(SourceArn),
+                "MaxNumberOfMessagesPerSecond": MaxNumberOfMessagesPerSecond,
+                "StartedTimestamp": 1_700_000_000_000,
+                "_polls": 0,
+            },
+        )
         return {"TaskHandle": handle}
 
     def ListMessageMoveTasks(self, SourceArn: str, MaxResults: int = 1) -> dict:  # noqa: N802, N803
@@ -286,8 +363,9 @@ class FakeMoveTasks:
             if task["Status"] == "RUNNING":
                 task["_polls"] += 1
                 if task["_polls"] >= self.polls_until_done:
-                    task["ApproximateNumberOfMessagesMoved"] = self._move(task["SourceArn"], task["DestinationArn"]) \
-                        if self.final_status == "COMPLETED" else 0
+                    task["ApproximateNumberOfMessagesMoved"] = (
+                        self._move(task["SourceArn"], task["DestinationArn"]) if self.final_status == "COMPLETED" else 0
+                    )
                     task["Status"] = self.final_status
                     if self.final_status == "FAILED":
                         task["FailureReason"] = "AWS.SimpleQueueService.NonExistentQueue"
@@ -298,13 +376,17 @@ class FakeMoveTasks:
         return {"Results": results}
 
     def _visible(self, arn: str) -> int:
-        return int(self.sqs.get_queue_attributes(QueueUrl=self.urls_by_arn[arn], AttributeNames=[
-            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+        return int(
+            self.sqs.get_queue_attributes(
+                QueueUrl=self.urls_by_arn[arn], AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
 
     def _move(self, source: str, destination: str) -> int:
         moved = 0
-        while messages := self.sqs.receive_message(QueueUrl=self.urls_by_arn[source], MaxNumberOfMessages=10,
-                                                   VisibilityTimeout=0).get("Messages"):
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.urls_by_arn[source], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages"):
             for message in messages:
                 self.sqs.send_message(QueueUrl=self.urls_by_arn[destination], MessageBody=message["Body"])
                 self.sqs.delete_message(QueueUrl=self.urls_by_arn[source], ReceiptHandle=message["ReceiptHandle"])
@@ -340,16 +422,31 @@ class DeployedTier:
         self.clients["sqs"].send_message(QueueUrl=self.queues[class_name]["dlq_url"], MessageBody=body)
 
     def set_lag(self, seconds: float, cluster_id: str = f"{GROUP}-002") -> None:
-        self.clients["cloudwatch"].put_metric_data(Namespace="AWS/ElastiCache", MetricData=[{
-            "MetricName": "ReplicationLag", "Dimensions": [{"Name": "CacheClusterId", "Value": cluster_id}],
-            "Value": seconds, "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=1)}])
+        self.clients["cloudwatch"].put_metric_data(
+            Namespace="AWS/ElastiCache",
+            MetricData=[
+                {
+                    "MetricName": "ReplicationLag",
+                    "Dimensions": [{"Name": "CacheClusterId", "Value": cluster_id}],
+                    "Value": seconds,
+                    "Timestamp": datetime.now(UTC) - timedelta(minutes=1),
+                }
+            ],
+        )
 
     def add_alarm(self, suffix: str, state: str = "OK", threshold: float = 0) -> str:
         name = contract.alarm_name(ENV, suffix)
         cloudwatch = self.clients["cloudwatch"]
-        cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SQS", MetricName="x", Statistic="Maximum",
-                                    Period=60, EvaluationPeriods=1, Threshold=threshold,
-                                    ComparisonOperator="GreaterThanThreshold")
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SQS",
+            MetricName="x",
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+        )
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
         return name
 
@@ -361,9 +458,12 @@ class DeployedTier:
         subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.64.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)]
         group = ec2.create_security_group(GroupName="toolbox", Description="toolbox", VpcId=vpc)["GroupId"]
         names = contract.ComputeOutputs
-        self.compute_outputs.update({names.TOOLBOX_SECURITY_GROUP_ID: group, names.TOOLBOX_SUBNET_IDS: ",".join(subnets)})
-        self.clients["cloudformation"].update_stack(StackName=contract.stack_name(ENV, contract.COMPUTE),
-                                                    TemplateBody=stack_body(self.compute_outputs))
+        self.compute_outputs.update(
+            {names.TOOLBOX_SECURITY_GROUP_ID: group, names.TOOLBOX_SUBNET_IDS: ",".join(subnets)}
+        )
+        self.clients["cloudformation"].update_stack(
+            StackName=contract.stack_name(ENV, contract.COMPUTE), TemplateBody=stack_body(self.compute_outputs)
+        )
 
     def unsteady(self, service: str) -> None:
         """Recreate ``service`` wanting a task moto never starts: services_stable never holds.
@@ -375,16 +475,21 @@ class DeployedTier:
 
 def stack_body(outputs: dict[str, str]) -> str:
     """A template with ``outputs`` (moto needs one resource to create a stack)."""
-    return json.dumps({"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-                       "Outputs": {key: {"Value": value} for key, value in outputs.items()}})
+    return json.dumps(
+        {
+            "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }
+    )
 
 
 def make_clients() -> dict:
     """boto3 clients for the ops tool; moto intercepts them whenever a ``mock_aws`` is active, so a
     test session can create them once (creating clients costs more than the calls)."""
-    return {name: boto3.client(name, region_name=REGION, aws_access_key_id="testing",
-                               aws_secret_access_key="testing")
-            for name in ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")}
+    return {
+        name: boto3.client(name, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        for name in ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")
+    }
 
 
 @dataclass
@@ -420,8 +525,13 @@ class FakeCanaryWorker:
         sqs, logs = self.clients["sqs"], self.clients["logs"]
         for class_name, url in self.queue_urls.items():
             events = []
-            while messages := self.api.passthrough(sqs, "ReceiveMessage", QueueUrl=url, MaxNumberOfMessages=10,
-                                                   MessageSystemAttributeNames=["SentTimestamp"]).get("Messages"):
+            while messages := self.api.passthrough(
+                sqs,
+                "ReceiveMessage",
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            ).get("Messages"):
                 for message in messages:
                     events += self._run(message, class_name)
                     self.api.passthrough(sqs, "DeleteMessage", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -430,8 +540,13 @@ class FakeCanaryWorker:
                 if group not in self._streams:
                     self.api.passthrough(logs, "CreateLogStream", logGroupName=group, logStreamName="celery/worker")
                     self._streams.add(group)
-                self.api.passthrough(logs, "PutLogEvents", logGroupName=group, logStreamName="celery/worker",
-                                     logEvents=sorted(events, key=lambda e: e["timestamp"]))
+                self.api.passthrough(
+                    logs,
+                    "PutLogEvents",
+                    logGroupName=group,
+                    logStreamName="celery/worker",
+                    logEvents=sorted(events, key=lambda e: e["timestamp"]),
+                )
 
     def _run(self, message: dict, class_name: str) -> list[dict]:
         envelope = json.loads(base64.b64decode(message["Body"]))
@@ -443,29 +558,55 @@ class FakeCanaryWorker:
         at = min(sent + self.latency_seconds, time.time())  # it ran before anyone could read its line
         if self.blocked is not None and self.blocked[0] <= at < self.blocked[1]:
             at = self.blocked[1]
-        line = contract.canary_ledger_line({"token": token, "task_id": envelope["headers"]["id"], "queue": class_name,
-                                            "hostname": "ip-10-64-1-1", "pid": 7, "at": round(at, 3)})
-        return [{"timestamp": int(at * 1000), "message": f"[WARNING/ForkPoolWorker-{run}] {line}"}
-                for run in range(1, self.runs(token) + 1)]
+        line = contract.canary_ledger_line(
+            {
+                "token": token,
+                "task_id": envelope["headers"]["id"],
+                "queue": class_name,
+                "hostname": "ip-10-64-1-1",
+                "pid": 7,
+                "at": round(at, 3),
+            }
+        )
+        return [
+            {"timestamp": int(at * 1000), "message": f"[WARNING/ForkPoolWorker-{run}] {line}"}
+            for run in range(1, self.runs(token) + 1)
+        ]
 
 
 def create_az_power_templates(fis) -> list[str]:
     """The experiment templates the Monitoring stack creates with ``fault_injection.az_power``, one per zone."""
     ids = []
     for zone in ZONES:
-        ids.append(fis.create_experiment_template(
-            clientToken=f"template-{zone}", description=f"broker-tier {ENV}: interrupt the power of {zone}",
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/fis", stopConditions=[{
-                "source": "aws:cloudwatch:alarm",
-                "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
-                         f"{contract.alarm_name(ENV, contract.FAULT_INJECTION_STOP_ALARM)}"}],
-            targets={contract.AZ_POWER_TARGET: {
-                "resourceType": "aws:elasticache:replicationgroup", "selectionMode": "ALL",
-                "resourceTags": {contract.FAULT_INJECTION_TARGET_TAG: GROUP},
-                "parameters": {contract.AZ_POWER_ZONE_PARAMETER: zone}}},
-            actions={"InterruptAzPower": {"actionId": contract.AZ_POWER_ACTION, "parameters": {"duration": "PT5M"},
-                                          "targets": {contract.AZ_POWER_TARGET: contract.AZ_POWER_TARGET}}},
-        )["experimentTemplate"]["id"])
+        ids.append(
+            fis.create_experiment_template(
+                clientToken=f"template-{zone}",
+                description=f"broker-tier {ENV}: interrupt the power of {zone}",
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/fis",
+                stopConditions=[
+                    {
+                        "source": "aws:cloudwatch:alarm",
+                        "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
+                        f"{contract.alarm_name(ENV, contract.FAULT_INJECTION_STOP_ALARM)}",
+                    }
+                ],
+                targets={
+                    contract.AZ_POWER_TARGET: {
+                        "resourceType": "aws:elasticache:replicationgroup",
+                        "selectionMode": "ALL",
+                        "resourceTags": {contract.FAULT_INJECTION_TARGET_TAG: GROUP},
+                        "parameters": {contract.AZ_POWER_ZONE_PARAMETER: zone},
+                    }
+                },
+                actions={
+                    "InterruptAzPower": {
+                        "actionId": contract.AZ_POWER_ACTION,
+                        "parameters": {"duration": "PT5M"},
+                        "targets": {contract.AZ_POWER_TARGET: contract.AZ_POWER_TARGET},
+                    }
+                },
+            )["experimentTemplate"]["id"]
+        )
     return ids
 
 
@@ -478,42 +619,68 @@ def deploy_tier(clients: dict, *, broker: str = "sqs", az_power: bool = True) ->
     for name in CLASSES:
         names = {"url": contract.queue_name(ENV, name), "dlq_url": contract.dead_letter_queue_name(ENV, name)}
         urls = {kind: sqs.create_queue(QueueName=queue)["QueueUrl"] for kind, queue in names.items()}
-        arns = {kind: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                for kind, url in urls.items()}
+        arns = {
+            kind: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for kind, url in urls.items()
+        }
         queues[name] = {**urls, "arn": arns["url"], "dlq_arn": arns["dlq_url"]}
         for kind, key in (("Queue", "url"), ("DeadLetterQueue", "dlq_url")):
-            state_outputs.update({contract.queue_output_id(kind, name, "Url"): urls[key],
-                                  contract.queue_output_id(kind, name, "Arn"): arns[key],
-                                  contract.queue_output_id(kind, name, "Name"): names[key]})
+            state_outputs.update(
+                {
+                    contract.queue_output_id(kind, name, "Url"): urls[key],
+                    contract.queue_output_id(kind, name, "Arn"): arns[key],
+                    contract.queue_output_id(kind, name, "Name"): names[key],
+                }
+            )
     tier = DeployedTier(clients, queues)
     ecs.create_cluster(clusterName=tier.cluster)
-    ecs.register_task_definition(family="celery", containerDefinitions=[{"name": "celery", "image": "x", "memory": 512}])
+    ecs.register_task_definition(
+        family="celery", containerDefinitions=[{"name": "celery", "image": "x", "memory": 512}]
+    )
     for service in tier.services:
         ecs.create_service(cluster=tier.cluster, serviceName=service, taskDefinition="celery", desiredCount=0)
     toolbox = ecs.register_task_definition(
-        family="toolbox", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-        containerDefinitions=[{"name": "toolbox", "image": "redis", "command": ["sleep", "3600"], "memory": 512}])
+        family="toolbox",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "toolbox", "image": "redis", "command": ["sleep", "3600"], "memory": 512}],
+    )
     names = contract.ComputeOutputs
-    compute_outputs = {names.CLUSTER_NAME: tier.cluster, names.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
-                       names.BROKER: broker,
-                       **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES},
-                       names.TOOLBOX_TASK_DEFINITION_ARN: toolbox["taskDefinition"]["taskDefinitionArn"],
-                       # no such network in moto until add_toolbox_network (EC2 in moto costs ~0.5 s a test)
-                       names.TOOLBOX_SECURITY_GROUP_ID: "sg-0123456789abcdef0",
-                       names.TOOLBOX_SUBNET_IDS: "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-                       names.OPERATOR_LOG_GROUP_NAME: contract.operator_log_group_name(ENV)}
-    state_outputs.update({contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS:
-                          f"master.{GROUP}.abc123.euw1.cache.amazonaws.com",
-                          contract.StateOutputs.REDIS_PORT: "6380"})
+    compute_outputs = {
+        names.CLUSTER_NAME: tier.cluster,
+        names.BEAT_SERVICE_NAME: contract.BEAT_PROCESS,
+        names.BROKER: broker,
+        **{contract.worker_service_output_id(n): contract.worker_process(n) for n in CLASSES},
+        names.TOOLBOX_TASK_DEFINITION_ARN: toolbox["taskDefinition"]["taskDefinitionArn"],
+        # no such network in moto until add_toolbox_network (EC2 in moto costs ~0.5 s a test)
+        names.TOOLBOX_SECURITY_GROUP_ID: "sg-0123456789abcdef0",
+        names.TOOLBOX_SUBNET_IDS: "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+        names.OPERATOR_LOG_GROUP_NAME: contract.operator_log_group_name(ENV),
+    }
+    state_outputs.update(
+        {
+            contract.StateOutputs.PRIMARY_ENDPOINT_ADDRESS: f"master.{GROUP}.abc123.euw1.cache.amazonaws.com",
+            contract.StateOutputs.REDIS_PORT: "6380",
+        }
+    )
     tier.compute_outputs = compute_outputs
     for name in CLASSES:
-        clients["logs"].create_log_group(logGroupName=contract.service_log_group_name(ENV, contract.worker_process(name)))
+        clients["logs"].create_log_group(
+            logGroupName=contract.service_log_group_name(ENV, contract.worker_process(name))
+        )
     monitoring_outputs = {contract.MonitoringOutputs.ALARM_NAME_PREFIX: contract.alarm_name_prefix(ENV)}
     if az_power:
         tier.az_power_templates = create_az_power_templates(clients["fis"])
-        monitoring_outputs[contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS] = ",".join(tier.az_power_templates)
-    for part, outputs in ((contract.STATE, state_outputs), (contract.COMPUTE, compute_outputs),
-                          (contract.MONITORING, monitoring_outputs)):
+        monitoring_outputs[contract.MonitoringOutputs.AZ_POWER_EXPERIMENT_TEMPLATE_IDS] = ",".join(
+            tier.az_power_templates
+        )
+    for part, outputs in (
+        (contract.STATE, state_outputs),
+        (contract.COMPUTE, compute_outputs),
+        (contract.MONITORING, monitoring_outputs),
+    ):
         create_stack_with_outputs(clients["cloudformation"], contract.stack_name(ENV, part), outputs)
     tier.set_lag(0.2)
     tier.add_alarm("redis-memory-warning")

@@ -15,9 +15,11 @@ from loopback import LoopbackHttpServer, reply
 
 def query_error(code: str, message: str, *, service_namespace: str = "cloudformation") -> str:
     """The XML error body of a query-protocol service (CloudFormation, ElastiCache)."""
-    return (f'<ErrorResponse xmlns="http://{service_namespace}.amazonaws.com/doc/2010-05-15/">'
-            f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-            f"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>")
+    return (
+        f'<ErrorResponse xmlns="http://{service_namespace}.amazonaws.com/doc/2010-05-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    )
 
 
 @dataclass

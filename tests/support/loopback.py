@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-import boto3
-import pytest
-import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_PASSWORD = "integration-auth-token-0123456789"
@@ -58,15 +53,26 @@ def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) ->
         "BROKER_TIER_REDIS_DB_BROKER": "1",
         "BROKER_TIER_TASK_TIME_LIMIT": "30",
         "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT": "2",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
     }
     if queue:
         environ["BROKER_TIER_QUEUE"] = queue
     return environ
 
 
-def _start_celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str, concurrency: int,
-                         name: str, celery: list[str] | None, app_dir: Path | None) -> subprocess.Popen:
+def _start_celery_worker(
+    environ: dict[str, str],
+    queue: str,
+    log_path: Path,
+    *,
+    pool: str,
+    concurrency: int,
+    name: str,
+    celery: list[str] | None,
+    app_dir: Path | None,
+) -> subprocess.Popen:
     env = {**os.environ, **environ}
     if app_dir is None:
         env["PYTHONPATH"] = str(ROOT / "worker")
@@ -74,10 +80,29 @@ def _start_celery_worker(environ: dict[str, str], queue: str, log_path: Path, *,
         env.pop("PYTHONPATH", None)
     with open(log_path, "w") as log:
         return subprocess.Popen(
-            [*(celery or [sys.executable, "-m", "celery"]), "-A", "broker_tier_worker.app", "worker", "--queues",
-             queue, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname",
-             f"{queue}@{name}", "--without-mingle", "--without-gossip"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=app_dir or ROOT)
+            [
+                *(celery or [sys.executable, "-m", "celery"]),
+                "-A",
+                "broker_tier_worker.app",
+                "worker",
+                "--queues",
+                queue,
+                "--pool",
+                pool,
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{queue}@{name}",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=app_dir or ROOT,
+        )
 
 
 def _wait_until_ready(process: subprocess.Popen, log_path: Path) -> None:
@@ -100,8 +125,17 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 @contextmanager
-def celery_workers(environ: dict[str, str], queue: str, log_paths: list[Path], *, names: list[str], pool: str = "solo",
-                   concurrency: int = 1, celery: list[str] | None = None, app_dir: Path | None = None):
+def celery_workers(
+    environ: dict[str, str],
+    queue: str,
+    log_paths: list[Path],
+    *,
+    names: list[str],
+    pool: str = "solo",
+    concurrency: int = 1,
+    celery: list[str] | None = None,
+    app_dir: Path | None = None,
+):
     """Real `celery worker` processes consuming ``queue`` with the settings package, one per log path,
     started together (their start-ups overlap) and all ready when this yields their processes.
 
@@ -114,9 +148,19 @@ def celery_workers(environ: dict[str, str], queue: str, log_paths: list[Path], *
     processes: list[subprocess.Popen] = []
     try:
         for log_path, name in zip(log_paths, names, strict=True):
-            processes.append(_start_celery_worker(environ, queue, log_path, pool=pool, concurrency=concurrency,
-                                                  name=name, celery=celery, app_dir=app_dir))
-        for process, log_path in zip(processes, log_paths):
+            processes.append(
+                _start_celery_worker(
+                    environ,
+                    queue,
+                    log_path,
+                    pool=pool,
+                    concurrency=concurrency,
+                    name=name,
+                    celery=celery,
+                    app_dir=app_dir,
+                )
+            )
+        for process, log_path in zip(processes, log_paths, strict=True):
             _wait_until_ready(process, log_path)
         yield processes
     finally:
@@ -124,11 +168,21 @@ def celery_workers(environ: dict[str, str], queue: str, log_paths: list[Path], *
 
 
 @contextmanager
-def celery_worker(environ: dict[str, str], queue: str, log_path: Path, *, pool: str = "solo", concurrency: int = 1,
-                  name: str = "integration", celery: list[str] | None = None, app_dir: Path | None = None):
+def celery_worker(
+    environ: dict[str, str],
+    queue: str,
+    log_path: Path,
+    *,
+    pool: str = "solo",
+    concurrency: int = 1,
+    name: str = "integration",
+    celery: list[str] | None = None,
+    app_dir: Path | None = None,
+):
     """One real `celery worker` process (see :func:`celery_workers`), ready when this yields it."""
-    with celery_workers(environ, queue, [log_path], names=[name], pool=pool, concurrency=concurrency,
-                        celery=celery, app_dir=app_dir) as (process,):
+    with celery_workers(
+        environ, queue, [log_path], names=[name], pool=pool, concurrency=concurrency, celery=celery, app_dir=app_dir
+    ) as (process,):
         yield process
 
 
@@ -136,8 +190,11 @@ def ledger(log_path: Path, token: str) -> list[dict]:
     """The canary ledger records of ``token`` in a worker's log, in order."""
     from broker_tier_contract import parse_canary_ledger_line
 
-    return [record for line in log_path.read_text().splitlines()
-            if (record := parse_canary_ledger_line(line)) and record["token"] == token]
+    return [
+        record
+        for line in log_path.read_text().splitlines()
+        if (record := parse_canary_ledger_line(line)) and record["token"] == token
+    ]
 
 
 class LoopbackHttpServer:
@@ -201,8 +258,15 @@ class FakeEcsAgent(LoopbackHttpServer):
                     answer, status = {"error": {"Code": "ServerException", "Message": "fake agent failing"}}, 500
                 else:
                     agent.requests.append((time.monotonic(), body))
-                    answer, status = {"protection": {"ProtectionEnabled": body["ProtectionEnabled"],
-                                                     "TaskArn": "arn:aws:ecs:eu-west-1:111111111111:task/c/t"}}, 200
+                    answer, status = (
+                        {
+                            "protection": {
+                                "ProtectionEnabled": body["ProtectionEnabled"],
+                                "TaskArn": "arn:aws:ecs:eu-west-1:111111111111:task/c/t",
+                            }
+                        },
+                        200,
+                    )
                 reply(self, status, json.dumps(answer).encode(), "application/json")
 
             def log_message(self, *args):

@@ -56,9 +56,14 @@ def _principal_matches(statement: dict, principal: dict[str, str]) -> bool:
         for value in _listed(values):
             if kind == "AWS" and value == "*":
                 return True  # everyone, AWS services included
-            if kind in principal and (value == principal[kind] or (
-                    kind == "AWS" and value in (f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT)
-                    and principal[kind].startswith(f"arn:{PARTITION}:iam::{ACCOUNT}:"))):
+            if kind in principal and (
+                value == principal[kind]
+                or (
+                    kind == "AWS"
+                    and value in (f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT)
+                    and principal[kind].startswith(f"arn:{PARTITION}:iam::{ACCOUNT}:")
+                )
+            ):
                 return True
     return False
 
@@ -66,6 +71,7 @@ def _principal_matches(statement: dict, principal: dict[str, str]) -> bool:
 def _action_matches(statement: dict, action: str) -> bool:
     def any_of(patterns) -> bool:
         return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in _listed(patterns))
+
     if "NotAction" in statement:
         return not any_of(statement["NotAction"])
     return any_of(statement["Action"])
@@ -74,6 +80,7 @@ def _action_matches(statement: dict, action: str) -> bool:
 def _resource_matches(statement: dict, resource: str) -> bool:
     def any_of(patterns) -> bool:
         return any(fnmatchcase(resource, pattern) for pattern in _listed(patterns))
+
     if "NotResource" in statement:
         return not any_of(statement["NotResource"])
     return any_of(statement["Resource"])
@@ -87,8 +94,12 @@ _POSITIVE = {
     "ArnLike": lambda actual, wanted: fnmatchcase(actual, wanted),
     "Bool": lambda actual, wanted: actual.lower() == str(wanted).lower(),
 }
-_NEGATED = {"StringNotEquals": "StringEquals", "StringNotLike": "StringLike", "ArnNotEquals": "ArnEquals",
-            "ArnNotLike": "ArnLike"}
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+}
 
 
 def _condition_holds(operator: str, key: str, wanted: Any, context: dict[str, str]) -> bool:
@@ -106,17 +117,23 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: dict[str, st
 
 
 def _conditions_hold(statement: dict, context: dict[str, str]) -> bool:
-    return all(_condition_holds(operator, key, wanted, context)
-               for operator, tests in statement.get("Condition", {}).items() for key, wanted in tests.items())
+    return all(
+        _condition_holds(operator, key, wanted, context)
+        for operator, tests in statement.get("Condition", {}).items()
+        for key, wanted in tests.items()
+    )
 
 
 def evaluate(policy: dict, request: Request) -> Decision:
     """The decision of resource policy ``policy`` (resolved: no intrinsic functions left) on ``request``."""
     matching: dict[str, list[str]] = {"Allow": [], "Deny": []}
     for index, statement in enumerate(_listed(policy["Statement"])):
-        if (_principal_matches(statement, request.principal) and _action_matches(statement, request.action)
-                and _resource_matches(statement, request.resource)
-                and _conditions_hold(statement, request.context)):
+        if (
+            _principal_matches(statement, request.principal)
+            and _action_matches(statement, request.action)
+            and _resource_matches(statement, request.resource)
+            and _conditions_hold(statement, request.context)
+        ):
             matching[statement["Effect"]].append(statement.get("Sid", str(index)))
     if matching["Deny"]:
         return Decision("explicit deny", tuple(matching["Deny"]))
@@ -128,8 +145,12 @@ def evaluate(policy: dict, request: Request) -> Decision:
 class Resolver:
     """Resolves intrinsic functions across the templates of one app (stack name -> template)."""
 
-    PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PARTITION,
-              "AWS::URLSuffix": "amazonaws.com"}
+    PSEUDO = {
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Region": REGION,
+        "AWS::Partition": PARTITION,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
 
     def __init__(self, templates: dict[str, dict]) -> None:
         self.templates = templates
@@ -144,7 +165,7 @@ class Resolver:
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
             return {key: self.resolve(item, stack) for key, item in value.items()}
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Ref":
             return self.PSEUDO.get(argument) or self._ref(stack, argument)
         if function == "Fn::GetAtt":
@@ -178,19 +199,28 @@ class Resolver:
 
     def resources_of_type(self, kind: str) -> list[tuple[str, str, dict]]:
         """``(stack, logical id, resource)`` of every resource of ``kind``."""
-        return [(stack, logical_id, resource) for stack, template in self.templates.items()
-                for logical_id, resource in template["Resources"].items() if resource["Type"] == kind]
+        return [
+            (stack, logical_id, resource)
+            for stack, template in self.templates.items()
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == kind
+        ]
 
     def topic(self, arn: str) -> tuple[str, str, dict]:
-        (found,) = [(stack, logical_id, resource) for stack, logical_id, resource
-                    in self.resources_of_type("AWS::SNS::Topic") if self._ref(stack, logical_id) == arn]
+        (found,) = [
+            (stack, logical_id, resource)
+            for stack, logical_id, resource in self.resources_of_type("AWS::SNS::Topic")
+            if self._ref(stack, logical_id) == arn
+        ]
         return found
 
     def topic_policies(self, arn: str) -> list[dict]:
         """The resolved policy documents attached to the topic ``arn``."""
-        return [self.resolve(resource["Properties"]["PolicyDocument"], stack)
-                for stack, _, resource in self.resources_of_type("AWS::SNS::TopicPolicy")
-                if arn in self.resolve(resource["Properties"]["Topics"], stack)]
+        return [
+            self.resolve(resource["Properties"]["PolicyDocument"], stack)
+            for stack, _, resource in self.resources_of_type("AWS::SNS::TopicPolicy")
+            if arn in self.resolve(resource["Properties"]["Topics"], stack)
+        ]
 
     def key_policy(self, key: str) -> tuple[str, dict]:
         """``(key ARN, resolved key policy)`` of the key given by ARN or id."""

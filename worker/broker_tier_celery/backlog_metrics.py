@@ -30,13 +30,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-import broker_tier_contract as contract
 from celery import signals
 
+import broker_tier_contract as contract
 from broker_tier_celery.settings import TierEnvironment
 
 logger = logging.getLogger("broker_tier.backlog_metrics")
@@ -62,8 +63,15 @@ class Backlog:
 class BacklogPublisher:
     """Publishes every class's :class:`Backlog` once a period, from a daemon thread, until stopped."""
 
-    def __init__(self, app: Any, *, environment: str, classes: Sequence[str], region: str | None,
-                 period_seconds: float = contract.REDIS_BACKLOG_PERIOD_SECONDS) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        environment: str,
+        classes: Sequence[str],
+        region: str | None,
+        period_seconds: float = contract.REDIS_BACKLOG_PERIOD_SECONDS,
+    ) -> None:
         self.app = app
         self.environment = environment
         self.classes = tuple(classes)
@@ -76,9 +84,15 @@ class BacklogPublisher:
         self._cloudwatch: Any = None
 
     def start(self) -> None:
-        logger.info("Redis backlog metrics: publishing %s and %s of classes %s to CloudWatch (%s, Environment=%s) "
-                    "every %g s", contract.REDIS_BACKLOG_WAITING, contract.REDIS_BACKLOG_IN_PROGRESS,
-                    ", ".join(self.classes), contract.REDIS_BACKLOG_NAMESPACE, self.environment, self.period_seconds)
+        logger.info(
+            "Redis backlog metrics: publishing %s and %s of classes %s to CloudWatch (%s, Environment=%s) every %g s",
+            contract.REDIS_BACKLOG_WAITING,
+            contract.REDIS_BACKLOG_IN_PROGRESS,
+            ", ".join(self.classes),
+            contract.REDIS_BACKLOG_NAMESPACE,
+            self.environment,
+            self.period_seconds,
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -86,8 +100,10 @@ class BacklogPublisher:
 
     def read(self) -> dict[str, Backlog]:
         """Every class's backlog, from the broker database (raises whatever the connection raises)."""
-        timeouts = {"socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
-                    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS}
+        timeouts = {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+        }
         with self.app.connection_for_read(transport_options=timeouts) as connection:
             connection.ensure_connection(max_retries=0)  # once: the next period tries again
             channel = connection.default_channel
@@ -99,17 +115,25 @@ class BacklogPublisher:
                     pipe.hlen(contract.redis_unacked_keys(name)["unacked_key"])
                 counts = pipe.execute()
         per_class = len(steps) + 1
-        return {name: Backlog(waiting=sum(counts[start:start + len(steps)]), in_progress=counts[start + len(steps)])
-                for name, start in zip(self.classes, range(0, len(counts), per_class))}
+        return {
+            name: Backlog(waiting=sum(counts[start : start + len(steps)]), in_progress=counts[start + len(steps)])
+            for name, start in zip(self.classes, range(0, len(counts), per_class), strict=True)
+        }
 
     def cloudwatch(self) -> Any:
         if self._cloudwatch is None:
             import boto3  # here: only Beat in redis mode needs it
             from botocore.config import Config
 
-            self._cloudwatch = boto3.client("cloudwatch", region_name=self.region, config=Config(
-                connect_timeout=CLOUDWATCH_CONNECT_TIMEOUT_SECONDS, read_timeout=CLOUDWATCH_READ_TIMEOUT_SECONDS,
-                retries={"mode": "standard"}))
+            self._cloudwatch = boto3.client(
+                "cloudwatch",
+                region_name=self.region,
+                config=Config(
+                    connect_timeout=CLOUDWATCH_CONNECT_TIMEOUT_SECONDS,
+                    read_timeout=CLOUDWATCH_READ_TIMEOUT_SECONDS,
+                    retries={"mode": "standard"},
+                ),
+            )
         return self._cloudwatch
 
     def publish(self, backlog: dict[str, Backlog], at: datetime) -> None:
@@ -117,17 +141,28 @@ class BacklogPublisher:
         environment_dimension, class_dimension = contract.REDIS_BACKLOG_DIMENSIONS
         data = []
         for name, counts in backlog.items():
-            dimensions = [{"Name": environment_dimension, "Value": self.environment},
-                          {"Name": class_dimension, "Value": name}]
-            for metric, value in ((contract.REDIS_BACKLOG_WAITING, counts.waiting),
-                                  (contract.REDIS_BACKLOG_IN_PROGRESS, counts.in_progress)):
-                data.append({"MetricName": metric, "Dimensions": dimensions, "Timestamp": at, "Value": value,
-                             "Unit": COUNT_UNIT})
+            dimensions = [
+                {"Name": environment_dimension, "Value": self.environment},
+                {"Name": class_dimension, "Value": name},
+            ]
+            for metric, value in (
+                (contract.REDIS_BACKLOG_WAITING, counts.waiting),
+                (contract.REDIS_BACKLOG_IN_PROGRESS, counts.in_progress),
+            ):
+                data.append(
+                    {
+                        "MetricName": metric,
+                        "Dimensions": dimensions,
+                        "Timestamp": at,
+                        "Value": value,
+                        "Unit": COUNT_UNIT,
+                    }
+                )
         self.cloudwatch().put_metric_data(Namespace=contract.REDIS_BACKLOG_NAMESPACE, MetricData=data)
 
     def publish_once(self) -> bool:
         """Read and publish; on any failure one WARNING line and False (never raises: Beat must go on)."""
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         try:
             backlog = self.read()
         except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
@@ -136,8 +171,9 @@ class BacklogPublisher:
             self.publish(backlog, at)
         except Exception as error:  # noqa: BLE001 - as above
             return self._failed("could not be published to CloudWatch", error)
-        summary = "; ".join(f"{name} {counts.waiting} waiting, {counts.in_progress} in progress"
-                            for name, counts in backlog.items())
+        summary = "; ".join(
+            f"{name} {counts.waiting} waiting, {counts.in_progress} in progress" for name, counts in backlog.items()
+        )
         logger.log(logging.INFO if self.failing else logging.DEBUG, "Redis backlog metrics published: %s", summary)
         self.failing = False
         return True
@@ -145,8 +181,13 @@ class BacklogPublisher:
     def _failed(self, what: str, error: Exception) -> bool:
         self.failing = True
         detail = " ".join(str(error).split())  # one line, whatever the error's text
-        logger.warning("Redis backlog metrics %s: %s: %s (Beat goes on; tried again in %g s)", what,
-                       type(error).__name__, detail, self.period_seconds)
+        logger.warning(
+            "Redis backlog metrics %s: %s: %s (Beat goes on; tried again in %g s)",
+            what,
+            type(error).__name__,
+            detail,
+            self.period_seconds,
+        )
         return False
 
     def _run(self) -> None:
@@ -161,12 +202,14 @@ class BacklogPublisher:
 def publisher_for(app: Any, env: TierEnvironment) -> BacklogPublisher | None:
     """A publisher for ``app``'s Beat, or None (saying why) outside redis mode or without the environment name."""
     if env.broker != "redis":
-        logger.info("Redis backlog metrics: off (the broker is %s, whose queues publish their own metrics)",
-                    env.broker)
+        logger.info("Redis backlog metrics: off (the broker is %s, whose queues publish their own metrics)", env.broker)
         return None
     if not env.environment:
-        logger.info("Redis backlog metrics: off (%s is not set: the metrics' %s dimension; the stack sets it)",
-                    contract.ContainerEnvironment.ENVIRONMENT.name, contract.REDIS_BACKLOG_DIMENSIONS[0])
+        logger.info(
+            "Redis backlog metrics: off (%s is not set: the metrics' %s dimension; the stack sets it)",
+            contract.ContainerEnvironment.ENVIRONMENT.name,
+            contract.REDIS_BACKLOG_DIMENSIONS[0],
+        )
         return None
     return BacklogPublisher(app, environment=env.environment, classes=list(env.queue_urls), region=env.region)
 

@@ -36,16 +36,18 @@ from collections import deque
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
 from redis.connection import Connection, SSLConnection
-from redis.exceptions import ConnectionError as RedisConnectionError, ReadOnlyError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.utils import str_if_bytes
 
 from broker_tier_celery.naming import qualified_name
 
-REACHED_REPLICA = ("the primary endpoint reached a replica: a failover is under way and its DNS name has not moved "
-                   "yet")
+REACHED_REPLICA = "the primary endpoint reached a replica: a failover is under way and its DNS name has not moved yet"
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
-DEMOTED_PRIMARY = ("READONLY: this connection reaches a node that is no longer the primary (a failover demoted "
-                   "it); reconnecting through the primary endpoint")
+DEMOTED_PRIMARY = (
+    "READONLY: this connection reaches a node that is no longer the primary (a failover demoted "
+    "it); reconnecting through the primary endpoint"
+)
 
 logger = logging.getLogger("broker_tier.failover")
 
@@ -132,9 +134,12 @@ def _warn_of_kept_messages_at_exit() -> None:
     with _unrecorded_lock:
         kept = list(_unrecorded)
     if kept:
-        logger.warning("exiting with %d message(s) taken off their queues that could not be put back (Redis kept "
-                       "refusing the write): lost unless sent again; task ids: %s", len(kept),
-                       ", ".join(f"{_task_id(payload)} (queue {routing_key!r})" for payload, _, routing_key in kept))
+        logger.warning(
+            "exiting with %d message(s) taken off their queues that could not be put back (Redis kept "
+            "refusing the write): lost unless sent again; task ids: %s",
+            len(kept),
+            ", ".join(f"{_task_id(payload)} (queue {routing_key!r})" for payload, _, routing_key in kept),
+        )
 
 
 atexit.register(_warn_of_kept_messages_at_exit)
@@ -164,9 +169,12 @@ class FailoverRedisQoS(kombu_redis.QoS):
             delivery = message.delivery_info
             with _unrecorded_lock:
                 _unrecorded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
-            logger.warning("a message taken off queue %r could not be recorded as unacknowledged (%s): kept, to "
-                           "be put back at the head of its queue once Redis takes writes again",
-                           delivery["routing_key"], error)
+            logger.warning(
+                "a message taken off queue %r could not be recorded as unacknowledged (%s): kept, to "
+                "be put back at the head of its queue once Redis takes writes again",
+                delivery["routing_key"],
+                error,
+            )
             raise
 
 
@@ -208,12 +216,18 @@ class FailoverRedisChannel(kombu_redis.Channel):
                         self._do_restore_message(payload, exchange, routing_key, pipe, leftmost=False)
                         pipe.execute()
                 except (*self.connection_errors, RedisError) as error:  # the error's text quotes the payload
-                    logger.warning("could not put %d kept message(s) back on their queues (%s): kept, to try "
-                                   "again with the next channel", len(_unrecorded), type(error).__name__)
+                    logger.warning(
+                        "could not put %d kept message(s) back on their queues (%s): kept, to try "
+                        "again with the next channel",
+                        len(_unrecorded),
+                        type(error).__name__,
+                    )
                     return
                 _unrecorded.popleft()
-                logger.warning("put a message back at the head of queue %r (it could not be recorded as "
-                               "unacknowledged before)", routing_key)
+                logger.warning(
+                    "put a message back at the head of queue %r (it could not be recorded as unacknowledged before)",
+                    routing_key,
+                )
 
     def _connparams(self, asynchronous=False):
         if self.connection.client is None:

@@ -7,12 +7,13 @@ fires there), so Beat, producers and the pool's children are left alone.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from broker_tier_contract import ContainerEnvironment as Variables
 from celery import signals
 
 from broker_tier_celery import protection, shutdown
+from broker_tier_contract import ContainerEnvironment as Variables
 
 
 def _renew_seconds(environ: Mapping[str, str]) -> float:

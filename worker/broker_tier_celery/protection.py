@@ -29,8 +29,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 logger = logging.getLogger("broker_tier.protection")
 
@@ -63,8 +64,9 @@ class AgentEndpoint:
 
     def put(self, body: dict) -> dict:
         """PUT ``body``; the agent's JSON answer, or an exception for a transport error or a failure."""
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="PUT",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # nosec: agent URI
                 answer = json.loads(response.read() or b"{}")
@@ -78,8 +80,9 @@ class AgentEndpoint:
 class ProtectionKeeper:
     """Keeps the ECS task protected exactly while ``busy()`` says work is in progress."""
 
-    def __init__(self, *, endpoint: AgentEndpoint, busy: Callable[[], bool], time_limit_seconds: int | None,
-                 renew_seconds: float) -> None:
+    def __init__(
+        self, *, endpoint: AgentEndpoint, busy: Callable[[], bool], time_limit_seconds: int | None, renew_seconds: float
+    ) -> None:
         self.endpoint = endpoint
         self.busy = busy
         self.renew_seconds = renew_seconds
@@ -91,8 +94,12 @@ class ProtectionKeeper:
         self.thread = threading.Thread(target=self._run, name="broker-tier-protection", daemon=True)
 
     def start(self) -> None:
-        logger.info("scale-in protection: on while tasks are in progress (%d min, renewed every %.0f s) via %s",
-                    self.minutes, self.renew_seconds, self.endpoint.url)
+        logger.info(
+            "scale-in protection: on while tasks are in progress (%d min, renewed every %.0f s) via %s",
+            self.minutes,
+            self.renew_seconds,
+            self.endpoint.url,
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -103,8 +110,9 @@ class ProtectionKeeper:
         """One look at the work in progress: protect, renew or clear as needed (never raises)."""
         busy, now = self.busy(), time.monotonic()
         if busy and (not self.protected or now >= self.renew_at):
-            if self._put({"ProtectionEnabled": True, "ExpiresInMinutes": self.minutes},
-                         "renewed" if self.protected else "set"):
+            if self._put(
+                {"ProtectionEnabled": True, "ExpiresInMinutes": self.minutes}, "renewed" if self.protected else "set"
+            ):
                 self.protected, self.renew_at = True, now + self.renew_seconds
         elif not busy and self.protected:
             if self._put({"ProtectionEnabled": False}, "cleared (idle)"):
@@ -114,8 +122,11 @@ class ProtectionKeeper:
         try:
             answer = self.endpoint.put(body)
         except (OSError, ValueError, RuntimeError, http.client.HTTPException) as error:  # URLError is an OSError
-            logger.warning("scale-in protection could not be %s: %s (the worker goes on; tried again at the "
-                           "next check)", what.split(" ")[0], error)
+            logger.warning(
+                "scale-in protection could not be %s: %s (the worker goes on; tried again at the next check)",
+                what.split(" ")[0],
+                error,
+            )
             return False
         logger.info("scale-in protection %s: %s", what, json.dumps(answer, sort_keys=True))
         return True
@@ -126,8 +137,10 @@ class ProtectionKeeper:
             try:
                 self.check()
             except Exception:  # noqa: BLE001 - a dead thread would leave the task protected, or never again
-                logger.exception("scale-in protection: unexpected error (the worker goes on; checked again in "
-                                 "%.0f s)", min(CHECK_SECONDS, self.renew_seconds))
+                logger.exception(
+                    "scale-in protection: unexpected error (the worker goes on; checked again in %.0f s)",
+                    min(CHECK_SECONDS, self.renew_seconds),
+                )
             self.wake.wait(min(CHECK_SECONDS, self.renew_seconds))
 
 
@@ -143,8 +156,13 @@ def keeper_for(environ: Any, *, time_limit_seconds: int | None, renew_seconds: f
 
     agent_uri = environ.get(ContainerEnvironment.ECS_AGENT_URI.name)
     if not agent_uri:
-        logger.info("scale-in protection: off (%s is not set: not running on ECS)",
-                    ContainerEnvironment.ECS_AGENT_URI.name)
+        logger.info(
+            "scale-in protection: off (%s is not set: not running on ECS)", ContainerEnvironment.ECS_AGENT_URI.name
+        )
         return None
-    return ProtectionKeeper(endpoint=AgentEndpoint(agent_uri), busy=reserved_work_in_progress,
-                            time_limit_seconds=time_limit_seconds, renew_seconds=renew_seconds)
+    return ProtectionKeeper(
+        endpoint=AgentEndpoint(agent_uri),
+        busy=reserved_work_in_progress,
+        time_limit_seconds=time_limit_seconds,
+        renew_seconds=renew_seconds,
+    )

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
-from broker_tier_contract import (SQS_LONG_POLL_SECONDS, ContainerEnvironment as Variables, Variable,
-                                  redis_unacked_keys)
+from broker_tier_contract import SQS_LONG_POLL_SECONDS, Variable, redis_unacked_keys
+from broker_tier_contract import ContainerEnvironment as Variables
 
 # Seconds before the hard time limit at which SoftTimeLimitExceeded lets a task clean up.
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -41,8 +42,9 @@ class SettingsError(ValueError):
 def _get(environ: Mapping[str, str], variable: Variable) -> str:
     value = environ.get(variable.name) or variable.default
     if value is None or value == "":
-        raise SettingsError(f"environment variable {variable.name} is required: {variable.meaning} "
-                            f"(the broker-tier stack sets it)")
+        raise SettingsError(
+            f"environment variable {variable.name} is required: {variable.meaning} (the broker-tier stack sets it)"
+        )
     return value
 
 
@@ -91,7 +93,7 @@ class TierEnvironment:
     sqs_endpoint_url: str | None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "TierEnvironment":
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> TierEnvironment:
         broker = _get(environ, Variables.BROKER)
         if broker not in ("sqs", "redis"):
             raise SettingsError(f"{Variables.BROKER.name} = {broker!r} is not 'sqs' or 'redis'")
@@ -103,26 +105,37 @@ class TierEnvironment:
             raise SettingsError(f"{Variables.QUEUE_URLS.name} must map each queue class to its URL")
         queue = _optional(environ, Variables.QUEUE)
         if queue is not None and queue not in queue_urls:
-            raise SettingsError(f"{Variables.QUEUE.name} = {queue!r} is not one of the declared classes "
-                                f"{sorted(queue_urls)}")
+            raise SettingsError(
+                f"{Variables.QUEUE.name} = {queue!r} is not one of the declared classes {sorted(queue_urls)}"
+            )
         return cls(
             broker=broker,
             queue_urls=queue_urls,
             queue=queue,
             environment=_optional(environ, Variables.ENVIRONMENT),
             # boto3 reads AWS_DEFAULT_REGION; ECS sets AWS_REGION (and the stack the tier's own variable)
-            region=(_optional(environ, Variables.REGION) or environ.get("AWS_DEFAULT_REGION")
-                    or environ.get("AWS_REGION") or None),
+            region=(
+                _optional(environ, Variables.REGION)
+                or environ.get("AWS_DEFAULT_REGION")
+                or environ.get("AWS_REGION")
+                or None
+            ),
             redis_host=_get(environ, Variables.REDIS_HOST),
             redis_port=_int(environ, Variables.REDIS_PORT, minimum=1),
             redis_tls=_bool(environ, Variables.REDIS_TLS),
             redis_auth_token=_optional(environ, Variables.REDIS_AUTH_TOKEN),
             results_db=_int(environ, Variables.REDIS_DB_RESULTS),
             broker_db=_int(environ, Variables.REDIS_DB_BROKER),
-            task_time_limit=(_int(environ, Variables.TASK_TIME_LIMIT, minimum=1)
-                             if _optional(environ, Variables.TASK_TIME_LIMIT) else None),
-            visibility_timeout=(_int(environ, Variables.VISIBILITY_TIMEOUT, minimum=1)
-                                if _optional(environ, Variables.VISIBILITY_TIMEOUT) else None),
+            task_time_limit=(
+                _int(environ, Variables.TASK_TIME_LIMIT, minimum=1)
+                if _optional(environ, Variables.TASK_TIME_LIMIT)
+                else None
+            ),
+            visibility_timeout=(
+                _int(environ, Variables.VISIBILITY_TIMEOUT, minimum=1)
+                if _optional(environ, Variables.VISIBILITY_TIMEOUT)
+                else None
+            ),
             result_expires=_int(environ, Variables.RESULT_EXPIRES, minimum=60),
             soft_shutdown_timeout=float(_int(environ, Variables.SOFT_SHUTDOWN_TIMEOUT)),
             sqs_endpoint_url=_optional(environ, Variables.SQS_ENDPOINT_URL),
@@ -182,8 +195,12 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
     # The class's visibility timeout, as on its SQS queue: validated to exceed the time limit plus the
     # longest ETA plus a margin, so that neither a running task nor one waiting for its ETA is handed
     # out again and run twice (celery#4766).
-    options: dict[str, Any] = {"visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
-                               "socket_keepalive": True, "retry_on_timeout": True, "health_check_interval": 25}
+    options: dict[str, Any] = {
+        "visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
+        "socket_keepalive": True,
+        "retry_on_timeout": True,
+        "health_check_interval": 25,
+    }
     if env.queue:
         # A worker's own class's record of messages in progress: kombu's default is one record per database,
         # which every worker hands out again after *its* visibility timeout, so a class with a short one
@@ -230,8 +247,7 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5,
-                                      "interval_max": 3},
+        "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 3},
         # the Redis backend with connections that follow the primary through a failover (failover.py)
         "result_backend": f"{RESULT_BACKEND_CLASS}+{env.redis_url(env.results_db)}",
         "result_expires": env.result_expires,

@@ -59,17 +59,27 @@ def decide(request: Any, *, now: float, deadline: float, default_time_limit: flo
     """Hand ``request`` back unless its hard time limit ends it by ``deadline`` (both wall-clock seconds)."""
     if not request.time_start:
         return Decision(request, True, "received but not started")
-    limit = (request.time_limits[0] if request.time_limits else None) or getattr(request.task, "time_limit",
-                                                                                   None) or default_time_limit
+    limit = (
+        (request.time_limits[0] if request.time_limits else None)
+        or getattr(request.task, "time_limit", None)
+        or default_time_limit
+    )
     if not limit:
         return Decision(request, True, "no time limit bounds it")
     ends_by = request.time_start + limit
     if ends_by <= deadline:
-        return Decision(request, False, f"its time limit ends it {ends_by - now:.0f} s from now, within the "
-                                        f"{deadline - now:.0f} s left")
-    return Decision(request, True, f"started {now - request.time_start:.0f} s ago with a {limit:.0f} s time "
-                                   f"limit: may run {ends_by - now:.0f} s more, past the stop deadline in "
-                                   f"{deadline - now:.0f} s")
+        return Decision(
+            request,
+            False,
+            f"its time limit ends it {ends_by - now:.0f} s from now, within the {deadline - now:.0f} s left",
+        )
+    return Decision(
+        request,
+        True,
+        f"started {now - request.time_start:.0f} s ago with a {limit:.0f} s time "
+        f"limit: may run {ends_by - now:.0f} s more, past the stop deadline in "
+        f"{deadline - now:.0f} s",
+    )
 
 
 def receives_in_flight() -> int:
@@ -157,8 +167,9 @@ class SigtermHandBack:
         from celery.worker import state
 
         for request in list(state.reserved_requests):
-            decision = decide(request, now=self.started_at, deadline=self.deadline,
-                              default_time_limit=self.app.conf.task_time_limit)
+            decision = decide(
+                request, now=self.started_at, deadline=self.deadline, default_time_limit=self.app.conf.task_time_limit
+            )
             if decision.hand_back:
                 # Stop it now, so it never runs here and elsewhere at once; no retry is recorded
                 # (acks_late: the message itself comes back).
@@ -208,12 +219,20 @@ class SigtermHandBack:
         self.results_unreadable = done is None
         if done:  # it finished after all, just before it was stopped: done, not handed back
             request.acknowledge()
-            logger.warning("SIGTERM: task %s[%s] had stored its result before it was stopped: acknowledged",
-                           request.name, request.id)
+            logger.warning(
+                "SIGTERM: task %s[%s] had stored its result before it was stopped: acknowledged",
+                request.name,
+                request.id,
+            )
             return
         request.reject(requeue=True)
-        logger.warning("SIGTERM: task %s[%s] handed back at once (%.1f s after SIGTERM): %s", request.name,
-                       request.id, time.time() - self.started_at, reason)
+        logger.warning(
+            "SIGTERM: task %s[%s] handed back at once (%.1f s after SIGTERM): %s",
+            request.name,
+            request.id,
+            time.time() - self.started_at,
+            reason,
+        )
 
     def _forward(self, signum: int, frame: Any) -> None:
         if callable(self.previous):
@@ -227,8 +246,10 @@ def install(consumer: Any) -> SigtermHandBack | None:
     """Put the hand-back in front of Celery's SIGTERM handler; None (nothing changed) without prefork."""
     pool = getattr(consumer, "pool", None)
     if pool is None or "prefork" not in type(pool).__module__:
-        logger.info("SIGTERM hand-back needs the prefork pool (this worker: %s); Celery's shutdown unchanged",
-                    type(pool).__name__)
+        logger.info(
+            "SIGTERM hand-back needs the prefork pool (this worker: %s); Celery's shutdown unchanged",
+            type(pool).__name__,
+        )
         return None
     from kombu.asynchronous import get_event_loop
 

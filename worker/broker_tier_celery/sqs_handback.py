@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
-from kombu.transport.SQS import Channel as SqsChannel, Transport as SqsTransport
+from kombu.transport.SQS import Channel as SqsChannel
+from kombu.transport.SQS import Transport as SqsTransport
 
 from broker_tier_celery.naming import qualified_name
 
 logger = logging.getLogger("broker_tier.handback")
+
 
 class Channel(SqsChannel):
     def _restore(self, message, unwanted_delivery_info=("sqs_message", "sqs_queue")):
@@ -35,16 +37,24 @@ class Channel(SqsChannel):
         queue = self.canonical_queue_name(routing_key) if routing_key else None
         try:
             self.sqs(queue=queue).change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=sqs_message["ReceiptHandle"], VisibilityTimeout=0)
+                QueueUrl=queue_url, ReceiptHandle=sqs_message["ReceiptHandle"], VisibilityTimeout=0
+            )
         except (ClientError, BotoCoreError, OSError) as error:
             # Not handed back: SQS delivers it again when its visibility timeout expires (delayed, not
             # lost). Never publish a copy: the original would run as well.
-            logger.warning("could not hand message %s back to %s (it reappears after its visibility "
-                           "timeout): %s", sqs_message.get("MessageId"), queue_url, error)
+            logger.warning(
+                "could not hand message %s back to %s (it reappears after its visibility timeout): %s",
+                sqs_message.get("MessageId"),
+                queue_url,
+                error,
+            )
             return
-        logger.info("handed message %s back to %s (visible again at once; received %s time(s) so far)",
-                    sqs_message.get("MessageId"), queue_url,
-                    sqs_message.get("Attributes", {}).get("ApproximateReceiveCount", "?"))
+        logger.info(
+            "handed message %s back to %s (visible again at once; received %s time(s) so far)",
+            sqs_message.get("MessageId"),
+            queue_url,
+            sqs_message.get("Attributes", {}).get("ApproximateReceiveCount", "?"),
+        )
 
 
 class Transport(SqsTransport):

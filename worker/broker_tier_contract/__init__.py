@@ -231,41 +231,55 @@ class ContainerEnvironment:
     """The variables of every worker and Beat container, by attribute."""
 
     BROKER = Variable("BROKER_TIER_BROKER", "Celery broker: 'sqs' or 'redis'", "sqs")
-    REGION = Variable("BROKER_TIER_REGION", "AWS region of the queues (else AWS_DEFAULT_REGION / AWS_REGION)",
-                      None)
+    REGION = Variable("BROKER_TIER_REGION", "AWS region of the queues (else AWS_DEFAULT_REGION / AWS_REGION)", None)
     QUEUE_URLS = Variable("BROKER_TIER_QUEUE_URLS", "JSON object: each latency class's queue URL")
     QUEUE = Variable("BROKER_TIER_QUEUE", "the class this worker consumes (workers only; Beat has none)", None)
-    ENVIRONMENT = Variable("BROKER_TIER_ENVIRONMENT", "the tier's environment name, e.g. prod (the dimension of "
-                           "the Redis broker's backlog metrics)", None)
+    ENVIRONMENT = Variable(
+        "BROKER_TIER_ENVIRONMENT",
+        "the tier's environment name, e.g. prod (the dimension of the Redis broker's backlog metrics)",
+        None,
+    )
     REDIS_HOST = Variable("BROKER_TIER_REDIS_HOST", "the replication group's primary endpoint")
     REDIS_PORT = Variable("BROKER_TIER_REDIS_PORT", "the replication group's port")
     REDIS_TLS = Variable("BROKER_TIER_REDIS_TLS", "'true': TLS to Redis (the stack always sets true)", "true")
     REDIS_DB_RESULTS = Variable("BROKER_TIER_REDIS_DB_RESULTS", "database number of the result backend", "2")
     REDIS_DB_BROKER = Variable("BROKER_TIER_REDIS_DB_BROKER", "database number of the broker (redis mode)", "1")
-    TASK_TIME_LIMIT = Variable("BROKER_TIER_TASK_TIME_LIMIT",
-                               "the class's hard task time limit in seconds (workers only)", None)
+    TASK_TIME_LIMIT = Variable(
+        "BROKER_TIER_TASK_TIME_LIMIT", "the class's hard task time limit in seconds (workers only)", None
+    )
     VISIBILITY_TIMEOUT = Variable(
         "BROKER_TIER_VISIBILITY_TIMEOUT",
         "seconds a received message may stay un-acked before it is handed out again: the class's "
         "visibility_timeout_seconds (at least time limit + longest ETA + 60 s). With SQS the queue's own "
-        "attribute; with the Redis broker kombu's visibility_timeout (workers only)", None)
+        "attribute; with the Redis broker kombu's visibility_timeout (workers only)",
+        None,
+    )
     RESULT_EXPIRES = Variable("BROKER_TIER_RESULT_EXPIRES", "seconds a task result is kept in Redis", "86400")
     SOFT_SHUTDOWN_TIMEOUT = Variable(
         "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT",
         "seconds of Celery's soft shutdown after SIGTERM (the stop timeout less the cold shutdown)",
-        str(soft_shutdown_seconds(DEFAULT_STOP_TIMEOUT_SECONDS)))
+        str(soft_shutdown_seconds(DEFAULT_STOP_TIMEOUT_SECONDS)),
+    )
     REMAP_SIGTERM = Variable("REMAP_SIGTERM", "Celery 5.5+: SIGTERM starts the soft shutdown", "SIGQUIT")
-    REDIS_AUTH_TOKEN = Variable("BROKER_TIER_REDIS_AUTH_TOKEN", "the Redis AUTH token, from its secret", None,
-                                secret=True)
-    SQS_ENDPOINT_URL = Variable("BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None,
-                                set_by_stack=False)
-    ECS_AGENT_URI = Variable("ECS_AGENT_URI", "the ECS agent's endpoint inside a task (set by ECS itself on "
-                             "Fargate); absent: not on ECS, scale-in protection does nothing", None,
-                             set_by_stack=False)
+    REDIS_AUTH_TOKEN = Variable(
+        "BROKER_TIER_REDIS_AUTH_TOKEN", "the Redis AUTH token, from its secret", None, secret=True
+    )
+    SQS_ENDPOINT_URL = Variable(
+        "BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None, set_by_stack=False
+    )
+    ECS_AGENT_URI = Variable(
+        "ECS_AGENT_URI",
+        "the ECS agent's endpoint inside a task (set by ECS itself on "
+        "Fargate); absent: not on ECS, scale-in protection does nothing",
+        None,
+        set_by_stack=False,
+    )
     PROTECTION_RENEW_SECONDS = Variable(
         "BROKER_TIER_PROTECTION_RENEW_SECONDS",
         "seconds between renewals of the task's scale-in protection while work is in progress (tests shorten it)",
-        str(300), set_by_stack=False)
+        str(300),
+        set_by_stack=False,
+    )
 
     @classmethod
     def all(cls) -> tuple[Variable, ...]:
@@ -284,8 +298,9 @@ class ToolboxEnvironment:
 
     REDIS_HOST = ContainerEnvironment.REDIS_HOST
     REDIS_PORT = ContainerEnvironment.REDIS_PORT
-    REDIS_CLI_AUTH = Variable("REDISCLI_AUTH", "the Redis AUTH token, from its secret, for redis-cli", None,
-                              secret=True)
+    REDIS_CLI_AUTH = Variable(
+        "REDISCLI_AUTH", "the Redis AUTH token, from its secret, for redis-cli", None, secret=True
+    )
 
 
 # -- the Redis broker's work, as CloudWatch sees it ---------------------------------------------
@@ -296,8 +311,11 @@ def redis_unacked_keys(class_name: str) -> dict[str, str]:
     again whatever in it is older than *its own* visibility timeout: a worker of a class with a short
     timeout would re-run another class's long tasks while they still run. With a record per class, each
     worker restores only its own class's messages, after its class's timeout."""
-    return {"unacked_key": f"unacked:{class_name}", "unacked_index_key": f"unacked_index:{class_name}",
-            "unacked_mutex_key": f"unacked_mutex:{class_name}"}
+    return {
+        "unacked_key": f"unacked:{class_name}",
+        "unacked_index_key": f"unacked_index:{class_name}",
+        "unacked_mutex_key": f"unacked_mutex:{class_name}",
+    }
 
 
 REDIS_BACKLOG_NAMESPACE = "BrokerTier/RedisBroker"

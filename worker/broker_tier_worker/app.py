@@ -11,11 +11,10 @@ import os
 import socket
 import time
 
-from broker_tier_contract import (ALWAYS_FAILS_TASK, CANARY_TASK, HOLD_TASK, ContainerEnvironment,
-                                  canary_ledger_line)
 from celery import Celery
 
 from broker_tier_celery import configure
+from broker_tier_contract import ALWAYS_FAILS_TASK, CANARY_TASK, HOLD_TASK, ContainerEnvironment, canary_ledger_line
 
 app = Celery("broker_tier_worker")
 configure(app)
@@ -24,10 +23,16 @@ ledger = logging.getLogger("broker_tier.canary")
 
 def _record(task, token: str, **extra) -> dict:
     """Logs one canary ledger line for an execution of ``task`` and returns its record."""
-    queue = task.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name,
-                                                                            "unknown")
-    record = {"token": token, "task_id": task.request.id, "queue": queue, "hostname": socket.gethostname(),
-              "pid": os.getpid(), "at": round(time.time(), 3), **extra}
+    queue = task.request.delivery_info.get("routing_key") or os.environ.get(ContainerEnvironment.QUEUE.name, "unknown")
+    record = {
+        "token": token,
+        "task_id": task.request.id,
+        "queue": queue,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "at": round(time.time(), 3),
+        **extra,
+    }
     ledger.warning(canary_ledger_line(record))  # WARNING: kept whatever the worker's log level
     return record
 

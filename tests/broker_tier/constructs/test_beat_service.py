@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import broker_tier_contract as contract
 import pytest
-
 from tier_testing import ENVIRONMENTS, without_ecs_exec
+
+import broker_tier_contract as contract
 
 
 def beat_service(synthesized, env):
@@ -35,7 +35,9 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
     statements = {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
     assert {sid: s["Action"] for sid, s in statements.items()} == {
-        "PublishToWorkQueues": "sqs:SendMessage", "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"]}
+        "PublishToWorkQueues": "sqs:SendMessage",
+        "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
+    }
     assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
 
 
@@ -44,8 +46,14 @@ def test_beat_publishes_the_redis_backlog_in_redis_broker_mode_and_nothing_else(
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
     statements = without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])
     # PutMetricData has no resource-level permissions: '*', held to the one namespace by its condition key
-    assert statements == [{"Sid": "PublishRedisBacklogMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
-                           "Resource": "*",
-                           "Condition": {"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}}}]
+    assert statements == [
+        {
+            "Sid": "PublishRedisBacklogMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}},
+        }
+    ]
     workers = [p for i, p in policies.items() if i.startswith("Worker") and "TaskRole" in i]
     assert workers and "cloudwatch:PutMetricData" not in json.dumps(workers)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
+from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, tier_context
 
 CONFIGS = load_environments(tier_context())
 RG = "AWS::ElastiCache::ReplicationGroup"
@@ -17,26 +17,29 @@ RG = "AWS::ElastiCache::ReplicationGroup"
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_replication_group_is_multi_az_encrypted_and_named(synthesized, env):
     cache = CONFIGS[env].cache
-    synthesized.template(env, "State").has_resource_properties(RG, {
-        "ReplicationGroupId": f"broker-tier-{env}",
-        "Engine": cache.engine,
-        "EngineVersion": cache.engine_version,
-        "CacheNodeType": cache.node_type,
-        "NumCacheClusters": cache.replicas + 1,
-        "MultiAZEnabled": True,
-        "AutomaticFailoverEnabled": True,
-        "Port": cache.port,
-        "AtRestEncryptionEnabled": True,
-        "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^Key"), "Arn"]},
-        "TransitEncryptionEnabled": True,
-        "TransitEncryptionMode": "required",
-        "SnapshotRetentionLimit": cache.snapshot_retention_days,
-        "SnapshotWindow": cache.snapshot_window,
-        "PreferredMaintenanceWindow": cache.maintenance_window,
-        "NotificationTopicArn": {"Ref": Match.string_like_regexp("^EventsTopic")},
-        "CacheSubnetGroupName": {"Ref": Match.string_like_regexp("^CacheSubnetGroup")},
-        "CacheParameterGroupName": {"Ref": Match.string_like_regexp("^CacheParameterGroup")},
-    })
+    synthesized.template(env, "State").has_resource_properties(
+        RG,
+        {
+            "ReplicationGroupId": f"broker-tier-{env}",
+            "Engine": cache.engine,
+            "EngineVersion": cache.engine_version,
+            "CacheNodeType": cache.node_type,
+            "NumCacheClusters": cache.replicas + 1,
+            "MultiAZEnabled": True,
+            "AutomaticFailoverEnabled": True,
+            "Port": cache.port,
+            "AtRestEncryptionEnabled": True,
+            "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^Key"), "Arn"]},
+            "TransitEncryptionEnabled": True,
+            "TransitEncryptionMode": "required",
+            "SnapshotRetentionLimit": cache.snapshot_retention_days,
+            "SnapshotWindow": cache.snapshot_window,
+            "PreferredMaintenanceWindow": cache.maintenance_window,
+            "NotificationTopicArn": {"Ref": Match.string_like_regexp("^EventsTopic")},
+            "CacheSubnetGroupName": {"Ref": Match.string_like_regexp("^CacheSubnetGroup")},
+            "CacheParameterGroupName": {"Ref": Match.string_like_regexp("^CacheParameterGroup")},
+        },
+    )
     assert cache.port != 6379
 
 
@@ -64,8 +67,7 @@ def test_auth_token_is_a_secrets_manager_reference_never_plain_text(synthesized,
     assert parts[2] == ":SecretString:::}}"
     secret = synthesized.only(env, "State", "AWS::SecretsManager::Secret")["Properties"]
     assert secret["Name"] == f"broker-tier-{env}/redis-auth-token"
-    assert secret["GenerateSecretString"] == {"ExcludePunctuation": True, "IncludeSpace": False,
-                                              "PasswordLength": 64}
+    assert secret["GenerateSecretString"] == {"ExcludePunctuation": True, "IncludeSpace": False, "PasswordLength": 64}
     assert "KmsKeyId" in secret
     assert "SecretString" not in secret
     assert "resolve:secretsmanager" not in json.dumps(template.get("Outputs", {}))
@@ -100,9 +102,13 @@ def test_security_group_has_no_cidr_ingress_and_no_egress(synthesized, env):
 def test_slow_and_engine_logs_go_to_named_log_groups_with_retention(synthesized, env):
     template = synthesized.template(env, "State")
     for log_type in ("slow-log", "engine-log"):
-        template.has_resource_properties("AWS::Logs::LogGroup", {
-            "LogGroupName": f"/broker-tier-{env}/redis/{log_type}",
-            "RetentionInDays": CONFIGS[env].cache.log_retention_days})
+        template.has_resource_properties(
+            "AWS::Logs::LogGroup",
+            {
+                "LogGroupName": f"/broker-tier-{env}/redis/{log_type}",
+                "RetentionInDays": CONFIGS[env].cache.log_retention_days,
+            },
+        )
     deliveries = synthesized.only(env, "State", RG)["Properties"]["LogDeliveryConfigurations"]
     assert sorted(d["LogType"] for d in deliveries) == ["engine-log", "slow-log"]
     assert {d["DestinationType"] for d in deliveries} == {"cloudwatch-logs"}
@@ -111,13 +117,29 @@ def test_slow_and_engine_logs_go_to_named_log_groups_with_retention(synthesized,
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_events_topic_lets_elasticache_publish_with_source_owner(synthesized, env):
     template = synthesized.template(env, "State")
-    template.has_resource_properties("AWS::SNS::Topic", {"TopicName": f"broker-tier-{env}-cache-events",
-                                                         "KmsMasterKeyId": Match.absent()})
-    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
-        Match.object_like({"Sid": "ElastiCacheEvents", "Action": "sns:Publish", "Effect": "Allow",
-                           "Condition": {"StringEquals": {"AWS:SourceOwner": {"Ref": "AWS::AccountId"}}}}),
-    ])}})
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"TopicName": f"broker-tier-{env}-cache-events", "KmsMasterKeyId": Match.absent()}
+    )
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                        Match.object_like(
+                            {
+                                "Sid": "ElastiCacheEvents",
+                                "Action": "sns:Publish",
+                                "Effect": "Allow",
+                                "Condition": {"StringEquals": {"AWS:SourceOwner": {"Ref": "AWS::AccountId"}}},
+                            }
+                        ),
+                    ]
+                )
+            }
+        },
+    )
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import inspect
 
-import broker_tier_contract as contract
 import pytest
-
-from broker_tier.config import load_environments
-from broker_tier.constructs.log_group import LOGS_KEY_STATEMENT_ID, tier_log_group
 from deployment import ACCOUNT, REGION
 from tier_testing import ENVIRONMENTS, tier_context
+
+import broker_tier_contract as contract
+from broker_tier.config import load_environments
+from broker_tier.constructs.log_group import LOGS_KEY_STATEMENT_ID, tier_log_group
 
 CONFIGS = load_environments(tier_context())
 LOG_GROUP = "AWS::Logs::LogGroup"
@@ -19,16 +19,21 @@ LOG_GROUP = "AWS::Logs::LogGroup"
 
 def logs_key_id(synthesized, env: str) -> str:
     """The logical id of the key aliased ``alias/broker-tier-<env>-logs``."""
-    (alias,) = [a for a in synthesized.resources(env, "State", "AWS::KMS::Alias").values()
-                if a["Properties"]["AliasName"] == f"alias/{contract.resource_prefix(env)}-logs"]
+    (alias,) = [
+        a
+        for a in synthesized.resources(env, "State", "AWS::KMS::Alias").values()
+        if a["Properties"]["AliasName"] == f"alias/{contract.resource_prefix(env)}-logs"
+    ]
     return alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
 
 
 def log_groups(synthesized, env: str) -> dict[tuple[str, str], dict]:
     """(stack, logical id) -> properties of every log group of the environment."""
-    return {(contract.stack_name(env, part), logical_id): resource["Properties"]
-            for part in contract.STACK_PARTS
-            for logical_id, resource in synthesized.resources(env, part, LOG_GROUP).items()}
+    return {
+        (contract.stack_name(env, part), logical_id): resource["Properties"]
+        for part in contract.STACK_PARTS
+        for logical_id, resource in synthesized.resources(env, part, LOG_GROUP).items()
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -37,12 +42,16 @@ def test_every_log_group_is_encrypted_with_the_logs_key_and_keeps_its_retention(
     deployment = synthesized.deployment(env)
     key_arn = deployment.attribute(contract.stack_name(env, "State"), logs_key_id(synthesized, env), "Arn")
     prefix = contract.resource_prefix(env)
-    retention = {None: config.network.flow_log_retention_days,  # the flow-log group's name is generated
-                 f"/{prefix}/redis/slow-log": config.cache.log_retention_days,
-                 f"/{prefix}/redis/engine-log": config.cache.log_retention_days,
-                 contract.service_log_group_name(env, "beat"): config.compute.log_retention_days,
-                 **{contract.service_log_group_name(env, f"worker-{name}"): config.compute.log_retention_days
-                    for name in config.queues}}
+    retention = {
+        None: config.network.flow_log_retention_days,  # the flow-log group's name is generated
+        f"/{prefix}/redis/slow-log": config.cache.log_retention_days,
+        f"/{prefix}/redis/engine-log": config.cache.log_retention_days,
+        contract.service_log_group_name(env, "beat"): config.compute.log_retention_days,
+        **{
+            contract.service_log_group_name(env, f"worker-{name}"): config.compute.log_retention_days
+            for name in config.queues
+        },
+    }
     groups = log_groups(synthesized, env)
     assert set(retention) <= {props.get("LogGroupName") for props in groups.values()}
     for (stack, logical_id), props in groups.items():
@@ -61,8 +70,13 @@ def test_logs_key_rotates_and_lets_cloudwatch_logs_of_the_region_use_it_for_log_
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == LOGS_KEY_STATEMENT_ID]
     assert deployment.resolve(state, statement["Principal"]["Service"]) == f"logs.{REGION}.amazonaws.com"
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
-    assert set(statement["Action"]) == {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                                        "kms:Describe*"}
+    assert set(statement["Action"]) == {
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+    }
     (condition,) = statement["Condition"]["ArnLike"].items()
     assert condition[0] == "kms:EncryptionContext:aws:logs:arn"
     assert deployment.resolve(state, condition[1]) == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"

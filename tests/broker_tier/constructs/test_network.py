@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, tier_context
 
 CONFIGS = load_environments(tier_context())
 
@@ -30,7 +30,8 @@ def test_prod_spans_three_azs_without_an_account_or_region(synthesized):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_flow_logs_and_s3_gateway_endpoint(synthesized, env):
     template = synthesized.template(env, "State")
-    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT",
-                                                           "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"}
+    )
     endpoint = synthesized.only(env, "State", "AWS::EC2::VPCEndpoint")["Properties"]
     assert "s3" in str(endpoint["ServiceName"])

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from broker_tier.constructs.toolbox import TOOLBOX_IMAGE
 from tier_testing import ENVIRONMENTS, is_ecs_exec
 
-SESSION_ACTIONS = {"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-                   "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}
+from broker_tier.constructs.toolbox import TOOLBOX_IMAGE
+
+SESSION_ACTIONS = {
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+}
 
 
 def operator_log_group(synthesized, env):
@@ -34,7 +38,8 @@ def test_every_celery_service_has_ecs_exec_logged_to_the_encrypted_operator_log_
     cluster = synthesized.only(env, "Compute", "AWS::ECS::Cluster")["Properties"]
     assert cluster["Configuration"]["ExecuteCommandConfiguration"] == {
         "Logging": "OVERRIDE",
-        "LogConfiguration": {"CloudWatchEncryptionEnabled": True, "CloudWatchLogGroupName": {"Ref": log_group_id}}}
+        "LogConfiguration": {"CloudWatchEncryptionEnabled": True, "CloudWatchLogGroupName": {"Ref": log_group_id}},
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -42,8 +47,12 @@ def test_ecs_exec_permissions_are_the_session_channels_and_the_operator_log_grou
     log_group_id, _ = operator_log_group(synthesized, env)
     for prefix in ["BeatCelery", "Toolbox", *(f"Worker{c}Celery" for c in ("interactive", "default", "batch"))]:
         exec_statements = [s for s in task_role_statements(synthesized, env, prefix) if is_ecs_exec(s)]
-        unscoped = {a for s in exec_statements if s["Resource"] == "*" for a in
-                    ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+        unscoped = {
+            a
+            for s in exec_statements
+            if s["Resource"] == "*"
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
         # ssmmessages and DescribeLogGroups have no resource-level permissions; nothing else is unscoped
         assert unscoped == SESSION_ACTIONS | {"logs:DescribeLogGroups"}, prefix
         writes = [s for s in exec_statements if s["Resource"] != "*"]
@@ -54,7 +63,9 @@ def test_ecs_exec_permissions_are_the_session_channels_and_the_operator_log_grou
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_toolbox_has_redis_cli_the_token_from_its_secret_and_nothing_else(synthesized, env):
     tasks = synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition")
-    (toolbox,) = [t["Properties"] for t in tasks.values() if t["Properties"]["ContainerDefinitions"][0]["Name"] == "toolbox"]
+    (toolbox,) = [
+        t["Properties"] for t in tasks.values() if t["Properties"]["ContainerDefinitions"][0]["Name"] == "toolbox"
+    ]
     container = toolbox["ContainerDefinitions"][0]
     assert container["Image"] == TOOLBOX_IMAGE and container["Command"] == ["sleep", "3600"]
     assert [s["Name"] for s in container["Secrets"]] == ["REDISCLI_AUTH"]
@@ -65,7 +76,13 @@ def test_toolbox_has_redis_cli_the_token_from_its_secret_and_nothing_else(synthe
     # no SQS, no KMS, nothing but ECS Exec on the toolbox's task role
     assert all(is_ecs_exec(s) for s in task_role_statements(synthesized, env, "Toolbox"))
     rules = synthesized.resources(env, "Compute", "AWS::EC2::SecurityGroupIngress")
-    toolbox_rules = [r["Properties"] for r in rules.values() if "ToolboxSecurityGroup" in json.dumps(r["Properties"]["SourceSecurityGroupId"])]
+    toolbox_rules = [
+        r["Properties"]
+        for r in rules.values()
+        if "ToolboxSecurityGroup" in json.dumps(r["Properties"]["SourceSecurityGroupId"])
+    ]
     assert len(toolbox_rules) == 1 and toolbox_rules[0]["FromPort"] == 6380
     outputs = synthesized.json(env, "Compute")["Outputs"]
-    assert {"ToolboxTaskDefinitionArn", "ToolboxSecurityGroupId", "ToolboxSubnetIds", "OperatorLogGroupName"} <= set(outputs)
+    assert {"ToolboxTaskDefinitionArn", "ToolboxSecurityGroupId", "ToolboxSubnetIds", "OperatorLogGroupName"} <= set(
+        outputs
+    )

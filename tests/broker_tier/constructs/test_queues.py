@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, tier_context
 
 CONFIGS = load_environments(tier_context())
 CLASSES = [(env, name) for env in ENVIRONMENTS for name in CONFIGS[env].queues]
@@ -26,8 +26,10 @@ def test_work_queue_has_limits_and_redrive_to_its_own_dead_letter_queue(synthesi
     props = queue["Properties"]
     assert props["VisibilityTimeout"] == config.visibility_timeout_seconds
     assert props["MessageRetentionPeriod"] == config.retention_seconds
-    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                                      "maxReceiveCount": config.max_receive_count}
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": config.max_receive_count,
+    }
     assert props["KmsMasterKeyId"]["Fn::GetAtt"][1] == "Arn"
     dlq_props = dlq["Properties"]
     assert dlq_props["MessageRetentionPeriod"] == 1_209_600 >= config.retention_seconds
@@ -45,8 +47,9 @@ def test_every_queue_refuses_requests_without_tls(synthesized, env):
     protected = set()
     for policy in synthesized.resources(env, "State", "AWS::SQS::QueuePolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        if any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in statements):
+        if any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        ):
             protected.update(ref["Ref"] for ref in policy["Properties"]["Queues"])
     assert protected == set(queues)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
-
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
 
 CONFIGS = load_environments(tier_context())
 CLASSES = [(env, name) for env in ENVIRONMENTS for name in CONFIGS[env].queues]
@@ -43,8 +42,11 @@ def test_worker_consumes_only_its_class_and_never_runs_beat(synthesized, env, cl
 
 def celery_task_definitions(synthesized, env):
     """The task definitions of the Celery services (not the operators' toolbox)."""
-    return [task for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values()
-            if task["Properties"]["ContainerDefinitions"][0]["Name"] == "celery"]
+    return [
+        task
+        for task in synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition").values()
+        if task["Properties"]["ContainerDefinitions"][0]["Name"] == "celery"
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -69,13 +71,17 @@ def test_one_worker_service_per_class_with_rollback(synthesized, env):
         assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
         assert service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
     synthesized.template(env, "Compute").has_resource_properties(
-        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]})
+        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]}
+    )
 
 
 @pytest.mark.parametrize("env,cls", CLASSES)
 def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
     worker = CONFIGS[env].queues[cls].worker
-    policies = [p["Properties"] for p in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    policies = [
+        p["Properties"]
+        for p in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    ]
     tracking = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"]
     assert all("PredefinedMetricSpecification" not in p["TargetTrackingScalingPolicyConfiguration"] for p in tracking)
     mine = next(p for p in tracking if p["PolicyName"] == f"{cls}-backlog-per-task")
@@ -85,8 +91,10 @@ def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
     # work in progress counts: messages in flight as well as those waiting, per running task
     assert metrics["backlogPerTask"]["Expression"] == "(visible + inflight) / running"
     assert metrics["backlogPerTask"]["ReturnData"] is True
-    for metric_id, name in (("visible", "ApproximateNumberOfMessagesVisible"),
-                            ("inflight", "ApproximateNumberOfMessagesNotVisible")):
+    for metric_id, name in (
+        ("visible", "ApproximateNumberOfMessagesVisible"),
+        ("inflight", "ApproximateNumberOfMessagesNotVisible"),
+    ):
         metric = metrics[metric_id]["MetricStat"]["Metric"]
         assert (metric["Namespace"], metric["MetricName"]) == ("AWS/SQS", name)
         assert f"Queues{cls}Queue" in json.dumps(metric["Dimensions"])
@@ -97,19 +105,29 @@ def test_scaling_tracks_backlog_per_task_not_cpu(synthesized, env, cls):
     assert {"Name": "ServiceName", "Value": {"Fn::GetAtt": [service_id, "Name"]}} in running["Dimensions"]
     target = own_scalable_target(synthesized, env, cls)
     assert (target["MinCapacity"], target["MaxCapacity"]) == (worker.min_tasks, worker.max_tasks)
-    assert {"Ref": next(i for i, r in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").items()
-                        if r["Properties"] is target)} == mine["ScalingTargetId"]
+    assert {
+        "Ref": next(
+            i
+            for i, r in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").items()
+            if r["Properties"] is target
+        )
+    } == mine["ScalingTargetId"]
 
 
 def own_service_logical_id(synthesized, env, cls):
-    return next(i for i in synthesized.resources(env, "Compute", "AWS::ECS::Service") if i.startswith(f"Worker{cls}Celery"))
+    return next(
+        i for i in synthesized.resources(env, "Compute", "AWS::ECS::Service") if i.startswith(f"Worker{cls}Celery")
+    )
 
 
 def own_scalable_target(synthesized, env, cls):
     """The scalable target whose resource id names this class's own service."""
     service_id = own_service_logical_id(synthesized, env, cls)
-    targets = [t["Properties"] for t in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").values()
-               if {"Fn::GetAtt": [service_id, "Name"]} in t["Properties"]["ResourceId"]["Fn::Join"][1]]
+    targets = [
+        t["Properties"]
+        for t in synthesized.resources(env, "Compute", "AWS::ApplicationAutoScaling::ScalableTarget").values()
+        if {"Fn::GetAtt": [service_id, "Name"]} in t["Properties"]["ResourceId"]["Fn::Join"][1]
+    ]
     assert len(targets) == 1, targets
     return targets[0]
 
@@ -121,41 +139,55 @@ def test_a_class_that_scales_to_zero_scales_out_on_one_message(synthesized):
     expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
     assert expression == "IF(FILL(running, 0) == 0 AND visible > 0, 1, 0)"
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    step = next(p["Properties"] for p in synthesized.resources("dev", "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
-                if p["Properties"]["PolicyType"] == "StepScaling")
+    step = next(
+        p["Properties"]
+        for p in synthesized.resources("dev", "Compute", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if p["Properties"]["PolicyType"] == "StepScaling"
+    )
     adjustments = step["StepScalingPolicyConfiguration"]["StepAdjustments"]
     assert adjustments == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
     # classes with a minimum of one or more tasks need no such trigger
-    assert not any(i.startswith("WorkerbatchMessagesWithoutWorkers")
-                   for i in synthesized.resources("staging", "Compute", "AWS::CloudWatch::Alarm"))
+    assert not any(
+        i.startswith("WorkerbatchMessagesWithoutWorkers")
+        for i in synthesized.resources("staging", "Compute", "AWS::CloudWatch::Alarm")
+    )
 
 
 def statements(synthesized, env, prefix):
     policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
-    return [s for i, p in policies.items() if i.startswith(prefix) for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        s for i, p in policies.items() if i.startswith(prefix) for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_worker_task_role_is_least_privilege(synthesized, env):
     for cls in CONFIGS[env].queues:
-        found = {s["Sid"]: s for s in without_ecs_exec(statements(synthesized, env,
-                                                                   f"Worker{cls}CeleryTaskDefinitionTaskRole"))}
+        found = {
+            s["Sid"]: s
+            for s in without_ecs_exec(statements(synthesized, env, f"Worker{cls}CeleryTaskDefinitionTaskRole"))
+        }
         assert set(found) == {"ConsumeOwnQueue", "PublishToWorkQueues", "QueueEncryption", "OwnScaleInProtection"}
         protection = found.pop("OwnScaleInProtection")
         assert sorted(protection["Action"]) == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
         # this cluster's tasks only: arn:<partition>:ecs:<region>:<account>:task/<cluster name>/*
         parts = protection["Resource"]["Fn::Join"][1]
         assert parts[-3:] == [":task/", {"Ref": synthesized.cluster_logical_id(env)}, "/*"]
-        assert sorted(found["ConsumeOwnQueue"]["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                                              "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        assert sorted(found["ConsumeOwnQueue"]["Action"]) == [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+        ]
         assert f"Queues{cls}Queue" in json.dumps(found["ConsumeOwnQueue"]["Resource"])
         assert found["PublishToWorkQueues"]["Action"] == "sqs:SendMessage"
         assert len(found["PublishToWorkQueues"]["Resource"]) == len(CONFIGS[env].queues)
         assert "DeadLetter" not in json.dumps(found)
         assert sorted(found["QueueEncryption"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
         # the tier's data key encrypts the secret, the cache and the topic too: only through SQS
-        assert found["QueueEncryption"]["Condition"] == {"StringEquals": {"kms:ViaService": {
-            "Fn::Join": ["", ["sqs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}
+        assert found["QueueEncryption"]["Condition"] == {
+            "StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["sqs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+        }
         for statement in found.values():
             assert "*" not in json.dumps(statement["Action"]) and statement["Resource"] != "*"
 
@@ -190,20 +222,32 @@ def test_redis_broker_mode_scales_on_the_redis_backlog_beat_publishes(redis_mode
     """In redis mode the SQS queues stay empty: scaling (and scaling out from zero) reads the Redis lists
     and unacked record of the class, which Beat publishes (broker_tier_celery.backlog_metrics)."""
     resources = redis_mode_dev["Compute"]["Resources"]
-    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"]
+    policies = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+    ]
     for cls in CONFIGS["dev"].queues:
         mine = next(p for p in policies if p.get("PolicyName") == f"{cls}-backlog-per-task")
-        metrics = {m["Id"]: m for m in mine["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]}
+        metrics = {
+            m["Id"]: m
+            for m in mine["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
+        }
         assert metrics["backlogPerTask"]["Expression"] == "(visible + inflight) / running"
-        for metric_id, name in (("visible", contract.REDIS_BACKLOG_WAITING),
-                                ("inflight", contract.REDIS_BACKLOG_IN_PROGRESS)):
+        for metric_id, name in (
+            ("visible", contract.REDIS_BACKLOG_WAITING),
+            ("inflight", contract.REDIS_BACKLOG_IN_PROGRESS),
+        ):
             stat = metrics[metric_id]["MetricStat"]
-            assert stat["Metric"] == {"Namespace": contract.REDIS_BACKLOG_NAMESPACE, "MetricName": name,
-                                      "Dimensions": [{"Name": "Environment", "Value": "dev"},
-                                                     {"Name": "QueueClass", "Value": cls}]}
+            assert stat["Metric"] == {
+                "Namespace": contract.REDIS_BACKLOG_NAMESPACE,
+                "MetricName": name,
+                "Dimensions": [{"Name": "Environment", "Value": "dev"}, {"Name": "QueueClass", "Value": cls}],
+            }
             assert stat["Stat"] == "Maximum"
     assert "AWS/SQS" not in json.dumps(policies)
     alarm = next(r["Properties"] for i, r in resources.items() if i.startswith("WorkerbatchMessagesWithoutWorkers"))
     visible = next(m for m in alarm["Metrics"] if m["Id"] == "visible")["MetricStat"]["Metric"]
-    assert (visible["Namespace"], visible["MetricName"]) == (contract.REDIS_BACKLOG_NAMESPACE, contract.REDIS_BACKLOG_WAITING)
+    assert (visible["Namespace"], visible["MetricName"]) == (
+        contract.REDIS_BACKLOG_NAMESPACE,
+        contract.REDIS_BACKLOG_WAITING,
+    )
     assert {"Name": "QueueClass", "Value": "batch"} in visible["Dimensions"]

@@ -20,8 +20,9 @@ def estimates(found):
 
 
 def test_against_another_synthesis_only_the_changed_lines_move(shipped, prod_variant):
-    (change,) = compare.compare(estimates({"prod": shipped["prod"]}), estimates({"prod": prod_variant}),
-                                base_holds_only=None)
+    (change,) = compare.compare(
+        estimates({"prod": shipped["prod"]}), estimates({"prod": prod_variant}), base_holds_only=None
+    )
     moved = {line.name: line.delta.typical for line in change.lines if line.changed}
     assert set(moved) == {"ElastiCache nodes", "Fargate worker-interactive", "SQS requests"}
     assert moved["ElastiCache nodes"] == pytest.approx(3 * (0.437 - 0.219) * 730)
@@ -37,18 +38,26 @@ def test_baseline_answers_only_for_lines_computed_from_stateful_resources(shippe
     changes = compare.compare(estimates(base), estimates(shipped), base_holds_only=frozenset(STATEFUL_TYPES))
     for change in changes:
         compared = {line.name for line in change.lines}
-        assert compared == {"ElastiCache nodes", "ElastiCache snapshots", "KMS keys", "Secrets Manager secrets",
-                            "CloudWatch Logs ingestion", "CloudWatch Logs storage"}, change.environment
+        assert compared == {
+            "ElastiCache nodes",
+            "ElastiCache snapshots",
+            "KMS keys",
+            "Secrets Manager secrets",
+            "CloudWatch Logs ingestion",
+            "CloudWatch Logs storage",
+        }, change.environment
         assert {"NAT gateways", "CloudWatch alarms", "SQS requests", "Fargate beat"} <= set(change.not_compared)
         assert change.delta.typical == pytest.approx(0), change.environment  # the baseline is up to date
 
 
 def test_baseline_shows_a_node_type_change(prod_variant):
     base = templates.load(BASELINE)
-    (change,) = compare.compare(estimates({"prod": base["prod"]}), estimates({"prod": prod_variant}),
-                                base_holds_only=frozenset(STATEFUL_TYPES))
+    (change,) = compare.compare(
+        estimates({"prod": base["prod"]}), estimates({"prod": prod_variant}), base_holds_only=frozenset(STATEFUL_TYPES)
+    )
     assert [(line.name, round(line.delta.typical, 2)) for line in change.lines if line.changed] == [
-        ("ElastiCache nodes", round(3 * (0.437 - 0.219) * 730, 2))]
+        ("ElastiCache nodes", round(3 * (0.437 - 0.219) * 730, 2))
+    ]
 
 
 def test_an_environment_on_one_side_only_is_all_added(shipped):

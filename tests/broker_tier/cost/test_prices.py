@@ -31,6 +31,7 @@ def test_every_price_is_a_positive_number():
                 yield from leaves(inner)
         else:
             yield value
+
     for entry in TABLE["regions"].values():
         for name, price in entry["prices"].items():
             assert all(isinstance(value, (int, float)) and value > 0 for value in leaves(price["usd"])), name

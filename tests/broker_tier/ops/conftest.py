@@ -5,12 +5,19 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-import broker_tier_contract as contract
 import pytest
+from fake_aws import (
+    ApiPatch,
+    FakeAlarmHistory,
+    FakeCanaryWorker,
+    FakeClock,
+    FakeReplicationGroup,
+    deploy_tier,
+    make_clients,
+)
 from moto import mock_aws
 
-from fake_aws import (
-    ApiPatch, FakeAlarmHistory, FakeCanaryWorker, FakeClock, FakeReplicationGroup, deploy_tier, make_clients)
+import broker_tier_contract as contract
 
 
 @pytest.fixture(scope="session")
@@ -40,5 +47,6 @@ def aws(monkeypatch, boto_clients):
             group.interrupt_az(target["parameters"][contract.AZ_POWER_ZONE_PARAMETER])
 
         api.observers[("fis", "StartExperiment")] = power_off
-        yield SimpleNamespace(api=api, tier=tier, group=group, history=history, clock=clock, worker=worker,
-                              clients=tier.clients)
+        yield SimpleNamespace(
+            api=api, tier=tier, group=group, history=history, clock=clock, worker=worker, clients=tier.clients
+        )

@@ -4,14 +4,21 @@ CloudWatch Logs (moto), and the goals the drill holds the canaries to."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from broker_tier.ops.canary import (
-    CanaryAccount, CanaryDrill, CanaryOptions, Execution, SentCanary, account, read_ledger)
+    CanaryAccount,
+    CanaryDrill,
+    CanaryOptions,
+    Execution,
+    SentCanary,
+    account,
+    read_ledger,
+)
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 from broker_tier_contract import canary_ledger_line
@@ -20,12 +27,20 @@ T0 = 1_800_000_000.0  # Unix time of the first canary
 
 
 def sent_every(seconds: float, count: int, *, errors: tuple[int, ...] = ()) -> list[SentCanary]:
-    return [SentCanary(f"run-{n:06d}", f"id-{n}", T0 + n * seconds, "throttled" if n in errors else None)
-            for n in range(count)]
+    return [
+        SentCanary(f"run-{n:06d}", f"id-{n}", T0 + n * seconds, "throttled" if n in errors else None)
+        for n in range(count)
+    ]
 
 
-def ran(canaries: list[SentCanary], *, latency: float = 0.1, at: dict[int, float] | None = None,
-        skip: tuple[int, ...] = (), twice: tuple[int, ...] = ()) -> list[Execution]:
+def ran(
+    canaries: list[SentCanary],
+    *,
+    latency: float = 0.1,
+    at: dict[int, float] | None = None,
+    skip: tuple[int, ...] = (),
+    twice: tuple[int, ...] = (),
+) -> list[Execution]:
     """Ledger lines: each canary runs ``latency`` after it was sent (or at ``at[n]``)."""
     executions = []
     for n, canary in enumerate(canaries):
@@ -39,8 +54,14 @@ def ran(canaries: list[SentCanary], *, latency: float = 0.1, at: dict[int, float
 def test_every_canary_run_once_is_counted_with_the_steady_interval_as_the_longest_stall():
     sent = sent_every(0.5, 20)
     result = account(sent, ran(sent), fault_started_at=T0 + 2, resumed_from=T0 + 4.2)
-    assert (result.sent, result.executed, result.executions, result.lost, result.duplicated,
-            result.publish_errors) == (20, 20, 20, 0, 0, 0)
+    assert (result.sent, result.executed, result.executions, result.lost, result.duplicated, result.publish_errors) == (
+        20,
+        20,
+        20,
+        0,
+        0,
+        0,
+    )
     assert result.longest_stall_seconds == 0.5
     assert result.resume_seconds == 0.4  # canary 9 was sent at +4.5 and ran at +4.6
     assert result.max_delay_seconds == 0.1 and result.ledger_delay_seconds == 3
@@ -101,38 +122,70 @@ def test_other_runs_ledger_lines_and_an_empty_ledger():
     result = account(sent, [*ran(sent), stranger], fault_started_at=T0, resumed_from=T0)
     assert result.executions == 3
     empty = account(sent, [], fault_started_at=T0, resumed_from=T0)
-    assert (empty.lost, empty.longest_stall_seconds, empty.resume_seconds,
-            empty.max_delay_seconds) == (3, None, None, None)
+    assert (empty.lost, empty.longest_stall_seconds, empty.resume_seconds, empty.max_delay_seconds) == (
+        3,
+        None,
+        None,
+        None,
+    )
 
 
 def test_the_ledger_is_read_from_cloudwatch_logs_lines_of_this_run_only():
     group = "/broker-tier-drill/celery/worker-default"
-    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = datetime.now(UTC) - timedelta(minutes=5)
     with mock_aws():
         logs = boto3.client("logs", region_name="eu-west-1")
         logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName="celery/worker/1")
         at = start.timestamp() + 60
-        lines = [canary_ledger_line({"token": f"canaryabc-{n:06d}", "task_id": f"t{n}", "queue": "default",
-                                     "hostname": "h", "pid": 1, "at": at + n}) for n in range(3)]
-        lines += [canary_ledger_line({"token": "canaryzzz-000001", "task_id": "x", "queue": "default",
-                                      "hostname": "h", "pid": 1, "at": at}),  # another run
-                  "[INFO/MainProcess] canaryabc task received",  # not a ledger line
-                  "broker-tier-canary {not json canaryabc"]
-        logs.put_log_events(logGroupName=group, logStreamName="celery/worker/1", logEvents=[
-            {"timestamp": int((at + n) * 1000), "message": f"[WARNING/ForkPoolWorker-1] {line}"}
-            for n, line in enumerate(lines)])
+        lines = [
+            canary_ledger_line(
+                {
+                    "token": f"canaryabc-{n:06d}",
+                    "task_id": f"t{n}",
+                    "queue": "default",
+                    "hostname": "h",
+                    "pid": 1,
+                    "at": at + n,
+                }
+            )
+            for n in range(3)
+        ]
+        lines += [
+            canary_ledger_line(
+                {"token": "canaryzzz-000001", "task_id": "x", "queue": "default", "hostname": "h", "pid": 1, "at": at}
+            ),  # another run
+            "[INFO/MainProcess] canaryabc task received",  # not a ledger line
+            "broker-tier-canary {not json canaryabc",
+        ]
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="celery/worker/1",
+            logEvents=[
+                {"timestamp": int((at + n) * 1000), "message": f"[WARNING/ForkPoolWorker-1] {line}"}
+                for n, line in enumerate(lines)
+            ],
+        )
         executions = read_ledger(logs, log_group=group, run_id="canaryabc", since=start)
-    assert [(e.token, e.task_id, e.at) for e in executions] == [(f"canaryabc-{n:06d}", f"t{n}", at + n)
-                                                                 for n in range(3)]
+    assert [(e.token, e.task_id, e.at) for e in executions] == [
+        (f"canaryabc-{n:06d}", f"t{n}", at + n) for n in range(3)
+    ]
     assert all(e.ingested_at is not None for e in executions)
 
 
-def goals(result: CanaryAccount, *, options: CanaryOptions = CanaryOptions(), visibility: float = 300,
-          settle: float = 360) -> dict[str, bool]:
-    drill = CanaryDrill(sqs=None, logs=None, resources=TierResources("drill", "g"), options=options,
-                        report=Report("failover", "drill", "g", False, stream=io.StringIO()), sleep=lambda s: None,
-                        visibility_timeout=visibility)
+def goals(
+    result: CanaryAccount, *, options: CanaryOptions | None = None, visibility: float = 300, settle: float = 360
+) -> dict[str, bool]:
+    options = options or CanaryOptions()
+    drill = CanaryDrill(
+        sqs=None,
+        logs=None,
+        resources=TierResources("drill", "g"),
+        options=options,
+        report=Report("failover", "drill", "g", False, stream=io.StringIO()),
+        sleep=lambda s: None,
+        visibility_timeout=visibility,
+    )
     return {check.name: check.passed for check in drill.goals(result, settle)}
 
 
@@ -145,18 +198,30 @@ def test_goals_hold_for_a_clean_run_and_the_resume_goal_is_two_seconds_plus_one_
     assert CanaryOptions(max_resume_seconds=4).resume_limit == 4
 
 
-@pytest.mark.parametrize("field,value,check", [
-    ("lost", 1, "canary_none_lost"), ("duplicated", 1, "canary_none_duplicated"),
-    ("publish_errors", 1, "canary_no_publish_errors"), ("resume_seconds", 2.6, "canary_resumed"),
-    ("resume_seconds", None, "canary_resumed")])
+@pytest.mark.parametrize(
+    "field,value,check",
+    [
+        ("lost", 1, "canary_none_lost"),
+        ("duplicated", 1, "canary_none_duplicated"),
+        ("publish_errors", 1, "canary_no_publish_errors"),
+        ("resume_seconds", 2.6, "canary_resumed"),
+        ("resume_seconds", None, "canary_resumed"),
+    ],
+)
 def test_each_goal_fails_on_its_own(field, value, check):
     result = CanaryAccount(**{**{k: v for k, v in vars(GOOD).items()}, field: value})
     assert [name for name, passed in goals(result).items() if not passed] == [check]
 
 
 def test_a_settle_shorter_than_the_visibility_timeout_says_duplicates_may_hide():
-    drill = CanaryDrill(sqs=None, logs=None, resources=TierResources("drill", "g"), options=CanaryOptions(),
-                        report=Report("failover", "drill", "g", False, stream=io.StringIO()), sleep=lambda s: None,
-                        visibility_timeout=300)
+    drill = CanaryDrill(
+        sqs=None,
+        logs=None,
+        resources=TierResources("drill", "g"),
+        options=CanaryOptions(),
+        report=Report("failover", "drill", "g", False, stream=io.StringIO()),
+        sleep=lambda s: None,
+        visibility_timeout=300,
+    )
     (duplicated,) = [c for c in drill.goals(GOOD, 120) if c.name == "canary_none_duplicated"]
     assert "shorter than the visibility timeout (300 s)" in duplicated.detail

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_aws import ENV, FAST_CANARY_ARGS, GROUP
 
 from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, make_clients
 from broker_tier.ops.cli import COMMANDS, build_parser, main
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.errors import OpsError
+from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import discover
-from fake_aws import ENV, FAST_CANARY_ARGS, GROUP
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
@@ -32,20 +32,21 @@ def test_discovery_reads_the_three_stacks_outputs(aws):
     assert resources.replication_group_id == GROUP
     assert set(resources.queues) == {"interactive", "default"}
     assert resources.queues["default"].dead_letter_url == aws.tier.queues["default"]["dlq_url"]
-    assert resources.service_names == {"interactive": "worker-interactive", "default": "worker-default",
-                                       "beat": "beat"}
+    assert resources.service_names == {"interactive": "worker-interactive", "default": "worker-default", "beat": "beat"}
     assert (resources.cluster_name, resources.alarm_name_prefix) == (aws.tier.cluster, f"broker-tier-{ENV}-")
 
 
 def test_an_undeployed_environment_is_a_clear_error(aws):
-    with pytest.raises(OpsError, match="stack BrokerTier-nowhere-State does not exist in eu-west-1: check --env "
-                                       "and --region"):
+    with pytest.raises(
+        OpsError, match="stack BrokerTier-nowhere-State does not exist in eu-west-1: check --env and --region"
+    ):
         discover(aws.clients["cloudformation"], "nowhere")
 
 
 def test_failover_command_writes_both_reports_and_exits_by_outcome(aws, tmp_path, capsys):
-    code = main(["failover", "--env", ENV, "--poll", "1", "--report-dir", str(tmp_path), *FAST_CANARY_ARGS],
-                clients=aws.clients)
+    code = main(
+        ["failover", "--env", ENV, "--poll", "1", "--report-dir", str(tmp_path), *FAST_CANARY_ARGS], clients=aws.clients
+    )
     assert code == 0, capsys.readouterr().err
     (json_report,) = tmp_path.glob("failover-drill-*.json")
     assert json.loads(json_report.read_text())["outcome"] == "passed"
@@ -59,8 +60,9 @@ def test_refused_drill_exits_2(aws, tmp_path):
 
 
 def test_unknown_queue_class_names_the_classes(aws, tmp_path, capsys):
-    code = main(["redrive", "--env", ENV, "--queue-class", "nightly", "--report-dir", str(tmp_path)],
-                clients=aws.clients)
+    code = main(
+        ["redrive", "--env", ENV, "--queue-class", "nightly", "--report-dir", str(tmp_path)], clients=aws.clients
+    )
     assert code == 2 and "classes: default, interactive" in capsys.readouterr().err
 
 
@@ -70,27 +72,48 @@ def test_rate_beyond_sqs_ceiling_is_a_usage_error(capsys):
     assert exited.value.code == 2 and "at most 500" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["--region", "eu-central-1", "--profile", "on-call", "status", "--env", "prod"],
-    ["status", "--env", "prod", "--region", "eu-central-1", "--profile", "on-call"],
-    ["--profile", "on-call", "status", "--region", "eu-central-1", "--env", "prod"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--region", "eu-central-1", "--profile", "on-call", "status", "--env", "prod"],
+        ["status", "--env", "prod", "--region", "eu-central-1", "--profile", "on-call"],
+        ["--profile", "on-call", "status", "--region", "eu-central-1", "--env", "prod"],
+    ],
+)
 def test_global_options_before_or_after_the_command(argv):
     args = build_parser().parse_args(argv)
     assert (args.region, args.profile, args.env) == ("eu-central-1", "on-call", "prod")
 
 
 def test_an_option_after_the_command_wins_and_a_missing_one_does_not_reset(tmp_path):
-    args = build_parser().parse_args(["--region", "eu-west-1", "--report-dir", str(tmp_path), "--debug",
-                                      "failover", "--env", "prod", "--region", "us-east-1"])
+    args = build_parser().parse_args(
+        [
+            "--region",
+            "eu-west-1",
+            "--report-dir",
+            str(tmp_path),
+            "--debug",
+            "failover",
+            "--env",
+            "prod",
+            "--region",
+            "us-east-1",
+        ]
+    )
     assert (args.region, args.report_dir, args.debug) == ("us-east-1", tmp_path, True)
 
 
 REGION_CASES = {
-    "--region first": ({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-north-1",
-                       ("eu-north-1", "--region")),
-    "AWS_REGION before AWS_DEFAULT_REGION": ({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"}, None,
-                                             ("us-east-1", "AWS_REGION")),
+    "--region first": (
+        {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"},
+        "eu-north-1",
+        ("eu-north-1", "--region"),
+    ),
+    "AWS_REGION before AWS_DEFAULT_REGION": (
+        {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-2"},
+        None,
+        ("us-east-1", "AWS_REGION"),
+    ),
     "AWS_DEFAULT_REGION": ({"AWS_DEFAULT_REGION": "us-west-2"}, None, ("us-west-2", "AWS_DEFAULT_REGION")),
     "the profile's region": ({}, None, ("ap-southeast-2", "the profile")),
 }
@@ -114,8 +137,11 @@ def test_every_client_gives_up_connecting_and_reading_within_the_documented_time
     # botocore's own defaults are 60 s each: with 8 attempts an unreachable endpoint would hang for minutes
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     clients, target = make_clients(None, None)
-    assert {(c.meta.config.connect_timeout, c.meta.config.read_timeout) for c in clients.values()} == {
-        (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)} == {(10, 30)}
+    assert (
+        {(c.meta.config.connect_timeout, c.meta.config.read_timeout) for c in clients.values()}
+        == {(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)}
+        == {(10, 30)}
+    )
     assert {c.meta.config.retries["total_max_attempts"] for c in clients.values()} == {target.max_attempts}
 
 
@@ -123,17 +149,22 @@ def test_help_says_exactly_which_region_variables_are_read(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert ("Region: --region, else AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore "
-            "itself reads only AWS_DEFAULT_REGION and the profile)") in help_text
+    assert (
+        "Region: --region, else AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore "
+        "itself reads only AWS_DEFAULT_REGION and the profile)"
+    ) in help_text
     assert "--region, --profile, --report-dir and --debug go before or after the command" in help_text
 
 
 def test_reports_of_the_same_second_never_overwrite_each_other(tmp_path):
-    paths = [Report("status", "prod", "g", False, started_at="2026-11-22T02:49:47+00:00").write(tmp_path)
-             for _ in range(3)]
+    paths = [
+        Report("status", "prod", "g", False, started_at="2026-11-22T02:49:47+00:00").write(tmp_path) for _ in range(3)
+    ]
     assert [json_path.name for json_path, _ in paths] == [
-        "status-prod-2026-11-22T024947Z.json", "status-prod-2026-11-22T024947Z-2.json",
-        "status-prod-2026-11-22T024947Z-3.json"]
+        "status-prod-2026-11-22T024947Z.json",
+        "status-prod-2026-11-22T024947Z-2.json",
+        "status-prod-2026-11-22T024947Z-3.json",
+    ]
     assert len({markdown.read_text() for _, markdown in paths}) == 1 and len(list(tmp_path.iterdir())) == 6
 
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from tier_testing import ENVIRONMENTS, ROOT
 
 from broker_tier.cost.estimate import Assumptions, estimate_all
 from broker_tier.cost.prices import load_prices
 from broker_tier.cost.templates import load
 from broker_tier.ops.cli import main
-from tier_testing import ENVIRONMENTS, ROOT
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
@@ -25,8 +25,14 @@ def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subproc
     ``before``: the tool's global options, given before the command."""
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     assert not any(name.startswith("AWS") for name in environment)
-    return subprocess.run([str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
-                          capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path)
+    return subprocess.run(
+        [str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        cwd=tmp_path,
+    )
 
 
 def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synthesized, tmp_path):
@@ -36,8 +42,10 @@ def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synth
     for env in ENVIRONMENTS:
         total = expected[env].total
         assert f"\n{env} (us-east-1):\n" in result.stdout
-        assert re.search(rf"\n  total +{total.minimum:,.2f} +{total.typical:,.2f} +{total.maximum:,.2f}\n",
-                         result.stdout.split(f"\n{env} (")[1]), env
+        assert re.search(
+            rf"\n  total +{total.minimum:,.2f} +{total.typical:,.2f} +{total.maximum:,.2f}\n",
+            result.stdout.split(f"\n{env} (")[1],
+        ), env
     assert f"prices as of {load_prices().as_of}" in result.stdout and "Assumptions" in result.stdout
     assert "not estimated: Container Insights" in result.stdout
     (report,) = (tmp_path / "reports").glob("cost-all-*.json")
@@ -45,15 +53,24 @@ def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synth
 
 
 def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synthesized, tmp_path):
-    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), "--json", "--messages-per-second",
-                     "5", "--compare", str(ROOT / "baseline"))
+    result = offline(
+        tmp_path,
+        "--cdk-out",
+        str(synthesized.assembly.directory),
+        "--json",
+        "--messages-per-second",
+        "5",
+        "--compare",
+        str(ROOT / "baseline"),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert list(data["environments"]) == ENVIRONMENTS
     assert data["assumptions"]["messages_per_second"] == 5 and data["prices_as_of"] == load_prices().as_of
     prod = data["environments"]["prod"]
-    assert prod["total"]["typical"] == pytest.approx(sum(line["monthly"]["typical"] for line in prod["lines"]
-                                                         if line["monthly"]), abs=0.05)
+    assert prod["total"]["typical"] == pytest.approx(
+        sum(line["monthly"]["typical"] for line in prod["lines"] if line["monthly"]), abs=0.05
+    )
     comparison = {entry["environment"]: entry for entry in data["comparison"]["environments"]}
     assert comparison["prod"]["delta"]["typical"] == 0 and "NAT gateways" in comparison["prod"]["not_compared"]
 
@@ -73,9 +90,14 @@ def test_a_region_without_prices_exits_2_naming_the_regions_the_table_has(synthe
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("option, value, message", [("--typical-load", "150", "at most 100"),
-                                                    ("--messages-per-second", "-1", "0 or more"),
-                                                    ("--nat-gb", "lots", "not a number")])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--typical-load", "150", "at most 100"),
+        ("--messages-per-second", "-1", "0 or more"),
+        ("--nat-gb", "lots", "not a number"),
+    ],
+)
 def test_bad_assumptions_are_usage_errors(option, value, message, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["cost", option, value])
@@ -83,8 +105,9 @@ def test_bad_assumptions_are_usage_errors(option, value, message, capsys):
 
 
 def test_an_unknown_environment_is_refused_naming_the_found_ones(synthesized, tmp_path, capsys):
-    code = main(["cost", "--cdk-out", str(synthesized.assembly.directory), "--env", "qa",
-                 "--report-dir", str(tmp_path)])
+    code = main(
+        ["cost", "--cdk-out", str(synthesized.assembly.directory), "--env", "qa", "--report-dir", str(tmp_path)]
+    )
     assert code == 2 and "environment(s) qa not found; found: dev, staging, prod" in capsys.readouterr().err
 
 
@@ -92,14 +115,22 @@ def test_help_lists_every_assumption_with_its_default(tmp_path):
     result = subprocess.run([str(SCRIPT), "cost", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("usage: broker-tier-ops cost")
     text = " ".join(result.stdout.split())
-    for flag, default in [("--typical-load", "25"), ("--messages-per-second", "1"), ("--log-gb-per-group", "1"),
-                          ("--nat-gb", "10"), ("--snapshot-gb", "1")]:
+    for flag, default in [
+        ("--typical-load", "25"),
+        ("--messages-per-second", "1"),
+        ("--log-gb-per-group", "1"),
+        ("--nat-gb", "10"),
+        ("--snapshot-gb", "1"),
+    ]:
         assert flag in text and f"(default: {default})" in text, flag
 
 
 # Three invalid values in three environments, each with a message long enough that cutting the line loses one.
-THREE_PROBLEMS = {("dev", "cache", "node_type"): "cache.x9.huge", ("staging", "network", "cidr"): "10.65.0.0/33",
-                  ("prod", "cache", "snapshot_retention_days"): 99999}
+THREE_PROBLEMS = {
+    ("dev", "cache", "node_type"): "cache.x9.huge",
+    ("staging", "network", "cidr"): "10.65.0.0/33",
+    ("prod", "cache", "snapshot_retention_days"): 99999,
+}
 
 
 def test_every_configuration_problem_is_reported_whole_and_apart(tmp_path, capsys):
@@ -115,8 +146,11 @@ def test_every_configuration_problem_is_reported_whole_and_apart(tmp_path, capsy
     markdown = json_path.with_suffix(".md").read_text()
     problems = report["failure"]["problems"]
     assert code == 2 and report["outcome"] == "refused" and report["target"] == f"synthesized {cdk_json}"
-    assert [problem.split(":")[0] for problem in problems] == ["environment 'dev'", "environment 'staging'",
-                                                               "environment 'prod'"]
+    assert [problem.split(":")[0] for problem in problems] == [
+        "environment 'dev'",
+        "environment 'staging'",
+        "environment 'prod'",
+    ]
     assert report["failure"]["cause"] == f"{cdk_json} has 3 configuration problems, so nothing was estimated"
     for number, problem in enumerate(problems, start=1):
         assert f"({number}) {problem}" in last_line and f"({number}) {problem}" in report["error"]

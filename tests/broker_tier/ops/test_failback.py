@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
+from fake_aws import ENV, GROUP, client_error
+
 from broker_tier.ops.failback import Failback, FailbackOptions
 from broker_tier.ops.report import Report
-from fake_aws import ENV, GROUP, client_error
 
 
 def failback(aws, *, dry_run: bool = False, **options) -> Report:
@@ -24,10 +25,16 @@ def test_promotes_the_preferred_az_and_restores_multi_az_and_failover(aws):
     after_a_failover(aws)
     report = failback(aws, preferred_az="eu-west-1a")
     assert report.outcome == "passed", report.to_markdown()
-    assert aws.group.modify_calls == [{"MultiAZEnabled": False}, {"PrimaryClusterId": f"{GROUP}-001"},
-                                      {"MultiAZEnabled": True, "AutomaticFailoverEnabled": True}]
+    assert aws.group.modify_calls == [
+        {"MultiAZEnabled": False},
+        {"PrimaryClusterId": f"{GROUP}-001"},
+        {"MultiAZEnabled": True, "AutomaticFailoverEnabled": True},
+    ]
     assert (aws.group.primary, aws.group.multi_az, aws.group.automatic_failover) == (
-        f"{GROUP}-001", "enabled", "enabled")
+        f"{GROUP}-001",
+        "enabled",
+        "enabled",
+    )
     assert {c.name: c.passed for c in report.verification} == {"target_is_primary": True, "settings_restored": True}
 
 
@@ -43,8 +50,10 @@ def test_settings_are_restored_when_the_promotion_fails(aws):
     aws.api.handlers[("elasticache", "ModifyReplicationGroup")] = promote_fails
     report = failback(aws, primary_cluster_id=f"{GROUP}-001")
     assert report.outcome == "aborted" and report.exit_code == 3 and "node is rebalancing" in report.error
-    assert aws.group.modify_calls == [{"MultiAZEnabled": False},
-                                      {"MultiAZEnabled": True, "AutomaticFailoverEnabled": True}]
+    assert aws.group.modify_calls == [
+        {"MultiAZEnabled": False},
+        {"MultiAZEnabled": True, "AutomaticFailoverEnabled": True},
+    ]
     assert (aws.group.primary, aws.group.multi_az) == (f"{GROUP}-002", "enabled")
     assert {c.name: c.passed for c in report.verification} == {"target_is_primary": False, "settings_restored": True}
 

@@ -6,27 +6,35 @@ import io
 import json
 import threading
 
-import broker_tier_contract as contract
 import pytest
+from fake_aws import ENV, FAST_CANARY, GROUP, client_error
+from tier_testing import ROOT
 
+import broker_tier_contract as contract
 from broker_tier.ops.canary import CanaryOptions
 from broker_tier.ops.failover import FailoverDrill, FailoverOptions
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
-from fake_aws import ENV, FAST_CANARY, GROUP, client_error
-from tier_testing import ROOT
 
-VERIFIED = {"new_primary_in_another_az": True, "services_steady": True, "dead_letters_not_grown": True,
-            "no_alarm_fired": True, "canary_none_lost": True, "canary_none_duplicated": True,
-            "canary_no_publish_errors": True, "canary_resumed": True}
+VERIFIED = {
+    "new_primary_in_another_az": True,
+    "services_steady": True,
+    "dead_letters_not_grown": True,
+    "no_alarm_fired": True,
+    "canary_none_lost": True,
+    "canary_none_duplicated": True,
+    "canary_no_publish_errors": True,
+    "canary_resumed": True,
+}
 
 
 def drill(aws, *, dry_run: bool = False, canary: CanaryOptions | None = FAST_CANARY, **options) -> Report:
     report = Report("failover", ENV, GROUP, dry_run, monotonic=aws.clock.monotonic, stream=io.StringIO())
     resources = discover(aws.clients["cloudformation"], ENV)
     aws.api.calls.clear()  # only the drill's own calls count
-    settings = FailoverOptions(**{"poll_seconds": 5, "timeout_seconds": 300, "services_timeout_seconds": 30,
-                                  "canary": canary, **options})
+    settings = FailoverOptions(
+        **{"poll_seconds": 5, "timeout_seconds": 300, "services_timeout_seconds": 30, "canary": canary, **options}
+    )
     return FailoverDrill(aws.clients, resources, settings, report, sleep=aws.clock.sleep).run()
 
 
@@ -62,7 +70,7 @@ def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws,
     runbook = (ROOT / "runbooks" / "failover-drill.md").read_text()
     for line in markdown.splitlines():
         if line.startswith("| ") and (" | PASS | " in line):
-            stable = line if not line.startswith("| canary_") else line[:line.index(" | PASS | ") + 9]
+            stable = line if not line.startswith("| canary_") else line[: line.index(" | PASS | ") + 9]
             assert stable in runbook, f"runbooks/failover-drill.md's sample is out of date: {line}"
 
 
@@ -77,14 +85,22 @@ def test_dry_run_checks_and_plans_but_calls_nothing_that_changes(aws):
 STEADY_STATE_FAILURES = {
     "group modifying": ("replication_group_available", lambda aws: setattr(aws.group, "status", "modifying")),
     "multi-az off": ("multi_az_and_automatic_failover", lambda aws: setattr(aws.group, "multi_az", "disabled")),
-    "replica in the same az": ("replica_in_another_az", lambda aws: setattr(
-        aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1a"), (f"{GROUP}-002", "eu-west-1a")])),
+    "replica in the same az": (
+        "replica_in_another_az",
+        lambda aws: setattr(aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1a"), (f"{GROUP}-002", "eu-west-1a")]),
+    ),
     "replica lagging": ("replication_lag", lambda aws: aws.tier.set_lag(12.0)),
-    "no lag data": ("replication_lag", lambda aws: setattr(
-        aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1a"), (f"{GROUP}-003", "eu-west-1b")])),
+    "no lag data": (
+        "replication_lag",
+        lambda aws: setattr(aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1a"), (f"{GROUP}-003", "eu-west-1b")]),
+    ),
     "alarm firing": ("no_alarm_in_alarm", lambda aws: aws.tier.add_alarm("dlq-default-messages", "ALARM")),
-    "budget used": ("test_failover_budget", lambda aws: [
-        aws.group.event("Test Failover API called for node group 0001", source="other-group") for _ in range(15)]),
+    "budget used": (
+        "test_failover_budget",
+        lambda aws: [
+            aws.group.event("Test Failover API called for node group 0001", source="other-group") for _ in range(15)
+        ],
+    ),
 }
 
 
@@ -121,7 +137,8 @@ def test_services_not_steady_afterwards_fail_it(aws):
 
 def test_api_error_mid_drill_aborts_with_the_report_so_far(aws):
     aws.group.on_failover = lambda: aws.group.fail_on.update(
-        DescribeEvents=client_error("DescribeEvents", "InvalidParameterValue", "events unavailable"))
+        DescribeEvents=client_error("DescribeEvents", "InvalidParameterValue", "events unavailable")
+    )
     report = drill(aws)
     assert report.outcome == "aborted" and report.exit_code == 3
     assert "events unavailable" in report.error
@@ -145,8 +162,9 @@ def test_lag_limit_defaults_to_the_lag_alarms_threshold(aws):
     report = drill(aws, dry_run=True)
     lag = next(c for c in report.steady_state if c.name == "replication_lag")
     assert lag.passed is True
-    assert lag.detail == ("highest in the last 10 min: 12 s (limit 15 s, the threshold of alarm "
-                          "broker-tier-drill-redis-replication-lag)")
+    assert lag.detail == (
+        "highest in the last 10 min: 12 s (limit 15 s, the threshold of alarm broker-tier-drill-redis-replication-lag)"
+    )
 
 
 def test_an_explicit_lag_limit_wins_over_the_alarm(aws):
@@ -154,8 +172,9 @@ def test_an_explicit_lag_limit_wins_over_the_alarm(aws):
     aws.tier.add_alarm("redis-replication-lag", threshold=15)
     report = drill(aws, dry_run=True, max_replication_lag_seconds=10)
     assert report.outcome == "refused"
-    assert "limit 10 s, --max-replication-lag" in next(c.detail for c in report.steady_state
-                                                       if c.name == "replication_lag")
+    assert "limit 10 s, --max-replication-lag" in next(
+        c.detail for c in report.steady_state if c.name == "replication_lag"
+    )
 
 
 def test_without_the_lag_alarm_or_a_limit_the_drill_refuses_and_says_how_to_go_on(aws):
@@ -187,8 +206,9 @@ def test_canaries_are_counted_with_the_rehearsals_keys_next_to_failover_complete
     assert ready.passed and "probe ran after" in ready.detail
     markdown = report.to_markdown()
     assert f"  - sent: {canary['sent']}" in markdown and "| canary_none_lost | PASS |" in markdown
-    assert any(e["message"].startswith("waiting for the failover; group status modifying; canary ")
-               for e in report.timeline)
+    assert any(
+        e["message"].startswith("waiting for the failover; group status modifying; canary ") for e in report.timeline
+    )
 
 
 def test_a_canary_that_never_runs_is_lost_and_fails_the_drill(aws):
@@ -238,8 +258,12 @@ def test_work_that_resumes_too_late_after_the_failover_fails_the_drill(aws):
 
 def test_redis_broker_mode_sends_no_canary_and_says_why(aws):
     aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-Compute")
-    aws.clients["cloudformation"].create_stack(StackName=f"BrokerTier-{ENV}-Compute", TemplateBody=json.dumps({
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Broker": {"Value": "redis"}}}))
+    aws.clients["cloudformation"].create_stack(
+        StackName=f"BrokerTier-{ENV}-Compute",
+        TemplateBody=json.dumps(
+            {"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Broker": {"Value": "redis"}}}
+        ),
+    )
     report = drill(aws)
     assert report.outcome == "passed"
     ready = next(c for c in report.steady_state if c.name == "canary_ready")
@@ -269,8 +293,9 @@ def test_a_probe_that_never_runs_refuses_before_anything_changes(aws):
 def test_an_unknown_canary_class_refuses_and_names_the_classes(aws):
     report = drill(aws, canary=CanaryOptions(class_name="nightly"))
     assert report.outcome == "refused" and sent_messages(aws) == 0
-    assert report.steady_state[-1].detail == ("--canary-class nightly is not a class of this environment "
-                                              "(default, interactive)")
+    assert report.steady_state[-1].detail == (
+        "--canary-class nightly is not a class of this environment (default, interactive)"
+    )
 
 
 def test_the_sender_stops_when_the_drill_aborts(aws):
@@ -289,8 +314,10 @@ def test_az_power_drill_starts_the_primarys_az_experiment_and_follows_it_to_the_
     assert steady["az_power_template"] and steady["fault_injection_tag"] and steady["no_experiment_running"]
     assert "test_failover_budget" not in steady
     assert checks(report.verification) == {**VERIFIED, "experiment_completed": True}
-    assert report.plan[1].startswith(f"StartExperiment of template {aws.tier.az_power_templates[0]}: the power "
-                                     f"of the cache nodes in eu-west-1a (primary {GROUP}-001) goes off for PT5M")
+    assert report.plan[1].startswith(
+        f"StartExperiment of template {aws.tier.az_power_templates[0]}: the power "
+        f"of the cache nodes in eu-west-1a (primary {GROUP}-001) goes off for PT5M"
+    )
     started = [p for s, op, p in aws.api.calls if (s, op) == ("fis", "StartExperiment")]
     assert [p["experimentTemplateId"] for p in started] == [aws.tier.az_power_templates[0]]
     assert ("elasticache", "TestFailover") not in aws.api.mutating_calls()
@@ -306,8 +333,10 @@ def test_az_power_sets_off_lag_and_connections_alarms_without_failing_the_drill_
     report = drill(aws, fault="az-power")
     assert report.outcome == "passed", report.to_markdown()
     (check,) = [c for c in report.verification if c.name == "no_alarm_fired"]
-    assert check.value == {"unexpected": [], "expected": sorted(contract.alarm_name(ENV, a)
-                                                                for a in contract.EXPECTED_DURING_AZ_POWER)}
+    assert check.value == {
+        "unexpected": [],
+        "expected": sorted(contract.alarm_name(ENV, a) for a in contract.EXPECTED_DURING_AZ_POWER),
+    }
     history = [p for s, op, p in aws.api.calls if (s, op) == ("cloudwatch", "DescribeAlarmHistory")]
     assert history and all(p["AlarmTypes"] == ["MetricAlarm", "CompositeAlarm"] for p in history)
 
@@ -336,8 +365,7 @@ def test_az_power_drill_takes_failover_completed_from_an_event_when_elasticache_
 def test_the_experiment_of_the_current_primarys_az_is_chosen(aws):
     aws.group.primary = f"{GROUP}-002"  # in eu-west-1b after an earlier failover
     report = drill(aws, fault="az-power", dry_run=True)
-    assert next(c.value for c in report.steady_state if c.name == "az_power_template") == \
-        aws.tier.az_power_templates[1]
+    assert next(c.value for c in report.steady_state if c.name == "az_power_template") == aws.tier.az_power_templates[1]
 
 
 def test_an_experiment_stopped_by_its_stop_condition_fails_the_drill(aws):
@@ -354,8 +382,9 @@ def test_an_experiment_stopped_by_its_stop_condition_fails_the_drill(aws):
 
 def test_a_failed_experiment_aborts_the_drill_with_fiss_reason(aws):
     def get_experiment(id):  # noqa: A002 (the API's parameter name)
-        return {"experiment": {"id": id, "state": {"status": "failed", "reason": "Target resolution returned "
-                                                                                 "empty set"}}}
+        return {
+            "experiment": {"id": id, "state": {"status": "failed", "reason": "Target resolution returned empty set"}}
+        }
 
     aws.api.handlers[("fis", "GetExperiment")] = get_experiment
     report = drill(aws, fault="az-power")
@@ -365,17 +394,35 @@ def test_a_failed_experiment_aborts_the_drill_with_fiss_reason(aws):
 
 
 AZ_POWER_REFUSALS = {
-    "templates not deployed": ("az_power_template", "set fault_injection.az_power.enabled", lambda aws: (
-        aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-Monitoring"),
-        aws.clients["cloudformation"].create_stack(StackName=f"BrokerTier-{ENV}-Monitoring", TemplateBody=json.dumps({
-            "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {"AlarmNamePrefix": {"Value": f"broker-tier-{ENV}-"}}})))),
-    "no template for the primary's az": ("az_power_template", "no experiment template for the primary's AZ "
-                                                              "eu-west-1c", lambda aws: setattr(
-        aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1c"), (f"{GROUP}-002", "eu-west-1b")])),
+    "templates not deployed": (
+        "az_power_template",
+        "set fault_injection.az_power.enabled",
+        lambda aws: (
+            aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-Monitoring"),
+            aws.clients["cloudformation"].create_stack(
+                StackName=f"BrokerTier-{ENV}-Monitoring",
+                TemplateBody=json.dumps(
+                    {
+                        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+                        "Outputs": {"AlarmNamePrefix": {"Value": f"broker-tier-{ENV}-"}},
+                    }
+                ),
+            ),
+        ),
+    ),
+    "no template for the primary's az": (
+        "az_power_template",
+        "no experiment template for the primary's AZ eu-west-1c",
+        lambda aws: setattr(aws.group, "nodes", [(f"{GROUP}-001", "eu-west-1c"), (f"{GROUP}-002", "eu-west-1b")]),
+    ),
     "group not tagged": ("fault_injection_tag", "= missing", lambda aws: aws.group.tags.clear()),
-    "experiment running": ("no_experiment_running", "still active", lambda aws: aws.clients["fis"].start_experiment(
-        experimentTemplateId=aws.tier.az_power_templates[0], clientToken="earlier")),
+    "experiment running": (
+        "no_experiment_running",
+        "still active",
+        lambda aws: aws.clients["fis"].start_experiment(
+            experimentTemplateId=aws.tier.az_power_templates[0], clientToken="earlier"
+        ),
+    ),
 }
 
 

@@ -19,14 +19,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, InvalidRegionError
 from botocore.stub import Stubber
+from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
+from fake_endpoint import CannedEndpoint, CannedResponse, query_error
+from loopback import free_port
 
 from broker_tier.ops import cli
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
 from broker_tier.ops.cli import COMMANDS, main
 from broker_tier.ops.errors import EXIT_CODES, blame_setting, classify
-from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
-from fake_endpoint import CannedEndpoint, CannedResponse, query_error
-from loopback import free_port
 
 
 @dataclass
@@ -67,10 +67,22 @@ def assert_one_line(ran: Ran, command: str, outcome: str, code: int, *phrases: s
 @pytest.fixture
 def no_aws_config(monkeypatch, tmp_path):
     """A machine as a new user has it: no AWS variables, no ~/.aws files, no instance metadata."""
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
-                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS",
-                 "AWS_RETRY_MODE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -88,8 +100,13 @@ def credentials(no_aws_config):
 
 
 # Each AWS command with the options it needs: a new user's first try of every command.
-EVERY_COMMAND = {"status": [], "failover": [], "failback": ["--preferred-az", "eu-west-1a"],
-                 "redrive": ["--queue-class", "default"], "toolbox": []}
+EVERY_COMMAND = {
+    "status": [],
+    "failover": [],
+    "failback": ["--preferred-az", "eu-west-1a"],
+    "redrive": ["--queue-class", "default"],
+    "toolbox": [],
+}
 assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
 
 
@@ -105,8 +122,9 @@ def test_exit_code_table_is_in_help(capsys):
 @pytest.mark.parametrize("command", EVERY_COMMAND)
 def test_no_region(no_aws_config, capsys, tmp_path, command):
     ran = run([command, "--env", "prod", *EVERY_COMMAND[command]], capsys, tmp_path / "reports")
-    assert_one_line(ran, command, "error", 4, "no AWS region configured",
-                    "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    assert_one_line(
+        ran, command, "error", 4, "no AWS region configured", "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION"
+    )
     assert ran.report["failure"]["error_type"] == "NoRegionError"
 
 
@@ -119,12 +137,14 @@ def test_no_credentials(no_aws_config, capsys, tmp_path, command):
 
 def test_a_new_user_runs_the_installed_script_without_a_region(no_aws_config, tmp_path):
     script = Path(sys.executable).parent / "broker-tier-ops"
-    result = subprocess.run([str(script), "status", "--env", "prod"], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [str(script), "status", "--env", "prod"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert result.returncode == 4 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "broker-tier-ops status: ERROR (exit 4): no AWS region configured; pass --region, or set AWS_REGION or "
-        "AWS_DEFAULT_REGION, or give the profile a region")
+        "AWS_DEFAULT_REGION, or give the profile a region"
+    )
     assert len(list((tmp_path / "drill-reports").glob("status-prod-*"))) == 2  # JSON and Markdown
 
 
@@ -136,35 +156,69 @@ def test_unknown_profile(no_aws_config, capsys, tmp_path):
 # -- a setting the AWS SDK rejects: the credentials/configuration class (4), naming the setting ---------------
 # (environment variables, a file's text as the config file, the options, and the phrases of the last line)
 SETTINGS = {
-    "--region with spaces": ({}, None, ["--region", "us east 1"],
-                             ["--region is set to 'us east 1', which the AWS SDK rejects",
-                              "give a region code such as eu-west-1"]),
-    "AWS_REGION with spaces": ({"AWS_REGION": "us east 1"}, None, [],
-                               ["AWS_REGION is set to 'us east 1'", "give a region code such as eu-west-1"]),
-    "a profile's region with spaces": ({}, "[default]\nregion = us east 1\n", [],
-                                       ["region of profile 'default' in ", "is set to 'us east 1'",
-                                        "give a region code such as eu-west-1"]),
-    "AWS_ENDPOINT_URL not a URL": ({"AWS_ENDPOINT_URL": "not-a-url"}, None, ["--region", REGION],
-                                   ["AWS_ENDPOINT_URL is set to 'not-a-url', which the AWS SDK rejects (Invalid "
-                                    "endpoint: not-a-url)", "give a full URL such as https://", "or unset "
-                                                                                              "AWS_ENDPOINT_URL"]),
-    "AWS_MAX_ATTEMPTS not a number": ({"AWS_MAX_ATTEMPTS": "abc"}, None, ["--region", REGION],
-                                      ["AWS_MAX_ATTEMPTS is set to 'abc'", "correct AWS_MAX_ATTEMPTS, or unset "
-                                                                           "AWS_MAX_ATTEMPTS"]),
-    "a profile's max_attempts not a number": ({}, "[default]\nmax_attempts = abc\n", ["--region", REGION],
-                                              ["max_attempts of profile 'default' in ", "is set to 'abc'",
-                                               "correct max_attempts, or remove it from the profile"]),
-    "AWS_RETRY_MODE unknown": ({"AWS_RETRY_MODE": "bogus"}, None, ["--region", REGION],
-                               ["AWS_RETRY_MODE is set to 'bogus'", "must be one of: ('legacy', 'standard'"]),
-    "a config file that cannot be parsed": ({}, "[profile broken\nregion = eu-west-1\n", ["--region", REGION],
-                                            ["cannot be parsed (File contains no section headers",
-                                             "[profile broken", "point AWS_CONFIG_FILE"]),
+    "--region with spaces": (
+        {},
+        None,
+        ["--region", "us east 1"],
+        ["--region is set to 'us east 1', which the AWS SDK rejects", "give a region code such as eu-west-1"],
+    ),
+    "AWS_REGION with spaces": (
+        {"AWS_REGION": "us east 1"},
+        None,
+        [],
+        ["AWS_REGION is set to 'us east 1'", "give a region code such as eu-west-1"],
+    ),
+    "a profile's region with spaces": (
+        {},
+        "[default]\nregion = us east 1\n",
+        [],
+        ["region of profile 'default' in ", "is set to 'us east 1'", "give a region code such as eu-west-1"],
+    ),
+    "AWS_ENDPOINT_URL not a URL": (
+        {"AWS_ENDPOINT_URL": "not-a-url"},
+        None,
+        ["--region", REGION],
+        [
+            "AWS_ENDPOINT_URL is set to 'not-a-url', which the AWS SDK rejects (Invalid endpoint: not-a-url)",
+            "give a full URL such as https://",
+            "or unset AWS_ENDPOINT_URL",
+        ],
+    ),
+    "AWS_MAX_ATTEMPTS not a number": (
+        {"AWS_MAX_ATTEMPTS": "abc"},
+        None,
+        ["--region", REGION],
+        ["AWS_MAX_ATTEMPTS is set to 'abc'", "correct AWS_MAX_ATTEMPTS, or unset AWS_MAX_ATTEMPTS"],
+    ),
+    "a profile's max_attempts not a number": (
+        {},
+        "[default]\nmax_attempts = abc\n",
+        ["--region", REGION],
+        [
+            "max_attempts of profile 'default' in ",
+            "is set to 'abc'",
+            "correct max_attempts, or remove it from the profile",
+        ],
+    ),
+    "AWS_RETRY_MODE unknown": (
+        {"AWS_RETRY_MODE": "bogus"},
+        None,
+        ["--region", REGION],
+        ["AWS_RETRY_MODE is set to 'bogus'", "must be one of: ('legacy', 'standard'"],
+    ),
+    "a config file that cannot be parsed": (
+        {},
+        "[profile broken\nregion = eu-west-1\n",
+        ["--region", REGION],
+        ["cannot be parsed (File contains no section headers", "[profile broken", "point AWS_CONFIG_FILE"],
+    ),
 }
 
 
 @pytest.mark.parametrize("variables,config_file,options,phrases", SETTINGS.values(), ids=SETTINGS.keys())
-def test_a_setting_the_sdk_rejects_is_named_with_exit_4(credentials, capsys, tmp_path, variables, config_file,
-                                                        options, phrases):
+def test_a_setting_the_sdk_rejects_is_named_with_exit_4(
+    credentials, capsys, tmp_path, variables, config_file, options, phrases
+):
     for name, value in variables.items():
         credentials.setenv(name, value)
     if config_file is not None:
@@ -192,8 +246,10 @@ def test_a_value_error_no_setting_holds_stays_unexpected(credentials, capsys, tm
 def test_a_setting_is_blamed_only_for_exactly_the_rejected_value_and_never_a_secret(credentials):
     credentials.setenv("AWS_SECRET_ACCESS_KEY", "abc")
     credentials.setenv("AWS_RETRY_MODE", "standard")
-    assert blame_setting(ValueError("invalid literal for int() with base 10: 'abc'"), region_option=None,
-                         profile=None) is None  # only the secret holds it: never blamed, never printed
+    assert (
+        blame_setting(ValueError("invalid literal for int() with base 10: 'abc'"), region_option=None, profile=None)
+        is None
+    )  # only the secret holds it: never blamed, never printed
     assert blame_setting(ValueError("standard is not valid: 'x'"), region_option=None, profile=None) is None
     assert blame_setting(ValueError("no separator"), region_option=None, profile=None) is None
     setting = blame_setting(InvalidRegionError(region_name="eu west 1"), region_option="eu west 1", profile=None)
@@ -207,13 +263,16 @@ def test_a_region_error_from_elsewhere_is_still_a_configuration_error():
 
 
 def test_an_aws_error_points_at_the_message_in_the_line_itself():
-    error = ClientError({"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}},
-                        "DescribeServices")
+    error = ClientError(
+        {"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}}, "DescribeServices"
+    )
     failure = classify(error)
     assert failure.exit_code == 7
-    assert failure.line == ("AWS refused DescribeServices (ClusterNotFoundException: Cluster not found.); AWS's "
-                            "message, in the parentheses, says what is wrong: check the names the command used "
-                            "(--env, --region, the resource ids) against it")
+    assert failure.line == (
+        "AWS refused DescribeServices (ClusterNotFoundException: Cluster not found.); AWS's "
+        "message, in the parentheses, says what is wrong: check the names the command used "
+        "(--env, --region, the resource ids) against it"
+    )
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND)
@@ -225,22 +284,41 @@ def test_endpoint_unreachable(credentials, capsys, tmp_path, command):
 
 
 CANNED = {
-    "expired credentials": (CannedResponse(403, query_error("ExpiredToken", "The security token included in the "
-                                                                            "request is expired")),
-                            4, ["AWS credentials have expired (ExpiredToken", "aws sso login"]),
-    "access denied": (CannedResponse(403, query_error(
-        "AccessDenied", "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: "
-                        "cloudformation:DescribeStacks")),
-                      5, ["access denied (AccessDenied; DescribeStacks: User: arn:aws:iam::123456789012:user/oncall",
-                          "use a role allowed to call DescribeStacks"]),
-    "throttled beyond the retry budget": (CannedResponse(400, query_error("Throttling", "Rate exceeded")), 6,
-                                          [f"AWS kept throttling after {DEFAULT_MAX_ATTEMPTS} attempts",
-                                           "wait a minute and run it again"]),
-    "malformed response": (CannedResponse(200, "<DescribeStacksResponse><DescribeStacksResult><Stacks"), 8,
-                           ["AWS sent a response the tool cannot parse", "--debug"]),
-    "stack missing": (CannedResponse(400, query_error("ValidationError", "Stack with id BrokerTier-prod-State does "
-                                                                         "not exist")),
-                      2, ["stack BrokerTier-prod-State does not exist in eu-west-1", "check --env and --region"]),
+    "expired credentials": (
+        CannedResponse(403, query_error("ExpiredToken", "The security token included in the request is expired")),
+        4,
+        ["AWS credentials have expired (ExpiredToken", "aws sso login"],
+    ),
+    "access denied": (
+        CannedResponse(
+            403,
+            query_error(
+                "AccessDenied",
+                "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: "
+                "cloudformation:DescribeStacks",
+            ),
+        ),
+        5,
+        [
+            "access denied (AccessDenied; DescribeStacks: User: arn:aws:iam::123456789012:user/oncall",
+            "use a role allowed to call DescribeStacks",
+        ],
+    ),
+    "throttled beyond the retry budget": (
+        CannedResponse(400, query_error("Throttling", "Rate exceeded")),
+        6,
+        [f"AWS kept throttling after {DEFAULT_MAX_ATTEMPTS} attempts", "wait a minute and run it again"],
+    ),
+    "malformed response": (
+        CannedResponse(200, "<DescribeStacksResponse><DescribeStacksResult><Stacks"),
+        8,
+        ["AWS sent a response the tool cannot parse", "--debug"],
+    ),
+    "stack missing": (
+        CannedResponse(400, query_error("ValidationError", "Stack with id BrokerTier-prod-State does not exist")),
+        2,
+        ["stack BrokerTier-prod-State does not exist in eu-west-1", "check --env and --region"],
+    ),
 }
 
 
@@ -275,16 +353,25 @@ def test_debug_adds_the_traceback(credentials, capsys, tmp_path):
 @pytest.mark.parametrize("command", EVERY_COMMAND)
 def test_stack_missing(aws, capsys, tmp_path, command):
     ran = run([command, "--env", "nowhere", *EVERY_COMMAND[command]], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, command, "refused", 2, "stack BrokerTier-nowhere-State does not exist in eu-west-1",
-                    "nothing was changed")
+    assert_one_line(
+        ran, command, "refused", 2, "stack BrokerTier-nowhere-State does not exist in eu-west-1", "nothing was changed"
+    )
 
 
 def test_output_missing(aws, capsys, tmp_path):
-    aws.clients["cloudformation"].create_stack(StackName="BrokerTier-bare-State", TemplateBody=json.dumps({
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}}))
+    aws.clients["cloudformation"].create_stack(
+        StackName="BrokerTier-bare-State",
+        TemplateBody=json.dumps({"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}}),
+    )
     ran = run(["status", "--env", "bare"], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "status", "refused", 2, "stack BrokerTier-bare-State has no ReplicationGroupId output",
-                    "--replication-group-id")
+    assert_one_line(
+        ran,
+        "status",
+        "refused",
+        2,
+        "stack BrokerTier-bare-State has no ReplicationGroupId output",
+        "--replication-group-id",
+    )
 
 
 def test_time_out_after_the_change_started_aborts(aws, capsys, tmp_path):
@@ -298,10 +385,20 @@ def test_time_out_after_the_change_started_aborts(aws, capsys, tmp_path):
         return response
 
     aws.api.handlers[("elasticache", "DescribeReplicationGroups")] = never_available_again
-    ran = run(["failback", "--env", ENV, "--preferred-az", "eu-west-1a", "--timeout", "60", "--poll", "5"],
-              capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "failback", "aborted", 3, "time-out: Waiter ReplicationGroupAvailable failed",
-                    "look at the resource's state")
+    ran = run(
+        ["failback", "--env", ENV, "--preferred-az", "eu-west-1a", "--timeout", "60", "--poll", "5"],
+        capsys,
+        tmp_path,
+        clients=aws.clients,
+    )
+    assert_one_line(
+        ran,
+        "failback",
+        "aborted",
+        3,
+        "time-out: Waiter ReplicationGroupAvailable failed",
+        "look at the resource's state",
+    )
     assert ran.report["plan"] and ran.report["failure"]["kind"] == "time-out"
     assert "RESTORE FAILED" in ran.markdown  # the timeline so far is in the report
 
@@ -309,8 +406,9 @@ def test_time_out_after_the_change_started_aborts(aws, capsys, tmp_path):
 def test_steady_state_refusal_writes_both_reports(aws, capsys, tmp_path):
     aws.group.multi_az = "disabled"
     ran = run(["failover", "--env", ENV], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "failover", "refused", 2, "the steady state does not hold",
-                    "[failed: multi_az_and_automatic_failover]")
+    assert_one_line(
+        ran, "failover", "refused", 2, "the steady state does not hold", "[failed: multi_az_and_automatic_failover]"
+    )
     assert "| multi_az_and_automatic_failover | FAIL |" in ran.markdown
 
 
@@ -333,19 +431,22 @@ def test_connect_time_out_mid_drill_aborts(aws, capsys, tmp_path):
     def connect_times_out(**_):
         raise ConnectTimeoutError(endpoint_url=f"https://elasticache.{REGION}.amazonaws.com/")
 
-    aws.group.on_failover = lambda: aws.api.handlers.update(
-        {("elasticache", "DescribeEvents"): connect_times_out})
+    aws.group.on_failover = lambda: aws.api.handlers.update({("elasticache", "DescribeEvents"): connect_times_out})
     ran = run(["failover", "--env", ENV, "--poll", "1", *FAST_CANARY_ARGS], capsys, tmp_path, clients=aws.clients)
-    assert_one_line(ran, "failover", "aborted", 3, "cannot reach AWS (Connect timeout on endpoint URL",
-                    "check the network")
+    assert_one_line(
+        ran, "failover", "aborted", 3, "cannot reach AWS (Connect timeout on endpoint URL", "check the network"
+    )
     assert ran.report["failure"]["kind"] == "unreachable"  # the cause is kept; exit 3 says a change was under way
 
 
 # -- JSON-protocol error codes (ECS, SQS, CloudWatch) through botocore's Stubber -----------------------------
 STUBBED = {
     "expired (ExpiredTokenException)": ("ExpiredTokenException", 4, "AWS credentials have expired"),
-    "access denied (AccessDeniedException)": ("AccessDeniedException", 5, "access denied (AccessDeniedException; "
-                                                                           "DescribeServices"),
+    "access denied (AccessDeniedException)": (
+        "AccessDeniedException",
+        5,
+        "access denied (AccessDeniedException; DescribeServices",
+    ),
     "throttled (ThrottlingException)": ("ThrottlingException", 6, "AWS kept throttling"),
     "other AWS error (ClusterNotFoundException)": ("ClusterNotFoundException", 7, "AWS refused DescribeServices"),
 }
@@ -355,8 +456,9 @@ STUBBED = {
 def test_json_protocol_errors_in_status(aws, capsys, tmp_path, error_code, code, phrase):
     ecs = boto3.client("ecs", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     with Stubber(ecs) as stubber:
-        stubber.add_client_error("describe_services", service_error_code=error_code, service_message="stubbed",
-                                 http_status_code=400)
+        stubber.add_client_error(
+            "describe_services", service_error_code=error_code, service_message="stubbed", http_status_code=400
+        )
         ran = run(["status", "--env", ENV], capsys, tmp_path, clients={**aws.clients, "ecs": ecs})
     assert_one_line(ran, "status", "error", code, phrase)
 

@@ -6,12 +6,12 @@ import io
 import json
 
 import pytest
+from fake_aws import ENV, FakeMoveTasks
 
 from broker_tier.ops.cli import main
 from broker_tier.ops.redrive import Redrive, RedriveOptions
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
-from fake_aws import ENV, FakeMoveTasks
 
 
 @pytest.fixture
@@ -32,8 +32,11 @@ def redrive(aws, class_name: str = "default", *, dry_run: bool = False, **option
 
 
 def visible(aws, url: str) -> int:
-    return int(aws.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        aws.clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+    )
 
 
 def test_moves_every_dead_letter_back_at_the_given_rate_and_reports_counts(aws, moves):
@@ -47,7 +50,11 @@ def test_moves_every_dead_letter_back_at_the_given_rate_and_reports_counts(aws, 
     queues = aws.tier.queues["default"]
     assert visible(aws, queues["url"]) == 3 and visible(aws, queues["dlq_url"]) == 0
     (start,) = [params for service, op, params in aws.api.calls if op == "StartMessageMoveTask"]
-    assert start == {"SourceArn": queues["dlq_arn"], "DestinationArn": queues["arn"], "MaxNumberOfMessagesPerSecond": 50}
+    assert start == {
+        "SourceArn": queues["dlq_arn"],
+        "DestinationArn": queues["arn"],
+        "MaxNumberOfMessagesPerSecond": 50,
+    }
 
 
 def test_dry_run_shows_the_counts_and_moves_nothing(aws, moves):
@@ -90,8 +97,10 @@ def test_time_out_leaves_the_move_running_and_says_how_to_cancel(aws, moves):
 def pair_queues(aws, class_name: str = "default") -> dict[str, str]:
     """Give the class's work queue the redrive policy the State stack deploys."""
     queues = aws.tier.queues[class_name]
-    aws.clients["sqs"].set_queue_attributes(QueueUrl=queues["url"], Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": queues["dlq_arn"], "maxReceiveCount": "5"})})
+    aws.clients["sqs"].set_queue_attributes(
+        QueueUrl=queues["url"],
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": queues["dlq_arn"], "maxReceiveCount": "5"})},
+    )
     return queues
 
 
@@ -102,8 +111,22 @@ def test_explicit_queues_need_no_stack(aws, moves, capsys, tmp_path, given):
     for part in ("State", "Compute", "Monitoring"):  # a tier whose stacks can't be read
         aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-{part}")
     source, dead = (queues["url"], queues["dlq_url"]) if given == "url" else (queues["arn"], queues["dlq_arn"])
-    code = main(["redrive", "--env", ENV, "--source-queue", source, "--dead-letter-queue", dead, "--poll", "1",
-                 "--report-dir", str(tmp_path)], clients=aws.clients)
+    code = main(
+        [
+            "redrive",
+            "--env",
+            ENV,
+            "--source-queue",
+            source,
+            "--dead-letter-queue",
+            dead,
+            "--poll",
+            "1",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        clients=aws.clients,
+    )
     assert code == 0, capsys.readouterr().err
     assert visible(aws, queues["url"]) == 1 and visible(aws, queues["dlq_url"]) == 0
     (start,) = [params for _, op, params in aws.api.calls if op == "StartMessageMoveTask"]
@@ -113,29 +136,56 @@ def test_explicit_queues_need_no_stack(aws, moves, capsys, tmp_path, given):
 
 def test_explicit_queues_that_do_not_belong_together_are_refused(aws, moves, capsys, tmp_path):
     pair_queues(aws, "default")
-    code = main(["redrive", "--env", ENV, "--source-queue", aws.tier.queues["default"]["url"],
-                 "--dead-letter-queue", aws.tier.queues["interactive"]["dlq_arn"], "--report-dir", str(tmp_path)],
-                clients=aws.clients)
+    code = main(
+        [
+            "redrive",
+            "--env",
+            ENV,
+            "--source-queue",
+            aws.tier.queues["default"]["url"],
+            "--dead-letter-queue",
+            aws.tier.queues["interactive"]["dlq_arn"],
+            "--report-dir",
+            str(tmp_path),
+        ],
+        clients=aws.clients,
+    )
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and "sends its dead letters to" in last and "give the pair that belongs together" in last
     assert ("sqs", "StartMessageMoveTask") not in aws.api.mutating_calls()
     assert len(list(tmp_path.glob("redrive-*.md"))) == 1
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--dead-letter-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x-dlq"], "needs --source-queue"),
-    (["--queue-class", "default", "--source-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x"],
-     "--source-queue goes with --dead-letter-queue"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--dead-letter-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x-dlq"], "needs --source-queue"),
+        (
+            ["--queue-class", "default", "--source-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/x"],
+            "--source-queue goes with --dead-letter-queue",
+        ),
+    ],
+)
 def test_incomplete_explicit_queues_are_refused(aws, capsys, tmp_path, argv, message):
     code = main(["redrive", "--env", ENV, *argv, "--report-dir", str(tmp_path)], clients=aws.clients)
     assert code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_a_queue_that_does_not_exist_is_named_by_aws(aws, capsys, tmp_path):
-    code = main(["redrive", "--env", ENV, "--source-queue", "arn:aws:sqs:eu-west-1:123456789012:nowhere",
-                 "--dead-letter-queue", aws.tier.queues["default"]["dlq_arn"], "--report-dir", str(tmp_path)],
-                clients=aws.clients)
+    code = main(
+        [
+            "redrive",
+            "--env",
+            ENV,
+            "--source-queue",
+            "arn:aws:sqs:eu-west-1:123456789012:nowhere",
+            "--dead-letter-queue",
+            aws.tier.queues["default"]["dlq_arn"],
+            "--report-dir",
+            str(tmp_path),
+        ],
+        clients=aws.clients,
+    )
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 7 and "AWS refused GetQueueUrl (AWS.SimpleQueueService.NonExistentQueue" in last
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from tier_testing import ROOT
 
 from broker_tier.ops.cli import COMMANDS, build_parser
-from tier_testing import ROOT
 
 DOCUMENTS = sorted((ROOT / "runbooks").glob("*.md")) + [ROOT / "README.md"]
 RUNBOOKS = [path for path in DOCUMENTS if path.parent.name == "runbooks" and path.name != "README.md"]
@@ -31,8 +31,11 @@ def code_in(text: str) -> list[str]:
 
 def ops_commands(path: Path) -> list[str]:
     """The ``broker-tier-ops`` commands; not the tool's output lines (``broker-tier-ops failover: PASSED``)."""
-    return [code for code in code_in(path.read_text())
-            if code.startswith("broker-tier-ops ") and not code.split()[1].endswith(":")]
+    return [
+        code
+        for code in code_in(path.read_text())
+        if code.startswith("broker-tier-ops ") and not code.split()[1].endswith(":")
+    ]
 
 
 def as_argv(command: str) -> list[str]:
@@ -72,7 +75,8 @@ def test_a_misplaced_or_unknown_option_is_caught():
 
 @pytest.mark.parametrize("runbook", RUNBOOKS, ids=[path.name for path in RUNBOOKS])
 def test_status_is_the_first_command_of_every_runbook(runbook):
-    commands = [code for code in code_in(runbook.read_text())
-                if code.startswith(SHELL_PROGRAMS) and " --" in code]  # a command as typed, not a name
+    commands = [
+        code for code in code_in(runbook.read_text()) if code.startswith(SHELL_PROGRAMS) and " --" in code
+    ]  # a command as typed, not a name
     assert commands, f"{runbook.name} has no command"
     assert commands[0] == "broker-tier-ops status --env <env>", f"{runbook.name} starts with `{commands[0]}`"

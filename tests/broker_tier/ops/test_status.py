@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.stub import Stubber
+from fake_aws import ENV, GROUP, REGION
 
 from broker_tier.ops.cli import main
-from fake_aws import ENV, GROUP, REGION
 
 
 def put_metric(aws, namespace: str, name: str, dimension: tuple[str, str], value: float, minutes_ago: int = 1):
-    aws.clients["cloudwatch"].put_metric_data(Namespace=namespace, MetricData=[{
-        "MetricName": name, "Dimensions": [{"Name": dimension[0], "Value": dimension[1]}], "Value": value,
-        "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)}])
+    aws.clients["cloudwatch"].put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": dimension[0], "Value": dimension[1]}],
+                "Value": value,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=minutes_ago),
+            }
+        ],
+    )
 
 
 def status(aws, capsys, tmp_path, *extra: str, clients: dict | None = None) -> tuple[int, str, dict]:
@@ -29,8 +37,9 @@ def busy_tier(aws) -> None:
     """Two nodes with memory, the replica with lag, messages waiting in the default class."""
     for node, memory in ((f"{GROUP}-001", 41.5), (f"{GROUP}-002", 40.2)):
         put_metric(aws, "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", ("CacheClusterId", node), memory)
-    put_metric(aws, "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", ("CacheClusterId", f"{GROUP}-001"), 12.0,
-               minutes_ago=9)  # older: the latest value is shown
+    put_metric(
+        aws, "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", ("CacheClusterId", f"{GROUP}-001"), 12.0, minutes_ago=9
+    )  # older: the latest value is shown
     put_metric(aws, "AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", f"broker-tier-{ENV}-default"), 95)
     for n in range(3):
         aws.clients["sqs"].send_message(QueueUrl=aws.tier.queues["default"]["url"], MessageBody=f"task {n}")
@@ -53,8 +62,11 @@ def test_healthy_tier_on_one_screen(aws, capsys, tmp_path):
     assert lines[-1] == "alarms    in ALARM: none"
     assert len(lines) <= 24, "one screen"
     assert {c["name"]: c["passed"] for c in report["steady_state"]} == {
-        "replication_group_available": True, "services_at_desired_count": True, "dead_letter_queues_empty": True,
-        "no_alarm_in_alarm": True}
+        "replication_group_available": True,
+        "services_at_desired_count": True,
+        "dead_letter_queues_empty": True,
+        "no_alarm_in_alarm": True,
+    }
     assert report["measurements"]["queues"][1]["oldest_age_seconds"] == 95
     assert aws.api.mutating_calls() == []  # status changes nothing
 
@@ -70,8 +82,10 @@ def test_unhealthy_tier_exits_1_and_says_why(aws, capsys, tmp_path):
     assert "FAIL  dead_letter_queues_empty: interactive: 1, default: 0" in out
     assert "FAIL  services_at_desired_count: not at desired count: beat 0/1" in out
     assert "FAIL  replication_group_available: status is modifying" in out
-    assert report["error"].startswith("the tier is not healthy: replication_group_available, "
-                                      "services_at_desired_count, dead_letter_queues_empty, no_alarm_in_alarm")
+    assert report["error"].startswith(
+        "the tier is not healthy: replication_group_available, "
+        "services_at_desired_count, dead_letter_queues_empty, no_alarm_in_alarm"
+    )
 
 
 def test_json_has_every_section(aws, capsys, tmp_path):
@@ -82,24 +96,34 @@ def test_json_has_every_section(aws, capsys, tmp_path):
     tier = data["status"]
     assert (tier["replication_group_id"], tier["group_status"]) == (GROUP, "available")
     assert [(n["cluster_id"], n["role"], n["zone"]) for n in tier["nodes"]] == [
-        (f"{GROUP}-001", "primary", "eu-west-1a"), (f"{GROUP}-002", "replica", "eu-west-1b")]
+        (f"{GROUP}-001", "primary", "eu-west-1a"),
+        (f"{GROUP}-002", "replica", "eu-west-1b"),
+    ]
     assert tier["nodes"][1]["replication_lag_seconds"] == 0.2
     assert [q["class_name"] for q in tier["queues"]] == ["interactive", "default"]
     assert tier["queues"][1]["dead_letter_url"] == aws.tier.queues["default"]["dlq_url"]  # the runbook's look-up
     assert tier["queues"][1]["queue_url"] == aws.tier.queues["default"]["url"]
     assert {s["service_name"]: (s["running"], s["desired"]) for s in tier["services"]} == {
-        "worker-interactive": (0, 0), "worker-default": (0, 0), "beat": (0, 0)}
+        "worker-interactive": (0, 0),
+        "worker-default": (0, 0),
+        "beat": (0, 0),
+    }
     assert tier["alarms_in_alarm"] == [] and tier["unavailable"] == {}
     assert [check["passed"] for check in data["checks"]] == [True, True, True, True]
 
 
 def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(aws, capsys, tmp_path):
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     with Stubber(cloudwatch) as stubber:
         for operation in ("get_metric_data", "describe_alarms"):
-            stubber.add_client_error(operation, service_error_code="AccessDenied", http_status_code=403,
-                                     service_message=f"not authorized to perform: cloudwatch:{operation}")
+            stubber.add_client_error(
+                operation,
+                service_error_code="AccessDenied",
+                http_status_code=403,
+                service_message=f"not authorized to perform: cloudwatch:{operation}",
+            )
         code, out, report = status(aws, capsys, tmp_path, clients={**aws.clients, "cloudwatch": cloudwatch})
     assert code == 5 and report["failure"]["kind"] == "access-denied"
     assert "UNAVAILABLE metrics: access denied (AccessDenied; GetMetricData" in out

@@ -6,12 +6,12 @@ import io
 import shlex
 
 import pytest
+from fake_aws import ENV
 
 from broker_tier.ops.cli import main
 from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 from broker_tier.ops.toolbox import ToolboxRun
-from fake_aws import ENV
 
 
 class ExecAgent:
@@ -34,8 +34,14 @@ class ExecAgent:
 
 def toolbox(aws, *, dry_run: bool = False, timeout: float = 60) -> Report:
     resources = discover(aws.clients["cloudformation"], ENV)
-    report = Report("toolbox", ENV, resources.toolbox.task_definition_arn, dry_run, monotonic=aws.clock.monotonic,
-                    stream=io.StringIO())
+    report = Report(
+        "toolbox",
+        ENV,
+        resources.toolbox.task_definition_arn,
+        dry_run,
+        monotonic=aws.clock.monotonic,
+        stream=io.StringIO(),
+    )
     aws.api.calls.clear()
     return ToolboxRun(aws.clients["ecs"], resources, report, timeout_seconds=timeout, sleep=aws.clock.sleep).run()
 
@@ -49,15 +55,24 @@ def test_runs_one_task_with_ecs_exec_in_the_private_subnets_and_prints_the_redis
     assert run["enableExecuteCommand"] is True and run["launchType"] == "FARGATE"
     network = run["networkConfiguration"]["awsvpcConfiguration"]
     toolbox_outputs = discover(aws.clients["cloudformation"], ENV).toolbox
-    assert network == {"subnets": toolbox_outputs.subnet_ids, "securityGroups": [toolbox_outputs.security_group_id],
-                       "assignPublicIp": "DISABLED"}
+    assert network == {
+        "subnets": toolbox_outputs.subnet_ids,
+        "securityGroups": [toolbox_outputs.security_group_id],
+        "assignPublicIp": "DISABLED",
+    }
     assert len(network["subnets"]) == 2
     task_arn = report.measurements["task_arn"]
     connect = shlex.split(report.measurements["connect"])
     assert connect[:3] == ["aws", "ecs", "execute-command"] and task_arn in connect and "--interactive" in connect
     redis_cli = shlex.split(connect[connect.index("--command") + 1])
-    assert redis_cli == ["redis-cli", "--tls", "-h", f"master.broker-tier-{ENV}.abc123.euw1.cache.amazonaws.com",
-                         "-p", "6380"]  # no -a: the token is the container's REDISCLI_AUTH, never on a command line
+    assert redis_cli == [
+        "redis-cli",
+        "--tls",
+        "-h",
+        f"master.broker-tier-{ENV}.abc123.euw1.cache.amazonaws.com",
+        "-p",
+        "6380",
+    ]  # no -a: the token is the container's REDISCLI_AUTH, never on a command line
     assert report.measurements["stop"].startswith(f"aws ecs stop-task --cluster broker-tier-{ENV}-cluster --task ")
 
 

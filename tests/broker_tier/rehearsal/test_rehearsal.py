@@ -21,16 +21,25 @@ from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 # full jitter, up to 10 s) until the endpoint moves, and the retry after the move can come seconds later
 # (3.6 s seen: a 3 s timeout made one duplicate in about ten runs). With 10 s one such stall in about
 # 4,000 (a simulation of that backoff) outlasts it.
-SHORT = dict(rate=10, before_seconds=3, after_seconds=3, dns_delay_seconds=1.5, visibility_timeout_seconds=10,
-             drain_timeout_seconds=20, workers=1)
+SHORT = dict(
+    rate=10,
+    before_seconds=3,
+    after_seconds=3,
+    dns_delay_seconds=1.5,
+    visibility_timeout_seconds=10,
+    drain_timeout_seconds=20,
+    workers=1,
+)
 
 
 @pytest.fixture(scope="module")
 def templates(synthesized, redis_broker_dev) -> dict[str, tuple[dict, dict]]:
     """The dev environment's (Compute, State) templates per broker mode: sqs is cdk.json's, redis is
     the same configuration with ``compute.broker: redis`` (both synthesized once per session)."""
-    return {"sqs": (synthesized.json("dev", "Compute"), synthesized.json("dev", "State")),
-            "redis": (redis_broker_dev["Compute"], redis_broker_dev["State"])}
+    return {
+        "sqs": (synthesized.json("dev", "Compute"), synthesized.json("dev", "State")),
+        "redis": (redis_broker_dev["Compute"], redis_broker_dev["State"]),
+    }
 
 
 CASES = [(broker, fault) for broker in ("sqs", "redis") for fault in ("promote", "power-loss")]
@@ -41,6 +50,7 @@ WITHOUT_PUBLISH_RETRY = ("redis", "promote", (("task_publish_retry", False),))
 @pytest.fixture(scope="module")
 def reports(templates) -> dict[tuple, Report]:
     """Every case, run side by side (independent loopback tiers, each with its own ports)."""
+
     def run(case) -> Report:
         broker, fault, *overrides = case
         options = RehearsalOptions(broker=broker, fault=fault, overrides=dict(*overrides), **SHORT)
@@ -48,7 +58,7 @@ def reports(templates) -> dict[tuple, Report]:
 
     cases = [*CASES, WITHOUT_PUBLISH_RETRY]
     with ThreadPoolExecutor(max_workers=len(cases)) as pool:
-        return dict(zip(cases, pool.map(run, cases)))
+        return dict(zip(cases, pool.map(run, cases), strict=True))
 
 
 @pytest.mark.parametrize("broker,fault", CASES)
@@ -60,8 +70,9 @@ def test_short_rehearsal_meets_the_goals(reports, broker, fault):
     assert figures["worker_restarts"] == 0
     # no task waited in flight for a visibility timeout (which lost, duplicated and unacked_at_end all miss)
     assert figures["max_delay_seconds"] <= SHORT["dns_delay_seconds"] + MAX_DELAY_MARGIN_SECONDS
-    assert f"max_delay_seconds <= {SHORT['dns_delay_seconds'] + MAX_DELAY_MARGIN_SECONDS:g}" in \
-        [check.name for check in report.verification if check.passed]
+    assert f"max_delay_seconds <= {SHORT['dns_delay_seconds'] + MAX_DELAY_MARGIN_SECONDS:g}" in [
+        check.name for check in report.verification if check.passed
+    ]
     if broker == "sqs":
         assert figures["resume_seconds"] <= 2 and figures["duplicated"] == 0 and figures["unacked_at_end"] == 0
     else:

@@ -7,17 +7,18 @@ import io
 import threading
 from types import SimpleNamespace
 
-import broker_tier_contract as contract
 import pytest
 from kombu import Connection
+from settings_environ import environ
 
+import broker_tier_contract as contract
 from broker_tier.ops.report import Report
 from broker_tier.rehearsal import runner
 from broker_tier.rehearsal.redis_pair import RedisNode
 from broker_tier.rehearsal.runner import Rehearsal, RehearsalOptions
 from broker_tier.rehearsal.util import RehearsalError
 from broker_tier_celery import settings_from_environment
-from settings_environ import environ
+
 
 def rehearsal(tmp_path, **options) -> Rehearsal:
     report = Report(command="rehearse", environment="dev", target="test", dry_run=False, stream=io.StringIO())
@@ -64,9 +65,14 @@ KEYS = contract.redis_unacked_keys("default")
 def _left_unacked(node: RedisNode) -> dict[str, str]:
     """A message a worker of class ``default`` took and never acknowledged (it vanished): in its class's
     unacked hash. Returns the containers' variables of a redis-mode tier on ``node``."""
-    variables = environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE="default", BROKER_TIER_REDIS_HOST="127.0.0.1",
-                        BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
-                        BROKER_TIER_REDIS_AUTH_TOKEN=node.password)
+    variables = environ(
+        BROKER_TIER_BROKER="redis",
+        BROKER_TIER_QUEUE="default",
+        BROKER_TIER_REDIS_HOST="127.0.0.1",
+        BROKER_TIER_REDIS_PORT=str(node.port),
+        BROKER_TIER_REDIS_TLS="false",
+        BROKER_TIER_REDIS_AUTH_TOKEN=node.password,
+    )
     settings = settings_from_environment(variables)
     with Connection(settings["broker_url"], transport_options=settings["broker_transport_options"]) as connection:
         channel = connection.default_channel
@@ -90,11 +96,14 @@ def test_the_restore_waits_for_kombus_restore_mutex_and_counts_what_it_put_back(
 
 def test_a_restore_mutex_held_for_good_restores_nothing_and_says_so(tmp_path, node, monkeypatch):
     variables = _left_unacked(node)
-    assert node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300).acquire(blocking=False)  # a worker died holding it
+    assert (
+        node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300).acquire(blocking=False)
+    )  # a worker died holding it
     monkeypatch.setattr(runner, "RESTORE_MUTEX_WAIT_SECONDS", 0.5)
     run = rehearsal(tmp_path, broker="redis")
     run.pair = SimpleNamespace(primary=node)
     assert run.restore_unacked(variables) == 0
-    assert run.report.timeline[-1]["message"] == ("1 message(s) in the class's unacked hash NOT restored: kombu's "
-                                                  "restore mutex was held for over 0.5 s")
+    assert run.report.timeline[-1]["message"] == (
+        "1 message(s) in the class's unacked hash NOT restored: kombu's restore mutex was held for over 0.5 s"
+    )
     assert node.client(1).hlen(KEYS["unacked_key"]) == 1

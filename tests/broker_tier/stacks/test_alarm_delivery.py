@@ -8,11 +8,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from policy_evaluator import ACCOUNT, PARTITION, REGION, Request, Resolver, evaluate
+from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import Subscription, load_environments
 from broker_tier.stacks.monitoring_stack import NO_SUBSCRIPTION_WARNING, no_subscription_warning
-from policy_evaluator import ACCOUNT, PARTITION, REGION, Request, Resolver, evaluate
-from tier_testing import ENVIRONMENTS, tier_context
 
 PARTS = ("State", "Compute", "Monitoring")
 # What SNS needs from the topic's key to take a message for an encrypted topic (Amazon SNS Developer Guide,
@@ -33,8 +33,10 @@ def notifying_alarms(resolver: Resolver) -> list[tuple[str, dict]]:
     scale-from-zero alarm acts on a scaling policy instead.) Each of them must name a topic on ALARM."""
     found = []
     for stack, logical_id, alarm in resolver.resources_of_type("AWS::CloudWatch::Alarm"):
-        targets = [resolver.resource(stack, action["Ref"])["Type"] if "Ref" in action else action
-                   for action in alarm["Properties"].get("AlarmActions", [])]
+        targets = [
+            resolver.resource(stack, action["Ref"])["Type"] if "Ref" in action else action
+            for action in alarm["Properties"].get("AlarmActions", [])
+        ]
         if targets == ["AWS::ApplicationAutoScaling::ScalingPolicy"]:
             continue
         assert targets and set(targets) == {"AWS::SNS::Topic"}, f"{logical_id} notifies {targets}"
@@ -50,12 +52,17 @@ def alarm_delivery_failures(templates: dict[str, dict]) -> list[str]:
     for stack, alarm in alarms:
         properties = alarm["Properties"]
         name = properties["AlarmName"]
-        context = {"aws:SourceAccount": ACCOUNT, "aws:SecureTransport": "true",  # AWS services call SNS over TLS
-                   "aws:SourceArn": f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
+        context = {
+            "aws:SourceAccount": ACCOUNT,
+            "aws:SecureTransport": "true",  # AWS services call SNS over TLS
+            "aws:SourceArn": f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+        }
         actions = resolver.resolve(properties["AlarmActions"] + properties.get("OKActions", []), stack)
         for topic_arn in set(actions):
             policies = resolver.topic_policies(topic_arn)
-            decisions = [evaluate(policy, Request(CLOUDWATCH, "sns:Publish", topic_arn, context)) for policy in policies]
+            decisions = [
+                evaluate(policy, Request(CLOUDWATCH, "sns:Publish", topic_arn, context)) for policy in policies
+            ]
             if not any(d.allowed for d in decisions) or any(d.outcome == "explicit deny" for d in decisions):
                 failures.append(f"{name} -> {topic_arn}: topic policy: {[d.outcome for d in decisions] or 'none'}")
             topic_stack, _, topic = resolver.topic(topic_arn)
@@ -81,8 +88,10 @@ def cache_event_failures(templates: dict[str, dict]) -> list[str]:
         if "KmsMasterKeyId" in topic["Properties"]:
             failures.append(f"{logical_id}: {topic_arn} is encrypted; ElastiCache cannot publish to it")
         context = {"aws:SourceOwner": ACCOUNT, "aws:SecureTransport": "true"}
-        decisions = [evaluate(policy, Request(ELASTICACHE, "SNS:Publish", topic_arn, context))
-                     for policy in resolver.topic_policies(topic_arn)]
+        decisions = [
+            evaluate(policy, Request(ELASTICACHE, "SNS:Publish", topic_arn, context))
+            for policy in resolver.topic_policies(topic_arn)
+        ]
         if not any(d.allowed for d in decisions) or any(d.outcome == "explicit deny" for d in decisions):
             failures.append(f"{logical_id} -> {topic_arn}: topic policy: {[d.outcome for d in decisions]}")
     return failures
@@ -109,11 +118,15 @@ def statements(templates: dict, stack: str, kind: str) -> list[dict]:
 def alarm_topic_key(templates: dict) -> dict:
     """The KMS key resource that encrypts the alarm topic (the State stack also holds the logs key)."""
     resolver = Resolver(templates)
-    (topic_stack, _, topic), = [found for found in resolver.resources_of_type("AWS::SNS::Topic")
-                                if "KmsMasterKeyId" in found[2]["Properties"]]
+    ((topic_stack, _, topic),) = [
+        found for found in resolver.resources_of_type("AWS::SNS::Topic") if "KmsMasterKeyId" in found[2]["Properties"]
+    ]
     key_arn = resolver.resolve(topic["Properties"]["KmsMasterKeyId"], topic_stack)
-    (key,) = [resource for stack, logical_id, resource in resolver.resources_of_type("AWS::KMS::Key")
-              if resolver._get_att(stack, logical_id, "Arn") == key_arn]
+    (key,) = [
+        resource
+        for stack, logical_id, resource in resolver.resources_of_type("AWS::KMS::Key")
+        if resolver._get_att(stack, logical_id, "Arn") == key_arn
+    ]
     return key
 
 
@@ -123,20 +136,48 @@ def without_sid(sid: str):
 
 # Each change below would silence the alarms; the check must catch every one.
 SILENCING_CHANGES = {
-    "topic policy loses the CloudWatch statement": ("Monitoring", "AWS::SNS::TopicPolicy",
-                                                    without_sid("CloudWatchAlarmsOfThisAccountPublish")),
-    "topic policy names another account's alarms": ("Monitoring", "AWS::SNS::TopicPolicy", lambda found: [
-        s["Condition"]["StringEquals"].__setitem__("aws:SourceAccount", "999999999999") for s in found
-        if s.get("Sid") == "CloudWatchAlarmsOfThisAccountPublish"]),
-    "topic policy allows another service": ("Monitoring", "AWS::SNS::TopicPolicy", lambda found: [
-        s.__setitem__("Principal", {"Service": "events.amazonaws.com"}) for s in found
-        if s.get("Sid") == "CloudWatchAlarmsOfThisAccountPublish"]),
-    "an explicit deny of every publish": ("Monitoring", "AWS::SNS::TopicPolicy", lambda found: found.append(
-        {"Sid": "Lockdown", "Effect": "Deny", "Principal": "*", "Action": "sns:*", "Resource": "*"})),
-    "key policy loses the CloudWatch statement": ("State", "AWS::KMS::Key",
-                                                  without_sid("CloudWatchAlarmsToEncryptedTopic")),
-    "key policy grants only decryption": ("State", "AWS::KMS::Key", lambda found: [
-        s.__setitem__("Action", "kms:Decrypt") for s in found if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"]),
+    "topic policy loses the CloudWatch statement": (
+        "Monitoring",
+        "AWS::SNS::TopicPolicy",
+        without_sid("CloudWatchAlarmsOfThisAccountPublish"),
+    ),
+    "topic policy names another account's alarms": (
+        "Monitoring",
+        "AWS::SNS::TopicPolicy",
+        lambda found: [
+            s["Condition"]["StringEquals"].__setitem__("aws:SourceAccount", "999999999999")
+            for s in found
+            if s.get("Sid") == "CloudWatchAlarmsOfThisAccountPublish"
+        ],
+    ),
+    "topic policy allows another service": (
+        "Monitoring",
+        "AWS::SNS::TopicPolicy",
+        lambda found: [
+            s.__setitem__("Principal", {"Service": "events.amazonaws.com"})
+            for s in found
+            if s.get("Sid") == "CloudWatchAlarmsOfThisAccountPublish"
+        ],
+    ),
+    "an explicit deny of every publish": (
+        "Monitoring",
+        "AWS::SNS::TopicPolicy",
+        lambda found: found.append(
+            {"Sid": "Lockdown", "Effect": "Deny", "Principal": "*", "Action": "sns:*", "Resource": "*"}
+        ),
+    ),
+    "key policy loses the CloudWatch statement": (
+        "State",
+        "AWS::KMS::Key",
+        without_sid("CloudWatchAlarmsToEncryptedTopic"),
+    ),
+    "key policy grants only decryption": (
+        "State",
+        "AWS::KMS::Key",
+        lambda found: [
+            s.__setitem__("Action", "kms:Decrypt") for s in found if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"
+        ],
+    ),
 }
 
 
@@ -153,8 +194,11 @@ def test_a_request_without_tls_is_denied_explicitly(synthesized):
     resolver = Resolver(templates)
     topic_arn = f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:broker-tier-dev-alarms"
     (policy,) = resolver.topic_policies(topic_arn)
-    context = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:x",
-               "aws:SecureTransport": "false"}
+    context = {
+        "aws:SourceAccount": ACCOUNT,
+        "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:x",
+        "aws:SecureTransport": "false",
+    }
     decision = evaluate(policy, Request(CLOUDWATCH, "sns:Publish", topic_arn, context))
     assert (decision.outcome, decision.statements) == ("explicit deny", ("AllowPublishThroughSSLOnly",))
 
@@ -171,8 +215,13 @@ def test_the_account_root_as_principal_would_not_let_elasticache_publish(synthes
 def test_the_key_statement_for_cloudwatch_is_exactly_the_documented_one(synthesized):
     statements_ = statements(templates_of(synthesized, "prod"), "BrokerTier-prod-State", "AWS::KMS::Key")
     (statement,) = [s for s in statements_ if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"]
-    assert statement == {"Sid": "CloudWatchAlarmsToEncryptedTopic", "Effect": "Allow", "Principal": CLOUDWATCH,
-                         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}
+    assert statement == {
+        "Sid": "CloudWatchAlarmsToEncryptedTopic",
+        "Effect": "Allow",
+        "Principal": CLOUDWATCH,
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
 
 
 def messages_of(synthesized, env: str) -> list[str]:
@@ -182,7 +231,9 @@ def messages_of(synthesized, env: str) -> list[str]:
 
 def test_production_without_a_subscription_warns_how_to_add_one(synthesized):
     (warning,) = messages_of(synthesized, "prod")
-    assert "environment 'prod' is production, but its alarm topic broker-tier-prod-alarms has no subscription" in warning
+    assert (
+        "environment 'prod' is production, but its alarm topic broker-tier-prod-alarms has no subscription" in warning
+    )
     assert "context.broker-tier.environments.prod.monitoring.subscriptions" in warning
     assert '{"protocol": "email", "endpoint": "oncall@example.com"}' in warning
     assert NO_SUBSCRIPTION_WARNING in warning
@@ -191,8 +242,13 @@ def test_production_without_a_subscription_warns_how_to_add_one(synthesized):
 
 def test_only_production_without_a_subscription_warns():
     configs = load_environments(tier_context())
-    subscribed = configs["prod"].model_copy(update={"monitoring": configs["prod"].monitoring.model_copy(
-        update={"subscriptions": [Subscription(protocol="email", endpoint="oncall@example.com")]})})
+    subscribed = configs["prod"].model_copy(
+        update={
+            "monitoring": configs["prod"].monitoring.model_copy(
+                update={"subscriptions": [Subscription(protocol="email", endpoint="oncall@example.com")]}
+            )
+        }
+    )
     assert no_subscription_warning(configs["prod"]) is not None
     assert no_subscription_warning(subscribed) is None
     assert no_subscription_warning(configs["staging"]) is None and not configs["staging"].monitoring.subscriptions

@@ -9,8 +9,11 @@ def test_redis_broker_mode_grants_no_sqs_and_tells_the_containers(redis_mode_dev
     resources = redis_mode_dev["Compute"]["Resources"]
     policies = json.dumps([r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"])
     assert "sqs:" not in policies
-    for task in (r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"
-                 and r["Properties"]["ContainerDefinitions"][0]["Name"] == "celery"):
+    for task in (
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::ECS::TaskDefinition" and r["Properties"]["ContainerDefinitions"][0]["Name"] == "celery"
+    ):
         container = task["Properties"]["ContainerDefinitions"][0]
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert env["BROKER_TIER_BROKER"] == "redis" and env["BROKER_TIER_REDIS_DB_BROKER"] == "1"
@@ -20,8 +23,13 @@ def test_redis_broker_mode_grants_no_sqs_and_tells_the_containers(redis_mode_dev
 
 def test_outputs_name_cluster_and_services(synthesized):
     outputs = synthesized.json("prod", "Compute")["Outputs"]
-    assert {"ClusterName", "BeatServiceName", "WorkerServiceInteractiveName", "WorkerServiceDefaultName",
-            "WorkerServiceBatchName"} <= set(outputs)
+    assert {
+        "ClusterName",
+        "BeatServiceName",
+        "WorkerServiceInteractiveName",
+        "WorkerServiceDefaultName",
+        "WorkerServiceBatchName",
+    } <= set(outputs)
 
 
 def test_reference_worker_image_is_built_from_the_repository(synthesized):

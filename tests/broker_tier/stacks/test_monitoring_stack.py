@@ -7,19 +7,21 @@ import json
 import re
 
 import pytest
+from tier_testing import ENVIRONMENTS, ROOT, tier_context
 
 from broker_tier.alarm_catalog import GRAPHS
 from broker_tier.config import load_environments
 from broker_tier.config.monitoring import DEFAULT_RUNBOOK_BASE_URL
-from tier_testing import ENVIRONMENTS, ROOT, tier_context
 
 CONFIGS = load_environments(tier_context())
 
 
 def alarms_of(synthesized, env: str) -> dict[str, dict]:
     """Alarm properties by alarm name."""
-    return {r["Properties"]["AlarmName"]: r["Properties"]
-            for r in synthesized.resources(env, "Monitoring", "AWS::CloudWatch::Alarm").values()}
+    return {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in synthesized.resources(env, "Monitoring", "AWS::CloudWatch::Alarm").values()
+    }
 
 
 def topic_logical_id(synthesized, env: str) -> str:
@@ -70,7 +72,8 @@ def test_redis_alarms_take_the_worst_node_of_the_replication_group(synthesized, 
         stats = metric_stats(alarm)
         assert [s["Metric"]["Dimensions"] for s in stats] == [[{"Name": "CacheClusterId", "Value": n}] for n in nodes]
         assert {(s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Stat"]) for s in stats} == {
-            ("AWS/ElastiCache", metric, statistic)}
+            ("AWS/ElastiCache", metric, statistic)
+        }
         assert returned(alarm)["Expression"] == f"MAX([{', '.join(f'node{i}' for i in range(1, len(nodes) + 1))}])"
         assert alarm["Threshold"] == threshold and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
@@ -93,16 +96,22 @@ def test_queue_age_and_dead_letter_alarms_per_class(synthesized, env):
     for name, class_config in config.queues.items():
         age = alarms[f"broker-tier-{env}-queue-{name}-age"]
         (stat,) = metric_stats(age)
-        assert stat["Metric"] == {"Namespace": "AWS/SQS", "MetricName": "ApproximateAgeOfOldestMessage",
-                                  "Dimensions": [{"Name": "QueueName", "Value": f"broker-tier-{env}-{name}"}]}
+        assert stat["Metric"] == {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateAgeOfOldestMessage",
+            "Dimensions": [{"Name": "QueueName", "Value": f"broker-tier-{env}-{name}"}],
+        }
         assert age["Threshold"] == class_config.latency_objective_seconds
         assert age["ComparisonOperator"] == "GreaterThanThreshold" and age["TreatMissingData"] == "notBreaching"
 
         dead = alarms[f"broker-tier-{env}-dlq-{name}-messages"]
         (stat,) = metric_stats(dead)
         # Visible messages, not NumberOfMessagesSent: SQS's own moves to the DLQ are not "sent".
-        assert stat["Metric"] == {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-                                  "Dimensions": [{"Name": "QueueName", "Value": f"broker-tier-{env}-{name}-dlq"}]}
+        assert stat["Metric"] == {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": f"broker-tier-{env}-{name}-dlq"}],
+        }
         assert stat["Stat"] == "Maximum" and dead["Threshold"] == 0
         assert dead["ComparisonOperator"] == "GreaterThanThreshold" and dead["EvaluationPeriods"] == 1
 
@@ -122,7 +131,10 @@ def test_worker_floor_alarms_only_for_classes_with_a_minimum(synthesized, env):
             continue
         (stat,) = metric_stats(alarm)
         assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"], stat["Stat"]) == (
-            "ECS/ContainerInsights", "RunningTaskCount", "Minimum")
+            "ECS/ContainerInsights",
+            "RunningTaskCount",
+            "Minimum",
+        )
         dimensions = _service_dimensions(stat)
         assert "RefCluster" in dimensions["ClusterName"] and f"Worker{name}" in dimensions["ServiceName"]
         assert alarm["Threshold"] == class_config.worker.min_tasks
@@ -151,16 +163,20 @@ def test_alarm_topic_is_encrypted_with_the_tier_key_and_tls_only(synthesized, en
     topic = synthesized.only(env, "Monitoring", "AWS::SNS::Topic")["Properties"]
     assert topic["TopicName"] == f"broker-tier-{env}-alarms"
     source = topic["KmsMasterKeyId"]["Fn::GetStackOutput"]
-    assert source["StackName"] == f"BrokerTier-{env}-State" and source["OutputName"].startswith("PublishOutputFnGetAttKey")
+    assert source["StackName"] == f"BrokerTier-{env}-State" and source["OutputName"].startswith(
+        "PublishOutputFnGetAttKey"
+    )
     policy = json.dumps(synthesized.only(env, "Monitoring", "AWS::SNS::TopicPolicy"))
     assert '"aws:SecureTransport": "false"' in policy
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_state_key_lets_cloudwatch_publish_to_the_encrypted_topic(synthesized, env):
-    (key,) = [key["Properties"]["KeyPolicy"]["Statement"]  # the data key, not the logs key
-              for logical_id, key in synthesized.resources(env, "State", "AWS::KMS::Key").items()
-              if logical_id.startswith("Key")]
+    (key,) = [
+        key["Properties"]["KeyPolicy"]["Statement"]  # the data key, not the logs key
+        for logical_id, key in synthesized.resources(env, "State", "AWS::KMS::Key").items()
+        if logical_id.startswith("Key")
+    ]
     (statement,) = [s for s in key if s.get("Sid") == "CloudWatchAlarmsToEncryptedTopic"]
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]

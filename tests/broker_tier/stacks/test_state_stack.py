@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import load_environments
-from tier_testing import ENVIRONMENTS, tier_context
 
 CONFIGS = load_environments(tier_context())
 
@@ -13,8 +13,15 @@ CONFIGS = load_environments(tier_context())
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_outputs_have_stable_names(synthesized, env):
     outputs = synthesized.json(env, "State")["Outputs"]
-    expected = {"ReplicationGroupId", "PrimaryEndpointAddress", "ReaderEndpointAddress", "RedisPort",
-                "AuthTokenSecretArn", "EventsTopicArn", "RedisDatabases"}
+    expected = {
+        "ReplicationGroupId",
+        "PrimaryEndpointAddress",
+        "ReaderEndpointAddress",
+        "RedisPort",
+        "AuthTokenSecretArn",
+        "EventsTopicArn",
+        "RedisDatabases",
+    }
     for cls in CONFIGS[env].queues:
         cap = cls.capitalize()
         expected |= {f"{kind}{cap}{attr}" for kind in ("Queue", "DeadLetterQueue") for attr in ("Name", "Url", "Arn")}

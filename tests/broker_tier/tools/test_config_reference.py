@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from broker_tier.tools.config_reference import main, replace_in, rows
 from tier_testing import ROOT, tier_context
+
+from broker_tier.tools.config_reference import main, replace_in, rows
 
 README = ROOT / "README.md"
 
 
 def test_readme_table_is_the_generated_one():
     text = README.read_text()
-    assert replace_in(text) == text, ("README's configuration reference differs from the model; run "
-                                      "python -m broker_tier.tools.config_reference --write README.md")
+    assert replace_in(text) == text, (
+        "README's configuration reference differs from the model; run "
+        "python -m broker_tier.tools.config_reference --write README.md"
+    )
     assert main(["--check", str(README)]) == 0
 
 
 def test_a_stale_table_is_detected(tmp_path, capsys):
     stale = tmp_path / "README.md"
-    stale.write_text(README.read_text().replace("| `cache.replicas` | integer | `1` |", "| `cache.replicas` | integer | `2` |"))
+    stale.write_text(
+        README.read_text().replace("| `cache.replicas` | integer | `1` |", "| `cache.replicas` | integer | `2` |")
+    )
     assert main(["--check", str(stale)]) == 1
     assert "out of date" in capsys.readouterr().out
 

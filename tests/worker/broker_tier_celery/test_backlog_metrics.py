@@ -6,13 +6,16 @@ import json
 import logging
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery import Celery, signals
 from celery.beat import Service
+from fake_endpoint import CannedEndpoint, CannedResponse
 from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
+from loopback import free_port, wait_until
+from settings_environ import environ
 
 import broker_tier_contract as contract
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
@@ -20,9 +23,6 @@ from broker_tier.rehearsal.tls import ENDPOINT_HOSTNAME, make_loopback_tls
 from broker_tier_celery import TierEnvironment, build_settings, configure
 from broker_tier_celery.backlog_metrics import Backlog, BacklogPublisher, publisher_for
 from broker_tier_celery.failover import REACHED_REPLICA
-from fake_endpoint import CannedEndpoint, CannedResponse
-from loopback import free_port, wait_until
-from settings_environ import environ
 
 REDIS_PASSWORD = "backlog-test-token-0123456789"
 REGION = "eu-west-1"
@@ -62,8 +62,12 @@ def moto_endpoint():
 @pytest.fixture
 def aws(monkeypatch, moto_endpoint):
     """boto3's clients (the publisher's and the test's) reach moto's server."""
-    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     import boto3
 
@@ -88,12 +92,20 @@ def started():
 
 def beat_environ(port: int, environment_name: str | None, **overrides: str | None) -> dict[str, str]:
     """What the stack gives the Beat container in redis mode (no class), pointed at the loopback node."""
-    return environ(**{"BROKER_TIER_BROKER": "redis", "BROKER_TIER_QUEUE": None,
-                      "BROKER_TIER_ENVIRONMENT": environment_name,
-                      "BROKER_TIER_QUEUE_URLS": json.dumps({name: "unused" for name in CLASSES}),
-                      "BROKER_TIER_REDIS_HOST": "127.0.0.1", "BROKER_TIER_REDIS_PORT": str(port),
-                      "BROKER_TIER_REDIS_TLS": "false", "BROKER_TIER_REDIS_AUTH_TOKEN": REDIS_PASSWORD,
-                      "BROKER_TIER_REGION": REGION, **overrides})
+    return environ(
+        **{
+            "BROKER_TIER_BROKER": "redis",
+            "BROKER_TIER_QUEUE": None,
+            "BROKER_TIER_ENVIRONMENT": environment_name,
+            "BROKER_TIER_QUEUE_URLS": json.dumps({name: "unused" for name in CLASSES}),
+            "BROKER_TIER_REDIS_HOST": "127.0.0.1",
+            "BROKER_TIER_REDIS_PORT": str(port),
+            "BROKER_TIER_REDIS_TLS": "false",
+            "BROKER_TIER_REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+            "BROKER_TIER_REGION": REGION,
+            **overrides,
+        }
+    )
 
 
 def app_for(environ_: dict[str, str]) -> Celery:
@@ -104,25 +116,35 @@ def app_for(environ_: dict[str, str]) -> Celery:
 
 def publisher(port: int, environment_name: str, started: list[BacklogPublisher]) -> BacklogPublisher:
     env = TierEnvironment.from_environ(beat_environ(port, environment_name))
-    new = BacklogPublisher(app_for(beat_environ(port, environment_name)), environment=environment_name,
-                           classes=list(env.queue_urls), region=env.region, period_seconds=PERIOD_SECONDS)
+    new = BacklogPublisher(
+        app_for(beat_environ(port, environment_name)),
+        environment=environment_name,
+        classes=list(env.queue_urls),
+        region=env.region,
+        period_seconds=PERIOD_SECONDS,
+    )
     started.append(new)
     return new
 
 
 def statistics(cloudwatch, environment_name: str, class_name: str, metric: str) -> dict | None:
     """The minute's Maximum, Minimum and SampleCount of one metric, or None before any publication."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     datapoints = cloudwatch.get_metric_statistics(
-        Namespace=contract.REDIS_BACKLOG_NAMESPACE, MetricName=metric,
+        Namespace=contract.REDIS_BACKLOG_NAMESPACE,
+        MetricName=metric,
         Dimensions=[{"Name": "Environment", "Value": environment_name}, {"Name": "QueueClass", "Value": class_name}],
-        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5), Period=3600,
-        Statistics=["Maximum", "Minimum", "SampleCount"])["Datapoints"]
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Maximum", "Minimum", "SampleCount"],
+    )["Datapoints"]
     return datapoints[0] if datapoints else None
 
 
 def test_beat_publishes_each_class_waiting_messages_of_every_priority_and_its_own_unacked_record(
-        redis_node, broker, aws, environment_name, started):
+    redis_node, broker, aws, environment_name, started
+):
     producer = app_for(beat_environ(redis_node.port, environment_name))
     for _ in range(2):
         producer.send_task("noop", queue="interactive")
@@ -138,23 +160,32 @@ def test_beat_publishes_each_class_waiting_messages_of_every_priority_and_its_ow
         assert all(held) and broker.hlen("unacked:batch") == 2
         broker.hset("unacked", "someone-else's", "{}")  # kombu's shared default record: no class's
         publisher(redis_node.port, environment_name, started).start()
-        expected = {("interactive", contract.REDIS_BACKLOG_WAITING): 2,
-                    ("interactive", contract.REDIS_BACKLOG_IN_PROGRESS): 0,
-                    ("batch", contract.REDIS_BACKLOG_WAITING): 2,  # the two priority lists
-                    ("batch", contract.REDIS_BACKLOG_IN_PROGRESS): 2}
+        expected = {
+            ("interactive", contract.REDIS_BACKLOG_WAITING): 2,
+            ("interactive", contract.REDIS_BACKLOG_IN_PROGRESS): 0,
+            ("batch", contract.REDIS_BACKLOG_WAITING): 2,  # the two priority lists
+            ("batch", contract.REDIS_BACKLOG_IN_PROGRESS): 2,
+        }
         # every period: two publications of each at least, each the same counts
-        found = wait_until(lambda: all((s := statistics(aws, environment_name, *key)) and s["SampleCount"] >= 2
-                                       for key in expected) and
-                           {key: statistics(aws, environment_name, *key) for key in expected}, 10,
-                           "two publications of every metric")
+        found = wait_until(
+            lambda: (
+                all((s := statistics(aws, environment_name, *key)) and s["SampleCount"] >= 2 for key in expected)
+                and {key: statistics(aws, environment_name, *key) for key in expected}
+            ),
+            10,
+            "two publications of every metric",
+        )
         for message in held:
             message.ack()
     assert {key: (s["Minimum"], s["Maximum"], s["Unit"]) for key, s in found.items()} == {
-        key: (count, count, "Count") for key, count in expected.items()}
-    metrics = aws.list_metrics(Namespace=contract.REDIS_BACKLOG_NAMESPACE,
-                               Dimensions=[{"Name": "Environment", "Value": environment_name}])["Metrics"]
+        key: (count, count, "Count") for key, count in expected.items()
+    }
+    metrics = aws.list_metrics(
+        Namespace=contract.REDIS_BACKLOG_NAMESPACE, Dimensions=[{"Name": "Environment", "Value": environment_name}]
+    )["Metrics"]
     assert {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics} == {
-        (metric, (("Environment", environment_name), ("QueueClass", name))) for name, metric in expected}
+        (metric, (("Environment", environment_name), ("QueueClass", name))) for name, metric in expected
+    }
 
 
 def test_redis_is_read_like_the_broker_over_tls_with_the_auth_token_and_never_from_a_replica(tmp_path, monkeypatch):
@@ -165,11 +196,19 @@ def test_redis_is_read_like_the_broker_over_tls_with_the_auth_token_and_never_fr
     pair = RedisPair.start(workdir=tmp_path / "redis", password=REDIS_PASSWORD, tls=tls)
     try:
         pair.primary.client(BROKER_DB).lpush("batch", "a message")
-        readers = {role: BacklogPublisher(
-            app_for(beat_environ(node.port, "dev", BROKER_TIER_REDIS_TLS="true",
-                                 BROKER_TIER_REDIS_HOST=ENDPOINT_HOSTNAME)),
-            environment="dev", classes=CLASSES, region=REGION) for role, node in
-            (("primary", pair.primary), ("replica", pair.replica))}
+        readers = {
+            role: BacklogPublisher(
+                app_for(
+                    beat_environ(
+                        node.port, "dev", BROKER_TIER_REDIS_TLS="true", BROKER_TIER_REDIS_HOST=ENDPOINT_HOSTNAME
+                    )
+                ),
+                environment="dev",
+                classes=CLASSES,
+                region=REGION,
+            )
+            for role, node in (("primary", pair.primary), ("replica", pair.replica))
+        }
         wait_until(pair.in_sync, 10, "the replica to have the message")
         assert readers["primary"].read() == {"interactive": Backlog(0, 0), "batch": Backlog(1, 0)}
         with pytest.raises(OperationalError, match=REACHED_REPLICA):
@@ -182,8 +221,9 @@ def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("broker_tier")]
 
 
-def test_an_unreachable_redis_is_logged_once_a_period_and_the_publisher_goes_on(tmp_path, aws, environment_name,
-                                                                                  started, caplog):
+def test_an_unreachable_redis_is_logged_once_a_period_and_the_publisher_goes_on(
+    tmp_path, aws, environment_name, started, caplog
+):
     caplog.set_level(logging.INFO, logger="broker_tier.backlog_metrics")
     node = RedisNode(name="late", password=REDIS_PASSWORD, workdir=tmp_path, tls=None)  # not started yet
     publisher(node.port, environment_name, started).start()
@@ -193,16 +233,23 @@ def test_an_unreachable_redis_is_logged_once_a_period_and_the_publisher_goes_on(
     assert "\n" not in message and message.endswith(f"(Beat goes on; tried again in {PERIOD_SECONDS:g} s)")
     node.start()  # Redis is back: the next period publishes
     try:
-        wait_until(lambda: statistics(aws, environment_name, "batch", contract.REDIS_BACKLOG_WAITING), 10,
-                   "a publication once Redis answers")
+        wait_until(
+            lambda: statistics(aws, environment_name, "batch", contract.REDIS_BACKLOG_WAITING),
+            10,
+            "a publication once Redis answers",
+        )
     finally:
         node.stop()
-    assert any(r.getMessage().startswith("Redis backlog metrics published: interactive 0 waiting") and
-               r.levelno == logging.INFO for r in caplog.records)  # said once it works again
+    assert any(
+        r.getMessage().startswith("Redis backlog metrics published: interactive 0 waiting")
+        and r.levelno == logging.INFO
+        for r in caplog.records
+    )  # said once it works again
 
 
-def test_a_cloudwatch_error_is_logged_once_a_period_and_the_publisher_goes_on(redis_node, broker, monkeypatch,
-                                                                              environment_name, started, caplog):
+def test_a_cloudwatch_error_is_logged_once_a_period_and_the_publisher_goes_on(
+    redis_node, broker, monkeypatch, environment_name, started, caplog
+):
     caplog.set_level(logging.INFO, logger="broker_tier.backlog_metrics")
     with CannedEndpoint(CannedResponse(403, "", "application/cbor")) as endpoint:  # CloudWatch refuses
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint.url)
@@ -210,12 +257,17 @@ def test_a_cloudwatch_error_is_logged_once_a_period_and_the_publisher_goes_on(re
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         publisher(redis_node.port, environment_name, started).start()
         wait_until(lambda: len(warnings(caplog)) >= 2, 10, "two periods' warnings")
-        assert warnings(caplog)[0] == ("Redis backlog metrics could not be published to CloudWatch: ClientError: An "
-                                       "error occurred (403) when calling the PutMetricData operation: (Beat goes "
-                                       f"on; tried again in {PERIOD_SECONDS:g} s)")
+        assert warnings(caplog)[0] == (
+            "Redis backlog metrics could not be published to CloudWatch: ClientError: An "
+            "error occurred (403) when calling the PutMetricData operation: (Beat goes "
+            f"on; tried again in {PERIOD_SECONDS:g} s)"
+        )
         endpoint.response = CannedResponse(200, "", "application/cbor")  # accepted again
-        wait_until(lambda: any(r.getMessage().startswith("Redis backlog metrics published") for r in caplog.records),
-                   10, "a publication once CloudWatch accepts it")
+        wait_until(
+            lambda: any(r.getMessage().startswith("Redis backlog metrics published") for r in caplog.records),
+            10,
+            "a publication once CloudWatch accepts it",
+        )
     assert started[0].thread.is_alive()
 
 
@@ -223,10 +275,14 @@ def backlog_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == THREAD_NAME]
 
 
-@pytest.mark.parametrize("overrides, reason", [
-    ({"BROKER_TIER_BROKER": "sqs"}, "off (the broker is sqs, whose queues publish their own metrics)"),
-    ({"BROKER_TIER_ENVIRONMENT": None}, "off (BROKER_TIER_ENVIRONMENT is not set"),
-], ids=["sqs-mode", "no-environment-name"])
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"BROKER_TIER_BROKER": "sqs"}, "off (the broker is sqs, whose queues publish their own metrics)"),
+        ({"BROKER_TIER_ENVIRONMENT": None}, "off (BROKER_TIER_ENVIRONMENT is not set"),
+    ],
+    ids=["sqs-mode", "no-environment-name"],
+)
 def test_nothing_starts_in_sqs_mode_or_without_the_environment_name(overrides, reason, caplog):
     caplog.set_level(logging.INFO, logger="broker_tier.backlog_metrics")
     app = Celery("backlog-test")
@@ -246,8 +302,9 @@ def test_a_beat_of_another_app_starts_nothing():
     assert backlog_threads() == before
 
 
-def test_celery_beat_starting_starts_the_publisher(redis_node, broker, aws, environment_name, started, monkeypatch,
-                                                   tmp_path):
+def test_celery_beat_starting_starts_the_publisher(
+    redis_node, broker, aws, environment_name, started, monkeypatch, tmp_path
+):
     """A real ``celery.beat.Service`` of an app the settings package configured: its ``beat_init`` starts the
     publisher, whose first publication follows at once (the contract's period applies after it)."""
     original_start = BacklogPublisher.start
@@ -264,8 +321,11 @@ def test_celery_beat_starting_starts_the_publisher(redis_node, broker, aws, envi
     thread = threading.Thread(target=beat.start, name="test-beat", daemon=True)
     thread.start()
     try:
-        found = wait_until(lambda: statistics(aws, environment_name, "interactive", contract.REDIS_BACKLOG_WAITING),
-                           10, "Beat's first publication")
+        found = wait_until(
+            lambda: statistics(aws, environment_name, "interactive", contract.REDIS_BACKLOG_WAITING),
+            10,
+            "Beat's first publication",
+        )
     finally:
         beat.stop()
         thread.join(timeout=10)

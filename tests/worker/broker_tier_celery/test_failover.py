@@ -11,9 +11,9 @@ import redis
 from kombu import Connection, Queue
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
-from broker_tier_celery import failover
 from broker_tier.rehearsal.util import wait_until
-from broker_tier_celery.failover import (DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection)
+from broker_tier_celery import failover
+from broker_tier_celery.failover import DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection
 
 STOCK_TRANSPORT = "kombu.transport.redis:Transport"
 FAILOVER_TRANSPORT = f"{FailoverRedisTransport.__module__}:{FailoverRedisTransport.__name__}"
@@ -30,9 +30,12 @@ def pair(tmp_path):
 
 def client_of(node: RedisNode, connection_class=PrimaryConnection) -> redis.Redis:
     # retries off: each test sees what one command meets
-    return redis.Redis(connection_pool=redis.ConnectionPool(
-        host=node.address[0], port=node.port, password=node.password, connection_class=connection_class, retry=None),
-        retry=None)
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            host=node.address[0], port=node.port, password=node.password, connection_class=connection_class, retry=None
+        ),
+        retry=None,
+    )
 
 
 def test_a_connection_that_reaches_a_replica_is_refused(pair):
@@ -200,10 +203,13 @@ def test_a_message_popped_while_redis_is_full_is_kept_until_memory_is_freed_then
     for _ in range(3):  # the consumer restarts while Redis stays full: each new channel's put-back is refused
         caplog.clear()
         with Connection(_url(node), transport=FAILOVER_TRANSPORT) as again:
-            again.default_channel  # created all the same: a raise here would leak its pool's connection
+            assert (
+                again.default_channel is not None
+            )  # created all the same: a raise here would leak its pool's connection
         assert [r.getMessage() for r in caplog.records if r.name == "broker_tier.failover"] == [
             "could not put 1 kept message(s) back on their queues (OutOfMemoryError): kept, to try again with the "
-            "next channel"]
+            "next channel"
+        ]
     assert len(kept) == 1 and queue.llen("work") == 2
     wait_until(lambda: _clients(node) == clients, 5, "the channels' connections to close")  # none left open
     node.control.config_set("maxmemory", 0)  # memory freed
@@ -215,12 +221,22 @@ def test_a_message_popped_while_redis_is_full_is_kept_until_memory_is_freed_then
 
 
 def test_messages_still_kept_when_the_process_exits_are_named_in_a_warning():
-    exiting = subprocess.run([sys.executable, "-c", (
-        "from broker_tier_celery import failover\n"
-        "failover._unrecorded.append(({'headers': {'id': '6f1c-task'}, 'body': '...'}, '', 'default'))\n"
-        "failover._unrecorded.append(({'body': 'not a Celery message'}, '', 'default'))\n")],
-        capture_output=True, text=True, timeout=30)
+    exiting = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from broker_tier_celery import failover\n"
+                "failover._unrecorded.append(({'headers': {'id': '6f1c-task'}, 'body': '...'}, '', 'default'))\n"
+                "failover._unrecorded.append(({'body': 'not a Celery message'}, '', 'default'))\n"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert exiting.returncode == 0, exiting.stderr
     assert exiting.stderr.splitlines()[-1] == (
         "exiting with 2 message(s) taken off their queues that could not be put back (Redis kept refusing the "
-        "write): lost unless sent again; task ids: 6f1c-task (queue 'default'), (no task id) (queue 'default')")
+        "write): lost unless sent again; task ids: 6f1c-task (queue 'default'), (no task id) (queue 'default')"
+    )

@@ -7,32 +7,37 @@ from types import SimpleNamespace
 
 import pytest
 from celery import Celery
+from loopback import FakeEcsAgent
+from settings_environ import environ
 
 from broker_tier_celery import SettingsError, configure
 from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
-from broker_tier_celery.protection import (AgentEndpoint, ProtectionKeeper, expiry_minutes, keeper_for)
+from broker_tier_celery.protection import AgentEndpoint, ProtectionKeeper, expiry_minutes, keeper_for
 from broker_tier_celery.shutdown import decide, receives_in_flight, succeeded
 from broker_tier_celery.sqs_handback import TRANSPORT
-
-from loopback import FakeEcsAgent
-from settings_environ import environ
 
 NOW = 1_000_000.0
 
 
 def request(*, started_ago: float | None, limit: float | None = None, task_limit: float | None = None):
-    return SimpleNamespace(time_start=None if started_ago is None else NOW - started_ago,
-                           time_limits=(limit, None), task=SimpleNamespace(time_limit=task_limit))
+    return SimpleNamespace(
+        time_start=None if started_ago is None else NOW - started_ago,
+        time_limits=(limit, None),
+        task=SimpleNamespace(time_limit=task_limit),
+    )
 
 
-@pytest.mark.parametrize("req, default, hand_back, why", [
-    (request(started_ago=None), 60, True, "not started"),
-    (request(started_ago=10), None, True, "no time limit"),
-    (request(started_ago=10), 100, False, "ends it 90 s from now, within the 105 s left"),
-    (request(started_ago=10), 300, True, "may run 290 s more, past the stop deadline in 105 s"),
-    (request(started_ago=10, limit=30), 300, False, "ends it 20 s"),  # the message's own limit wins
-    (request(started_ago=10, task_limit=30), 300, False, "ends it 20 s"),  # then the task's
-])
+@pytest.mark.parametrize(
+    "req, default, hand_back, why",
+    [
+        (request(started_ago=None), 60, True, "not started"),
+        (request(started_ago=10), None, True, "no time limit"),
+        (request(started_ago=10), 100, False, "ends it 90 s from now, within the 105 s left"),
+        (request(started_ago=10), 300, True, "may run 290 s more, past the stop deadline in 105 s"),
+        (request(started_ago=10, limit=30), 300, False, "ends it 20 s"),  # the message's own limit wins
+        (request(started_ago=10, task_limit=30), 300, False, "ends it 20 s"),  # then the task's
+    ],
+)
 def test_sigterm_keeps_only_what_its_time_limit_ends_before_the_deadline(req, default, hand_back, why):
     decision = decide(req, now=NOW, deadline=NOW + 105, default_time_limit=default)
     assert decision.hand_back is hand_back and why in decision.reason
@@ -42,14 +47,17 @@ def test_no_event_loop_means_no_receive_in_flight():
     assert receives_in_flight() == 0
 
 
-@pytest.mark.parametrize("limit, renew, minutes", [
-    (300, 300, 11),       # 300 + 300 + 5 s check -> 10.08 min -> 11
-    (60, 300, 7),
-    (3600, 300, 66),
-    (1, 1, 1),            # never below the agent's minimum
-    (43_200 * 4, 300, 2880),  # never above its maximum (48 h)
-    (None, 300, 120),     # no time limit: the agent's default
-])
+@pytest.mark.parametrize(
+    "limit, renew, minutes",
+    [
+        (300, 300, 11),  # 300 + 300 + 5 s check -> 10.08 min -> 11
+        (60, 300, 7),
+        (3600, 300, 66),
+        (1, 1, 1),  # never below the agent's minimum
+        (43_200 * 4, 300, 2880),  # never above its maximum (48 h)
+        (None, 300, 120),  # no time limit: the agent's default
+    ],
+)
 def test_protection_expiry_outlasts_a_task_started_just_before_a_renewal(limit, renew, minutes):
     assert expiry_minutes(time_limit_seconds=limit, renew_seconds=renew) == minutes
 
@@ -107,8 +115,9 @@ def test_keeper_survives_a_failing_endpoint_and_tries_again(caplog):
 def test_keeper_survives_an_agent_answer_it_cannot_read(garbled, caplog):
     with FakeEcsAgent() as agent:
         agent.garbled = garbled
-        keeper = ProtectionKeeper(endpoint=AgentEndpoint(agent.uri), busy=lambda: True, time_limit_seconds=60,
-                                  renew_seconds=30)
+        keeper = ProtectionKeeper(
+            endpoint=AgentEndpoint(agent.uri), busy=lambda: True, time_limit_seconds=60, renew_seconds=30
+        )
         keeper.check()
         assert keeper.protected is False and "could not be set" in caplog.text
         agent.garbled = None
@@ -126,8 +135,7 @@ def test_keeper_thread_outlives_an_unexpected_error(caplog):
         return True
 
     with FakeEcsAgent() as agent:
-        keeper = ProtectionKeeper(endpoint=AgentEndpoint(agent.uri), busy=busy, time_limit_seconds=60,
-                                  renew_seconds=1)
+        keeper = ProtectionKeeper(endpoint=AgentEndpoint(agent.uri), busy=busy, time_limit_seconds=60, renew_seconds=1)
         keeper.start()
         deadline = time.monotonic() + 5
         while not agent.requests and time.monotonic() < deadline:
@@ -158,16 +166,21 @@ def backend_answering(answer):
         if isinstance(answer, Exception):
             raise answer
         return answer
-    return SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(
-        backend=SimpleNamespace(_get_task_meta_for=get_task_meta_for)))
+
+    return SimpleNamespace(
+        id="t-1", name="x", task=SimpleNamespace(backend=SimpleNamespace(_get_task_meta_for=get_task_meta_for))
+    )
 
 
-@pytest.mark.parametrize("answer, done", [
-    ({"status": "SUCCESS", "result": 1}, True),  # stored by the child before the main process knew: acknowledge
-    ({"status": "PENDING"}, False),
-    ({"status": "FAILURE"}, False),
-    (ConnectionError("result backend down"), None),  # unknown: hand back (a duplicate beats a loss)
-])
+@pytest.mark.parametrize(
+    "answer, done",
+    [
+        ({"status": "SUCCESS", "result": 1}, True),  # stored by the child before the main process knew: acknowledge
+        ({"status": "PENDING"}, False),
+        ({"status": "FAILURE"}, False),
+        (ConnectionError("result backend down"), None),  # unknown: hand back (a duplicate beats a loss)
+    ],
+)
 def test_a_task_counts_as_done_only_with_a_stored_success(answer, done):
     assert succeeded(backend_answering(answer)) is done
 
@@ -181,8 +194,10 @@ def test_an_unreachable_result_backend_is_asked_once_without_its_retries():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = Celery("unreachable")
-    configure(app, environ(BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(port),
-                           BROKER_TIER_REDIS_TLS="false"))
+    configure(
+        app,
+        environ(BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(port), BROKER_TIER_REDIS_TLS="false"),
+    )
     assert app.conf.result_backend_always_retry and app.conf.result_backend_max_retries == 10
     request = SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(backend=app.backend))
     started = time.monotonic()
@@ -198,8 +213,9 @@ def test_a_failing_hand_back_still_lets_celery_shut_the_worker_down(monkeypatch,
     kills, timers = [], []
     monkeypatch.setattr(shutdown.os, "kill", lambda pid, sig: kills.append(sig))
     monkeypatch.setattr(shutdown.signal, "getsignal", lambda sig: signals.SIG_IGN)
-    hub = SimpleNamespace(call_repeatedly=lambda delay, callback: timers.append(callback) or SimpleNamespace(
-        cancel=lambda: None))
+    hub = SimpleNamespace(
+        call_repeatedly=lambda delay, callback: timers.append(callback) or SimpleNamespace(cancel=lambda: None)
+    )
     conf = SimpleNamespace(worker_soft_shutdown_timeout=105, task_time_limit=60)
     handler = shutdown.SigtermHandBack(SimpleNamespace(app=SimpleNamespace(conf=conf), task_consumer=None), hub)
 
@@ -227,8 +243,14 @@ def test_after_one_failed_read_the_rest_are_handed_back_without_asking(monkeypat
         def read(_):
             reads.append(task_id)
             raise ConnectionError("result backend down")
-        return SimpleNamespace(id=task_id, name="x", acknowledged=False, task=SimpleNamespace(
-            backend=SimpleNamespace(_get_task_meta_for=read)), reject=lambda requeue: rejected.append(task_id))
+
+        return SimpleNamespace(
+            id=task_id,
+            name="x",
+            acknowledged=False,
+            task=SimpleNamespace(backend=SimpleNamespace(_get_task_meta_for=read)),
+            reject=lambda requeue: rejected.append(task_id),
+        )
 
     for task_id in ("t-1", "t-2", "t-3"):
         handler._hand_back(request(task_id), "cannot finish before the deadline")

@@ -7,18 +7,17 @@ import ssl
 import time
 
 import pytest
-
 from celery import Celery
 from celery.app.backends import by_url
 from kombu import Queue
 from kombu.transport import redis as kombu_redis
 from kombu.transport.redis import Transport as KombuRedisTransport
+from settings_environ import QUEUES, environ
 
 import broker_tier_contract as contract
 from broker_tier.rehearsal.redis_pair import RedisNode
 from broker_tier_celery import SettingsError, settings_from_environment
 from broker_tier_celery.failover import FailoverRedisBackend, FailoverRedisTransport, PrimarySSLConnection
-from settings_environ import QUEUES, environ
 
 UNACKED_OPTIONS = tuple(contract.redis_unacked_keys("any"))
 """kombu's transport options that name the record of messages in progress (hash, index, mutex)."""
@@ -110,8 +109,10 @@ def test_a_redis_worker_keeps_its_messages_in_progress_in_its_own_class_record_a
     worker = settings_from_environment(environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE="default"))
     options = worker["broker_transport_options"]
     assert {name: options[name] for name in UNACKED_OPTIONS} == {
-        "unacked_key": "unacked:default", "unacked_index_key": "unacked_index:default",
-        "unacked_mutex_key": "unacked_mutex:default"}
+        "unacked_key": "unacked:default",
+        "unacked_index_key": "unacked_index:default",
+        "unacked_mutex_key": "unacked_mutex:default",
+    }
     assert set(UNACKED_OPTIONS) <= set(kombu_redis.Channel.from_transport_options)  # names kombu reads
     # Beat and producers consume nothing: kombu's default keys ('unacked', ...), which they never scan
     beat = settings_from_environment(environ(BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE=None))
@@ -126,11 +127,18 @@ LONG_VISIBILITY_SECONDS, SHORT_VISIBILITY_SECONDS = 30, 1
 def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_record: bool) -> Celery:
     """A Celery app configured as a worker of ``queue`` on the loopback node; ``class_record=False``: with
     kombu's default, shared record of messages in progress instead of its class's own (the defect)."""
-    settings = settings_from_environment(environ(
-        BROKER_TIER_BROKER="redis", BROKER_TIER_QUEUE=queue, BROKER_TIER_VISIBILITY_TIMEOUT=str(visibility_seconds),
-        BROKER_TIER_QUEUE_URLS=json.dumps({"interactive": "unused", "batch": "unused"}),
-        BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(node.port), BROKER_TIER_REDIS_TLS="false",
-        BROKER_TIER_REDIS_AUTH_TOKEN=node.password))
+    settings = settings_from_environment(
+        environ(
+            BROKER_TIER_BROKER="redis",
+            BROKER_TIER_QUEUE=queue,
+            BROKER_TIER_VISIBILITY_TIMEOUT=str(visibility_seconds),
+            BROKER_TIER_QUEUE_URLS=json.dumps({"interactive": "unused", "batch": "unused"}),
+            BROKER_TIER_REDIS_HOST="127.0.0.1",
+            BROKER_TIER_REDIS_PORT=str(node.port),
+            BROKER_TIER_REDIS_TLS="false",
+            BROKER_TIER_REDIS_AUTH_TOKEN=node.password,
+        )
+    )
     if not class_record:
         for name in UNACKED_OPTIONS:
             settings["broker_transport_options"].pop(name, None)
@@ -139,10 +147,12 @@ def _broker_app(node: RedisNode, queue: str, visibility_seconds: int, *, class_r
     return app
 
 
-@pytest.mark.parametrize("class_record, batch_restored", [(True, False), (False, True)],
-                         ids=["class-record", "kombu-default-shared-record"])
-def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(lone_redis, class_record,
-                                                                             batch_restored):
+@pytest.mark.parametrize(
+    "class_record, batch_restored", [(True, False), (False, True)], ids=["class-record", "kombu-default-shared-record"]
+)
+def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(
+    lone_redis, class_record, batch_restored
+):
     """A batch worker (30 s visibility timeout) holds a message it received and has not acknowledged (its task
     runs); an interactive worker (1 s) runs kombu's periodic restore (``QoS.restore_visible``) more than 1 s
     later. With kombu's shared record the interactive worker puts the batch message back in its queue, to run
@@ -159,8 +169,9 @@ def test_a_short_class_worker_does_not_hand_out_a_long_class_task_still_running(
             connection.Producer(channel).publish({"class": name}, routing_key=name)
             held[name] = channel.basic_get(name, no_ack=False)  # received, not acked: in the record
             assert held[name] is not None and broker.llen(name) == 0
-        record = {name: contract.redis_unacked_keys(name)["unacked_key"] if class_record else "unacked"
-                  for name in held}
+        record = {
+            name: contract.redis_unacked_keys(name)["unacked_key"] if class_record else "unacked" for name in held
+        }
         assert broker.hexists(record["batch"], held["batch"].delivery_tag)
         time.sleep(SHORT_VISIBILITY_SECONDS + 0.2)
         interactive.default_channel.qos.restore_visible(num=10, interval=1)  # the periodic scan, unthrottled
@@ -177,14 +188,17 @@ def test_local_sqs_endpoint_for_tests():
     assert settings["broker_transport_options"]["is_secure"] is False
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"BROKER_TIER_QUEUE_URLS": None}, "BROKER_TIER_QUEUE_URLS is required"),
-    ({"BROKER_TIER_QUEUE_URLS": "not json"}, "not JSON"),
-    ({"BROKER_TIER_BROKER": "rabbitmq"}, "'rabbitmq' is not 'sqs' or 'redis'"),
-    ({"BROKER_TIER_QUEUE": "batch"}, "'batch' is not one of the declared classes"),
-    ({"BROKER_TIER_REDIS_PORT": "six"}, "BROKER_TIER_REDIS_PORT = 'six' is not an integer"),
-    ({"BROKER_TIER_REDIS_TLS": "maybe"}, "not 'true' or 'false'"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"BROKER_TIER_QUEUE_URLS": None}, "BROKER_TIER_QUEUE_URLS is required"),
+        ({"BROKER_TIER_QUEUE_URLS": "not json"}, "not JSON"),
+        ({"BROKER_TIER_BROKER": "rabbitmq"}, "'rabbitmq' is not 'sqs' or 'redis'"),
+        ({"BROKER_TIER_QUEUE": "batch"}, "'batch' is not one of the declared classes"),
+        ({"BROKER_TIER_REDIS_PORT": "six"}, "BROKER_TIER_REDIS_PORT = 'six' is not an integer"),
+        ({"BROKER_TIER_REDIS_TLS": "maybe"}, "not 'true' or 'false'"),
+    ],
+)
 def test_bad_environment_is_refused_naming_the_variable(overrides, message):
     with pytest.raises(SettingsError, match=message):
         settings_from_environment(environ(**overrides))

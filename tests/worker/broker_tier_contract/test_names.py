@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import broker_tier_contract as contract
 import pytest
+
+import broker_tier_contract as contract
 
 
 @pytest.mark.parametrize("class_name", ["interactive", "default", "batch", "p1", "a" * 20])
@@ -19,8 +20,14 @@ def test_queue_and_service_output_ids_round_trip(class_name):
 
 
 def test_other_outputs_are_not_mistaken_for_queues_or_services():
-    for output_id in ("QueueBatch", "QueuesBatchUrl", "DeadLetterQueueBatchUri", "RedisPort", "WorkerServiceName",
-                      contract.ComputeOutputs.BEAT_SERVICE_NAME):
+    for output_id in (
+        "QueueBatch",
+        "QueuesBatchUrl",
+        "DeadLetterQueueBatchUri",
+        "RedisPort",
+        "WorkerServiceName",
+        contract.ComputeOutputs.BEAT_SERVICE_NAME,
+    ):
         assert contract.parse_queue_output_id(output_id) is None
         assert contract.parse_worker_service_output_id(output_id) is None
 
@@ -49,9 +56,12 @@ def test_canary_ledger_lines_parse_from_a_log_line_and_nothing_else_does():
 
 def test_the_contract_imports_without_any_third_party_package():
     # the worker image has no aws-cdk, and a team may copy the package: standard library only
-    code = ("import sys; sys.path = [p for p in sys.path if 'site-packages' not in p]; "
-            "import broker_tier_contract; print('ok')")
+    code = (
+        "import sys; sys.path = [p for p in sys.path if 'site-packages' not in p]; "
+        "import broker_tier_contract; print('ok')"
+    )
     worker_dir = str(__import__("pathlib").Path(contract.__file__).parents[1])
-    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                            env={"PYTHONPATH": worker_dir}, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env={"PYTHONPATH": worker_dir}, timeout=30
+    )
     assert result.stdout.strip() == "ok", result.stderr

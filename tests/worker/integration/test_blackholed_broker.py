@@ -16,10 +16,9 @@ from contextlib import contextmanager
 
 import pytest
 from kombu import Connection
-
-from broker_tier_celery import settings_from_environment
 from settings_environ import environ
 
+from broker_tier_celery import settings_from_environment
 
 
 @contextmanager
@@ -44,9 +43,14 @@ def blackholed(kind: str):
 @pytest.mark.parametrize("kind,time_out", [("silent", "socket_timeout"), ("syn-dropped", "socket_connect_timeout")])
 def test_a_publish_to_a_blackholed_primary_fails_within_the_time_out_instead_of_hanging(kind, time_out):
     with blackholed(kind) as port:
-        settings = settings_from_environment(environ(
-            BROKER_TIER_BROKER="redis", BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(port),
-            BROKER_TIER_REDIS_TLS="false"))
+        settings = settings_from_environment(
+            environ(
+                BROKER_TIER_BROKER="redis",
+                BROKER_TIER_REDIS_HOST="127.0.0.1",
+                BROKER_TIER_REDIS_PORT=str(port),
+                BROKER_TIER_REDIS_TLS="false",
+            )
+        )
         # The settings set both time-outs (10 s and 5 s: test_settings.py); shortened here to 1.5 s, which
         # proves the same (kombu hands them to redis-py, whose calls stop at them) in a fraction of the wait.
         # One attempt: redis-py's single retry on a time-out (``retry_on_timeout``, which the settings set) makes
@@ -59,8 +63,12 @@ def test_a_publish_to_a_blackholed_primary_fails_within_the_time_out_instead_of_
 
         def publish() -> None:
             try:
-                with Connection(settings["broker_url"], transport=settings["broker_transport"],
-                                transport_options=options, connect_timeout=0.1) as connection:
+                with Connection(
+                    settings["broker_url"],
+                    transport=settings["broker_transport"],
+                    transport_options=options,
+                    connect_timeout=0.1,
+                ) as connection:
                     connection.Producer().publish({"n": 1}, routing_key="default", retry=False)
                 outcome.append(None)
             except Exception as error:  # noqa: BLE001 - the test says what it was

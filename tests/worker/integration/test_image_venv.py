@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 from celery import Celery
+from loopback import celery_worker, ledger, tier_environ
 
 from broker_tier.tools.image_check import WORKER_DIR, ImageCheckError, install_like_the_image, stage_application
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK
-from loopback import celery_worker, ledger, tier_environ
 
 pytestmark = pytest.mark.slow  # real worker processes and pip installs (scheduled first: tests/conftest.py)
 
@@ -27,18 +27,28 @@ def image_like(tmp_path_factory):
     return {"python": python, "app_dir": stage_application(root / "app")}
 
 
-def test_the_worker_starts_from_the_images_packages_and_runs_a_task(image_like, redis_server, sqs_server, tmp_path,
-                                                                    monkeypatch):
+def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
+    image_like, redis_server, sqs_server, tmp_path, monkeypatch
+):
     environ = tier_environ(redis_server, sqs_server, broker="sqs", queue=None)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     producer = Celery("image-producer")
     producer.conf.update(settings_from_environment(environ))
-    worker_environ = {**tier_environ(redis_server, sqs_server, broker="sqs", queue="interactive"),
-                      "REMAP_SIGTERM": "SIGQUIT"}
+    worker_environ = {
+        **tier_environ(redis_server, sqs_server, broker="sqs", queue="interactive"),
+        "REMAP_SIGTERM": "SIGQUIT",
+    }
     celery = [str(image_like["python"].parent / "celery")]  # the console script, as the image's CMD
-    with celery_worker(worker_environ, "interactive", tmp_path / "worker.log", pool="prefork", name="image",
-                       celery=celery, app_dir=image_like["app_dir"]):
+    with celery_worker(
+        worker_environ,
+        "interactive",
+        tmp_path / "worker.log",
+        pool="prefork",
+        name="image",
+        celery=celery,
+        app_dir=image_like["app_dir"],
+    ):
         token = uuid.uuid4().hex
         assert producer.send_task(CANARY_TASK, args=[token], queue="interactive").get(timeout=60)["token"] == token
     log = (tmp_path / "worker.log").read_text()
@@ -54,9 +64,27 @@ def dockerfile_python_version() -> str:
 @pytest.mark.parametrize("platform", ["manylinux_2_28_x86_64", "manylinux_2_28_aarch64"])
 def test_every_pin_has_a_wheel_for_the_images_python_and_both_architectures(platform, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--python-version", dockerfile_python_version(), "--platform", platform, "--target", str(tmp_path / "t"),
-         "-r", str(WORKER_DIR / "requirements.txt")], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            dockerfile_python_version(),
+            "--platform",
+            platform,
+            "--target",
+            str(tmp_path / "t"),
+            "-r",
+            str(WORKER_DIR / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 

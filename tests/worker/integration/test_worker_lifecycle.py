@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 from celery import Celery
+from loopback import FakeEcsAgent, celery_worker, celery_workers, free_port, ledger, tier_environ, wait_until
 
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import HOLD_TASK, redis_unacked_keys
-from loopback import FakeEcsAgent, celery_worker, celery_workers, free_port, ledger, tier_environ, wait_until
 
 pytestmark = pytest.mark.slow  # real worker processes (scheduled first: tests/conftest.py)
 
@@ -28,9 +28,11 @@ HELD_SECONDS = 4.5
 
 
 def worker_environ(redis_server, sqs_server, queue: str, broker: str = "sqs", **extra: str) -> dict[str, str]:
-    return {**tier_environ(redis_server, sqs_server, broker=broker, queue=queue),
-            "REMAP_SIGTERM": "SIGQUIT",  # as the stack sets it: SIGTERM starts Celery's soft shutdown
-            **extra}
+    return {
+        **tier_environ(redis_server, sqs_server, broker=broker, queue=queue),
+        "REMAP_SIGTERM": "SIGQUIT",  # as the stack sets it: SIGTERM starts Celery's soft shutdown
+        **extra,
+    }
 
 
 def producer(redis_server, sqs_server, monkeypatch, broker: str = "sqs") -> Celery:
@@ -45,21 +47,30 @@ def producer(redis_server, sqs_server, monkeypatch, broker: str = "sqs") -> Cele
 def queue_counts(sqs_server, name: str) -> tuple[int, int]:
     attributes = sqs_server["client"].get_queue_attributes(
         QueueUrl=sqs_server["urls"][name],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-@pytest.mark.parametrize("broker, concurrency", [("sqs", 1), ("sqs", 2), ("redis", 2)],
-                         ids=["sqs-all-busy", "sqs-poll-open", "redis"])
-def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redis_server, sqs_server, tmp_path,
-                                                                            monkeypatch, broker, concurrency):
+@pytest.mark.parametrize(
+    "broker, concurrency", [("sqs", 1), ("sqs", 2), ("redis", 2)], ids=["sqs-all-busy", "sqs-poll-open", "redis"]
+)
+def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(
+    redis_server, sqs_server, tmp_path, monkeypatch, broker, concurrency
+):
     """With one process busy and another idle ("poll-open") the worker has a long poll open at SIGTERM:
     the hand-back waits for it to return (at most the 5 s ``wait_time_seconds``). With the Redis broker
     the message goes back from kombu's unacked hash to the list (its visibility timeout here: 180 s)."""
     app = producer(redis_server, sqs_server, monkeypatch, broker)
     # A 120 s time limit cannot end within the 5 s soft-shutdown window: the task must be handed back.
-    environ = worker_environ(redis_server, sqs_server, "long", broker, BROKER_TIER_TASK_TIME_LIMIT="120",
-                             BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="5")
+    environ = worker_environ(
+        redis_server,
+        sqs_server,
+        "long",
+        broker,
+        BROKER_TIER_TASK_TIME_LIMIT="120",
+        BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="5",
+    )
     token = uuid.uuid4().hex
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     # Two workers, both ready before the task is sent: one takes it (the first), the other is the
@@ -77,8 +88,10 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
         exit_seconds = time.time() - sigterm_at
         assert result.get(timeout=90)["hostname"] == started[0]["hostname"]
     first_text = first_log.read_text()
-    print(f"hand-back ({broker}, {concurrency} process(es)): SIGTERM to the start on another worker in "
-          f"{hand_back_seconds:.2f} s; the first worker exited {exit_seconds:.1f} s after SIGTERM")
+    print(
+        f"hand-back ({broker}, {concurrency} process(es)): SIGTERM to the start on another worker in "
+        f"{hand_back_seconds:.2f} s; the first worker exited {exit_seconds:.1f} s after SIGTERM"
+    )
     assert hand_back_seconds < HAND_BACK_LIMIT_SECONDS, first_text[-3000:]
     assert "handed back at once" in first_text
     # interrupted, never done: it would have been done within the 5 s window had the worker let it run
@@ -98,8 +111,9 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(redi
 def test_sigterm_lets_a_task_that_can_finish_in_time_finish(redis_server, sqs_server, tmp_path, monkeypatch):
     app = producer(redis_server, sqs_server, monkeypatch)
     # A 20 s time limit ends any task started before SIGTERM within the 25 s window: it finishes here.
-    environ = worker_environ(redis_server, sqs_server, "long", BROKER_TIER_TASK_TIME_LIMIT="20",
-                             BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="25")
+    environ = worker_environ(
+        redis_server, sqs_server, "long", BROKER_TIER_TASK_TIME_LIMIT="20", BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT="25"
+    )
     token = uuid.uuid4().hex
     with celery_worker(environ, "long", tmp_path / "worker.log", pool="prefork") as worker:
         result = app.send_task(HOLD_TASK, args=[token, 4], queue="long")
@@ -117,13 +131,20 @@ def test_sigterm_lets_a_task_that_can_finish_in_time_finish(redis_server, sqs_se
     assert exited_after < 25, log[-3000:]
 
 
-def test_scale_in_protection_is_set_while_busy_renewed_and_cleared_when_idle(redis_server, sqs_server, tmp_path,
-                                                                            monkeypatch):
+def test_scale_in_protection_is_set_while_busy_renewed_and_cleared_when_idle(
+    redis_server, sqs_server, tmp_path, monkeypatch
+):
     app = producer(redis_server, sqs_server, monkeypatch)
     with FakeEcsAgent() as agent:
         # renewed every second (the shortest period allowed) during a 3.5 s task: about three renewals
-        environ = worker_environ(redis_server, sqs_server, "long", ECS_AGENT_URI=agent.uri,
-                                 BROKER_TIER_TASK_TIME_LIMIT="120", BROKER_TIER_PROTECTION_RENEW_SECONDS="1")
+        environ = worker_environ(
+            redis_server,
+            sqs_server,
+            "long",
+            ECS_AGENT_URI=agent.uri,
+            BROKER_TIER_TASK_TIME_LIMIT="120",
+            BROKER_TIER_PROTECTION_RENEW_SECONDS="1",
+        )
         token = uuid.uuid4().hex
         with celery_worker(environ, "long", tmp_path / "worker.log", pool="prefork", concurrency=2):
             assert agent.requests == []  # idle since start: nothing to protect
@@ -143,15 +164,17 @@ def test_scale_in_protection_is_set_while_busy_renewed_and_cleared_when_idle(red
     assert started and "scale-in protection set" in log and "scale-in protection cleared (idle)" in log
 
 
-def test_an_unreachable_or_failing_agent_endpoint_never_stops_the_worker(redis_server, sqs_server, tmp_path,
-                                                                        monkeypatch):
+def test_an_unreachable_or_failing_agent_endpoint_never_stops_the_worker(
+    redis_server, sqs_server, tmp_path, monkeypatch
+):
     app = producer(redis_server, sqs_server, monkeypatch)
     unreachable = f"http://127.0.0.1:{free_port()}/api/task-id"  # nothing listens there
     with FakeEcsAgent() as failing:
         failing.failing = True
         for name, uri in (("unreachable", unreachable), ("failing", failing.uri)):
-            environ = worker_environ(redis_server, sqs_server, "long", ECS_AGENT_URI=uri,
-                                     BROKER_TIER_PROTECTION_RENEW_SECONDS="1")
+            environ = worker_environ(
+                redis_server, sqs_server, "long", ECS_AGENT_URI=uri, BROKER_TIER_PROTECTION_RENEW_SECONDS="1"
+            )
             log_path = tmp_path / f"{name}.log"
             with celery_worker(environ, "long", log_path, pool="prefork", name=name):
                 tokens = [uuid.uuid4().hex for _ in range(2)]
