@@ -1,28 +1,7 @@
-"""Beat publishes the Redis broker's backlog to CloudWatch, per class, for the worker services' scaling.
+"""Beat publishes the Redis broker's backlog per class (waiting, in progress) to CloudWatch every minute, the
+metrics the redis-mode worker services scale on (why Beat, and how it reads: docs/decisions/redis-backlog-metrics.md).
 
-With SQS each queue publishes its own metrics (visible and in-flight messages), on which the stack scales
-each class's worker service. A Redis list publishes nothing, so in redis mode the stack scales on two metrics
-that Beat publishes every ``REDIS_BACKLOG_PERIOD_SECONDS`` for every class of the tier (names, namespace and
-dimensions: ``broker_tier_contract``):
-
-- ``REDIS_BACKLOG_WAITING``: messages in the class's lists, every priority (kombu's Redis transport keeps a
-  list per priority step: the queue's name, and ``<queue><sep><step>`` for the others);
-- ``REDIS_BACKLOG_IN_PROGRESS``: messages in the class's unacked record (``redis_unacked_keys``): received by
-  a worker and not yet acknowledged, tasks running or waiting for their ETA.
-
-Beat publishes them because the tier always runs exactly one Beat, while a class's workers may number zero
-(``min_tasks`` 0): only a process that is not one of them can say that work is waiting for them.
-
-- Redis is read through the broker connection itself (``app.connection_for_read``: the broker URL with its
-  TLS, AUTH token and database, and the transport whose connections follow the primary, so a demoted node
-  is never read), with the key names of kombu's own channel (``_q_for_pri``, ``priority_steps``, ``sep``,
-  ``global_keyprefix``), in one MULTI/EXEC so that every count is of the same moment.
-- Each period opens one connection, tried once, with socket time-outs the broker's own options leave out
-  (a worker's BRPOP blocks), so a node that vanished costs one period, never the thread.
-- A failure (Redis, CloudWatch, anything) is one WARNING line, and the next period tries again: Beat never
-  notices. A publication after failures says so (INFO).
-- Nothing starts outside Beat (``beat_init``), outside redis mode, or without ``BROKER_TIER_ENVIRONMENT``
-  (the metrics' ``Environment`` dimension). Celery has no signal for Beat's end: the thread is a daemon.
+A failure costs one period and one WARNING line, never Beat itself.
 """
 
 from __future__ import annotations
@@ -38,17 +17,17 @@ from typing import Any
 from celery import signals
 
 import broker_tier_contract as contract
-from broker_tier_celery.settings import TierEnvironment
+from broker_tier_celery.environment import TierEnvironment
 
 logger = logging.getLogger("broker_tier.backlog_metrics")
 
 REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
-"""Longest wait for one Redis reply (as the result backend's ``redis_socket_timeout``)."""
+"""Longest wait for one Redis reply: the broker's own options leave it out of BRPOP's connections."""
 REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
 CLOUDWATCH_CONNECT_TIMEOUT_SECONDS = 5
 CLOUDWATCH_READ_TIMEOUT_SECONDS = 10
-"""With botocore's standard retry mode (3 attempts of at most 15 s, plus at most 3 s of back-off), a
-publication that keeps failing gives up within the minute's period instead of overrunning it."""
+"""With botocore's standard retries (3 attempts of at most 15 s, at most 3 s of back-off) a failing
+publication gives up within the minute's period."""
 COUNT_UNIT = "Count"
 
 

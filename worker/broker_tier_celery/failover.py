@@ -1,28 +1,8 @@
-"""Redis connections that follow the primary endpoint through a failover.
+"""Redis connections that follow the primary endpoint through a failover (docs/decisions/redis-follow-the-primary.md).
 
-After an ElastiCache failover the old primary comes back as a replica, and every connection still
-open to it answers writes with ``READONLY You can't write against a read only replica``. redis-py
-treats that as an ordinary reply (``ReadOnlyError``, a ``ResponseError``): the connection stays
-open and goes back to its pool, and its health check (a PING, which a replica answers) keeps
-passing. Neither Celery's result backend nor kombu retries a ``ResponseError``, so, as the
-rehearsal shows (``broker-tier-ops rehearse``), a worker keeps writing its results to the demoted
-node until it restarts: every result is lost, and on SQS the succeeded tasks stay un-acked, run
-again at each visibility timeout and end in the dead-letter queue. With the Redis broker the same
-reply reaches callers of ``apply_async``: the publish retry reconnects once, the reconnect reaches
-the demoted node again (the DNS name has not moved yet) and "succeeds", and kombu re-raises.
-
-The connection classes here do what redis-py's own Sentinel support does for a demoted master
-(``SentinelManagedConnection.read_response`` in ``redis/sentinel.py``): on ``READONLY`` they drop
-the connection and raise ``ConnectionError``; and on connect they refuse a node that is not the
-primary (``ROLE``), so a reconnect fails until the name has moved. Every retry that already covers
-connection errors (Celery's result backend retry, the publish retry, the worker's reconnect) now
-covers the failover too. On ElastiCache's primary endpoint ``READONLY`` and a replica's ``ROLE``
-have no other meaning. They are installed by a result backend class and, with the Redis broker, a
-kombu transport (both here) that the settings package names in ``result_backend`` and
-``broker_transport``. The transport's channel also works around kombu's "'NoneType' object has no
-attribute 'hostname'" crash after a power loss (:class:`FailoverRedisChannel`), and keeps a message that a
-failover or a full Redis would otherwise lose between taking it off its queue and recording it as
-unacknowledged (:class:`FailoverRedisQoS`).
+A connection refuses a node that is not the primary (``ROLE`` on connect) and turns ``READONLY`` into a
+connection error, as redis-py's Sentinel support does for a demoted master; every retry that covers connection
+errors then covers a failover too. The result backend and the Redis broker's transport use them.
 """
 
 from __future__ import annotations
@@ -32,6 +12,7 @@ import logging
 import os
 import threading
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
@@ -40,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError
 from redis.utils import str_if_bytes
 
+from broker_tier_celery.fallbacks import warn_once
 from broker_tier_celery.naming import qualified_name
 
 REACHED_REPLICA = "the primary endpoint reached a replica: a failover is under way and its DNS name has not moved yet"
@@ -51,28 +33,25 @@ DEMOTED_PRIMARY = (
 
 logger = logging.getLogger("broker_tier.failover")
 
+if TYPE_CHECKING:
+    _ConnectionBase = Connection
+else:
+    _ConnectionBase = object
 
-class _FollowsPrimary:
-    """Mixin for a redis-py connection class: a connection must reach the primary.
 
-    - On connect (after AUTH and SELECT) it asks ``ROLE`` and refuses a replica with
-      ``ConnectionError``: until the endpoint's DNS name moves, a reconnect reaches the demoted node,
-      whose PING succeeds, so without this check a reconnect "succeeds" and the next write fails
-      again (kombu's publish retry then gives up: it re-raises an error that persists after a
-      successful reconnect on transports without error classes, ``kombu.Connection.ensure``).
-      Refused, the reconnect is retried at the retry policy's intervals until the name has moved.
-    - A ``READONLY`` reply on an open connection closes it and becomes ``ConnectionError``.
-    """
+class _FollowsPrimary(_ConnectionBase):
+    """Mixin for redis-py's connection classes: refuse a replica on connect, drop a connection on READONLY."""
 
-    def on_connect_check_health(self, *args, **kwargs):
-        super().on_connect_check_health(*args, **kwargs)
+    def on_connect_check_health(self, check_health: bool = True) -> None:
+        super().on_connect_check_health(check_health=check_health)
+        # a replica answers PING: without ROLE a reconnect to the demoted node would "succeed"
         self.send_command("ROLE")
         role = self.read_response()
         if str_if_bytes(role[0]) != "master":
             self.disconnect()
             raise RedisConnectionError(REACHED_REPLICA)
 
-    def read_response(self, *args, **kwargs):
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)
         except ReadOnlyError:
@@ -88,32 +67,45 @@ class PrimarySSLConnection(_FollowsPrimary, SSLConnection):
     """A TLS connection to the primary endpoint."""
 
 
-FOLLOWING = {Connection: PrimaryConnection, SSLConnection: PrimarySSLConnection}
+FOLLOWING: dict[type[Connection], type[Connection]] = {
+    Connection: PrimaryConnection,
+    SSLConnection: PrimarySSLConnection,
+}
 
 
-def following_primary(connection_class: type) -> type:
-    """The class that follows the primary in place of ``connection_class`` (itself if it already does
-    or if it is neither of redis-py's TCP classes, e.g. a Unix socket)."""
-    return FOLLOWING.get(connection_class, connection_class)
+def following_primary(connection_class: type[Connection]) -> type[Connection]:
+    """The class that follows the primary in place of ``connection_class`` (itself if it already does)."""
+    if issubclass(connection_class, _FollowsPrimary):
+        return connection_class
+    following = FOLLOWING.get(connection_class)
+    if following is None:  # e.g. a Unix socket: no failover to follow, but say so
+        warn_once(
+            f"connection-class:{qualified_name(connection_class)}",
+            "Redis connection class %s is not one of redis-py's TCP classes: its connections do not follow the "
+            "primary through a failover",
+            qualified_name(connection_class),
+        )
+        return connection_class
+    return following
 
 
-class FailoverRedisBackend(RedisBackend):
+class FailoverRedisBackend(RedisBackend):  # type: ignore[misc]  # celery has no type information
     """Celery's Redis result backend, with connections that follow the primary."""
 
-    def _get_pool(self, **params):
+    def _get_pool(self, **params: Any) -> Any:
         params["connection_class"] = following_primary(params.get("connection_class", Connection))
         return super()._get_pool(**params)
 
 
-_unrecorded: deque[tuple[dict, str, str]] = deque()
-"""(payload, exchange, routing key) of every message this process took off its queue but could not record
-as unacknowledged, oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
+Kept = tuple[dict[str, Any], str, str]
+"""A message this process took off its queue and could not record: (payload, exchange, routing key)."""
+_unrecorded: deque[Kept] = deque()
+"""Oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
 
 
 def _forget_in_child() -> None:
-    """A forked process (a prefork pool child) took none of those messages: only the process that took
-    one puts it back (a child that publishes opens channels too)."""
+    """Only the process that took a message puts it back (a prefork child opens channels too)."""
     global _unrecorded_lock
     _unrecorded.clear()
     _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
@@ -122,15 +114,14 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def _task_id(payload: dict) -> str:
+def _task_id(payload: dict[str, Any]) -> str:
     """The Celery task id of a message payload (protocol 2 carries it in the headers), or a placeholder."""
     headers = payload.get("headers") if isinstance(payload, dict) else None
     return str((headers or {}).get("id") or "(no task id)")
 
 
 def _warn_of_kept_messages_at_exit() -> None:
-    """A message still kept when the process exits exists nowhere else (not in its queue, not in the unacked
-    hash): say which tasks are lost, so they are not lost silently and can be sent again."""
+    """A message still kept at exit exists nowhere else: name its task, so it can be sent again."""
     with _unrecorded_lock:
         kept = list(_unrecorded)
     if kept:
@@ -146,25 +137,12 @@ atexit.register(_warn_of_kept_messages_at_exit)
 
 
 class FailoverRedisQoS(kombu_redis.QoS):
-    """kombu's Redis acknowledgement emulation, keeping a message it could not record as unacknowledged.
+    """kombu's acknowledgement emulation, keeping a message popped but not recorded as unacknowledged
+    (a failover or a full Redis between BRPOP and the record; docs/decisions/redis-pop-record-gap.md)."""
 
-    kombu takes a message off its queue with ``BRPOP`` and only then, with a second command, records it
-    in the unacked hash (the channel's ``unacked_key``: with the settings package, the worker's class's
-    own); the two are not atomic (celery/kombu#305). When a failover demotes the
-    primary, or it loses power, between the two, the pop has already reached the replica but the record
-    fails (``READONLY``, here a connection error): the message is in neither the queue nor the hash, and
-    the consumer, restarting on the connection error, drops it. The rehearsal (redis broker, promote)
-    lost such a message about once in ten runs. The same happens when Redis is full: with ``noeviction``
-    BRPOP still pops (it is not denied on OOM) but the record is refused (``OutOfMemoryError``, a
-    ``ResponseError``: a channel error, on which ``broker_channel_error_retry`` restarts the consumer, whose
-    next BRPOP pops the next message). So on any Redis error the message is kept in this process and put
-    back at the head of its queue by the next channel that can write. If the pop had not reached the new
-    primary, the message runs twice: a duplicate beats a loss (``task_acks_late`` promises at least once).
-    """
-
-    def append(self, message, delivery_tag):
+    def append(self, message: Any, delivery_tag: str) -> None:
         try:
-            super().append(message, delivery_tag)
+            super().append(message, delivery_tag)  # type: ignore[no-untyped-call]  # kombu: unannotated
         except (*self.channel.connection_errors, RedisError) as error:
             delivery = message.delivery_info
             with _unrecorded_lock:
@@ -179,35 +157,20 @@ class FailoverRedisQoS(kombu_redis.QoS):
 
 
 class FailoverRedisChannel(kombu_redis.Channel):
-    """kombu's Redis channel, with connections that follow the primary, putting back what
-    :class:`FailoverRedisQoS` kept as soon as it is connected, and with a work-around for kombu's
-    "'NoneType' object has no attribute 'hostname'" crash (celery/kombu#582, #970).
-
-    The crash, as the rehearsal meets it after a power loss: Celery's consumer handles the broken
-    connection with ``Connection.collect()``, which clears the transport's ``client`` even when a
-    channel could not be closed (its close raised a connection error on the dead socket, and that
-    aborted closing the rest); ``Connection.close()`` then closes that channel, whose restore of its
-    unacked messages builds a new connection pool from the transport's ``client``: AttributeError,
-    which no ``ignore_errors`` expects, so the worker stops ("Unrecoverable error"). kombu 5.7.0, the
-    newest release, still does this. Here a channel whose transport is closed raises a connection
-    error instead, which those close paths ignore as designed: the messages stay in the unacked
-    hash, and the visibility timeout brings them back, as for any worker that vanished.
-    """
+    """kombu's Redis channel: connections that follow the primary, kept messages put back once connected, and
+    a connection error instead of kombu's crash on a closed transport (docs/decisions/kombu-closed-transport.md)."""
 
     QoS = FailoverRedisQoS
     connection_class = PrimaryConnection
     connection_class_ssl = PrimarySSLConnection
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)  # connected: its PING reached the primary (the ROLE check)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # connected: its PING passed ROLE
         self.put_back_unrecorded()
 
     def put_back_unrecorded(self) -> None:
-        """Put every message of :class:`FailoverRedisQoS`'s list back at the head of its queue (one at a time,
-        each removed from the list once pushed). A Redis error (a full Redis refuses the push too, a connection
-        error) leaves the rest for the next channel, with one warning: it must not fail the channel's
-        creation, which kombu has registered by then (a raise would leak its connection pool, a socket per
-        consumer restart, while the messages wait in this process either way)."""
+        """Push each kept message back at the head of its queue; on a Redis error keep the rest for the
+        next channel, with one warning (never fail the channel's creation: that would leak its pool)."""
         with _unrecorded_lock:
             while _unrecorded:
                 payload, exchange, routing_key = _unrecorded[0]
@@ -229,10 +192,11 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     routing_key,
                 )
 
-    def _connparams(self, asynchronous=False):
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection.client is None:
             raise RedisConnectionError(TRANSPORT_CLOSED)
-        return super()._connparams(asynchronous=asynchronous)
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
+        return params
 
 
 class FailoverRedisTransport(kombu_redis.Transport):

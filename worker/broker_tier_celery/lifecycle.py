@@ -1,38 +1,21 @@
 """A worker's life on ECS: scale-in protection while busy, and the SIGTERM hand-back.
 
-Hooked by ``configure(app)``; both act only in a ``celery worker``'s main process (``worker_ready``
-fires there), so Beat, producers and the pool's children are left alone.
+Both start at ``worker_ready``, which fires only in a ``celery worker``'s main process: Beat, producers and the
+pool's children are left alone.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 from celery import signals
 
 from broker_tier_celery import protection, shutdown
-from broker_tier_contract import ContainerEnvironment as Variables
+from broker_tier_celery.environment import TierEnvironment
 
 
-def _renew_seconds(environ: Mapping[str, str]) -> float:
-    variable = Variables.PROTECTION_RENEW_SECONDS
-    raw = environ.get(variable.name) or variable.default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        from broker_tier_celery.settings import SettingsError
-
-        raise SettingsError(f"{variable.name} = {raw!r} is not a number of seconds of at least 1")
-    return value
-
-
-def install(app: Any, environ: Mapping[str, str] = os.environ) -> None:
+def install(app: Any, env: TierEnvironment) -> None:
     """Connect the worker hooks for ``app`` (the settings choose the hand-back SQS transport)."""
-    renew_seconds = _renew_seconds(environ)
     time_limit = app.conf.task_time_limit
     keepers: list[protection.ProtectionKeeper] = []
 
@@ -40,7 +23,9 @@ def install(app: Any, environ: Mapping[str, str] = os.environ) -> None:
         if getattr(sender, "app", None) is not app:
             return
         shutdown.install(sender)
-        keeper = protection.keeper_for(environ, time_limit_seconds=time_limit, renew_seconds=renew_seconds)
+        keeper = protection.keeper_for(
+            env.ecs_agent_uri, time_limit_seconds=time_limit, renew_seconds=env.protection_renew_seconds
+        )
         if keeper is not None:
             keepers.append(keeper)
             keeper.start()

@@ -1,23 +1,5 @@
-"""ECS task scale-in protection while a worker has work in progress.
-
-A protected ECS task is not stopped by service auto scaling's scale-in nor by a deployment (AWS:
-"Amazon ECS task scale-in protection endpoint"). A worker's main process marks its own task
-protected through the ECS agent, ``PUT $ECS_AGENT_URI/task-protection/v1/state`` with
-``{"ProtectionEnabled": true, "ExpiresInMinutes": N}`` (1 to 2880), as soon as it receives a task,
-renews it while work continues, and clears it (``{"ProtectionEnabled": false}``) once it is idle.
-
-- Work in progress: the main process's ``celery.worker.state.reserved_requests`` (every received
-  task not yet finished; with the prefork pool the task signals run in the children, but this set
-  lives in the main process, which receives and acknowledges the messages).
-- Expiry: the class's hard time limit plus one renewal period (rounded up to whole minutes), so a
-  task started just before a renewal is still covered until its time limit ends it, and a worker
-  that hangs loses its protection by itself. Renewed every ``renew_seconds`` while busy.
-- Failure: an unreachable or refusing endpoint is logged (WARNING) and tried again at the next check;
-  it never stops the worker nor a task. Outside ECS (no ``ECS_AGENT_URI``) nothing is started.
-
-The agent calls ``ecs:UpdateTaskProtection`` for the task with the task role: the stack grants it
-(and ``ecs:GetTaskProtection``) on the cluster's tasks.
-"""
+"""ECS task scale-in protection while a worker has work in progress, through the ECS agent's endpoint, so that
+scale-in and deployments never stop a busy task (docs/decisions/ecs-scale-in-protection.md)."""
 
 from __future__ import annotations
 
@@ -32,6 +14,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from celery.worker import state as worker_state
+
+from broker_tier_contract import ContainerEnvironment as Variables
 
 logger = logging.getLogger("broker_tier.protection")
 
@@ -62,7 +48,7 @@ class AgentEndpoint:
     def url(self) -> str:
         return self.agent_uri.rstrip("/") + PROTECTION_PATH
 
-    def put(self, body: dict) -> dict:
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
         """PUT ``body``; the agent's JSON answer, or an exception for a transport error or a failure."""
         request = urllib.request.Request(
             self.url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
@@ -72,9 +58,10 @@ class AgentEndpoint:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:  # the agent's refusal is in the body
             raise RuntimeError(f"HTTP {error.code}: {error.read()[:500].decode(errors='replace')}") from None
-        if not isinstance(answer, dict) or "protection" not in answer:  # else {"failure": ...} or {"error": ...}
+        if not isinstance(answer, dict) or not isinstance(answer.get("protection"), dict):  # {"failure"|"error": ...}
             raise RuntimeError(f"the agent did not confirm: {answer}")
-        return answer["protection"]
+        protection: dict[str, Any] = answer["protection"]
+        return protection
 
 
 class ProtectionKeeper:
@@ -118,7 +105,7 @@ class ProtectionKeeper:
             if self._put({"ProtectionEnabled": False}, "cleared (idle)"):
                 self.protected = False
 
-    def _put(self, body: dict, what: str) -> bool:
+    def _put(self, body: dict[str, Any], what: str) -> bool:
         try:
             answer = self.endpoint.put(body)
         except (OSError, ValueError, RuntimeError, http.client.HTTPException) as error:  # URLError is an OSError
@@ -145,20 +132,16 @@ class ProtectionKeeper:
 
 
 def reserved_work_in_progress() -> bool:
-    from celery.worker import state
+    """Any received task not yet finished (the main process's set: with prefork the task signals run in children)."""
+    return len(worker_state.reserved_requests) > 0
 
-    return len(state.reserved_requests) > 0
 
-
-def keeper_for(environ: Any, *, time_limit_seconds: int | None, renew_seconds: float) -> ProtectionKeeper | None:
-    """A keeper for this ECS task, or None outside ECS (no ``ECS_AGENT_URI``)."""
-    from broker_tier_contract import ContainerEnvironment
-
-    agent_uri = environ.get(ContainerEnvironment.ECS_AGENT_URI.name)
+def keeper_for(
+    agent_uri: str | None, *, time_limit_seconds: int | None, renew_seconds: float
+) -> ProtectionKeeper | None:
+    """A keeper for this ECS task, or None outside ECS (no agent URI)."""
     if not agent_uri:
-        logger.info(
-            "scale-in protection: off (%s is not set: not running on ECS)", ContainerEnvironment.ECS_AGENT_URI.name
-        )
+        logger.info("scale-in protection: off (%s is not set: not running on ECS)", Variables.ECS_AGENT_URI.name)
         return None
     return ProtectionKeeper(
         endpoint=AgentEndpoint(agent_uri),

@@ -1,34 +1,7 @@
-"""SIGTERM in a worker: stop taking messages at once, let finish what can, hand the rest back at once.
+"""SIGTERM in a worker: stop taking messages at once, let finish what its time limit ends before the stop
+deadline, hand the rest back at once (the steps and why: docs/decisions/sigterm-hand-back.md).
 
-ECS stops a task with SIGTERM, then SIGKILL after the stop timeout. The stack sets
-``REMAP_SIGTERM=SIGQUIT``, so Celery (5.5+) answers SIGTERM with its soft shutdown: it *sleeps*
-``worker_soft_shutdown_timeout`` seconds inside the signal handler, then cancels what still runs.
-While it sleeps the worker's event loop is blocked, so a task that finishes in that time is
-acknowledged only afterwards, and a task that cannot finish keeps its message in flight for the
-whole sleep. This handler runs first, in the worker's main process:
-
-1. It cancels the task consumer: no new message is taken.
-2. Every task that cannot end before the stop deadline (SIGTERM + ``worker_soft_shutdown_timeout``)
-   by its own hard time limit, and every received task not yet started, is terminated at the event
-   loop's next tick (0.2 s: the loop first reads the results children already sent), and its message
-   handed back as soon as this worker's own receive in flight has returned (at most one long poll),
-   unless the task had stored a SUCCESS result just before (then it is acknowledged):
-   ``reject(requeue=True)``, on SQS ``ChangeMessageVisibility`` to 0 through
-   :mod:`broker_tier_celery.sqs_handback`, on Redis kombu's restore from the unacked hash. Another
-   worker starts it within its next poll instead of after the visibility timeout.
-3. The rest (tasks whose time limit ends them before the deadline) run on with the event loop
-   running, so each is acknowledged when it ends. When none is left and no receive is in flight (a
-   worker that left with a long poll open could have a message received for it and lost until its
-   visibility timeout), or at the deadline, the worker raises SIGTERM again, which goes to Celery's
-   own handler with the soft-shutdown wait set to 0: its cold shutdown then ends the worker
-   (anything still unacknowledged is handed back the same way).
-
-The hard time limit is the only bound on a task's duration the tier knows (``task_time_limit``,
-from the class's ``task_time_limit_seconds``), so "can finish" means "its time limit ends it before
-the deadline": a class whose time limit fits in the soft-shutdown window never hands anything back.
-
-Needs the prefork pool (the stack's default): with another pool this does nothing and Celery's own
-handler runs unchanged.
+Runs in front of Celery's own soft shutdown (``REMAP_SIGTERM=SIGQUIT``), in the main process, prefork only.
 """
 
 from __future__ import annotations
@@ -39,6 +12,11 @@ import signal
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from celery.worker import state as worker_state
+from kombu.asynchronous import get_event_loop
+
+from broker_tier_celery.fallbacks import warn_once
 
 logger = logging.getLogger("broker_tier.shutdown")
 
@@ -83,18 +61,21 @@ def decide(request: Any, *, now: float, deadline: float, default_time_limit: flo
 
 
 def receives_in_flight() -> int:
-    """Broker receives (SQS ``ReceiveMessage`` long polls) this process has in flight on its event loop.
-
-    kombu's SQS transport polls through the event loop's shared curl client (kombu 5.7:
-    ``kombu.asynchronous.http.get_client``); a curl handle not on its free list, or a request still
-    queued, is a receive in flight. 0 for other brokers (no such client).
-    """
-    from kombu.asynchronous import get_event_loop
-
-    hub = get_event_loop()
-    client = getattr(hub, "_current_http_client", None)
-    curls, free, pending = (getattr(client, name, ()) for name in ("_curls", "_free_list", "_pending"))
-    return len(curls) - len(free) + len(pending)
+    """SQS long polls this process has in flight: kombu's shared curl client's busy handles and queued requests
+    (0 for the Redis broker, which has no such client)."""
+    client = getattr(get_event_loop(), "_current_http_client", None)
+    if client is None:
+        return 0
+    try:
+        return len(client._curls) - len(client._free_list) + len(client._pending)
+    except (AttributeError, TypeError) as error:
+        warn_once(
+            "receives-in-flight",
+            "SIGTERM hand-back cannot count kombu's SQS receives in flight (%r): messages are handed back without "
+            "waiting for this worker's own long poll, which may receive one again",
+            error,
+        )
+        return 0
 
 
 def succeeded(request: Any) -> bool | None:
@@ -103,11 +84,10 @@ def succeeded(request: Any) -> bool | None:
     None when the backend could not be read (the message is handed back: a duplicate run beats a lost
     task).
 
-    One read, not ``backend.get_task_meta``: with ``result_backend_always_retry`` that retries up to
-    ``result_backend_max_retries`` times with back-off (11 s against a refused port), on the event loop,
-    for each task, while the stop timeout runs out."""
+    One read, not ``backend.get_task_meta``, whose retries (``result_backend_always_retry``) would spend the
+    stop timeout on the event loop."""
     try:
-        return request.task.backend._get_task_meta_for(request.id).get("status") == "SUCCESS"
+        return bool(request.task.backend._get_task_meta_for(request.id).get("status") == "SUCCESS")
     except Exception as error:  # noqa: BLE001 - any failure to read means "unknown", never a crash at shutdown
         logger.warning("could not read the result of %s[%s]: %r", request.name, request.id, error)
         return None
@@ -127,7 +107,8 @@ class SigtermHandBack:
         self.hub = hub
         self.app = consumer.app
         self.previous = signal.getsignal(signal.SIGTERM)
-        self.started_at: float | None = None
+        self.started_at = 0.0
+        """When SIGTERM arrived (wall clock); 0 until then."""
         self.deadline = 0.0
         self.kept: list[Any] = []
         self.to_hand_back: list[tuple[Any, str]] = []
@@ -139,7 +120,7 @@ class SigtermHandBack:
         signal.signal(signal.SIGTERM, self.on_sigterm)
 
     def on_sigterm(self, signum: int, frame: Any) -> None:
-        if self.started_at is not None:  # our own (or a second) SIGTERM: Celery's own shutdown now
+        if self.started_at:  # our own (or a second) SIGTERM: Celery's own shutdown now
             self._forward(signum, frame)
             return
         self.started_at = time.time()
@@ -164,9 +145,7 @@ class SigtermHandBack:
         logger.warning("SIGTERM: no new messages are taken")
 
     def _sort_out_requests(self) -> None:
-        from celery.worker import state
-
-        for request in list(state.reserved_requests):
+        for request in list(worker_state.reserved_requests):
             decision = decide(
                 request, now=self.started_at, deadline=self.deadline, default_time_limit=self.app.conf.task_time_limit
             )
@@ -188,8 +167,6 @@ class SigtermHandBack:
             self._shut_down()
 
     def _step(self) -> None:
-        from celery.worker import state
-
         if not self.sorted_out:
             self.sorted_out = True
             self._sort_out_requests()
@@ -200,7 +177,7 @@ class SigtermHandBack:
             for request, reason in self.to_hand_back:
                 self._hand_back(request, reason)
             self.to_hand_back.clear()
-        running = any(request in state.active_requests for request in self.kept)
+        running = any(request in worker_state.active_requests for request in self.kept)
         if overdue or not (self.to_hand_back or running or receiving):
             self._shut_down()
 
@@ -251,8 +228,6 @@ def install(consumer: Any) -> SigtermHandBack | None:
             type(pool).__name__,
         )
         return None
-    from kombu.asynchronous import get_event_loop
-
     handler = SigtermHandBack(consumer, get_event_loop())
     handler.install()
     return handler

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 PROJECT = "broker-tier"
 
@@ -305,12 +305,8 @@ class ToolboxEnvironment:
 
 # -- the Redis broker's work, as CloudWatch sees it ---------------------------------------------
 def redis_unacked_keys(class_name: str) -> dict[str, str]:
-    """kombu's Redis transport options naming a class's own record of messages in progress.
-
-    kombu keeps one ``unacked`` hash per database by default, and every consuming worker hands out
-    again whatever in it is older than *its own* visibility timeout: a worker of a class with a short
-    timeout would re-run another class's long tasks while they still run. With a record per class, each
-    worker restores only its own class's messages, after its class's timeout."""
+    """kombu's Redis transport options naming a class's own record of messages in progress, so a worker
+    restores only its class's messages (docs/decisions/redis-unacked-per-class.md)."""
     return {
         "unacked_key": f"unacked:{class_name}",
         "unacked_index_key": f"unacked_index:{class_name}",
@@ -349,11 +345,11 @@ Redis being failed over, is the ledger a drill counts executions in: locally the
 in AWS the worker service's CloudWatch Logs group."""
 
 
-def canary_ledger_line(record: dict) -> str:
+def canary_ledger_line(record: dict[str, Any]) -> str:
     return f"{CANARY_LEDGER_MARKER} {json.dumps(record, sort_keys=True)}"
 
 
-def parse_canary_ledger_line(line: str) -> dict | None:
+def parse_canary_ledger_line(line: str) -> dict[str, Any] | None:
     """The record of a canary ledger line anywhere in ``line`` (log prefixes are ignored), or None."""
     _, marker, rest = line.partition(CANARY_LEDGER_MARKER + " ")
     if not marker:

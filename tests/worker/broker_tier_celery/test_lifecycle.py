@@ -63,8 +63,8 @@ def test_protection_expiry_outlasts_a_task_started_just_before_a_renewal(limit, 
 
 
 def test_no_agent_uri_means_no_protection():
-    assert keeper_for({}, time_limit_seconds=60, renew_seconds=300) is None
-    keeper = keeper_for({"ECS_AGENT_URI": "http://169.254.170.2/api/abc"}, time_limit_seconds=60, renew_seconds=300)
+    assert keeper_for(None, time_limit_seconds=60, renew_seconds=300) is None
+    keeper = keeper_for("http://169.254.170.2/api/abc", time_limit_seconds=60, renew_seconds=300)
     assert keeper.endpoint.url == "http://169.254.170.2/api/abc/task-protection/v1/state"
 
 

@@ -1,0 +1,20 @@
+"""``configure(app)``: the tier's settings and every hook, composed (the one module that knows them all)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from broker_tier_celery import backlog_metrics, lifecycle
+from broker_tier_celery.environment import TierEnvironment
+from broker_tier_celery.settings import build_settings
+
+
+def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
+    """Apply the tier's settings to a Celery app, the worker's lifecycle hooks (scale-in protection, SIGTERM
+    hand-back) and Beat's (the Redis broker's backlog metrics)."""
+    env = TierEnvironment.from_environ(environ)
+    app.conf.update(build_settings(env))
+    lifecycle.install(app, env)
+    backlog_metrics.install(app, env)
