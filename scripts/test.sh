@@ -32,6 +32,9 @@ python -m broker_tier.tools.replacement_guard
 step "monthly cost by environment, and what this change adds against baseline/ (printed; a cost change never fails)"
 broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
 
+step "mypy: the contract and the Celery settings package (strict), the reference worker (pyproject.toml [tool.mypy])"
+mypy worker/broker_tier_contract worker/broker_tier_celery worker/broker_tier_worker
+
 step "pytest"
 # Six processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even
 # on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that synthesize share
