@@ -136,6 +136,12 @@ class SigtermHandBack:
             self._forward(signum, frame)
 
     def _stop_consuming(self) -> None:
+        if not hasattr(self.consumer, "task_consumer"):
+            warn_once(
+                "task-consumer",
+                "SIGTERM hand-back: Celery's consumer has no task_consumer to cancel: messages may still be taken "
+                "until Celery's own shutdown",
+            )
         task_consumer = getattr(self.consumer, "task_consumer", None)
         if task_consumer is not None:
             try:
