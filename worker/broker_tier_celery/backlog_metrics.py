@@ -18,12 +18,10 @@ from celery import signals
 
 import broker_tier_contract as contract
 from broker_tier_celery.environment import TierEnvironment
+from broker_tier_celery.timeouts import REDIS_CONNECT_TIMEOUT_SECONDS, REDIS_SOCKET_TIMEOUT_SECONDS
 
 logger = logging.getLogger("broker_tier.backlog_metrics")
 
-REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
-"""Longest wait for one Redis reply: the broker's own options leave it out of BRPOP's connections."""
-REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
 CLOUDWATCH_CONNECT_TIMEOUT_SECONDS = 5
 CLOUDWATCH_READ_TIMEOUT_SECONDS = 10
 """With botocore's standard retries (3 attempts of at most 15 s, at most 3 s of back-off) a failing

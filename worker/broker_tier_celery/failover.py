@@ -10,7 +10,9 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import select
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from redis.utils import str_if_bytes
 
 from broker_tier_celery.fallbacks import warn_once
 from broker_tier_celery.naming import qualified_name
+from broker_tier_celery.timeouts import BRPOP_CHECK_PERIOD_SECONDS, BRPOP_SILENCE_SECONDS
 
 REACHED_REPLICA = "the primary endpoint reached a replica: a failover is under way and its DNS name has not moved yet"
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
@@ -32,6 +35,9 @@ DEMOTED_PRIMARY = (
 )
 
 logger = logging.getLogger("broker_tier.failover")
+
+SILENT_NODE_TIMER = "_broker_tier_silent_node_tref"
+"""The poller's attribute holding the event loop's entry for :meth:`FailoverRedisTransport.drop_silent`."""
 
 if TYPE_CHECKING:
     _ConnectionBase = Connection
@@ -192,6 +198,26 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     routing_key,
                 )
 
+    def unanswered_brpop_seconds(self, now: float) -> float | None:
+        """How long this channel's BRPOP has gone unanswered, if that is ``BRPOP_SILENCE_SECONDS`` past its own
+        time-out and nothing waits to be read: the node is silent. None otherwise."""
+        connection, sent_at = self._in_poll, self._brpop_sent_at
+        if not connection or sent_at is None or now - sent_at < self.brpop_timeout + BRPOP_SILENCE_SECONDS:
+            return None
+        sock = connection._sock
+        if sock is None or select.select([sock], [], [], 0)[0]:  # a reply is there: the loop reads it next
+            return None
+        return float(now - sent_at)
+
+    def close_connections(self) -> None:
+        """Close every connection of this channel (BRPOP, commands, pub/sub); each reconnects through the
+        endpoint's name on its next use."""
+        for pool in (self.async_pool, self.pool):
+            pool.disconnect()
+        subclient = self.__dict__.get("subclient")  # only if kombu created it (pub/sub)
+        if subclient is not None and subclient.connection is not None:
+            subclient.connection.disconnect()
+
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection.client is None:
             raise RedisConnectionError(TRANSPORT_CLOSED)
@@ -200,9 +226,41 @@ class FailoverRedisChannel(kombu_redis.Channel):
 
 
 class FailoverRedisTransport(kombu_redis.Transport):
-    """kombu's Redis transport, with :class:`FailoverRedisChannel`."""
+    """kombu's Redis transport with :class:`FailoverRedisChannel`, whose event loop looks for a silent node every
+    ``BRPOP_CHECK_PERIOD_SECONDS`` (docs/decisions/redis-silent-primary.md)."""
 
     Channel = FailoverRedisChannel
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        super().register_with_event_loop(connection, loop)  # type: ignore[no-untyped-call]  # kombu: unannotated
+        previous = getattr(self.cycle, SILENT_NODE_TIMER, None)
+        if previous is not None:  # a reconnection registers again: one timer per poller
+            previous.cancel()
+        setattr(self.cycle, SILENT_NODE_TIMER, loop.call_repeatedly(BRPOP_CHECK_PERIOD_SECONDS, self.drop_silent))
+
+    def drop_silent(self) -> None:
+        """When a BRPOP went unanswered, close every connection of every channel: they all reach the silent node
+        (kombu alone drops only that BRPOP connection, after ``health_check_interval``)."""
+        channels = getattr(self.cycle, "_channels", None)
+        if channels is None:
+            warn_once(
+                "poller-channels",
+                "kombu's Redis poller has no _channels: a silent primary is left only by kombu's own check "
+                "(brpop_timeout + health_check_interval)",
+            )
+            return
+        now, ours = time.monotonic(), [c for c in list(channels) if isinstance(c, FailoverRedisChannel)]
+        unanswered = [seconds for c in ours if (seconds := c.unanswered_brpop_seconds(now)) is not None]
+        if not unanswered:
+            return
+        logger.warning(
+            "Redis BRPOP got no reply for %.1f s (its time-out: %g s): the node is silent; closing every broker "
+            "connection, to reconnect through the endpoint's name",
+            max(unanswered),
+            ours[0].brpop_timeout,
+        )
+        for channel in ours:
+            channel.close_connections()
 
 
 RESULT_BACKEND_CLASS = qualified_name(FailoverRedisBackend)

@@ -11,6 +11,7 @@ from kombu.entity import Queue
 
 from broker_tier_celery import failover, sqs_handback
 from broker_tier_celery.environment import TierEnvironment
+from broker_tier_celery.timeouts import REDIS_CONNECT_TIMEOUT_SECONDS, REDIS_SOCKET_TIMEOUT_SECONDS
 from broker_tier_contract import SQS_LONG_POLL_SECONDS, redis_unacked_keys
 
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -19,8 +20,11 @@ SOFT_LIMIT_HEADROOM_SECONDS = 10
 DEFAULT_REDIS_VISIBILITY_SECONDS = 3600
 """kombu's own default visibility timeout, for processes the stack gives none (producers, Beat)."""
 
-REDIS_BROKER_SOCKET_TIMEOUTS = {"socket_timeout": 10, "socket_connect_timeout": 5}
-"""kombu's defaults are none: a blackholed primary would hold a publish for the kernel's TCP time-outs
+REDIS_BROKER_SOCKET_TIMEOUTS = {
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+}
+"""kombu's defaults are none: a silent primary would hold a publish for the kernel's TCP time-outs
 (docs/decisions/redis-silent-primary.md)."""
 
 PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 3}
@@ -58,7 +62,7 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
         # the class's own, longer than its time limit plus its longest ETA (celery#4766)
         "visibility_timeout": env.visibility_timeout or DEFAULT_REDIS_VISIBILITY_SECONDS,
         "socket_keepalive": True,
-        "retry_on_timeout": True,
+        "retry_on_timeout": True,  # once more, on a new connection through the name
         "health_check_interval": 25,
         **REDIS_BROKER_SOCKET_TIMEOUTS,
     }
@@ -91,8 +95,8 @@ def _result_backend(env: TierEnvironment) -> dict[str, Any]:
         "redis_backend_health_check_interval": 25,
         "redis_socket_keepalive": True,
         "redis_retry_on_timeout": True,
-        "redis_socket_timeout": 10,
-        "redis_socket_connect_timeout": 5,
+        "redis_socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+        "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
     }
     if env.redis_tls:
         settings["redis_backend_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from broker_tier_celery import backlog_metrics, lifecycle
+from broker_tier_celery import backlog_metrics, lifecycle, reconnect
 from broker_tier_celery.environment import TierEnvironment
 from broker_tier_celery.settings import build_settings
 
@@ -16,5 +16,6 @@ def configure(app: Any, environ: Mapping[str, str] = os.environ) -> None:
     hand-back) and Beat's (the Redis broker's backlog metrics)."""
     env = TierEnvironment.from_environ(environ)
     app.conf.update(build_settings(env))
+    reconnect.install(app)
     lifecycle.install(app, env)
     backlog_metrics.install(app, env)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
 from kombu import Connection, Queue
+from kombu.asynchronous import Hub
+from settings_environ import environ as settings_environ
+from silent_forwarder import SilentForwarder
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.util import wait_until
-from broker_tier_celery import failover
+from broker_tier_celery import failover, settings_from_environment, timeouts
 from broker_tier_celery.failover import DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection
 
 STOCK_TRANSPORT = "kombu.transport.redis:Transport"
@@ -240,3 +244,77 @@ def test_messages_still_kept_when_the_process_exits_are_named_in_a_warning():
         "exiting with 2 message(s) taken off their queues that could not be put back (Redis kept refusing the "
         "write): lost unless sent again; task ids: 6f1c-task (queue 'default'), (no task id) (queue 'default')"
     )
+
+
+@pytest.fixture
+def other_node(node, tmp_path):
+    """A second lone redis-server with the same AUTH token: where the endpoint's name moves."""
+    other = RedisNode(name="other", password=node.password, workdir=tmp_path / "other", tls=None)
+    other.start()
+    yield other
+    other.stop()
+
+
+def _consume_through_a_name_that_goes_silent(node: RedisNode, other: RedisNode, transport: str, wait: float) -> float:
+    """An idle consumer on the event loop, connected through a name to ``node``. The name's node goes silent
+    (blackholed) and the name moves to ``other`` at once, where a message waits. Returns how long the consumer
+    took to receive it (inf: not within ``wait``)."""
+    received: list[float] = []
+    with (
+        SilentForwarder(node.address) as name,
+        Connection(
+            f"redis://:{node.password}@127.0.0.1:{name.port}/1", transport=transport, transport_options=BROKER_OPTIONS
+        ) as connection,
+    ):
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        channel.basic_consume("work", True, lambda message: received.append(time.monotonic()), "idle")
+        with channel.conn_or_acquire() as client:
+            client.ping()  # a command connection in the pool, as a worker has
+        hub = Hub()
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        loop = hub.create_loop()
+        idle_until = time.monotonic() + timeouts.BRPOP_TIMEOUT_SECONDS * 1.5
+        while time.monotonic() < idle_until:  # idle: a BRPOP answered by its time-out, and the next one sent
+            next(loop)
+        name.blackhole(node.address)
+        name.point_at(other.address)
+        silent_at = time.monotonic()
+        with Connection(_url(other)) as direct:
+            direct.SimpleQueue("work").put({"n": 1})
+        while not received and time.monotonic() - silent_at < wait:
+            next(loop)
+        hub.close()
+        name.close()  # the silent links end with a reset: closing the consumer waits on none of them
+    return received[0] - silent_at if received else float("inf")
+
+
+BROKER_OPTIONS = settings_from_environment(settings_environ(BROKER_TIER_BROKER="redis"))["broker_transport_options"]
+
+
+def test_an_idle_consumer_leaves_a_silent_node_within_the_bound(node, other_node):
+    took = _consume_through_a_name_that_goes_silent(node, other_node, FAILOVER_TRANSPORT, 10)
+    assert took <= timeouts.silent_brpop_detected_seconds() + 0.5  # the slack: a loaded machine
+
+
+def test_with_kombus_own_check_an_idle_consumer_waits_on_the_silent_node(node, other_node):
+    bound = timeouts.silent_brpop_detected_seconds() + 0.5
+    assert _consume_through_a_name_that_goes_silent(node, other_node, STOCK_TRANSPORT, bound + 1) > bound
+
+
+def test_a_live_idle_node_is_not_taken_for_a_silent_one(node, caplog):
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT, transport_options=BROKER_OPTIONS) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        channel.basic_consume("work", True, lambda message: None, "idle")
+        hub = Hub()
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        loop = hub.create_loop()
+        next(loop)
+        brpop_socket = channel.client.connection._sock
+        started = time.monotonic()
+        while time.monotonic() - started < timeouts.silent_brpop_detected_seconds() + 1:
+            next(loop)
+        assert channel.client.connection._sock is brpop_socket  # never closed
+        hub.close()
+    assert "the node is silent" not in caplog.text

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 from celery.app.backends import by_url
 from celery.backends.base import BaseKeyValueStoreBackend
 from celery.backends.redis import RedisBackend
@@ -108,6 +109,55 @@ def _q_for_pri(_: RedisNode | None) -> None:
 
 def _unacked_options(_: RedisNode | None) -> None:
     assert {"unacked_key", "unacked_index_key", "unacked_mutex_key"} <= set(kombu_redis.Channel.from_transport_options)
+
+
+def _brpop_state(node: RedisNode | None) -> None:
+    assert node is not None
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT) as connection:
+        channel = connection.default_channel
+        Queue("internals")(channel).declare()
+        channel.basic_consume("internals", False, lambda message: None, "internals")
+        cycle = connection.transport.cycle
+        assert channel in cycle._channels
+        before = time.monotonic()
+        cycle._register_BRPOP(channel)  # what the event loop does: send BRPOP
+        assert channel._in_poll is channel.client.connection and channel._in_poll._sock is not None
+        assert before <= channel._brpop_sent_at <= time.monotonic()
+        assert "subclient" not in channel.__dict__  # a cached property: read without creating it
+
+
+def _register_with_event_loop(_: RedisNode | None) -> None:
+    assert parameters(kombu_redis.Transport.register_with_event_loop) == ["connection", "loop"]
+    assert "self.cycle = MultiChannelPoller()" in inspect.getsource(kombu_redis.Transport.__init__)
+
+
+def _pool_disconnect(node: RedisNode | None) -> None:
+    assert node is not None
+    pool = redis.ConnectionPool(host="127.0.0.1", port=node.port, password=node.password)
+    in_use = pool.get_connection()
+    in_use.connect()
+    pool.disconnect()  # the default: in-use connections too (the BRPOP one is in use)
+    assert in_use._sock is None
+
+
+def _ensure_connection(_: RedisNode | None) -> None:
+    assert parameters(Connection._ensure_connection) == [
+        "errback",
+        "max_retries",
+        "interval_start",
+        "interval_step",
+        "interval_max",
+        "callback",
+        "reraise_as_library_errors",
+        "timeout",
+    ]
+
+
+def _amqp_connection(_: RedisNode | None) -> None:
+    from celery.app.amqp import AMQP
+
+    assert AMQP.Connection is Connection
+    assert "self.amqp.Connection(" in inspect.getsource(Celery._connection)
 
 
 # -- kombu's SQS transport and event loop -------------------------------------------------------------------------
@@ -240,6 +290,35 @@ INTERNALS = [
         "kombu.transport.redis.Channel.from_transport_options: unacked_key, unacked_index_key, unacked_mutex_key",
         "each class's workers keep their own record of messages in progress",
         _unacked_options,
+    ),
+    Internal(
+        "kombu.transport.redis: MultiChannelPoller._channels, Channel._in_poll, _brpop_sent_at, cached subclient",
+        "the silent-node check finds each channel's unanswered BRPOP and since when it waits",
+        _brpop_state,
+        needs_redis=True,
+    ),
+    Internal(
+        "kombu.transport.redis.Transport.register_with_event_loop(connection, loop) and Transport.cycle",
+        "where FailoverRedisTransport adds its silent-node check to the worker's event loop",
+        _register_with_event_loop,
+    ),
+    Internal(
+        "behaviour: redis.ConnectionPool.disconnect() closes connections in use",
+        "closing a channel's pools also closes its BRPOP connection, which is in use",
+        _pool_disconnect,
+        needs_redis=True,
+    ),
+    Internal(
+        "kombu.connection.Connection._ensure_connection(errback, max_retries, interval_start, interval_step, "
+        "interval_max, callback, reraise_as_library_errors, timeout)",
+        "SteadyReconnectConnection caps its pauses: every reconnection (the consumer's, the publish retry's) goes "
+        "through it",
+        _ensure_connection,
+    ),
+    Internal(
+        "celery.app.amqp.AMQP.Connection, the class Celery._connection instantiates",
+        "how configure() gives the app connections with a short reconnection back-off",
+        _amqp_connection,
     ),
     Internal(
         "kombu.transport.SQS.Channel._restore(message, unwanted_delivery_info), canonical_queue_name, sqs",

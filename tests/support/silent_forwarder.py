@@ -1,0 +1,114 @@
+"""A loopback TCP forwarder standing in for the primary endpoint's DNS name, which can go silent.
+
+Each accepted connection is piped to the node the name points at when it was opened; :meth:`point_at`
+moves the name for later connections only. :meth:`blackhole` models a node whose network vanished: bytes
+to and from it are dropped in both directions, nothing is closed, and a new connection while the name
+still points at it is accepted and never answered. (Freezing the node's process with SIGSTOP is the
+other model of silence; this forwarder then just forwards to a process that never replies.)
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+
+Address = tuple[str, int]
+CHUNK = 65536
+
+
+@dataclass(eq=False)
+class _Link:
+    target: Address
+    client: socket.socket
+    upstream: socket.socket | None
+    sockets: list[socket.socket] = field(default_factory=list)
+
+
+class SilentForwarder:
+    """``with SilentForwarder(target) as name:`` clients connect to ``name.port``."""
+
+    def __init__(self, target: Address) -> None:
+        self.target = target
+        self._silent: set[Address] = set()
+        self._links: list[_Link] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port: int = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, name="silent-forwarder", daemon=True)
+
+    def __enter__(self) -> SilentForwarder:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def point_at(self, target: Address) -> None:
+        """The name moves: connections opened from now on reach ``target``; open ones stay where they are."""
+        with self._lock:
+            self.target = target
+
+    def blackhole(self, target: Address) -> None:
+        """Every byte to or from ``target`` vanishes from now on, and new connections to it hang."""
+        with self._lock:
+            self._silent.add(target)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            for sock in link.sockets:
+                _close(sock)
+
+    def _is_silent(self, target: Address) -> bool:
+        with self._lock:
+            return target in self._silent
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                target = self.target
+            upstream = None
+            if target not in self._silent:
+                try:
+                    upstream = socket.create_connection(target, timeout=2)
+                    upstream.settimeout(None)
+                except OSError:
+                    _close(client)  # as a refused connection looks: closed at once
+                    continue
+            link = _Link(target, client, upstream, [client] + ([upstream] if upstream else []))
+            with self._lock:
+                self._links.append(link)
+            threading.Thread(target=self._pump, args=(link, client, upstream), daemon=True).start()
+            if upstream is not None:
+                threading.Thread(target=self._pump, args=(link, upstream, client), daemon=True).start()
+
+    def _pump(self, link: _Link, source: socket.socket, sink: socket.socket | None) -> None:
+        try:
+            while data := source.recv(CHUNK):
+                if sink is not None and not self._is_silent(link.target):
+                    sink.sendall(data)
+        except OSError:
+            pass
+        if not self._is_silent(link.target):  # one side closed: close the other, as a proxy does
+            for sock in link.sockets:
+                _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
