@@ -58,6 +58,11 @@ class SilentForwarder:
         with self._lock:
             self._silent.add(target)
 
+    def heal(self, target: Address) -> None:
+        """``target`` is reachable again for new connections (those opened while it was silent stay silent)."""
+        with self._lock:
+            self._silent.discard(target)
+
     def close(self) -> None:
         self._closed.set()
         self._listener.close()

@@ -14,6 +14,7 @@ import select
 import threading
 import time
 from collections import deque
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
 from celery.backends.redis import RedisBackend
@@ -23,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError
 from redis.utils import str_if_bytes
 
+from broker_tier_celery import heartbeat
 from broker_tier_celery.fallbacks import warn_once
 from broker_tier_celery.naming import qualified_name
 from broker_tier_celery.timeouts import BRPOP_CHECK_PERIOD_SECONDS, BRPOP_SILENCE_SECONDS
@@ -172,6 +174,12 @@ class FailoverRedisChannel(kombu_redis.Channel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # connected: its PING passed ROLE
+        if getattr(self, "handlers", {}).get("BRPOP") != self._brpop_read:
+            warn_once(
+                "brpop-handler",
+                "kombu's Redis channel no longer reads BRPOP replies with _brpop_read: the worker's heartbeat is not "
+                "recorded, and its container health check will fail",
+            )
         self.put_back_unrecorded()
 
     def put_back_unrecorded(self) -> None:
@@ -197,6 +205,15 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     "put a message back at the head of queue %r (it could not be recorded as unacknowledged before)",
                     routing_key,
                 )
+
+    def _brpop_read(self, **options: Any) -> Any:
+        try:
+            read = super()._brpop_read(**options)  # type: ignore[no-untyped-call]  # kombu: unannotated
+        except Empty:  # BRPOP's own time-out: no message, but the node answered
+            heartbeat.beat()
+            raise
+        heartbeat.beat()
+        return read
 
     def unanswered_brpop_seconds(self, now: float) -> float | None:
         """How long this channel's BRPOP has gone unanswered, if that is ``BRPOP_SILENCE_SECONDS`` past its own

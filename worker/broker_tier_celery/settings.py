@@ -11,7 +11,12 @@ from kombu.entity import Queue
 
 from broker_tier_celery import failover, sqs_handback
 from broker_tier_celery.environment import TierEnvironment
-from broker_tier_celery.timeouts import REDIS_CONNECT_TIMEOUT_SECONDS, REDIS_SOCKET_TIMEOUT_SECONDS
+from broker_tier_celery.timeouts import (
+    BEAT_MAX_LOOP_SECONDS,
+    RECONNECT_INTERVAL_MAX_SECONDS,
+    REDIS_CONNECT_TIMEOUT_SECONDS,
+    REDIS_SOCKET_TIMEOUT_SECONDS,
+)
 from broker_tier_contract import SQS_LONG_POLL_SECONDS, redis_unacked_keys
 
 SOFT_LIMIT_HEADROOM_SECONDS = 10
@@ -27,7 +32,13 @@ REDIS_BROKER_SOCKET_TIMEOUTS = {
 """kombu's defaults are none: a silent primary would hold a publish for the kernel's TCP time-outs
 (docs/decisions/redis-silent-primary.md)."""
 
-PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 3}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 30,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": RECONNECT_INTERVAL_MAX_SECONDS,
+}
+"""A publish through a failover retries for about 30 s (pauses of at most 1 s, each attempt within its time-outs)."""
 
 
 def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
@@ -116,6 +127,7 @@ def build_settings(env: TierEnvironment) -> dict[str, Any]:
         "broker_connection_max_retries": None,
         "task_publish_retry": True,
         "task_publish_retry_policy": dict(PUBLISH_RETRY_POLICY),
+        "beat_max_loop_interval": BEAT_MAX_LOOP_SECONDS,  # a tick at least this often: Beat's heartbeat
         "worker_soft_shutdown_timeout": env.soft_shutdown_timeout,
         "worker_enable_soft_shutdown_on_idle": True,
         "task_serializer": "json",

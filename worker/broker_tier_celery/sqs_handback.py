@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport.SQS import Channel as SqsChannel
 from kombu.transport.SQS import Transport as SqsTransport
 
+from broker_tier_celery import heartbeat
 from broker_tier_celery.fallbacks import warn_once
 from broker_tier_celery.naming import qualified_name
 
@@ -20,6 +21,19 @@ RECEIPT_KEYS = ("sqs_message", "sqs_queue")
 
 
 class Channel(SqsChannel):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # kombu: unannotated
+        if not hasattr(SqsChannel, "_on_messages_ready"):
+            warn_once(
+                "sqs-receive-hook",
+                "kombu's SQS channel has no _on_messages_ready: the worker's heartbeat is not recorded, and its "
+                "container health check will fail",
+            )
+
+    def _on_messages_ready(self, queue: Any, qname: str, messages: Any) -> Any:
+        heartbeat.beat()  # a receive came back from SQS: a round trip
+        return super()._on_messages_ready(queue, qname, messages)  # type: ignore[no-untyped-call]  # kombu
+
     def _restore(self, message: Any, unwanted_delivery_info: tuple[str, ...] = RECEIPT_KEYS) -> Any:
         info = message.delivery_info
         sqs_message, queue_url = (info.get(key) for key in RECEIPT_KEYS)

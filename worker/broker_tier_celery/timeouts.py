@@ -24,6 +24,10 @@ RECONNECT_INTERVAL_MAX_SECONDS = 1.0
 that long after the name moved)."""
 
 
+BEAT_MAX_LOOP_SECONDS = 10
+"""Beat looks at its schedule at least this often (Celery: 300 s), so a Beat that stopped ticking is seen soon."""
+
+
 def command_give_up_seconds() -> float:
     """Longest a Redis command waits on a silent node before it raises: each try's connect and reply."""
     return REDIS_TRIES * (REDIS_CONNECT_TIMEOUT_SECONDS + REDIS_SOCKET_TIMEOUT_SECONDS)

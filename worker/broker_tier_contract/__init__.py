@@ -280,10 +280,45 @@ class ContainerEnvironment:
         str(300),
         set_by_stack=False,
     )
+    HEARTBEAT_DIR = Variable(
+        "BROKER_TIER_HEARTBEAT_DIR",
+        "the directory where a worker or Beat records its heartbeat for the container health check (tests move it)",
+        "/tmp/broker-tier-heartbeat",
+        set_by_stack=False,
+    )
+    HEARTBEAT_STALE_SECONDS = Variable(
+        "BROKER_TIER_HEARTBEAT_STALE_SECONDS",
+        "age in seconds past which the health check calls a heartbeat stale (tests shorten it)",
+        "60",
+        set_by_stack=False,
+    )
 
     @classmethod
     def all(cls) -> tuple[Variable, ...]:
         return tuple(value for value in vars(cls).values() if isinstance(value, Variable))
+
+
+# -- container health checks (ECS HealthCheck; docs/decisions/container-health-checks.md) --------------
+HEARTBEAT_STALE_SECONDS = int(ContainerEnvironment.HEARTBEAT_STALE_SECONDS.default or 60)
+"""A worker whose last broker round trip (or moment with every process busy) is older, or a Beat whose last tick
+is, is unhealthy. A worker's longest quiet time with a live broker is one SQS long poll (5 s); a Redis failover
+adds the endpoint's name moving (ElastiCache states no bound: 50 s allowed) and the seconds a worker takes to
+follow it; Beat ticks at least every 10 s and a publish retry lasts about 30 s."""
+HEALTH_CHECK_INTERVAL_SECONDS = 15
+"""ECS runs the check this often (5-300 s): a stale process is seen within 15 s, at one cheap command each time."""
+HEALTH_CHECK_TIMEOUT_SECONDS = 5
+"""ECS waits this long for the command (2-60 s): it reads one file's age in milliseconds, 5 s covers a starved CPU."""
+HEALTH_CHECK_RETRIES = 3
+"""Consecutive failures before ECS replaces the task (1-10): one slow check never does; at most 45 s more."""
+HEALTH_CHECK_START_PERIOD_SECONDS = 60
+"""Failures in the first minute do not count (0-300 s): Celery's start and the first connection happen there."""
+
+
+def health_check_command(process: str) -> list[str]:
+    """The container health check's command, in ECS's ``CMD`` form, for a ``worker`` or ``beat`` container."""
+    if process not in ("worker", BEAT_PROCESS):
+        raise ValueError(f"process {process!r} is not 'worker' or {BEAT_PROCESS!r}")
+    return ["CMD", "python", "-m", "broker_tier_celery.health", process]
 
 
 TOOLBOX_CONTAINER = "toolbox"

@@ -20,7 +20,7 @@ from settings_environ import environ
 import broker_tier_contract as contract
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.tls import ENDPOINT_HOSTNAME, make_loopback_tls
-from broker_tier_celery import TierEnvironment, build_settings, configure
+from broker_tier_celery import TierEnvironment, build_settings, configure, heartbeat
 from broker_tier_celery.backlog_metrics import Backlog, BacklogPublisher, publisher_for
 from broker_tier_celery.failover import REACHED_REPLICA
 
@@ -72,6 +72,12 @@ def aws(monkeypatch, moto_endpoint):
     import boto3
 
     return boto3.client("cloudwatch", region_name=REGION)
+
+
+def in_tmp_path_heartbeat(monkeypatch, tmp_path) -> None:
+    """Beat's heartbeat (which configure's beat_init hook starts) in the test's directory, and forgotten after."""
+    monkeypatch.setenv(contract.ContainerEnvironment.HEARTBEAT_DIR.name, str(tmp_path / "heartbeat"))
+    monkeypatch.setattr(heartbeat, "_current", None)
 
 
 @pytest.fixture
@@ -283,12 +289,14 @@ def backlog_threads() -> list[threading.Thread]:
     ],
     ids=["sqs-mode", "no-environment-name"],
 )
-def test_nothing_starts_in_sqs_mode_or_without_the_environment_name(overrides, reason, caplog):
+def test_nothing_starts_in_sqs_mode_or_without_the_environment_name(overrides, reason, caplog, tmp_path, monkeypatch):
     caplog.set_level(logging.INFO, logger="broker_tier.backlog_metrics")
     app = Celery("backlog-test")
     before = backlog_threads()
     configure(app, beat_environ(free_port(), "dev", **overrides))
-    signals.beat_init.send(sender=Service(app))  # what a starting Beat sends
+    in_tmp_path_heartbeat(monkeypatch, tmp_path)
+    # what a starting Beat sends (its scheduler opens its schedule file: the tests' own)
+    signals.beat_init.send(sender=Service(app, schedule_filename=str(tmp_path / "schedule")))
     assert backlog_threads() == before
     assert any(reason in r.getMessage() for r in caplog.records)
     assert publisher_for(app, TierEnvironment.from_environ(beat_environ(free_port(), "dev", **overrides))) is None
@@ -314,6 +322,7 @@ def test_celery_beat_starting_starts_the_publisher(
         original_start(self)
 
     monkeypatch.setattr(BacklogPublisher, "start", start_and_keep)
+    in_tmp_path_heartbeat(monkeypatch, tmp_path)
     app = Celery("backlog-beat")
     configure(app, beat_environ(redis_node.port, environment_name))
     app.send_task("noop", queue="interactive")

@@ -12,7 +12,7 @@ PACKAGE = "broker_tier_celery"
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"environment", "naming", "fallbacks", "timeouts"}),
+    frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
     frozenset({"failover", "sqs_handback", "protection", "shutdown", "backlog_metrics", "reconnect", "health"}),
     frozenset({"lifecycle"}),
     frozenset({"settings"}),

@@ -8,6 +8,7 @@ Where the package can carry on without one, it falls back to the stock behaviour
 from __future__ import annotations
 
 import inspect
+import queue
 import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
@@ -126,6 +127,20 @@ def _brpop_state(node: RedisNode | None) -> None:
         assert "subclient" not in channel.__dict__  # a cached property: read without creating it
 
 
+def _brpop_read(node: RedisNode | None) -> None:
+    assert node is not None
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT) as connection:
+        channel = connection.default_channel
+        assert channel.handlers["BRPOP"] == channel._brpop_read  # what the event loop calls for a BRPOP reply
+        Queue("internals-empty")(channel).declare()
+        channel.basic_consume("internals-empty", False, lambda message: None, "internals")
+        connection.transport.cycle._register_BRPOP(channel)
+        time.sleep(kombu_redis.Transport.brpop_timeout + 0.2)  # the server's nil reply is there
+        with pytest.raises(queue.Empty):
+            channel._brpop_read()
+    assert parameters(kombu_redis.Channel._brpop_read) == ["options"]
+
+
 def _register_with_event_loop(_: RedisNode | None) -> None:
     assert parameters(kombu_redis.Transport.register_with_event_loop) == ["connection", "loop"]
     assert "self.cycle = MultiChannelPoller()" in inspect.getsource(kombu_redis.Transport.__init__)
@@ -174,6 +189,25 @@ def _sqs_receipt(_: RedisNode | None) -> None:
         {"ReceiptHandle": "r-1"},
         "https://q",
     )
+
+
+def _sqs_messages_ready(_: RedisNode | None) -> None:
+    assert parameters(SqsChannel._on_messages_ready) == ["queue", "qname", "messages"]
+    assert "self._on_messages_ready" in inspect.getsource(SqsChannel._get_async)  # every completed receive
+
+
+def _consumer_qos(_: RedisNode | None) -> None:
+    from celery.worker.consumer import tasks
+    from kombu.common import QoS
+
+    assert "c.qos = QoS(" in inspect.getsource(tasks.Tasks.start)
+    assert QoS(lambda prefetch_count: None, 4).value == 4
+
+
+def _beat_tick(_: RedisNode | None) -> None:
+    from celery.beat import Service
+
+    assert "self.scheduler.tick()" in inspect.getsource(Service.start)  # looked up on the instance: wrappable
 
 
 def _http_client(_: RedisNode | None) -> None:
@@ -298,6 +332,12 @@ INTERNALS = [
         needs_redis=True,
     ),
     Internal(
+        "kombu.transport.redis.Channel._brpop_read(**options), handlers['BRPOP'], queue.Empty for a nil reply",
+        "a worker's heartbeat: every BRPOP reply, a message or BRPOP's own time-out, is a broker round trip",
+        _brpop_read,
+        needs_redis=True,
+    ),
+    Internal(
         "kombu.transport.redis.Transport.register_with_event_loop(connection, loop) and Transport.cycle",
         "where FailoverRedisTransport adds its silent-node check to the worker's event loop",
         _register_with_event_loop,
@@ -329,6 +369,21 @@ INTERNALS = [
         "kombu.transport.SQS delivery_info['sqs_message'], ['sqs_queue']",
         "the receipt handle and queue URL the hand-back needs",
         _sqs_receipt,
+    ),
+    Internal(
+        "kombu.transport.SQS.Channel._on_messages_ready(queue, qname, messages), called by _get_async",
+        "a worker's heartbeat with SQS: every completed receive is a broker round trip",
+        _sqs_messages_ready,
+    ),
+    Internal(
+        "celery.worker.consumer: consumer.qos (kombu.common.QoS) and its value",
+        "a worker whose every prefetch slot holds a task polls nothing, and records its heartbeat as busy",
+        _consumer_qos,
+    ),
+    Internal(
+        "celery.beat.Service.start calls self.scheduler.tick() on the instance",
+        "Beat's heartbeat: configure wraps the scheduler's tick, whichever scheduler class runs",
+        _beat_tick,
     ),
     Internal(
         "kombu.asynchronous hub._current_http_client and its _curls, _free_list, _pending",
@@ -445,3 +500,27 @@ def test_a_consumer_without_a_task_consumer_is_not_cancelled_with_one_warning(fr
         shutdown.SigtermHandBack(consumer, None)._stop_consuming()
     [line] = _fallback_lines(fresh_warnings)
     assert "task_consumer" in line
+
+
+def test_a_redis_channel_whose_brpop_replies_bypass_the_heartbeat_warns_once(fresh_warnings, lone_redis, monkeypatch):
+    stock_init = kombu_redis.Channel.__init__
+
+    def renamed(self, *args, **kwargs):  # a kombu that reads BRPOP replies with another method
+        stock_init(self, *args, **kwargs)
+        self.handlers = {**self.handlers, "BRPOP": lambda **options: None}
+
+    monkeypatch.setattr(kombu_redis.Channel, "__init__", renamed)
+    for _ in range(2):
+        with Connection(_url(lone_redis), transport=FAILOVER_TRANSPORT) as connection:
+            assert connection.default_channel is not None
+    [line] = _fallback_lines(fresh_warnings)
+    assert "heartbeat is not recorded" in line and "_brpop_read" in line
+
+
+def test_an_sqs_channel_without_the_receive_hook_warns_once(fresh_warnings, monkeypatch):
+    monkeypatch.setattr(SqsChannel, "__init__", lambda self, *args, **kwargs: None)
+    monkeypatch.delattr(SqsChannel, "_on_messages_ready")  # a kombu that renamed it
+    for _ in range(2):
+        sqs_handback.Channel()
+    [line] = _fallback_lines(fresh_warnings)
+    assert "heartbeat is not recorded" in line and "_on_messages_ready" in line

@@ -44,7 +44,12 @@ def test_common_hygiene_for_failover_publishing_and_shutdown():
     settings = settings_from_environment(environ())
     assert settings["broker_channel_error_retry"] is True
     assert settings["broker_connection_retry_on_startup"] is True
-    assert settings["task_publish_retry"] is True and settings["task_publish_retry_policy"]["max_retries"] == 10
+    policy = settings["task_publish_retry_policy"]
+    assert settings["task_publish_retry"] is True
+    # the reach it had at 10 retries of up to 3 s, with pauses capped at the reconnection cap
+    assert policy["interval_max"] == timeouts.RECONNECT_INTERVAL_MAX_SECONDS
+    pauses = [min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"]) for n in range(30)]
+    assert policy["max_retries"] == 30 and sum(pauses[: policy["max_retries"]]) >= 19.5
     assert settings["result_expires"] == 86400
     assert (settings["task_time_limit"], settings["task_soft_time_limit"]) == (60, 50)
     assert settings["worker_soft_shutdown_timeout"] == 105.0

@@ -3,6 +3,7 @@ worker started from them against the loopback SQS and Redis: a missing or confli
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from celery import Celery
 from loopback import celery_worker, ledger, tier_environ
 
+import broker_tier_contract as contract
 from broker_tier.tools.image_check import WORKER_DIR, ImageCheckError, install_like_the_image, stage_application
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK
@@ -38,6 +40,7 @@ def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
     worker_environ = {
         **tier_environ(redis_server, sqs_server, broker="sqs", queue="interactive"),
         "REMAP_SIGTERM": "SIGQUIT",
+        contract.ContainerEnvironment.HEARTBEAT_DIR.name: str(tmp_path / "heartbeat"),
     }
     celery = [str(image_like["python"].parent / "celery")]  # the console script, as the image's CMD
     with celery_worker(
@@ -51,6 +54,17 @@ def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
     ):
         token = uuid.uuid4().hex
         assert producer.send_task(CANARY_TASK, args=[token], queue="interactive").get(timeout=60)["token"] == token
+        # the container health check, as the task definition runs it, from the image's packages and layout
+        _, program, *arguments = contract.health_check_command("worker")
+        checked = subprocess.run(
+            [str(image_like["python"].parent / program), *arguments],
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **worker_environ},
+            cwd=image_like["app_dir"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert checked.returncode == 0 and checked.stdout.startswith("worker: heartbeat "), checked
     log = (tmp_path / "worker.log").read_text()
     assert len(ledger(tmp_path / "worker.log", token)) == 1
     assert "broker_tier_celery.sqs_handback:Transport" in log  # the settings package from the staged copy

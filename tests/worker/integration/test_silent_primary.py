@@ -11,6 +11,7 @@ from loopback import REDIS_PASSWORD, tier_environ
 from silent_forwarder import SilentForwarder
 from silent_primary import silence_the_primary
 
+import broker_tier_contract as contract
 from broker_tier.rehearsal.redis_pair import RedisPair
 from broker_tier_celery import settings_from_environment
 
@@ -51,7 +52,10 @@ def test_a_silent_primary_stalls_work_no_longer_than_the_names_move_plus_5_s(
     outcome = silence_the_primary(
         pair=pair,
         name=name,
-        worker_environ=tier_environ({"port": name.port}, sqs_server, broker=broker, queue=queue),
+        worker_environ={
+            **tier_environ({"port": name.port}, sqs_server, broker=broker, queue=queue),
+            contract.ContainerEnvironment.HEARTBEAT_DIR.name: str(tmp_path / "heartbeat"),
+        },
         producer_app=producer,
         queue=queue,
         workdir=tmp_path,
