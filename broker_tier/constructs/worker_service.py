@@ -23,7 +23,7 @@ from broker_tier.constructs.celery_service import (
     ProcessSpec,
     allow_queue_encryption,
 )
-from broker_tier.nag import acknowledge, logical_id_token
+from broker_tier.nag import acknowledge_wildcard_resource
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
 BACKLOG_PER_TASK = "(visible + inflight) / running"
@@ -209,24 +209,22 @@ class WorkerService(Construct):
         task role: UpdateTaskProtection, and GetTaskProtection behind the agent's GET, on this cluster's
         tasks (resource type ``task``; task ARNs carry the cluster name, task ids are not known before)."""
         role = self.service.task_definition.task_role
+        cluster_tasks = cdk.Stack.of(self).format_arn(
+            service="ecs",
+            resource="task",
+            resource_name=f"{cluster.cluster_name}/*",
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="OwnScaleInProtection",
                 actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
-                resources=[
-                    cdk.Stack.of(self).format_arn(
-                        service="ecs",
-                        resource="task",
-                        resource_name=f"{cluster.cluster_name}/*",
-                        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
-                    )
-                ],
+                resources=[cluster_tasks],
             )
         )
-        acknowledge(
+        acknowledge_wildcard_resource(
             role,
-            "IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
-            f"{logical_id_token(cluster)}/*]",
+            cluster_tasks,
             "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
             "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.",
         )

@@ -362,6 +362,16 @@ INVALID = {
         {"account": "123456789012", "region": "eu-wset-1"},
         ['region = "eu-wset-1"', "AWS Region name", "aws_regions.json", 'did you mean "eu-west-1"?'],
     ),
+    "china region": (
+        "prod",
+        {"account": "123456789012", "region": "cn-north-1"},
+        ['region = "cn-north-1"', "commercial partition (aws)", "cn-north-1 is in aws-cn", "not checked"],
+    ),
+    "govcloud region": (
+        "prod",
+        {"account": "123456789012", "region": "us-gov-west-1"},
+        ['region = "us-gov-west-1"', "commercial partition (aws)", "us-gov-west-1 is in aws-us-gov"],
+    ),
     # network: a private IPv4 network that holds the subnets
     "octet out of range": (
         "dev",

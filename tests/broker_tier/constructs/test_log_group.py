@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from deployment import ACCOUNT, REGION
 from tier_testing import ENVIRONMENTS, tier_context
 
 import broker_tier_contract as contract
@@ -68,7 +67,7 @@ def test_logs_key_rotates_and_lets_cloudwatch_logs_of_the_region_use_it_for_log_
     key = synthesized.resources(env, "State", "AWS::KMS::Key")[logs_key_id(synthesized, env)]["Properties"]
     assert key["EnableKeyRotation"] is True
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == LOGS_KEY_STATEMENT_ID]
-    assert deployment.resolve(state, statement["Principal"]["Service"]) == f"logs.{REGION}.amazonaws.com"
+    assert deployment.resolve(state, statement["Principal"]["Service"]) == f"logs.{synthesized.region}.amazonaws.com"
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
     assert set(statement["Action"]) == {
         "kms:Encrypt*",
@@ -79,7 +78,10 @@ def test_logs_key_rotates_and_lets_cloudwatch_logs_of_the_region_use_it_for_log_
     }
     (condition,) = statement["Condition"]["ArnLike"].items()
     assert condition[0] == "kms:EncryptionContext:aws:logs:arn"
-    assert deployment.resolve(state, condition[1]) == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"
+    assert (
+        deployment.resolve(state, condition[1])
+        == f"arn:aws:logs:{synthesized.region}:{synthesized.account}:log-group:*"
+    )
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

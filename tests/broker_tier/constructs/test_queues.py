@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tier_testing import ENVIRONMENTS, tier_context
 
+import broker_tier_contract as contract
 from broker_tier.config import load_environments
 
 CONFIGS = load_environments(tier_context())
@@ -35,8 +36,8 @@ def test_work_queue_has_limits_and_redrive_to_its_own_dead_letter_queue(synthesi
     assert dlq_props["MessageRetentionPeriod"] == 1_209_600 >= config.retention_seconds
     allow = dlq_props["RedriveAllowPolicy"]
     assert allow["redrivePermission"] == "byQueue"
-    source_arn = allow["sourceQueueArns"][0]["Fn::Join"][1]
-    assert source_arn[-1] == f":broker-tier-{env}-{cls}"
+    sources = synthesized.deployment(env).resolve(contract.stack_name(env, "State"), allow["sourceQueueArns"])
+    assert sources == [f"arn:aws:sqs:{synthesized.region}:{synthesized.account}:broker-tier-{env}-{cls}"]
     assert "KmsMasterKeyId" in dlq_props
 
 

@@ -171,8 +171,12 @@ def test_worker_task_role_is_least_privilege(synthesized, env):
         protection = found.pop("OwnScaleInProtection")
         assert sorted(protection["Action"]) == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
         # this cluster's tasks only: arn:<partition>:ecs:<region>:<account>:task/<cluster name>/*
-        parts = protection["Resource"]["Fn::Join"][1]
-        assert parts[-3:] == [":task/", {"Ref": synthesized.cluster_logical_id(env)}, "/*"]
+        deployment = synthesized.deployment(env)
+        compute = contract.stack_name(env, "Compute")
+        cluster = deployment.resolve(compute, {"Ref": synthesized.cluster_logical_id(env)})
+        assert deployment.resolve(compute, protection["Resource"]) == (
+            f"arn:aws:ecs:{synthesized.region}:{synthesized.account}:task/{cluster}/*"
+        )
         assert sorted(found["ConsumeOwnQueue"]["Action"]) == [
             "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",
