@@ -41,27 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import broker_tier_contract as contract
+from broker_tier.cloud_assembly import stack_templates
+from broker_tier.stateful_resources import CONSEQUENCES, STATEFUL_TYPES
 
-# What is lost when CloudFormation replaces a resource of each stateful type.
-CONSEQUENCES = {
-    "AWS::ElastiCache::ReplicationGroup": "replaces the replication group: every key is lost (task results, "
-    "and queued tasks in redis broker mode)",
-    "AWS::ElastiCache::SubnetGroup": "replaces the cache subnet group, and with it the replication group "
-    "(its CacheSubnetGroupName is create-only): every key is lost",
-    "AWS::SQS::Queue": "replaces the queue: every message in it is lost",
-    "AWS::SecretsManager::Secret": "replaces the secret: the AUTH token changes and clients lose access",
-    "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it is deleted",
-    "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",
-    "AWS::EC2::VPC": "replaces the VPC: the cache and services in it must be rebuilt",
-    "AWS::EC2::Subnet": "replaces the subnet: what runs in it (ECS tasks, a NAT gateway) must leave it first, "
-    "since a subnet with network interfaces cannot be deleted",
-}
 CACHE_SUBNET_CONSEQUENCE = (
     "the cache subnet group lists this subnet, so a node of the replication group can run in it (the nodes "
     "spread over the group's AZs): ElastiCache refuses to take a subnet in use out of the subnet group, so the "
     "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)"
 )
-STATEFUL_TYPES = tuple(CONSEQUENCES)
 _POLICY_STRENGTH = {"Delete": 0, None: 0, "Snapshot": 1, "Retain": 2, "RetainExceptOnCreate": 2}
 _SCHEMA_REGION = "us-east-1"
 
@@ -255,12 +242,7 @@ def _stacks(cdk_out: Path, declared: set[str] | None) -> dict[str, dict]:
         why = "no manifest.json: a synthesis failed or did not finish" if cdk_out.is_dir() else "no such directory"
         raise CannotJudge(f"nothing is synthesized in {cdk_out} ({why}): {SYNTHESIZE}")
     try:
-        manifest = json.loads(manifest_file.read_text())
-        stacks = {
-            name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
-            for name, artifact in manifest["artifacts"].items()
-            if artifact["type"] == "aws:cloudformation:stack"
-        }
+        stacks = {name: found.template for name, found in stack_templates(cdk_out).items()}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CannotJudge(
             f"{cdk_out} is incomplete or damaged ({type(error).__name__}: {error}): {SYNTHESIZE}"

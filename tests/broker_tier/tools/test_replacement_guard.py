@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tier_testing import ROOT
 
+from broker_tier.stateful_resources import STATEFUL_TYPES
 from broker_tier.tools.replacement_guard import (
-    STATEFUL_TYPES,
     CannotJudge,
     check,
     compare,
