@@ -13,6 +13,7 @@ from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.cache import BrokerCache
 from broker_tier.constructs.log_group import logs_encryption_key
 from broker_tier.constructs.network import BrokerNetwork
+from broker_tier.constructs.producer_access import ProducerAccess
 from broker_tier.constructs.queues import LatencyClassQueues
 from broker_tier.nag import acknowledge
 from broker_tier.stacks.base import TierStack
@@ -25,11 +26,12 @@ class BrokerStateStack(TierStack):
 
     Outputs (stable names, for tools outside the app): ``ReplicationGroupId``,
     ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
-    ``EventsTopicArn``, ``RedisDatabases``, and per class ``Queue<Class>{Name,Url,Arn}`` and
-    ``DeadLetterQueue<Class>{Name,Url,Arn}``.
+    ``EventsTopicArn``, ``RedisDatabases``, per class ``Queue<Class>{Name,Url,Arn}`` and
+    ``DeadLetterQueue<Class>{Name,Url,Arn}``, and for producers ``ProducerPolicyArn``,
+    ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
 
     Attributes:
-        network, encryption_key, events_topic, cache: the constructs.
+        network, encryption_key, events_topic, cache, producers: the constructs.
         logs_key: encrypts every log group of the environment (CloudWatch Logs only).
         queues: the latency classes' queues by class name.
     """
@@ -140,6 +142,16 @@ class BrokerStateStack(TierStack):
             )
             for name, class_config in config.queues.items()
         }
+        self.producers = ProducerAccess(
+            self,
+            "Producers",
+            managed_policy_name=f"{prefix}-producer",
+            work_queues=[queues.queue for queues in self.queues.values()],
+            encryption_key=self.encryption_key,
+            auth_token_secret=self.cache.auth_token_secret,
+            cache=self.cache,
+            vpc=self.network.vpc,
+        )
         self._add_outputs()
 
     def _add_outputs(self) -> None:
@@ -158,5 +170,9 @@ class BrokerStateStack(TierStack):
                 outputs[contract.queue_output_id(kind, name, "Name")] = queue.queue_name
                 outputs[contract.queue_output_id(kind, name, "Url")] = queue.queue_url
                 outputs[contract.queue_output_id(kind, name, "Arn")] = queue.queue_arn
+        producer = contract.ProducerOutputs
+        outputs[producer.POLICY_ARN] = self.producers.policy.managed_policy_arn
+        outputs[producer.SECURITY_GROUP_ID] = self.producers.security_group.security_group_id
+        outputs[producer.SUBNET_IDS] = cdk.Fn.join(",", self.network.private_subnet_ids)
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

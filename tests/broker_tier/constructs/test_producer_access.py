@@ -1,0 +1,233 @@
+"""ProducerAccess: the managed policy a producer's role attaches, evaluated for what it allows and refuses
+(tests/support/policy_evaluator.py); its security group; and a real producer (Celery through the settings
+package, moto's SQS, a redis-server with AUTH) whose every AWS call the policy allows."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from policy_evaluator import Request, evaluate
+from tier_testing import ENVIRONMENTS, tier_context
+
+import broker_tier_contract as contract
+from broker_tier.config import load_environments
+from broker_tier.constructs.producer_access import PRODUCER_QUEUE_ACTIONS
+
+CONFIGS = load_environments(tier_context())
+PRODUCER = {"AWS": "arn:aws:iam::123456789012:role/team-web-app"}
+
+
+class ProducerView:
+    """One environment's producer policy and the ARNs it is about, as deployed (``synthesized.deployment``)."""
+
+    def __init__(self, synthesized, env: str) -> None:
+        self.state = contract.stack_name(env, "State")
+        self.deployment = deployment = synthesized.deployment(env)
+        self.region, self.account = synthesized.region, synthesized.account
+        (self.policy_id,) = synthesized.resources(env, "State", "AWS::IAM::ManagedPolicy")
+        resource = synthesized.json(env, "State")["Resources"][self.policy_id]
+        self.name = resource["Properties"]["ManagedPolicyName"]
+        self.document = deployment.resolve(self.state, resource["Properties"]["PolicyDocument"])
+        outputs = deployment.outputs(self.state)
+        self.outputs = outputs
+        self.work_queues = [outputs[contract.queue_output_id("Queue", name, "Arn")] for name in CONFIGS[env].queues]
+        self.dead_letter_queues = [
+            outputs[contract.queue_output_id("DeadLetterQueue", name, "Arn")] for name in CONFIGS[env].queues
+        ]
+        self.secret = outputs[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN]
+        (self.key,) = [
+            deployment.attribute(self.state, logical_id, "Arn")
+            for logical_id in synthesized.resources(env, "State", "AWS::KMS::Key")
+            if not logical_id.startswith("LogsKey")
+        ]
+
+    def decide(self, action: str, resource: str, **context: str):
+        return evaluate(self.document, Request(PRODUCER, action, resource, context))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_producer_policy_is_an_output_and_names_its_environment(synthesized, env):
+    view = ProducerView(synthesized, env)
+    assert view.name == f"broker-tier-{env}-producer"
+    assert view.outputs[contract.ProducerOutputs.POLICY_ARN] == view.deployment.resolve(
+        view.state, {"Ref": view.policy_id}
+    )
+    statements = view.document["Statement"]
+    assert [s["Sid"] for s in statements] == [
+        "SendToWorkQueues",
+        "QueueEncryptionThroughSqs",
+        "ReadAuthToken",
+        "DecryptAuthTokenThroughSecretsManager",
+    ]
+    for statement in statements:  # no wildcard anywhere, no Deny needed
+        assert statement["Effect"] == "Allow"
+        for field in ("Action", "Resource"):
+            values = statement[field] if isinstance(statement[field], list) else [statement[field]]
+            assert values and not any("*" in value for value in values), (statement["Sid"], field)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_producer_may_send_to_every_work_queue_and_do_nothing_else_with_the_queues(synthesized, env):
+    view = ProducerView(synthesized, env)
+    assert len(view.work_queues) == len(CONFIGS[env].queues) >= 1
+    for queue in view.work_queues:
+        for action in PRODUCER_QUEUE_ACTIONS:
+            assert view.decide(action, queue).allowed, (action, queue)
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue", "sqs:SetQueueAttributes"):
+            assert view.decide(action, queue).outcome == "implicit deny", (action, queue)
+    for queue in view.dead_letter_queues:
+        assert view.decide("sqs:SendMessage", queue).outcome == "implicit deny", queue
+    other = view.work_queues[0].replace(f"broker-tier-{env}-", "broker-tier-other-")
+    assert view.decide("sqs:SendMessage", other).outcome == "implicit deny"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_producer_uses_the_key_only_through_sqs_and_secrets_manager(synthesized, env):
+    view = ProducerView(synthesized, env)
+    sqs, secrets = f"sqs.{view.region}.amazonaws.com", f"secretsmanager.{view.region}.amazonaws.com"
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert view.decide(action, view.key, **{"kms:ViaService": sqs}).allowed, action
+        assert view.decide(action, view.key).outcome == "implicit deny", action  # called directly
+        assert view.decide(action, view.key, **{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}).outcome == (
+            "implicit deny"
+        )
+    assert view.decide("kms:Decrypt", view.key, **{"kms:ViaService": secrets}).allowed
+    assert view.decide("kms:GenerateDataKey", view.key, **{"kms:ViaService": secrets}).outcome == "implicit deny"
+    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant"):
+        assert view.decide(action, view.key, **{"kms:ViaService": sqs}).outcome == "implicit deny", action
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_producer_reads_the_auth_token_and_no_other_secret(synthesized, env):
+    view = ProducerView(synthesized, env)
+    assert view.decide("secretsmanager:GetSecretValue", view.secret).allowed
+    for action in ("secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:ListSecrets"):
+        assert view.decide(action, view.secret).outcome == "implicit deny", action
+    other = view.secret.replace("secret:", "secret:another-", 1)
+    assert view.decide("secretsmanager:GetSecretValue", other).outcome == "implicit deny"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_producers_security_group_reaches_the_cache_port_only_and_the_cache_admits_it(synthesized, env):
+    state = synthesized.json(env, "State")["Resources"]
+    port = CONFIGS[env].cache.port
+    (producers,) = [lid for lid in state if lid.startswith("ProducersSecurityGroup")]
+    (cache_group,) = [lid for lid in state if lid.startswith("CacheSecurityGroup")]
+    (egress,) = state[producers]["Properties"]["SecurityGroupEgress"]
+    assert egress["DestinationSecurityGroupId"] == {"Fn::GetAtt": [cache_group, "GroupId"]}
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", port, port)
+    admitted = [
+        rule["Properties"]
+        for rule in state.values()
+        if rule["Type"] == "AWS::EC2::SecurityGroupIngress"
+        and rule["Properties"]["SourceSecurityGroupId"] == {"Fn::GetAtt": [producers, "GroupId"]}
+    ]
+    assert admitted == [
+        {
+            "Description": "producers outside the tier",
+            "FromPort": port,
+            "GroupId": {"Fn::GetAtt": [cache_group, "GroupId"]},
+            "IpProtocol": "tcp",
+            "SourceSecurityGroupId": {"Fn::GetAtt": [producers, "GroupId"]},
+            "ToPort": port,
+        }
+    ]
+    outputs = synthesized.json(env, "State")["Outputs"]
+    assert outputs[contract.ProducerOutputs.SECURITY_GROUP_ID]["Value"] == {"Fn::GetAtt": [producers, "GroupId"]}
+    subnets = outputs[contract.ProducerOutputs.SUBNET_IDS]["Value"]["Fn::Join"]
+    assert subnets[0] == "," and len(subnets[1]) == CONFIGS[env].network.max_azs
+
+
+# -- a real producer ------------------------------------------------------------------------------------------
+@pytest.fixture
+def moto_sqs():
+    from loopback import free_port
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def recorded_aws_calls(monkeypatch) -> list[tuple[str, str, dict]]:
+    """Every AWS API call made in the test: (service, operation, parameters)."""
+    calls: list[tuple[str, str, dict]] = []
+    make_api_call = BaseClient._make_api_call
+
+    def recording(client, operation, params):
+        calls.append((client.meta.service_model.service_name, operation, dict(params)))
+        return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls
+
+
+def producer_app(environ: dict[str, str]):
+    from celery import Celery
+
+    from broker_tier_celery.settings import settings_from_environment
+
+    app = Celery("team-web-app")
+    app.conf.update(settings_from_environment(environ))
+    return app
+
+
+def test_every_call_a_producer_makes_through_the_settings_package_is_allowed(
+    agnostic, moto_sqs, lone_redis, recorded_aws_calls, monkeypatch
+):
+    view = ProducerView(agnostic, "dev")  # deployed to the stand-in account and region, which moto uses too
+    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(variable, value)
+    sqs = boto3.client("sqs", endpoint_url=moto_sqs, region_name=view.region)
+    urls = {
+        name: sqs.create_queue(QueueName=contract.queue_name("dev", name))["QueueUrl"] for name in CONFIGS["dev"].queues
+    }
+    arns = {
+        url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for url in urls.values()
+    }
+    assert sorted(arns.values()) == sorted(view.work_queues)  # moto's ARNs are the deployment's
+    environ = {
+        "BROKER_TIER_BROKER": "sqs",
+        "BROKER_TIER_QUEUE_URLS": json.dumps(urls),
+        "BROKER_TIER_REGION": view.region,
+        "BROKER_TIER_SQS_ENDPOINT_URL": moto_sqs,
+        "BROKER_TIER_REDIS_HOST": "127.0.0.1",
+        "BROKER_TIER_REDIS_PORT": str(lone_redis.port),
+        "BROKER_TIER_REDIS_TLS": "false",
+        "BROKER_TIER_REDIS_AUTH_TOKEN": lone_redis.password,
+        "BROKER_TIER_REDIS_DB_RESULTS": "2",
+        "BROKER_TIER_REDIS_DB_BROKER": "1",
+        "BROKER_TIER_SOFT_SHUTDOWN_TIMEOUT": "2",
+    }
+    recorded_aws_calls.clear()
+    app = producer_app(environ)
+    for name in urls:
+        app.send_task("team.report", args=[name], queue=name)
+    app.close()
+    sqs_calls = [(operation, params["QueueUrl"]) for service, operation, params in recorded_aws_calls]
+    assert {operation for operation, _ in sqs_calls} == {"SendMessage", "GetQueueAttributes"}
+    assert {url for _, url in sqs_calls} == set(urls.values())
+    for operation, url in sqs_calls:
+        decision = view.decide(f"sqs:{operation}", arns[url])
+        assert decision.allowed, (operation, url, decision)
+    for url in urls.values():
+        visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert visible["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+    # Without the AUTH token the same producer cannot send at all, in sqs broker mode too: Celery subscribes
+    # to the task's result on the Redis result backend before it publishes. (Its reconnection retries, 20
+    # about a second apart by default, are cut to one here to fail fast.)
+    recorded_aws_calls.clear()
+    app = producer_app({**environ, "BROKER_TIER_REDIS_AUTH_TOKEN": "not-the-token-0123456789"})
+    app.conf.result_backend_transport_options = {"retry_policy": {"max_retries": 1}}
+    with pytest.raises(RuntimeError, match="result store"):
+        app.send_task("team.report", args=["x"], queue="default")
+    app.close()
+    assert [call for call in recorded_aws_calls if call[1] == "SendMessage"] == []
