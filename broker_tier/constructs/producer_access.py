@@ -1,4 +1,4 @@
-"""What an application outside the tier needs to publish tasks to it: a managed policy and a security group."""
+"""What an application outside the tier needs to publish tasks to it: managed policies and a security group."""
 
 from __future__ import annotations
 
@@ -18,17 +18,19 @@ publish, which reads its ApproximateNumberOfMessages; then SendMessage. (No GetQ
 
 
 class ProducerAccess(Construct):
-    """A customer-managed policy a producer's role attaches, and a security group its tasks join.
+    """Two customer-managed policies and a security group for a producer: the tier's own split, where the
+    task role sends and the execution role reads the AUTH token that ECS injects.
 
-    The policy sends to the work queues (not the dead-letter queues), uses the queue key only through SQS,
-    and reads the AUTH token (decrypting it only through Secrets Manager) in either broker mode: the settings
-    package's result backend is Redis, and Celery subscribes to a task's result there as it sends it, so a
-    producer without the token cannot send at all (docs/decisions/producers-read-the-auth-token.md).
-    The security group reaches the cache's port and nothing else; the cache admits it.
+    ``policy`` sends to the work queues (not the dead-letter queues) and uses the queue key only through SQS.
+    ``auth_token_policy`` reads the AUTH token and decrypts it only through Secrets Manager; a producer needs
+    it in either broker mode: the settings package's result backend is Redis, and Celery subscribes to a
+    task's result there as it sends it (docs/decisions/producers-read-the-auth-token.md). Attach both to one
+    role when the application reads the secret itself. The security group reaches the cache's port only.
 
     Attributes:
-        policy: the managed policy.
-        security_group: the group a producer in the tier's VPC adds to its tasks (with its own).
+        policy: sends to the work queues.
+        auth_token_policy: reads the AUTH token.
+        security_group: the group a producer in the tier's VPC adds to its tasks (beside its own).
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class ProducerAccess(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        managed_policy_name: str,
+        name_prefix: str,
         work_queues: list[sqs.IQueue],
         encryption_key: kms.IKey,
         auth_token_secret: secretsmanager.ISecret,
@@ -44,7 +46,7 @@ class ProducerAccess(Construct):
         vpc: ec2.IVpc,
     ) -> None:
         """
-        :param managed_policy_name: the policy's name (unique in the account).
+        :param name_prefix: the policies are ``<prefix>-producer`` and ``<prefix>-producer-auth-token``.
         :param work_queues: the queues a producer may send to (one per latency class).
         :param encryption_key: the KMS key of the queues and of the AUTH-token secret.
         :param auth_token_secret: the secret holding the cache's AUTH token.
@@ -56,8 +58,8 @@ class ProducerAccess(Construct):
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
-            managed_policy_name=managed_policy_name,
-            description="broker-tier producer: send to the work queues, read the cache's AUTH token",
+            managed_policy_name=f"{name_prefix}-producer",
+            description="broker-tier producer: send tasks to the work queues",
             statements=[
                 iam.PolicyStatement(
                     sid="SendToWorkQueues",
@@ -70,6 +72,14 @@ class ProducerAccess(Construct):
                     resources=[encryption_key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
                 ),
+            ],
+        )
+        self.auth_token_policy = iam.ManagedPolicy(
+            self,
+            "AuthTokenPolicy",
+            managed_policy_name=f"{name_prefix}-producer-auth-token",
+            description="broker-tier producer: read the cache's AUTH token",
+            statements=[
                 iam.PolicyStatement(
                     sid="ReadAuthToken",
                     actions=["secretsmanager:GetSecretValue"],

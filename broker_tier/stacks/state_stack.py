@@ -28,7 +28,7 @@ class BrokerStateStack(TierStack):
     ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
     ``EventsTopicArn``, ``RedisDatabases``, per class ``Queue<Class>{Name,Url,Arn}`` and
     ``DeadLetterQueue<Class>{Name,Url,Arn}``, and for producers ``ProducerPolicyArn``,
-    ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
+    ``ProducerAuthTokenPolicyArn``, ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
 
     Attributes:
         network, encryption_key, events_topic, cache, producers: the constructs.
@@ -145,7 +145,7 @@ class BrokerStateStack(TierStack):
         self.producers = ProducerAccess(
             self,
             "Producers",
-            managed_policy_name=f"{prefix}-producer",
+            name_prefix=prefix,
             work_queues=[queues.queue for queues in self.queues.values()],
             encryption_key=self.encryption_key,
             auth_token_secret=self.cache.auth_token_secret,
@@ -172,6 +172,7 @@ class BrokerStateStack(TierStack):
                 outputs[contract.queue_output_id(kind, name, "Arn")] = queue.queue_arn
         producer = contract.ProducerOutputs
         outputs[producer.POLICY_ARN] = self.producers.policy.managed_policy_arn
+        outputs[producer.AUTH_TOKEN_POLICY_ARN] = self.producers.auth_token_policy.managed_policy_arn
         outputs[producer.SECURITY_GROUP_ID] = self.producers.security_group.security_group_id
         outputs[producer.SUBNET_IDS] = cdk.Fn.join(",", self.network.private_subnet_ids)
         for name, value in outputs.items():

@@ -130,7 +130,9 @@ class ProducerOutputs:
     """Outputs of ``BrokerTier-<env>-State`` for an application outside the tier that publishes tasks."""
 
     POLICY_ARN = "ProducerPolicyArn"
-    """The customer-managed policy a producer's role attaches."""
+    """The customer-managed policy that sends to the work queues (a producer's task role)."""
+    AUTH_TOKEN_POLICY_ARN = "ProducerAuthTokenPolicyArn"
+    """The customer-managed policy that reads the AUTH token (the role that reads it: ECS's execution role)."""
     SECURITY_GROUP_ID = "ProducerSecurityGroupId"
     """The security group a producer's tasks join to reach the cache."""
     SUBNET_IDS = "ProducerSubnetIds"

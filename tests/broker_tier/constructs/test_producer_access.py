@@ -21,18 +21,23 @@ PRODUCER = {"AWS": "arn:aws:iam::123456789012:role/team-web-app"}
 
 
 class ProducerView:
-    """One environment's producer policy and the ARNs it is about, as deployed (``synthesized.deployment``)."""
+    """One environment's producer policies and the ARNs they are about, as deployed (``synthesized.deployment``)."""
 
     def __init__(self, synthesized, env: str) -> None:
         self.state = contract.stack_name(env, "State")
         self.deployment = deployment = synthesized.deployment(env)
         self.region, self.account = synthesized.region, synthesized.account
-        (self.policy_id,) = synthesized.resources(env, "State", "AWS::IAM::ManagedPolicy")
-        resource = synthesized.json(env, "State")["Resources"][self.policy_id]
-        self.name = resource["Properties"]["ManagedPolicyName"]
-        self.document = deployment.resolve(self.state, resource["Properties"]["PolicyDocument"])
-        outputs = deployment.outputs(self.state)
-        self.outputs = outputs
+        resources = synthesized.resources(env, "State", "AWS::IAM::ManagedPolicy")
+        self.outputs = outputs = deployment.outputs(self.state)
+        by_arn = {
+            deployment.resolve(self.state, {"Ref": logical_id}): resource for logical_id, resource in resources.items()
+        }
+        assert len(by_arn) == 2
+        self.policy = by_arn[outputs[contract.ProducerOutputs.POLICY_ARN]]["Properties"]
+        self.auth_token_policy = by_arn[outputs[contract.ProducerOutputs.AUTH_TOKEN_POLICY_ARN]]["Properties"]
+        self.documents = [
+            deployment.resolve(self.state, policy["PolicyDocument"]) for policy in (self.policy, self.auth_token_policy)
+        ]
         self.work_queues = [outputs[contract.queue_output_id("Queue", name, "Arn")] for name in CONFIGS[env].queues]
         self.dead_letter_queues = [
             outputs[contract.queue_output_id("DeadLetterQueue", name, "Arn")] for name in CONFIGS[env].queues
@@ -44,25 +49,25 @@ class ProducerView:
             if not logical_id.startswith("LogsKey")
         ]
 
-    def decide(self, action: str, resource: str, **context: str):
-        return evaluate(self.document, Request(PRODUCER, action, resource, context))
+    def decide(self, action: str, resource: str, *, policy: int | None = None, **context: str):
+        """The decision of a role with both policies attached (or only ``documents[policy]``)."""
+        documents = self.documents if policy is None else [self.documents[policy]]
+        statements = [statement for document in documents for statement in document["Statement"]]
+        return evaluate({"Statement": statements}, Request(PRODUCER, action, resource, context))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_the_producer_policy_is_an_output_and_names_its_environment(synthesized, env):
+def test_the_producer_policies_are_outputs_named_after_their_environment_without_a_wildcard(synthesized, env):
     view = ProducerView(synthesized, env)
-    assert view.name == f"broker-tier-{env}-producer"
-    assert view.outputs[contract.ProducerOutputs.POLICY_ARN] == view.deployment.resolve(
-        view.state, {"Ref": view.policy_id}
+    assert (view.policy["ManagedPolicyName"], view.auth_token_policy["ManagedPolicyName"]) == (
+        f"broker-tier-{env}-producer",
+        f"broker-tier-{env}-producer-auth-token",
     )
-    statements = view.document["Statement"]
-    assert [s["Sid"] for s in statements] == [
-        "SendToWorkQueues",
-        "QueueEncryptionThroughSqs",
-        "ReadAuthToken",
-        "DecryptAuthTokenThroughSecretsManager",
+    assert [[s["Sid"] for s in document["Statement"]] for document in view.documents] == [
+        ["SendToWorkQueues", "QueueEncryptionThroughSqs"],
+        ["ReadAuthToken", "DecryptAuthTokenThroughSecretsManager"],
     ]
-    for statement in statements:  # no wildcard anywhere, no Deny needed
+    for statement in [s for document in view.documents for s in document["Statement"]]:
         assert statement["Effect"] == "Allow"
         for field in ("Action", "Resource"):
             values = statement[field] if isinstance(statement[field], list) else [statement[field]]
@@ -75,9 +80,10 @@ def test_a_producer_may_send_to_every_work_queue_and_do_nothing_else_with_the_qu
     assert len(view.work_queues) == len(CONFIGS[env].queues) >= 1
     for queue in view.work_queues:
         for action in PRODUCER_QUEUE_ACTIONS:
-            assert view.decide(action, queue).allowed, (action, queue)
+            assert view.decide(action, queue, policy=0).allowed, (action, queue)
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue", "sqs:SetQueueAttributes"):
             assert view.decide(action, queue).outcome == "implicit deny", (action, queue)
+        assert view.decide("sqs:SendMessage", queue, policy=1).outcome == "implicit deny"  # the token's policy
     for queue in view.dead_letter_queues:
         assert view.decide("sqs:SendMessage", queue).outcome == "implicit deny", queue
     other = view.work_queues[0].replace(f"broker-tier-{env}-", "broker-tier-other-")
@@ -89,21 +95,23 @@ def test_a_producer_uses_the_key_only_through_sqs_and_secrets_manager(synthesize
     view = ProducerView(synthesized, env)
     sqs, secrets = f"sqs.{view.region}.amazonaws.com", f"secretsmanager.{view.region}.amazonaws.com"
     for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-        assert view.decide(action, view.key, **{"kms:ViaService": sqs}).allowed, action
+        assert view.decide(action, view.key, policy=0, **{"kms:ViaService": sqs}).allowed, action
         assert view.decide(action, view.key).outcome == "implicit deny", action  # called directly
         assert view.decide(action, view.key, **{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}).outcome == (
             "implicit deny"
         )
-    assert view.decide("kms:Decrypt", view.key, **{"kms:ViaService": secrets}).allowed
+    assert view.decide("kms:Decrypt", view.key, policy=1, **{"kms:ViaService": secrets}).allowed
+    assert view.decide("kms:Decrypt", view.key, policy=0, **{"kms:ViaService": secrets}).outcome == "implicit deny"
     assert view.decide("kms:GenerateDataKey", view.key, **{"kms:ViaService": secrets}).outcome == "implicit deny"
     for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant"):
         assert view.decide(action, view.key, **{"kms:ViaService": sqs}).outcome == "implicit deny", action
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_a_producer_reads_the_auth_token_and_no_other_secret(synthesized, env):
+def test_the_auth_token_policy_reads_the_auth_token_and_no_other_secret(synthesized, env):
     view = ProducerView(synthesized, env)
-    assert view.decide("secretsmanager:GetSecretValue", view.secret).allowed
+    assert view.decide("secretsmanager:GetSecretValue", view.secret, policy=1).allowed
+    assert view.decide("secretsmanager:GetSecretValue", view.secret, policy=0).outcome == "implicit deny"
     for action in ("secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:ListSecrets"):
         assert view.decide(action, view.secret).outcome == "implicit deny", action
     other = view.secret.replace("secret:", "secret:another-", 1)
@@ -215,7 +223,7 @@ def test_every_call_a_producer_makes_through_the_settings_package_is_allowed(
     assert {operation for operation, _ in sqs_calls} == {"SendMessage", "GetQueueAttributes"}
     assert {url for _, url in sqs_calls} == set(urls.values())
     for operation, url in sqs_calls:
-        decision = view.decide(f"sqs:{operation}", arns[url])
+        decision = view.decide(f"sqs:{operation}", arns[url], policy=0)
         assert decision.allowed, (operation, url, decision)
     for url in urls.values():
         visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
