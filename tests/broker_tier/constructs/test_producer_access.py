@@ -237,5 +237,7 @@ def test_every_call_a_producer_makes_through_the_settings_package_is_allowed(
     app.conf.result_backend_transport_options = {"retry_policy": {"max_retries": 1}}
     with pytest.raises(RuntimeError, match="result store"):
         app.send_task("team.report", args=["x"], queue="default")
-    app.close()
     assert [call for call in recorded_aws_calls if call[1] == "SendMessage"] == []
+    app.send_task("team.report", args=["y"], queue="default", ignore_result=True)  # no subscription: sent
+    app.close()
+    assert [call[1] for call in recorded_aws_calls if call[1] == "SendMessage"] == ["SendMessage"]
