@@ -1,14 +1,8 @@
 """What the tier alarms on, as data: one ``AlarmSpec`` per alarm, built from the configuration,
 and the dashboard's graphs derived from the same specs.
 
-The specs are plain values (no CDK objects), so the alarms, the dashboard and the tests read
-the same definitions, and the ops tool can name the same alarms. ``TierAlarms`` renders the
-alarms, ``TierDashboard`` the graphs of ``dashboard_graphs``: every alarm's metrics appear on the
-graph the spec names, with the alarm's threshold drawn across it.
-
-ElastiCache publishes per node (``CacheClusterId``), and which node is primary changes with
-every failover, so each Redis signal is one alarm on ``MAX([node, node, ...])`` over the
-group's member clusters (``<replication-group-id>-001`` ...), not one alarm per node.
+Plain values (no CDK objects), so the alarms, the dashboard, the ops tool and the tests read the same
+definitions; each Redis signal is one alarm over the worst node (docs/decisions/redis-alarms-over-every-node.md).
 """
 
 from __future__ import annotations

@@ -14,15 +14,8 @@ from broker_tier.config import Subscription
 class AlarmTopic(Construct):
     """An encrypted, TLS-only SNS topic for alarm and OK notifications, with the configured subscriptions.
 
-    Its policy lets CloudWatch alarms of this account and region publish: a topic with an explicit
-    policy (the TLS-only statement makes one) no longer has SNS's default policy, and without an
-    Allow for ``cloudwatch.amazonaws.com`` every alarm action fails with "not authorized to perform:
-    SNS:Publish" (AWS knowledge center, "Why didn't I receive an SNS notification for my CloudWatch
-    alarm trigger?"). The statement is restricted by ``aws:SourceAccount`` and by ``aws:SourceArn``
-    ``arn:<partition>:cloudwatch:<region>:<account>:alarm:*``.
-
-    The same subscriptions can be added to further topics (``subscribe``), such as the unencrypted
-    ElastiCache events topic, so that failover notices reach the same people as alarms.
+    Its policy must admit this account's CloudWatch alarms, or every alarm action fails
+    (docs/decisions/alarm-topic-admits-cloudwatch.md). ``subscribe`` adds the same endpoints to another topic.
 
     Attributes:
         topic: the alarm topic.

@@ -26,13 +26,9 @@ _DELETION_POLICY = {
 
 
 class BrokerCache(Construct):
-    """A Multi-AZ replication group (cluster mode disabled) with the tier's safety settings.
-
-    Multi-AZ and automatic failover are always on; encryption in transit is required; at rest
-    uses ``encryption_key``; the AUTH token is generated into Secrets Manager and reaches the
-    template only as a dynamic reference. The replication group, subnet group and secret carry
-    explicit names, so that CloudFormation refuses a change that would replace them instead of
-    creating a new, empty cluster.
+    """A Multi-AZ replication group (cluster mode disabled): failover on, TLS required, encrypted at rest, the AUTH
+    token only as a dynamic reference. Explicit names, so that CloudFormation refuses a replacement instead of
+    creating an empty cluster.
 
     Attributes:
         replication_group: the L1 replication group.

@@ -47,15 +47,8 @@ def retention(days: int) -> logs.RetentionDays:
 def logs_encryption_key(
     scope: Construct, construct_id: str, *, alias: str, description: str, removal_policy: cdk.RemovalPolicy
 ) -> kms.Key:
-    """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, for the tier's log groups.
-
-    The key policy lets the CloudWatch Logs service of the stack's region use the key only within the
-    encryption context of a log group (``kms:EncryptionContext:aws:logs:arn``), as the CloudWatch Logs
-    guide's "Encrypt log data in CloudWatch Logs using AWS Key Management Service" shows. The condition
-    names every log group of the account and region rather than the tier's own: the VPC flow-log group
-    has a CloudFormation-generated name (renaming it would replace it and lose its history), and naming
-    its ARN in the key's own policy would make the key and the group depend on each other. The key
-    encrypts nothing but logs, and who may read a log group stays with the log groups' IAM permissions.
+    """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, within a log group's encryption
+    context, for every log group of the account and region (docs/decisions/logs-key-for-cloudwatch-logs-only.md).
 
     :param alias: the key's alias (``alias/...``).
     :param removal_policy: what stack deletion does to the key.

@@ -18,14 +18,9 @@ publish, which reads its ApproximateNumberOfMessages; then SendMessage. (No GetQ
 
 
 class ProducerAccess(Construct):
-    """Two customer-managed policies and a security group for a producer: the tier's own split, where the
-    task role sends and the execution role reads the AUTH token that ECS injects.
-
-    ``policy`` sends to the work queues (not the dead-letter queues) and uses the queue key only through SQS.
-    ``auth_token_policy`` reads the AUTH token and decrypts it only through Secrets Manager; a producer needs
-    it in either broker mode: the settings package's result backend is Redis, and Celery subscribes to a
-    task's result there as it sends it (docs/decisions/producers-read-the-auth-token.md). Attach both to one
-    role when the application reads the secret itself. The security group reaches the cache's port only.
+    """Two customer-managed policies and a security group for a producer, split as the tier's services are (the
+    task role sends, the execution role reads the AUTH token ECS injects). A producer needs the token in either
+    broker mode: its result backend is Redis (docs/decisions/producers-read-the-auth-token.md).
 
     Attributes:
         policy: sends to the work queues.

@@ -11,12 +11,9 @@ from broker_tier.config import QueueClassConfig
 
 
 class LatencyClassQueues(Construct):
-    """The work queue of one latency class, with its own dead-letter queue and redrive.
-
-    Both queues have explicit names (a change that would replace them fails rather than dropping
-    their messages), KMS server-side encryption, and a queue policy that refuses requests without
-    TLS. The dead-letter queue only accepts redrive from its own source queue (``byQueue``); its
-    ARN is built from its name, because the two queues' policies name each other.
+    """The work queue of one latency class and its dead-letter queue: explicit names (a replacement fails rather
+    than drop messages), SSE-KMS, TLS only. The DLQ takes redrive from its own queue only (``byQueue``), by an
+    ARN built from the name, since the two queues' policies name each other.
 
     Attributes:
         class_name: the latency class.

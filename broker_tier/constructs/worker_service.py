@@ -83,17 +83,9 @@ class QueueBacklog:
 
 
 class WorkerService(Construct):
-    """One worker service consuming one class's queue, with backlog-per-task target tracking.
-
-    Scaling follows AWS's backlog-per-task recipe, counting work in progress too: the queue's visible
-    plus in-flight messages (in redis broker mode: the Redis lists and unacked record, as Beat publishes
-    them) divided by the service's running tasks (metric math), tracked to
-    ``backlog_per_task_target``, so a class's own progress (messages turning from visible to in
-    flight) does not scale in the tasks that run them. Workers protect their task from scale-in
-    while busy (``broker_tier_celery.protection``; the task role may). No CPU scaling:
-    it fights queue scaling. Target tracking cannot leave zero tasks (it scales proportionally), so a
-    class with ``min_tasks`` 0 also gets a step policy that adds a task when a message waits and
-    none runs.
+    """One worker service consuming one class's queue, scaled on ``(visible + inflight) / running`` with a step
+    out of zero, never on CPU; busy workers protect their task from scale-in
+    (docs/decisions/backlog-per-task-scaling.md).
 
     Attributes:
         class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig),

@@ -67,11 +67,8 @@ class BrokerStateStack(TierStack):
             removal_policy=removal,
             description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic",
         )
-        # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack. The
-        # statement AWS documents for a service publishing to an encrypted topic (Amazon SNS Developer Guide,
-        # "Enable compatibility between event sources from AWS services and encrypted topics"): the service
-        # principal, these two actions, no condition. Which alarms may publish is restricted on the topic policy
-        # (source account and alarm ARN), which SNS checks before it uses the key.
+        # CloudWatch alarms publish to the encrypted alarm topic: the statement the SNS guide documents; which alarms
+        # may is restricted on the topic policy (docs/decisions/alarm-topic-admits-cloudwatch.md).
         self.encryption_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsToEncryptedTopic",
@@ -88,9 +85,8 @@ class BrokerStateStack(TierStack):
             enforce_ssl=True,
             display_name=f"broker-tier {config.name} ElastiCache events",
         )
-        # The statement ElastiCache's documentation requires (ElastiCache User Guide, "Managing ElastiCache Amazon
-        # SNS notifications", SNS topic access policy requirement): any principal, restricted by aws:SourceOwner
-        # (not aws:SourceAccount, which ElastiCache does not support: it then marks the topic inactive).
+        # ElastiCache's required statement ("Managing ElastiCache Amazon SNS notifications"): aws:SourceOwner, since
+        # with aws:SourceAccount, which it does not support, ElastiCache marks the topic inactive.
         self.events_topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ElastiCacheEvents",

@@ -1,31 +1,8 @@
-"""Replacement guard: fails when a change would replace, delete or endanger a stateful resource of the tier.
-
-Compares the stateful resources of freshly synthesized templates (``cdk.out``) with the reviewed
-baseline in ``baseline/`` and reports, per environment, stack, resource and property:
-
-- a stack of the baseline that is no longer synthesized (a removed or renamed environment or stack),
-  naming the stateful resources that destroying it deletes;
-- a stateful resource whose logical id disappeared (or whose type changed);
-- a change to a create-only property (from the CloudFormation resource schemas cfn-lint ships),
-  which makes CloudFormation replace the resource; subnets count (their CIDR block and AZ are
-  create-only), and a subnet the cache subnet group lists says so: a cache node runs in it;
-- a subnet dropped from the cache subnet group (the AZ layout the replication group's nodes use);
-- a weakened ``DeletionPolicy`` or ``UpdateReplacePolicy``.
-
-Harmless changes (node type, parameters, thresholds, scaling limits, an added subnet or AZ) pass. An
-intentional change is accepted only by regenerating the baseline (``scripts/update-baseline.sh``,
-which also drops the baseline of a stack no longer synthesized) and committing it for review.
-
-The guard judges every environment declared in ``cdk.json``: a cloud assembly synthesized for one
-environment (``-c env=NAME``) cannot show whether another one lost a stack, so the guard refuses to
-judge it (exit status 2) instead of calling the other environments deleted or passing them unseen.
-It refuses as well (exit status 2, one line: synthesize first, or again) when nothing is synthesized
-(no ``cdk.out``, or one without ``manifest.json``, as a failed synthesis leaves it), and when ``cdk.out``
-holds stacks of an environment ``cdk.json`` no longer declares: that assembly predates the current
-``cdk.json``, and judging it would pass the removal of that environment unseen.
+"""Replacement guard: fails when a change would replace, delete or endanger a stateful resource of the tier,
+judged against the reviewed ``baseline/`` (docs/decisions/replacement-guard.md).
 
 Exit status: 0 nothing endangered; 1 a change would replace, delete or endanger a stateful resource;
-2 the guard cannot judge (see above).
+2 the guard cannot judge (nothing synthesized, one environment only, or a cdk.out older than cdk.json).
 
 Usage: ``python -m broker_tier.tools.replacement_guard [--update] [--cdk-out cdk.out] [--baseline baseline]
 [--cdk-json cdk.json]``
