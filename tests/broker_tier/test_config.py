@@ -19,8 +19,10 @@ from broker_tier.config.catalogues import (
 
 
 def load_with(env: str, override: dict, *, only: str | None = None) -> dict:
+    """``env`` of cdk.json, made environment-agnostic (as shipped; a team may have pinned it), with ``override``."""
     context = tier_context()
-    context["environments"][env] = deep_merge(context["environments"][env], override)
+    block = {key: value for key, value in context["environments"][env].items() if key not in ("account", "region")}
+    context["environments"][env] = deep_merge(block, override)
     return load_environments(context, only=only)
 
 

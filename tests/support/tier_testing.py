@@ -54,18 +54,23 @@ def pinned_context(region: str, *, account: str = ACCOUNT, looked_up: bool = Tru
 class SynthesizedEnvironments:
     """Every environment of cdk.json, synthesized once; templates by environment and stack part.
 
-    ``region`` None: as cdk.json declares them (environment-agnostic), without cdk-nag (scripts/test.sh runs
-    it on those). A region: every environment pinned to it (``pinned_context``), with cdk-nag, so that any
-    finding fails the synthesis. ``account``/``region`` are where ``deployment()`` puts the stacks.
+    ``region`` None: as cdk.json declares them (environment-agnostic as shipped), without cdk-nag
+    (scripts/test.sh runs it on those). A region: every environment pinned to it (``pinned_context``), with
+    cdk-nag, so that any finding fails the synthesis. ``account``/``region``: where ``deployment()`` puts the
+    stacks, the pinned ones, else stand-ins.
     """
 
     def __init__(self, tmp: Path, *, region: str | None = None, looked_up: bool = True) -> None:
-        self.pinned = region is not None
-        self.account, self.region = ACCOUNT, region or REGION
         context = pinned_context(region, looked_up=looked_up) if region else project_context()
+        declared = {
+            (block.get("account"), block.get("region")) for block in context[CONTEXT_KEY]["environments"].values()
+        }
+        (target,) = declared if len(declared) == 1 else [(None, None)]  # cdk.json may pin them all (a team's)
+        self.pinned = target[0] is not None
+        self.account, self.region = (target[0], target[1]) if self.pinned else (ACCOUNT, REGION)
         self.outdir = tmp
         self.app = cdk.App(context=context, outdir=str(tmp))
-        self.stacks = build_app(self.app, context=context, nag=self.pinned)
+        self.stacks = build_app(self.app, context=context, nag=region is not None)
         self.assembly = self.app.synth()
         self._templates: dict[tuple[str, str], Template] = {}
         self._json: dict[tuple[str, str], dict] = {}

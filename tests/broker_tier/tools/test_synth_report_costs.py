@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tier_testing import ENVIRONMENTS
 
 from broker_tier.cost.estimate import Assumptions, estimate_all
@@ -14,11 +15,21 @@ from broker_tier.cost.templates import load
 from broker_tier.tools.synth_report import main, typical_costs
 
 
-def test_prints_each_environments_typical_monthly_total(synthesized):
+@pytest.mark.parametrize("synthesis", ["synthesized", "pinned_us_east_1"])
+def test_prints_each_environments_typical_monthly_total(request, synthesis):
+    synthesized = request.getfixturevalue(synthesis)
     directory = Path(synthesized.assembly.directory)
     lines = typical_costs(directory)
-    expected = estimate_all(load(directory), prices=load_prices(), assumptions=Assumptions())
-    assert lines[1:] == [f"    {env} (us-east-1): {expected[env].total.typical:,.2f}" for env in ENVIRONMENTS]
+    prices = load_prices()
+    region = synthesized.region if synthesized.pinned else prices.default_region  # agnostic: the table's default
+    if region not in prices.regions:  # a cdk.json pinned to an unpriced region (the test below covers it)
+        assert all(
+            line.endswith(f"({region}): not priced: the price table (prices.json) has us-east-1 only")
+            for line in lines[1:]
+        )
+        return
+    expected = estimate_all(load(directory), prices=prices, assumptions=Assumptions())
+    assert lines[1:] == [f"    {env} ({region}): {expected[env].total.typical:,.2f}" for env in ENVIRONMENTS]
 
 
 def test_an_unpriced_resource_is_named_and_does_not_fail_the_report(tmp_path, capsys):
