@@ -2,7 +2,7 @@
 and the dashboard's graphs derived from the same specs.
 
 Plain values (no CDK objects), so the alarms, the dashboard, the ops tool and the tests read the same
-definitions; each Redis signal is one alarm over the worst node (docs/decisions/redis-alarms-over-every-node.md).
+definitions; each Redis signal is one alarm over the worst node (docs/decisions/alarm-on-the-worst-node.md).
 """
 
 from __future__ import annotations

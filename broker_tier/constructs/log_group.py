@@ -48,7 +48,7 @@ def logs_encryption_key(
     scope: Construct, construct_id: str, *, alias: str, description: str, removal_policy: cdk.RemovalPolicy
 ) -> kms.Key:
     """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, within a log group's encryption
-    context, for every log group of the account and region (docs/decisions/logs-key-for-cloudwatch-logs-only.md).
+    context, for every log group of the account and region (docs/decisions/logs-key-scoped-to-log-groups.md).
 
     :param alias: the key's alias (``alias/...``).
     :param removal_policy: what stack deletion does to the key.

@@ -85,7 +85,8 @@ class QueueBacklog:
 class WorkerService(Construct):
     """One worker service consuming one class's queue, scaled on ``(visible + inflight) / running`` with a step
     out of zero, never on CPU; busy workers protect their task from scale-in
-    (docs/decisions/backlog-per-task-scaling.md).
+    (docs/decisions/scaling-counts-messages-in-flight.md,
+    docs/decisions/scale-in-protection-while-busy.md).
 
     Attributes:
         class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig),
