@@ -41,8 +41,8 @@ RegionName = Annotated[
     str,
     AfterValidator(_check_region),
     Allowed(
-        f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
-        f"e.g. eu-west-1; only together with account"
+        f"an AWS Region name of the commercial partition (aws) from {REGIONS_FILE.name} "
+        f"({retrieved(REGIONS_FILE)}), e.g. eu-west-1; only together with account"
     ),
 ]
 """An AWS Region name of the commercial partition (the catalogue also lists China's and GovCloud's, refused)."""
