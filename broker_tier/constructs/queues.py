@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
@@ -46,15 +48,15 @@ class LatencyClassQueues(Construct):
         self.class_name = class_name
         self.config = config
         self.queue_name, self.dead_letter_queue_name = queue_name, dead_letter_queue_name
-        encryption = {
-            "encryption": sqs.QueueEncryption.KMS,
-            "encryption_master_key": encryption_key,
-            "enforce_ssl": True,
-            "removal_policy": removal_policy,
-        }
-
-        self.dead_letter_queue = sqs.Queue(
+        encrypted_queue = functools.partial(
+            sqs.Queue,
             self,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=encryption_key,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        self.dead_letter_queue = encrypted_queue(
             "DeadLetterQueue",
             queue_name=self.dead_letter_queue_name,
             retention_period=cdk.Duration.seconds(config.dead_letter_retention_seconds),
@@ -66,10 +68,8 @@ class LatencyClassQueues(Construct):
                     )
                 ],
             ),
-            **encryption,
         )
-        self.queue = sqs.Queue(
-            self,
+        self.queue = encrypted_queue(
             "Queue",
             queue_name=queue_name,
             visibility_timeout=cdk.Duration.seconds(config.visibility_timeout_seconds),
@@ -77,5 +77,4 @@ class LatencyClassQueues(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
             ),
-            **encryption,
         )
