@@ -40,7 +40,8 @@ class LatencyClassQueues(Construct):
         """
         :param class_name: the latency class.
         :param config: the class's limits, validated by the configuration model.
-        :param queue_name: physical name of the work queue; ``dead_letter_queue_name`` of its DLQ.
+        :param queue_name: physical name of the work queue.
+        :param dead_letter_queue_name: physical name of its dead-letter queue.
         :param encryption_key: KMS key for server-side encryption.
         :param removal_policy: what stack deletion does to both queues.
         """
