@@ -2,8 +2,9 @@
 # Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
-# against baseline/ (printed only), then pytest (template assertions, guards, integration tests).
-# Extra arguments go to pytest.
+# against baseline/ (printed only), mypy on broker_tier, then pytest (template assertions, guards, integration
+# tests; it also synthesizes every environment pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that
+# region and the replacement guard: tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -32,11 +33,11 @@ python -m broker_tier.tools.replacement_guard
 step "monthly cost by environment, and what this change adds against baseline/ (printed; a cost change never fails)"
 broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
 
-step "mypy: the contract and the Celery settings package (strict), the reference worker (pyproject.toml [tool.mypy])"
-mypy worker/broker_tier_contract worker/broker_tier_celery worker/broker_tier_worker
+step "mypy: broker_tier and worker/ (strict: the configuration model, the contract, the Celery settings package)"
+mypy broker_tier worker/broker_tier_contract worker/broker_tier_celery worker/broker_tier_worker
 
 step "pytest"
 # Six processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even
-# on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that synthesize share
-# one of them (tests/conftest.py). A later -n wins, e.g. `scripts/test.sh -n 0` runs the suite in one process.
+# on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that share a synthesis run
+# in one of them, each pinned one in its own (tests/conftest.py). A later -n wins, e.g. `scripts/test.sh -n 0`.
 python -m pytest -q -n 6 --dist loadgroup "$@"

