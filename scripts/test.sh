@@ -2,7 +2,7 @@
 # Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
-# against baseline/ (printed only), mypy on broker_tier, then pytest (template assertions, guards, integration
+# against baseline/ (printed only), mypy on broker_tier and worker/, then pytest (template assertions, guards, integration
 # tests; it also synthesizes every environment pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that
 # region and the replacement guard: tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
