@@ -75,12 +75,15 @@ def test_a_worker_busy_with_a_long_task_stays_healthy(lone_redis, sqs_server, tm
     with celery_worker(environ, "default", log, pool="prefork", concurrency=1):
         result = producer.send_task(contract.HOLD_TASK, args=[token, STALE_SECONDS * 2], queue="default")
         wait_until(lambda: ledger(log, token), 30, "the long task to start")
-        verdicts = []
+        verdicts, checked_at = [], []
         while not result.ready():
             verdicts.append(healthy("worker", environ))
+            checked_at.append(time.monotonic())
             time.sleep(0.5)
         assert result.get(timeout=5)["token"] == token
-    assert len(verdicts) >= STALE_SECONDS * 2 and all(verdicts), verdicts
+    assert len(verdicts) >= 3 and all(verdicts), verdicts
+    # healthy throughout, for longer than the bound: its heartbeats came from being busy, not from polling
+    assert checked_at[-1] - checked_at[0] > STALE_SECONDS + 1
 
 
 def test_beat_that_stops_ticking_turns_unhealthy(sqs_server, redis_server, tmp_path):
