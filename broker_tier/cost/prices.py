@@ -31,6 +31,11 @@ class UnknownPrice(CostError):
     """The price table has no price for what the templates contain."""
 
 
+class NotPriced(UnknownPrice):
+    """The region is in the price table, but this price (or this variant of it) is not: no public source was
+    found for it. The estimate shows the line it prices as "not priced" instead of stopping."""
+
+
 @dataclass(frozen=True)
 class PriceTable:
     """The parsed ``prices.json``."""
@@ -74,13 +79,13 @@ class PriceTable:
         self.check_region(region)
         entry = self.data["regions"][region]["prices"].get(name)
         if entry is None:
-            raise UnknownPrice(f"no price {name!r} for region {region} in {self._where()}")
+            raise NotPriced(f"no price {name!r} for region {region} in {self._where()}")
         value: Any = entry["usd"]
         path = [name]
         for key in variant:
             if not isinstance(value, dict) or key not in value:
                 known = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-                raise UnknownPrice(
+                raise NotPriced(
                     f"no price for {' '.join([*path[1:], key]) or key} ({entry['per']}) in region "
                     f"{region} in {self._where()}; priced: {known}"
                 )

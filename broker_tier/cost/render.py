@@ -8,6 +8,7 @@ from typing import Any
 from broker_tier.cost.compare import EnvironmentChange
 from broker_tier.cost.estimate import Assumptions, Estimate
 from broker_tier.cost.prices import PriceTable
+from broker_tier.cost.what_if import Saving
 
 NOT_ESTIMATED = "n/e"
 
@@ -65,8 +66,9 @@ def text(estimates: dict[str, Estimate], prices: PriceTable, assumptions: Assump
     return "\n".join(lines) + "\n"
 
 
-def markdown(estimates: dict[str, Estimate], prices: PriceTable) -> str:
-    """A totals table, then one table of lines per environment (typical load)."""
+def markdown(estimates: dict[str, Estimate], prices: PriceTable, savings: dict[str, list[Saving]] | None = None) -> str:
+    """A totals table, then one table of lines per environment (typical load); with ``savings``, the what-if
+    tables after them."""
     lines = [
         f"Monthly, {prices.currency}, on-demand list prices as of {prices.as_of}:",
         "",
@@ -90,7 +92,8 @@ def markdown(estimates: dict[str, Estimate], prices: PriceTable) -> str:
     lines.append(
         "| **total** | " + " | ".join(f"**{_money(estimate.total.typical)}**" for estimate in estimates.values()) + " |"
     )
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text if savings is None else f"{text}\n{what_if_markdown(savings)}"
 
 
 def comparison_text(changes: list[EnvironmentChange], *, base_label: str, base_note: str | None) -> str:
@@ -124,12 +127,65 @@ def comparison_text(changes: list[EnvironmentChange], *, base_label: str, base_n
     return "\n".join(lines) + "\n"
 
 
+WHAT_IF_HEADING = "What each option would save a month (typical load; min and max in --json), and what it costs"
+
+
+def _saving_figure(saving: Saving) -> str:
+    return _money(saving.monthly.typical) if saving.monthly else "not priced"
+
+
+def what_if_text(savings: dict[str, list[Saving]], estimates: dict[str, Estimate]) -> str:
+    """Per environment, one block per option: the saving, the setting to change, the assumption, the cost."""
+    lines = [f"{WHAT_IF_HEADING}:"]
+    for environment, found in savings.items():
+        estimate = estimates.get(environment)
+        where = f" ({estimate.region}, now {_money(estimate.total.typical)}/month)" if estimate else ""
+        lines.append(f"{environment}{where}:")
+        if not found:
+            lines.append("  (no option applies)")
+        for saving in found:
+            lines.append(f"  - {saving.option}: {_saving_figure(saving)}")
+            lines.append(f"      set: {saving.setting}")
+            lines.append(f"      assumes: {saving.assumption}")
+            if saving.caveat:
+                lines.append(f"      costs: {saving.caveat}")
+            if saving.not_priced:
+                lines.append(f"      {saving.not_priced}")
+    return "\n".join(lines) + "\n"
+
+
+def what_if_markdown(savings: dict[str, list[Saving]]) -> str:
+    """One table per environment: option, saving (typical), setting to change, assumption and cost."""
+    lines = [f"{WHAT_IF_HEADING}:"]
+    for environment, found in savings.items():
+        lines += ["", f"**{environment}**", "", "| option | saves (typical) | setting | assumes | costs |"]
+        lines.append("|---|---:|---|---|---|")
+        for saving in found:
+            lines.append(
+                f"| {saving.option} | {_saving_figure(saving)} | `{saving.setting}` | {saving.assumption} | "
+                f"{saving.caveat or ''}{'; ' + saving.not_priced if saving.not_priced else ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def what_if_measurements(savings: dict[str, list[Saving]]) -> dict[str, Any]:
+    """The savings as a report's measurements (its Markdown lists them): typical figure, by option and setting."""
+    return {
+        f"{environment} what-if: {saving.option} (set {saving.setting})": (
+            round(saving.monthly.typical, 2) if saving.monthly else "not priced"
+        )
+        for environment, found in savings.items()
+        for saving in found
+    }
+
+
 def as_json(
     estimates: dict[str, Estimate],
     prices: PriceTable,
     assumptions: Assumptions,
     changes: list[EnvironmentChange] | None = None,
     base_label: str | None = None,
+    savings: dict[str, list[Saving]] | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "prices_as_of": prices.as_of,
@@ -141,4 +197,6 @@ def as_json(
     }
     if changes is not None:
         data["comparison"] = {"base": base_label, "environments": [change.as_dict() for change in changes]}
+    if savings is not None:
+        data["what_if"] = {name: [saving.as_dict() for saving in found] for name, found in savings.items()}
     return data
