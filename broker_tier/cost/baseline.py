@@ -5,7 +5,8 @@ architecture, capacity-provider strategy, task counts), in ``baseline/services/`
 The guard's baseline holds stateful resources only, so a cost difference against it could not show what a
 change to the workers costs; with this footprint, ``broker-tier-ops cost --compare baseline`` (the cost step of
 ``scripts/test.sh``) prices a class moved to Fargate Spot or the tasks moved to ARM64 against the reviewed state.
-``scripts/update-baseline.sh`` writes it with the guard's baseline (``--update``).
+``scripts/update-baseline.sh`` writes it with the guard's baseline (``--update``);
+docs/decisions/cost-baseline-holds-the-compute-footprint.md.
 
 Usage: ``python -m broker_tier.cost.baseline --update [--cdk-out cdk.out] [--baseline baseline]``
 """

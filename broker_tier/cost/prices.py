@@ -1,8 +1,9 @@
 """The dated price table (``prices.json`` beside this module): lookups that fail loudly.
 
-Every price names its unit and its source; a region, a price or a variant (node type, CPU
-architecture, ...) that is not in the table raises ``UnknownPrice``: the estimator never
-treats a missing price as zero.
+Every price names its unit and its source (a URL and the date it was read); a region that is not in the
+table raises ``UnknownPrice``, a price or a variant (node type, CPU architecture, ...) that is not in it for a
+region that is raises ``NotPriced``, which the estimator shows as a "not priced" line: it never treats a missing
+price as zero (docs/decisions/prices-traced-to-a-public-source.md).
 """
 
 from __future__ import annotations

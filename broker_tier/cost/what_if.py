@@ -32,6 +32,8 @@ from broker_tier.cost.templates import EnvironmentTemplates
 WHAT_IF_ON_DEMAND_BASE = 1
 """The on-demand floor the Spot line assumes: the default of ``capacity.on_demand_base``."""
 RESERVED_TERM = "1-year, no upfront"
+SPOT_ALARM_METRICS = 2
+"""The Spot capacity warning reads DesiredTaskCount and RunningTaskCount (``alarm_catalog.spot_capacity_specs``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +99,7 @@ def arm64(estimator: Estimator, services: list[_Service]) -> list[Saving]:
 
 def spot(estimator: Estimator, services: list[_Service], spot_percent: float) -> list[Saving]:
     savings = []
+    alarm, alarm_text = _spot_alarm(estimator)
     share = round(spot_percent)
     strategy = ((FARGATE, WHAT_IF_ON_DEMAND_BASE, 100 - share), (FARGATE_SPOT, 0, share))
     for service in services:
@@ -114,19 +117,28 @@ def spot(estimator: Estimator, services: list[_Service], spot_percent: float) ->
             )
 
         def compute(service: _Service = service) -> Range:
-            return estimator.fargate_month(service) - estimator.fargate_month(service, strategy=strategy)
+            return estimator.fargate_month(service) - estimator.fargate_month(service, strategy=strategy) - alarm
 
         savings.append(
             _saving(
                 f"class {name} on Fargate Spot",
                 setting,
                 f"{share} % of the tasks above an on-demand floor of {WHAT_IF_ON_DEMAND_BASE} on Spot, at the price "
-                f"table's Spot rates (Spot prices move with supply and demand)",
+                f"table's Spot rates (Spot prices move with supply and demand); {alarm_text}",
                 caveat,
                 compute,
             )
         )
     return savings
+
+
+def _spot_alarm(estimator: Estimator) -> tuple[Range, str]:
+    """What the Spot capacity warning a class on Spot gets costs a month (two alarm metrics), and how it is counted."""
+    try:
+        monthly = SPOT_ALARM_METRICS * estimator.price("alarm_metric_month", "standard")
+    except NotPriced:
+        return Range.fixed(0.0), "its Spot capacity warning (2 alarm metrics) is not subtracted: no alarm price here"
+    return Range.fixed(monthly), f"less its Spot capacity warning (2 alarm metrics, {monthly:.2f}/month)"
 
 
 def _groups(environment: _Environment) -> list[tuple[str, str, int]]:
@@ -177,9 +189,9 @@ def reserved(estimator: Estimator, environment: _Environment) -> list[Saving]:
         savings.append(
             _saving(
                 "one-year reserved cache nodes",
-                f"no cdk.json key: buy {nodes} reserved node(s) of {node_type} ({engine}, {RESERVED_TERM}) in "
-                f"{estimator.region}",
-                f"{nodes} node(s) at the {RESERVED_TERM} reserved rate instead of on-demand",
+                f"no cdk.json key: buy reserved nodes ({RESERVED_TERM}) of the cache's node type in its region",
+                f"{nodes} x {node_type} ({engine}) in {estimator.region} at the {RESERVED_TERM} reserved rate instead "
+                f"of on-demand",
                 "a one-year commitment: paid whether the nodes run or not (a later node-type change must stay in "
                 "the family for the reservation to keep applying)",
                 compute,

@@ -219,8 +219,18 @@ def test_a_resource_type_neither_priced_nor_free_stops_the_estimate_naming_the_r
 
 
 def test_a_region_without_prices_is_refused_naming_the_regions_the_table_has(shipped):
-    with pytest.raises(UnknownPrice, match=r"region 'eu-west-1' has no prices in prices\.json .*: us-east-1"):
-        estimate_all(shipped, prices=PRICES, assumptions=DEFAULTS, region="eu-west-1")
+    with pytest.raises(UnknownPrice, match=r"region 'af-south-1' has no prices in prices\.json .*: ap-northeast-1, "):
+        estimate_all(shipped, prices=PRICES, assumptions=DEFAULTS, region="af-south-1")
+
+
+def test_in_a_region_the_table_has_in_part_every_line_without_a_source_says_it_is_not_priced(shipped):
+    estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region="eu-west-1").estimate(shipped["prod"])
+    unpriced = {line.name for line in estimate.lines if (line.not_estimated or "").startswith("not priced")}
+    assert {"ElastiCache nodes", "NAT gateways", "KMS keys", "CloudWatch alarms", "SQS requests"} <= unpriced
+    priced = {line.name: line.monthly for line in estimate.lines if line.monthly is not None}
+    assert {"Fargate beat", "Fargate worker-batch", "ElastiCache snapshots", "Public IPv4 addresses"} <= set(priced)
+    assert estimate.total.typical == pytest.approx(sum(value.typical for value in priced.values()))
+    assert all(f"not estimated: {name}: not priced" in " ".join(estimate.notes) for name in unpriced)
 
 
 def test_assumptions_change_only_their_own_lines(shipped):

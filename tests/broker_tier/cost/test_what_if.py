@@ -86,8 +86,11 @@ def test_a_class_on_spot_saves_what_the_estimate_loses_with_that_strategy(shippe
             props["CapacityProviderStrategy"] = strategy
 
     saving = by_option(shipped["prod"])["class interactive on Fargate Spot"]
-    assert saving.monthly.typical == pytest.approx(moved(shipped["prod"], interactive_on_spot))
-    assert saving.monthly.minimum == 0 and saving.monthly.maximum > saving.monthly.typical > 0  # min_tasks 1: the floor
+    alarm = 2 * PRICES.price(REGION, "alarm_metric_month", "standard")  # the class's Spot capacity warning
+    assert saving.monthly.typical == pytest.approx(moved(shipped["prod"], interactive_on_spot) - alarm)
+    assert "less its Spot capacity warning (2 alarm metrics, 0.20/month)" in saving.assumption
+    # min_tasks 1: nothing above the floor at the minimum, only the warning's cost
+    assert saving.monthly.minimum == pytest.approx(-alarm) and saving.monthly.maximum > saving.monthly.typical > 0
 
 
 def test_valkey_saves_the_node_price_difference(shipped):
@@ -141,3 +144,20 @@ def test_options_already_taken_are_left_out(shipped):
 def test_savings_all_prices_each_environment_in_its_region(shipped):
     result = savings_all(shipped, prices=PRICES, assumptions=DEFAULTS)
     assert list(result) == ENVIRONMENTS and all(result.values())
+
+
+def test_the_documented_what_if_tables_are_what_the_command_prints(shipped):
+    from tier_testing import ROOT
+
+    from broker_tier.cost.render import what_if_markdown
+
+    text = (ROOT / "docs" / "cost.md").read_text()
+    begin, end = "<!-- what-if-tables:", "<!-- /what-if-tables -->"
+    start = text.index(begin)
+    documented = text[text.index("\n", start) + 1 : text.index(end, start)]
+    printed = what_if_markdown(savings_all(shipped, prices=PRICES, assumptions=DEFAULTS, region=REGION))
+    assert "| fewer NAT gateways |" in documented
+    assert documented.strip() == printed.strip(), (
+        "docs/cost.md's what-if tables differ from the command's; paste what "
+        "`broker-tier-ops --region us-east-1 cost --cdk-out cdk.out --what-if --markdown` prints after the estimate"
+    )
