@@ -8,7 +8,7 @@ definitions; each Redis signal is one alarm over the worst node (docs/decisions/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import broker_tier_contract as contract
 from broker_tier.config import AlarmWindow, EnvironmentConfig
@@ -166,7 +166,7 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
             **spec,
         )
 
-    memory_metric = {
+    memory_metric: dict[str, Any] = {
         "metric": "DatabaseMemoryUsagePercentage",
         "statistic": "Maximum",
         "graph": REDIS_MEMORY,

@@ -2,10 +2,10 @@
 # Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
-# against baseline/ (printed only; an environment whose region has no prices gets a note), then pytest (template
-# assertions, guards, integration tests; it also synthesizes every environment pinned to us-east-1 and eu-west-1,
-# with cdk-nag, cfn-lint in that region and the replacement guard: tests/broker_tier/stacks/test_base.py). Extra
-# arguments go to pytest.
+# against baseline/ (printed only; an environment whose region has no prices gets a note), mypy on broker_tier,
+# then pytest (template assertions, guards, integration tests; it also synthesizes every environment pinned to
+# us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that region and the replacement guard:
+# tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -35,6 +35,9 @@ step "monthly cost by environment, and what this change adds against baseline/ (
 # broker-tier-ops cost for every environment whose region the price table has; a note for any other
 # (broker_tier/tools/cost_step.py): the Fargate lines compare against baseline/services/, so Spot and ARM64 changes show
 python -m broker_tier.tools.cost_step --cdk-out cdk.out --baseline baseline --report-dir reports/cost
+
+step "mypy: broker_tier, the configuration model strict (pyproject.toml [tool.mypy])"
+mypy broker_tier
 
 step "pytest"
 # Six processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even

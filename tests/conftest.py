@@ -32,10 +32,15 @@ once per run, not once per worker. A pinned synthesis has a group of its own (``
 the test's fixtures or parameters), so that it runs beside the others; every other one is in ``synthesis``.
 (The rehearsal's tests use one too: their module's rehearsals, run side by side once, stay in that worker.)"""
 SYNTHESIS_GROUP = "synthesis"
+BARE_STACKS_FIXTURE = "bare"
+"""The module fixture that builds and synthesizes a test module's bare stacks (tests/support/bare_stack.py)."""
+BARE_STACKS_GROUP = "bare-stacks"
+"""The pytest-xdist group of the tests on bare stacks: one worker starts jsii for them all and builds each
+module's stacks once (spread over workers, each would)."""
 
 
 def synthesis_group(item: pytest.Item) -> str | None:
-    """The pytest-xdist group of a test that uses a synthesis, or None."""
+    """The pytest-xdist group of a test that uses a synthesis or bare stacks, or None."""
     params = getattr(item, "callspec", None)
     used = set(item.fixturenames) | {
         value for value in (params.params.values() if params else ()) if isinstance(value, str)
@@ -43,7 +48,9 @@ def synthesis_group(item: pytest.Item) -> str | None:
     pinned = sorted(used & set(PINNED))
     if len(pinned) == 1:
         return f"{SYNTHESIS_GROUP}-{pinned[0]}"
-    return SYNTHESIS_GROUP if used & SYNTHESIS_FIXTURES else None
+    if used & SYNTHESIS_FIXTURES:
+        return SYNTHESIS_GROUP
+    return BARE_STACKS_GROUP if BARE_STACKS_FIXTURE in used else None
 
 
 def _put_group_in_node_id(item: pytest.Item, group: str) -> None:

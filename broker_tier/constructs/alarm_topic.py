@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,14 +32,14 @@ class AlarmTopic(Construct):
         topic_name: str,
         display_name: str,
         encryption_key: kms.IKey,
-        subscriptions: list[Subscription],
+        subscriptions: Sequence[Subscription] = (),
     ) -> None:
         """
         :param topic_name: physical topic name.
         :param display_name: shown as the sender of e-mail and SMS notifications.
         :param encryption_key: KMS key of the topic; its key policy must let ``cloudwatch.amazonaws.com``
             use it (the State stack's key does), or CloudWatch cannot publish.
-        :param subscriptions: endpoints to subscribe. Default: none (an empty list).
+        :param subscriptions: endpoints to subscribe. Default: none.
         """
         super().__init__(scope, construct_id)
         self.subscriptions = subscriptions

@@ -62,7 +62,8 @@ class BrokerCache(Construct):
         :param replication_group_id: explicit replication group id.
         :param name_prefix: prefix of the subnet group and log group names.
         :param auth_token_secret_name: name of the AUTH-token secret.
-        :param vpc: the VPC; ``subnet_ids`` are where the nodes go (spread over AZs, Multi-AZ).
+        :param vpc: the VPC of the cluster's security group.
+        :param subnet_ids: where the nodes go (private subnets in two or more AZs: Multi-AZ).
         :param encryption_key: KMS key for encryption at rest and of the AUTH-token secret.
         :param notification_topic: receives ElastiCache events (failovers among them).
         :param removal_policy: applied to the secret and log groups (the cluster follows

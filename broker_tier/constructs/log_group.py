@@ -51,6 +51,7 @@ def logs_encryption_key(
     context, for every log group of the account and region (docs/decisions/logs-key-scoped-to-log-groups.md).
 
     :param alias: the key's alias (``alias/...``).
+    :param description: the key's description.
     :param removal_policy: what stack deletion does to the key.
     """
     key = kms.Key(
@@ -96,6 +97,8 @@ def tier_log_group(
 
     :param log_group_name: explicit name (so a replacement fails instead of losing the group),
         or None for a generated one.
+    :param retention_days: days CloudWatch Logs keeps events (a value the configuration model allows).
+    :param removal_policy: what stack deletion does to the group.
     :param encryption_key: the tier's logs key (``logs_encryption_key``), whose policy lets CloudWatch
         Logs use it. Adding it to an existing group is an in-place update (only LogGroupName is
         create-only).

@@ -69,8 +69,8 @@ def from_baseline(directory: Path) -> dict[str, EnvironmentTemplates]:
         environment = _environment_of(stack)
         if environment is None:
             continue
-        stateful = directory / f"{stack}.json"
-        resources = json.loads(stateful.read_text()) if stateful.is_file() else {}
+        reviewed = directory / f"{stack}.json"
+        resources = json.loads(reviewed.read_text()) if reviewed.is_file() else {}
         services = baseline.read(directory, stack)
         if services:
             with_footprint.add(environment)

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
@@ -162,7 +163,11 @@ class BrokerStateStack(TierStack):
             ids.REDIS_DATABASES: contract.format_databases(cache.databases.model_dump()),
         }
         for name, queues in self.queues.items():
-            for kind, queue in (("Queue", queues.queue), ("DeadLetterQueue", queues.dead_letter_queue)):
+            kinds: tuple[tuple[contract.QueueKind, sqs.Queue], ...] = (
+                ("Queue", queues.queue),
+                ("DeadLetterQueue", queues.dead_letter_queue),
+            )
+            for kind, queue in kinds:
                 outputs[contract.queue_output_id(kind, name, "Name")] = queue.queue_name
                 outputs[contract.queue_output_id(kind, name, "Url")] = queue.queue_url
                 outputs[contract.queue_output_id(kind, name, "Arn")] = queue.queue_arn

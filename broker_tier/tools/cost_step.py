@@ -8,6 +8,7 @@ Usage: ``python -m broker_tier.tools.cost_step [--cdk-out cdk.out] [--baseline b
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,9 +27,14 @@ def unpriced_regions(cdk_out: Path) -> dict[str, str]:
     }
 
 
-def main(argv: list[str]) -> int:
-    from broker_tier.ops.cli import main as ops
+def ops(arguments: list[str]) -> int:
+    """``broker-tier-ops`` with ``arguments``, as the installed command (its output goes to this one's)."""
+    command = Path(sys.executable).parent / "broker-tier-ops"
+    sys.stdout.flush()
+    return subprocess.run([str(command), *arguments], check=False).returncode
 
+
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
     parser.add_argument("--baseline", type=Path, default=Path("baseline"))

@@ -1,25 +1,172 @@
-"""ProducerAccess: the managed policy a producer's role attaches, evaluated for what it allows and refuses
-(tests/support/policy_evaluator.py); its security group; and a real producer (Celery through the settings
-package, moto's SQS, a redis-server with AUTH) whose every AWS call the policy allows."""
+"""ProducerAccess: the managed policies a producer's roles attach, evaluated for what they allow and refuse
+(tests/support/policy_evaluator.py), on a bare stack and as synthesized in every environment; its security
+group; and a real producer (Celery through the settings package, moto's SQS, a redis-server with AUTH) whose
+every AWS call the policy allows."""
 
 from __future__ import annotations
 
 import json
 
+import aws_cdk as cdk
 import boto3
 import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from bare_stack import BareApp
 from botocore.client import BaseClient
+from deployment import ACCOUNT, REGION
 from policy_evaluator import Request, evaluate
 from tier_testing import ENVIRONMENTS, tier_context
 
 import broker_tier_contract as contract
-from broker_tier.config import load_environments
-from broker_tier.constructs.producer_access import PRODUCER_QUEUE_ACTIONS
+from broker_tier.config import CacheConfig, load_environments
+from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.producer_access import PRODUCER_QUEUE_ACTIONS, ProducerAccess
 
 CONFIGS = load_environments(tier_context())
 PRODUCER = {"AWS": "arn:aws:iam::123456789012:role/team-web-app"}
 
 
+# -- on a bare stack ------------------------------------------------------------------------------------------
+BARE_QUEUES = ("team-fast", "team-slow")
+
+
+@pytest.fixture(scope="module")
+def bare() -> BareApp:
+    app = BareApp()
+    stack = app.stack("Producers")
+    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123456789", availability_zones=["za", "zb"])
+    key = kms.Key(stack, "DataKey")
+    cache = BrokerCache(
+        stack,
+        "Cache",
+        config=CacheConfig(port=6390),
+        replication_group_id="team-cache",
+        name_prefix="team",
+        auth_token_secret_name="team/auth-token",
+        vpc=vpc,
+        subnet_ids=["subnet-0a", "subnet-0b"],
+        encryption_key=key,
+        notification_topic=sns.Topic(stack, "Events"),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+        logs_key=kms.Key(stack, "LogsKey"),
+    )
+    queues = [sqs.Queue(stack, name, queue_name=name) for name in BARE_QUEUES]
+    sqs.Queue(stack, "Other", queue_name="team-other")
+    producers = ProducerAccess(
+        stack,
+        "Producers",
+        name_prefix="team",
+        work_queues=queues,
+        encryption_key=key,
+        auth_token_secret=cache.auth_token_secret,
+        cache=cache,
+        vpc=vpc,
+    )
+    app.built["Producers"] = {
+        "policy": app.logical_id(producers.policy),
+        "auth_token_policy": app.logical_id(producers.auth_token_policy),
+        "security_group": app.logical_id(producers.security_group),
+        "cache_security_group": app.logical_id(cache.security_group),
+        "secret": app.logical_id(cache.auth_token_secret),
+        "key": app.logical_id(key),
+    }
+    return app.synthesize()
+
+
+def bare_decision(bare: BareApp, policy: str, action: str, resource: str, **context: str) -> str:
+    props = bare.templates["Producers"]["Resources"][bare.built["Producers"][policy]]["Properties"]
+    document = bare.resolve("Producers", props["PolicyDocument"])
+    return evaluate(document, Request(PRODUCER, action, resource, context)).outcome
+
+
+def bare_arn(bare: BareApp, name: str, attribute: str = "Arn") -> str:
+    return bare.deployment().attribute("Producers", bare.built["Producers"][name], attribute)
+
+
+def test_bare_policies_are_named_after_the_prefix(bare):
+    resources = bare.templates["Producers"]["Resources"]
+    names = [
+        resources[bare.built["Producers"][p]]["Properties"]["ManagedPolicyName"]
+        for p in ("policy", "auth_token_policy")
+    ]
+    assert names == ["team-producer", "team-producer-auth-token"]
+
+
+@pytest.mark.parametrize("action", PRODUCER_QUEUE_ACTIONS)
+def test_bare_producer_may_send_to_the_given_queues(bare, action):
+    assert BARE_QUEUES
+    for queue in BARE_QUEUES:
+        assert bare_decision(bare, "policy", action, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}") == "allowed"
+
+
+@pytest.mark.parametrize(
+    "action,queue",
+    [
+        ("sqs:SendMessage", "team-other"),
+        ("sqs:ReceiveMessage", "team-fast"),
+        ("sqs:DeleteMessage", "team-fast"),
+        ("sqs:PurgeQueue", "team-slow"),
+    ],
+)
+def test_bare_producer_may_do_nothing_else_with_queues(bare, action, queue):
+    resource = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
+    for policy in ("policy", "auth_token_policy"):
+        assert bare_decision(bare, policy, action, resource) == "implicit deny"
+
+
+def test_bare_producer_uses_the_key_through_sqs_for_queues_and_through_secrets_manager_for_the_token(bare):
+    key = bare_arn(bare, "key")
+    sqs_service, secrets = f"sqs.{REGION}.amazonaws.com", f"secretsmanager.{REGION}.amazonaws.com"
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert bare_decision(bare, "policy", action, key, **{"kms:ViaService": sqs_service}) == "allowed"
+        assert bare_decision(bare, "policy", action, key) == "implicit deny"  # called directly
+        assert bare_decision(bare, "policy", action, key, **{"kms:ViaService": secrets}) == "implicit deny"
+    assert bare_decision(bare, "auth_token_policy", "kms:Decrypt", key, **{"kms:ViaService": secrets}) == "allowed"
+    assert bare_decision(bare, "auth_token_policy", "kms:Decrypt", key) == "implicit deny"
+    assert bare_decision(bare, "auth_token_policy", "kms:Encrypt", key, **{"kms:ViaService": secrets}) == (
+        "implicit deny"
+    )
+
+
+def test_bare_auth_token_policy_reads_the_token_and_no_other_secret(bare):
+    secret = bare_arn(bare, "secret", "Ref")
+    assert bare_decision(bare, "auth_token_policy", "secretsmanager:GetSecretValue", secret) == "allowed"
+    assert bare_decision(bare, "policy", "secretsmanager:GetSecretValue", secret) == "implicit deny"
+    assert bare_decision(bare, "auth_token_policy", "secretsmanager:PutSecretValue", secret) == "implicit deny"
+    other = secret.replace("secret:", "secret:another-", 1)
+    assert bare_decision(bare, "auth_token_policy", "secretsmanager:GetSecretValue", other) == "implicit deny"
+
+
+def test_bare_producers_security_group_reaches_the_cache_port_only_and_the_cache_admits_it(bare):
+    resources = bare.templates["Producers"]["Resources"]
+    built = bare.built["Producers"]
+    producers = {"Fn::GetAtt": [built["security_group"], "GroupId"]}
+    cache_group = {"Fn::GetAtt": [built["cache_security_group"], "GroupId"]}
+    (egress,) = resources[built["security_group"]]["Properties"]["SecurityGroupEgress"]
+    assert egress == {
+        "Description": "the cache's port",
+        "DestinationSecurityGroupId": cache_group,
+        "FromPort": 6390,
+        "IpProtocol": "tcp",
+        "ToPort": 6390,
+    }
+    assert "SecurityGroupIngress" not in resources[built["security_group"]]["Properties"]
+    ((rule_id, rule),) = bare.resources("Producers", "AWS::EC2::SecurityGroupIngress").items()
+    assert rule_id.startswith("ProducersRedisIngress")  # in the producers' scope
+    assert rule["Properties"] == {
+        "Description": "producers outside the tier",
+        "FromPort": 6390,
+        "GroupId": cache_group,
+        "IpProtocol": "tcp",
+        "SourceSecurityGroupId": producers,
+        "ToPort": 6390,
+    }
+
+
+# -- as synthesized in every environment ----------------------------------------------------------------------
 class ProducerView:
     """One environment's producer policies and the ARNs they are about, as deployed (``synthesized.deployment``)."""
 

@@ -51,7 +51,9 @@ def celery_task_definitions(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_auth_token_reaches_containers_only_as_an_ecs_secret(synthesized, env):
-    for task in celery_task_definitions(synthesized, env):
+    tasks = celery_task_definitions(synthesized, env)
+    assert len(tasks) == len(CONFIGS[env].queues) + 1  # + Beat
+    for task in tasks:
         container = task["Properties"]["ContainerDefinitions"][0]
         assert [s["Name"] for s in container["Secrets"]] == ["BROKER_TIER_REDIS_AUTH_TOKEN"]
         assert "CacheAuthToken" in json.dumps(container["Secrets"][0]["ValueFrom"])
@@ -162,6 +164,7 @@ def statements(synthesized, env, prefix):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_worker_task_role_is_least_privilege(synthesized, env):
+    assert CONFIGS[env].queues
     for cls in CONFIGS[env].queues:
         found = {
             s["Sid"]: s

@@ -212,7 +212,7 @@ def pinned_assembly(synthesized, tmp_path: Path, environments: dict[str, str]) -
 
 
 def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_note_of_the_test_step(
-    synthesized, tmp_path, capsys
+    synthesized, tmp_path, capfd
 ):
     from broker_tier.tools import cost_step
 
@@ -221,12 +221,12 @@ def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_
     result = offline(tmp_path, "--cdk-out", str(every))
     assert result.returncode == 2 and "region 'af-south-1' has no prices in prices.json" in result.stderr
     assert cost_step.main(["--cdk-out", str(every), "--report-dir", str(tmp_path / "step")]) == 0
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out
     assert printed.count("which broker_tier/cost/prices.json has no prices for") == len(ENVIRONMENTS)
     assert "note: environment 'prod' targets af-south-1" in printed and "ElastiCache nodes" not in printed
     # one environment pinned there: the others are still estimated and compared against baseline/
     one = pinned_assembly(synthesized, tmp_path / "one", {"prod": "af-south-1"})
     assert cost_step.main(["--cdk-out", str(one), "--report-dir", str(tmp_path / "step")]) == 0
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out
     assert "note: environment 'prod' targets af-south-1" in printed
     assert "\ndev (us-east-1):\n" in printed and "\nstaging (us-east-1):\n" in printed and "\nprod (" not in printed
