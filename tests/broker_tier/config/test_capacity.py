@@ -103,6 +103,7 @@ REFUSED = {
 def test_each_rule_refuses_spot_naming_key_value_and_what_is_allowed(case):
     env, override, expected = REFUSED[case]
     message = refusal(env, override)
+    assert expected
     for text in expected:
         assert text in message, message
 

@@ -89,6 +89,7 @@ def test_the_table_covers_the_regions_teams_use_most_and_says_what_it_leaves_out
 
 def test_a_spot_rate_is_below_the_on_demand_rate_of_its_region():
     prices = load_prices()
+    assert len(ISSUE_REGIONS) == 6
     for region in ISSUE_REGIONS:
         for unit in ("vcpu_hour", "gb_hour"):
             spot, on_demand = (prices.price(region, f"fargate{kind}_{unit}", "X86_64") for kind in ("_spot", ""))
