@@ -4,11 +4,10 @@ missing price stops it."""
 
 from __future__ import annotations
 
-import copy
 import re
 
 import pytest
-from cost_testing import PROD_VARIANT_CHANGES, environment_templates
+from cost_testing import PROD_VARIANT_CHANGES, edited, environment_templates
 from tier_testing import ENVIRONMENTS, tier_context
 
 import broker_tier_contract as contract
@@ -153,21 +152,13 @@ def test_a_bigger_node_type_and_more_workers_move_prod_by_exactly_their_price(sh
     assert (after.total - before.total).typical == pytest.approx(nodes + interactive.typical + polls.typical)
 
 
-def _edited(found: EnvironmentTemplates, edit) -> EnvironmentTemplates:
-    stacks = copy.deepcopy(found.stacks)
-    for template in stacks.values():
-        for logical_id, resource in list(template["Resources"].items()):
-            edit(template["Resources"], logical_id, resource)
-    return EnvironmentTemplates(environment=found.environment, stacks=stacks)
-
-
 def test_arm64_tasks_are_priced_at_the_arm_rates(shipped):
     def to_arm(_, __, resource):
         if resource["Type"] == "AWS::ECS::TaskDefinition":
             resource["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "ARM64"
 
     estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(
-        _edited(shipped["staging"], to_arm)
+        edited(shipped["staging"], to_arm)
     )
     assert estimate.line("Fargate beat").monthly.typical == pytest.approx(fargate_month(256, 512, "ARM64"))
     assert fargate_month(256, 512, "ARM64") < fargate_month(256, 512)
@@ -179,7 +170,7 @@ def test_valkey_nodes_are_priced_at_the_valkey_rate(shipped):
             resource["Properties"]["Engine"] = "valkey"
 
     estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(
-        _edited(shipped["staging"], to_valkey)
+        edited(shipped["staging"], to_valkey)
     )
     assert estimate.line("ElastiCache nodes").monthly.typical == pytest.approx(
         2 * price("elasticache_node_hour", "valkey", "cache.m7g.large") * HOURS
@@ -192,7 +183,7 @@ def test_a_node_type_without_a_price_is_not_priced_naming_it_never_a_zero(shippe
             resource["Properties"]["CacheNodeType"] = "cache.r7g.16xlarge"
 
     estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
-    priced, unpriced_prod = estimator.estimate(shipped["prod"]), estimator.estimate(_edited(shipped["prod"], unpriced))
+    priced, unpriced_prod = estimator.estimate(shipped["prod"]), estimator.estimate(edited(shipped["prod"], unpriced))
     line = unpriced_prod.line("ElastiCache nodes")
     assert line.monthly is None and line.counted == "not priced"
     assert re.search(
@@ -215,7 +206,7 @@ def test_a_resource_type_neither_priced_nor_free_stops_the_estimate_naming_the_r
         match=r"environment 'dev', stack BrokerTier-dev-State, resource Database: "
         r"resource type AWS::RDS::DBInstance has no price and is not listed",
     ):
-        Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(_edited(shipped["dev"], add_database))
+        Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(edited(shipped["dev"], add_database))
 
 
 def test_a_region_without_prices_is_refused_naming_the_regions_the_table_has(shipped):
@@ -291,7 +282,7 @@ def test_composite_and_high_resolution_alarms_are_priced_at_their_own_rates(ship
 
     estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
     before = estimator.estimate(shipped["staging"]).line("CloudWatch alarms")
-    after = estimator.estimate(_edited(shipped["staging"], add_alarms)).line("CloudWatch alarms")
+    after = estimator.estimate(edited(shipped["staging"], add_alarms)).line("CloudWatch alarms")
     assert (after.monthly - before.monthly).typical == pytest.approx(
         price("composite_alarm_month") + price("alarm_metric_month", "high_resolution")
     )
@@ -325,7 +316,7 @@ def test_split_tasks_places_the_base_first_then_by_weight():
 def test_tasks_on_spot_are_priced_at_the_spot_rates_above_the_on_demand_base(shipped):
     estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
     before = estimator.estimate(shipped["prod"])
-    after = estimator.estimate(_edited(shipped["prod"], _on_spot(SPOT_75)))
+    after = estimator.estimate(edited(shipped["prod"], _on_spot(SPOT_75)))
     worker = load_environments(tier_context())["prod"].queues["interactive"].worker
     on_demand, on_spot = (
         fargate_month(worker.cpu, worker.memory_mib),
@@ -354,8 +345,8 @@ def test_arm64_tasks_on_spot_are_not_priced_while_the_table_has_no_arm_spot_rate
         if resource["Type"] == "AWS::ECS::TaskDefinition":
             resource["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "ARM64"
 
-    edited = _edited(_edited(shipped["prod"], _on_spot(SPOT_75)), to_arm)
-    estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(edited)
+    arm_on_spot = edited(edited(shipped["prod"], _on_spot(SPOT_75)), to_arm)
+    estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(arm_on_spot)
     line = estimate.line("Fargate worker-interactive")
     assert line.monthly is None and "no price for ARM64" in line.not_estimated
     assert estimate.line("Fargate worker-default").monthly is not None  # on-demand ARM64 is priced

@@ -7,6 +7,7 @@ import copy
 import json
 
 import pytest
+from cost_testing import edited
 from tier_testing import ENVIRONMENTS
 
 from broker_tier.cost.estimate import Assumptions, Estimator
@@ -21,14 +22,6 @@ DEFAULTS = Assumptions()
 
 def estimator(prices: PriceTable = PRICES) -> Estimator:
     return Estimator(prices=prices, assumptions=DEFAULTS, region=REGION)
-
-
-def edited(found: EnvironmentTemplates, edit) -> EnvironmentTemplates:
-    stacks = copy.deepcopy(found.stacks)
-    for template in stacks.values():
-        for logical_id, resource in list(template["Resources"].items()):
-            edit(template["Resources"], logical_id, resource)
-    return EnvironmentTemplates(environment=found.environment, stacks=stacks)
 
 
 def by_option(found: EnvironmentTemplates, prices: PriceTable = PRICES) -> dict:
