@@ -128,17 +128,24 @@ def queue_metric(queue_name: str, metric_name: str, label: str) -> MetricQuery:
     )
 
 
-def running_tasks(
-    resources: MonitoredResources, service_name: str, statistic: str, label: str, metric_id: str = "tasks"
+def service_metric(
+    resources: MonitoredResources, service_name: str, metric_name: str, statistic: str, label: str, metric_id: str
 ) -> MetricQuery:
+    """One of Container Insights' service metrics (``DesiredTaskCount``, ``RunningTaskCount``, ...)."""
     return MetricQuery(
         id=metric_id,
         namespace="ECS/ContainerInsights",
-        metric_name="RunningTaskCount",
+        metric_name=metric_name,
         dimensions={"ClusterName": resources.cluster_name, "ServiceName": service_name},
         statistic=statistic,
         label=label,
     )
+
+
+def running_tasks(
+    resources: MonitoredResources, service_name: str, statistic: str, label: str, metric_id: str = "tasks"
+) -> MetricQuery:
+    return service_metric(resources, service_name, "RunningTaskCount", statistic, label, metric_id)
 
 
 def _fullest_node(resources: MonitoredResources) -> str:
@@ -318,9 +325,51 @@ def service_specs(config: EnvironmentConfig, resources: MonitoredResources) -> l
     return specs
 
 
+def spot_capacity_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
+    """One alarm per class on Fargate Spot: fewer tasks running than desired for the whole window. ECS keeps
+    the tasks it cannot place on Spot pending, so the class runs on its on-demand floor meanwhile
+    (docs/decisions/fargate-spot-per-class.md)."""
+    window = config.monitoring.worker_spot_capacity
+    specs = []
+    for name, class_config in config.queues.items():
+        capacity = class_config.worker.capacity
+        if not capacity.uses_spot:
+            continue
+        service = resources.worker_service_names[name]
+        minutes = window.period_seconds * window.evaluation_periods // 60
+        specs.append(
+            AlarmSpec(
+                name=f"worker-{name}-spot-capacity",
+                summary=f"Fewer worker tasks of class '{name}' running than desired for {minutes} minutes: tasks "
+                f"stay pending, most likely because Fargate Spot has no capacity for them "
+                f"({capacity.spot_percent}% of the tasks above the on-demand floor run on Spot). The "
+                f"{capacity.on_demand_base} on-demand task(s) of the floor carry the class meanwhile; the queue "
+                f"age alarm pages if that is not enough.",
+                runbook="worker-spot-capacity.md",
+                graph=RUNNING_TASKS,
+                window=window,
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                metrics=(
+                    service_metric(resources, service, "DesiredTaskCount", "Minimum", f"{name} desired", "desired"),
+                    service_metric(resources, service, "RunningTaskCount", "Maximum", f"{name} running", "running"),
+                ),
+                treat_missing_data="notBreaching",
+                expression="FILL(desired, 0) - FILL(running, 0)",
+                severity="warning",
+            )
+        )
+    return specs
+
+
 def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
     """Every alarm of one environment."""
-    return redis_specs(config, resources) + queue_specs(config, resources) + service_specs(config, resources)
+    return (
+        redis_specs(config, resources)
+        + queue_specs(config, resources)
+        + service_specs(config, resources)
+        + spot_capacity_specs(config, resources)
+    )
 
 
 def _signals_without_alarms(config: EnvironmentConfig, resources: MonitoredResources) -> dict[str, list[MetricQuery]]:

@@ -2,9 +2,10 @@
 # Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
-# against baseline/ (printed only), mypy on broker_tier and worker/, then pytest (template assertions, guards, integration
-# tests; it also synthesizes every environment pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that
-# region and the replacement guard: tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
+# against baseline/ (printed only; an environment whose region has no prices gets a note), mypy on broker_tier
+# and worker/, then pytest (template assertions, guards, integration tests; it also synthesizes every environment
+# pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that region and the replacement guard:
+# tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -31,7 +32,9 @@ step "replacement guard (stateful resources against baseline/)"
 python -m broker_tier.tools.replacement_guard
 
 step "monthly cost by environment, and what this change adds against baseline/ (printed; a cost change never fails)"
-broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
+# broker-tier-ops cost for every environment whose region the price table has; a note for any other
+# (broker_tier/tools/cost_step.py): the Fargate lines compare against baseline/services/, so Spot and ARM64 changes show
+python -m broker_tier.tools.cost_step --cdk-out cdk.out --baseline baseline --report-dir reports/cost
 
 step "mypy: broker_tier and worker/ (strict: the configuration model, the contract, the Celery settings package)"
 mypy broker_tier worker/broker_tier_contract worker/broker_tier_celery worker/broker_tier_worker

@@ -10,4 +10,6 @@ rm -rf cdk.out
 cdk synth --quiet
 python -m broker_tier.tools.replacement_guard || true
 python -m broker_tier.tools.replacement_guard --update
+# the compute footprint the cost step compares Fargate lines against (broker_tier/cost/baseline.py)
+python -m broker_tier.cost.baseline --update
 git --no-pager diff --stat -- baseline/ || true

@@ -4,7 +4,14 @@ and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 6 --dist loadg
 from __future__ import annotations
 
 import pytest
-from tier_testing import PINNED_REGIONS, REDIS_MODE_CHANGES, SynthesizedEnvironments, synthesize_variant
+from tier_testing import (
+    PINNED_REGIONS,
+    REDIS_MODE_CHANGES,
+    SPOT_CHANGES,
+    SynthesizedEnvironments,
+    synthesize_variant,
+    synthesize_with_nag,
+)
 
 PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
 """The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""
@@ -17,6 +24,7 @@ SYNTHESIS_FIXTURES = {
     "redis_mode_dev",
     "redis_broker_dev",
     "prod_variant",
+    "spot_prod",
 }
 """The session fixtures that synthesize. Under pytest-xdist a session is one worker's, so the tests that use
 them are put in groups, each of which ``--dist loadgroup`` runs in a single worker: each synthesis is made
@@ -111,6 +119,16 @@ def redis_broker_dev(tmp_path_factory) -> dict[str, dict]:
     """dev with ``compute.broker: redis`` and otherwise cdk.json's configuration (the reference image),
     synthesized once: templates by part."""
     return synthesize_variant(tmp_path_factory.mktemp("redis-broker"), "dev", {"compute": {"broker": "redis"}})
+
+
+@pytest.fixture(scope="session")
+def spot_prod(tmp_path_factory):
+    """prod with classes on Fargate Spot and ARM64 tasks (``SPOT_CHANGES``), synthesized once with cdk-nag: the
+    output directory (``outdir``) and the templates by part (``templates``)."""
+    from types import SimpleNamespace
+
+    outdir = tmp_path_factory.mktemp("spot-prod")
+    return SimpleNamespace(outdir=outdir, templates=synthesize_with_nag(outdir, "prod", SPOT_CHANGES))
 
 
 @pytest.fixture

@@ -51,7 +51,14 @@ from broker_tier.config.queues import (
     VISIBILITY_MARGIN_SECONDS,
     QueueClassConfig,
 )
-from broker_tier.config.services import FARGATE_MEMORY, BeatConfig, ComputeConfig, ImageConfig, WorkerConfig
+from broker_tier.config.services import (
+    FARGATE_MEMORY,
+    BeatConfig,
+    CapacityConfig,
+    ComputeConfig,
+    ImageConfig,
+    WorkerConfig,
+)
 
 __all__ = [
     "AlarmWindow",
@@ -59,6 +66,7 @@ __all__ = [
     "AzPowerExperimentConfig",
     "BeatConfig",
     "CacheConfig",
+    "CapacityConfig",
     "ComputeConfig",
     "ConfigError",
     "ConfigModel",

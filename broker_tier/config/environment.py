@@ -129,6 +129,35 @@ class EnvironmentConfig(ConfigModel):
                 "only with account and region set (the VPC is looked up with credentials)",
             )
 
+    @cross_key_check
+    def _spot_only_where_an_interruption_is_safe(self) -> None:
+        # A Spot interruption is a SIGTERM with two minutes' notice: docs/decisions/fargate-spot-per-class.md.
+        window = contract.soft_shutdown_seconds(self.compute.stop_timeout_seconds)
+        for name, queue_class in self.queues.items():
+            capacity = queue_class.worker.capacity
+            if not capacity.uses_spot:
+                continue
+            key = f"queues.{name}.worker.capacity"
+            if not queue_class.idempotent and queue_class.task_time_limit_seconds > window:
+                raise InvalidValue(
+                    f"{key}.spot_percent",
+                    capacity.spot_percent,
+                    f"0 (on-demand only) while class '{name}' is not idempotent: a Spot interruption is a "
+                    f"SIGTERM with two minutes' notice, and a task that its time limit "
+                    f"(task_time_limit_seconds {queue_class.task_time_limit_seconds}) cannot end within the "
+                    f"soft-shutdown window ({window} s: compute.stop_timeout_seconds "
+                    f"{self.compute.stop_timeout_seconds} - {contract.COLD_SHUTDOWN_SECONDS} s) is handed back "
+                    f"and runs again on another worker. Set queues.{name}.idempotent to true once a second run "
+                    f"of its tasks changes nothing, or a task_time_limit_seconds of at most {window}",
+                )
+            if self.production and capacity.on_demand_base < 1:
+                raise InvalidValue(
+                    f"{key}.on_demand_base",
+                    capacity.on_demand_base,
+                    f"at least 1 in a production environment with spot_percent {capacity.spot_percent}: while "
+                    f"Spot capacity is short, the on-demand floor is what keeps class '{name}' running",
+                )
+
     @property
     def replication_group_id(self) -> str:
         return self.cache.replication_group_id or contract.default_replication_group_id(self.name)

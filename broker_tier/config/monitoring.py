@@ -148,6 +148,10 @@ class MonitoringConfig(ConfigModel):
     worker_tasks: AlarmWindow = Field(default_factory=AlarmWindow)
     """Running tasks of a worker service below its ``min_tasks`` (classes with ``min_tasks`` 0 have
     no floor and no alarm). Default: 5 periods."""
+    worker_spot_capacity: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=10))
+    """Running tasks of a class on Fargate Spot below its desired count (tasks pending: Spot capacity is short,
+    and the on-demand floor carries the class). Only classes with ``capacity.spot_percent`` above 0 have it.
+    Default: 10 periods (a task scaled out starts within a minute or two; ten minutes pending is a shortage)."""
     beat_tasks: AlarmWindow = Field(default_factory=AlarmWindow)
     """Running Beat tasks other than exactly one. Default: 5 periods (a Beat deployment stops
     the old task before it starts the new one)."""

@@ -33,6 +33,10 @@ class QueueClassConfig(ConfigModel):
     """Oldest-message age the class may reach before its age alarm fires. SQS counts messages a
     worker holds (waiting for an ETA or running with acks_late), so it must exceed
     max_eta_seconds + task_time_limit_seconds, and stay under retention_seconds. Default: 900."""
+    idempotent: bool = False
+    """The class's tasks are safe to run more than once (a second run changes nothing). Needed for Fargate Spot
+    when the time limit is longer than the soft-shutdown window: an interrupted task is handed back and runs
+    again on another worker (docs/decisions/fargate-spot-per-class.md). Default: false."""
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     """The worker service of this class."""
 
@@ -79,6 +83,17 @@ class QueueClassConfig(ConfigModel):
                 self.latency_objective_seconds,
                 f"less than retention_seconds ({self.retention_seconds}): SQS deletes a message "
                 f"at that age, so the alarm could never fire before the task is lost",
+            )
+
+    @cross_key_check
+    def _spot_receives(self) -> None:
+        if self.worker.capacity.uses_spot and self.max_receive_count < 2:
+            raise InvalidValue(
+                "worker.capacity.spot_percent",
+                self.worker.capacity.spot_percent,
+                f"0 with max_receive_count {self.max_receive_count}: a Spot interruption hands the messages its "
+                f"worker holds back to the queue, and SQS counts their next receive, so with 1 a single "
+                f"interruption moves them to the dead-letter queue; set max_receive_count to 2 or more",
             )
 
 

@@ -53,6 +53,52 @@ class FargateSize(ConfigModel):
             )
 
 
+SPOT_DECISION = "docs/decisions/fargate-spot-per-class.md"
+FARGATE, FARGATE_SPOT = "FARGATE", "FARGATE_SPOT"
+"""ECS's two Fargate capacity providers (every cluster has them once associated)."""
+
+
+class CapacityConfig(ConfigModel):
+    """Where a class's worker tasks run: on-demand Fargate only, or Fargate Spot above an on-demand floor
+    (docs/decisions/fargate-spot-per-class.md). Spot is allowed only for a class whose running tasks an
+    interruption cannot run twice, or whose tasks may run twice (``idempotent``)."""
+
+    spot_percent: int = Field(0, ge=0, le=100)
+    """Share, in percent, of the tasks above ``on_demand_base`` that run on Fargate Spot (ECS weights
+    ``100 - spot_percent`` on-demand to ``spot_percent`` Spot); 0 runs every task on on-demand Fargate.
+    100 only with ``on_demand_base`` 0 (ECS places no task on a provider of weight 0, floor included).
+    Default: 0."""
+    on_demand_base: int = Field(1, ge=0, le=100)
+    """Tasks that run on on-demand Fargate before any runs on Spot: the floor that carries the class while
+    Spot capacity is short. Less than the class's ``max_tasks``; at least 1 in a production environment.
+    Used only with ``spot_percent`` above 0. Default: 1."""
+
+    @property
+    def uses_spot(self) -> bool:
+        return self.spot_percent > 0
+
+    def strategy(self) -> list[tuple[str, int, int]]:
+        """The ECS capacity-provider strategy, as ``(provider, base, weight)`` items. Every class has one,
+        on-demand only included, so that opting in or out of Spot later changes the strategy in place
+        (docs/decisions/fargate-spot-per-class.md)."""
+        if not self.uses_spot:
+            return [(FARGATE, 0, 1)]
+        if self.spot_percent == 100:
+            return [(FARGATE_SPOT, 0, 1)]
+        return [(FARGATE, self.on_demand_base, 100 - self.spot_percent), (FARGATE_SPOT, 0, self.spot_percent)]
+
+    @cross_key_check
+    def _floor_with_all_spot(self) -> None:
+        if self.spot_percent == 100 and self.on_demand_base > 0:
+            raise InvalidValue(
+                "spot_percent",
+                self.spot_percent,
+                f"at most 99 with an on-demand floor (on_demand_base {self.on_demand_base}): ECS places no "
+                f"task on a capacity provider of weight 0, its base included (ECS API reference, "
+                f"CapacityProviderStrategyItem); 100 only with on_demand_base 0",
+            )
+
+
 class WorkerConfig(FargateSize):
     """The Fargate service of Celery workers that consumes one latency class's queue."""
 
@@ -65,16 +111,27 @@ class WorkerConfig(FargateSize):
     backlog_per_task_target: int = Field(20, ge=1, le=10_000)
     """Target of visible messages per running task: acceptable latency / average task time.
     Default: 20."""
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    """On-demand Fargate, or Fargate Spot above an on-demand floor. Default: on-demand only."""
 
     @cross_key_check
     def _bounds(self) -> None:
         if self.max_tasks < self.min_tasks:
             raise InvalidValue("max_tasks", self.max_tasks, f"at least min_tasks ({self.min_tasks})")
+        capacity = self.capacity
+        if capacity.uses_spot and capacity.on_demand_base >= self.max_tasks:
+            raise InvalidValue(
+                "capacity.on_demand_base",
+                capacity.on_demand_base,
+                f"less than max_tasks ({self.max_tasks}) with spot_percent {capacity.spot_percent}: the first "
+                f"{capacity.on_demand_base} task(s) run on-demand, so no task of this class would ever run on Spot",
+            )
 
 
 class BeatConfig(FargateSize):
     """The one Celery Beat. Its count and deployment limits are fixed: two Beats send every periodic
-    task twice, and a rolling deployment with maximum 200 % briefly runs two."""
+    task twice, and a rolling deployment with maximum 200 % briefly runs two. It has no ``capacity``: Beat
+    runs on on-demand Fargate only (a Spot interruption would stop the schedule until ECS places a new Beat)."""
 
     cpu: FargateCpu = 256
     memory_mib: FargateMemory = 512

@@ -128,6 +128,9 @@ class ProcessSpec:
     """Deployment upper limit."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Variables of this process only, added to the shared ones. Default: none."""
+    capacity_provider_strategies: tuple[ecs.CapacityProviderStrategy, ...] = ()
+    """Where the tasks run, as a capacity-provider strategy (the cluster must have the providers); empty
+    runs them with the FARGATE launch type. Default: empty (Beat, which never runs on Spot)."""
 
 
 class CeleryFargateService(Construct):
@@ -205,6 +208,7 @@ class CeleryFargateService(Construct):
             cluster=settings.cluster,
             task_definition=self.task_definition,
             desired_count=spec.desired_count,
+            capacity_provider_strategies=list(spec.capacity_provider_strategies) or None,
             min_healthy_percent=spec.min_healthy_percent,
             max_healthy_percent=spec.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),

@@ -13,10 +13,10 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IDependable
 
 import broker_tier_contract as contract
-from broker_tier.config import QueueClassConfig
+from broker_tier.config import CapacityConfig, QueueClassConfig
 from broker_tier.constructs.celery_service import (
     CeleryFargateService,
     CeleryServiceSettings,
@@ -28,6 +28,16 @@ from broker_tier.nag import acknowledge_wildcard_resource
 SCALING_PERIOD = cdk.Duration.minutes(1)
 BACKLOG_PER_TASK = "(visible + inflight) / running"
 """The tracked metric: messages waiting or in progress per running task."""
+
+
+def capacity_provider_strategies(capacity: CapacityConfig) -> tuple[ecs.CapacityProviderStrategy, ...]:
+    """The class's capacity-provider strategy: on-demand FARGATE only, or FARGATE_SPOT above an on-demand base.
+    Always a strategy, never the launch type, so that opting a class in or out of Spot changes the strategy in
+    place (docs/decisions/fargate-spot-per-class.md)."""
+    return tuple(
+        ecs.CapacityProviderStrategy(capacity_provider=provider, base=base or None, weight=weight)
+        for provider, base, weight in capacity.strategy()
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +115,7 @@ class WorkerService(Construct):
         publish_queues: list[sqs.IQueue],
         encryption_key: kms.IKey,
         uses_sqs_broker: bool,
+        capacity_providers: IDependable,
     ) -> None:
         """
         :param class_name: the latency class this service consumes.
@@ -115,6 +126,8 @@ class WorkerService(Construct):
         :param publish_queues: the work queues tasks may publish to (retries, chains, routing).
         :param encryption_key: the queues' KMS key.
         :param uses_sqs_broker: grant SQS access (false in redis broker mode: nothing to grant).
+        :param capacity_providers: the cluster's association of FARGATE and FARGATE_SPOT, which the service's
+            capacity-provider strategy (``class_config.worker.capacity``) names.
         """
         super().__init__(scope, construct_id)
         config = class_config.worker
@@ -151,8 +164,12 @@ class WorkerService(Construct):
                     variables.TASK_TIME_LIMIT.name: str(class_config.task_time_limit_seconds),
                     variables.VISIBILITY_TIMEOUT.name: str(class_config.visibility_timeout_seconds),
                 },
+                capacity_provider_strategies=capacity_provider_strategies(config.capacity),
             ),
         )
+        # The providers must be associated with the cluster before a service names them (aws/containers-roadmap#631):
+        # on a first deployment CloudFormation would otherwise create both at once.
+        self.service.service.node.add_dependency(capacity_providers)
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
         fargate = self.service.service

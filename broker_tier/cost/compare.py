@@ -89,14 +89,16 @@ def compare(
     """Per environment in either side, the change of every line the base can answer for."""
     changes = []
     for environment in sorted(set(base) | set(current)):
-        base_lines = {
-            line.name: line
-            for line in (base[environment].lines if environment in base else [])
-            if line.monthly is not None
-        }
+        base_all = base[environment].lines if environment in base else []
+        current_all = current[environment].lines if environment in current else []
+        # a line without a figure on either side (not estimated, or not priced) compares with nothing: never a zero
+        unpriced = {line.name for line in [*base_all, *current_all] if line.monthly is None}
+        base_lines = {line.name: line for line in base_all if line.name not in unpriced}
         current_lines, not_compared = {}, []
-        for line in current[environment].lines if environment in current else []:
-            if line.monthly is None:
+        for line in current_all:
+            if line.name in unpriced:
+                if line.monthly is not None or (line.not_estimated or "").startswith("not priced"):
+                    not_compared.append(f"{line.name} (not priced on one side)")
                 continue
             if base_holds_only is not None and not line.reads <= base_holds_only:
                 not_compared.append(line.name)

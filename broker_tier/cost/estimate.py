@@ -5,6 +5,8 @@ as carrying no charge of its own (with the reason); anything else stops the esti
 error naming the resource. Each line has three figures: with every scaled service at its minimum
 task count, at a typical load, and at its maximum. What the templates cannot say (load, log
 volume, message rate, snapshot size) comes from ``Assumptions``, printed with every estimate.
+A price the table leaves out for the region (no public source was found for it) makes its line
+"not priced", shown without a figure and named in the notes; a region the table lacks is an error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import broker_tier_contract as contract
-from broker_tier.cost.prices import CostError, PriceTable, UnknownPrice
+from broker_tier.cost.prices import CostError, NotPriced, PriceTable, UnknownPrice
 from broker_tier.cost.templates import EnvironmentTemplates
 
 SECONDS_PER_HOUR = 3600
@@ -82,6 +84,9 @@ class Assumptions:
     free_tier: bool = False
     """Subtract the account-wide free allowances from this environment, as if it had the account to
     itself. Default off: the allowances are shared by every environment and workload of an account."""
+    what_if_spot_percent: float = 75.0
+    """``--what-if``: the share, in percent, of a class's tasks above an on-demand floor of one task that the
+    Spot line puts on Fargate Spot. Default 75."""
 
     def describe(self) -> list[str]:
         return [
@@ -245,6 +250,27 @@ def _properties(resource: dict) -> dict:
     return resource.get("Properties", {})
 
 
+FARGATE, FARGATE_SPOT = "FARGATE", "FARGATE_SPOT"
+ON_DEMAND_ONLY: tuple[tuple[str, int, int], ...] = ((FARGATE, 0, 1),)
+"""The strategy of a service with the FARGATE launch type: every task on on-demand Fargate."""
+
+
+def split_tasks(tasks: float, strategy: tuple[tuple[str, int, int], ...]) -> dict[str, float]:
+    """How ECS places ``tasks`` by a capacity-provider strategy of ``(provider, base, weight)`` items: the base
+    first on its provider, the rest by weight (ECS API reference, CapacityProviderStrategyItem). A monthly
+    average may be fractional; so is its split."""
+    placed = {provider: 0.0 for provider, _, _ in strategy}
+    rest = tasks
+    for provider, base, _ in strategy:
+        on_base = min(rest, float(base))
+        placed[provider] += on_base
+        rest -= on_base
+    weights = sum(weight for _, _, weight in strategy)
+    for provider, _, weight in strategy:
+        placed[provider] += rest * weight / weights if weights else 0.0
+    return placed
+
+
 @dataclass(frozen=True)
 class _Service:
     label: str
@@ -257,6 +283,20 @@ class _Service:
     public_ip: bool
     consumes_queue: bool
     broker: str
+    strategy: tuple[tuple[str, int, int], ...] = ON_DEMAND_ONLY
+    """Capacity-provider strategy, ``(provider, base, weight)`` items (the launch type: on-demand only)."""
+    class_name: str | None = None
+    """The latency class a worker consumes (None: Beat)."""
+    task_time_limit: int | None = None
+    soft_shutdown: int | None = None
+
+    def on(self, provider: str) -> Range:
+        """Task counts on ``provider`` (FARGATE or FARGATE_SPOT), by the strategy."""
+        return self.tasks.map(lambda tasks: split_tasks(tasks, self.strategy).get(provider, 0.0))
+
+    @property
+    def uses_spot(self) -> bool:
+        return any(provider == FARGATE_SPOT for provider, _, _ in self.strategy)
 
 
 class Estimator:
@@ -270,11 +310,51 @@ class Estimator:
     def price(self, name: str, *variant: str) -> float:
         return self.prices.price(self.region, name, *variant)
 
+    def line(self, name: str, reads: frozenset[str], build: Callable[[], tuple[str, Range]]) -> Line:
+        """A line whose ``build`` looks its prices up and returns (counted, monthly); a price the table leaves
+        out for the region makes it a "not priced" line instead."""
+        try:
+            counted, monthly = build()
+        except NotPriced as missing:
+            reason = f"not priced: {missing}"
+            return Line(name=name, counted="not priced", monthly=None, reads=reads, not_estimated=reason)
+        return Line(name=name, counted=counted, monthly=monthly, reads=reads)
+
+    def task_hour(self, service: _Service, provider: str = FARGATE, architecture: str | None = None) -> float:
+        """What one task of ``service`` costs an hour on ``provider`` (and ``architecture``, default its own)."""
+        architecture = architecture or service.architecture
+        spot = "fargate_spot_" if provider == FARGATE_SPOT else "fargate_"
+        hourly = service.vcpu * self.price(f"{spot}vcpu_hour", architecture) + service.memory_gb * self.price(
+            f"{spot}gb_hour", architecture
+        )
+        extra_storage = max(service.ephemeral_gb - FARGATE_INCLUDED_EPHEMERAL_GB, 0)
+        if extra_storage:
+            hourly += extra_storage * self.price("fargate_ephemeral_gb_hour")
+        return hourly
+
+    def fargate_month(
+        self,
+        service: _Service,
+        *,
+        strategy: tuple[tuple[str, int, int], ...] | None = None,
+        architecture: str | None = None,
+    ) -> Range:
+        """A service's monthly Fargate cost, by its strategy and architecture or those given instead."""
+        if strategy is not None:
+            service = _Service(**{**service.__dict__, "strategy": strategy})
+        total = ZERO
+        for provider in dict.fromkeys(provider for provider, _, _ in service.strategy):
+            tasks = service.on(provider)
+            if tasks == ZERO:
+                continue
+            total = total + tasks * (self.task_hour(service, provider, architecture) * self.hours)
+        return total
+
     # -- the lines -------------------------------------------------------------------------------
     def estimate(self, templates: EnvironmentTemplates) -> Estimate:
         environment = _Environment(templates)
         self._check_every_resource_is_priced(environment)
-        services = self._services(environment)
+        services = self.services(environment)
         lines = [
             *self._cache_lines(environment),
             *self._fargate_lines(services),
@@ -336,39 +416,37 @@ class Estimator:
                 raise CostError(
                     f"{environment.where(stack, logical_id)}: CacheNodeType is not a literal: {node_type!r}"
                 )
-            hourly = self.price("elasticache_node_hour", engine, node_type)
-            lines.append(
-                Line(
-                    name=f"ElastiCache nodes{suffix}",
-                    counted=f"{nodes} x {node_type} ({engine}) x {self.hours:g} h at {_price(hourly)}/h",
-                    monthly=Range.fixed(nodes * hourly * self.hours),
-                    reads=frozenset({REPLICATION_GROUP}),
+
+            def nodes_line(nodes=nodes, node_type=node_type, engine=engine) -> tuple[str, Range]:
+                hourly = self.price("elasticache_node_hour", engine, node_type)
+                return (
+                    f"{nodes} x {node_type} ({engine}) x {self.hours:g} h at {_price(hourly)}/h",
+                    Range.fixed(nodes * hourly * self.hours),
                 )
-            )
+
             retention = int(props.get("SnapshotRetentionLimit", 0))
             billable_gb = self.assumptions.snapshot_gb * max(retention - 1, 0)
-            per_gb = self.price("elasticache_backup_gb_month")
-            lines.append(
-                Line(
-                    name=f"ElastiCache snapshots{suffix}",
-                    counted=(
-                        f"{retention} daily snapshot(s) x {_number(self.assumptions.snapshot_gb)} GB, "
-                        f"one free: {_number(billable_gb)} GB-month at {_price(per_gb)}"
-                    ),
-                    monthly=Range.fixed(billable_gb * per_gb),
-                    reads=frozenset({REPLICATION_GROUP}),
+
+            def snapshots_line(retention=retention, billable_gb=billable_gb) -> tuple[str, Range]:
+                per_gb = self.price("elasticache_backup_gb_month")
+                return (
+                    f"{retention} daily snapshot(s) x {_number(self.assumptions.snapshot_gb)} GB, "
+                    f"one free: {_number(billable_gb)} GB-month at {_price(per_gb)}",
+                    Range.fixed(billable_gb * per_gb),
                 )
-            )
+
+            reads = frozenset({REPLICATION_GROUP})
+            lines.append(self.line(f"ElastiCache nodes{suffix}", reads, nodes_line))
+            lines.append(self.line(f"ElastiCache snapshots{suffix}", reads, snapshots_line))
         return lines
 
-    def _services(self, environment: _Environment) -> list[_Service]:
+    def services(self, environment: _Environment) -> list[_Service]:
         targets = environment.of_type(SCALABLE_TARGET)
         services = []
         for stack, logical_id, resource in environment.of_type(SERVICE):
             props = _properties(resource)
             where = environment.where(stack, logical_id)
-            if props.get("LaunchType", "FARGATE") != "FARGATE" or "CapacityProviderStrategy" in props:
-                raise UnknownPrice(f"{where}: only Fargate services (LaunchType FARGATE) are priced")
+            strategy = _strategy(props, where)
             task_ids = _referenced_ids(props.get("TaskDefinition"))
             task = environment.get(stack, next(iter(task_ids))) if len(task_ids) == 1 else None
             if task is None or task.get("Type") != TASK_DEFINITION:
@@ -393,6 +471,7 @@ class Estimator:
                 for entry in container.get("Environment", [])
             }
             network = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
+            variables = contract.ContainerEnvironment
             services.append(
                 _Service(
                     label=_process_name(environment, stack, task_props) or logical_id,
@@ -404,62 +483,58 @@ class Estimator:
                         task_props.get("EphemeralStorage", {}).get("SizeInGiB", FARGATE_INCLUDED_EPHEMERAL_GB)
                     ),
                     public_ip=network.get("AssignPublicIp") == "ENABLED",
-                    consumes_queue=contract.ContainerEnvironment.QUEUE.name in environment_variables,
-                    broker=str(
-                        environment_variables.get(contract.ContainerEnvironment.BROKER.name)
-                        or contract.ContainerEnvironment.BROKER.default
-                    ),
+                    consumes_queue=variables.QUEUE.name in environment_variables,
+                    broker=str(environment_variables.get(variables.BROKER.name) or variables.BROKER.default),
+                    strategy=strategy,
+                    class_name=environment_variables.get(variables.QUEUE.name),
+                    task_time_limit=_int_or_none(environment_variables.get(variables.TASK_TIME_LIMIT.name)),
+                    soft_shutdown=_int_or_none(environment_variables.get(variables.SOFT_SHUTDOWN_TIMEOUT.name)),
                 )
             )
         return services
 
     def _fargate_lines(self, services: list[_Service]) -> list[Line]:
-        lines = []
         reads = frozenset({SERVICE, TASK_DEFINITION, SCALABLE_TARGET})
-        for service in services:
-            task_hour = service.vcpu * self.price(
-                "fargate_vcpu_hour", service.architecture
-            ) + service.memory_gb * self.price("fargate_gb_hour", service.architecture)
-            extra_storage = max(service.ephemeral_gb - FARGATE_INCLUDED_EPHEMERAL_GB, 0)
-            if extra_storage:
-                task_hour += extra_storage * self.price("fargate_ephemeral_gb_hour")
+        return [self.line(f"Fargate {service.label}", reads, self._fargate_line(service)) for service in services]
+
+    def _fargate_line(self, service: _Service) -> Callable[[], tuple[str, Range]]:
+        def build() -> tuple[str, Range]:
             tasks = service.tasks
-            lines.append(
-                Line(
-                    name=f"Fargate {service.label}",
-                    counted=(
-                        f"{_number(tasks.minimum)} / {_number(tasks.typical)} / {_number(tasks.maximum)} tasks x "
-                        f"{_number(service.vcpu)} vCPU, {_number(service.memory_gb)} GB, {service.architecture} "
-                        f"x {self.hours:g} h ({_price(task_hour)}/task-hour)"
-                    ),
-                    monthly=tasks * (task_hour * self.hours),
-                    reads=reads,
-                )
+            counted = (
+                f"{_number(tasks.minimum)} / {_number(tasks.typical)} / {_number(tasks.maximum)} tasks x "
+                f"{_number(service.vcpu)} vCPU, {_number(service.memory_gb)} GB, {service.architecture} "
+                f"x {self.hours:g} h ({_price(self.task_hour(service))}/task-hour"
             )
-        return lines
+            if service.uses_spot:
+                spot = service.on(FARGATE_SPOT)
+                counted += (
+                    f"; on Spot {_number(spot.minimum)} / {_number(spot.typical)} / {_number(spot.maximum)} "
+                    f"at {_price(self.task_hour(service, FARGATE_SPOT))}/task-hour, strategy "
+                    f"{_strategy_text(service.strategy)}"
+                )
+            return counted + ")", self.fargate_month(service)
+
+        return build
 
     def _network_lines(self, environment: _Environment) -> list[Line]:
         lines = []
         gateways = len(environment.of_type(NAT_GATEWAY))
         if gateways:
-            hourly = self.price("nat_gateway_hour")
-            lines.append(
-                Line(
-                    name="NAT gateways",
-                    counted=f"{gateways} x {self.hours:g} h at {_price(hourly)}/h",
-                    monthly=Range.fixed(gateways * hourly * self.hours),
-                    reads=frozenset({NAT_GATEWAY}),
+
+            def gateways_line() -> tuple[str, Range]:
+                hourly = self.price("nat_gateway_hour")
+                monthly = Range.fixed(gateways * hourly * self.hours)
+                return f"{gateways} x {self.hours:g} h at {_price(hourly)}/h", monthly
+
+            def data_line() -> tuple[str, Range]:
+                per_gb = self.price("nat_gateway_gb")
+                return (
+                    f"{_number(self.assumptions.nat_gb)} GB at {_price(per_gb)}/GB (assumed volume)",
+                    Range.fixed(self.assumptions.nat_gb * per_gb),
                 )
-            )
-            per_gb = self.price("nat_gateway_gb")
-            lines.append(
-                Line(
-                    name="NAT data processed",
-                    counted=f"{_number(self.assumptions.nat_gb)} GB at {_price(per_gb)}/GB (assumed volume)",
-                    monthly=Range.fixed(self.assumptions.nat_gb * per_gb),
-                    reads=frozenset({NAT_GATEWAY}),
-                )
-            )
+
+            lines.append(self.line("NAT gateways", frozenset({NAT_GATEWAY}), gateways_line))
+            lines.append(self.line("NAT data processed", frozenset({NAT_GATEWAY}), data_line))
         interface_az_hours, interface_endpoints = 0.0, 0
         for stack, logical_id, resource in environment.of_type(VPC_ENDPOINT):
             props = _properties(resource)
@@ -477,15 +552,15 @@ class Estimator:
             interface_endpoints += 1
             interface_az_hours += len(subnets) * self.hours
         if interface_endpoints:
-            hourly = self.price("interface_endpoint_az_hour")
-            lines.append(
-                Line(
-                    name="Interface VPC endpoints",
-                    counted=f"{interface_endpoints} endpoint(s), {interface_az_hours:g} AZ-hours at {_price(hourly)}",
-                    monthly=Range.fixed(interface_az_hours * hourly),
-                    reads=frozenset({VPC_ENDPOINT}),
+
+            def endpoints_line() -> tuple[str, Range]:
+                hourly = self.price("interface_endpoint_az_hour")
+                return (
+                    f"{interface_endpoints} endpoint(s), {interface_az_hours:g} AZ-hours at {_price(hourly)}",
+                    Range.fixed(interface_az_hours * hourly),
                 )
-            )
+
+            lines.append(self.line("Interface VPC endpoints", frozenset({VPC_ENDPOINT}), endpoints_line))
         return lines
 
     def _public_ipv4_lines(self, environment: _Environment, services: list[_Service]) -> list[Line]:
@@ -496,21 +571,21 @@ class Estimator:
                 task_addresses = task_addresses + service.tasks
         if not addresses and task_addresses == ZERO:
             return []
-        hourly = self.price("public_ipv4_hour")
         reads = frozenset(
             {ELASTIC_IP} | ({SERVICE, TASK_DEFINITION, SCALABLE_TARGET} if task_addresses != ZERO else set())
         )
         counted = f"{addresses} Elastic IP(s)" + (
             f" + {_number(task_addresses.typical)} task(s) with a public IP" if task_addresses != ZERO else ""
         )
-        return [
-            Line(
-                name="Public IPv4 addresses",
-                counted=f"{counted} x {self.hours:g} h at {_price(hourly)}/h",
-                monthly=(task_addresses + Range.fixed(addresses)) * (hourly * self.hours),
-                reads=reads,
+
+        def build() -> tuple[str, Range]:
+            hourly = self.price("public_ipv4_hour")
+            return (
+                f"{counted} x {self.hours:g} h at {_price(hourly)}/h",
+                (task_addresses + Range.fixed(addresses)) * (hourly * self.hours),
             )
-        ]
+
+        return [self.line("Public IPv4 addresses", reads, build)]
 
     def _count_line(
         self,
@@ -520,31 +595,31 @@ class Estimator:
         resource_type: str,
         price: str,
         free: float = 0.0,
-        remark: str = "",
+        remark: Callable[[], str] = str,
     ) -> list[Line]:
         count = len(environment.of_type(resource_type))
         if not count:
             return []
-        unit = self.price(price)
         billable = max(count - free, 0)
         free_text = f", {free:g} free" if free else ""
-        return [
-            Line(
-                name=name,
-                counted=f"{count}{free_text} x {_price(unit)}/month{remark}",
-                monthly=Range.fixed(billable * unit),
-                reads=frozenset({resource_type}),
-            )
-        ]
+
+        def build() -> tuple[str, Range]:
+            unit = self.price(price)
+            return f"{count}{free_text} x {_price(unit)}/month{remark()}", Range.fixed(billable * unit)
+
+        return [self.line(name, frozenset({resource_type}), build)]
 
     def _security_lines(self, environment: _Environment) -> list[Line]:
         rotating = sum(bool(_properties(key).get("EnableKeyRotation")) for _, _, key in environment.of_type(KMS_KEY))
-        remark = (
-            f" (first-year price; {rotating} with yearly rotation: each of a key's first two rotations adds "
-            f"{_price(self.price('kms_key_month'))}/month)"
-            if rotating
-            else ""
-        )
+
+        def remark() -> str:
+            if not rotating:
+                return ""
+            return (
+                f" (first-year price; {rotating} with yearly rotation: each of a key's first two rotations adds "
+                f"{_price(self.price('kms_key_month'))}/month)"
+            )
+
         return self._count_line(
             environment, name="KMS keys", resource_type=KMS_KEY, price="kms_key_month", remark=remark
         ) + self._count_line(environment, name="Secrets Manager secrets", resource_type=SECRET, price="secret_month")
@@ -584,11 +659,14 @@ class Estimator:
         if not standard + high_resolution + composites:
             return []
         free = min(self.prices.free_tier("alarm_metrics"), standard) if self.assumptions.free_tier else 0.0
-        monthly = (
-            (standard - free) * self.price("alarm_metric_month", "standard")
-            + (high_resolution * self.price("alarm_metric_month", "high_resolution") if high_resolution else 0)
-            + (composites * self.price("composite_alarm_month") if composites else 0)
-        )
+
+        def monthly() -> float:
+            return (
+                (standard - free) * self.price("alarm_metric_month", "standard")
+                + (high_resolution * self.price("alarm_metric_month", "high_resolution") if high_resolution else 0)
+                + (composites * self.price("composite_alarm_month") if composites else 0)
+            )
+
         counted = (
             f"{template_metrics} alarm metric(s) in {template_alarms} alarm(s) of the templates"
             + (
@@ -600,14 +678,8 @@ class Estimator:
             + (f"; {composites} composite alarm(s)" if composites else "")
             + (f"; {free:g} free" if free else "")
         )
-        return [
-            Line(
-                name="CloudWatch alarms",
-                counted=counted,
-                monthly=Range.fixed(monthly),
-                reads=frozenset({ALARM, COMPOSITE_ALARM, SCALING_POLICY}),
-            )
-        ]
+        reads = frozenset({ALARM, COMPOSITE_ALARM, SCALING_POLICY})
+        return [self.line("CloudWatch alarms", reads, lambda: (counted, Range.fixed(monthly())))]
 
     def _log_lines(self, environment: _Environment) -> list[Line]:
         groups = environment.of_type(LOG_GROUP)
@@ -623,24 +695,26 @@ class Estimator:
             )
             stored += per_group * months
         free = min(self.prices.free_tier("log_gb"), ingested) if self.assumptions.free_tier else 0.0
-        ingestion_price, storage_price = self.price("log_ingestion_gb"), self.price("log_storage_gb_month")
         reads = frozenset({LOG_GROUP})
+
+        def ingestion() -> tuple[str, Range]:
+            per_gb = self.price("log_ingestion_gb")
+            return (
+                f"{len(groups)} log group(s) x {_number(per_group)} GB{f', {free:g} GB free' if free else ''} "
+                f"at {_price(per_gb)}/GB",
+                Range.fixed((ingested - free) * per_gb),
+            )
+
+        def storage() -> tuple[str, Range]:
+            per_gb = self.price("log_storage_gb_month")
+            return (
+                f"{_number(stored)} GB kept (each group's retention) at {_price(per_gb)}/GB-month",
+                Range.fixed(stored * per_gb),
+            )
+
         return [
-            Line(
-                name="CloudWatch Logs ingestion",
-                counted=(
-                    f"{len(groups)} log group(s) x {_number(per_group)} GB{f', {free:g} GB free' if free else ''} "
-                    f"at {_price(ingestion_price)}/GB"
-                ),
-                monthly=Range.fixed((ingested - free) * ingestion_price),
-                reads=reads,
-            ),
-            Line(
-                name="CloudWatch Logs storage",
-                counted=f"{_number(stored)} GB kept (each group's retention) at {_price(storage_price)}/GB-month",
-                monthly=Range.fixed(stored * storage_price),
-                reads=reads,
-            ),
+            self.line("CloudWatch Logs ingestion", reads, ingestion),
+            self.line("CloudWatch Logs storage", reads, storage),
         ]
 
     def _sqs_lines(self, environment: _Environment, services: list[_Service]) -> list[Line]:
@@ -666,19 +740,17 @@ class Estimator:
             lambda tasks: message_requests + tasks * seconds / self.assumptions.sqs_long_poll_seconds
         )
         free = self.prices.free_tier("sqs_requests") if self.assumptions.free_tier else 0.0
-        per_million = self.price("sqs_million_requests")
-        return [
-            Line(
-                name="SQS requests",
-                counted=(
-                    f"{_number(requests.minimum / 1e6)} / {_number(requests.typical / 1e6)} / "
-                    f"{_number(requests.maximum / 1e6)} million requests"
-                    f"{f' ({free / 1e6:g} million free)' if free else ''} at {_price(per_million)}/million"
-                ),
-                monthly=requests.map(lambda count: max(count - free, 0) / 1e6 * per_million),
-                reads=reads,
+
+        def build() -> tuple[str, Range]:
+            per_million = self.price("sqs_million_requests")
+            return (
+                f"{_number(requests.minimum / 1e6)} / {_number(requests.typical / 1e6)} / "
+                f"{_number(requests.maximum / 1e6)} million requests"
+                f"{f' ({free / 1e6:g} million free)' if free else ''} at {_price(per_million)}/million",
+                requests.map(lambda count: max(count - free, 0) / 1e6 * per_million),
             )
-        ]
+
+        return [self.line("SQS requests", reads, build)]
 
     def _container_insights_lines(self, environment: _Environment) -> list[Line]:
         lines = []
@@ -718,6 +790,36 @@ def _process_name(environment: _Environment, stack: str, task_props: dict) -> st
     return None
 
 
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _strategy(props: dict, where: str) -> tuple[tuple[str, int, int], ...]:
+    """A Fargate service's capacity-provider strategy as ``(provider, base, weight)`` items; the FARGATE launch
+    type is on-demand only. Anything else (EC2, a provider of an Auto Scaling group) has no price here."""
+    items = props.get("CapacityProviderStrategy")
+    if not items:
+        if props.get("LaunchType", FARGATE) != FARGATE:
+            raise UnknownPrice(f"{where}: only Fargate services (FARGATE, FARGATE_SPOT) are priced")
+        return ON_DEMAND_ONLY
+    strategy = tuple(
+        (str(item.get("CapacityProvider")), int(item.get("Base", 0)), int(item.get("Weight", 0))) for item in items
+    )
+    unknown = sorted({provider for provider, _, _ in strategy} - {FARGATE, FARGATE_SPOT})
+    if unknown:
+        raise UnknownPrice(f"{where}: capacity provider(s) {', '.join(unknown)} have no price (FARGATE, FARGATE_SPOT)")
+    return strategy
+
+
+def _strategy_text(strategy: tuple[tuple[str, int, int], ...]) -> str:
+    return ", ".join(
+        f"{provider}{f' base {base}' if base else ''} weight {weight}" for provider, base, weight in strategy
+    )
+
+
 def _alarm_metrics(props: dict) -> tuple[int, int | None]:
     """How many metrics an alarm (or a target-tracking metric specification) reads, and its period."""
     if "MetricName" in props:
@@ -742,11 +844,16 @@ def estimate_all(
     if missing:
         raise CostError(f"environment(s) {', '.join(missing)} not found; found: {', '.join(found)}")
     return {
-        name: Estimator(
-            prices=prices, assumptions=assumptions, region=region or found[name].region or prices.default_region
-        ).estimate(found[name])
+        name: estimator_for(found[name], prices=prices, assumptions=assumptions, region=region).estimate(found[name])
         for name in names
     }
+
+
+def estimator_for(
+    templates: EnvironmentTemplates, *, prices: PriceTable, assumptions: Assumptions, region: str | None
+) -> Estimator:
+    """The estimator of one environment: in ``region``, else the environment's own, else the table's default."""
+    return Estimator(prices=prices, assumptions=assumptions, region=region or templates.region or prices.default_region)
 
 
 def assumption_fields() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The dated price table (``prices.json`` beside this module): lookups that fail loudly.
 
-Every price names its unit and its source; a region, a price or a variant (node type, CPU
-architecture, ...) that is not in the table raises ``UnknownPrice``: the estimator never
-treats a missing price as zero.
+Every price names its unit and its source (a URL and the date it was read); a region that is not in the
+table raises ``UnknownPrice``, a price or a variant (node type, CPU architecture, ...) that is not in it for a
+region that is raises ``NotPriced``, which the estimator shows as a "not priced" line: it never treats a missing
+price as zero (docs/decisions/prices-traced-to-a-public-source.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class CostError(Exception):
 
 class UnknownPrice(CostError):
     """The price table has no price for what the templates contain."""
+
+
+class NotPriced(UnknownPrice):
+    """The region is in the price table, but this price (or this variant of it) is not: no public source was
+    found for it. The estimate shows the line it prices as "not priced" instead of stopping."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,13 @@ class PriceTable:
         self.check_region(region)
         entry = self.data["regions"][region]["prices"].get(name)
         if entry is None:
-            raise UnknownPrice(f"no price {name!r} for region {region} in {self._where()}")
+            raise NotPriced(f"no price {name!r} for region {region} in {self._where()}")
         value: Any = entry["usd"]
         path = [name]
         for key in variant:
             if not isinstance(value, dict) or key not in value:
                 known = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-                raise UnknownPrice(
+                raise NotPriced(
                     f"no price for {' '.join([*path[1:], key]) or key} ({entry['per']}) in region "
                     f"{region} in {self._where()}; priced: {known}"
                 )

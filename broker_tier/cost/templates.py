@@ -10,6 +10,7 @@ from pathlib import Path
 
 import broker_tier_contract as contract
 from broker_tier.cloud_assembly import stack_templates
+from broker_tier.cost import baseline
 from broker_tier.cost.prices import CostError
 from broker_tier.stateful_resources import STATEFUL_TYPES
 
@@ -59,15 +60,27 @@ def from_cloud_assembly(directory: Path) -> dict[str, EnvironmentTemplates]:
 
 
 def from_baseline(directory: Path) -> dict[str, EnvironmentTemplates]:
-    """The replacement guard's reviewed baseline: per stack, its stateful resources only."""
+    """The reviewed baseline: per stack, the replacement guard's stateful resources, and where
+    ``baseline/services/`` has it, the compute footprint the Fargate and SQS lines read (``cost.baseline``)."""
     stacks: dict[str, dict[str, dict]] = {}
-    for path in sorted(directory.glob("*.json")):
-        environment = _environment_of(path.stem)
-        if environment is not None:
-            stacks.setdefault(environment, {})[path.stem] = {"Resources": json.loads(path.read_text())}
+    with_footprint: set[str] = set()
+    paths = [*directory.glob("*.json"), *(directory / baseline.SERVICES_DIR).glob("*.json")]
+    for stack in sorted({path.stem for path in paths}):
+        environment = _environment_of(stack)
+        if environment is None:
+            continue
+        reviewed = directory / f"{stack}.json"
+        resources = json.loads(reviewed.read_text()) if reviewed.is_file() else {}
+        services = baseline.read(directory, stack)
+        if services:
+            with_footprint.add(environment)
+        stacks.setdefault(environment, {})[stack] = {"Resources": {**resources, **services}}
+    stateful, footprint = frozenset(STATEFUL_TYPES), baseline.FOOTPRINT_TYPES
     return {
         environment: EnvironmentTemplates(
-            environment=environment, stacks=templates, holds_only=frozenset(STATEFUL_TYPES)
+            environment=environment,
+            stacks=templates,
+            holds_only=stateful | footprint if environment in with_footprint else stateful,
         )
         for environment, templates in stacks.items()
     }

@@ -4,7 +4,8 @@ Reads the synthesized templates (``--cdk-out``; by default it synthesizes cdk.js
 needs neither credentials nor network), prices them with the dated table in
 ``broker_tier/cost/prices.json`` and prints a table per environment (at minimum tasks, typical
 load, maximum tasks), or JSON. ``--compare BASE`` prints what the current templates add or
-remove against another cdk.out or the replacement guard's ``baseline/``. A resource or region
+remove against another cdk.out or the replacement guard's ``baseline/``; ``--what-if`` what each option
+would save (``broker_tier/cost/what_if.py``). A resource or region
 without a price stops it with exit code 2; a cost difference never fails it.
 """
 
@@ -14,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from broker_tier.cost import compare, estimate, render, templates
+from broker_tier.cost import compare, estimate, render, templates, what_if
 from broker_tier.cost.prices import CostError, load_prices
 from broker_tier.ops.command import Command, environment_name, number
 from broker_tier.ops.errors import OpsError
@@ -40,6 +41,11 @@ ASSUMPTION_OPTIONS = {
         "--snapshot-gb",
         "GB",
         "GB of one cache snapshot (one a day is kept for the retention period; one is free)",
+    ),
+    "what_if_spot_percent": (
+        "--what-if-spot-percent",
+        "PERCENT",
+        "--what-if: share of a class's tasks above an on-demand floor of one that the Spot line puts on Spot",
     ),
 }
 
@@ -93,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             metavar=metavar,
             default=defaults[name],
             type=number(float, at_least=0, at_most=100)
-            if name == "typical_load_percent"
+            if name in ("typical_load_percent", "what_if_spot_percent")
             else number(float, at_least=0),
             help=f"{text} (default: {defaults[name]:g})",
         )
@@ -106,6 +112,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print JSON instead of tables")
     output.add_argument("--markdown", action="store_true", help="print Markdown tables (totals, then lines)")
+    output.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also print, per environment, what each option would save a month (ARM64, Spot per class, Valkey, "
+        "reserved cache nodes, fewer NAT gateways), the setting to change and the assumption behind it",
+    )
+
+
+def _what_if(
+    args: argparse.Namespace, directory: Path, assumptions: estimate.Assumptions, environments: list[str] | None
+) -> dict[str, list[what_if.Saving]] | None:
+    """``--what-if``: each environment's savings, priced as its estimate is; None without the option."""
+    if not args.what_if:
+        return None
+    return what_if.savings_all(
+        templates.load(directory),
+        prices=load_prices(),
+        assumptions=assumptions,
+        region=_price_region(args),
+        environments=environments,
+    )
 
 
 def run(args: argparse.Namespace, _resources: TierResources | None, _clients: dict | None) -> Report:
@@ -147,20 +174,24 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
             base_label = str(args.compare)
             if holds_only is not None:
                 base_note = (
-                    f"{args.compare} holds only the stateful resources the replacement guard reviews; "
-                    f"compare against another cdk.out for every line"
+                    f"{args.compare} holds the stateful resources the replacement guard reviews and the services' "
+                    f"compute footprint; compare against another cdk.out for every line"
                 )
+        savings = _what_if(args, directory, assumptions, environments)
     except CostError as error:
         raise OpsError(str(error), error.problems) from None
     if args.json:
-        print(json.dumps(render.as_json(current, prices, assumptions, changes, base_label), indent=2))
+        print(json.dumps(render.as_json(current, prices, assumptions, changes, base_label, savings), indent=2))
     elif args.markdown:
-        print(render.markdown(current, prices), end="")
+        print(render.markdown(current, prices, savings), end="")
     else:
         print(render.text(current, prices, assumptions), end="")
         if changes is not None:
             print()
             print(render.comparison_text(changes, base_label=base_label, base_note=base_note), end="")
+        if savings is not None:
+            print()
+            print(render.what_if_text(savings, current), end="")
     report.measurements = {
         f"{name} monthly {prices.currency} (min/typical/max)": estimate_.total.rounded()
         for name, estimate_ in current.items()
@@ -173,6 +204,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
                 for change in changes
             }
         )
+    report.measurements.update(render.what_if_measurements(savings or {}))
     report.finish("passed")
     return report
 

@@ -14,6 +14,7 @@ from constructs import Construct
 
 import broker_tier_contract as contract
 from broker_tier.config import ComputeConfig, EnvironmentConfig
+from broker_tier.config.services import FARGATE, FARGATE_SPOT
 from broker_tier.constructs.beat_service import BeatService
 from broker_tier.constructs.celery_service import CeleryServiceSettings
 from broker_tier.constructs.log_group import tier_log_group
@@ -35,7 +36,8 @@ class BrokerComputeStack(TierStack):
     Outputs: ``ClusterName``, ``BeatServiceName``, ``Broker``, ``WorkerService<Class>Name``.
 
     Attributes:
-        cluster, workers (WorkerService by class), beat (BeatService).
+        cluster, capacity_providers (its FARGATE and FARGATE_SPOT association), workers (WorkerService by class),
+        beat (BeatService).
     """
 
     def __init__(
@@ -71,6 +73,16 @@ class BrokerComputeStack(TierStack):
                     cloud_watch_log_group=self.operator_logs, cloud_watch_encryption_enabled=True
                 ),
             ),
+        )
+        # FARGATE and FARGATE_SPOT for the workers' capacity-provider strategies, associated explicitly so that the
+        # services can depend on it; no default strategy: Beat and the toolbox keep the FARGATE launch type
+        # (docs/decisions/fargate-spot-per-class.md).
+        self.capacity_providers = ecs.CfnClusterCapacityProviderAssociations(
+            self,
+            "CapacityProviders",
+            cluster=self.cluster.cluster_name,
+            capacity_providers=[FARGATE, FARGATE_SPOT],
+            default_capacity_provider_strategy=[],
         )
         cpu_architecture, platform = _ARCHITECTURE[compute.cpu_architecture]
         uses_sqs = compute.broker == "sqs"
@@ -125,6 +137,7 @@ class BrokerComputeStack(TierStack):
                 publish_queues=work_queues,
                 encryption_key=state.encryption_key,
                 uses_sqs_broker=uses_sqs,
+                capacity_providers=self.capacity_providers,
             )
             for name, queues in state.queues.items()
         }

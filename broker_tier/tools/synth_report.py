@@ -64,7 +64,7 @@ def typical_costs(outdir: Path) -> list[str]:
     A missing price never fails synthesis: the templates are what synthesis makes, the estimate is a summary."""
     prices = load_prices()
     lines = [
-        f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
+        f"  monthly cost, typical load ({prices.currency}, list prices as of {prices.as_of}; "
         f"`broker-tier-ops cost` for the lines and assumptions):"
     ]
     try:
@@ -86,7 +86,9 @@ def typical_costs(outdir: Path) -> list[str]:
         except CostError as error:
             lines.append(f"    {name} ({region}): no estimate: {error}")
             continue
-        lines.append(f"    {name} ({region}): {found_estimate.total.typical:,.2f}")
+        unpriced = [line.name for line in found_estimate.lines if (line.not_estimated or "").startswith("not priced")]
+        partial = f" for the priced lines ({len(unpriced)} not priced: {', '.join(unpriced)})" if unpriced else ""
+        lines.append(f"    {name} ({region}): {found_estimate.total.typical:,.2f}{partial}")
     return lines
 
 

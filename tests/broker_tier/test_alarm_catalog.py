@@ -106,3 +106,36 @@ def test_every_alarm_is_drawn_on_the_dashboard_with_its_threshold():
     assert "svc-batch" in {m.dimensions.get("ServiceName") for m in graphs[RUNNING_TASKS].metrics}
     # memory warning and critical share one set of node lines
     assert len(graphs["Redis memory (% of maxmemory)"].metrics) == 3
+
+
+def test_each_class_on_spot_gets_a_warning_on_tasks_left_pending_and_on_demand_classes_none():
+    config = config_with(
+        {"queues": {"interactive": {"worker": {"capacity": {"spot_percent": 75, "on_demand_base": 2}}}}}
+    )
+    specs = {spec.name: spec for spec in tier_alarm_specs(config, resources(1, list(config.queues)))}
+    assert [name for name in specs if name.endswith("-spot-capacity")] == ["worker-interactive-spot-capacity"]
+    spec = specs["worker-interactive-spot-capacity"]
+    assert (spec.severity, spec.runbook, spec.graph) == ("warning", "worker-spot-capacity.md", RUNNING_TASKS)
+    assert spec.expression == "FILL(desired, 0) - FILL(running, 0)" and spec.threshold == 0
+    assert [(m.id, m.metric_name, m.statistic) for m in spec.metrics] == [
+        ("desired", "DesiredTaskCount", "Minimum"),
+        ("running", "RunningTaskCount", "Maximum"),
+    ]
+    assert all(m.dimensions == {"ClusterName": "cluster", "ServiceName": "svc-interactive"} for m in spec.metrics)
+    assert spec.window.evaluation_periods == 10 and "for 10 minutes" in spec.summary
+    assert "The 2 on-demand task(s) of the floor carry the class" in spec.summary
+    # a warning, not a page: the FIS experiments do not stop on it (the queue-age alarm pages if work suffers)
+    from broker_tier.alarm_catalog import fault_injection_stop_specs
+
+    assert spec not in fault_injection_stop_specs(list(specs.values()))
+
+
+def test_the_spot_capacity_window_is_configurable():
+    config = config_with(
+        {
+            "queues": {"interactive": {"worker": {"capacity": {"spot_percent": 50}}}},
+            "monitoring": {"worker_spot_capacity": {"evaluation_periods": 20}},
+        }
+    )
+    (spec,) = [s for s in tier_alarm_specs(config, resources(1, list(config.queues))) if s.name.endswith("capacity")]
+    assert spec.window.evaluation_periods == 20 and "for 20 minutes" in spec.summary

@@ -127,6 +127,26 @@ REDIS_MODE_CHANGES = {
 }
 
 
+# prod with two classes on Fargate Spot and every task on ARM64: what opting in looks like. batch is marked
+# idempotent (its 3600 s time limit exceeds the 105 s soft-shutdown window); interactive's 60 s fits it.
+SPOT_CHANGES = {
+    "compute": {"cpu_architecture": "ARM64"},
+    "queues": {
+        "interactive": {"worker": {"capacity": {"spot_percent": 75}}},
+        "batch": {"idempotent": True, "worker": {"capacity": {"spot_percent": 50, "on_demand_base": 1}}},
+    },
+}
+
+
+def synthesize_with_nag(outdir: Path, env: str, changes: dict) -> dict[str, dict]:
+    """``env`` with ``changes``, synthesized alone with cdk-nag (a finding fails it): templates by stack part."""
+    context = {**variant_context(env, changes), "env": env}
+    app = cdk.App(context=context, outdir=str(outdir))
+    build_app(app, context=context, nag=True)
+    assembly = app.synth()
+    return {part: assembly.get_stack_by_name(contract.stack_name(env, part)).template for part in contract.STACK_PARTS}
+
+
 def variant_context(env: str, changes: dict) -> dict:
     """The project's context with ``changes`` deep-merged into environment ``env``."""
     context = project_context()

@@ -4,15 +4,15 @@ missing price stops it."""
 
 from __future__ import annotations
 
-import copy
+import re
 
 import pytest
-from cost_testing import PROD_VARIANT_CHANGES, environment_templates
+from cost_testing import PROD_VARIANT_CHANGES, edited, environment_templates
 from tier_testing import ENVIRONMENTS, tier_context
 
 import broker_tier_contract as contract
 from broker_tier.config import load_environments
-from broker_tier.cost.estimate import Assumptions, Estimator, estimate_all
+from broker_tier.cost.estimate import Assumptions, Estimator, estimate_all, split_tasks
 from broker_tier.cost.prices import UnknownPrice, load_prices
 from broker_tier.cost.templates import EnvironmentTemplates
 from broker_tier_celery import settings_from_environment
@@ -152,21 +152,13 @@ def test_a_bigger_node_type_and_more_workers_move_prod_by_exactly_their_price(sh
     assert (after.total - before.total).typical == pytest.approx(nodes + interactive.typical + polls.typical)
 
 
-def _edited(found: EnvironmentTemplates, edit) -> EnvironmentTemplates:
-    stacks = copy.deepcopy(found.stacks)
-    for template in stacks.values():
-        for logical_id, resource in list(template["Resources"].items()):
-            edit(template["Resources"], logical_id, resource)
-    return EnvironmentTemplates(environment=found.environment, stacks=stacks)
-
-
 def test_arm64_tasks_are_priced_at_the_arm_rates(shipped):
     def to_arm(_, __, resource):
         if resource["Type"] == "AWS::ECS::TaskDefinition":
             resource["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "ARM64"
 
     estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(
-        _edited(shipped["staging"], to_arm)
+        edited(shipped["staging"], to_arm)
     )
     assert estimate.line("Fargate beat").monthly.typical == pytest.approx(fargate_month(256, 512, "ARM64"))
     assert fargate_month(256, 512, "ARM64") < fargate_month(256, 512)
@@ -178,24 +170,30 @@ def test_valkey_nodes_are_priced_at_the_valkey_rate(shipped):
             resource["Properties"]["Engine"] = "valkey"
 
     estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(
-        _edited(shipped["staging"], to_valkey)
+        edited(shipped["staging"], to_valkey)
     )
     assert estimate.line("ElastiCache nodes").monthly.typical == pytest.approx(
         2 * price("elasticache_node_hour", "valkey", "cache.m7g.large") * HOURS
     )
 
 
-def test_a_node_type_without_a_price_stops_the_estimate_naming_it(shipped):
+def test_a_node_type_without_a_price_is_not_priced_naming_it_never_a_zero(shipped):
     def unpriced(_, __, resource):
         if resource["Type"] == "AWS::ElastiCache::ReplicationGroup":
             resource["Properties"]["CacheNodeType"] = "cache.r7g.16xlarge"
 
-    with pytest.raises(
-        UnknownPrice,
-        match=r"no price for redis cache\.r7g\.16xlarge .* us-east-1 in prices\.json "
+    estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
+    priced, unpriced_prod = estimator.estimate(shipped["prod"]), estimator.estimate(edited(shipped["prod"], unpriced))
+    line = unpriced_prod.line("ElastiCache nodes")
+    assert line.monthly is None and line.counted == "not priced"
+    assert re.search(
+        r"not priced: no price for redis cache\.r7g\.16xlarge .* us-east-1 in prices\.json "
         r"\(prices as of \d{4}-\d\d-\d\d\); priced: cache\.m5\.2xlarge",
-    ):
-        Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(_edited(shipped["prod"], unpriced))
+        line.not_estimated,
+    )
+    assert any(note.startswith("not estimated: ElastiCache nodes: not priced") for note in unpriced_prod.notes)
+    nodes = priced.line("ElastiCache nodes").monthly.typical
+    assert unpriced_prod.total.typical == pytest.approx(priced.total.typical - nodes)  # left out, and said so
 
 
 def test_a_resource_type_neither_priced_nor_free_stops_the_estimate_naming_the_resource(shipped):
@@ -208,12 +206,22 @@ def test_a_resource_type_neither_priced_nor_free_stops_the_estimate_naming_the_r
         match=r"environment 'dev', stack BrokerTier-dev-State, resource Database: "
         r"resource type AWS::RDS::DBInstance has no price and is not listed",
     ):
-        Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(_edited(shipped["dev"], add_database))
+        Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(edited(shipped["dev"], add_database))
 
 
 def test_a_region_without_prices_is_refused_naming_the_regions_the_table_has(shipped):
-    with pytest.raises(UnknownPrice, match=r"region 'eu-west-1' has no prices in prices\.json .*: us-east-1"):
-        estimate_all(shipped, prices=PRICES, assumptions=DEFAULTS, region="eu-west-1")
+    with pytest.raises(UnknownPrice, match=r"region 'af-south-1' has no prices in prices\.json .*: ap-northeast-1, "):
+        estimate_all(shipped, prices=PRICES, assumptions=DEFAULTS, region="af-south-1")
+
+
+def test_in_a_region_the_table_has_in_part_every_line_without_a_source_says_it_is_not_priced(shipped):
+    estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region="eu-west-1").estimate(shipped["prod"])
+    unpriced = {line.name for line in estimate.lines if (line.not_estimated or "").startswith("not priced")}
+    assert {"ElastiCache nodes", "NAT gateways", "KMS keys", "CloudWatch alarms", "SQS requests"} <= unpriced
+    priced = {line.name: line.monthly for line in estimate.lines if line.monthly is not None}
+    assert {"Fargate beat", "Fargate worker-batch", "ElastiCache snapshots", "Public IPv4 addresses"} <= set(priced)
+    assert estimate.total.typical == pytest.approx(sum(value.typical for value in priced.values()))
+    assert all(f"not estimated: {name}: not priced" in " ".join(estimate.notes) for name in unpriced)
 
 
 def test_assumptions_change_only_their_own_lines(shipped):
@@ -274,8 +282,71 @@ def test_composite_and_high_resolution_alarms_are_priced_at_their_own_rates(ship
 
     estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
     before = estimator.estimate(shipped["staging"]).line("CloudWatch alarms")
-    after = estimator.estimate(_edited(shipped["staging"], add_alarms)).line("CloudWatch alarms")
+    after = estimator.estimate(edited(shipped["staging"], add_alarms)).line("CloudWatch alarms")
     assert (after.monthly - before.monthly).typical == pytest.approx(
         price("composite_alarm_month") + price("alarm_metric_month", "high_resolution")
     )
     assert "1 high-resolution; 1 composite alarm(s)" in after.counted
+
+
+def _on_spot(strategy: list[dict]):
+    """An edit putting the interactive workers on ``strategy`` (as ``capacity.spot_percent`` does)."""
+
+    def edit(resources, _, resource):
+        if (
+            resource["Type"] == "AWS::ECS::Service"
+            and "Workerinteractive" in resource["Properties"]["TaskDefinition"]["Ref"]
+        ):
+            resource["Properties"]["CapacityProviderStrategy"] = strategy
+
+    return edit
+
+
+SPOT_75 = [{"Base": 1, "CapacityProvider": "FARGATE", "Weight": 25}, {"CapacityProvider": "FARGATE_SPOT", "Weight": 75}]
+
+
+def test_split_tasks_places_the_base_first_then_by_weight():
+    strategy = (("FARGATE", 1, 25), ("FARGATE_SPOT", 0, 75))
+    assert split_tasks(0, strategy) == {"FARGATE": 0, "FARGATE_SPOT": 0}
+    assert split_tasks(0.5, strategy) == {"FARGATE": 0.5, "FARGATE_SPOT": 0}
+    assert split_tasks(5, strategy) == {"FARGATE": 2, "FARGATE_SPOT": 3}
+    assert split_tasks(3, (("FARGATE_SPOT", 0, 1),)) == {"FARGATE_SPOT": 3}
+
+
+def test_tasks_on_spot_are_priced_at_the_spot_rates_above_the_on_demand_base(shipped):
+    estimator = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION)
+    before = estimator.estimate(shipped["prod"])
+    after = estimator.estimate(edited(shipped["prod"], _on_spot(SPOT_75)))
+    worker = load_environments(tier_context())["prod"].queues["interactive"].worker
+    on_demand, on_spot = (
+        fargate_month(worker.cpu, worker.memory_mib),
+        (
+            worker.cpu / 1024 * price("fargate_spot_vcpu_hour", "X86_64")
+            + worker.memory_mib / 1024 * price("fargate_spot_gb_hour", "X86_64")
+        )
+        * HOURS,
+    )
+    line = after.line("Fargate worker-interactive")
+    for tasks, got in zip(
+        (worker.min_tasks, typical(worker.min_tasks, worker.max_tasks), worker.max_tasks),
+        (line.monthly.minimum, line.monthly.typical, line.monthly.maximum),
+        strict=True,
+    ):
+        spot_tasks = max(tasks - 1, 0) * 0.75
+        assert got == pytest.approx((tasks - spot_tasks) * on_demand + spot_tasks * on_spot)
+    assert "on Spot 0 / 0.94 / 3.75" in line.counted and "FARGATE_SPOT weight 75" in line.counted
+    saved = (before.total - after.total).typical
+    assert saved == pytest.approx(0.75 * (typical(worker.min_tasks, worker.max_tasks) - 1) * (on_demand - on_spot))
+    assert saved > 0 and on_spot < on_demand / 2  # the table's Spot rate is about 69 % off in us-east-1
+
+
+def test_arm64_tasks_on_spot_are_not_priced_while_the_table_has_no_arm_spot_rate(shipped):
+    def to_arm(_, __, resource):
+        if resource["Type"] == "AWS::ECS::TaskDefinition":
+            resource["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "ARM64"
+
+    arm_on_spot = edited(edited(shipped["prod"], _on_spot(SPOT_75)), to_arm)
+    estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region=REGION).estimate(arm_on_spot)
+    line = estimate.line("Fargate worker-interactive")
+    assert line.monthly is None and "no price for ARM64" in line.not_estimated
+    assert estimate.line("Fargate worker-default").monthly is not None  # on-demand ARM64 is priced

@@ -18,6 +18,11 @@ from broker_tier.cost.templates import load
 from broker_tier.ops.cli import main
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
+TABLE_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1", "ap-northeast-1")
+"""The regions the issue asks the price table to cover (issue 24)."""
+PRICED = ("--region", "us-east-1")
+"""The tool's --region, which also picks the prices' region: given where a test is not about regions, so that the
+tests hold for a cdk.json pinned to a region the price table lacks (the estimate then refuses that region)."""
 
 
 def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -36,9 +41,11 @@ def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subproc
 
 
 def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synthesized, tmp_path):
-    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory))
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), before=PRICED)
     assert result.returncode == 0, result.stderr
-    expected = estimate_all(load(Path(synthesized.assembly.directory)), prices=load_prices(), assumptions=Assumptions())
+    expected = estimate_all(
+        load(Path(synthesized.assembly.directory)), prices=load_prices(), assumptions=Assumptions(), region=PRICED[1]
+    )
     for env in ENVIRONMENTS:
         total = expected[env].total
         assert f"\n{env} (us-east-1):\n" in result.stdout
@@ -62,6 +69,7 @@ def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synth
         "5",
         "--compare",
         str(ROOT / "baseline"),
+        before=PRICED,
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -77,7 +85,7 @@ def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synth
 
 @pytest.mark.slow  # synthesizes in a subprocess (scheduled first: tests/conftest.py)
 def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
-    result = offline(tmp_path, "--env", "dev", "--cdk-json", str(ROOT / "cdk.json"))
+    result = offline(tmp_path, "--env", "dev", "--cdk-json", str(ROOT / "cdk.json"), before=PRICED)
     assert result.returncode == 0, result.stderr
     assert "\ndev (us-east-1):\n" in result.stdout and "\nprod (" not in result.stdout
     assert "ElastiCache nodes" in result.stdout
@@ -86,7 +94,9 @@ def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
 def test_a_region_without_prices_exits_2_naming_the_regions_the_table_has(synthesized, tmp_path):
     result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), before=("--region", "mars-1"))
     assert result.returncode == 2 and result.stdout == ""
-    assert "region 'mars-1' has no prices in prices.json" in result.stderr and "table: us-east-1" in result.stderr
+    assert "region 'mars-1' has no prices in prices.json" in result.stderr
+    table = result.stderr.split("regions in the table: ")[1]
+    assert all(region in table for region in TABLE_REGIONS), table
     assert "Traceback" not in result.stderr
 
 
@@ -121,6 +131,7 @@ def test_help_lists_every_assumption_with_its_default(tmp_path):
         ("--log-gb-per-group", "1"),
         ("--nat-gb", "10"),
         ("--snapshot-gb", "1"),
+        ("--what-if-spot-percent", "75"),
     ]:
         assert flag in text and f"(default: {default})" in text, flag
 
@@ -164,3 +175,58 @@ def test_a_cdk_json_that_is_not_json_is_refused(tmp_path, capsys):
     cdk_json.write_text('{"context": {')
     code = main(["cost", "--cdk-json", str(cdk_json), "--report-dir", str(tmp_path / "reports")])
     assert code == 2 and f"{cdk_json} is not valid JSON (Expecting" in capsys.readouterr().err
+
+
+def test_what_if_lists_each_environments_savings_with_the_setting_and_the_assumption(synthesized, tmp_path):
+    result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), "--what-if", before=PRICED)
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("What each option would save a month")[1]
+    for env in ENVIRONMENTS:
+        block = section.split(f"\n{env} (us-east-1, now ")[1]
+        assert "  - workers and Beat on ARM64 (Graviton): " in block
+        assert '      set: compute.cpu_architecture: "ARM64"' in block and "      assumes: " in block
+        assert "  - class interactive on Fargate Spot: " in block and "  - one-year reserved cache nodes: " in block
+    (markdown,) = (tmp_path / "reports").glob("cost-all-*.md")
+    assert "prod what-if: fewer NAT gateways (set network.nat_gateways: 1)" in markdown.read_text()
+    as_json = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory), "--what-if", "--json", before=PRICED)
+    what_if = json.loads(as_json.stdout)["what_if"]
+    assert list(what_if) == ENVIRONMENTS
+    arm = next(saving for saving in what_if["prod"] if saving["option"].startswith("workers and Beat on ARM64"))
+    assert arm["monthly_saving"]["typical"] > 0 and arm["setting"] == 'compute.cpu_architecture: "ARM64"'
+
+
+def pinned_assembly(synthesized, tmp_path: Path, environments: dict[str, str]) -> Path:
+    """A copy of the synthesized cloud assembly with ``environments`` pinned (environment -> region), as a cdk.json
+    pinned to those regions would synthesize them (the stacks' artifacts name their region)."""
+    import shutil
+
+    copy = tmp_path / "pinned-cdk.out"
+    shutil.copytree(synthesized.assembly.directory, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for name, artifact in manifest["artifacts"].items():
+        for env, region in environments.items():
+            if name.startswith(f"BrokerTier-{env}-") and artifact["type"] == "aws:cloudformation:stack":
+                artifact["environment"] = f"aws://123456789012/{region}"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_note_of_the_test_step(
+    synthesized, tmp_path, capfd
+):
+    from broker_tier.tools import cost_step
+
+    assert "af-south-1" not in load_prices().regions
+    every = pinned_assembly(synthesized, tmp_path / "every", {env: "af-south-1" for env in ENVIRONMENTS})
+    result = offline(tmp_path, "--cdk-out", str(every))
+    assert result.returncode == 2 and "region 'af-south-1' has no prices in prices.json" in result.stderr
+    assert cost_step.main(["--cdk-out", str(every), "--report-dir", str(tmp_path / "step")]) == 0
+    printed = capfd.readouterr().out
+    assert printed.count("which broker_tier/cost/prices.json has no prices for") == len(ENVIRONMENTS)
+    assert "note: environment 'prod' targets af-south-1" in printed and "ElastiCache nodes" not in printed
+    # one environment pinned there: the others are still estimated and compared against baseline/
+    one = pinned_assembly(synthesized, tmp_path / "one", {"prod": "af-south-1"})
+    assert cost_step.main(["--cdk-out", str(one), "--report-dir", str(tmp_path / "step")]) == 0
+    printed = capfd.readouterr().out
+    assert "note: environment 'prod' targets af-south-1" in printed
+    assert "\ndev (us-east-1):\n" in printed and "\nstaging (us-east-1):\n" in printed and "\nprod (" not in printed

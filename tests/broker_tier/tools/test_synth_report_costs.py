@@ -23,10 +23,8 @@ def test_prints_each_environments_typical_monthly_total(request, synthesis):
     prices = load_prices()
     region = synthesized.region if synthesized.pinned else prices.default_region  # agnostic: the table's default
     if region not in prices.regions:  # a cdk.json pinned to an unpriced region (the test below covers it)
-        assert all(
-            line.endswith(f"({region}): not priced: the price table (prices.json) has us-east-1 only")
-            for line in lines[1:]
-        )
+        assert len(lines) == 1 + len(ENVIRONMENTS)
+        assert all(f"({region}): not priced: the price table (prices.json) has " in line for line in lines[1:])
         return
     expected = estimate_all(load(directory), prices=prices, assumptions=Assumptions())
     assert lines[1:] == [f"    {env} ({region}): {expected[env].total.typical:,.2f}" for env in ENVIRONMENTS]
@@ -53,13 +51,30 @@ def test_an_unpriced_resource_is_named_and_does_not_fail_the_report(tmp_path, ca
     assert "AWS::RDS::DBInstance has no price" in capsys.readouterr().out
 
 
-def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pinned_eu_west_1, capsys):
-    lines = typical_costs(pinned_eu_west_1.outdir)
+def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pinned_eu_west_1, tmp_path, capsys):
+    """A cdk.json pinned to a region the table lacks: the stacks' artifacts name it (patched here from eu-west-1)."""
+    import shutil
+
+    assert "af-south-1" not in load_prices().regions
+    outdir = tmp_path / "af-south-1"
+    shutil.copytree(pinned_eu_west_1.outdir, outdir)
+    manifest = (outdir / "manifest.json").read_text()
+    (outdir / "manifest.json").write_text(manifest.replace("/eu-west-1", "/af-south-1"))
+    lines = typical_costs(outdir)
+    regions = ", ".join(load_prices().regions)
     assert lines[1:] == [
-        f"    {env} (eu-west-1): not priced: the price table (prices.json) has us-east-1 only" for env in ENVIRONMENTS
+        f"    {env} (af-south-1): not priced: the price table (prices.json) has {regions} only" for env in ENVIRONMENTS
     ]
-    assert main([str(pinned_eu_west_1.outdir)]) == 0
+    assert main([str(outdir)]) == 0
     assert "not priced" in capsys.readouterr().out
+
+
+def test_a_region_priced_in_part_says_its_total_covers_the_priced_lines(pinned_eu_west_1):
+    lines = typical_costs(pinned_eu_west_1.outdir)
+    assert len(lines) == 1 + len(ENVIRONMENTS)
+    for line, env in zip(lines[1:], ENVIRONMENTS, strict=True):
+        assert line.startswith(f"    {env} (eu-west-1): ") and " for the priced lines (" in line, line
+        assert "ElastiCache nodes" in line.split(" not priced: ")[1]  # no public source for eu-west-1's nodes
 
 
 def test_a_pinned_environment_of_a_priced_region_is_priced_there(pinned_us_east_1):
