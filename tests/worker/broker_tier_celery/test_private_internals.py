@@ -524,3 +524,11 @@ def test_an_sqs_channel_without_the_receive_hook_warns_once(fresh_warnings, monk
         sqs_handback.Channel()
     [line] = _fallback_lines(fresh_warnings)
     assert "heartbeat is not recorded" in line and "_on_messages_ready" in line
+
+
+def test_a_poller_without_its_channel_set_leaves_silence_to_kombus_own_check_with_one_warning(fresh_warnings):
+    transport = SimpleNamespace(cycle=SimpleNamespace())  # a kombu whose poller keeps its channels elsewhere
+    for _ in range(2):
+        FailoverRedisTransport.drop_silent(transport)
+    [line] = _fallback_lines(fresh_warnings)
+    assert "no _channels" in line and "kombu's own check" in line
