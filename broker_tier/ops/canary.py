@@ -32,10 +32,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import broker_tier_contract as contract
-from broker_tier.ops import task_accounting
-from broker_tier.ops.report import Check, Report, utc_now
+from broker_tier.evidence import task_accounting
+from broker_tier.evidence.report import Check, Report, utc_now
+from broker_tier.evidence.task_accounting import RESUME_GOAL_SECONDS, SAMPLE
 from broker_tier.ops.resources import TierResources
-from broker_tier.ops.task_accounting import RESUME_GOAL_SECONDS, SAMPLE
 
 # Margin on top of the queue's visibility timeout before a canary is counted lost: the awslogs
 # driver ships batches every few seconds and FilterLogEvents sees an event once it is indexed.
@@ -252,7 +252,7 @@ def account(
     sent: Sequence[SentCanary], executions: Sequence[Execution], *, fault_started_at: float, resumed_from: float | None
 ) -> CanaryAccount:
     """Count ``sent`` canaries against the ledger ``executions`` as the rehearsal counts its tasks
-    (``broker_tier.ops.task_accounting``). Times are Unix times; executions of tokens that were not sent
+    (``broker_tier.evidence.task_accounting``). Times are Unix times; executions of tokens that were not sent
     (another run's) are ignored."""
     sent_by_token = {canary.token: canary for canary in sent}
     mine = [execution for execution in executions if execution.token in sent_by_token]

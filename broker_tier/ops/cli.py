@@ -21,11 +21,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
+from broker_tier.evidence.report import Report, latest_report
 from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.command import Command, environment_name
-from broker_tier.ops.errors import SETTING_ERRORS, blame_setting, exit_code_table
-from broker_tier.ops.report import Report, latest_report
 from broker_tier.ops.resources import discover_from_options
 
 COMMANDS: tuple[Command, ...] = (

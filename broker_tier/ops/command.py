@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import broker_tier_contract as contract
-from broker_tier.ops.report import Report
+from broker_tier.evidence.report import Report
 from broker_tier.ops.resources import TierResources
 
 
@@ -16,7 +16,7 @@ class Command:
     """One subcommand. For an AWS command the CLI adds the options every such command shares
     (``--env``, ``--dry-run``, ...) and finds the environment's resources; for every command it
     writes the report ``run`` returns, and turns any exception into a one-line cause, an exit code and a
-    report (``broker_tier.ops.errors``): a command need not handle errors itself. A command that changes
+    report (``broker_tier.evidence.errors``): a command need not handle errors itself. A command that changes
     something calls ``Report.plan_steps`` right before the change, so that a failure after it is reported
     as ``aborted`` (exit 3)."""
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from broker_tier.cost import compare, estimate, render, templates
 from broker_tier.cost.prices import CostError, load_prices
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Report
 from broker_tier.ops.command import Command, environment_name, number
-from broker_tier.ops.errors import OpsError
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 
 # The assumptions a user sets on the command line: option, metavar, help (the default is appended).

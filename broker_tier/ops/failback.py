@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
-from broker_tier.ops.errors import OpsError
 from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import TierResources
 
 
@@ -102,7 +102,7 @@ class Failback:
             ):
                 return report
             self._fail_back(target, original)
-        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.evidence.errors
             report.abort(error)
         return report
 

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
 from broker_tier.ops.readings import queue_counts
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import (
     OpsError,
     QueuePair,
@@ -85,7 +85,7 @@ class Redrive:
             ):
                 return report
             self.move()
-        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.evidence.errors
             report.abort(error)
         return report
 

@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.command import Command, environment_name, non_negative, positive
-from broker_tier.ops.report import Report
 
 
 def _override(text: str) -> tuple[str, object]:

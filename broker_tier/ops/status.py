@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TextIO
 
+from broker_tier.evidence.errors import classify
+from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.command import Command
-from broker_tier.ops.errors import classify
 from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, MetricQuery, alarms_in_alarm, latest_values, queue_counts
 from broker_tier.ops.replication_group import describe_group
-from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
 
 METRIC_WINDOW = timedelta(minutes=15)

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import broker_tier_contract as contract
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
-from broker_tier.ops.errors import OpsError
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import TierResources
 
 EXEC_AGENT = "ExecuteCommandAgent"
@@ -72,7 +72,7 @@ class ToolboxRun:
         ):
             return report
         # AWS errors and waiter time-outs end the command through the CLI's shared classification
-        # (broker_tier.ops.errors): after RunTask that is "aborted", with the stop line already printed.
+        # (broker_tier.evidence.errors): after RunTask that is "aborted", with the stop line already printed.
         task_arn = self._run_task(cluster, toolbox)
         if task_arn is None:
             return report

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from broker_tier.ops import task_accounting
-from broker_tier.ops.task_accounting import SAMPLE
+from broker_tier.evidence import task_accounting
+from broker_tier.evidence.task_accounting import SAMPLE
 from broker_tier.rehearsal.faults import FaultRecord
 from broker_tier.rehearsal.ledger import Publish
 from broker_tier.rehearsal.workers import WorkerExit

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker_tier.ops.report import Check
-from broker_tier.ops.task_accounting import RESUME_GOAL_SECONDS
+from broker_tier.evidence.report import Check
+from broker_tier.evidence.task_accounting import RESUME_GOAL_SECONDS
 
 MAX_DELAY_MARGIN_SECONDS = 10.0
 """``max_delay_seconds`` may exceed the wait the rehearsal imposes (the DNS delay, and the backlog it queued

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import broker_tier_contract as contract
-from broker_tier.ops.report import Report
+from broker_tier.evidence.report import Report
 from broker_tier.rehearsal.accounting import Window, account
 from broker_tier.rehearsal.definition import (
     LoopbackBindings,

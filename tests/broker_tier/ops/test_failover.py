@@ -11,9 +11,9 @@ from fake_aws import ENV, FAST_CANARY, GROUP, client_error
 from tier_testing import ROOT
 
 import broker_tier_contract as contract
+from broker_tier.evidence.report import Report
 from broker_tier.ops.canary import CanaryOptions
 from broker_tier.ops.failover import FailoverDrill, FailoverOptions
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 
 VERIFIED = {

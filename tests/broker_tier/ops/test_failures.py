@@ -23,10 +23,10 @@ from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
 from fake_endpoint import CannedEndpoint, CannedResponse, query_error
 from loopback import free_port
 
+from broker_tier.evidence.errors import EXIT_CODES, blame_setting, classify
 from broker_tier.ops import cli
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
 from broker_tier.ops.cli import COMMANDS, main
-from broker_tier.ops.errors import EXIT_CODES, blame_setting, classify
 
 
 @dataclass

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from broker_tier.ops.report import Report
+from broker_tier.evidence.report import Report
 from broker_tier.rehearsal.goals import MAX_DELAY_MARGIN_SECONDS
 from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 

@@ -12,7 +12,7 @@ from kombu import Connection
 from settings_environ import environ
 
 import broker_tier_contract as contract
-from broker_tier.ops.report import Report
+from broker_tier.evidence.report import Report
 from broker_tier.rehearsal import runner
 from broker_tier.rehearsal.redis_pair import RedisNode
 from broker_tier.rehearsal.runner import Rehearsal, RehearsalOptions

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from broker_tier.ops.errors import CODE, Failure, classify, one_line
+from broker_tier.evidence.errors import CODE, Failure, classify, one_line
 
 # Exit code of each outcome; "error" (could not run, nothing changed) takes its failure's code.
 EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3, "interrupted": CODE["interrupted"]}
