@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Command 2: set everything up and run the whole test suite: synthesis of every environment with
+# Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
 # against baseline/ (printed only), then pytest (template assertions, guards, integration tests).
@@ -11,6 +11,11 @@ scripts/ensure-redis.sh
 source scripts/env.sh
 
 step() { printf '\n== %s\n' "$*"; }
+step "ruff: lint and format (pyproject.toml [tool.ruff])"
+ruff check --quiet .
+ruff format --check --quiet .
+echo "ruff: 0 findings, every file formatted"
+
 step "synthesize every environment (pinned CDK CLI, cdk-nag AwsSolutions)"
 rm -rf cdk.out
 cdk synth --quiet

@@ -246,19 +246,53 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
     """The environments declared under ``context["broker-tier"]``, validated: every one, or only ``only``
     (``-c env=NAME``), whose validation then ignores the other environments.
 
-    ``context`` is the raw JSON, nulls included (each is refused at its key); so is a number written with
-    a decimal point (``2.0``) for an integer key, unless something converted it before (the CDK CLI passes
-    ``2.0`` on as ``2``).
-
-    ``defaults`` is validated on its own first, key by key (checks relating several keys wait for the
-    environments, which may complete or override them). A problem an environment does not cause itself
-    is reported once, as ``defaults``, naming the environments it breaks: one at a key the environment
-    inherits from ``defaults``; or one of a rule at a key left at the model's default, when ``defaults``
-    alone (with the model's defaults) breaks the rule the same way and the environment's own block alone
-    does not, so that only the keys it inherits break it.
+    ``context`` is the raw JSON, nulls included (each is refused at its key), as is an integer written as
+    ``2.0`` unless something converted it before (the CDK CLI passes it on as ``2``). A problem an
+    environment does not cause itself is reported once, as ``defaults``, naming the environments it breaks.
 
     :raises ConfigError: with every problem found, one per line.
     """
+    declared, defaults = _declared_environments(context, only)
+    # message -> the environments it breaks (an empty list: found in defaults on its own)
+    found_in_defaults = _validate(DEFAULTS, defaults, partial=True)[1]
+    from_defaults: dict[str, list[str]] = {message: [] for _, message in found_in_defaults}
+    # Each bad key of defaults is left out of the merge (reported once above), so that the
+    # environments' own problems still show: pydantic checks no rule of a block with a bad key.
+    defaults = _without(defaults, [at.path for at, _ in found_in_defaults])
+    found_in_completed_defaults = _messages(DEFAULTS, defaults)
+    problems: list[str] = []
+    environments: dict[str, EnvironmentConfig] = {}
+    for name in [only] if only is not None else list(declared):
+        values = declared[name]
+        if not isinstance(values, Mapping):
+            problems.append(
+                f"environment '{name}': {as_json(values)} is not allowed; allowed: a JSON object of "
+                f"the environment's keys ({{}} for {DEFAULTS} alone), or no key '{name}' in "
+                f"'environments' (the environment is not synthesized)"
+            )
+            continue
+        for at, message in found_in_defaults:
+            if not _set_in(values, at.path):
+                from_defaults[message].append(name)
+        config, found = _validate(name, values, inherited=defaults)
+        found_in_own_block = _messages(name, values) if found else set()
+        for at, message in found:
+            if _caused_by_defaults(at.path, message, values, defaults, found_in_completed_defaults, found_in_own_block):
+                from_defaults.setdefault(message, []).append(name)
+            else:
+                problems.append(f"environment '{name}': {message}")
+        if config is not None:
+            environments[name] = config
+    lines = [f"{DEFAULTS}{_inherited_by(names)}: {message}" for message, names in from_defaults.items()] + problems
+    if lines:
+        raise ConfigError("\n".join(lines))
+    return environments
+
+
+def _declared_environments(
+    context: Mapping[str, Any] | None, only: str | None
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """``(environments, defaults)`` of the context, nulls marked; the shape checked before any key."""
     if isinstance(context, Mapping):
         context = _with_nulls_marked(context)
     if not isinstance(context, Mapping) or not isinstance(context.get("environments"), Mapping):
@@ -285,44 +319,23 @@ def load_environments(context: Mapping[str, Any] | None, *, only: str | None = N
             f"{DEFAULTS}: {as_json(defaults)} is not allowed; allowed: a JSON object of the keys "
             f"every environment inherits, or no key '{DEFAULTS}'"
         )
+    return declared, defaults
 
-    # message -> the environments it breaks (an empty list: found in defaults on its own)
-    found_in_defaults = _validate(DEFAULTS, defaults, partial=True)[1]
-    from_defaults: dict[str, list[str]] = {message: [] for _, message in found_in_defaults}
-    # Each bad key of defaults is left out of the merge (reported once above), so that the
-    # environments' own problems still show: pydantic checks no rule of a block with a bad key.
-    defaults = _without(defaults, [at.path for at, _ in found_in_defaults])
-    found_in_completed_defaults = _messages(DEFAULTS, defaults)
-    problems: list[str] = []
-    environments: dict[str, EnvironmentConfig] = {}
-    for name in [only] if only is not None else list(declared):
-        values = declared[name]
-        if not isinstance(values, Mapping):
-            problems.append(
-                f"environment '{name}': {as_json(values)} is not allowed; allowed: a JSON object of "
-                f"the environment's keys ({{}} for {DEFAULTS} alone), or no key '{name}' in "
-                f"'environments' (the environment is not synthesized)"
-            )
-            continue
-        for at, message in found_in_defaults:
-            if not _set_in(values, at.path):
-                from_defaults[message].append(name)
-        config, found = _validate(name, values, inherited=defaults)
-        found_in_own_block = _messages(name, values) if found else set()
-        for at, message in found:
-            if not _set_in(values, at.path) and (
-                _set_in(defaults, at.path)
-                or (message in found_in_completed_defaults and message not in found_in_own_block)
-            ):
-                from_defaults.setdefault(message, []).append(name)
-            else:
-                problems.append(f"environment '{name}': {message}")
-        if config is not None:
-            environments[name] = config
-    lines = [f"{DEFAULTS}{_inherited_by(names)}: {message}" for message, names in from_defaults.items()] + problems
-    if lines:
-        raise ConfigError("\n".join(lines))
-    return environments
+
+def _caused_by_defaults(
+    path: tuple[str | int, ...],
+    message: str,
+    values: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    found_in_completed_defaults: set[str],
+    found_in_own_block: set[str],
+) -> bool:
+    """Whether an environment's problem is one it inherits rather than causes: at a key it inherits from
+    ``defaults``; or one of a rule at a key left at the model's default, when ``defaults`` alone breaks the
+    rule the same way and the environment's own block alone does not."""
+    if _set_in(values, path):
+        return False
+    return _set_in(defaults, path) or (message in found_in_completed_defaults and message not in found_in_own_block)
 
 
 def _inherited_by(names: list[str]) -> str:

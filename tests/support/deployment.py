@@ -34,45 +34,56 @@ class Deployment:
         if (stack, logical_id, attribute) in self.overrides:
             return self.overrides[(stack, logical_id, attribute)]
         resource = self.templates[stack]["Resources"][logical_id]
-        kind, props = resource["Type"], resource.get("Properties", {})
-        arn = f"arn:aws:{{}}:{self.region}:{self.account}:{{}}"
-        if kind == "AWS::SQS::Queue":
-            name = self.resolve(stack, props["QueueName"])
-            return {
-                "Ref": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}",
-                "Arn": arn.format("sqs", name),
-                "QueueName": name,
-            }[attribute]
-        if kind == "AWS::ElastiCache::ReplicationGroup":
-            group = self.resolve(stack, props["ReplicationGroupId"])
-            return {
-                "Ref": group,
-                "PrimaryEndPoint.Address": f"master.{group}.abc123.euw1.cache.amazonaws.com",
-                "ReaderEndPoint.Address": f"replica.{group}.abc123.euw1.cache.amazonaws.com",
-                "PrimaryEndPoint.Port": str(props.get("Port")),
-            }[attribute]
-        if kind == "AWS::SecretsManager::Secret":
-            return arn.format("secretsmanager", f"secret:{self.resolve(stack, props['Name'])}-AbCdEf")
-        if kind == "AWS::SNS::Topic":
-            name = self.resolve(stack, props["TopicName"]) if "TopicName" in props else f"{stack}-{logical_id}"
-            return {"Ref": arn.format("sns", name), "TopicName": name, "TopicArn": arn.format("sns", name)}[attribute]
-        if kind == "AWS::KMS::Key":  # one id per key, so that two keys never pass for each other
-            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack}/{logical_id}"))
-            return {"Ref": key_id, "Arn": arn.format("kms", f"key/{key_id}"), "KeyId": key_id}[attribute]
-        if kind == "AWS::ECS::Cluster":
-            return props.get("ClusterName") or f"{stack}-{logical_id}-AbCdEf"
-        if kind == "AWS::ECS::Service":
-            name = props.get("ServiceName") or f"{stack}-{logical_id}-AbCdEf"
-            return {"Name": name, "Ref": arn.format("ecs", f"service/{name}")}[attribute]
-        if kind == "AWS::Logs::LogGroup":
-            name = self.resolve(stack, props["LogGroupName"]) if "LogGroupName" in props else f"{stack}-{logical_id}"
-            return {"Ref": name, "Arn": arn.format("logs", f"log-group:{name}:*")}[attribute]
-        if kind == "AWS::ECS::TaskDefinition":
-            return arn.format("ecs", f"task-definition/{props.get('Family', logical_id)}:1")
-        if kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"):
-            name = self.resolve(stack, props.get("AlarmName") or props.get("DashboardName"))
-            return {"Ref": name, "Arn": arn.format("cloudwatch", f"alarm:{name}")}[attribute]
-        return f"{logical_id.lower()}-{attribute.lower().replace('.', '-')}"  # ids of networking resources
+        physical = _PHYSICAL.get(resource["Type"])
+        if physical is None:  # ids of networking resources
+            return f"{logical_id.lower()}-{attribute.lower().replace('.', '-')}"
+        return physical(self, stack, logical_id, resource.get("Properties", {}), attribute)
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+    def _queue(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props["QueueName"])
+        url = f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}"
+        return {"Ref": url, "Arn": self.arn("sqs", name), "QueueName": name}[attribute]
+
+    def _replication_group(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        group = self.resolve(stack, props["ReplicationGroupId"])
+        return {
+            "Ref": group,
+            "PrimaryEndPoint.Address": f"master.{group}.abc123.euw1.cache.amazonaws.com",
+            "ReaderEndPoint.Address": f"replica.{group}.abc123.euw1.cache.amazonaws.com",
+            "PrimaryEndPoint.Port": str(props.get("Port")),
+        }[attribute]
+
+    def _secret(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        return self.arn("secretsmanager", f"secret:{self.resolve(stack, props['Name'])}-AbCdEf")
+
+    def _topic(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props["TopicName"]) if "TopicName" in props else f"{stack}-{logical_id}"
+        return {"Ref": self.arn("sns", name), "TopicName": name, "TopicArn": self.arn("sns", name)}[attribute]
+
+    def _key(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack}/{logical_id}"))  # two keys never pass for each other
+        return {"Ref": key_id, "Arn": self.arn("kms", f"key/{key_id}"), "KeyId": key_id}[attribute]
+
+    def _cluster(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        return props.get("ClusterName") or f"{stack}-{logical_id}-AbCdEf"
+
+    def _service(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = props.get("ServiceName") or f"{stack}-{logical_id}-AbCdEf"
+        return {"Name": name, "Ref": self.arn("ecs", f"service/{name}")}[attribute]
+
+    def _log_group(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props["LogGroupName"]) if "LogGroupName" in props else f"{stack}-{logical_id}"
+        return {"Ref": name, "Arn": self.arn("logs", f"log-group:{name}:*")}[attribute]
+
+    def _task_definition(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        return self.arn("ecs", f"task-definition/{props.get('Family', logical_id)}:1")
+
+    def _alarm_or_dashboard(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props.get("AlarmName") or props.get("DashboardName"))
+        return {"Ref": name, "Arn": self.arn("cloudwatch", f"alarm:{name}")}[attribute]
 
     def outputs(self, stack: str) -> dict[str, str]:
         """The stack's outputs as ``DescribeStacks`` would list them."""
@@ -90,37 +101,76 @@ class Deployment:
         if len(value) != 1:
             return {key: self.resolve(stack, item) for key, item in value.items()}
         ((function, argument),) = value.items()
-        if function == "Ref":
-            pseudo = {
-                "AWS::Region": self.region,
-                "AWS::AccountId": self.account,
-                "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com",
-                "AWS::StackName": stack,
-            }
-            return pseudo[argument] if argument in pseudo else self.attribute(stack, argument, "Ref")
-        if function == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return self.attribute(stack, logical_id, attribute)
-        if function == "Fn::Join":
-            separator, parts = argument
-            return separator.join(str(self.resolve(stack, part)) for part in parts)
-        if function == "Fn::GetStackOutput":  # CDK's weak cross-stack reference
-            other = self.resolve(stack, argument["StackName"])
-            return self.outputs(other)[argument["OutputName"]]
-        if function == "Fn::Select":
-            index, items = argument
-            return self.resolve(stack, items)[int(index)]
-        if function == "Fn::GetAZs":
-            return [f"{self.region}{letter}" for letter in "abc"]
-        if function == "Fn::Sub":
-            text = argument if isinstance(argument, str) else argument[0]
-            for name, replacement in (argument[1] if isinstance(argument, list) else {}).items():
-                text = text.replace("${" + name + "}", str(self.resolve(stack, replacement)))
-            for pseudo in ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"):
-                text = text.replace("${" + pseudo + "}", self.resolve(stack, {"Ref": pseudo}))
-            return text
-        raise NotImplementedError(f"{stack}: intrinsic function {function} ({json.dumps(argument)[:120]})")
+        if function not in _INTRINSICS:
+            raise NotImplementedError(f"{stack}: intrinsic function {function} ({json.dumps(argument)[:120]})")
+        return _INTRINSICS[function](self, stack, argument)
+
+    def pseudo_parameters(self, stack: str) -> dict[str, str]:
+        return {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack,
+        }
+
+    def _ref(self, stack: str, argument: str) -> Any:
+        pseudo = self.pseudo_parameters(stack)
+        return pseudo[argument] if argument in pseudo else self.attribute(stack, argument, "Ref")
+
+    def _get_att(self, stack: str, argument: Any) -> Any:
+        logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+        return self.attribute(stack, logical_id, attribute)
+
+    def _join(self, stack: str, argument: list) -> str:
+        separator, parts = argument
+        return separator.join(str(self.resolve(stack, part)) for part in parts)
+
+    def _get_stack_output(self, stack: str, argument: dict) -> Any:  # CDK's weak cross-stack reference
+        other = self.resolve(stack, argument["StackName"])
+        return self.outputs(other)[argument["OutputName"]]
+
+    def _select(self, stack: str, argument: list) -> Any:
+        index, items = argument
+        return self.resolve(stack, items)[int(index)]
+
+    def _get_azs(self, stack: str, argument: Any) -> list[str]:
+        return [f"{self.region}{letter}" for letter in "abc"]
+
+    def _sub(self, stack: str, argument: Any) -> str:
+        text = argument if isinstance(argument, str) else argument[0]
+        for name, replacement in (argument[1] if isinstance(argument, list) else {}).items():
+            text = text.replace("${" + name + "}", str(self.resolve(stack, replacement)))
+        for pseudo, value in self.pseudo_parameters(stack).items():
+            if pseudo != "AWS::StackName":
+                text = text.replace("${" + pseudo + "}", value)
+        return text
+
+
+_PHYSICAL = {
+    "AWS::SQS::Queue": Deployment._queue,
+    "AWS::ElastiCache::ReplicationGroup": Deployment._replication_group,
+    "AWS::SecretsManager::Secret": Deployment._secret,
+    "AWS::SNS::Topic": Deployment._topic,
+    "AWS::KMS::Key": Deployment._key,
+    "AWS::ECS::Cluster": Deployment._cluster,
+    "AWS::ECS::Service": Deployment._service,
+    "AWS::Logs::LogGroup": Deployment._log_group,
+    "AWS::ECS::TaskDefinition": Deployment._task_definition,
+    "AWS::CloudWatch::Alarm": Deployment._alarm_or_dashboard,
+    "AWS::CloudWatch::Dashboard": Deployment._alarm_or_dashboard,
+}
+"""Resource type -> its physical values, in each service's documented formats."""
+
+_INTRINSICS = {
+    "Ref": Deployment._ref,
+    "Fn::GetAtt": Deployment._get_att,
+    "Fn::Join": Deployment._join,
+    "Fn::GetStackOutput": Deployment._get_stack_output,
+    "Fn::Select": Deployment._select,
+    "Fn::GetAZs": Deployment._get_azs,
+    "Fn::Sub": Deployment._sub,
+}
 
 
 def container_definitions(template: dict) -> dict[str, dict]:
