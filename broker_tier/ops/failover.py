@@ -1,11 +1,6 @@
-"""The failover drill: steady state, the fault (TestFailover, or AWS FIS's AZ power interruption),
-the events as they arrive, canary traffic through the deployed queues, and the verification.
-
-Hypothesis: a failover of the primary to a replica in another AZ loses no task. The drill holds
-it when, afterwards, the new primary is in another AZ, the worker and Beat services are steady,
-no dead-letter queue grew, no alarm of the tier fired, and (sqs broker mode) every canary sent
-while it ran ran exactly once, none failed to publish, and work resumed within the goal after
-ElastiCache reported the failover completed (``broker_tier.ops.canary``).
+"""The failover drill: steady state, the fault (``drill_faults``), the events as they arrive, canary traffic, and
+the verification. Hypothesis: a failover to a replica in another AZ loses no task; it holds when the new primary
+is in another AZ, the services are steady, no dead-letter queue grew, no alarm fired, and every canary ran once.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Two real ``redis-server`` nodes on loopback, a primary and its replica, with AUTH (and TLS).
-
-They stand in for a replication group with one replica: the replica follows the primary with
-``REPLICAOF`` (asynchronous replication, as in ElastiCache), both require the same password, and
-nothing is persisted (``save ""``, no AOF: ElastiCache's Multi-AZ groups run without AOF), so a node
-that restarts comes back empty, as an ElastiCache node does.
+"""Two ``redis-server`` nodes on loopback standing in for a replication group with one replica: ``REPLICAOF``
+(asynchronous, as in ElastiCache), AUTH (and TLS), nothing persisted, so a restarted node comes back empty.
 """
 
 from __future__ import annotations
@@ -90,9 +86,8 @@ class RedisNode:
             "no",
             "--maxmemory-policy",
             "noeviction",
-            # a replica starts its full sync at once (the default waits 5 s for more replicas), and an
-            # empty one loads it from the socket rather than through an fsynced file (a slow disk held
-            # first syncs past 15 s when the test suite ran five rehearsals side by side)
+            # a replica starts its full sync at once and an empty one loads it from the socket: no wait for
+            # more replicas, no fsynced file, so a first sync stays quick on a busy disk
             "--repl-diskless-sync-delay",
             "0",
             "--repl-diskless-load",

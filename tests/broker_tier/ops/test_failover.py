@@ -206,6 +206,9 @@ def test_canaries_are_counted_with_the_rehearsals_keys_next_to_failover_complete
     assert ready.passed and "probe ran after" in ready.detail
     markdown = report.to_markdown()
     assert f"  - sent: {canary['sent']}" in markdown and "| canary_none_lost | PASS |" in markdown
+    picture = report.pictures["canary-timeline"]  # the canaries' timeline, beside the report and shown in it
+    assert "fault started" in picture and "failover completed" in picture
+    assert "![canary-timeline](canary-timeline.svg (written beside the report))" in markdown
     assert any(
         e["message"].startswith("waiting for the failover; group status modifying; canary ") for e in report.timeline
     )
