@@ -1,15 +1,21 @@
-"""The README and runbooks name only what exists: container variables, stacks and outputs of the contract."""
+"""The README, docs/ and the runbooks move with the code: they name only what the contract defines, their
+relative links resolve, the generated parts are what the code generates, and the README stays short."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from tier_testing import ROOT
 
 import broker_tier_contract as contract
 
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "runbooks").glob("*.md"))]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+DECISIONS = DOCS / "decisions"
+DOCUMENTS = [README, *sorted(DOCS.rglob("*.md")), *sorted((ROOT / "runbooks").glob("*.md"))]
 VARIABLES = {variable.name for variable in contract.ContainerEnvironment.all()}
 OUTPUTS = {
     value
@@ -17,28 +23,45 @@ OUTPUTS = {
     for name, value in vars(group).items()
     if name.isupper()
 }
+README_MAX_LINES = 200
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_the_documents_are_there():
+    """Every check below runs over these: it would pass vacuously over an empty or partial collection."""
+    names = {name(path) for path in DOCUMENTS}
+    assert {"README.md", "docs/configuration.md", "docs/operations.md", "runbooks/failover-drill.md"} <= names
+    assert len([n for n in names if n.startswith("docs/decisions/")]) >= 10
+    assert len([n for n in names if n.startswith("runbooks/")]) >= 10
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=name)
 def test_documents_name_only_contract_variables_stacks_and_outputs(document):
     text = document.read_text()
     for variable in set(re.findall(r"\bBROKER_TIER_[A-Z_]+\b", text)):
-        assert variable in VARIABLES, f"{document.name} names {variable}, which no container is given"
+        assert variable in VARIABLES, f"{name(document)} names {variable}, which no container is given"
     for part in set(re.findall(r"\bBrokerTier-(?:<env>|[a-z][a-z0-9]*)-([A-Za-z]+)\b", text)):
-        assert part in contract.STACK_PARTS, f"{document.name} names a stack part {part!r}"
+        assert part in contract.STACK_PARTS, f"{name(document)} names a stack part {part!r}"
     for output_id in set(re.findall(r"`((?:Queue|DeadLetterQueue)<?[A-Z][A-Za-z0-9]*>?(?:Name|Url|Arn))`", text)):
         concrete = output_id.replace("<Class>", "Batch")
-        assert contract.parse_queue_output_id(concrete), f"{document.name} names an output {output_id!r}"
+        assert contract.parse_queue_output_id(concrete), f"{name(document)} names an output {output_id!r}"
 
 
-def test_the_readme_lists_every_output_the_tools_read():
-    text = (ROOT / "README.md").read_text()
+def test_the_contract_page_lists_every_output_the_tools_read():
+    assert OUTPUTS
+    text = (DOCS / "contract.md").read_text()
     missing = [output_id for output_id in OUTPUTS if f"`{output_id}`" not in text]
-    assert not missing, f"README does not list the outputs {missing}"
+    assert not missing, f"docs/contract.md does not list the outputs {missing}"
 
 
 def architecture_diagram() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = README.read_text()
     (diagram,) = re.findall(r"## Architecture\n.*?```mermaid\n(.*?)```", text, re.S)
     return diagram
 
@@ -53,7 +76,136 @@ def test_the_architecture_names_every_stack_and_command_and_only_what_exists():
     ops = diagram[diagram.index("subgraph ops[") :]
     ops = ops[: ops.index("  end")]
     drawn = set(re.findall(r'^\s+(\w+)\["(\w+)[: -]', ops, re.M))
-    assert all(node == label for node, label in drawn), drawn
+    assert drawn and all(node == label for node, label in drawn), drawn
     assert {label for _, label in drawn} == {command.name for command in COMMANDS}
-    for runbook in set(re.findall(r"([a-z0-9-]+\.md)", diagram)):
+    runbooks = set(re.findall(r"([a-z0-9-]+\.md)", diagram))
+    assert runbooks
+    for runbook in runbooks:
         assert (ROOT / "runbooks" / runbook).exists(), f"the architecture names runbooks/{runbook}"
+
+
+def test_the_readme_stays_a_front_door():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail to docs/"
+    for heading in ("## Architecture", "## Run it", "## Layout", "## Where to read on"):
+        assert heading in lines, f"README.md lost its section {heading!r}"
+    assert "scripts/synth.sh" in README.read_text() and "scripts/test.sh" in README.read_text()
+
+
+def test_every_page_of_docs_is_linked_from_the_readme():
+    pages = sorted(DOCS.glob("*.md"))
+    assert pages
+    text = README.read_text()
+    missing = [name(page) for page in pages if f"({name(page)})" not in text]
+    assert not missing, f"README.md's 'Where to read on' does not link {missing}"
+
+
+# Relative links, and their anchors
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file: lower case, punctuation dropped, spaces to
+    hyphens, a repeated heading numbered -1, -2, ...; explicit ``<a name="...">`` anchors too."""
+    text = FENCE.sub("", path.read_text())
+    found: set[str] = set(re.findall(r'<a name="([^"]+)"', text))
+    seen: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def relative_links(document: Path) -> list[str]:
+    """The targets of the document's Markdown links outside code, except absolute URLs and mail links."""
+    text = CODE_SPAN.sub("", FENCE.sub("", document.read_text()))
+    return [target for target in LINK.findall(text) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+
+
+LINKS = [(document, target) for document in DOCUMENTS for target in relative_links(document)]
+
+
+def test_the_documents_link_to_each_other():
+    assert len(LINKS) >= 50
+    assert {name(document) for document, _ in LINKS} >= {"README.md", "docs/extending.md"}
+
+
+def broken(document: Path, target: str) -> str | None:
+    """Why a relative link does not resolve, or None."""
+    path_part, _, anchor = target.partition("#")
+    resolved = (document.parent / unquote(path_part)).resolve() if path_part else document.resolve()
+    if ROOT.resolve() not in resolved.parents:
+        return f"{name(document)} links to {target}, outside the repository"
+    if not resolved.exists():
+        return f"{name(document)} links to {target}: {path_part} does not exist"
+    if anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+        return f"{name(document)} links to {target}: {resolved.name} has no heading #{anchor}"
+    return None
+
+
+@pytest.mark.parametrize("document,target", LINKS, ids=[f"{name(d)} -> {t}" for d, t in LINKS])
+def test_every_relative_link_resolves_to_a_file_and_anchor(document, target):
+    problem = broken(document, target)
+    assert problem is None, problem
+
+
+def test_a_broken_link_or_anchor_is_caught():
+    """The check above can fail: a missing file, a missing heading and a path out of the repository."""
+    document = DOCS / "extending.md"
+    assert broken(document, "configuration.md#reference") is None
+    assert "does not exist" in broken(document, "no-such-page.md")
+    assert "no heading #no-such-heading" in broken(document, "configuration.md#no-such-heading")
+    assert "outside the repository" in broken(document, "../../README.md")
+
+
+def test_github_anchors_of_punctuated_and_repeated_headings(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# What it costs: `broker-tier-ops cost`\n## An operator's way in\n## Measured\n## Measured\n")
+    assert anchors(page) == {"what-it-costs-broker-tier-ops-cost", "an-operators-way-in", "measured", "measured-1"}
+
+
+# Decision records
+
+
+RECORDS = sorted(path for path in DECISIONS.glob("*.md") if path.name != "README.md")
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda path: path.stem)
+def test_each_decision_record_has_context_decision_evidence_and_source(record):
+    headings = re.findall(r"^## (.+)$", record.read_text(), re.M)
+    assert headings == ["Context", "Decision", "Evidence", "Source"], f"{record.name}: {headings}"
+
+
+def test_the_decision_index_lists_every_record():
+    assert RECORDS
+    index = (DECISIONS / "README.md").read_text()
+    missing = [record.name for record in RECORDS if f"]({record.name})" not in index]
+    assert not missing, f"docs/decisions/README.md does not list {missing}"
+
+
+# Generated sections: the configuration reference (tests/broker_tier/tools/test_config_reference.py) and
+# the cost tables
+
+
+def between(text: str, begin: str, end: str) -> str:
+    start = text.index(begin)
+    return text[text.index("\n", start) + 1 : text.index(end, start)]
+
+
+def test_the_cost_tables_are_what_the_estimator_prints(synthesized):
+    from broker_tier.cost.estimate import Assumptions, estimate_all
+    from broker_tier.cost.prices import load_prices
+    from broker_tier.cost.render import markdown
+    from broker_tier.cost.templates import load
+
+    prices = load_prices()
+    printed = markdown(
+        estimate_all(load(Path(synthesized.assembly.directory)), prices=prices, assumptions=Assumptions()), prices
+    )
+    documented = between((DOCS / "cost.md").read_text(), "<!-- cost-tables:", "<!-- /cost-tables -->")
+    assert "| **total** |" in documented
+    assert documented.strip() == printed.strip(), (
+        "docs/cost.md's tables differ from the estimate; paste what "
+        "`broker-tier-ops cost --cdk-out cdk.out --markdown` prints between its markers"
+    )

@@ -1,9 +1,9 @@
 """The configuration reference: every key of an environment block, with its type, default and what it
-allows, generated from the configuration model, as the Markdown table in the README.
+allows, generated from the configuration model, as the Markdown table in ``docs/configuration.md``.
 
-``python -m broker_tier.tools.config_reference`` prints the table; ``--write README.md`` replaces the
-table between the README's markers; ``--check README.md`` exits 1 when the README's table differs from
-the model (the test suite runs the same comparison).
+``python -m broker_tier.tools.config_reference`` prints the table; ``--write docs/configuration.md`` replaces
+the table between that document's markers; ``--check docs/configuration.md`` exits 1 when its table differs
+from the model (the test suite runs the same comparison).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from broker_tier.config.describe import allowed_text, is_model, strip_annotation
 
 BEGIN = (
     "<!-- config-reference: generated from the configuration model by "
-    "`python -m broker_tier.tools.config_reference --write README.md`; do not edit by hand -->"
+    "`python -m broker_tier.tools.config_reference --write docs/configuration.md`; do not edit by hand -->"
 )
 END = "<!-- /config-reference -->"
 _EXAMPLE_ENVIRONMENT = "dev"
@@ -133,7 +133,7 @@ def table() -> str:
 
 
 def replace_in(text: str) -> str:
-    """``text`` (the README) with the table between the markers replaced by the generated one."""
+    """``text`` (docs/configuration.md) with the table between the markers replaced by the generated one."""
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"markers not found: {BEGIN!r} ... {END!r}")
@@ -143,8 +143,8 @@ def replace_in(text: str) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", type=Path, metavar="README", help="replace the table in this file")
-    mode.add_argument("--check", type=Path, metavar="README", help="exit 1 if this file's table is not current")
+    mode.add_argument("--write", type=Path, metavar="FILE", help="replace the table in this file")
+    mode.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if this file's table is not current")
     args = parser.parse_args(argv)
     if args.write:
         args.write.write_text(replace_in(args.write.read_text()))

@@ -1,5 +1,5 @@
-"""Every ``broker-tier-ops`` command in the runbooks and the README works as written against the real parser,
-and ``status`` is the first command of every runbook."""
+"""Every ``broker-tier-ops`` command in the runbooks, the README and docs/ works as written against the real
+parser, and ``status`` is the first command of every runbook."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tier_testing import ROOT
 
 from broker_tier.ops.cli import COMMANDS, build_parser
 
-DOCUMENTS = sorted((ROOT / "runbooks").glob("*.md")) + [ROOT / "README.md"]
+DOCUMENTS = sorted((ROOT / "runbooks").glob("*.md")) + [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUNBOOKS = [path for path in DOCUMENTS if path.parent.name == "runbooks" and path.name != "README.md"]
 # Inline code spans (which may wrap onto the next line) and the lines of fenced code blocks.
 CODE_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
@@ -50,7 +50,7 @@ ALL = [(path.relative_to(ROOT).as_posix(), command) for path in DOCUMENTS for co
 
 
 def test_the_documents_have_commands_to_check():
-    assert len(ALL) >= 20 and {path for path, _ in ALL} >= {"README.md", "runbooks/dead-letter-redrive.md"}
+    assert len(ALL) >= 20 and {path for path, _ in ALL} >= {"docs/operations.md", "runbooks/dead-letter-redrive.md"}
 
 
 @pytest.mark.parametrize("document,command", ALL, ids=[f"{path}: {command}" for path, command in ALL])
