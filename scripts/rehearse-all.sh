@@ -6,7 +6,7 @@
 #
 # Writes every run's report (JSON, Markdown, timeline SVG) to DIR (default rehearsal-reports/<UTC time>), the
 # series' summary to docs/evidence/rehearsal-summary.json with one timeline per broker x fault beside it, and
-# regenerates docs/rehearsal-evidence.md from it. Exit code 1 when any run missed its goals.
+# regenerates the measured sections of docs/rehearsal.md from it. Exit code 1 when any run missed its goals.
 #
 #   scripts/rehearse-all.sh [DIR]        RUNS=3 and RATES=10,40 by default
 set -euo pipefail
@@ -22,5 +22,5 @@ status=0
 python -m broker_tier.rehearsal.series --runs "${RUNS:-3}" --rates "${RATES:-10,40}" --out "$dir" \
   --summary docs/evidence/rehearsal-summary.json --pictures docs/evidence/timelines || status=$?
 python -m broker_tier.rehearsal.evidence_doc
-echo "reports in $dir; summary docs/evidence/rehearsal-summary.json; docs/rehearsal-evidence.md regenerated" >&2
+echo "reports in $dir; summary docs/evidence/rehearsal-summary.json; docs/rehearsal.md regenerated" >&2
 exit $status

@@ -135,7 +135,7 @@ def account(
     keys: RedisKeys | None = None,
     in_flight: InFlight | None = None,
 ) -> dict:
-    """The figures every rehearsal report holds (docs/rehearsal-evidence.md lists them)."""
+    """The figures every rehearsal report holds (docs/rehearsal.md, "The report")."""
     in_flight = in_flight or InFlight()
     runs = Counter(e["token"] for e in executions)
     failed = [p for p in publishes if not p.ok]

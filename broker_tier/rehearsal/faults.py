@@ -1,5 +1,5 @@
 """The rehearsal's faults, one record each: the CLI's choices and help, ``scripts/rehearse-all.sh``, the docs'
-tables and the goals all come from here. Adding one: docs/extending-rehearsal-faults.md.
+tables and the goals all come from here. Adding one: docs/rehearsal.md, "Adding a fault".
 
 ``python -m broker_tier.rehearsal.faults`` prints the names, one a line (what the series script loops over).
 """

@@ -1,7 +1,7 @@
 """One rehearsal: set up the loopback tier, run tasks through a fault, count them, check the goals.
 
 Phases: set-up -> steady publishing -> the fault (and the name's move) -> publishing goes on -> the producer
-stops -> drain -> past one visibility timeout (a message left un-acked comes back as a duplicate) -> figures.
+stops -> drain -> settle -> past one visibility timeout (a message left un-acked comes back as a duplicate).
 """
 
 from __future__ import annotations
@@ -288,6 +288,21 @@ class Rehearsal:
                 return
             self.progress(0.5, every=0.5)
 
+    def settle(self) -> None:
+        """Wait until the workers hold nothing more: every task that ran has its result and, with the Redis broker,
+        nothing is left in the class's unacked record (bounded by the drain time-out). A worker can still be
+        writing a result its socket time-out held up; counting before it is done would call it lost."""
+        deadline, pending = time.monotonic() + self.options.drain_timeout_seconds, 0
+        while time.monotonic() < deadline:
+            ran = sorted({e["task_id"] for e in self.ledger.snapshot()[1]})
+            pending = len(self.state.results_missing(self.pair.primary, ran))
+            if self.options.broker == "redis":
+                pending += self.state.queue_depth(self.pair.primary)["unacked_at_end"]
+            if not pending:
+                return
+            self.progress(0.5, every=0.5)
+        self.report.say(f"after the drain time-out, {pending} result(s) or message(s) in progress are still missing")
+
     def past_visibility_timeout(self, definition: WorkerDefinition) -> dict:
         """Let un-acked messages come back (and run again), then measure what is still left."""
         if self.options.broker == "sqs":
@@ -434,6 +449,7 @@ class Rehearsal:
             report.say("producer stopped")
             self.drain()
             self.quiet()
+            self.settle()
             report.measurements.update(self.measure(definition, strike, window, additions))
             report.measurements["load_average_at_start"] = load_at_start
             report.measurements["load_1min_at_start"] = load_at_start[0]

@@ -39,6 +39,7 @@ def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synth
     result = offline(tmp_path, "--cdk-out", str(synthesized.assembly.directory))
     assert result.returncode == 0, result.stderr
     expected = estimate_all(load(Path(synthesized.assembly.directory)), prices=load_prices(), assumptions=Assumptions())
+    assert ENVIRONMENTS
     for env in ENVIRONMENTS:
         total = expected[env].total
         assert f"\n{env} (us-east-1):\n" in result.stdout

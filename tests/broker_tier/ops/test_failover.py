@@ -68,6 +68,7 @@ def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws,
     # runbooks/failover-drill.md shows this report as its sample: its check rows must still match
     # (the canary rows as far as they do not depend on real time: counts and probe timings vary).
     runbook = (ROOT / "runbooks" / "failover-drill.md").read_text()
+    assert sum(" | PASS | " in line for line in markdown.splitlines()) >= 5
     for line in markdown.splitlines():
         if line.startswith("| ") and (" | PASS | " in line):
             stable = line if not line.startswith("| canary_") else line[: line.index(" | PASS | ") + 9]

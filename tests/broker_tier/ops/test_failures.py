@@ -114,6 +114,7 @@ def test_exit_code_table_is_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["status", "--help"])
     help_text = capsys.readouterr().out
+    assert EXIT_CODES
     for entry in EXIT_CODES:
         assert f"{entry.code:>3}  {entry.name}" in help_text
 

@@ -11,9 +11,21 @@ SUMMARY = json.loads(evidence_doc.SUMMARY.read_text())
 
 
 def test_the_document_is_what_the_summary_and_the_records_render():
-    assert evidence_doc.DOCUMENT.read_text() == evidence_doc.render(SUMMARY), (
-        "docs/rehearsal-evidence.md is out of date: run python -m broker_tier.rehearsal.evidence_doc"
+    assert evidence_doc.current() == evidence_doc.render(SUMMARY), (
+        "docs/rehearsal.md's generated block is out of date: run python -m broker_tier.rehearsal.evidence_doc"
     )
+
+
+def test_a_figure_typed_into_the_document_by_hand_is_caught(tmp_path, monkeypatch):
+    block = evidence_doc.current()
+    assert "| redis | power-loss |" in block
+    edited = tmp_path / "rehearsal.md"
+    edited.write_text(
+        evidence_doc.DOCUMENT.read_text().replace("| redis | power-loss |", "| redis | power-loss | 0 |", 1)
+    )
+    monkeypatch.setattr(evidence_doc, "DOCUMENT", edited)
+    assert evidence_doc.main(["--check"]) == 1
+    monkeypatch.setattr(evidence_doc, "DOCUMENT", evidence_doc.DOCUMENT)
 
 
 def test_the_summary_says_where_when_and_with_what_it_was_measured():
@@ -61,4 +73,4 @@ def test_the_pictures_the_document_shows_are_committed():
     for entry in SUMMARY["pictures"]:
         path = evidence_doc.DOCUMENT.parent / entry["path"]
         assert path.is_file() and path.read_text().lstrip().startswith("<?xml"), path
-        assert f"]({entry['path']})" in evidence_doc.DOCUMENT.read_text()
+        assert f"]({entry['path']})" in evidence_doc.current()
