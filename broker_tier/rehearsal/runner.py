@@ -55,6 +55,9 @@ QUIET_SECONDS = 2.0
 """No execution for this long after the drain: the workers hold nothing more."""
 PROGRESS_SECONDS = 2.0
 """How often the rehearsal prints its progress."""
+SETTLE_QUIET_SECONDS = 15.0
+"""After the drain, results and messages still in progress are waited for while their count shrinks at least
+this often: longer than the settings package's socket time-outs (10 s), which can hold a result up."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,18 +293,26 @@ class Rehearsal:
 
     def settle(self) -> None:
         """Wait until the workers hold nothing more: every task that ran has its result and, with the Redis broker,
-        nothing is left in the class's unacked record (bounded by the drain time-out). A worker can still be
-        writing a result its socket time-out held up; counting before it is done would call it lost."""
-        deadline, pending = time.monotonic() + self.options.drain_timeout_seconds, 0
-        while time.monotonic() < deadline:
-            ran = sorted({e["task_id"] for e in self.ledger.snapshot()[1]})
-            pending = len(self.state.results_missing(self.pair.primary, ran))
-            if self.options.broker == "redis":
-                pending += self.state.queue_depth(self.pair.primary)["unacked_at_end"]
-            if not pending:
-                return
+        nothing is left in the class's unacked record; or until that count has not shrunk for
+        ``SETTLE_QUIET_SECONDS`` (what is missing then is lost, not late). A result a socket time-out held up
+        would otherwise be counted lost."""
+        deadline = time.monotonic() + self.options.drain_timeout_seconds
+        pending, shrunk_at = self._in_progress(), time.monotonic()
+        while pending and time.monotonic() < min(deadline, shrunk_at + SETTLE_QUIET_SECONDS):
             self.progress(0.5, every=0.5)
-        self.report.say(f"after the drain time-out, {pending} result(s) or message(s) in progress are still missing")
+            now = self._in_progress()
+            if now < pending:
+                shrunk_at = time.monotonic()
+            pending = now
+        if pending:
+            self.report.say(f"{pending} result(s) or message(s) in progress still missing; counting")
+
+    def _in_progress(self) -> int:
+        ran = sorted({e["task_id"] for e in self.ledger.snapshot()[1]})
+        pending = len(self.state.results_missing(self.pair.primary, ran))
+        if self.options.broker == "redis":
+            pending += self.state.queue_depth(self.pair.primary)["unacked_at_end"]
+        return pending
 
     def past_visibility_timeout(self, definition: WorkerDefinition) -> dict:
         """Let un-acked messages come back (and run again), then measure what is still left."""
