@@ -150,7 +150,7 @@ def account(
     return {
         "published": len(publishes),
         "publish_errors": len(failed),
-        "publish_error_kinds": dict(Counter(p.error.split(":")[0] for p in failed)),
+        "publish_error_kinds": dict(Counter((p.error or "").split(":")[0] for p in failed)),
         "publish_error_messages": [message for message, _ in Counter(p.error for p in failed).most_common(3)],
         "longest_publish_call_seconds": round(max((p.returned_at - p.sent_at for p in publishes), default=0), 2),
         "executed": len(runs),

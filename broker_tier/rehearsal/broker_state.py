@@ -37,7 +37,7 @@ class BrokerState:
     def in_flight(self, node: RedisNode) -> InFlight:
         """The messages in the class's unacked record on ``node``: delivered to a worker, not yet acknowledged."""
         record = node.client(self.broker_db).hgetall(self.keys["unacked_key"])
-        tags = {tag.decode(): _task_ids(payload) for tag, payload in record.items()}
+        tags = {_text(tag): _task_ids(_text(payload)) for tag, payload in record.items()}
         return InFlight(task_ids=set().union(*tags.values()) if tags else set(), tags=tags)
 
     def queue_depth(self, node: RedisNode) -> dict:
@@ -100,12 +100,16 @@ class BrokerState:
                     time.sleep(0.1)
 
 
-def _task_ids(payload: bytes) -> set[str]:
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _task_ids(payload: str) -> set[str]:
     """The task id in the headers of an unacked record's entry (``[message, exchange, routing key]``)."""
     try:
         task_id = json.loads(payload)[0]["headers"]["id"]
     except (ValueError, LookupError, TypeError):
-        return set(TASK_ID.findall(payload.decode(errors="replace")))  # not kombu's shape: any id it names
+        return set(TASK_ID.findall(payload))  # not kombu's shape: any id it names
     return {task_id} if isinstance(task_id, str) else set()
 
 

@@ -108,7 +108,8 @@ class Endpoint:
         for link in doomed:
             self._links.discard(link)
             _reset(link.client)
-            _reset(link.upstream)
+            if link.upstream is not None:
+                _reset(link.upstream)
         self.reset_count += len(doomed)
         return len(doomed)
 
@@ -131,7 +132,8 @@ class Endpoint:
         self._dead.discard(target)
 
     async def _shutdown(self) -> None:
-        self._server.close()
+        if self._server is not None:
+            self._server.close()
         for link in [*self._links, *self._hanging]:
             _reset(link.client)
             if link.upstream is not None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
+from broker_tier.rehearsal.goals import Goal
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = ROOT / "docs" / "evidence" / "rehearsal-summary.json"
@@ -55,7 +56,7 @@ def faults_table() -> list[str]:
 def goals_table() -> list[str]:
     """One row per goal, one column per broker x fault: the bound, or – where it is not a goal."""
     pairs = [(broker, fault) for broker in BROKERS for fault in FAULTS]
-    goals = {}
+    goals: dict[str, Goal] = {}
     for broker, fault in pairs:
         for goal in fault.goals[broker]:
             goals.setdefault(goal.figure, goal)

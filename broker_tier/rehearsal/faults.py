@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from broker_tier.rehearsal import goals as g
 from broker_tier.rehearsal import injection
@@ -30,7 +31,7 @@ class RehearsalFault:
     inject: Callable[[injection.FaultTarget, injection.FaultSettings], injection.Strike]
     goals: Mapping[str, tuple[g.Goal, ...]]
     """Broker -> the goals a run must meet (every broker of ``BROKERS``; a test holds that)."""
-    series_options: Mapping[str, float] = field(default_factory=dict)
+    series_options: Mapping[str, Any] = field(default_factory=dict)
     """Options the series (``scripts/rehearse-all.sh``) runs this fault with, on top of its own."""
 
 

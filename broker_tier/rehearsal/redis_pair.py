@@ -9,6 +9,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -112,7 +113,9 @@ class RedisNode:
 
     def client(self, db: int = 0, **kwargs) -> redis.Redis:
         """A direct client of this node (not through the endpoint): the rehearsal's own view."""
-        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"} if self.tls else {}
+        tls: dict[str, Any] = {}
+        if self.tls:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"}
         return redis.Redis(
             host=NODE_HOST,
             port=self.port,

@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from broker_tier.evidence.report import Check, Report
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
 from broker_tier.rehearsal.runner import RehearsalOptions, new_report, refuse_options, rehearse
 
 ROOT = Path(__file__).resolve().parents[2]
-SERIES_PHASES = {"before_seconds": 8.0, "after_seconds": 10.0, "visibility_timeout_seconds": 15}
+SERIES_PHASES: dict[str, Any] = {"before_seconds": 8.0, "after_seconds": 10.0, "visibility_timeout_seconds": 15}
 """Shorter than a single run's defaults, to fit many runs in an hour; the visibility timeout still exceeds the
 max-delay bound (10 s with the 5 s DNS delay), so every goal can fail."""
 SPLIT_WINDOWS_MEASURED = (0.0, 0.1)

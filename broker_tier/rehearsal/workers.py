@@ -109,7 +109,7 @@ class WorkerTask:
         self._reader.start()
 
     def _read(self, process: subprocess.Popen, log) -> None:
-        for line in process.stdout:
+        for line in process.stdout or ():
             log.write(line)
             self.last_lines.append(line)
             record = parse_canary_ledger_line(line)
