@@ -39,7 +39,7 @@ def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, 
     Celery task ``task`` (task protocol 2, JSON serializer, base64 body and envelope)."""
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     body = base64.b64encode(json.dumps([list(args), {}, embed]).encode()).decode()
-    headers = {
+    headers: dict[str, Any] = {
         "lang": "py",
         "task": task,
         "id": task_id,
@@ -131,7 +131,7 @@ class CanarySender:
         """Send one canary; with ``token`` given (a probe), it is not recorded in ``sent``."""
         record = token is None
         with self._lock:
-            if record:
+            if token is None:
                 self._sequence += 1
                 token = f"{self.run_id}-{self._sequence:06d}"
         task_id = str(uuid.uuid4())
@@ -365,11 +365,12 @@ class CanaryDrill:
             f"class {self.class_name} at {self.options.rate_per_second:g}/s, ledger {self.log_group}, "
             f"settle {self.settle_seconds:g} s"
         )
-        pair = self.resources.queues[self.class_name]
+        class_name = self._class()
+        pair = self.resources.queues[class_name]
         self.sender = CanarySender(
             self.sqs,
             queue_url=pair.queue_url,
-            queue=self.class_name,
+            queue=class_name,
             run_id=self.run_id,
             rate_per_second=self.options.rate_per_second,
         )
@@ -433,12 +434,23 @@ class CanaryDrill:
             return self.options.settle_seconds
         return (self.visibility_timeout or 0) + LEDGER_DELIVERY_MARGIN_SECONDS
 
+    def _class(self) -> str:
+        if self.class_name is None:
+            raise _NotReady("no canary class chosen")
+        return self.class_name
+
+    def _sender(self) -> CanarySender:
+        """The sender ``readiness`` made (an active drill has one)."""
+        if self.sender is None:
+            raise _NotReady("the canary was not made ready")
+        return self.sender
+
     # -- around the fault ---------------------------------------------------------------------
     def start(self) -> None:
         """Start sending and keep sending for the lead time (real time) before the fault."""
         if not self.active:
             return
-        self.sender.start()
+        self._sender().start()
         self.report.say(
             f"canary: sending {self.options.rate_per_second:g}/s to {self.class_name} "
             f"(run {self.run_id}); {self.options.lead_seconds:g} s before the fault"
@@ -466,13 +478,14 @@ class CanaryDrill:
     # -- counting -----------------------------------------------------------------------------
     def _ledger(self) -> list[Execution]:
         # from a little before the drill started: the workers' clocks are not the operator's
-        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id, since=self.started - CLOCK_MARGIN)
+        started = self.started or self.now()
+        return read_ledger(self.logs, log_group=self.log_group or "", run_id=self.run_id, since=started - CLOCK_MARGIN)
 
     def verify(self, *, fault_started_at: datetime, resumed_from: datetime | None) -> list[Check]:
         """Wait the settle time (reading the ledger as it fills), count, and check the goals."""
         if not self.active:
             return []
-        sent = list(self.sender.sent)
+        sent = list(self._sender().sent)
         settle, waited = self.settle_seconds, 0.0
         while True:
             executions = self._ledger()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import broker_tier_contract as contract
 from broker_tier.evidence.report import Report
@@ -26,9 +27,9 @@ class Command:
     """One line for ``--help``."""
     add_arguments: Callable[[argparse.ArgumentParser], None]
     """Adds the command's own options."""
-    run: Callable[[argparse.Namespace, TierResources | None, dict | None], Report]
-    """Runs it against the discovered resources with the boto3 clients (by service name); an
-    offline command gets None for both."""
+    run: Callable[[argparse.Namespace, Any, Any], Report]
+    """Runs it against the discovered resources (``TierResources``) with the boto3 clients (a dict by service
+    name); an offline command gets None for both."""
     aws: bool = True
     """False: the command runs offline (no credentials, no stacks read); the CLI adds none of the
     AWS options and makes no client."""

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
         dry_run=False,
     )
     try:
-        directory = args.cdk_out or templates.synthesize(cdk_json=cdk_json, environment=args.env)
+        directory = args.cdk_out or templates.synthesize(cdk_json=cdk_json or _default_cdk_json(), environment=args.env)
         current = estimate.estimate_all(
             templates.load(directory),
             prices=prices,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
         print(render.text(current, prices, assumptions), end="")
         if changes is not None:
             print()
-            print(render.comparison_text(changes, base_label=base_label, base_note=base_note), end="")
+            print(render.comparison_text(changes, base_label=base_label or "", base_note=base_note), end="")
     report.measurements = {
         f"{name} monthly {prices.currency} (min/typical/max)": estimate_.total.rounded()
         for name, estimate_ in current.items()

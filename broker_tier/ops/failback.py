@@ -74,18 +74,21 @@ class Failback:
                 "AutomaticFailoverEnabled": before.automatic_failover == "enabled",
             }
             report.measurements.update({"target_primary": target, "original_settings": original})
+            node = before.node(target)
+            if node is None:
+                raise OpsError(f"{target} is not a node of {self.group_id} ({before.describe()})")
             ready = report.add_checks(
                 report.steady_state,
                 [
                     Check("replication_group_available", before.status == "available", f"status is {before.status}"),
                     Check(
                         "target_is_a_replica",
-                        before.node(target).role != "primary",
-                        f"{target} is {before.node(target).role} in {before.node(target).zone}",
+                        node.role != "primary",
+                        f"{target} is {node.role} in {node.zone}",
                     ),
                 ],
             )
-            if before.node(target).role == "primary":
+            if node.role == "primary":
                 report.finish("passed", f"nothing to do: {target} is already the primary")
                 return report
             if not ready:

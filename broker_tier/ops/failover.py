@@ -259,7 +259,7 @@ class FailoverDrill:
         return Check(name, True, ", ".join(f"{k}: {v}" for k, v in depths.items()), depths)
 
     def alarms_in_alarm(self) -> list[str]:
-        return alarms_in_alarm(self.cloudwatch, self.resources.alarm_name_prefix)
+        return alarms_in_alarm(self.cloudwatch, self.resources.alarm_name_prefix or "")
 
     def check_alarms(self) -> Check:
         if not self.resources.alarm_name_prefix:
@@ -362,7 +362,7 @@ class FailoverDrill:
 
     def _role_changed(self, before: GroupState, group: GroupState, events: _EventFollower, poll: float) -> bool:
         """The primary moved: that marks "failover completed" (unless the event came meanwhile)."""
-        if group.primary is None or group.primary.cluster_id == before.primary.cluster_id:
+        if group.primary is None or group.primary.cluster_id == before.the_primary.cluster_id:
             return False
         if events.follow():
             return True
@@ -409,7 +409,7 @@ class FailoverDrill:
 
     def check_new_primary(self, before: GroupState) -> Check:
         after = describe_group(self.elasticache, before.group_id)
-        old, new = before.primary, after.primary
+        old, new = before.the_primary, after.primary
         if new is None:
             return Check("new_primary_in_another_az", False, f"no primary after the failover ({after.describe()})")
         return Check(

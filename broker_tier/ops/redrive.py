@@ -65,7 +65,7 @@ class Redrive:
                         "no_move_task_running",
                         not running,
                         "SQS runs one move task per queue at a time"
-                        + (f"; running: {latest.get('TaskHandle')}" if running else ""),
+                        + (f"; running: {latest.get('TaskHandle')}" if running and latest else ""),
                     )
                 ],
             )
@@ -91,7 +91,7 @@ class Redrive:
 
     def move(self) -> None:
         report, pair = self.report, self.pair
-        params = {"SourceArn": pair.dead_letter_arn, "DestinationArn": pair.queue_arn}
+        params: dict[str, str | int] = {"SourceArn": pair.dead_letter_arn, "DestinationArn": pair.queue_arn}
         if self.options.rate:
             params["MaxNumberOfMessagesPerSecond"] = self.options.rate
         handle = self.sqs.start_message_move_task(**params)["TaskHandle"]

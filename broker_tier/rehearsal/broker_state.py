@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -115,7 +116,8 @@ def _task_ids(payload: str) -> set[str]:
 
 def _restore_all(client: redis.Redis, qos) -> int:
     restored = 0
-    for tag in client.zrange(qos.unacked_index_key, 0, -1):
+    tags = cast(list[bytes], client.zrange(qos.unacked_index_key, 0, -1))
+    for tag in tags:
         restored += client.hexists(qos.unacked_key, tag)  # what restore_by_tag puts back
         qos.restore_by_tag(tag, client)
     return restored

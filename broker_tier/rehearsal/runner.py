@@ -18,6 +18,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import broker_tier_contract as contract
 from broker_tier.evidence.report import Report
@@ -105,6 +106,16 @@ class RehearsalOptions:
         }
 
 
+T = TypeVar("T")
+
+
+def _set_up(part: T | None, name: str) -> T:
+    """A part of the loopback tier that ``set_up`` (or a later phase) made; an error names one that is missing."""
+    if part is None:
+        raise RehearsalError(f"the rehearsal's {name} is not set up")
+    return part
+
+
 def refuse_options(options: RehearsalOptions) -> None:
     """RehearsalError for options the rehearsal cannot run with, or with which a goal could not fail."""
     if options.broker not in BROKERS:
@@ -144,6 +155,34 @@ class Rehearsal:
         self._producer_reader: threading.Thread | None = None
         self._last_progress = 0.0
 
+    @property
+    def _pair_ready(self) -> RedisPair:
+        return _set_up(self.pair, "pair")
+
+    @property
+    def _endpoint_ready(self) -> Endpoint:
+        return _set_up(self.endpoint, "endpoint")
+
+    @property
+    def _sqs_ready(self) -> LocalSqs:
+        return _set_up(self.sqs, "sqs")
+
+    @property
+    def _state_ready(self) -> BrokerState:
+        return _set_up(self.state, "state")
+
+    @property
+    def _workers_ready(self) -> WorkerService:
+        return _set_up(self.workers, "workers")
+
+    @property
+    def _producer_ready(self) -> subprocess.Popen:
+        return _set_up(self.producer, "producer")
+
+    @property
+    def _producer_reader_ready(self) -> threading.Thread:
+        return _set_up(self._producer_reader, "producer_reader")
+
     # -- set-up -------------------------------------------------------------------------------
     def definition(self) -> WorkerDefinition:
         options = self.options
@@ -167,12 +206,12 @@ class Rehearsal:
         tls_on = definition.environment.get(Variables.REDIS_TLS.name) == "true"
         tls = make_loopback_tls(self.workdir / "tls") if tls_on else None
         self.pair = RedisPair.start(workdir=self.workdir / "redis", password=auth_token, tls=tls)
-        self.endpoint = Endpoint(self.pair.primary.address)
-        self.endpoint.start()
+        self.endpoint = Endpoint(self._pair_ready.primary.address)
+        self._endpoint_ready.start()
         self.report.say(
-            f"redis: {self.pair.primary.name} primary, {self.pair.replica.name} its replica (AUTH"
-            f"{', TLS' if tls else ''}); endpoint {ENDPOINT_HOSTNAME}:{self.endpoint.port} -> "
-            f"{self.pair.primary.name}"
+            f"redis: {self._pair_ready.primary.name} primary, {self._pair_ready.replica.name} its replica (AUTH"
+            f"{', TLS' if tls else ''}); endpoint {ENDPOINT_HOSTNAME}:{self._endpoint_ready.port} -> "
+            f"{self._pair_ready.primary.name}"
         )
         additions: dict[str, str] = {}
         if tls is not None:
@@ -185,25 +224,25 @@ class Rehearsal:
             self.report.say(f"EXPERIMENT: settings overridden in workers and producer: {additions[OVERRIDES_VARIABLE]}")
         bindings = LoopbackBindings(
             endpoint_host=ENDPOINT_HOSTNAME,
-            endpoint_port=self.endpoint.port,
+            endpoint_port=self._endpoint_ready.port,
             auth_token=auth_token,
-            queue_url=lambda name: self.sqs.urls.get(name) or f"{self.sqs.endpoint}/000000000000/{name}",
+            queue_url=lambda name: self._sqs_ready.urls.get(name) or f"{self._sqs_ready.endpoint}/000000000000/{name}",
         )
         environment = container_environment(definition, bindings)
         self.state = BrokerState(environment, tls_ca_file=tls.ca_file if tls else None)
         return definition, environment, additions
 
     def _start_sqs(self, definition: WorkerDefinition) -> dict[str, str]:
-        self.sqs.start()
+        self._sqs_ready.start()
         visibility = self.options.visibility_timeout_seconds
         for queue in definition.queues.values():
-            self.sqs.create(queue, visibility_timeout_seconds=visibility)
+            self._sqs_ready.create(queue, visibility_timeout_seconds=visibility)
         queue = definition.queue
         self.report.say(
             f"sqs (moto): {queue.name}, maxReceiveCount {queue.max_receive_count} -> {queue.dead_letter_name}; "
             f"visibility timeout {visibility} s (the stack's: {queue.visibility_timeout_seconds} s)"
         )
-        return {Variables.SQS_ENDPOINT_URL.name: self.sqs.endpoint, **CREDENTIALS}
+        return {Variables.SQS_ENDPOINT_URL.name: self._sqs_ready.endpoint, **CREDENTIALS}
 
     def start_workers(
         self, definition: WorkerDefinition, environment: dict[str, str], additions: dict[str, str]
@@ -223,8 +262,10 @@ class Rehearsal:
             experiment=bool(self.options.overrides),
             on_exit=exited,
         )
-        self.workers.start(timeout=90)
-        self.report.say(f"{self.options.workers} worker processes ready: {' '.join(self.workers.tasks[0].command[2:])}")
+        self._workers_ready.start(timeout=90)
+        self.report.say(
+            f"{self.options.workers} worker processes ready: {' '.join(self._workers_ready.tasks[0].command[2:])}"
+        )
 
     def start_producer(self, environment: dict[str, str], additions: dict[str, str]) -> None:
         producer_environment = {k: v for k, v in environment.items() if k not in WORKER_ONLY}
@@ -241,7 +282,7 @@ class Rehearsal:
         ready = threading.Event()
 
         def read() -> None:
-            for line in self.producer.stdout:
+            for line in self._producer_ready.stdout or ():
                 record = json.loads(line)
                 if record.get("ready"):
                     ready.set()
@@ -249,14 +290,14 @@ class Rehearsal:
                 self.ledger.published(Publish(**record))
 
         self._producer_reader = threading.Thread(target=read, daemon=True, name="rehearsal-producer")
-        self._producer_reader.start()
+        self._producer_reader_ready.start()
         if not ready.wait(60):
             raise RehearsalError(f"the producer did not start; see {self.workdir / 'logs' / 'producer.log'}")
 
     def stop_producer(self) -> float:
-        self.producer.terminate()  # SIGTERM: it finishes the call in progress
-        self.producer.wait(timeout=120)
-        self._producer_reader.join(timeout=10)
+        self._producer_ready.terminate()  # SIGTERM: it finishes the call in progress
+        self._producer_ready.wait(timeout=120)
+        self._producer_reader_ready.join(timeout=10)
         return time.time()
 
     # -- while it runs ------------------------------------------------------------------------
@@ -309,9 +350,9 @@ class Rehearsal:
 
     def _in_progress(self) -> int:
         ran = sorted({e["task_id"] for e in self.ledger.snapshot()[1]})
-        pending = len(self.state.results_missing(self.pair.primary, ran))
+        pending = len(self._state_ready.results_missing(self._pair_ready.primary, ran))
         if self.options.broker == "redis":
-            pending += self.state.queue_depth(self.pair.primary)["unacked_at_end"]
+            pending += self._state_ready.queue_depth(self._pair_ready.primary)["unacked_at_end"]
         return pending
 
     def past_visibility_timeout(self, definition: WorkerDefinition) -> dict:
@@ -321,7 +362,10 @@ class Rehearsal:
             self.report.say(f"waiting {wait} s, past the queue's visibility timeout, so an un-acked message runs again")
             self.progress(wait, every=5)
             self.quiet()
-            work, dead = self.sqs.depth(definition.queue.name), self.sqs.depth(definition.queue.dead_letter_name)
+            work, dead = (
+                self._sqs_ready.depth(definition.queue.name),
+                self._sqs_ready.depth(definition.queue.dead_letter_name),
+            )
             return {
                 "unacked_at_end": work["visible"] + work["in_flight"],
                 "dead_lettered": dead["visible"] + dead["in_flight"],
@@ -332,7 +376,7 @@ class Rehearsal:
         """Redis mode: kombu's restore with a visibility timeout of 0, now; a message that first runs after it
         was stranded (it would have waited a whole visibility timeout)."""
         restored_at = time.time()
-        restored = self.state.restore_unacked(self.pair.primary)
+        restored = self._state_ready.restore_unacked(self._pair_ready.primary)
         stranded = 0
         if restored:
             self.report.say(f"{restored} message(s) were left in the class's unacked record: restored, as kombu would")
@@ -342,18 +386,18 @@ class Rehearsal:
         return {
             "restored_from_unacked": restored,
             "stranded_until_visibility_timeout": stranded,
-            **self.state.queue_depth(self.pair.primary),
+            **self._state_ready.queue_depth(self._pair_ready.primary),
         }
 
     def queued(self, definition: WorkerDefinition, environment: dict[str, str]) -> int:
         """Messages waiting in the class's queue (not yet delivered to a worker) right now."""
         if self.options.broker == "sqs":
-            return self.sqs.depth(definition.queue.name)["visible"]
-        return self.state.queue_depth(self.pair.primary)["queued_at_end"]
+            return self._sqs_ready.depth(definition.queue.name)["visible"]
+        return self._state_ready.queue_depth(self._pair_ready.primary)["queued_at_end"]
 
     def note_in_flight(self, node: RedisNode) -> None:
         if self.options.broker == "redis":
-            self.in_flight = self.state.in_flight(node)
+            self.in_flight = self._state_ready.in_flight(node)
 
     # -- the phases -----------------------------------------------------------------------------
     def steady(self) -> float:
@@ -367,15 +411,15 @@ class Rehearsal:
         steady_until = time.time()
         if options.backlog_seconds:
             self.report.say(f"pool processes paused (SIGSTOP) for {options.backlog_seconds:g} s: tasks queue up")
-            self.workers.pause()
+            self._workers_ready.pause()
             self.progress(options.backlog_seconds)
         return steady_until
 
     def strike(self, definition: WorkerDefinition, environment: dict[str, str]) -> Strike:
         queued = self.queued(definition, environment)
         target = FaultTarget(
-            pair=self.pair,
-            endpoint=self.endpoint,
+            pair=self._pair_ready,
+            endpoint=self._endpoint_ready,
             say=lambda message: self.report.say(message, source="fault"),
             on_promoted=self.note_in_flight,
         )
@@ -385,7 +429,7 @@ class Rehearsal:
         strike = self.fault.inject(target, settings)
         strike.details["queued_before_fault"] = queued
         if self.options.backlog_seconds:
-            self.workers.resume()
+            self._workers_ready.resume()
             self.report.say("pool processes resumed (SIGCONT)")
         return strike
 
@@ -397,9 +441,11 @@ class Rehearsal:
             publishes=publishes,
             executions=executions,
             window=window,
-            results_missing=self.state.results_missing(self.pair.primary, sorted({e["task_id"] for e in executions})),
-            worker_exits=self.workers.exits,
-            keys=self.state.redis_keys if self.options.broker == "redis" else None,
+            results_missing=self._state_ready.results_missing(
+                self._pair_ready.primary, sorted({e["task_id"] for e in executions})
+            ),
+            worker_exits=self._workers_ready.exits,
+            keys=self._state_ready.redis_keys if self.options.broker == "redis" else None,
             in_flight=self.in_flight,
         )
         self.draw(publishes, executions, window)
@@ -409,7 +455,7 @@ class Rehearsal:
             **figures,
             **end_state,
             **strike.details,
-            "connections_left_hanging": self.endpoint.silenced_count,
+            "connections_left_hanging": self._endpoint_ready.silenced_count,
             **self.options.imposed(),
             "rate": self.options.rate,
             "workers": self.options.workers,

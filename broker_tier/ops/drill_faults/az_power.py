@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import broker_tier_contract as contract
+from broker_tier.evidence.errors import OpsError
 from broker_tier.evidence.report import Check
 from broker_tier.ops.drill_faults.interface import FaultAborted, FaultContext
 from broker_tier.ops.replication_group import GroupState
@@ -116,22 +117,30 @@ class AzPowerFault:
 
     # -- the fault ----------------------------------------------------------------------------
     def plan(self, group: GroupState) -> str:
+        template = self.chosen()
+        action = _action(template) or {}
         return (
-            f"StartExperiment of template {self.template['id']}: the power of the cache nodes in "
-            f"{_zone(self.template)} (primary {group.primary.cluster_id}) goes off for "
-            f"{_action(self.template)['parameters']['duration']}"
+            f"StartExperiment of template {template['id']}: the power of the cache nodes in "
+            f"{_zone(template)} (primary {group.the_primary.cluster_id}) goes off for "
+            f"{action.get('parameters', {}).get('duration')}"
         )
 
+    def chosen(self) -> dict[str, Any]:
+        """The template ``check_template`` chose (the steady state runs it before any plan or injection)."""
+        if self.template is None:
+            raise OpsError("no AZ power experiment template was chosen: the steady state did not pass")
+        return self.template
+
     def inject(self, group: GroupState) -> None:
+        template = self.chosen()
         experiment = self.fis.start_experiment(
-            experimentTemplateId=self.template["id"],
+            experimentTemplateId=template["id"],
             clientToken=str(uuid.uuid4()),
             tags={"broker-tier:drill": self.context.drill_label},
         )["experiment"]
         self.experiment_id, self.state = experiment["id"], experiment["state"]
         self.context.say(
-            f"experiment {self.experiment_id} started from template {self.template['id']}; "
-            f"status {self.state['status']}"
+            f"experiment {self.experiment_id} started from template {template['id']}; status {self.state['status']}"
         )
 
     def status(self) -> str:

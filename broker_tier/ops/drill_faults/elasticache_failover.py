@@ -43,7 +43,7 @@ class ElastiCacheTestFailover:
     def plan(self, group: GroupState) -> str:
         return (
             f"TestFailover on {group.group_id}, node group {group.node_group_id} "
-            f"(primary {group.primary.cluster_id} in {group.primary.zone})"
+            f"(primary {group.the_primary.cluster_id} in {group.the_primary.zone})"
         )
 
     def inject(self, group: GroupState) -> None:
