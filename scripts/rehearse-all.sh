@@ -2,7 +2,8 @@
 # The failover rehearsal as a series: every broker x fault of broker_tier/rehearsal/faults.py at 10 and 40 tasks/s,
 # and promote at split windows of 0 and 100 ms besides the default 10 ms, RUNS times each (default 3: why, and what
 # more runs buy, in docs/decisions/rehearsal-run-count.md). Sequential, so that one run never slows another.
-# On the project's 2-core machine, RUNS=3 takes about 50 minutes (the summary records how long it took).
+# On the project's 2-core machine, RUNS=3 took 60 minutes with other work running (load 2 to 22; the summary
+# records the duration and the load).
 #
 # Writes every run's report (JSON, Markdown, timeline SVG) to DIR (default rehearsal-reports/<UTC time>), the
 # series' summary to docs/evidence/rehearsal-summary.json with one timeline per broker x fault beside it, and

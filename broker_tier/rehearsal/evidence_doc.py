@@ -76,7 +76,7 @@ def measured(summary: dict) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     minutes, seconds = divmod(summary["duration_seconds"], 60)
     lines = [
-        f"Series of {summary['date']} at commit `{machine['git_commit'][:12]}`"
+        f"Series finished {summary['date']}, run at commit `{machine['git_commit'][:12]}`"
         + (" (with uncommitted changes)" if machine.get("git_dirty") else "")
         + f": {summary['runs_per_cell']} runs per row, {minutes} min {seconds} s in all, on {machine['cpu_count']} "
         f"× {machine['cpu_model']} ({machine['memory_gib']} GiB), {machine['platform']}. The machine is shared: load "
