@@ -1,20 +1,14 @@
 """What the tier alarms on, as data: one ``AlarmSpec`` per alarm, built from the configuration,
 and the dashboard's graphs derived from the same specs.
 
-The specs are plain values (no CDK objects), so the alarms, the dashboard and the tests read
-the same definitions, and the ops tool can name the same alarms. ``TierAlarms`` renders the
-alarms, ``TierDashboard`` the graphs of ``dashboard_graphs``: every alarm's metrics appear on the
-graph the spec names, with the alarm's threshold drawn across it.
-
-ElastiCache publishes per node (``CacheClusterId``), and which node is primary changes with
-every failover, so each Redis signal is one alarm on ``MAX([node, node, ...])`` over the
-group's member clusters (``<replication-group-id>-001`` ...), not one alarm per node.
+Plain values (no CDK objects), so the alarms, the dashboard, the ops tool and the tests read the same
+definitions; each Redis signal is one alarm over the worst node (docs/decisions/alarm-on-the-worst-node.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import broker_tier_contract as contract
 from broker_tier.config import AlarmWindow, EnvironmentConfig
@@ -165,7 +159,7 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
             **spec,
         )
 
-    memory_metric = {
+    memory_metric: dict[str, Any] = {
         "metric": "DatabaseMemoryUsagePercentage",
         "statistic": "Maximum",
         "graph": REDIS_MEMORY,

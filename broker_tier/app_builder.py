@@ -104,9 +104,9 @@ def synthesize(
     pinned_node = REPOSITORY / "node_modules" / ".bin"
     if (pinned_node / "node").exists() and str(pinned_node) not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = f"{pinned_node}{os.pathsep}{os.environ.get('PATH', '')}"
-    context = copy.deepcopy(dict(context))
+    synthesized: dict[str, Any] = copy.deepcopy(dict(context))
     if environment is not None:
-        environments = (context.get(CONTEXT_KEY) or {}).get("environments") or {}
+        environments = (synthesized.get(CONTEXT_KEY) or {}).get("environments") or {}
         if environment not in environments:
             raise ConfigError(
                 f"environment {environment!r} is not declared in cdk.json; environments: "
@@ -114,7 +114,7 @@ def synthesize(
             )
         if changes and isinstance(environments[environment], Mapping):  # else build_app says what is wrong
             environments[environment] = deep_merge(environments[environment], changes)
-        context["env"] = environment
-    app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app, context=context, nag=False)
+        synthesized["env"] = environment
+    app = cdk.App(context=synthesized, outdir=str(outdir))
+    build_app(app, context=synthesized, nag=False)
     return app.synth()

@@ -2,8 +2,9 @@
 # Command 2: set everything up and run the whole test suite: ruff (lint and format), synthesis of every environment with
 # the pinned CLI (cdk-nag's AwsSolutions pack fails synth on any unacknowledged finding), cfn-lint
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
-# against baseline/ (printed only), then pytest (template assertions, guards, integration tests).
-# Extra arguments go to pytest.
+# against baseline/ (printed only), mypy on broker_tier, then pytest (template assertions, guards, integration
+# tests; it also synthesizes every environment pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that
+# region and the replacement guard: tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -32,8 +33,11 @@ python -m broker_tier.tools.replacement_guard
 step "monthly cost by environment, and what this change adds against baseline/ (printed; a cost change never fails)"
 broker-tier-ops cost --cdk-out cdk.out --compare baseline --report-dir reports/cost
 
+step "mypy: broker_tier, the configuration model strict (pyproject.toml [tool.mypy])"
+mypy broker_tier
+
 step "pytest"
 # Six processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even
-# on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that synthesize share
-# one of them (tests/conftest.py). A later -n wins, e.g. `scripts/test.sh -n 0` runs the suite in one process.
+# on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that share a synthesis run
+# in one of them, each pinned one in its own (tests/conftest.py). A later -n wins, e.g. `scripts/test.sh -n 0`.
 python -m pytest -q -n 6 --dist loadgroup "$@"

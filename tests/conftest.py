@@ -4,14 +4,45 @@ and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 6 --dist loadg
 from __future__ import annotations
 
 import pytest
-from tier_testing import REDIS_MODE_CHANGES, SynthesizedEnvironments, synthesize_variant
+from tier_testing import PINNED_REGIONS, REDIS_MODE_CHANGES, SynthesizedEnvironments, synthesize_variant
 
-SYNTHESIS_FIXTURES = ("synthesized", "redis_mode_dev", "prod_variant")
-"""The session fixtures that synthesize. Under pytest-xdist a session is one worker's, so every test
-that uses one of them is put in one group, which ``--dist loadgroup`` runs in a single worker: each is
-synthesized once per run, not once per worker. (The rehearsal's tests use one too: their module's
-rehearsals, run side by side once, stay in that worker as well.)"""
+PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
+"""The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""
+SYNTHESES = ("agnostic", *PINNED)
+"""Every environment synthesized: as cdk.json declares them, and pinned to each region."""
+SYNTHESIS_FIXTURES = {
+    "synthesized",
+    "every_synthesis",
+    *SYNTHESES,
+    "redis_mode_dev",
+    "redis_broker_dev",
+    "prod_variant",
+}
+"""The session fixtures that synthesize. Under pytest-xdist a session is one worker's, so the tests that use
+them are put in groups, each of which ``--dist loadgroup`` runs in a single worker: each synthesis is made
+once per run, not once per worker. A pinned synthesis has a group of its own (``synthesis-<fixture>``, by
+the test's fixtures or parameters), so that it runs beside the others; every other one is in ``synthesis``.
+(The rehearsal's tests use one too: their module's rehearsals, run side by side once, stay in that worker.)"""
 SYNTHESIS_GROUP = "synthesis"
+BARE_STACKS_FIXTURE = "bare"
+"""The module fixture that builds and synthesizes a test module's bare stacks (tests/support/bare_stack.py)."""
+BARE_STACKS_GROUP = "bare-stacks"
+"""The pytest-xdist group of the tests on bare stacks: one worker starts jsii for them all and builds each
+module's stacks once (spread over workers, each would)."""
+
+
+def synthesis_group(item: pytest.Item) -> str | None:
+    """The pytest-xdist group of a test that uses a synthesis or bare stacks, or None."""
+    params = getattr(item, "callspec", None)
+    used = set(item.fixturenames) | {
+        value for value in (params.params.values() if params else ()) if isinstance(value, str)
+    }
+    pinned = sorted(used & set(PINNED))
+    if len(pinned) == 1:
+        return f"{SYNTHESIS_GROUP}-{pinned[0]}"
+    if used & SYNTHESIS_FIXTURES:
+        return SYNTHESIS_GROUP
+    return BARE_STACKS_GROUP if BARE_STACKS_FIXTURE in used else None
 
 
 def _put_group_in_node_id(item: pytest.Item, group: str) -> None:
@@ -30,17 +61,43 @@ def _put_group_in_node_id(item: pytest.Item, group: str) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("loadgroup", default=False):  # True in pytest-xdist's workers for --dist loadgroup
         for item in items:
-            if any(name in item.fixturenames for name in SYNTHESIS_FIXTURES):
-                item.add_marker(pytest.mark.xdist_group(SYNTHESIS_GROUP))
-                _put_group_in_node_id(item, SYNTHESIS_GROUP)
+            group = synthesis_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+                _put_group_in_node_id(item, group)
     # Tests marked slow first (the sort is stable): under pytest-xdist the worker that takes one has
     # the rest of the run to overlap it, instead of it starting last and running alone.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory) -> SynthesizedEnvironments:
+def agnostic(tmp_path_factory) -> SynthesizedEnvironments:
     return SynthesizedEnvironments(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def pinned_us_east_1(tmp_path_factory) -> SynthesizedEnvironments:
+    """Every environment pinned to us-east-1, with the AZ look-up in the context as cdk.context.json holds it."""
+    return SynthesizedEnvironments(tmp_path_factory.mktemp("pinned-us-east-1"), region="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def pinned_eu_west_1(tmp_path_factory) -> SynthesizedEnvironments:
+    """Every environment pinned to eu-west-1, without any looked-up context (no credentials were there)."""
+    return SynthesizedEnvironments(tmp_path_factory.mktemp("pinned-eu-west-1"), region="eu-west-1", looked_up=False)
+
+
+@pytest.fixture(scope="session")
+def synthesized(agnostic) -> SynthesizedEnvironments:
+    """Every environment as cdk.json declares them (the template tests of constructs/ and stacks/ override it
+    with ``every_synthesis``)."""
+    return agnostic
+
+
+@pytest.fixture(params=SYNTHESES)
+def every_synthesis(request) -> SynthesizedEnvironments:
+    """Each synthesis of ``SYNTHESES`` in turn, each made once per session (when a test first asks for it)."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -181,7 +181,11 @@ def test_every_container_gets_the_settings_its_stack_intended(synthesized, env):
 def test_redis_broker_mode_containers_get_the_broker_database(redis_mode_dev):
     config = load_environments(variant_context("dev", REDIS_MODE_CHANGES)["broker-tier"])["dev"]
     deployment = Deployment({contract.stack_name("dev", part): template for part, template in redis_mode_dev.items()})
-    for process, container, environ in containers(deployment.templates, deployment):
+    found = containers(deployment.templates, deployment)
+    assert sorted(process for process, _, _ in found) == sorted(
+        [contract.worker_process(name) for name in config.queues] + [contract.BEAT_PROCESS]
+    )
+    for process, container, environ in found:
         assert_settings_match_the_stack(config, deployment, process, container, environ)
 
 

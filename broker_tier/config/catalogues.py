@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,17 @@ REGIONS_FILE = DATA_DIR / "aws_regions.json"
 
 @functools.cache
 def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    catalogue: dict[str, Any] = json.loads(path.read_text())
+    return catalogue
 
 
 def retrieved(path: Path) -> str:
     """The date the catalogue in ``path`` was read from its source."""
-    return _load(path)["retrieved"]
+    date: str = _load(path)["retrieved"]
+    return date
 
 
-def did_you_mean(value: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
+def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """``; did you mean "x"?`` for the closest candidate, or an empty string."""
     close = difflib.get_close_matches(value, sorted(candidates), n=1, cutoff=0.75)
     return f"; did you mean {json.dumps(close[0])}?" if close else ""

@@ -17,6 +17,9 @@ from broker_tier.config.network import NetworkConfig
 from broker_tier.config.queues import QueueClassConfig, default_queue_classes
 from broker_tier.config.services import ComputeConfig
 
+SUPPORTED_PARTITION = "aws"
+"""The tier is built and checked for the commercial partition only: docs/decisions/commercial-partition-only.md."""
+
 
 def _check_region(value: str) -> str:
     regions = aws_regions()
@@ -25,6 +28,12 @@ def _check_region(value: str) -> str:
             f"an AWS Region name such as eu-west-1 (catalogue {REGIONS_FILE.name} of "
             f"{retrieved(REGIONS_FILE)}){did_you_mean(value, regions.keys())}"
         )
+    if regions[value] != SUPPORTED_PARTITION:
+        raise ValueError(
+            f"a Region of the commercial partition ({SUPPORTED_PARTITION}) such as eu-west-1; {value} is in "
+            f"{regions[value]}, where service principals, endpoints and services differ and the tier is not "
+            f"checked (docs/decisions/commercial-partition-only.md)"
+        )
     return value
 
 
@@ -32,11 +41,11 @@ RegionName = Annotated[
     str,
     AfterValidator(_check_region),
     Allowed(
-        f"an AWS Region name from {REGIONS_FILE.name} ({retrieved(REGIONS_FILE)}), "
-        f"e.g. eu-west-1; only together with account"
+        f"an AWS Region name of the commercial partition (aws) from {REGIONS_FILE.name} "
+        f"({retrieved(REGIONS_FILE)}), e.g. eu-west-1; only together with account"
     ),
 ]
-"""An AWS Region name of the commercial, China or GovCloud (US) partition."""
+"""An AWS Region name of the commercial partition (the catalogue also lists China's and GovCloud's, refused)."""
 AccountId = Annotated[str, Allowed('12 digits such as "012345678901"; only together with region')]
 """An AWS account ID, a string so that leading zeros stay. The ``Allowed`` text leaves the JSON type out:
 the messages and the README state it beside the text."""

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from broker_tier.config.base import PARTIAL, ConfigError, InvalidValue
 from broker_tier.config.catalogues import did_you_mean
@@ -142,7 +143,7 @@ def _json_type(annotation: Any) -> str:
     return "a JSON " + " or ".join(dict.fromkeys(names)) + (" (true or false)" if names == ["boolean"] else "")
 
 
-def _problem(item: dict[str, Any], inherited: Mapping[str, Any]) -> tuple[KeyAt, str]:
+def _problem(item: ErrorDetails, inherited: Mapping[str, Any]) -> tuple[KeyAt, str]:
     """The key an error is about, and its message without the origin label; a null's message says what
     leaving the key out gives (``inherited``: the ``defaults`` an environment is merged over)."""
     at, message = _described(item)
@@ -152,7 +153,7 @@ def _problem(item: dict[str, Any], inherited: Mapping[str, Any]) -> tuple[KeyAt,
     return at, message
 
 
-def _described(item: dict[str, Any]) -> tuple[KeyAt, str]:
+def _described(item: ErrorDetails) -> tuple[KeyAt, str]:
     """The key an error is about, and what its value is and what is allowed there."""
     loc = tuple(item["loc"])
     cause = item.get("ctx", {}).get("error")
@@ -164,11 +165,11 @@ def _described(item: dict[str, Any]) -> tuple[KeyAt, str]:
         return at, f"{at.key} = {as_json(cause.value)} is not allowed; allowed: {cause.allowed}"
     if item["type"] == "extra_forbidden":
         at = KeyAt(loc, None, None)
-        allowed = allowed_keys(EnvironmentConfig, loc)
+        keys = allowed_keys(EnvironmentConfig, loc)
         return at, (
             f"unknown key '{at.key}' (value {as_json(item['input'])})"
-            f"{did_you_mean(str(loc[-1]), allowed).replace('did you mean ', 'did you mean key ')}; "
-            f"allowed keys here: {', '.join(allowed)}"
+            f"{did_you_mean(str(loc[-1]), keys).replace('did you mean ', 'did you mean key ')}; "
+            f"allowed keys here: {', '.join(keys)}"
         )
     at = key_at(EnvironmentConfig, loc)
     key = at.key or "(environment)"
@@ -185,7 +186,7 @@ def _described(item: dict[str, Any]) -> tuple[KeyAt, str]:
 
 
 def _problems(error: ValidationError, inherited: Mapping[str, Any]) -> list[tuple[KeyAt, str]]:
-    seen: dict[tuple, tuple[KeyAt, str]] = {}
+    seen: dict[tuple[str | int, ...], tuple[KeyAt, str]] = {}
     for item in error.errors():
         at, message = _problem(item, inherited)
         seen.setdefault(at.path, (at, message))  # one message per key (a union reports each member)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -10,7 +11,7 @@ from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, LogReten
 from broker_tier_contract import COLD_SHUTDOWN_SECONDS, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_STOP_TIMEOUT_SECONDS
 
 # Fargate CPU units -> the memory sizes (MiB) a task of that size may have.
-FARGATE_MEMORY: dict[int, range] = {
+FARGATE_MEMORY: dict[int, Sequence[int]] = {
     256: (512, 1024, 2048),
     512: range(1024, 4097, 1024),
     1024: range(2048, 8193, 1024),

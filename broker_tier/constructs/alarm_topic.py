@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,15 +16,8 @@ from broker_tier.config import Subscription
 class AlarmTopic(Construct):
     """An encrypted, TLS-only SNS topic for alarm and OK notifications, with the configured subscriptions.
 
-    Its policy lets CloudWatch alarms of this account and region publish: a topic with an explicit
-    policy (the TLS-only statement makes one) no longer has SNS's default policy, and without an
-    Allow for ``cloudwatch.amazonaws.com`` every alarm action fails with "not authorized to perform:
-    SNS:Publish" (AWS knowledge center, "Why didn't I receive an SNS notification for my CloudWatch
-    alarm trigger?"). The statement is restricted by ``aws:SourceAccount`` and by ``aws:SourceArn``
-    ``arn:<partition>:cloudwatch:<region>:<account>:alarm:*``.
-
-    The same subscriptions can be added to further topics (``subscribe``), such as the unencrypted
-    ElastiCache events topic, so that failover notices reach the same people as alarms.
+    Its policy must admit this account's CloudWatch alarms, or every alarm action fails
+    (docs/decisions/alarm-topic-admits-cloudwatch.md). ``subscribe`` adds the same endpoints to another topic.
 
     Attributes:
         topic: the alarm topic.
@@ -37,14 +32,14 @@ class AlarmTopic(Construct):
         topic_name: str,
         display_name: str,
         encryption_key: kms.IKey,
-        subscriptions: list[Subscription],
+        subscriptions: Sequence[Subscription] = (),
     ) -> None:
         """
         :param topic_name: physical topic name.
         :param display_name: shown as the sender of e-mail and SMS notifications.
         :param encryption_key: KMS key of the topic; its key policy must let ``cloudwatch.amazonaws.com``
             use it (the State stack's key does), or CloudWatch cannot publish.
-        :param subscriptions: endpoints to subscribe. Default: none (an empty list).
+        :param subscriptions: endpoints to subscribe. Default: none.
         """
         super().__init__(scope, construct_id)
         self.subscriptions = subscriptions

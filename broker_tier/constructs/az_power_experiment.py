@@ -13,16 +13,9 @@ from broker_tier.nag import acknowledge
 
 
 class AzPowerExperiments(Construct):
-    """One AWS FIS experiment template per AZ, each interrupting the power of the replication
-    group's nodes in that AZ (``aws:elasticache:replicationgroup-interrupt-az-power``) for
-    ``duration_minutes``; a composite alarm over ``stop_alarms`` as the experiments' stop condition;
-    and the experiment role.
-
-    The action selects replication groups by tag only (resource ARNs and filters are not supported
-    for its target), and its target needs the AZ as a parameter; the primary moves with every
-    failover, so ``broker-tier-ops failover --fault az-power`` starts the template of the current
-    primary's AZ. The group must carry ``contract.FAULT_INJECTION_TARGET_TAG`` = its id (the State
-    stack adds it when the experiments are enabled).
+    """One AWS FIS template per AZ interrupting the power of the group's nodes there, a composite stop alarm,
+    and the experiment role. The action selects the group by its ``contract.FAULT_INJECTION_TARGET_TAG``
+    (docs/decisions/az-power-experiments.md).
 
     Attributes:
         templates: the CfnExperimentTemplate of each AZ, in the order of ``availability_zones``.

@@ -26,13 +26,9 @@ _DELETION_POLICY = {
 
 
 class BrokerCache(Construct):
-    """A Multi-AZ replication group (cluster mode disabled) with the tier's safety settings.
-
-    Multi-AZ and automatic failover are always on; encryption in transit is required; at rest
-    uses ``encryption_key``; the AUTH token is generated into Secrets Manager and reaches the
-    template only as a dynamic reference. The replication group, subnet group and secret carry
-    explicit names, so that CloudFormation refuses a change that would replace them instead of
-    creating a new, empty cluster.
+    """A Multi-AZ replication group (cluster mode disabled): failover on, TLS required, encrypted at rest, the AUTH
+    token only as a dynamic reference. Explicit names, so that CloudFormation refuses a replacement instead of
+    creating an empty cluster.
 
     Attributes:
         replication_group: the L1 replication group.
@@ -66,7 +62,8 @@ class BrokerCache(Construct):
         :param replication_group_id: explicit replication group id.
         :param name_prefix: prefix of the subnet group and log group names.
         :param auth_token_secret_name: name of the AUTH-token secret.
-        :param vpc: the VPC; ``subnet_ids`` are where the nodes go (spread over AZs, Multi-AZ).
+        :param vpc: the VPC of the cluster's security group.
+        :param subnet_ids: where the nodes go (private subnets in two or more AZs: Multi-AZ).
         :param encryption_key: KMS key for encryption at rest and of the AUTH-token secret.
         :param notification_topic: receives ElastiCache events (failovers among them).
         :param removal_policy: applied to the secret and log groups (the cluster follows

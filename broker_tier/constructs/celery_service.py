@@ -15,7 +15,7 @@ from constructs import Construct
 
 import broker_tier_contract as contract
 from broker_tier.constructs.log_group import tier_log_group
-from broker_tier.nag import acknowledge, logical_id_token
+from broker_tier.nag import acknowledge, acknowledge_wildcard_resource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,10 +93,16 @@ def acknowledge_ecs_exec(task_role: iam.IRole, log_group: logs.ILogGroup) -> Non
     """Acknowledge the wildcards ECS Exec needs on a task role, with the reason: the unscoped actions, and
     the streams of the session log group (named as they are created)."""
     acknowledge(task_role, "IAM5[Resource::*]", ECS_EXEC_WILDCARD_REASON)
-    acknowledge(
+    # the ARN CDK grants ECS Exec's session logging on (aws-ecs' execute-command log configuration)
+    session_streams = cdk.Stack.of(log_group).format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"{log_group.log_group_name}:*",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    acknowledge_wildcard_resource(
         task_role,
-        "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-        f"{logical_id_token(log_group)}:*]",
+        session_streams,
         "ECS Exec writes each session to a new log stream of the operator log group; the streams are "
         "named when a session starts, so the statement names the group's streams, not one stream.",
     )

@@ -47,17 +47,11 @@ def retention(days: int) -> logs.RetentionDays:
 def logs_encryption_key(
     scope: Construct, construct_id: str, *, alias: str, description: str, removal_policy: cdk.RemovalPolicy
 ) -> kms.Key:
-    """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, for the tier's log groups.
-
-    The key policy lets the CloudWatch Logs service of the stack's region use the key only within the
-    encryption context of a log group (``kms:EncryptionContext:aws:logs:arn``), as the CloudWatch Logs
-    guide's "Encrypt log data in CloudWatch Logs using AWS Key Management Service" shows. The condition
-    names every log group of the account and region rather than the tier's own: the VPC flow-log group
-    has a CloudFormation-generated name (renaming it would replace it and lose its history), and naming
-    its ARN in the key's own policy would make the key and the group depend on each other. The key
-    encrypts nothing but logs, and who may read a log group stays with the log groups' IAM permissions.
+    """A customer-managed key (rotated yearly) that only CloudWatch Logs uses, within a log group's encryption
+    context, for every log group of the account and region (docs/decisions/logs-key-scoped-to-log-groups.md).
 
     :param alias: the key's alias (``alias/...``).
+    :param description: the key's description.
     :param removal_policy: what stack deletion does to the key.
     """
     key = kms.Key(
@@ -103,6 +97,8 @@ def tier_log_group(
 
     :param log_group_name: explicit name (so a replacement fails instead of losing the group),
         or None for a generated one.
+    :param retention_days: days CloudWatch Logs keeps events (a value the configuration model allows).
+    :param removal_policy: what stack deletion does to the group.
     :param encryption_key: the tier's logs key (``logs_encryption_key``), whose policy lets CloudWatch
         Logs use it. Adding it to an existing group is an in-place update (only LogGroupName is
         create-only).

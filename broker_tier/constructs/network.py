@@ -13,12 +13,8 @@ from broker_tier.constructs.log_group import tier_log_group
 
 
 class BrokerNetwork(Construct):
-    """A VPC with private subnets that reach AWS APIs, or an existing VPC looked up by id.
-
-    Egress goes through NAT gateways (``nat_gateways``; one per AZ in production) rather than
-    interface endpoints: workers reach SQS, ECR, Secrets Manager, KMS and CloudWatch, and a team's
-    own application usually needs the internet as well. ECR image layers come from S3, which a
-    (free) gateway endpoint serves without crossing the NAT.
+    """A VPC with private subnets that reach AWS APIs through NAT gateways and an S3 gateway endpoint
+    (docs/decisions/nat-gateways-for-egress.md), or an existing VPC looked up by id.
 
     Attributes:
         vpc: the VPC.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
@@ -11,12 +13,9 @@ from broker_tier.config import QueueClassConfig
 
 
 class LatencyClassQueues(Construct):
-    """The work queue of one latency class, with its own dead-letter queue and redrive.
-
-    Both queues have explicit names (a change that would replace them fails rather than dropping
-    their messages), KMS server-side encryption, and a queue policy that refuses requests without
-    TLS. The dead-letter queue only accepts redrive from its own source queue (``byQueue``); its
-    ARN is built from its name, because the two queues' policies name each other.
+    """The work queue of one latency class and its dead-letter queue: explicit names (a replacement fails rather
+    than drop messages), SSE-KMS, TLS only. The DLQ takes redrive from its own queue only (``byQueue``), by an
+    ARN built from the name, since the two queues' policies name each other.
 
     Attributes:
         class_name: the latency class.
@@ -41,7 +40,8 @@ class LatencyClassQueues(Construct):
         """
         :param class_name: the latency class.
         :param config: the class's limits, validated by the configuration model.
-        :param queue_name: physical name of the work queue; ``dead_letter_queue_name`` of its DLQ.
+        :param queue_name: physical name of the work queue.
+        :param dead_letter_queue_name: physical name of its dead-letter queue.
         :param encryption_key: KMS key for server-side encryption.
         :param removal_policy: what stack deletion does to both queues.
         """
@@ -49,15 +49,15 @@ class LatencyClassQueues(Construct):
         self.class_name = class_name
         self.config = config
         self.queue_name, self.dead_letter_queue_name = queue_name, dead_letter_queue_name
-        encryption = {
-            "encryption": sqs.QueueEncryption.KMS,
-            "encryption_master_key": encryption_key,
-            "enforce_ssl": True,
-            "removal_policy": removal_policy,
-        }
-
-        self.dead_letter_queue = sqs.Queue(
+        encrypted_queue = functools.partial(
+            sqs.Queue,
             self,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=encryption_key,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        self.dead_letter_queue = encrypted_queue(
             "DeadLetterQueue",
             queue_name=self.dead_letter_queue_name,
             retention_period=cdk.Duration.seconds(config.dead_letter_retention_seconds),
@@ -69,10 +69,8 @@ class LatencyClassQueues(Construct):
                     )
                 ],
             ),
-            **encryption,
         )
-        self.queue = sqs.Queue(
-            self,
+        self.queue = encrypted_queue(
             "Queue",
             queue_name=queue_name,
             visibility_timeout=cdk.Duration.seconds(config.visibility_timeout_seconds),
@@ -80,5 +78,4 @@ class LatencyClassQueues(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
             ),
-            **encryption,
         )

@@ -23,7 +23,7 @@ from broker_tier.constructs.celery_service import (
     ProcessSpec,
     allow_queue_encryption,
 )
-from broker_tier.nag import acknowledge, logical_id_token
+from broker_tier.nag import acknowledge_wildcard_resource
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
 BACKLOG_PER_TASK = "(visible + inflight) / running"
@@ -83,17 +83,10 @@ class QueueBacklog:
 
 
 class WorkerService(Construct):
-    """One worker service consuming one class's queue, with backlog-per-task target tracking.
-
-    Scaling follows AWS's backlog-per-task recipe, counting work in progress too: the queue's visible
-    plus in-flight messages (in redis broker mode: the Redis lists and unacked record, as Beat publishes
-    them) divided by the service's running tasks (metric math), tracked to
-    ``backlog_per_task_target``, so a class's own progress (messages turning from visible to in
-    flight) does not scale in the tasks that run them. Workers protect their task from scale-in
-    while busy (``broker_tier_celery.protection``; the task role may). No CPU scaling:
-    it fights queue scaling. Target tracking cannot leave zero tasks (it scales proportionally), so a
-    class with ``min_tasks`` 0 also gets a step policy that adds a task when a message waits and
-    none runs.
+    """One worker service consuming one class's queue, scaled on ``(visible + inflight) / running`` with a step
+    out of zero, never on CPU; busy workers protect their task from scale-in
+    (docs/decisions/scaling-counts-messages-in-flight.md,
+    docs/decisions/scale-in-protection-while-busy.md).
 
     Attributes:
         class_name, service (CeleryFargateService), scalable_target, config (the class's WorkerConfig),
@@ -209,24 +202,22 @@ class WorkerService(Construct):
         task role: UpdateTaskProtection, and GetTaskProtection behind the agent's GET, on this cluster's
         tasks (resource type ``task``; task ARNs carry the cluster name, task ids are not known before)."""
         role = self.service.task_definition.task_role
+        cluster_tasks = cdk.Stack.of(self).format_arn(
+            service="ecs",
+            resource="task",
+            resource_name=f"{cluster.cluster_name}/*",
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="OwnScaleInProtection",
                 actions=["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
-                resources=[
-                    cdk.Stack.of(self).format_arn(
-                        service="ecs",
-                        resource="task",
-                        resource_name=f"{cluster.cluster_name}/*",
-                        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
-                    )
-                ],
+                resources=[cluster_tasks],
             )
         )
-        acknowledge(
+        acknowledge_wildcard_resource(
             role,
-            "IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
-            f"{logical_id_token(cluster)}/*]",
+            cluster_tasks,
             "Task scale-in protection: the task's own id is only known once it runs, so the statement names "
             "the tasks of this cluster (task ARNs carry the cluster name), not every task of the account.",
         )

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import broker_tier_contract as contract
+from broker_tier.cloud_assembly import stack_templates
 from broker_tier.cost.prices import CostError
-from broker_tier.tools.replacement_guard import STATEFUL_TYPES
+from broker_tier.stateful_resources import STATEFUL_TYPES
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-_UNKNOWN_REGION = "unknown-region"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,18 +44,14 @@ def _environment_of(stack_name: str) -> str | None:
 
 def from_cloud_assembly(directory: Path) -> dict[str, EnvironmentTemplates]:
     """Every tier environment in the cloud assembly ``directory`` (its ``manifest.json``)."""
-    manifest = json.loads((directory / "manifest.json").read_text())
     stacks: dict[str, dict[str, dict]] = {}
     regions: dict[str, str | None] = {}
-    for name, artifact in manifest["artifacts"].items():  # in the app's order
+    for name, found in stack_templates(directory).items():  # in the app's order
         environment = _environment_of(name)
-        if artifact["type"] != "aws:cloudformation:stack" or environment is None:
+        if environment is None:
             continue
-        stacks.setdefault(environment, {})[name] = json.loads(
-            (directory / artifact["properties"]["templateFile"]).read_text()
-        )
-        region = artifact.get("environment", "").rpartition("/")[2]
-        regions[environment] = None if region in ("", _UNKNOWN_REGION) else region
+        stacks.setdefault(environment, {})[name] = found.template
+        regions[environment] = found.region
     return {
         environment: EnvironmentTemplates(environment=environment, stacks=templates, region=regions[environment])
         for environment, templates in stacks.items()

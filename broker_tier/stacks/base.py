@@ -10,11 +10,11 @@ from broker_tier.config import EnvironmentConfig
 
 
 class TierStack(cdk.Stack):
-    """A stack of one environment of the tier.
+    """A stack of one environment of the tier; production stacks have termination protection on.
 
-    Production stacks have termination protection on. Without an account and region the stack is
-    environment-agnostic; it then still spreads over as many AZs as the network asks for (CDK's
-    default for agnostic stacks is two), by selecting them with ``Fn::GetAZs`` at deploy time.
+    Pinned (account and region set) or environment-agnostic, the AZs are the first ``network.max_azs``
+    of ``Fn::GetAZs`` at deploy time, never looked up at synthesis: pinning an environment deployed
+    agnostic then changes no subnet (docs/decisions/availability-zones-chosen-at-deploy-time.md).
     """
 
     def __init__(
@@ -30,6 +30,4 @@ class TierStack(cdk.Stack):
 
     @property
     def availability_zones(self) -> list[str]:
-        if cdk.Token.is_unresolved(self.region):
-            return [cdk.Fn.select(index, cdk.Fn.get_azs()) for index in range(self.config.network.max_azs)]
-        return super().availability_zones
+        return [cdk.Fn.select(index, cdk.Fn.get_azs()) for index in range(self.config.network.max_azs)]

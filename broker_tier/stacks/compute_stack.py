@@ -9,6 +9,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
@@ -73,7 +74,7 @@ class BrokerComputeStack(TierStack):
         )
         cpu_architecture, platform = _ARCHITECTURE[compute.cpu_architecture]
         uses_sqs = compute.broker == "sqs"
-        work_queues = [queues.queue for queues in state.queues.values()]
+        work_queues: list[sqs.IQueue] = [queues.queue for queues in state.queues.values()]
         cache = state.cache
         variables = contract.ContainerEnvironment
         # By ARN: granting the State stack's secret directly would add these roles to the State stack's

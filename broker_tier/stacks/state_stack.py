@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
@@ -13,6 +14,7 @@ from broker_tier.config import EnvironmentConfig
 from broker_tier.constructs.cache import BrokerCache
 from broker_tier.constructs.log_group import logs_encryption_key
 from broker_tier.constructs.network import BrokerNetwork
+from broker_tier.constructs.producer_access import ProducerAccess
 from broker_tier.constructs.queues import LatencyClassQueues
 from broker_tier.nag import acknowledge
 from broker_tier.stacks.base import TierStack
@@ -25,11 +27,12 @@ class BrokerStateStack(TierStack):
 
     Outputs (stable names, for tools outside the app): ``ReplicationGroupId``,
     ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
-    ``EventsTopicArn``, ``RedisDatabases``, and per class ``Queue<Class>{Name,Url,Arn}`` and
-    ``DeadLetterQueue<Class>{Name,Url,Arn}``.
+    ``EventsTopicArn``, ``RedisDatabases``, per class ``Queue<Class>{Name,Url,Arn}`` and
+    ``DeadLetterQueue<Class>{Name,Url,Arn}``, and for producers ``ProducerPolicyArn``,
+    ``ProducerAuthTokenPolicyArn``, ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
 
     Attributes:
-        network, encryption_key, events_topic, cache: the constructs.
+        network, encryption_key, events_topic, cache, producers: the constructs.
         logs_key: encrypts every log group of the environment (CloudWatch Logs only).
         queues: the latency classes' queues by class name.
     """
@@ -65,11 +68,8 @@ class BrokerStateStack(TierStack):
             removal_policy=removal,
             description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic",
         )
-        # CloudWatch publishes alarm notifications to the (encrypted) alarm topic of the Monitoring stack. The
-        # statement AWS documents for a service publishing to an encrypted topic (Amazon SNS Developer Guide,
-        # "Enable compatibility between event sources from AWS services and encrypted topics"): the service
-        # principal, these two actions, no condition. Which alarms may publish is restricted on the topic policy
-        # (source account and alarm ARN), which SNS checks before it uses the key.
+        # CloudWatch alarms publish to the encrypted alarm topic: the statement the SNS guide documents; which alarms
+        # may is restricted on the topic policy (docs/decisions/alarm-topic-admits-cloudwatch.md).
         self.encryption_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsToEncryptedTopic",
@@ -86,9 +86,8 @@ class BrokerStateStack(TierStack):
             enforce_ssl=True,
             display_name=f"broker-tier {config.name} ElastiCache events",
         )
-        # The statement ElastiCache's documentation requires (ElastiCache User Guide, "Managing ElastiCache Amazon
-        # SNS notifications", SNS topic access policy requirement): any principal, restricted by aws:SourceOwner
-        # (not aws:SourceAccount, which ElastiCache does not support: it then marks the topic inactive).
+        # ElastiCache's required statement ("Managing ElastiCache Amazon SNS notifications"): aws:SourceOwner, since
+        # with aws:SourceAccount, which it does not support, ElastiCache marks the topic inactive.
         self.events_topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ElastiCacheEvents",
@@ -140,6 +139,16 @@ class BrokerStateStack(TierStack):
             )
             for name, class_config in config.queues.items()
         }
+        self.producers = ProducerAccess(
+            self,
+            "Producers",
+            name_prefix=prefix,
+            work_queues=[queues.queue for queues in self.queues.values()],
+            encryption_key=self.encryption_key,
+            auth_token_secret=self.cache.auth_token_secret,
+            cache=self.cache,
+            vpc=self.network.vpc,
+        )
         self._add_outputs()
 
     def _add_outputs(self) -> None:
@@ -154,9 +163,18 @@ class BrokerStateStack(TierStack):
             ids.REDIS_DATABASES: contract.format_databases(cache.databases.model_dump()),
         }
         for name, queues in self.queues.items():
-            for kind, queue in (("Queue", queues.queue), ("DeadLetterQueue", queues.dead_letter_queue)):
+            kinds: tuple[tuple[contract.QueueKind, sqs.Queue], ...] = (
+                ("Queue", queues.queue),
+                ("DeadLetterQueue", queues.dead_letter_queue),
+            )
+            for kind, queue in kinds:
                 outputs[contract.queue_output_id(kind, name, "Name")] = queue.queue_name
                 outputs[contract.queue_output_id(kind, name, "Url")] = queue.queue_url
                 outputs[contract.queue_output_id(kind, name, "Arn")] = queue.queue_arn
+        producer = contract.ProducerOutputs
+        outputs[producer.POLICY_ARN] = self.producers.policy.managed_policy_arn
+        outputs[producer.AUTH_TOKEN_POLICY_ARN] = self.producers.auth_token_policy.managed_policy_arn
+        outputs[producer.SECURITY_GROUP_ID] = self.producers.security_group.security_group_id
+        outputs[producer.SUBNET_IDS] = cdk.Fn.join(",", self.network.private_subnet_ids)
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

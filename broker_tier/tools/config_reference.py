@@ -69,9 +69,7 @@ def _default(value: Any) -> str:
 def _field_default(instance: BaseModel | None, name: str, field: FieldInfo) -> Any:
     if instance is not None:
         return getattr(instance, name)
-    if field.default_factory is not None:
-        return field.default_factory()
-    return field.default
+    return field.get_default(call_default_factory=True)
 
 
 def rows(model: type[BaseModel] = EnvironmentConfig, prefix: str = "", instance: BaseModel | None = None) -> list[Row]:

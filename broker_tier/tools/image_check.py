@@ -1,11 +1,8 @@
 """Checks the reference worker image without Docker: install its packages as the Dockerfile does.
 
-The project's machines have no Docker engine. This reads ``worker/Dockerfile``'s ``pip install``
-line, runs it with a clean virtual environment's pip on ``worker/requirements.txt`` (then ``pip
-check``, as the Dockerfile does), and stages the ``COPY``'d packages in an application folder as
-the image's ``WORKDIR``, so the worker can be imported and started from there (the integration test
-``tests/worker/integration/test_image_venv.py`` starts it and runs a task). A missing or conflicting
-pin fails here, not at a deploy.
+Runs the Dockerfile's ``pip install`` line (and ``pip check``) in a clean virtual environment and stages the
+``COPY``'d packages as the image's ``WORKDIR``, so that a missing or conflicting pin fails here, not at a deploy
+(the project's machines have no Docker engine).
 
 ``python -m broker_tier.tools.image_check [--keep DIR]`` runs the install and import by hand.
 """

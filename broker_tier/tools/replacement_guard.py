@@ -1,31 +1,8 @@
-"""Replacement guard: fails when a change would replace, delete or endanger a stateful resource of the tier.
-
-Compares the stateful resources of freshly synthesized templates (``cdk.out``) with the reviewed
-baseline in ``baseline/`` and reports, per environment, stack, resource and property:
-
-- a stack of the baseline that is no longer synthesized (a removed or renamed environment or stack),
-  naming the stateful resources that destroying it deletes;
-- a stateful resource whose logical id disappeared (or whose type changed);
-- a change to a create-only property (from the CloudFormation resource schemas cfn-lint ships),
-  which makes CloudFormation replace the resource; subnets count (their CIDR block and AZ are
-  create-only), and a subnet the cache subnet group lists says so: a cache node runs in it;
-- a subnet dropped from the cache subnet group (the AZ layout the replication group's nodes use);
-- a weakened ``DeletionPolicy`` or ``UpdateReplacePolicy``.
-
-Harmless changes (node type, parameters, thresholds, scaling limits, an added subnet or AZ) pass. An
-intentional change is accepted only by regenerating the baseline (``scripts/update-baseline.sh``,
-which also drops the baseline of a stack no longer synthesized) and committing it for review.
-
-The guard judges every environment declared in ``cdk.json``: a cloud assembly synthesized for one
-environment (``-c env=NAME``) cannot show whether another one lost a stack, so the guard refuses to
-judge it (exit status 2) instead of calling the other environments deleted or passing them unseen.
-It refuses as well (exit status 2, one line: synthesize first, or again) when nothing is synthesized
-(no ``cdk.out``, or one without ``manifest.json``, as a failed synthesis leaves it), and when ``cdk.out``
-holds stacks of an environment ``cdk.json`` no longer declares: that assembly predates the current
-``cdk.json``, and judging it would pass the removal of that environment unseen.
+"""Replacement guard: fails when a change would replace, delete or endanger a stateful resource of the tier,
+judged against the reviewed ``baseline/`` (docs/decisions/replacement-guard.md).
 
 Exit status: 0 nothing endangered; 1 a change would replace, delete or endanger a stateful resource;
-2 the guard cannot judge (see above).
+2 the guard cannot judge (nothing synthesized, one environment only, or a cdk.out older than cdk.json).
 
 Usage: ``python -m broker_tier.tools.replacement_guard [--update] [--cdk-out cdk.out] [--baseline baseline]
 [--cdk-json cdk.json]``
@@ -41,27 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import broker_tier_contract as contract
+from broker_tier.cloud_assembly import stack_templates
+from broker_tier.stateful_resources import CONSEQUENCES, STATEFUL_TYPES
 
-# What is lost when CloudFormation replaces a resource of each stateful type.
-CONSEQUENCES = {
-    "AWS::ElastiCache::ReplicationGroup": "replaces the replication group: every key is lost (task results, "
-    "and queued tasks in redis broker mode)",
-    "AWS::ElastiCache::SubnetGroup": "replaces the cache subnet group, and with it the replication group "
-    "(its CacheSubnetGroupName is create-only): every key is lost",
-    "AWS::SQS::Queue": "replaces the queue: every message in it is lost",
-    "AWS::SecretsManager::Secret": "replaces the secret: the AUTH token changes and clients lose access",
-    "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it is deleted",
-    "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",
-    "AWS::EC2::VPC": "replaces the VPC: the cache and services in it must be rebuilt",
-    "AWS::EC2::Subnet": "replaces the subnet: what runs in it (ECS tasks, a NAT gateway) must leave it first, "
-    "since a subnet with network interfaces cannot be deleted",
-}
 CACHE_SUBNET_CONSEQUENCE = (
     "the cache subnet group lists this subnet, so a node of the replication group can run in it (the nodes "
     "spread over the group's AZs): ElastiCache refuses to take a subnet in use out of the subnet group, so the "
     "deployment fails, and moving the node off it means replacing that node (the primary, if it is the one there)"
 )
-STATEFUL_TYPES = tuple(CONSEQUENCES)
 _POLICY_STRENGTH = {"Delete": 0, None: 0, "Snapshot": 1, "Retain": 2, "RetainExceptOnCreate": 2}
 _SCHEMA_REGION = "us-east-1"
 
@@ -255,12 +219,7 @@ def _stacks(cdk_out: Path, declared: set[str] | None) -> dict[str, dict]:
         why = "no manifest.json: a synthesis failed or did not finish" if cdk_out.is_dir() else "no such directory"
         raise CannotJudge(f"nothing is synthesized in {cdk_out} ({why}): {SYNTHESIZE}")
     try:
-        manifest = json.loads(manifest_file.read_text())
-        stacks = {
-            name: json.loads((cdk_out / artifact["properties"]["templateFile"]).read_text())
-            for name, artifact in manifest["artifacts"].items()
-            if artifact["type"] == "aws:cloudformation:stack"
-        }
+        stacks = {name: found.template for name, found in stack_templates(cdk_out).items()}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CannotJudge(
             f"{cdk_out} is incomplete or damaged ({type(error).__name__}: {error}): {SYNTHESIZE}"

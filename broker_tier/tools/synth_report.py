@@ -1,10 +1,8 @@
-"""Summarizes a cloud assembly: templates per stack, and the findings of the validation plugins
-(cdk-nag's AwsSolutions pack, CDK's CloudFormation Validate) with the acknowledgments in force.
+"""Summarizes a cloud assembly: templates per stack, the validation plugins' findings (cdk-nag AwsSolutions,
+CloudFormation Validate) with the acknowledgments in force, and each environment's typical monthly cost.
 
-Exit status 1 when any plugin reported an unacknowledged violation. A construct's own warning
-(``Annotations.add_warning_v2``, which CDK reports as a "Construct Annotations" finding of severity
-warning, such as a production environment without an alarm subscription) is printed, not failed:
-``cdk synth`` itself fails on warnings only with ``--strict``.
+Exit status 1 only for an unacknowledged violation: a construct's warning is printed (``cdk synth`` fails on
+warnings only with ``--strict``), and so is an environment that cannot be priced.
 """
 
 from __future__ import annotations
@@ -14,17 +12,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from broker_tier.cloud_assembly import stack_templates
 from broker_tier.cost import estimate, templates
 from broker_tier.cost.prices import CostError, load_prices
 
 
 def summarize(outdir: Path) -> tuple[list[str], int]:
-    manifest = json.loads((outdir / "manifest.json").read_text())
     lines, violations = [], 0
-    stacks = {name: a for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
-    for name, artifact in sorted(stacks.items()):
-        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-        lines.append(f"  {name}: {len(template.get('Resources', {}))} resources")
+    stacks = stack_templates(outdir)
+    for name, found in sorted(stacks.items()):
+        lines.append(f"  {name}: {len(found.template.get('Resources', {}))} resources")
     report_file = outdir / "validation-report.json"
     plugins = json.loads(report_file.read_text()).get("pluginReports", []) if report_file.exists() else []
     for plugin in plugins:
@@ -57,26 +54,40 @@ def _is_construct_warning(violation: dict) -> bool:
 def main(argv: list[str]) -> int:
     outdir = Path(argv[0] if argv else "cdk.out")
     lines, violations = summarize(outdir)
-    cost_lines, priced = typical_costs(outdir)
-    print("\n".join(lines + cost_lines))
-    return 1 if violations or not priced else 0
+    print("\n".join(lines + typical_costs(outdir)))
+    return 1 if violations else 0
 
 
-def typical_costs(outdir: Path) -> tuple[list[str], bool]:
+def typical_costs(outdir: Path) -> list[str]:
     """One line per environment with its typical monthly total at the default assumptions
-    (``broker-tier-ops cost`` prints it by line); false when an estimate could not be made, e.g. a
-    resource or region without a price (the line says why; ``main`` then exits 1)."""
+    (``broker-tier-ops cost`` prints it by line), or why it has none, such as a region without prices.
+    A missing price never fails synthesis: the templates are what synthesis makes, the estimate is a summary."""
     prices = load_prices()
-    try:
-        estimates = estimate.estimate_all(templates.load(outdir), prices=prices, assumptions=estimate.Assumptions())
-    except CostError as error:
-        return [f"  monthly cost estimate failed: {error}"], False
     lines = [
         f"  monthly cost, typical load ({prices.currency}, on-demand prices as of {prices.as_of}; "
         f"`broker-tier-ops cost` for the lines and assumptions):"
     ]
-    lines += [f"    {name} ({found.region}): {found.total.typical:,.2f}" for name, found in estimates.items()]
-    return lines, True
+    try:
+        found = templates.load(outdir)
+    except CostError as error:
+        return [*lines, f"    no estimate: {error}"]
+    for name, environment in found.items():
+        region = environment.region or prices.default_region
+        if region not in prices.regions:
+            lines.append(
+                f"    {name} ({region}): not priced: the price table ({prices.path.name}) has "
+                f"{', '.join(prices.regions)} only"
+            )
+            continue
+        try:
+            (found_estimate,) = estimate.estimate_all(
+                found, prices=prices, assumptions=estimate.Assumptions(), environments=[name]
+            ).values()
+        except CostError as error:
+            lines.append(f"    {name} ({region}): no estimate: {error}")
+            continue
+        lines.append(f"    {name} ({region}): {found_estimate.total.typical:,.2f}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ from broker_tier.config.catalogues import (
 
 
 def load_with(env: str, override: dict, *, only: str | None = None) -> dict:
+    """``env`` of cdk.json, made environment-agnostic (as shipped; a team may have pinned it), with ``override``."""
     context = tier_context()
-    context["environments"][env] = deep_merge(context["environments"][env], override)
+    block = {key: value for key, value in context["environments"][env].items() if key not in ("account", "region")}
+    context["environments"][env] = deep_merge(block, override)
     return load_environments(context, only=only)
 
 
@@ -361,6 +363,16 @@ INVALID = {
         "prod",
         {"account": "123456789012", "region": "eu-wset-1"},
         ['region = "eu-wset-1"', "AWS Region name", "aws_regions.json", 'did you mean "eu-west-1"?'],
+    ),
+    "china region": (
+        "prod",
+        {"account": "123456789012", "region": "cn-north-1"},
+        ['region = "cn-north-1"', "commercial partition (aws)", "cn-north-1 is in aws-cn", "not checked"],
+    ),
+    "govcloud region": (
+        "prod",
+        {"account": "123456789012", "region": "us-gov-west-1"},
+        ['region = "us-gov-west-1"', "commercial partition (aws)", "us-gov-west-1 is in aws-us-gov"],
     ),
     # network: a private IPv4 network that holds the subnets
     "octet out of range": (

@@ -85,6 +85,10 @@ class Deployment:
         name = self.resolve(stack, props.get("AlarmName") or props.get("DashboardName"))
         return {"Ref": name, "Arn": self.arn("cloudwatch", f"alarm:{name}")}[attribute]
 
+    def _managed_policy(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props.get("ManagedPolicyName")) or f"{stack}-{logical_id}-AbCdEf"
+        return f"arn:aws:iam::{self.account}:policy/{name}"  # Ref and PolicyArn
+
     def outputs(self, stack: str) -> dict[str, str]:
         """The stack's outputs as ``DescribeStacks`` would list them."""
         return {
@@ -98,9 +102,10 @@ class Deployment:
             return [self.resolve(stack, item) for item in value]
         if not isinstance(value, dict):
             return value
-        if len(value) != 1:
+        function = next(iter(value)) if len(value) == 1 else None
+        if function != "Ref" and not (function or "").startswith("Fn::"):  # an object, such as a condition
             return {key: self.resolve(stack, item) for key, item in value.items()}
-        ((function, argument),) = value.items()
+        argument = value[function]
         if function not in _INTRINSICS:
             raise NotImplementedError(f"{stack}: intrinsic function {function} ({json.dumps(argument)[:120]})")
         return _INTRINSICS[function](self, stack, argument)
@@ -159,6 +164,7 @@ _PHYSICAL = {
     "AWS::ECS::TaskDefinition": Deployment._task_definition,
     "AWS::CloudWatch::Alarm": Deployment._alarm_or_dashboard,
     "AWS::CloudWatch::Dashboard": Deployment._alarm_or_dashboard,
+    "AWS::IAM::ManagedPolicy": Deployment._managed_policy,
 }
 """Resource type -> its physical values, in each service's documented formats."""
 

@@ -5,8 +5,10 @@ Allow that matches allows; else the request is implicitly denied. A statement ma
 principal, action, resource and every condition match the request. What it does not know (NotPrincipal,
 an unknown condition operator or intrinsic function) raises, so a policy it cannot judge never passes.
 
-Templates are environment-agnostic: ``Resolver`` gives the pseudo parameters fixed values and follows
-``Ref``, ``Fn::GetAtt``, ``Fn::Join`` and the weak cross-stack ``Fn::GetStackOutput``.
+``Resolver`` deploys the templates to one account and region (a pinned template names its own; an agnostic
+one gets them as pseudo parameters) and follows ``Ref``, ``Fn::GetAtt``, ``Fn::Join`` and the weak
+cross-stack ``Fn::GetStackOutput``. A statement without a principal is an identity policy's: it applies to
+the principal the policy is attached to, whoever the request names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-ACCOUNT, REGION, PARTITION = "111122223333", "eu-west-1", "aws"
+from deployment import ACCOUNT, REGION
+
+PARTITION = "aws"
 
 
 @dataclass(frozen=True)
@@ -49,19 +53,22 @@ def _listed(value: Any) -> list:
 def _principal_matches(statement: dict, principal: dict[str, str]) -> bool:
     if "NotPrincipal" in statement:
         raise NotImplementedError("NotPrincipal")
-    given = statement.get("Principal")
+    if "Principal" not in statement:  # an identity policy's statement
+        return True
+    given = statement["Principal"]
     if given == "*":
         return True
     for kind, values in given.items():
         for value in _listed(values):
             if kind == "AWS" and value == "*":
                 return True  # everyone, AWS services included
+            account = value.removeprefix(f"arn:{PARTITION}:iam::").removesuffix(":root") if kind == "AWS" else None
             if kind in principal and (
                 value == principal[kind]
                 or (
-                    kind == "AWS"
-                    and value in (f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT)
-                    and principal[kind].startswith(f"arn:{PARTITION}:iam::{ACCOUNT}:")
+                    account is not None
+                    and value in (f"arn:{PARTITION}:iam::{account}:root", account)
+                    and principal[kind].startswith(f"arn:{PARTITION}:iam::{account}:")
                 )
             ):
                 return True
@@ -145,15 +152,14 @@ def evaluate(policy: dict, request: Request) -> Decision:
 class Resolver:
     """Resolves intrinsic functions across the templates of one app (stack name -> template)."""
 
-    PSEUDO = {
-        "AWS::AccountId": ACCOUNT,
-        "AWS::Region": REGION,
-        "AWS::Partition": PARTITION,
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-
-    def __init__(self, templates: dict[str, dict]) -> None:
-        self.templates = templates
+    def __init__(self, templates: dict[str, dict], *, account: str = ACCOUNT, region: str = REGION) -> None:
+        self.templates, self.account, self.region = templates, account, region
+        self.pseudo = {
+            "AWS::AccountId": account,
+            "AWS::Region": region,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
 
     def resource(self, stack: str, logical_id: str) -> dict:
         return self.templates[stack]["Resources"][logical_id]
@@ -167,7 +173,7 @@ class Resolver:
             return {key: self.resolve(item, stack) for key, item in value.items()}
         ((function, argument),) = value.items()
         if function == "Ref":
-            return self.PSEUDO.get(argument) or self._ref(stack, argument)
+            return self.pseudo.get(argument) or self._ref(stack, argument)
         if function == "Fn::GetAtt":
             logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
             return self._get_att(stack, logical_id, attribute)
@@ -184,7 +190,7 @@ class Resolver:
         resource = self.resource(stack, logical_id)
         kind, properties = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::SNS::Topic":  # Ref of a topic is its ARN
-            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{self.resolve(properties['TopicName'], stack)}"
+            return f"arn:{PARTITION}:sns:{self.region}:{self.account}:{self.resolve(properties['TopicName'], stack)}"
         if kind == "AWS::KMS::Key":
             return f"{stack}-{logical_id}"  # a key id
         raise NotImplementedError(f"Ref of {kind} {logical_id}")
@@ -192,7 +198,7 @@ class Resolver:
     def _get_att(self, stack: str, logical_id: str, attribute: str) -> str:
         kind = self.resource(stack, logical_id)["Type"]
         if (kind, attribute) == ("AWS::KMS::Key", "Arn"):
-            return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{self._ref(stack, logical_id)}"
+            return f"arn:{PARTITION}:kms:{self.region}:{self.account}:key/{self._ref(stack, logical_id)}"
         if (kind, attribute) == ("AWS::SNS::Topic", "TopicArn"):
             return self._ref(stack, logical_id)
         raise NotImplementedError(f"Fn::GetAtt {logical_id}.{attribute} ({kind})")

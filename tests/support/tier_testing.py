@@ -14,7 +14,7 @@ if (ROOT / "node_modules/.bin/node").exists():
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
-from deployment import Deployment  # noqa: E402
+from deployment import ACCOUNT, REGION, Deployment  # noqa: E402
 
 import broker_tier_contract as contract  # noqa: E402
 from broker_tier.app_builder import build_app, synthesize  # noqa: E402
@@ -31,15 +31,52 @@ def tier_context() -> dict:
     return copy.deepcopy(project_context()[CONTEXT_KEY])
 
 
-class SynthesizedEnvironments:
-    """Every environment of cdk.json, synthesized once; templates by environment and stack part."""
+PINNED_REGIONS = ("us-east-1", "eu-west-1")
+"""The regions the tests pin every environment to (with the account ``deployment.ACCOUNT``)."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.app = cdk.App(context=project_context(), outdir=str(tmp))
-        self.stacks = build_app(self.app, nag=False)
+
+def availability_zones_key(account: str, region: str) -> str:
+    """The context key under which the CDK CLI stores a pinned stack's AZ look-up in cdk.context.json."""
+    return f"availability-zones:account={account}:region={region}"
+
+
+def pinned_context(region: str, *, account: str = ACCOUNT, looked_up: bool = True) -> dict:
+    """The project's context with every environment pinned to ``account`` and ``region``; ``looked_up``: with
+    the AZ look-up a CDK CLI with credentials stores in cdk.context.json (which the tier does not read)."""
+    context = project_context()
+    for block in context[CONTEXT_KEY]["environments"].values():
+        block.update(account=account, region=region)
+    if looked_up:
+        context[availability_zones_key(account, region)] = [f"{region}{zone}" for zone in "abc"]
+    return context
+
+
+class SynthesizedEnvironments:
+    """Every environment of cdk.json, synthesized once; templates by environment and stack part.
+
+    ``region`` None: as cdk.json declares them (environment-agnostic as shipped), without cdk-nag
+    (scripts/test.sh runs it on those). A region: every environment pinned to it (``pinned_context``), with
+    cdk-nag, so that any finding fails the synthesis. ``account``/``region``: where ``deployment()`` puts the
+    stacks, the pinned ones, else stand-ins.
+    """
+
+    def __init__(self, tmp: Path, *, region: str | None = None, looked_up: bool = True) -> None:
+        context = pinned_context(region, looked_up=looked_up) if region else project_context()
+        declared = {
+            (block.get("account"), block.get("region")) for block in context[CONTEXT_KEY]["environments"].values()
+        }
+        (target,) = declared if len(declared) == 1 else [(None, None)]  # cdk.json may pin them all (a team's)
+        self.pinned = target[0] is not None
+        self.account, self.region = (target[0], target[1]) if self.pinned else (ACCOUNT, REGION)
+        self.outdir = tmp
+        self.app = cdk.App(context=context, outdir=str(tmp))
+        self.stacks = build_app(self.app, context=context, nag=region is not None)
         self.assembly = self.app.synth()
         self._templates: dict[tuple[str, str], Template] = {}
         self._json: dict[tuple[str, str], dict] = {}
+
+    def __repr__(self) -> str:
+        return f"pinned-{self.region}" if self.pinned else "agnostic"
 
     def json(self, env: str, part: str) -> dict:
         key = (env, part)
@@ -49,6 +86,7 @@ class SynthesizedEnvironments:
 
     def deployment(self, env: str, **options) -> Deployment:
         """``env``'s stacks as CloudFormation would resolve them (see ``deployment.Deployment``)."""
+        options = {"account": self.account, "region": self.region, **options}
         return Deployment(
             {contract.stack_name(env, part): self.json(env, part) for part in contract.STACK_PARTS}, **options
         )

@@ -126,6 +126,19 @@ class StateOutputs:
     """``cache=0,broker=1,results=2``: the logical database layout."""
 
 
+class ProducerOutputs:
+    """Outputs of ``BrokerTier-<env>-State`` for an application outside the tier that publishes tasks."""
+
+    POLICY_ARN = "ProducerPolicyArn"
+    """The customer-managed policy that sends to the work queues (a producer's task role)."""
+    AUTH_TOKEN_POLICY_ARN = "ProducerAuthTokenPolicyArn"
+    """The customer-managed policy that reads the AUTH token (the role that reads it: ECS's execution role)."""
+    SECURITY_GROUP_ID = "ProducerSecurityGroupId"
+    """The security group a producer's tasks join to reach the cache."""
+    SUBNET_IDS = "ProducerSubnetIds"
+    """Comma-separated private subnets of the tier's VPC a producer's tasks can run in."""
+
+
 class ComputeOutputs:
     """Outputs of ``BrokerTier-<env>-Compute`` (plus ``worker_service_output_id`` per class)."""
 

@@ -51,7 +51,9 @@ def celery_task_definitions(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_auth_token_reaches_containers_only_as_an_ecs_secret(synthesized, env):
-    for task in celery_task_definitions(synthesized, env):
+    tasks = celery_task_definitions(synthesized, env)
+    assert len(tasks) == len(CONFIGS[env].queues) + 1  # + Beat
+    for task in tasks:
         container = task["Properties"]["ContainerDefinitions"][0]
         assert [s["Name"] for s in container["Secrets"]] == ["BROKER_TIER_REDIS_AUTH_TOKEN"]
         assert "CacheAuthToken" in json.dumps(container["Secrets"][0]["ValueFrom"])
@@ -162,6 +164,7 @@ def statements(synthesized, env, prefix):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_worker_task_role_is_least_privilege(synthesized, env):
+    assert CONFIGS[env].queues
     for cls in CONFIGS[env].queues:
         found = {
             s["Sid"]: s
@@ -171,8 +174,12 @@ def test_worker_task_role_is_least_privilege(synthesized, env):
         protection = found.pop("OwnScaleInProtection")
         assert sorted(protection["Action"]) == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
         # this cluster's tasks only: arn:<partition>:ecs:<region>:<account>:task/<cluster name>/*
-        parts = protection["Resource"]["Fn::Join"][1]
-        assert parts[-3:] == [":task/", {"Ref": synthesized.cluster_logical_id(env)}, "/*"]
+        deployment = synthesized.deployment(env)
+        compute = contract.stack_name(env, "Compute")
+        cluster = deployment.resolve(compute, {"Ref": synthesized.cluster_logical_id(env)})
+        assert deployment.resolve(compute, protection["Resource"]) == (
+            f"arn:aws:ecs:{synthesized.region}:{synthesized.account}:task/{cluster}/*"
+        )
         assert sorted(found["ConsumeOwnQueue"]["Action"]) == [
             "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",

@@ -9,7 +9,7 @@ import pytest
 from broker_tier.cost import compare, templates
 from broker_tier.cost.estimate import Assumptions, estimate_all
 from broker_tier.cost.prices import load_prices
-from broker_tier.tools.replacement_guard import STATEFUL_TYPES
+from broker_tier.stateful_resources import STATEFUL_TYPES
 
 PRICES = load_prices()
 BASELINE = Path(__file__).resolve().parents[3] / "baseline"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from policy_evaluator import ACCOUNT, PARTITION, REGION, Request, Resolver, evaluate
+from policy_evaluator import PARTITION, Request, Resolver, evaluate
 from tier_testing import ENVIRONMENTS, tier_context
 
 from broker_tier.config import Subscription, load_environments
@@ -28,6 +28,11 @@ def templates_of(synthesized, env: str) -> dict[str, dict]:
     return {f"BrokerTier-{env}-{part}": copy.deepcopy(synthesized.json(env, part)) for part in PARTS}
 
 
+def resolver_of(synthesized, templates: dict[str, dict]) -> Resolver:
+    """``templates`` deployed where ``synthesized`` deploys (its pinned account and region, or the stand-ins)."""
+    return Resolver(templates, account=synthesized.account, region=synthesized.region)
+
+
 def notifying_alarms(resolver: Resolver) -> list[tuple[str, dict]]:
     """``(stack, alarm)`` of every alarm meant for people: the ones that notify a topic. (The Compute stack's
     scale-from-zero alarm acts on a scaling policy instead.) Each of them must name a topic on ALARM."""
@@ -44,18 +49,19 @@ def notifying_alarms(resolver: Resolver) -> list[tuple[str, dict]]:
     return found
 
 
-def alarm_delivery_failures(templates: dict[str, dict]) -> list[str]:
+def alarm_delivery_failures(resolver: Resolver) -> list[str]:
     """Every alarm action the topic policy or the key policy would refuse, with the reason."""
-    resolver, failures = Resolver(templates), []
+    failures: list[str] = []
+    account, region = resolver.account, resolver.region
     alarms = notifying_alarms(resolver)
     assert alarms, "no alarm to check"
     for stack, alarm in alarms:
         properties = alarm["Properties"]
         name = properties["AlarmName"]
         context = {
-            "aws:SourceAccount": ACCOUNT,
+            "aws:SourceAccount": account,
             "aws:SecureTransport": "true",  # AWS services call SNS over TLS
-            "aws:SourceArn": f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+            "aws:SourceArn": f"arn:{PARTITION}:cloudwatch:{region}:{account}:alarm:{name}",
         }
         actions = resolver.resolve(properties["AlarmActions"] + properties.get("OKActions", []), stack)
         for topic_arn in set(actions):
@@ -77,9 +83,9 @@ def alarm_delivery_failures(templates: dict[str, dict]) -> list[str]:
     return failures
 
 
-def cache_event_failures(templates: dict[str, dict]) -> list[str]:
+def cache_event_failures(resolver: Resolver) -> list[str]:
     """Every replication group whose notification topic would refuse ElastiCache's events."""
-    resolver, failures = Resolver(templates), []
+    failures: list[str] = []
     groups = resolver.resources_of_type("AWS::ElastiCache::ReplicationGroup")
     assert groups
     for stack, logical_id, group in groups:
@@ -87,7 +93,7 @@ def cache_event_failures(templates: dict[str, dict]) -> list[str]:
         _, _, topic = resolver.topic(topic_arn)
         if "KmsMasterKeyId" in topic["Properties"]:
             failures.append(f"{logical_id}: {topic_arn} is encrypted; ElastiCache cannot publish to it")
-        context = {"aws:SourceOwner": ACCOUNT, "aws:SecureTransport": "true"}
+        context = {"aws:SourceOwner": resolver.account, "aws:SecureTransport": "true"}
         decisions = [
             evaluate(policy, Request(ELASTICACHE, "SNS:Publish", topic_arn, context))
             for policy in resolver.topic_policies(topic_arn)
@@ -99,12 +105,12 @@ def cache_event_failures(templates: dict[str, dict]) -> list[str]:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_alarm_may_publish_to_its_topic_through_topic_and_key_policy(synthesized, env):
-    assert alarm_delivery_failures(templates_of(synthesized, env)) == []
+    assert alarm_delivery_failures(resolver_of(synthesized, templates_of(synthesized, env))) == []
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_elasticache_may_publish_its_events(synthesized, env):
-    assert cache_event_failures(templates_of(synthesized, env)) == []
+    assert cache_event_failures(resolver_of(synthesized, templates_of(synthesized, env))) == []
 
 
 def statements(templates: dict, stack: str, kind: str) -> list[dict]:
@@ -117,7 +123,7 @@ def statements(templates: dict, stack: str, kind: str) -> list[dict]:
 
 def alarm_topic_key(templates: dict) -> dict:
     """The KMS key resource that encrypts the alarm topic (the State stack also holds the logs key)."""
-    resolver = Resolver(templates)
+    resolver = Resolver(templates)  # any account: the key is found by the ARN the same resolver renders
     ((topic_stack, _, topic),) = [
         found for found in resolver.resources_of_type("AWS::SNS::Topic") if "KmsMasterKeyId" in found[2]["Properties"]
     ]
@@ -185,18 +191,19 @@ SILENCING_CHANGES = {
 def test_a_policy_change_that_silences_the_alarms_is_caught(synthesized, part, kind, change):
     templates = templates_of(synthesized, "dev")
     change(statements(templates, f"BrokerTier-dev-{part}", kind))
-    failures = alarm_delivery_failures(templates)
-    assert len(failures) >= len(notifying_alarms(Resolver(templates))), failures
+    resolver = resolver_of(synthesized, templates)
+    failures = alarm_delivery_failures(resolver)
+    assert len(failures) >= len(notifying_alarms(resolver)), failures
 
 
 def test_a_request_without_tls_is_denied_explicitly(synthesized):
-    templates = templates_of(synthesized, "dev")
-    resolver = Resolver(templates)
-    topic_arn = f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:broker-tier-dev-alarms"
+    resolver = resolver_of(synthesized, templates_of(synthesized, "dev"))
+    account, region = synthesized.account, synthesized.region
+    topic_arn = f"arn:{PARTITION}:sns:{region}:{account}:broker-tier-dev-alarms"
     (policy,) = resolver.topic_policies(topic_arn)
     context = {
-        "aws:SourceAccount": ACCOUNT,
-        "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:x",
+        "aws:SourceAccount": account,
+        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:x",
         "aws:SecureTransport": "false",
     }
     decision = evaluate(policy, Request(CLOUDWATCH, "sns:Publish", topic_arn, context))
@@ -208,8 +215,9 @@ def test_the_account_root_as_principal_would_not_let_elasticache_publish(synthes
     templates = templates_of(synthesized, "dev")
     for statement in statements(templates, "BrokerTier-dev-State", "AWS::SNS::TopicPolicy"):
         if statement.get("Sid") == "ElastiCacheEvents":
-            statement["Principal"] = {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"}
-    assert cache_event_failures(templates) and "implicit deny" in cache_event_failures(templates)[0]
+            statement["Principal"] = {"AWS": f"arn:{PARTITION}:iam::{synthesized.account}:root"}
+    failures = cache_event_failures(resolver_of(synthesized, templates))
+    assert failures and "implicit deny" in failures[0]
 
 
 def test_the_key_statement_for_cloudwatch_is_exactly_the_documented_one(synthesized):

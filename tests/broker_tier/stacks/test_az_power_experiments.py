@@ -106,8 +106,16 @@ def test_role_is_assumable_by_this_accounts_experiments_only_and_may_do_exactly_
     role = synthesized.only("dev", "Monitoring", "AWS::IAM::Role")
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "fis.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
-    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1] == ":experiment/*"
+    deployment, monitoring = synthesized.deployment("dev"), contract.stack_name("dev", "Monitoring")
+    conditions = {
+        (operator, key): deployment.resolve(monitoring, value)
+        for operator, tests in trust["Condition"].items()
+        for key, value in tests.items()
+    }
+    assert conditions == {
+        ("StringEquals", "aws:SourceAccount"): synthesized.account,
+        ("ArnLike", "aws:SourceArn"): f"arn:aws:fis:{synthesized.region}:{synthesized.account}:experiment/*",
+    }
     policies = synthesized.resources("dev", "Monitoring", "AWS::IAM::Policy")
     assert "Policies" not in role["Properties"] and "ManagedPolicyArns" not in role["Properties"]
     (policy,) = policies.values()

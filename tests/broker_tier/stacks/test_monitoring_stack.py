@@ -93,6 +93,7 @@ def test_prod_thresholds_and_windows_come_from_its_configuration(synthesized):
 def test_queue_age_and_dead_letter_alarms_per_class(synthesized, env):
     config = CONFIGS[env]
     alarms = alarms_of(synthesized, env)
+    assert config.queues
     for name, class_config in config.queues.items():
         age = alarms[f"broker-tier-{env}-queue-{name}-age"]
         (stat,) = metric_stats(age)
@@ -124,6 +125,7 @@ def _service_dimensions(stat: dict) -> dict[str, str]:
 def test_worker_floor_alarms_only_for_classes_with_a_minimum(synthesized, env):
     config = CONFIGS[env]
     alarms = alarms_of(synthesized, env)
+    assert any(class_config.worker.min_tasks for class_config in config.queues.values())  # a floor to check
     for name, class_config in config.queues.items():
         alarm = alarms.get(f"broker-tier-{env}-worker-{name}-tasks")
         if class_config.worker.min_tasks == 0:

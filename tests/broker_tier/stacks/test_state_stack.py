@@ -41,6 +41,10 @@ def test_termination_protection_only_in_production(synthesized, env, protected):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_stacks_are_environment_agnostic_by_default(synthesized, env):
-    stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-State")
-    assert stack.environment.account == "unknown-account" and stack.environment.region == "unknown-region"
+def test_stacks_target_the_environment_cdk_json_gives_and_are_agnostic_without_one(synthesized, env):
+    expected = (
+        (synthesized.account, synthesized.region) if synthesized.pinned else ("unknown-account", "unknown-region")
+    )
+    for part in ("State", "Compute", "Monitoring"):
+        stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-{part}")
+        assert (stack.environment.account, stack.environment.region) == expected, part

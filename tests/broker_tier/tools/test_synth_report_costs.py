@@ -1,27 +1,38 @@
-"""The synthesis report: each environment's typical monthly total, and a clear failure for a missing price."""
+"""The synthesis report: each environment's typical monthly total, or why it has none; a missing price is
+reported and never fails synthesis."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from tier_testing import ENVIRONMENTS
 
 from broker_tier.cost.estimate import Assumptions, estimate_all
 from broker_tier.cost.prices import load_prices
 from broker_tier.cost.templates import load
-from broker_tier.tools.synth_report import typical_costs
+from broker_tier.tools.synth_report import main, typical_costs
 
 
-def test_prints_each_environments_typical_monthly_total(synthesized):
+@pytest.mark.parametrize("synthesis", ["synthesized", "pinned_us_east_1"])
+def test_prints_each_environments_typical_monthly_total(request, synthesis):
+    synthesized = request.getfixturevalue(synthesis)
     directory = Path(synthesized.assembly.directory)
-    lines, priced = typical_costs(directory)
-    expected = estimate_all(load(directory), prices=load_prices(), assumptions=Assumptions())
-    assert priced
-    assert lines[1:] == [f"    {env} (us-east-1): {expected[env].total.typical:,.2f}" for env in ENVIRONMENTS]
+    lines = typical_costs(directory)
+    prices = load_prices()
+    region = synthesized.region if synthesized.pinned else prices.default_region  # agnostic: the table's default
+    if region not in prices.regions:  # a cdk.json pinned to an unpriced region (the test below covers it)
+        assert all(
+            line.endswith(f"({region}): not priced: the price table (prices.json) has us-east-1 only")
+            for line in lines[1:]
+        )
+        return
+    expected = estimate_all(load(directory), prices=prices, assumptions=Assumptions())
+    assert lines[1:] == [f"    {env} ({region}): {expected[env].total.typical:,.2f}" for env in ENVIRONMENTS]
 
 
-def test_an_unpriced_resource_fails_the_report_naming_it(tmp_path):
+def test_an_unpriced_resource_is_named_and_does_not_fail_the_report(tmp_path, capsys):
     (tmp_path / "t.json").write_text(json.dumps({"Resources": {"Db": {"Type": "AWS::RDS::DBInstance"}}}))
     (tmp_path / "manifest.json").write_text(
         json.dumps(
@@ -36,5 +47,23 @@ def test_an_unpriced_resource_fails_the_report_naming_it(tmp_path):
             }
         )
     )
-    lines, priced = typical_costs(tmp_path)
-    assert not priced and "resource type AWS::RDS::DBInstance has no price" in lines[0]
+    (line,) = typical_costs(tmp_path)[1:]
+    assert line.startswith("    qa (us-east-1): no estimate: ") and "AWS::RDS::DBInstance has no price" in line
+    assert main([str(tmp_path)]) == 0
+    assert "AWS::RDS::DBInstance has no price" in capsys.readouterr().out
+
+
+def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pinned_eu_west_1, capsys):
+    lines = typical_costs(pinned_eu_west_1.outdir)
+    assert lines[1:] == [
+        f"    {env} (eu-west-1): not priced: the price table (prices.json) has us-east-1 only" for env in ENVIRONMENTS
+    ]
+    assert main([str(pinned_eu_west_1.outdir)]) == 0
+    assert "not priced" in capsys.readouterr().out
+
+
+def test_a_pinned_environment_of_a_priced_region_is_priced_there(pinned_us_east_1):
+    lines = typical_costs(pinned_us_east_1.outdir)
+    assert len(lines) == 1 + len(ENVIRONMENTS)
+    assert all(line.startswith(f"    {env} (us-east-1): ") for line, env in zip(lines[1:], ENVIRONMENTS, strict=True))
+    assert not any("no estimate" in line or "not priced" in line for line in lines)
