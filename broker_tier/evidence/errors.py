@@ -311,8 +311,8 @@ RULES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Descri
         (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError),
         _text("credentials", "no usable AWS credentials ({error})", CREDENTIAL_HELP),
     ),
-    (WaiterError, lambda error: _classify_waiter(error)),  # type: ignore[arg-type]
-    (ClientError, lambda error: _classify_client_error(error)),  # type: ignore[arg-type]
+    (WaiterError, lambda error: _classify_waiter(error)),
+    (ClientError, lambda error: _classify_client_error(error)),
     (
         (BotoConnectionError, HTTPClientError),
         _text(

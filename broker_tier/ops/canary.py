@@ -354,7 +354,7 @@ class CanaryDrill:
         except _NotReady as problem:
             return Check(name, False, str(problem))
         self.log_group = contract.service_log_group_name(
-            self.resources.environment, contract.worker_process(self.class_name)
+            self.resources.environment, contract.worker_process(self._class())
         )
         self.started = self.now()
         try:
