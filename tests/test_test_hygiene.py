@@ -10,7 +10,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
-NOT_YET_CHECKED = ("worker", "broker_tier/ops", "broker_tier/rehearsal")
+NOT_YET_CHECKED = ("worker",)
 """TEMPORARY (issue 21): folders under tests/ being rewritten on other branches; the lead empties this tuple
 once those land and their vacuous tests are fixed."""
 

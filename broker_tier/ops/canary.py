@@ -1,19 +1,7 @@
-"""Canary traffic for the failover drill: Celery tasks sent straight to the deployed SQS queue at a
-steady rate, and their executions counted in the worker's CloudWatch Logs.
-
-Sending: the reference worker's canary task (``broker_tier_contract.CANARY_TASK``) as the message
-kombu's SQS transport puts on a queue for Celery (task protocol 2): a JSON envelope with the task's
-headers and properties whose ``body`` is the base64 of ``[args, kwargs, embed]``, the whole envelope
-base64-encoded again (kombu's default ``sqs_base64_encoding``). Only boto3 is needed; a test runs a
-real ``celery worker`` on a message sent this way.
-
-Counting: every canary execution logs one ledger line (``CANARY_LEDGER_MARKER`` + JSON) to the
-worker service's log group, which the drill reads with FilterLogEvents. The line is written when
-the task starts, by the container's log driver to CloudWatch Logs: nothing of it goes through the
-Redis being failed over, so a failover cannot lose or fake an entry. It arrives late (the log
-driver sends in batches, then CloudWatch Logs indexes it), so the drill waits a settle time before
-it counts a canary as lost, at least one visibility timeout of the canary's queue, so that a
-message left un-acked comes back and shows as a duplicate instead of hiding.
+"""Canary traffic for the failover drill: the reference worker's canary task sent straight to the deployed SQS
+queue as kombu's SQS transport would (boto3 only), its runs counted from the worker's CloudWatch Logs ledger
+lines, which never go through the Redis being failed over. The count waits a settle time of at least one
+visibility timeout, so a message left un-acked shows as a duplicate instead of hiding.
 """
 
 from __future__ import annotations
@@ -32,15 +20,18 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import broker_tier_contract as contract
-from broker_tier.ops import task_accounting
-from broker_tier.ops.report import Check, Report, utc_now
+from broker_tier.evidence import task_accounting
+from broker_tier.evidence.report import Check, Report, utc_now
+from broker_tier.evidence.task_accounting import RESUME_GOAL_SECONDS, SAMPLE
+from broker_tier.evidence.timeline import PictureUnavailable, Timeline, svg
 from broker_tier.ops.resources import TierResources
-from broker_tier.ops.task_accounting import RESUME_GOAL_SECONDS, SAMPLE
 
 # Margin on top of the queue's visibility timeout before a canary is counted lost: the awslogs
 # driver ships batches every few seconds and FilterLogEvents sees an event once it is indexed.
 LEDGER_DELIVERY_MARGIN_SECONDS = 60.0
 CLOCK_MARGIN = timedelta(minutes=5)
+STALL_SHOWN_SECONDS = 1.0
+"""Stretches without a canary's first run at least this long are drawn as stalls."""
 
 
 def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, origin: str) -> str:
@@ -48,7 +39,7 @@ def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, 
     Celery task ``task`` (task protocol 2, JSON serializer, base64 body and envelope)."""
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     body = base64.b64encode(json.dumps([list(args), {}, embed]).encode()).decode()
-    headers = {
+    headers: dict[str, Any] = {
         "lang": "py",
         "task": task,
         "id": task_id,
@@ -96,6 +87,8 @@ class SentCanary:
     """Unix time the SendMessage call started."""
     error: str | None = None
     """The error SendMessage raised after boto3's retries (a publish error), or None."""
+    returned_at: float | None = None
+    """Unix time the SendMessage call returned (the caller's wait ends)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +131,7 @@ class CanarySender:
         """Send one canary; with ``token`` given (a probe), it is not recorded in ``sent``."""
         record = token is None
         with self._lock:
-            if record:
+            if token is None:
                 self._sequence += 1
                 token = f"{self.run_id}-{self._sequence:06d}"
         task_id = str(uuid.uuid4())
@@ -153,7 +146,7 @@ class CanarySender:
             )
         except (ClientError, BotoCoreError) as failure:
             error = str(failure)
-        canary = SentCanary(token, task_id, sent_at, error)
+        canary = SentCanary(token, task_id, sent_at, error, self.clock())
         if record:
             with self._lock:
                 self.sent.append(canary)
@@ -252,7 +245,7 @@ def account(
     sent: Sequence[SentCanary], executions: Sequence[Execution], *, fault_started_at: float, resumed_from: float | None
 ) -> CanaryAccount:
     """Count ``sent`` canaries against the ledger ``executions`` as the rehearsal counts its tasks
-    (``broker_tier.ops.task_accounting``). Times are Unix times; executions of tokens that were not sent
+    (``broker_tier.evidence.task_accounting``). Times are Unix times; executions of tokens that were not sent
     (another run's) are ignored."""
     sent_by_token = {canary.token: canary for canary in sent}
     mine = [execution for execution in executions if execution.token in sent_by_token]
@@ -361,7 +354,7 @@ class CanaryDrill:
         except _NotReady as problem:
             return Check(name, False, str(problem))
         self.log_group = contract.service_log_group_name(
-            self.resources.environment, contract.worker_process(self.class_name)
+            self.resources.environment, contract.worker_process(self._class())
         )
         self.started = self.now()
         try:
@@ -372,11 +365,12 @@ class CanaryDrill:
             f"class {self.class_name} at {self.options.rate_per_second:g}/s, ledger {self.log_group}, "
             f"settle {self.settle_seconds:g} s"
         )
-        pair = self.resources.queues[self.class_name]
+        class_name = self._class()
+        pair = self.resources.queues[class_name]
         self.sender = CanarySender(
             self.sqs,
             queue_url=pair.queue_url,
-            queue=self.class_name,
+            queue=class_name,
             run_id=self.run_id,
             rate_per_second=self.options.rate_per_second,
         )
@@ -440,12 +434,23 @@ class CanaryDrill:
             return self.options.settle_seconds
         return (self.visibility_timeout or 0) + LEDGER_DELIVERY_MARGIN_SECONDS
 
+    def _class(self) -> str:
+        if self.class_name is None:
+            raise _NotReady("no canary class chosen")
+        return self.class_name
+
+    def _sender(self) -> CanarySender:
+        """The sender ``readiness`` made (an active drill has one)."""
+        if self.sender is None:
+            raise _NotReady("the canary was not made ready")
+        return self.sender
+
     # -- around the fault ---------------------------------------------------------------------
     def start(self) -> None:
         """Start sending and keep sending for the lead time (real time) before the fault."""
         if not self.active:
             return
-        self.sender.start()
+        self._sender().start()
         self.report.say(
             f"canary: sending {self.options.rate_per_second:g}/s to {self.class_name} "
             f"(run {self.run_id}); {self.options.lead_seconds:g} s before the fault"
@@ -473,13 +478,14 @@ class CanaryDrill:
     # -- counting -----------------------------------------------------------------------------
     def _ledger(self) -> list[Execution]:
         # from a little before the drill started: the workers' clocks are not the operator's
-        return read_ledger(self.logs, log_group=self.log_group, run_id=self.run_id, since=self.started - CLOCK_MARGIN)
+        started = self.started or self.now()
+        return read_ledger(self.logs, log_group=self.log_group or "", run_id=self.run_id, since=started - CLOCK_MARGIN)
 
     def verify(self, *, fault_started_at: datetime, resumed_from: datetime | None) -> list[Check]:
         """Wait the settle time (reading the ledger as it fills), count, and check the goals."""
         if not self.active:
             return []
-        sent = list(self.sender.sent)
+        sent = list(self._sender().sent)
         settle, waited = self.settle_seconds, 0.0
         while True:
             executions = self._ledger()
@@ -499,6 +505,7 @@ class CanaryDrill:
             fault_started_at=fault_started_at.timestamp(),
             resumed_from=resumed_from.timestamp() if resumed_from else None,
         )
+        self.draw(sent, executions, fault_started_at=fault_started_at, resumed_from=resumed_from)
         self.report.measurements["canary"] = {
             "class": self.class_name,
             "run_id": self.run_id,
@@ -507,6 +514,35 @@ class CanaryDrill:
             **result.as_dict(),
         }
         return self.goals(result, settle)
+
+    def draw(
+        self,
+        sent: list[SentCanary],
+        executions: list[Execution],
+        *,
+        fault_started_at: datetime,
+        resumed_from: datetime | None,
+    ) -> None:
+        """The canaries' timeline picture, beside the drill's report."""
+        mine = {canary.token for canary in sent}
+        firsts = task_accounting.first_runs((e.token, e.at) for e in executions if e.token in mine)
+        fault_at = fault_started_at.timestamp()
+        events = [(fault_at, "fault started")]
+        if resumed_from is not None:
+            events.append((resumed_from.timestamp(), "failover completed"))
+        gaps = task_accounting.stalls(firsts.values(), start=fault_at)
+        timeline = Timeline(
+            title=f"canaries through class {self.class_name}, {self.options.rate_per_second:g}/s",
+            origin=min((canary.sent_at for canary in sent), default=fault_at),
+            published=[(c.sent_at, c.returned_at or c.sent_at, c.error is None) for c in sent],
+            first_runs=list(firsts.values()),
+            events=events,
+            stalls=[(end - length, end) for length, end in gaps if length >= STALL_SHOWN_SECONDS],
+        )
+        try:
+            self.report.pictures["canary-timeline"] = svg(timeline)
+        except PictureUnavailable as error:
+            self.report.say(f"no canary timeline picture: {error}")
 
     def goals(self, result: CanaryAccount, settle: float) -> list[Check]:
         """The sqs-mode goals of the rehearsal, for the drill."""

@@ -21,11 +21,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
+from broker_tier.evidence.report import Report, latest_report
 from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.command import Command, environment_name
-from broker_tier.ops.errors import SETTING_ERRORS, blame_setting, exit_code_table
-from broker_tier.ops.report import Report, latest_report
 from broker_tier.ops.resources import discover_from_options
 
 COMMANDS: tuple[Command, ...] = (
@@ -38,6 +38,8 @@ COMMANDS: tuple[Command, ...] = (
     cost.COMMAND,
 )
 DEFAULT_REPORT_DIR = Path("drill-reports")
+CLIENT_SETTING_ERRORS: tuple[type[Exception], ...] = (ValueError, *SETTING_ERRORS)
+"""What making the AWS session and clients raises for a setting it cannot use (``_clients``)."""
 EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 
 
@@ -97,7 +99,7 @@ def _clients(args: argparse.Namespace) -> tuple[dict, AwsTarget]:
     file has been read, and no request made. One no setting holds is raised as it is (exit 8)."""
     try:
         return make_clients(args.region, args.profile)
-    except (ValueError, *SETTING_ERRORS) as error:
+    except CLIENT_SETTING_ERRORS as error:
         setting = blame_setting(error, region_option=args.region, profile=args.profile)
         if setting is None:
             raise
@@ -134,9 +136,9 @@ def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
         else:
             report = command.run(args, None, None)
     except (Exception, KeyboardInterrupt) as error:  # every failure ends in a report, a line and an exit code
-        report = latest_report()
-        if report is None or report is before or report.finished_at is not None:
-            report = _stand_in_report(args, command)
+        latest = latest_report()
+        stale = latest is None or latest is before or latest.finished_at is not None
+        report = _stand_in_report(args, command) if stale or latest is None else latest
         report.abort(error)
     report.invocation.update({key: value for key, value in invocation.items() if value is not None})
     if args.debug and report.exception is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import broker_tier_contract as contract
-from broker_tier.ops.report import Report
+from broker_tier.evidence.report import Report
 from broker_tier.ops.resources import TierResources
 
 
@@ -16,7 +17,7 @@ class Command:
     """One subcommand. For an AWS command the CLI adds the options every such command shares
     (``--env``, ``--dry-run``, ...) and finds the environment's resources; for every command it
     writes the report ``run`` returns, and turns any exception into a one-line cause, an exit code and a
-    report (``broker_tier.ops.errors``): a command need not handle errors itself. A command that changes
+    report (``broker_tier.evidence.errors``): a command need not handle errors itself. A command that changes
     something calls ``Report.plan_steps`` right before the change, so that a failure after it is reported
     as ``aborted`` (exit 3)."""
 
@@ -26,9 +27,9 @@ class Command:
     """One line for ``--help``."""
     add_arguments: Callable[[argparse.ArgumentParser], None]
     """Adds the command's own options."""
-    run: Callable[[argparse.Namespace, TierResources | None, dict | None], Report]
-    """Runs it against the discovered resources with the boto3 clients (by service name); an
-    offline command gets None for both."""
+    run: Callable[[argparse.Namespace, Any, Any], Report]
+    """Runs it against the discovered resources (``TierResources``) with the boto3 clients (a dict by service
+    name); an offline command gets None for both."""
     aws: bool = True
     """False: the command runs offline (no credentials, no stacks read); the CLI adds none of the
     AWS options and makes no client."""

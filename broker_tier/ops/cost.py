@@ -17,9 +17,9 @@ from pathlib import Path
 
 from broker_tier.cost import compare, estimate, render, templates, what_if
 from broker_tier.cost.prices import CostError, load_prices
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Report
 from broker_tier.ops.command import Command, environment_name, number
-from broker_tier.ops.errors import OpsError
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 
 # The assumptions a user sets on the command line: option, metavar, help (the default is appended).
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
         dry_run=False,
     )
     try:
-        directory = args.cdk_out or templates.synthesize(cdk_json=cdk_json, environment=args.env)
+        directory = args.cdk_out or templates.synthesize(cdk_json=cdk_json or _default_cdk_json(), environment=args.env)
         current = estimate.estimate_all(
             templates.load(directory),
             prices=prices,
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace, _resources: TierResources | None, _clients: di
         print(render.text(current, prices, assumptions), end="")
         if changes is not None:
             print()
-            print(render.comparison_text(changes, base_label=base_label, base_note=base_note), end="")
+            print(render.comparison_text(changes, base_label=base_label or "", base_note=base_note), end="")
         if savings is not None:
             print()
             print(render.what_if_text(savings, current), end="")

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
-from broker_tier.ops.errors import OpsError
 from broker_tier.ops.replication_group import GroupState, describe_group, wait_until_available
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import TierResources
 
 
@@ -74,18 +74,21 @@ class Failback:
                 "AutomaticFailoverEnabled": before.automatic_failover == "enabled",
             }
             report.measurements.update({"target_primary": target, "original_settings": original})
+            node = before.node(target)
+            if node is None:
+                raise OpsError(f"{target} is not a node of {self.group_id} ({before.describe()})")
             ready = report.add_checks(
                 report.steady_state,
                 [
                     Check("replication_group_available", before.status == "available", f"status is {before.status}"),
                     Check(
                         "target_is_a_replica",
-                        before.node(target).role != "primary",
-                        f"{target} is {before.node(target).role} in {before.node(target).zone}",
+                        node.role != "primary",
+                        f"{target} is {node.role} in {node.zone}",
                     ),
                 ],
             )
-            if before.node(target).role == "primary":
+            if node.role == "primary":
                 report.finish("passed", f"nothing to do: {target} is already the primary")
                 return report
             if not ready:
@@ -102,7 +105,7 @@ class Failback:
             ):
                 return report
             self._fail_back(target, original)
-        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.evidence.errors
             report.abort(error)
         return report
 

@@ -1,11 +1,6 @@
-"""The failover drill: steady state, the fault (TestFailover, or AWS FIS's AZ power interruption),
-the events as they arrive, canary traffic through the deployed queues, and the verification.
-
-Hypothesis: a failover of the primary to a replica in another AZ loses no task. The drill holds
-it when, afterwards, the new primary is in another AZ, the worker and Beat services are steady,
-no dead-letter queue grew, no alarm of the tier fired, and (sqs broker mode) every canary sent
-while it ran ran exactly once, none failed to publish, and work resumed within the goal after
-ElastiCache reported the failover completed (``broker_tier.ops.canary``).
+"""The failover drill: steady state, the fault (``drill_faults``), the events as they arrive, canary traffic, and
+the verification. Hypothesis: a failover to a replica in another AZ loses no task; it holds when the new primary
+is in another AZ, the services are steady, no dead-letter queue grew, no alarm fired, and every canary ran once.
 """
 
 from __future__ import annotations
@@ -20,19 +15,18 @@ from datetime import datetime, timedelta
 from botocore.exceptions import WaiterError
 
 import broker_tier_contract as contract
+from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.canary import CanaryDrill, CanaryOptions
 from broker_tier.ops.command import Command, non_negative, positive
-from broker_tier.ops.fault_injection import AzPowerFault, FaultAborted
+from broker_tier.ops.drill_faults import FAULTS, FaultAborted, FaultContext, make_fault
 from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, alarms_in_alarm, queue_counts
 from broker_tier.ops.replication_group import (
-    FAILOVER_CALLED,
     FAILOVER_COMPLETED,
     GroupState,
     describe_group,
     events_since,
     wait_until_available,
 )
-from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
 
 # How far back the replication-lag check looks (ElastiCache publishes every 60 s).
@@ -64,47 +58,44 @@ class DrillTimeout(TimeoutError):
     pass
 
 
-class ElastiCacheTestFailover:
-    """ElastiCache TestFailover on the group's node group: what the drill calls and checks for it."""
+class _Deadline:
+    """The drill's time-out, on the report's clock (elapsed seconds since the fault was injected)."""
 
-    name = "test-failover"
-    extra_timeout_seconds = 0.0
-    detects_role_change = False  # its events are the signal
-    expected_alarms: frozenset[str] = frozenset()  # a failover of a healthy group sets off no alarm
+    def __init__(self, report: Report, seconds: float) -> None:
+        self.report, self.seconds, self.start = report, seconds, report.elapsed()
 
-    def __init__(self, drill: FailoverDrill) -> None:
-        self.drill = drill
+    def elapsed(self) -> float:
+        return round(self.report.elapsed() - self.start, 1)
 
-    def steady_state(self, group: GroupState) -> list[Check]:
-        return [self.drill.check_failover_budget()]
+    def remaining(self) -> float:
+        return self.seconds - (self.report.elapsed() - self.start)
 
-    def plan(self, group: GroupState) -> str:
-        return (
-            f"TestFailover on {group.group_id}, node group {group.node_group_id} "
-            f"(primary {group.primary.cluster_id} in {group.primary.zone})"
-        )
-
-    def inject(self, group: GroupState) -> None:
-        self.drill.elasticache.test_failover(ReplicationGroupId=group.group_id, NodeGroupId=group.node_group_id)
-        self.drill.report.say(f"TestFailover called for node group {group.node_group_id}")
-
-    def status(self) -> str:
-        return ""
-
-    def finished(self) -> bool:
-        return True
-
-    def verification(self) -> list[Check]:
-        return []
+    def check(self, what: str) -> None:
+        if self.remaining() <= 0:
+            raise DrillTimeout(f"{what} within {self.seconds:g} s")
 
 
-FAULTS = {ElastiCacheTestFailover.name: ElastiCacheTestFailover, AzPowerFault.name: AzPowerFault}
+class _EventFollower:
+    """The replication group's events since the fault, each said once; notes "failover completed" on the drill."""
 
+    def __init__(self, drill: FailoverDrill, before: GroupState, *, since: datetime) -> None:
+        self.drill, self.since = drill, since
+        self.members = {before.group_id, *(n.cluster_id for n in before.nodes)}
+        self.seen: set[tuple] = set()
 
-def make_fault(name: str, drill: FailoverDrill):
-    if name not in FAULTS:
-        raise ValueError(f"fault {name!r} is not one of {', '.join(sorted(FAULTS))}")
-    return FAULTS[name](drill)
+    def follow(self) -> bool:
+        """Say the new events; true once the failover has completed (by event or by role change)."""
+        drill = self.drill
+        for event in events_since(drill.elasticache, self.since - timedelta(minutes=1)):
+            key = (event["SourceIdentifier"], event["Date"], event["Message"])
+            if event["SourceIdentifier"] not in self.members or key in self.seen:
+                continue
+            self.seen.add(key)
+            drill.report.say(event["Message"], source=f"elasticache:{event['SourceIdentifier']}", at=event["Date"])
+            if FAILOVER_COMPLETED.search(event["Message"]) and drill.completed_at is None:
+                drill.completed_at = event["Date"]
+                drill.report.measurements["failover_completed_seen_in"] = "event"
+        return drill.completed_at is not None
 
 
 class FailoverDrill:
@@ -125,7 +116,18 @@ class FailoverDrill:
         self.clients = clients
         self.resources, self.options, self.report = resources, options, report
         self.sleep, self.now = sleep or time.sleep, now
-        self.fault = make_fault(options.fault, self)
+        self.fault = make_fault(
+            options.fault,
+            FaultContext(
+                elasticache=self.elasticache,
+                fis=clients.get("fis"),
+                az_power_template_ids=tuple(resources.az_power_template_ids),
+                failover_budget=options.failover_budget,
+                drill_label=f"failover {report.started_at}",
+                say=report.say,
+                now=now,
+            ),
+        )
         self.canary = (
             None
             if options.canary is None
@@ -257,28 +259,13 @@ class FailoverDrill:
         return Check(name, True, ", ".join(f"{k}: {v}" for k, v in depths.items()), depths)
 
     def alarms_in_alarm(self) -> list[str]:
-        return alarms_in_alarm(self.cloudwatch, self.resources.alarm_name_prefix)
+        return alarms_in_alarm(self.cloudwatch, self.resources.alarm_name_prefix or "")
 
     def check_alarms(self) -> Check:
         if not self.resources.alarm_name_prefix:
             return Check("no_alarm_in_alarm", None, "alarm prefix unknown (Monitoring stack not deployed)")
         firing = self.alarms_in_alarm()
         return Check("no_alarm_in_alarm", not firing, f"in ALARM: {', '.join(firing) or 'none'}", firing)
-
-    def check_failover_budget(self) -> Check:
-        end = self.now()
-        calls = [
-            e
-            for e in events_since(self.elasticache, end - timedelta(hours=24), end, source_type="replication-group")
-            if FAILOVER_CALLED.search(e["Message"])
-        ]
-        budget = self.options.failover_budget
-        return Check(
-            "test_failover_budget",
-            len(calls) < budget,
-            f"{len(calls)} TestFailover call(s) in the last 24 h; budget {budget}",
-            len(calls),
-        )
 
     # -- the drill ----------------------------------------------------------------------------
     def run(self) -> Report:
@@ -313,7 +300,7 @@ class FailoverDrill:
             )
         except FaultAborted as error:  # the experiment ended badly on its own: its reason, exit 3
             report.finish("aborted", str(error))
-        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.evidence.errors
             report.abort(error)
         return report
 
@@ -341,76 +328,74 @@ class FailoverDrill:
         return steps
 
     def failover(self, before: GroupState) -> datetime:
-        report, options, group_id = self.report, self.options, before.group_id
-        timeout = options.timeout_seconds + self.fault.extra_timeout_seconds
+        """Inject the fault and follow it to "available" again; returns when it was injected."""
+        timeout = self.options.timeout_seconds + self.fault.extra_timeout_seconds
         called_at = self.now()
-        start = report.elapsed()
+        deadline = _Deadline(self.report, timeout)
         self.fault.inject(before)
-        members = {group_id, *(n.cluster_id for n in before.nodes)}
-        seen: set[tuple] = set()
+        events = _EventFollower(self, before, since=called_at)
+        self._await_failover_completed(before, events, deadline)
+        self._await_fault_end(events, deadline)
+        self._await_available(before.group_id, deadline)
+        events.follow()
+        return called_at
 
-        def follow_events() -> bool:
-            for event in events_since(self.elasticache, called_at - timedelta(minutes=1)):
-                key = (event["SourceIdentifier"], event["Date"], event["Message"])
-                if event["SourceIdentifier"] in members and key not in seen:
-                    seen.add(key)
-                    report.say(event["Message"], source=f"elasticache:{event['SourceIdentifier']}", at=event["Date"])
-                    if FAILOVER_COMPLETED.search(event["Message"]) and self.completed_at is None:
-                        self.completed_at = event["Date"]
-                        report.measurements["failover_completed_seen_in"] = "event"
-            return self.completed_at is not None
+    def _progress(self) -> str:
+        return self.canary.progress() if self.canary else ""
 
-        def role_changed(group: GroupState) -> bool:
-            """For faults without a documented event: the primary moved (unless the event came meanwhile)."""
-            moved = group.primary is not None and group.primary.cluster_id != before.primary.cluster_id
-            if not (moved and self.fault.detects_role_change) or follow_events():
-                return self.completed_at is not None
-            self.completed_at = self.now()
-            report.measurements["failover_completed_seen_in"] = (
-                f"role change (DescribeReplicationGroups, every {poll:g} s)"
-            )
-            report.say(f"primary is now {group.primary.cluster_id} in {group.primary.zone}")
-            return True
-
-        # Without an event the role change marks "failover completed": poll it closely, since the
-        # canaries' resumption is measured from it.
-        poll = min(options.poll_seconds, ROLE_POLL_SECONDS) if self.fault.detects_role_change else options.poll_seconds
-        while not follow_events():
-            if report.elapsed() - start >= timeout:
-                raise DrillTimeout(f"no 'failover completed' event within {timeout:g} s")
-            group = describe_group(self.elasticache, group_id)
-            if role_changed(group):
+    def _await_failover_completed(self, before: GroupState, events: _EventFollower, deadline: _Deadline) -> None:
+        """Until ElastiCache's "failover completed" event, or for faults without a documented event, until the
+        primary moves (polled closely then, since the canaries' resumption is measured from it)."""
+        poll = self.options.poll_seconds
+        if self.fault.detects_role_change:
+            poll = min(poll, ROLE_POLL_SECONDS)
+        while not events.follow():
+            deadline.check("no 'failover completed' event")
+            group = describe_group(self.elasticache, before.group_id)
+            if self.fault.detects_role_change and self._role_changed(before, group, events, poll):
                 break
-            report.say(
-                f"waiting for the failover; group status {group.status}{self.fault.status()}"
-                f"{self.canary.progress() if self.canary else ''}"
+            self.report.say(
+                f"waiting for the failover; group status {group.status}{self.fault.status()}{self._progress()}"
             )
             self.sleep(poll)
-        report.measurements["seconds_to_failover_completed"] = round(report.elapsed() - start, 1)
+        self.report.measurements["seconds_to_failover_completed"] = deadline.elapsed()
 
-        while not self.fault.finished():  # an experiment runs on after the failover (TestFailover has ended)
-            if report.elapsed() - start >= timeout:
-                raise DrillTimeout(f"the fault did not end within {timeout:g} s")
+    def _role_changed(self, before: GroupState, group: GroupState, events: _EventFollower, poll: float) -> bool:
+        """The primary moved: that marks "failover completed" (unless the event came meanwhile)."""
+        if group.primary is None or group.primary.cluster_id == before.the_primary.cluster_id:
+            return False
+        if events.follow():
+            return True
+        self.completed_at = self.now()
+        self.report.measurements["failover_completed_seen_in"] = (
+            f"role change (DescribeReplicationGroups, every {poll:g} s)"
+        )
+        self.report.say(f"primary is now {group.primary.cluster_id} in {group.primary.zone}")
+        return True
+
+    def _await_fault_end(self, events: _EventFollower, deadline: _Deadline) -> None:
+        """An experiment runs on after the failover (TestFailover has ended already)."""
+        while not self.fault.finished():
+            deadline.check("the fault did not end")
             status = self.fault.status()
-            follow_events()
+            events.follow()
             if self.fault.finished():
-                report.say(f"the fault ended{status}")
-                break
-            report.say(f"waiting for the fault to end{status}{self.canary.progress() if self.canary else ''}")
-            self.sleep(options.poll_seconds)
+                self.report.say(f"the fault ended{status}")
+                return
+            self.report.say(f"waiting for the fault to end{status}{self._progress()}")
+            self.sleep(self.options.poll_seconds)
 
-        remaining = timeout - (report.elapsed() - start)
-        report.say(f"waiting for 'available' (boto3 waiter replication_group_available, up to {remaining:.0f} s)")
+    def _await_available(self, group_id: str, deadline: _Deadline) -> None:
+        remaining = deadline.remaining()
+        self.report.say(f"waiting for 'available' (boto3 waiter replication_group_available, up to {remaining:.0f} s)")
         try:
             wait_until_available(
-                self.elasticache, group_id, delay_seconds=options.poll_seconds, timeout_seconds=remaining
+                self.elasticache, group_id, delay_seconds=self.options.poll_seconds, timeout_seconds=remaining
             )
         except WaiterError as error:
-            raise DrillTimeout(f"not 'available' again within {timeout:g} s ({error})") from None
-        report.measurements["seconds_to_available"] = round(report.elapsed() - start, 1)
-        report.measurements["poll_interval_seconds"] = options.poll_seconds
-        follow_events()
-        return called_at
+            raise DrillTimeout(f"not 'available' again within {deadline.seconds:g} s ({error})") from None
+        self.report.measurements["seconds_to_available"] = deadline.elapsed()
+        self.report.measurements["poll_interval_seconds"] = self.options.poll_seconds
 
     # -- verification -------------------------------------------------------------------------
     def verify(self, before: GroupState, dead_before: dict[str, int], called_at: datetime) -> list[Check]:
@@ -424,7 +409,7 @@ class FailoverDrill:
 
     def check_new_primary(self, before: GroupState) -> Check:
         after = describe_group(self.elasticache, before.group_id)
-        old, new = before.primary, after.primary
+        old, new = before.the_primary, after.primary
         if new is None:
             return Check("new_primary_in_another_az", False, f"no primary after the failover ({after.describe()})")
         return Check(

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
 from broker_tier.ops.readings import queue_counts
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import (
     OpsError,
     QueuePair,
@@ -65,7 +65,7 @@ class Redrive:
                         "no_move_task_running",
                         not running,
                         "SQS runs one move task per queue at a time"
-                        + (f"; running: {latest.get('TaskHandle')}" if running else ""),
+                        + (f"; running: {latest.get('TaskHandle')}" if running and latest else ""),
                     )
                 ],
             )
@@ -85,13 +85,13 @@ class Redrive:
             ):
                 return report
             self.move()
-        except Exception as error:  # its cause, remedy and exit code: broker_tier.ops.errors
+        except Exception as error:  # its cause, remedy and exit code: broker_tier.evidence.errors
             report.abort(error)
         return report
 
     def move(self) -> None:
         report, pair = self.report, self.pair
-        params = {"SourceArn": pair.dead_letter_arn, "DestinationArn": pair.queue_arn}
+        params: dict[str, str | int] = {"SourceArn": pair.dead_letter_arn, "DestinationArn": pair.queue_arn}
         if self.options.rate:
             params["MaxNumberOfMessagesPerSecond"] = self.options.rate
         handle = self.sqs.start_message_move_task(**params)["TaskHandle"]

@@ -1,9 +1,8 @@
 """``broker-tier-ops rehearse``: count every task through a primary switch, on loopback (no AWS).
 
-See ``broker_tier.rehearsal`` for what runs and the README's "Failover rehearsal" for the figures.
-Exit code 0 when the goals of the broker mode and fault hold, 1 when one does not, 2 when the
-rehearsal cannot run here (e.g. no ``redis-server``), 3 when it stopped after publishing had started
-(aborted: no figures; the logs are kept).
+The one ops module that reaches ``broker_tier.rehearsal`` (imported when the command runs). Exit code 0 when the
+goals hold (in every run), 1 when one does not, 2 when the rehearsal cannot run here or a goal could not fail in
+the set-up asked for, 3 when it stopped after publishing had started (aborted; the logs are kept).
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.command import Command, environment_name, non_negative, positive
-from broker_tier.ops.report import Report
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -29,8 +28,8 @@ def _override(text: str) -> tuple[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from broker_tier.rehearsal.faults import FAULTS
-    from broker_tier.rehearsal.runner import BROKERS, RehearsalOptions
+    from broker_tier.rehearsal.faults import BROKERS, FAULTS
+    from broker_tier.rehearsal.runner import RehearsalOptions
 
     defaults = RehearsalOptions()
     parser.add_argument(
@@ -42,10 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fault",
-        choices=tuple(FAULTS),
+        choices=tuple(fault.name for fault in FAULTS),
         default=defaults.fault,
-        help="promote: as TestFailover; power-loss: the primary's node disappears; reboot: the "
-        f"primary restarts empty, no failover (default: {defaults.fault})",
+        help="; ".join(f"{fault.name}: {fault.help}" for fault in FAULTS) + f" (default: {defaults.fault})",
+    )
+    parser.add_argument(
+        "--split-window",
+        type=non_negative(float),
+        default=defaults.split_window_seconds,
+        metavar="SECONDS",
+        help="promote: seconds both nodes take writes, from the replica's promotion to the old primary's demotion "
+        f"(default: {defaults.split_window_seconds:g}; docs/decisions/rehearsal-split-window.md)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=positive(int, 1000),
+        default=1,
+        help="rehearse this many times and report each figure's range (every run's report is written too) (default: 1)",
     )
     parser.add_argument(
         "--dns-delay",
@@ -135,11 +147,13 @@ def _interrupt(signum, _frame) -> None:
 
 def run(args: argparse.Namespace, _resources, _clients) -> Report:
     from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
+    from broker_tier.rehearsal.series import run_series
 
     options = RehearsalOptions(
         broker=args.broker,
         fault=args.fault,
         dns_delay_seconds=args.dns_delay,
+        split_window_seconds=args.split_window,
         rate=args.rate,
         before_seconds=args.before,
         after_seconds=args.after,
@@ -156,7 +170,7 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
     # redis-servers, moto and the workers it started instead of leaving them behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        report = rehearse(options)
+        report = rehearse(options) if args.runs == 1 else run_series(options, args.runs, report_dir=args.report_dir)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.json:
@@ -167,7 +181,7 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
 COMMAND = Command(
     name="rehearse",
     help="failover rehearsal on loopback: two redis-servers behind a DNS-like endpoint, real Celery workers "
-    "from the synthesized task definition, canary tasks counted through promote, power-loss or reboot",
+    "from the synthesized task definition, canary tasks counted through a fault (--fault)",
     add_arguments=add_arguments,
     run=run,
     aws=False,

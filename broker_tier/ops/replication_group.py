@@ -6,6 +6,9 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from broker_tier.evidence.errors import OpsError
 
 # Event texts vary between engine versions ("Failover from primary node P to replica node R
 # completed", older "Failover to replica node R completed"): match loosely.
@@ -59,6 +62,13 @@ class GroupState:
         return next((node for node in self.nodes if node.role == "primary"), None)
 
     @property
+    def the_primary(self) -> Node:
+        """The primary; refused (nothing changed) when the group has none, which the steady state checks first."""
+        if self.primary is None:
+            raise OpsError(f"{self.group_id} has no primary node ({self.describe()})")
+        return self.primary
+
+    @property
     def replicas(self) -> list[Node]:
         return [node for node in self.nodes if node.role == "replica"]
 
@@ -78,7 +88,7 @@ def events_since(
     elasticache, start: datetime, end: datetime | None = None, *, source_type: str | None = None
 ) -> list[dict]:
     """ElastiCache events from ``start`` on (DescribeEvents keeps 14 days), oldest first."""
-    params = {"StartTime": start}
+    params: dict[str, Any] = {"StartTime": start}
     if end is not None:
         params["EndTime"] = end
     if source_type:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 import broker_tier_contract as contract
-from broker_tier.ops.errors import OpsError
+from broker_tier.evidence.errors import OpsError
 
 __all__ = [
     "QueuePair",

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TextIO
 
+from broker_tier.evidence.errors import classify
+from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.command import Command
-from broker_tier.ops.errors import classify
 from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, MetricQuery, alarms_in_alarm, latest_values, queue_counts
 from broker_tier.ops.replication_group import describe_group
-from broker_tier.ops.report import Check, Report, utc_now
 from broker_tier.ops.resources import TierResources
 
 METRIC_WINDOW = timedelta(minutes=15)
@@ -274,15 +274,15 @@ def render(status: TierStatus, checks: list[Check]) -> str:
             )
     if status.services:
         lines.append(f"services  {'service':<34}running/desired")
-        for row in status.services:
+        for service in status.services:
             count = (
                 "missing"
-                if row.missing
-                else f"{_number(row.running)}/{_number(row.desired)}"
-                + (f" ({row.pending} pending)" if row.pending else "")
-                + (f" ({row.deployments} deployments)" if row.deployments and row.deployments > 1 else "")
+                if service.missing
+                else f"{_number(service.running)}/{_number(service.desired)}"
+                + (f" ({service.pending} pending)" if service.pending else "")
+                + (f" ({service.deployments} deployments)" if service.deployments and service.deployments > 1 else "")
             )
-            lines.append(f"          {row.service_name:<34}{count}")
+            lines.append(f"          {service.service_name:<34}{count}")
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
     for section, why in status.unavailable.items():

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import broker_tier_contract as contract
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.command import Command, positive
-from broker_tier.ops.errors import OpsError
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import TierResources
 
 EXEC_AGENT = "ExecuteCommandAgent"
@@ -61,7 +61,9 @@ class ToolboxRun:
 
     def run(self) -> Report:
         report, resources, toolbox = self.report, self.resources, self.resources.toolbox
-        cluster = resources.cluster_name
+        cluster, host, port = resources.cluster_name, resources.redis_endpoint, resources.redis_port
+        if toolbox is None or cluster is None or host is None or port is None:
+            raise OpsError("the toolbox task, the cluster or the Redis endpoint is unknown: deploy the stacks first")
         if report.plan_steps(
             [
                 f"RunTask {toolbox.task_definition_arn} on {cluster} (Fargate, ECS Exec on, subnets "
@@ -72,7 +74,7 @@ class ToolboxRun:
         ):
             return report
         # AWS errors and waiter time-outs end the command through the CLI's shared classification
-        # (broker_tier.ops.errors): after RunTask that is "aborted", with the stop line already printed.
+        # (broker_tier.evidence.errors): after RunTask that is "aborted", with the stop line already printed.
         task_arn = self._run_task(cluster, toolbox)
         if task_arn is None:
             return report
@@ -89,9 +91,7 @@ class ToolboxRun:
         )
         report.say(f"task running: {task_arn}")
         agent_ready = self._wait_for_exec_agent(cluster, task_arn)
-        connect = connect_command(
-            cluster=cluster, task_arn=task_arn, host=resources.redis_endpoint, port=resources.redis_port
-        )
+        connect = connect_command(cluster=cluster, task_arn=task_arn, host=host, port=port)
         report.measurements.update({"connect": connect, "log_group": toolbox.log_group_name})
         report.add_checks(
             report.verification,
@@ -180,7 +180,8 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
             f"{contract.stack_name(args.env, contract.STATE)} and "
             f"{contract.stack_name(args.env, contract.COMPUTE)} first"
         )
-    report = Report("toolbox", args.env, resources.toolbox.task_definition_arn, args.dry_run)
+    target = resources.toolbox.task_definition_arn if resources.toolbox else "-"
+    report = Report("toolbox", args.env, target, args.dry_run)
     return ToolboxRun(clients["ecs"], resources, report, timeout_seconds=args.timeout).run()
 
 

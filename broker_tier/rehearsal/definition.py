@@ -1,12 +1,6 @@
-"""What the synthesized templates give one worker container, mirrored onto loopback.
-
-The rehearsal starts its workers from the worker task definition the stack synthesizes: the same
-command, the same variable names and values, the same secret. Values CloudFormation would fill in
-at deploy time (the queue URLs, the primary endpoint's address, the region, the AUTH token secret)
-are resolved through the templates to the resource they name, and only those resources are
-replaced by their loopback stand-ins (:class:`LoopbackBindings`). A value the rehearsal cannot
-trace to such a resource stops it with an error, so a new variable in the stack cannot slip by
-unmirrored.
+"""What the synthesized templates give one worker container, mirrored onto loopback: the same command, variables
+and secret, with only the resources CloudFormation would fill in (queue URLs, the primary endpoint, the region,
+the AUTH token) replaced by their loopback stand-ins. A value it cannot trace stops it, so none slips by.
 """
 
 from __future__ import annotations

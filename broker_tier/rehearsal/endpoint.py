@@ -1,14 +1,9 @@
 """The primary endpoint on loopback: a TCP forwarder that behaves as a DNS name does in a failover.
 
-ElastiCache's primary endpoint is a DNS name; a failover moves the record to the promoted node
-("ElastiCache also propagates the DNS name of the promoted replica", AWS's "Minimizing downtime
-with Multi-AZ"). Moving a record changes where *new* connections go; connections already open stay
-with the node they reached, which is why clients of a demoted primary keep getting ``READONLY``.
-This forwarder does exactly that: each accepted connection is piped to the node the name points at
-when it was opened, :meth:`Endpoint.point_at` changes only what later connections reach, and
-:meth:`Endpoint.fail` resets the connections of a node that lost power (and any opened to it
-before the name moves), as clients see after an AZ power interruption. Bytes pass through
-untouched, so TLS runs end to end between the clients and the nodes.
+A failover moves the name's record to the promoted node: new connections go there, open ones stay with the node
+they reached (which is why clients of a demoted primary get ``READONLY``). A node can also fail loudly (``fail``:
+its connections reset, new ones refused) or go silent (``silence``: nothing forwarded either way, nothing closed).
+Bytes pass through untouched, so TLS runs end to end. See docs/decisions/rehearsal-silent-primary.md.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ import socket
 import struct
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Address = tuple[str, int]
 CONNECT_TIMEOUT_SECONDS = 2
@@ -29,7 +24,8 @@ CHUNK = 65536
 class _Link:
     target: Address
     client: asyncio.StreamWriter
-    upstream: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter | None
+    pumps: list[asyncio.Future] = field(default_factory=list)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -51,6 +47,8 @@ class Endpoint:
         target: the node the name points at now.
         opened: connections accepted, by the node they went to.
         reset_count: connections reset by :meth:`fail`.
+        silenced_count: connections left hanging by :meth:`silence` (open ones, and new ones while the name
+            pointed at the silent node).
     """
 
     def __init__(self, target: Address, *, host: str = "127.0.0.1") -> None:
@@ -58,7 +56,10 @@ class Endpoint:
         self.port = 0
         self.opened: Counter[Address] = Counter()
         self.reset_count = 0
+        self.silenced_count = 0
         self._dead: set[Address] = set()
+        self._silent: set[Address] = set()
+        self._hanging: list[_Link] = []
         self._links: set[_Link] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rehearsal-endpoint", daemon=True)
@@ -77,6 +78,12 @@ class Endpoint:
         """``target`` lost power: reset every connection to it, and reset new ones while the name
         still points at it. Returns the number of connections reset."""
         return self._call(self._fail(target))
+
+    def silence(self, target: Address) -> int:
+        """``target`` goes silent, for good: open connections to it stop forwarding both ways and stay open, and
+        new ones opened while the name points at it are accepted and never answered. Returns the connections
+        left hanging now."""
+        return self._call(self._silence(target))
 
     def revive(self, target: Address) -> None:
         """``target`` is reachable again (a rebooted node): new connections to it are forwarded."""
@@ -101,19 +108,38 @@ class Endpoint:
         for link in doomed:
             self._links.discard(link)
             _reset(link.client)
-            _reset(link.upstream)
+            if link.upstream is not None:
+                _reset(link.upstream)
         self.reset_count += len(doomed)
         return len(doomed)
+
+    async def _silence(self, target: Address) -> int:
+        self._silent.add(target)
+        doomed = [link for link in self._links if link.target == target]
+        for link in doomed:
+            self._hang(link)
+        return len(doomed)
+
+    def _hang(self, link: _Link) -> None:
+        """Stop forwarding ``link`` without closing its client side (the node's side may close: nobody hears)."""
+        self._links.discard(link)
+        self._hanging.append(link)
+        self.silenced_count += 1
+        for pump in link.pumps:
+            pump.cancel()
 
     async def _revive(self, target: Address) -> None:
         self._dead.discard(target)
 
     async def _shutdown(self) -> None:
-        self._server.close()
-        for link in list(self._links):
+        if self._server is not None:
+            self._server.close()
+        for link in [*self._links, *self._hanging]:
             _reset(link.client)
-            _reset(link.upstream)
+            if link.upstream is not None:
+                _reset(link.upstream)
         self._links.clear()
+        self._hanging.clear()
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in pending:
             task.cancel()
@@ -121,6 +147,9 @@ class Endpoint:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target = self.target
+        if target in self._silent:
+            self._hang(_Link(target, writer, None))
+            return
         if target in self._dead:
             self.reset_count += 1
             _reset(writer)
@@ -133,16 +162,16 @@ class Endpoint:
         self.opened[target] += 1
         link = _Link(target, writer, up_writer)
         self._links.add(link)
-        pumps = [
+        link.pumps = [
             asyncio.ensure_future(self._pump(reader, up_writer)),
             asyncio.ensure_future(self._pump(up_reader, writer)),
         ]
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(link.pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for pump in pumps:
+            for pump in link.pumps:
                 pump.cancel()
-            if link in self._links:  # one side closed: close the other (not reset by fail())
+            if link in self._links:  # one side closed: close the other (not reset by fail(), not silenced)
                 self._links.discard(link)
                 for side in (writer, up_writer):
                     side.close()

@@ -1,110 +1,108 @@
-"""The faults a rehearsal injects into its Redis pair and endpoint.
+"""The rehearsal's faults, one record each: the CLI's choices and help, ``scripts/rehearse-all.sh``, the docs'
+tables and the goals all come from here. Adding one: docs/rehearsal.md, "Adding a fault".
 
-- ``promote``: what ElastiCache's TestFailover does. The replica is promoted (``REPLICAOF NO ONE``)
-  and the old primary becomes its replica, so writes on connections still open to it get
-  ``READONLY``; the endpoint's name moves to the new primary after the DNS delay.
-- ``power-loss``: the primary's node disappears (SIGKILL) and its connections are reset, as in an AZ
-  power interruption (AWS FIS's ElastiCache action); the replica is promoted and the name moves
-  after the DNS delay. Writes the replica had not received are gone (asynchronous replication).
-- ``reboot``: the primary restarts empty with no failover, the hazard
-  ``runbooks/never-reboot-the-primary.md`` forbids: its replica resynchronizes from it and empties
-  too. The name never moves.
+``python -m broker_tier.rehearsal.faults`` prints the names, one a line (what the series script loops over).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from broker_tier.rehearsal.endpoint import Endpoint
-from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair, wait_for_role
-from broker_tier.rehearsal.util import wait_until
+from broker_tier.rehearsal import goals as g
+from broker_tier.rehearsal import injection
+from broker_tier.rehearsal.util import RehearsalError
 
-Say = Callable[[str], None]
+BROKERS = ("sqs", "redis")
+"""``sqs``: SQS queues (moto), Redis holds results. ``redis``: Redis is broker and result backend."""
 
 
-@dataclass(kw_only=True)
-class FaultRecord:
-    """When a fault struck and when the endpoint reached a writable primary again (Unix times)."""
-
+@dataclass(frozen=True, kw_only=True)
+class RehearsalFault:
     name: str
-    struck_at: float
-    recovered_at: float = 0.0
-    """The endpoint moved (promote, power-loss) or the rebooted node answered again (reboot)."""
-    details: dict = field(default_factory=dict)
+    help: str
+    """One line for ``--help``."""
+    what_happens: str
+    """The docs' description (Markdown)."""
+    name_moves: bool
+    """Whether the endpoint's name moves to the promoted replica (after ``--dns-delay``)."""
+    inject: Callable[[injection.FaultTarget, injection.FaultSettings], injection.Strike]
+    goals: Mapping[str, tuple[g.Goal, ...]]
+    """Broker -> the goals a run must meet (every broker of ``BROKERS``; a test holds that)."""
+    series_options: Mapping[str, Any] = field(default_factory=dict)
+    """Options the series (``scripts/rehearse-all.sh``) runs this fault with, on top of its own."""
 
 
-def _before(pair: RedisPair, name: str) -> FaultRecord:
-    keys = pair.primary.key_counts()
-    # bytes of the primary's writes its replica had not received a moment before the fault
-    lag = max(0, pair.primary.replication_offset() - pair.replica.replication_offset())
-    return FaultRecord(
-        name=name, struck_at=time.time(), details={"keys_before": keys, "replication_lag_bytes_before_fault": lag}
-    )
+FAILOVER_GOALS = {"sqs": (*g.EVERY_FAILOVER, *g.SQS_ONLY, g.RESUME), "redis": (*g.EVERY_FAILOVER, *g.REDIS_ONLY)}
+
+FAULTS: tuple[RehearsalFault, ...] = (
+    RehearsalFault(
+        name="promote",
+        help="as TestFailover: the replica is promoted, the old primary demoted --split-window later",
+        what_happens="what TestFailover does: the replica is promoted (`REPLICAOF NO ONE`); the old primary keeps "
+        "taking writes for `--split-window`, then becomes its replica and loses them; writes on connections still "
+        "open to it get `READONLY`",
+        name_moves=True,
+        inject=injection.promote,
+        goals=FAILOVER_GOALS,
+    ),
+    RehearsalFault(
+        name="power-loss",
+        help="the primary goes silent (nothing answered, nothing closed, new connections hang); the replica is "
+        "promoted",
+        what_happens="an AZ that loses power or network: the endpoint stops forwarding to the primary in both "
+        "directions without closing anything, new connections to it hang, it never answers again; the replica is "
+        "promoted",
+        name_moves=True,
+        inject=injection.power_loss,
+        goals={
+            "sqs": (*g.EVERY_FAILOVER, *g.SQS_ONLY, g.RESUME_AFTER_SILENCE),
+            "redis": (*g.EVERY_FAILOVER, *g.REDIS_ONLY),
+        },
+    ),
+    RehearsalFault(
+        name="crash",
+        help="the primary's process dies: connections reset, new ones refused; the replica is promoted",
+        what_happens="the primary's process dies (SIGKILL): its connections are reset and new ones refused until "
+        "the name moves; the replica is promoted",
+        name_moves=True,
+        inject=injection.crash,
+        goals=FAILOVER_GOALS,
+    ),
+    RehearsalFault(
+        name="reboot",
+        help="the primary restarts empty, no failover (what runbooks/never-reboot-the-primary.md forbids)",
+        what_happens="the primary restarts empty, no failover; its replica resynchronizes from it and empties too "
+        "(`runbooks/never-reboot-the-primary.md`): what it destroys is measured, not a goal",
+        name_moves=False,
+        inject=injection.reboot,
+        goals={broker: (g.PUBLISH_ERRORS, g.WORKER_EXITS) for broker in BROKERS},
+        series_options={"backlog_seconds": 5.0},
+    ),
+)
+BY_NAME: dict[str, RehearsalFault] = {fault.name: fault for fault in FAULTS}
 
 
-def _move_endpoint(record: FaultRecord, endpoint: Endpoint, node: RedisNode, *, dns_delay: float, say: Say) -> None:
-    """The DNS name moves to ``node`` ``dns_delay`` seconds after the fault struck."""
-    time.sleep(max(0.0, record.struck_at + dns_delay - time.time()))
-    endpoint.point_at(node.address)
-    record.recovered_at = time.time()
-    say(f"endpoint now points at {node.name}")
+def fault_named(name: str) -> RehearsalFault:
+    if name not in BY_NAME:
+        raise RehearsalError(f"--fault {name!r} is not allowed; allowed: {', '.join(BY_NAME)}")
+    return BY_NAME[name]
 
 
-def promote(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -> FaultRecord:
-    record = _before(pair, "promote")
-    old, new = pair.primary, pair.replica
-    promoted_at = new.promote()
-    demoted_at = old.follow(new)
-    pair.swap_roles()
-    # what the old primary took after its replica was promoted: acknowledged, never replicated, gone
-    record.details["writes_lost_to_replication_bytes"] = max(0, demoted_at - promoted_at)
-    say(
-        f"{new.name} promoted; {old.name} demoted to its replica (open connections to it now get READONLY); "
-        f"endpoint moves in {dns_delay:g} s"
-    )
-    _move_endpoint(record, endpoint, new, dns_delay=dns_delay, say=say)
-    wait_for_role(old, "slave")
-    return record
+def goals_for(broker: str, name: str) -> tuple[g.Goal, ...]:
+    """The goals of ``name`` in ``broker`` mode; a RehearsalError (never a KeyError) for an unknown pair."""
+    fault = fault_named(name)
+    if broker not in fault.goals:
+        raise RehearsalError(f"--broker {broker!r} is not allowed for {name}; allowed: {', '.join(fault.goals)}")
+    return fault.goals[broker]
 
 
-def power_loss(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -> FaultRecord:
-    record = _before(pair, "power-loss")
-    dead, survivor = pair.primary, pair.replica
-    reset = endpoint.fail(dead.address)
-    last_offset = dead.replication_offset()  # exact: no client reaches it any more
-    dead.kill()
-    promoted_at = survivor.promote()
-    pair.swap_roles()
-    record.details["connections_reset"] = reset
-    record.details["writes_lost_to_replication_bytes"] = max(0, last_offset - promoted_at)
-    say(
-        f"{dead.name} lost power ({reset} connections reset); {survivor.name} promoted; endpoint moves in "
-        f"{dns_delay:g} s"
-    )
-    _move_endpoint(record, endpoint, survivor, dns_delay=dns_delay, say=say)
-    return record
+def main() -> int:
+    print("\n".join(fault.name for fault in FAULTS))
+    return 0
 
 
-def reboot(pair: RedisPair, endpoint: Endpoint, *, dns_delay: float, say: Say) -> FaultRecord:
-    """``dns_delay`` is unused: a reboot does not fail over, the name stays where it is."""
-    record = _before(pair, "reboot")
-    node = pair.primary
-    reset = endpoint.fail(node.address)
-    node.kill()
-    say(f"{node.name} (primary) rebooting: {reset} connections reset, no failover")
-    node.start()  # empty: nothing is persisted, as on an ElastiCache node without AOF
-    endpoint.revive(node.address)
-    record.recovered_at = time.time()
-    record.details["connections_reset"] = reset
-    wait_until(pair.in_sync, 30, "the replica to resynchronize from the rebooted primary")
-    record.details["keys_after_reboot"] = {"primary": node.key_counts(), "replica": pair.replica.key_counts()}
-    say(
-        f"{node.name} back, empty; its replica resynchronized from it: keys now {node.key_counts() or 'none'} "
-        f"(before: {record.details['keys_before'] or 'none'})"
-    )
-    return record
-
-
-FAULTS: dict[str, Callable[..., FaultRecord]] = {"promote": promote, "power-loss": power_loss, "reboot": reboot}
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,5 @@
-"""The rehearsal's two records: what the producer published, and what the workers executed.
-
-Executions are counted from the canary ledger lines the reference worker logs (one per execution,
-``broker_tier_contract.CANARY_LEDGER_MARKER``), read from the worker processes' output: nothing is
-counted on the Redis being failed over.
+"""The rehearsal's two records: what the producer published, and what the workers ran (from their canary ledger
+lines, so nothing is counted on the Redis being failed over).
 """
 
 from __future__ import annotations

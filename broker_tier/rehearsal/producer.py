@@ -1,10 +1,6 @@
-"""The rehearsal's producer: a process publishing canary tasks at a steady rate, as a team's app does.
-
-It imports the reference app (configured by the settings package from the environment it is given:
-the worker container's, without the worker-only variables) and calls ``apply_async`` on the canary,
-catching whatever the caller would see. Each call is one JSON line on stdout: ``token``,
-``task_id``, ``sent_at``, ``returned_at`` (Unix times) and ``error`` (None, or ``Type: message``).
-Runs until SIGTERM, finishing the call in progress.
+"""The rehearsal's producer: the reference app (configured by the settings package, as a team's app) calling
+``apply_async`` on the canary at a steady rate, one JSON line per call on stdout (``token``, ``task_id``,
+``sent_at``, ``returned_at``, ``error``) until SIGTERM.
 
 ``python -m broker_tier.rehearsal.producer --queue default --rate 10 --run-id abc``
 """

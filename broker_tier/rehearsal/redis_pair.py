@@ -1,9 +1,5 @@
-"""Two real ``redis-server`` nodes on loopback, a primary and its replica, with AUTH (and TLS).
-
-They stand in for a replication group with one replica: the replica follows the primary with
-``REPLICAOF`` (asynchronous replication, as in ElastiCache), both require the same password, and
-nothing is persisted (``save ""``, no AOF: ElastiCache's Multi-AZ groups run without AOF), so a node
-that restarts comes back empty, as an ElastiCache node does.
+"""Two ``redis-server`` nodes on loopback standing in for a replication group with one replica: ``REPLICAOF``
+(asynchronous, as in ElastiCache), AUTH (and TLS), nothing persisted, so a restarted node comes back empty.
 """
 
 from __future__ import annotations
@@ -13,6 +9,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -90,9 +87,8 @@ class RedisNode:
             "no",
             "--maxmemory-policy",
             "noeviction",
-            # a replica starts its full sync at once (the default waits 5 s for more replicas), and an
-            # empty one loads it from the socket rather than through an fsynced file (a slow disk held
-            # first syncs past 15 s when the test suite ran five rehearsals side by side)
+            # a replica starts its full sync at once and an empty one loads it from the socket: no wait for
+            # more replicas, no fsynced file, so a first sync stays quick on a busy disk
             "--repl-diskless-sync-delay",
             "0",
             "--repl-diskless-load",
@@ -117,7 +113,9 @@ class RedisNode:
 
     def client(self, db: int = 0, **kwargs) -> redis.Redis:
         """A direct client of this node (not through the endpoint): the rehearsal's own view."""
-        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"} if self.tls else {}
+        tls: dict[str, Any] = {}
+        if self.tls:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"}
         return redis.Redis(
             host=NODE_HOST,
             port=self.port,

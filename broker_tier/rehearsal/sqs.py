@@ -1,10 +1,5 @@
-"""SQS on loopback: moto's server with the class's queues and their redrive settings.
-
-Queue names, ``maxReceiveCount`` and the dead-letter queue come from the State template. The
-visibility timeout is the one thing shortened (``visibility_timeout_seconds``), so that a message
-left un-acked comes back, and shows up as a duplicate, within the rehearsal instead of an hour later.
-moto enforces the redrive (a message received ``maxReceiveCount`` times moves to the dead-letter
-queue), which is what turns un-acked, healthy work into dead letters.
+"""SQS on loopback: moto's server with the class's queues and redrive as the State template has them; only the
+visibility timeout is shortened, so a message left un-acked comes back (or is dead-lettered) within the run.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""A throwaway certificate authority and server certificate, so the rehearsal's Redis speaks TLS.
-
-The stack always sets ``BROKER_TIER_REDIS_TLS=true`` (ElastiCache with in-transit encryption), so
-the rehearsal keeps it: both ``redis-server`` nodes listen with ``--tls-port`` (Debian's build has
-TLS) and the workers verify the certificate (``ssl_cert_reqs=required``, host name checked) against
-this CA, which they trust through ``SSL_CERT_FILE`` (OpenSSL's default verify paths, which Python's
-``ssl.create_default_context`` loads). In AWS the same check runs against Amazon's CA.
+"""A throwaway certificate authority and server certificate, so the rehearsal's Redis speaks TLS as the stack's
+does (``BROKER_TIER_REDIS_TLS=true``); the workers trust the CA through ``SSL_CERT_FILE`` and check the host name.
 """
 
 from __future__ import annotations

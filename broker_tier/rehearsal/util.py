@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from broker_tier.ops.errors import OpsError
+from broker_tier.evidence.errors import OpsError
 
 T = TypeVar("T")
 

@@ -1,12 +1,6 @@
-"""Real ``celery worker`` processes started as ECS starts the worker service's tasks.
-
-Each process runs the task definition's command (prefork pool, its concurrency, its queue) with the
-container's environment and nothing else from the caller's shell, except what any process needs
-(``PATH``, ``HOME``, locale) and the few local stand-ins listed in the report. ``%h`` in the
-``--hostname`` option becomes a per-task name, since every Fargate task has a host name of its own.
-A process that exits is counted and started again, as the ECS service would replace the task; its
-last lines are kept for the report. Output goes to one log file per process; canary ledger lines are
-fed to the :class:`~broker_tier.rehearsal.ledger.Ledger` as they arrive.
+"""Real ``celery worker`` processes started as ECS starts the worker service's tasks: the task definition's command
+and the container's environment, nothing else of the caller's shell. One that exits is counted and restarted, as
+ECS replaces a task; canary ledger lines go to the :class:`~broker_tier.rehearsal.ledger.Ledger` as they arrive.
 """
 
 from __future__ import annotations
@@ -115,7 +109,7 @@ class WorkerTask:
         self._reader.start()
 
     def _read(self, process: subprocess.Popen, log) -> None:
-        for line in process.stdout:
+        for line in process.stdout or ():
             log.write(line)
             self.last_lines.append(line)
             record = parse_canary_ledger_line(line)

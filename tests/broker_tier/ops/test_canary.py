@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.canary import (
     CanaryAccount,
     CanaryDrill,
@@ -19,7 +20,6 @@ from broker_tier.ops.canary import (
     account,
     read_ledger,
 )
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import TierResources
 from broker_tier_contract import canary_ledger_line
 

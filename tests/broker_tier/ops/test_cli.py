@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fake_aws import ENV, FAST_CANARY_ARGS, GROUP
 
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check, Report
 from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, make_clients
 from broker_tier.ops.cli import COMMANDS, build_parser, main
-from broker_tier.ops.errors import OpsError
-from broker_tier.ops.report import Check, Report
 from broker_tier.ops.resources import discover
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"

@@ -46,6 +46,7 @@ def test_prints_a_table_per_environment_from_a_cdk_out_without_credentials(synth
     expected = estimate_all(
         load(Path(synthesized.assembly.directory)), prices=load_prices(), assumptions=Assumptions(), region=PRICED[1]
     )
+    assert ENVIRONMENTS
     for env in ENVIRONMENTS:
         total = expected[env].total
         assert f"\n{env} (us-east-1):\n" in result.stdout

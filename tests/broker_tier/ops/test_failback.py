@@ -6,8 +6,8 @@ import io
 
 from fake_aws import ENV, GROUP, client_error
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.failback import Failback, FailbackOptions
-from broker_tier.ops.report import Report
 
 
 def failback(aws, *, dry_run: bool = False, **options) -> Report:

@@ -11,9 +11,9 @@ from fake_aws import ENV, FAST_CANARY, GROUP, client_error
 from tier_testing import ROOT
 
 import broker_tier_contract as contract
+from broker_tier.evidence.report import Report
 from broker_tier.ops.canary import CanaryOptions
 from broker_tier.ops.failover import FailoverDrill, FailoverOptions
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 
 VERIFIED = {
@@ -68,6 +68,7 @@ def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws,
     # runbooks/failover-drill.md shows this report as its sample: its check rows must still match
     # (the canary rows as far as they do not depend on real time: counts and probe timings vary).
     runbook = (ROOT / "runbooks" / "failover-drill.md").read_text()
+    assert sum(" | PASS | " in line for line in markdown.splitlines()) >= 5
     for line in markdown.splitlines():
         if line.startswith("| ") and (" | PASS | " in line):
             stable = line if not line.startswith("| canary_") else line[: line.index(" | PASS | ") + 9]
@@ -206,6 +207,9 @@ def test_canaries_are_counted_with_the_rehearsals_keys_next_to_failover_complete
     assert ready.passed and "probe ran after" in ready.detail
     markdown = report.to_markdown()
     assert f"  - sent: {canary['sent']}" in markdown and "| canary_none_lost | PASS |" in markdown
+    picture = report.pictures["canary-timeline"]  # the canaries' timeline, beside the report and shown in it
+    assert "fault started" in picture and "failover completed" in picture
+    assert "![canary-timeline](canary-timeline.svg (written beside the report))" in markdown
     assert any(
         e["message"].startswith("waiting for the failover; group status modifying; canary ") for e in report.timeline
     )

@@ -23,10 +23,10 @@ from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, REGION
 from fake_endpoint import CannedEndpoint, CannedResponse, query_error
 from loopback import free_port
 
+from broker_tier.evidence.errors import EXIT_CODES, blame_setting, classify
 from broker_tier.ops import cli
 from broker_tier.ops.aws import DEFAULT_MAX_ATTEMPTS
 from broker_tier.ops.cli import COMMANDS, main
-from broker_tier.ops.errors import EXIT_CODES, blame_setting, classify
 
 
 @dataclass
@@ -114,6 +114,7 @@ def test_exit_code_table_is_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["status", "--help"])
     help_text = capsys.readouterr().out
+    assert EXIT_CODES
     for entry in EXIT_CODES:
         assert f"{entry.code:>3}  {entry.name}" in help_text
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from fake_aws import ENV, FakeMoveTasks
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.cli import main
 from broker_tier.ops.redrive import Redrive, RedriveOptions
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 
 

@@ -8,8 +8,8 @@ import shlex
 import pytest
 from fake_aws import ENV
 
+from broker_tier.evidence.report import Report
 from broker_tier.ops.cli import main
-from broker_tier.ops.report import Report
 from broker_tier.ops.resources import discover
 from broker_tier.ops.toolbox import ToolboxRun
 

@@ -55,6 +55,7 @@ def test_every_variable_and_secret_is_mirrored_with_only_the_endpoints_replaced(
         Variables.REGION.name: "eu-west-1",
         Variables.REDIS_AUTH_TOKEN.name: "t0ken",
     }
+    assert any(isinstance(item["Value"], str) and item["Name"] not in endpoints for item in container["Environment"])
     for item in container["Environment"]:
         if isinstance(item["Value"], str) and item["Name"] not in endpoints:
             assert environment[item["Name"]] == item["Value"], item["Name"]  # literal values as synthesized

@@ -79,3 +79,28 @@ def test_a_revived_node_is_reachable_again(nodes):
     endpoint.fail(a)
     endpoint.revive(a)
     assert ask(connect(endpoint)) == b"a"
+
+
+def hangs(connection: socket.socket, seconds: float = 0.5) -> bool:
+    """True when a question gets no answer and no reset within ``seconds``: the peer is silent."""
+    connection.settimeout(seconds)
+    try:
+        connection.sendall(b"?\n")
+        connection.recv(64)
+    except TimeoutError:
+        return True
+    return False  # an answer, or the connection closed (a reset raises)
+
+
+def test_a_silent_node_answers_nothing_closes_nothing_and_new_connections_hang_until_the_name_moves(nodes):
+    endpoint, a, b = nodes
+    open_one = connect(endpoint)
+    assert ask(open_one) == b"a"
+    assert endpoint.silence(a) == 1
+    assert hangs(open_one)  # no answer, no reset: a client waits for its own time-out
+    opened_later = connect(endpoint)  # the name still points at the silent node
+    assert hangs(opened_later)
+    endpoint.point_at(b)
+    assert ask(connect(endpoint)) == b"b"
+    assert hangs(open_one) and hangs(opened_later)  # the silent node never answers again
+    assert (endpoint.silenced_count, endpoint.reset_count) == (2, 0)

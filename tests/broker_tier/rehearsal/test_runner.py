@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import io
 import threading
-from types import SimpleNamespace
 
 import pytest
 from kombu import Connection
 from settings_environ import environ
 
 import broker_tier_contract as contract
-from broker_tier.ops.report import Report
-from broker_tier.rehearsal import runner
+from broker_tier.evidence.report import Report
+from broker_tier.rehearsal import broker_state
+from broker_tier.rehearsal.broker_state import BrokerState
 from broker_tier.rehearsal.redis_pair import RedisNode
 from broker_tier.rehearsal.runner import Rehearsal, RehearsalOptions
 from broker_tier.rehearsal.util import RehearsalError
@@ -59,6 +59,7 @@ def node(lone_redis):
 
 
 KEYS = contract.redis_unacked_keys("default")
+TASK_ID = "0f0e0d0c-0000-4000-8000-000000000001"
 """The record of messages in progress of class ``default``'s workers."""
 
 
@@ -76,7 +77,7 @@ def _left_unacked(node: RedisNode) -> dict[str, str]:
     settings = settings_from_environment(variables)
     with Connection(settings["broker_url"], transport_options=settings["broker_transport_options"]) as connection:
         channel = connection.default_channel
-        connection.SimpleQueue("default").put({"n": 1})
+        connection.SimpleQueue("default").put({"n": 1}, headers={"id": TASK_ID})  # as Celery's task protocol
         assert channel.basic_get("default", no_ack=False) is not None
         channel.do_restore = False  # as the worker vanished: nothing restores it at close
     assert node.client(1).hlen(KEYS["unacked_key"]) == 1
@@ -88,22 +89,28 @@ def test_the_restore_waits_for_kombus_restore_mutex_and_counts_what_it_put_back(
     scan = node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300, thread_local=False)  # a worker's scan holds it
     assert scan.acquire(blocking=False)
     threading.Timer(1.0, scan.release).start()
-    run = rehearsal(tmp_path, broker="redis")
-    run.pair = SimpleNamespace(primary=node)
-    assert run.restore_unacked(variables) == 1  # kombu's restore_visible would have put back nothing
+    state = BrokerState(variables, tls_ca_file=None)
+    assert state.restore_unacked(node) == 1  # kombu's restore_visible would have put back nothing
     assert (node.client(1).hlen(KEYS["unacked_key"]), node.client(1).llen("default")) == (0, 1)
 
 
-def test_a_restore_mutex_held_for_good_restores_nothing_and_says_so(tmp_path, node, monkeypatch):
+def test_a_restore_mutex_held_for_good_is_an_error_not_a_count_of_zero(tmp_path, node, monkeypatch):
     variables = _left_unacked(node)
     assert (
         node.client(1).lock(KEYS["unacked_mutex_key"], timeout=300).acquire(blocking=False)
     )  # a worker died holding it
-    monkeypatch.setattr(runner, "RESTORE_MUTEX_WAIT_SECONDS", 0.5)
-    run = rehearsal(tmp_path, broker="redis")
-    run.pair = SimpleNamespace(primary=node)
-    assert run.restore_unacked(variables) == 0
-    assert run.report.timeline[-1]["message"] == (
-        "1 message(s) in the class's unacked hash NOT restored: kombu's restore mutex was held for over 0.5 s"
-    )
+    monkeypatch.setattr(broker_state, "RESTORE_MUTEX_WAIT_SECONDS", 0.5)
+    with pytest.raises(
+        RehearsalError,
+        match="1 message.s. in the class's unacked record could not be restored: kombu's "
+        "restore mutex was held for over 0.5 s, so whether they were stranded is unknown",
+    ):
+        BrokerState(variables, tls_ca_file=None).restore_unacked(node)
     assert node.client(1).hlen(KEYS["unacked_key"]) == 1
+
+
+def test_what_was_in_flight_is_read_from_the_unacked_record_with_each_message_s_task(node):
+    variables = _left_unacked(node)
+    in_flight = BrokerState(variables, tls_ca_file=None).in_flight(node)
+    ((tag, task_ids),) = in_flight.tags.items()
+    assert tag and task_ids == in_flight.task_ids == {TASK_ID}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import botocore.session
@@ -241,82 +241,106 @@ def classify(error: BaseException) -> Failure:
     return Failure(kind=kind, cause=one_line(cause), remedy=remedy, error_type=type(error).__name__, problems=problems)
 
 
-def _classify(error: BaseException) -> tuple[str, str, str]:  # noqa: C901 - one branch per failure class
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted", "interrupted (Ctrl-C)", "look at the resource's state before running anything again"
-    if isinstance(error, OpsError):
-        return "refused", str(error), "nothing was changed"
-    if isinstance(error, TimeoutError):
-        return (
-            "time-out",
-            f"time-out: {error}",
-            "look at the resource's state (status, the AWS console) before running anything again",
-        )
-    if isinstance(error, SettingError):
-        return "credentials", str(error), error.remedy
-    if isinstance(error, ConfigParseError):
-        return (
+Describe = Callable[[BaseException], tuple[str, str, str]]
+
+
+def _text(kind: str, cause: str, remedy: str) -> Describe:
+    """A failure described by fixed words; ``{error}`` in ``cause`` is the exception's text."""
+    return lambda error: (kind, cause.format(error=error), remedy)
+
+
+def _config_parse_error(error: BaseException) -> tuple[str, str, str]:
+    kwargs = getattr(error, "kwargs", {})
+    return (
+        "credentials",
+        f"the AWS config file {kwargs.get('path')} cannot be parsed ({kwargs.get('error', error)})",
+        "fix its syntax (each section header whole on a line of its own, e.g. [profile NAME], then key = value "
+        "lines), or point AWS_CONFIG_FILE (AWS_SHARED_CREDENTIALS_FILE for the credentials file) at a valid file",
+    )
+
+
+def _invalid_region(error: BaseException) -> tuple[str, str, str]:
+    return (
+        "credentials",
+        f"{getattr(error, 'kwargs', {}).get('region_name')!r} is not an AWS region name",
+        f"{REGION_REMEDY} with --region (or fix AWS_REGION, AWS_DEFAULT_REGION or the profile's region)",
+    )
+
+
+CHECK_STATE = "look at the resource's state (status, the AWS console) before running anything again"
+DEFECT = "run it again with --debug and report the traceback"
+RULES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Describe], ...] = (
+    (
+        KeyboardInterrupt,
+        _text("interrupted", "interrupted (Ctrl-C)", "look at the resource's state before running anything again"),
+    ),
+    (OpsError, _text("refused", "{error}", "nothing was changed")),
+    (TimeoutError, _text("time-out", "time-out: {error}", CHECK_STATE)),
+    (SettingError, lambda error: ("credentials", str(error), error.remedy)),  # type: ignore[attr-defined]
+    (ConfigParseError, _config_parse_error),
+    (InvalidRegionError, _invalid_region),
+    (
+        SETTING_ERRORS,
+        _text(
             "credentials",
-            f"the AWS config file {error.kwargs.get('path')} cannot be parsed ({error.kwargs.get('error', error)})",
-            "fix its syntax (each section header whole on a line of its own, e.g. [profile NAME], then key = value "
-            "lines), or point AWS_CONFIG_FILE (AWS_SHARED_CREDENTIALS_FILE for the credentials file) at a valid "
-            "file",
-        )
-    if isinstance(error, InvalidRegionError):
-        return (
-            "credentials",
-            f"{error.kwargs.get('region_name')!r} is not an AWS region name",
-            f"{REGION_REMEDY} with --region (or fix AWS_REGION, AWS_DEFAULT_REGION or the profile's region)",
-        )
-    if isinstance(error, SETTING_ERRORS):
-        return (
-            "credentials",
-            f"an AWS SDK setting is invalid ({error})",
+            "an AWS SDK setting is invalid ({error})",
             "fix or unset the AWS_* variable, or the key of the profile in the AWS config file, that it names",
-        )
-    if isinstance(error, NoRegionError):
-        return (
+        ),
+    ),
+    (
+        NoRegionError,
+        _text(
             "credentials",
             "no AWS region configured",
             "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or give the profile a region",
-        )
-    if isinstance(error, ProfileNotFound):
-        return (
+        ),
+    ),
+    (
+        ProfileNotFound,
+        _text(
             "credentials",
-            f"AWS profile not found ({error})",
+            "AWS profile not found ({error})",
             "check --profile or AWS_PROFILE against ~/.aws/config (aws configure list-profiles)",
-        )
-    if isinstance(error, (TokenRetrievalError, SSOError)):
-        return "credentials", f"the AWS login session has expired or is missing ({error})", CREDENTIAL_HELP
-    if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
-        return "credentials", f"no usable AWS credentials ({error})", CREDENTIAL_HELP
-    if isinstance(error, WaiterError):
-        return _classify_waiter(error)
-    if isinstance(error, ClientError):
-        return _classify_client_error(error)
-    if isinstance(error, (BotoConnectionError, HTTPClientError)):
-        return (
+        ),
+    ),
+    (
+        (TokenRetrievalError, SSOError),
+        _text("credentials", "the AWS login session has expired or is missing ({error})", CREDENTIAL_HELP),
+    ),
+    (
+        (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError),
+        _text("credentials", "no usable AWS credentials ({error})", CREDENTIAL_HELP),
+    ),
+    (WaiterError, lambda error: _classify_waiter(error)),
+    (ClientError, lambda error: _classify_client_error(error)),
+    (
+        (BotoConnectionError, HTTPClientError),
+        _text(
             "unreachable",
-            f"cannot reach AWS ({error})",
+            "cannot reach AWS ({error})",
             "check the network, VPN or proxy, and --region (and AWS_ENDPOINT_URL if set); then run it again",
-        )
-    if isinstance(error, ResponseParserError):
-        return (
+        ),
+    ),
+    (
+        ResponseParserError,
+        _text(
             "unexpected",
-            f"AWS sent a response the tool cannot parse ({error})",
+            "AWS sent a response the tool cannot parse ({error})",
             "run it again; if it persists, run with --debug and report the traceback",
-        )
-    if isinstance(error, (KeyError, IndexError)):
-        return (
-            "unexpected",
-            f"an AWS response lacks {error} (or the tool has a defect)",
-            "run it again with --debug and report the traceback",
-        )
-    return (
-        "unexpected",
-        f"internal error: {type(error).__name__}: {error}",
-        "run it again with --debug and report the traceback",
-    )
+        ),
+    ),
+    ((KeyError, IndexError), _text("unexpected", "an AWS response lacks {error} (or the tool has a defect)", DEFECT)),
+)
+"""Each kind of exception and how it reads, in order: the first that matches wins (a ``SettingError`` before
+botocore's setting errors, ``ConfigParseError`` and ``InvalidRegionError`` before the rest of them)."""
+
+
+def _classify(error: BaseException) -> tuple[str, str, str]:
+    """(kind, cause, remedy) by the first of ``RULES`` that matches; anything else is an internal error."""
+    for types, describe in RULES:
+        if isinstance(error, types):
+            return describe(error)
+    return "unexpected", f"internal error: {type(error).__name__}: {error}", DEFECT
 
 
 def _classify_client_error(error: ClientError) -> tuple[str, str, str]:
@@ -364,11 +388,7 @@ def _classify_waiter(error: WaiterError) -> tuple[str, str, str]:
     response = error.last_response if isinstance(error.last_response, dict) else {}
     if "Error" in response:  # the waiter stopped on an API error: classify that error
         return _classify_client_error(ClientError(response, error.kwargs.get("name", "waiter")))
-    return (
-        "time-out",
-        f"time-out: {error}",
-        "look at the resource's state (status, the AWS console) before running anything again",
-    )
+    return "time-out", f"time-out: {error}", CHECK_STATE
 
 
 _SECRET_SETTING = re.compile(r"SECRET|TOKEN|ACCESS_KEY|PASSWORD", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker_tier.ops import task_accounting
+from broker_tier.evidence import task_accounting
 
 
 def test_a_backlog_sent_before_the_fault_does_not_count_as_work_resumed():

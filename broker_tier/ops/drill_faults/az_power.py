@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import broker_tier_contract as contract
+from broker_tier.evidence.errors import OpsError
+from broker_tier.evidence.report import Check
+from broker_tier.ops.drill_faults.interface import FaultAborted, FaultContext
 from broker_tier.ops.replication_group import GroupState
-from broker_tier.ops.report import Check
-
-if TYPE_CHECKING:
-    from broker_tier.ops.failover import FailoverDrill
 
 ACTIVE = ("pending", "initiating", "running", "stopping")
 ENDED = ("completed", "stopped", "failed", "cancelled")
 _DURATION = re.compile(r"^PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?$")
-
-
-class FaultAborted(Exception):
-    """The fault ended badly on its own (the experiment failed): the drill stops and says why."""
 
 
 def duration_seconds(iso: str) -> float:
@@ -44,9 +39,9 @@ class AzPowerFault:
     detects_role_change = True  # ElastiCache's event text for a power loss is not documented: also watch roles
     expected_alarms = contract.EXPECTED_DURING_AZ_POWER  # set off by the fault itself; they do not fail the drill
 
-    def __init__(self, drill: FailoverDrill) -> None:
-        self.drill = drill
-        self.fis = drill.clients["fis"]
+    def __init__(self, context: FaultContext) -> None:
+        self.context = context
+        self.fis = context.fis
         self.template: dict[str, Any] | None = None
         self.experiment_id: str | None = None
         self.state: dict[str, Any] = {}
@@ -57,7 +52,7 @@ class AzPowerFault:
         return [self.check_template(group), self.check_target_tag(group), self.check_no_experiment_running()]
 
     def check_template(self, group: GroupState) -> Check:
-        ids = self.drill.resources.az_power_template_ids
+        ids = self.context.az_power_template_ids
         if not ids:
             return Check(
                 "az_power_template",
@@ -99,7 +94,7 @@ class AzPowerFault:
             return Check("fault_injection_tag", None, "the group's ARN is unknown: its tag was not checked")
         tags = {
             t["Key"]: t["Value"]
-            for t in self.drill.elasticache.list_tags_for_resource(ResourceName=group.arn)["TagList"]
+            for t in self.context.elasticache.list_tags_for_resource(ResourceName=group.arn)["TagList"]
         }
         return Check(
             "fault_injection_tag",
@@ -110,7 +105,7 @@ class AzPowerFault:
 
     def check_no_experiment_running(self) -> Check:
         running = []
-        for template_id in self.drill.resources.az_power_template_ids:
+        for template_id in self.context.az_power_template_ids:
             pages = self.fis.get_paginator("list_experiments").paginate(experimentTemplateId=template_id)
             running += [e["id"] for page in pages for e in page["experiments"] if e["state"]["status"] in ACTIVE]
         return Check(
@@ -122,22 +117,30 @@ class AzPowerFault:
 
     # -- the fault ----------------------------------------------------------------------------
     def plan(self, group: GroupState) -> str:
+        template = self.chosen()
+        action = _action(template) or {}
         return (
-            f"StartExperiment of template {self.template['id']}: the power of the cache nodes in "
-            f"{_zone(self.template)} (primary {group.primary.cluster_id}) goes off for "
-            f"{_action(self.template)['parameters']['duration']}"
+            f"StartExperiment of template {template['id']}: the power of the cache nodes in "
+            f"{_zone(template)} (primary {group.the_primary.cluster_id}) goes off for "
+            f"{action.get('parameters', {}).get('duration')}"
         )
 
+    def chosen(self) -> dict[str, Any]:
+        """The template ``check_template`` chose (the steady state runs it before any plan or injection)."""
+        if self.template is None:
+            raise OpsError("no AZ power experiment template was chosen: the steady state did not pass")
+        return self.template
+
     def inject(self, group: GroupState) -> None:
+        template = self.chosen()
         experiment = self.fis.start_experiment(
-            experimentTemplateId=self.template["id"],
+            experimentTemplateId=template["id"],
             clientToken=str(uuid.uuid4()),
-            tags={"broker-tier:drill": f"failover {self.drill.report.started_at}"},
+            tags={"broker-tier:drill": self.context.drill_label},
         )["experiment"]
         self.experiment_id, self.state = experiment["id"], experiment["state"]
-        self.drill.report.say(
-            f"experiment {self.experiment_id} started from template {self.template['id']}; "
-            f"status {self.state['status']}"
+        self.context.say(
+            f"experiment {self.experiment_id} started from template {template['id']}; status {self.state['status']}"
         )
 
     def status(self) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from broker_tier.ops.errors import CODE, Failure, classify, one_line
+from broker_tier.evidence.errors import CODE, Failure, classify, one_line
 
 # Exit code of each outcome; "error" (could not run, nothing changed) takes its failure's code.
 EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3, "interrupted": CODE["interrupted"]}
@@ -81,6 +81,8 @@ class Report:
     """When an exception stopped the command: its kind, exit code, cause and remedy (``errors.classify``)."""
     invocation: dict[str, Any] = field(default_factory=dict)
     """How the command was run (arguments, region, profile); the CLI fills it in."""
+    pictures: dict[str, str] = field(default_factory=dict)
+    """Name -> SVG text, written beside the report as ``<report>-<name>.svg`` and shown in its Markdown."""
     finished_at: str | None = None
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
     stream: TextIO | None = field(default=None, repr=False)  # None: the current sys.stderr
@@ -169,7 +171,10 @@ class Report:
         return None if self.failure else limit
 
     def as_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream")}
+        data = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream", "pictures")
+        }
+        data["pictures"] = sorted(self.pictures)
         for phase in ("steady_state", "verification"):
             data[phase] = [asdict(check) for check in data[phase]]
         data["exit_code"] = self.exit_code
@@ -178,7 +183,8 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, default=str)
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, *, stem: str | None = None) -> str:
+        """``stem``: the report's file name without suffix, for the pictures beside it."""
         lines = [
             f"# broker-tier-ops {one_line(self.command)}: {self.outcome.upper()}",
             "",
@@ -202,18 +208,31 @@ class Report:
                 lines += [row(c.name, c.mark, c.detail) for c in checks]
         if self.plan:
             lines += ["", "## Plan", ""] + [f"{n}. {one_line(step, 2000)}" for n, step in enumerate(self.plan, start=1)]
-        if self.measurements:
-            lines += ["", "## Measurements", ""]
-            for key, value in self.measurements.items():  # a group of figures (e.g. the canary's) nests
-                lines += (
-                    [f"- {one_line(key)}:"] + [f"  - {one_line(k)}: {one_line(v, 4000)}" for k, v in value.items()]
-                    if isinstance(value, dict)
-                    else [f"- {one_line(key)}: {one_line(value, 4000)}"]
-                )
+        lines += self._markdown_pictures(stem)
+        lines += self._markdown_measurements()
         if self.timeline:
             lines += ["", "## Timeline", "", "| Elapsed (s) | Source | Event time | Message |", "|---|---|---|---|"]
             lines += [row(e["elapsed_s"], e["source"], e.get("event_time", ""), e["message"]) for e in self.timeline]
         return "\n".join(lines) + "\n"
+
+    def _markdown_pictures(self, stem: str | None) -> list[str]:
+        lines = []
+        for name in sorted(self.pictures):
+            where = f"{stem}-{name}.svg" if stem else f"{name}.svg (written beside the report)"
+            lines += ["", f"## Picture: {name}", "", f"![{name}]({where})"]
+        return lines
+
+    def _markdown_measurements(self) -> list[str]:
+        if not self.measurements:
+            return []
+        lines = ["", "## Measurements", ""]
+        for key, value in self.measurements.items():  # a group of figures (e.g. the canary's) nests
+            lines += (
+                [f"- {one_line(key)}:"] + [f"  - {one_line(k)}: {one_line(v, 4000)}" for k, v in value.items()]
+                if isinstance(value, dict)
+                else [f"- {one_line(key)}: {one_line(value, 4000)}"]
+            )
+        return lines
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         """Write ``<command>-<env>-<start, UTC>.json`` and ``.md`` into ``directory``; when a report of the same
@@ -231,6 +250,8 @@ class Report:
                     claimed.write(self.to_json())
             except FileExistsError:
                 continue
-            markdown_path.write_text(self.to_markdown())
+            for name, picture in self.pictures.items():
+                (directory / f"{stem}-{name}.svg").write_text(picture)
+            markdown_path.write_text(self.to_markdown(stem=stem))
             return json_path, markdown_path
         raise FileExistsError(f"{directory}: no free report name for {base}")

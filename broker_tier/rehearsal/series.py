@@ -1,0 +1,257 @@
+"""Rehearsals run many times: each figure's range over the runs, and the series' summary with the machine, its load
+and the versions beside the figures (``docs/evidence/``; ``evidence_doc`` renders it for the docs).
+
+``python -m broker_tier.rehearsal.series --runs 3 --rates 10,40 --out DIR --summary FILE`` runs every broker x
+fault of ``faults.FAULTS`` (what ``scripts/rehearse-all.sh`` does). How many: docs/decisions/rehearsal-run-count.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from broker_tier.evidence.report import Check, Report
+from broker_tier.rehearsal.faults import BROKERS, FAULTS
+from broker_tier.rehearsal.runner import RehearsalOptions, new_report, refuse_options, rehearse
+
+ROOT = Path(__file__).resolve().parents[2]
+SERIES_PHASES: dict[str, Any] = {"before_seconds": 8.0, "after_seconds": 10.0}
+"""Shorter publishing than a single run's defaults, to fit many runs in an hour. The SQS visibility timeout stays
+at its 20 s: a task may hold its message through the name's move and a result retry after it (15 s seen with a
+15 s timeout: duplicates of the rehearsal's making), and it must exceed the max-delay bound (10 s)."""
+SPLIT_WINDOWS_MEASURED = (0.0, 0.1)
+"""promote is also run at these split windows (besides the default), at the highest rate."""
+PACKAGES = ("celery", "kombu", "redis", "moto", "boto3", "matplotlib")
+
+
+def numeric_ranges(runs: Iterable[dict]) -> dict[str, list[float]]:
+    """Figure -> [lowest, highest] over ``runs``, for every figure that is a number in each run it appears in."""
+    values: dict[str, list[float]] = {}
+    for figures in runs:
+        for name, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values.setdefault(name, []).append(value)
+    return {name: [min(found), max(found)] for name, found in sorted(values.items())}
+
+
+def run_series(
+    options: RehearsalOptions,
+    runs: int,
+    *,
+    templates: tuple[dict, dict] | None = None,
+    report_dir: Path | None = None,
+    stream=None,
+    rehearse_one: Callable[..., Report] = rehearse,
+) -> Report:
+    """``runs`` rehearsals with ``options``, each report written to ``report_dir``; returns the series' report:
+    one check per run, and each figure's range."""
+    refuse_options(options)
+    if templates is None:
+        from broker_tier.rehearsal.definition import synthesize
+
+        templates = synthesize(options.environment, broker=options.broker)
+    series = new_report(options, stream=stream)
+    series.target += f", {runs} runs"
+    reports = []
+    for number in range(1, runs + 1):
+        series.say(f"run {number} of {runs}")
+        report = rehearse_one(options, templates=templates, stream=stream)
+        reports.append(report)
+        if report_dir is not None:
+            json_path, _ = report.write(report_dir)
+            series.say(f"run {number}: {report.outcome}; report {json_path}")
+    failed = [name for report in reports for name in report.failed_checks]
+    series.measurements.update(
+        runs=runs,
+        outcomes=[report.outcome for report in reports],
+        failed_checks=sorted(set(failed)),
+        ranges=numeric_ranges(report.measurements for report in reports),
+    )
+    drawn = [report for report in reports if "timeline" in report.pictures]
+    if drawn:
+        worst = max(drawn, key=lambda report: report.measurements.get("longest_stall_seconds") or 0)
+        series.pictures["timeline-longest-stall"] = worst.pictures["timeline"]
+    checks = [
+        Check(f"run {n}", report.outcome == "passed", f"{report.outcome}: {', '.join(report.failed_checks) or 'ok'}")
+        for n, report in enumerate(reports, start=1)
+    ]
+    passed = series.add_checks(series.verification, checks)
+    series.finish("passed" if passed else ("aborted" if "aborted" in series.measurements["outcomes"] else "failed"))
+    return series
+
+
+# -- the whole series: every broker x fault ------------------------------------------------------------------
+def cells(rates: list[float]) -> list[RehearsalOptions]:
+    """Every broker x fault at every rate, and promote at the measured split windows at the highest rate."""
+    found = []
+    for broker in BROKERS:
+        for fault in FAULTS:
+            for rate in rates:
+                found.append(
+                    RehearsalOptions(
+                        broker=broker, fault=fault.name, rate=rate, **SERIES_PHASES, **fault.series_options
+                    )
+                )
+        found += [
+            RehearsalOptions(broker=broker, fault="promote", rate=max(rates), split_window_seconds=w, **SERIES_PHASES)
+            for w in SPLIT_WINDOWS_MEASURED
+        ]
+    return found
+
+
+def _command(*args: str) -> str:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    """What the figures were measured on: the machine, and everything whose version could change them."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    versions = {"python": platform.python_version()}
+    versions.update({name: _version(name) for name in PACKAGES})
+    server = _command(shutil.which("redis-server") or "redis-server", "--version")
+    versions["redis-server"] = next((p.split("=", 1)[1] for p in server.split() if p.startswith("v=")), server)
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "versions": versions,
+        "git_commit": _command("git", "rev-parse", "HEAD"),
+        "git_dirty": bool(_command("git", "status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cell_summary(options: RehearsalOptions, series: Report) -> dict:
+    ranges = series.measurements["ranges"]
+    return {
+        "broker": options.broker,
+        "fault": options.fault,
+        "rate": options.rate,
+        "split_window_seconds": options.split_window_seconds if options.fault == "promote" else None,
+        "runs": series.measurements["runs"],
+        "goals_met": series.measurements["outcomes"].count("passed"),
+        "outcomes": series.measurements["outcomes"],
+        "failed_checks": series.measurements["failed_checks"],
+        "figures": ranges,
+        "load_1min_at_start": ranges.get("load_1min_at_start"),
+    }
+
+
+def keep_picture(options: RehearsalOptions, series: Report, rates: list[float], pictures: Path) -> dict | None:
+    """The timeline of the run with the longest stall, for each broker x fault at the top rate (default window)."""
+    default_window = RehearsalOptions().split_window_seconds
+    if options.rate != max(rates) or options.split_window_seconds != default_window:
+        return None
+    picture = series.pictures.get("timeline-longest-stall")
+    if picture is None:
+        return None
+    pictures.mkdir(parents=True, exist_ok=True)
+    path = pictures / f"{options.broker}-{options.fault}.svg"
+    path.write_text(picture)
+    stall = series.measurements["ranges"].get("longest_stall_seconds", [None, None])[1]
+    return {
+        "broker": options.broker,
+        "fault": options.fault,
+        "why": f"{options.rate:g} tasks/s, the run with the longest stall: {stall} s",
+        "path": f"{pictures.parent.name}/{pictures.name}/{path.name}",
+    }
+
+
+def run_all(runs: int, rates: list[float], out: Path, pictures: Path, *, say: Callable[[str], None]) -> dict:
+    """Every cell, ``runs`` times; the summary (not yet written); timeline pictures into ``pictures``."""
+    from broker_tier.rehearsal.definition import synthesize
+
+    started, load_at_start, measured_on = time.time(), list(os.getloadavg()), machine()  # the code that runs
+    templates = {broker: synthesize("dev", broker=broker) for broker in BROKERS}
+    summary_cells, kept = [], []
+    for options in cells(rates):
+        window = f", split window {options.split_window_seconds:g} s" if options.fault == "promote" else ""
+        say(f"== {options.broker} {options.fault} at {options.rate:g} tasks/s{window}")
+        series = run_series(options, runs, templates=templates[options.broker], report_dir=out, stream=sys.stderr)
+        summary_cells.append(cell_summary(options, series))
+        kept.append(keep_picture(options, series, rates, pictures))
+        say(f"   {series.outcome}: {series.measurements['outcomes']}")
+    defaults = dataclasses.asdict(RehearsalOptions())
+    return {
+        "generated_by": "scripts/rehearse-all.sh (python -m broker_tier.rehearsal.series)",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.time() - started),
+        "runs_per_cell": runs,
+        "rates": rates,
+        "options": {**{k: v for k, v in defaults.items() if k not in ("overrides", "workdir")}, **SERIES_PHASES},
+        "machine": measured_on,
+        "load_average": {
+            "at_start": [round(x, 2) for x in load_at_start],
+            "at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "cells": summary_cells,
+        "pictures": [entry for entry in kept if entry is not None],
+    }
+
+
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (or SIGINT, which a background shell ignores) is Ctrl-C: each rehearsal's clean-up then stops the
+    # redis-servers, moto and the workers it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    parser = argparse.ArgumentParser(prog="python -m broker_tier.rehearsal.series", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs per cell (default: 3)")
+    parser.add_argument("--rates", default="10,40", help="tasks/s, comma-separated (default: 10,40)")
+    parser.add_argument("--out", type=Path, required=True, help="where every run's report goes")
+    parser.add_argument("--summary", type=Path, required=True, help="the summary JSON to write")
+    parser.add_argument("--pictures", type=Path, required=True, help="where the kept timeline pictures go")
+    args = parser.parse_args(argv)
+    rates = [float(rate) for rate in args.rates.split(",")]
+    summary = run_all(
+        args.runs, rates, args.out, args.pictures, say=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    met = all(cell["goals_met"] == cell["runs"] for cell in summary["cells"])
+    print(f"summary: {args.summary}; {summary['duration_seconds']} s; every goal met: {met}", file=sys.stderr)
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
