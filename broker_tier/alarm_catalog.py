@@ -63,27 +63,30 @@ class Graph:
     """(label, value) of each line. Default: none."""
 
 
-# The dashboard's graphs, in reading order.
+# The dashboard's graphs, in reading order; the first three show the broker the environment's mode uses.
 VISIBLE_MESSAGES = "Visible messages per class"
+WAITING_MESSAGES = "Redis broker: messages waiting and in progress per class"
 OLDEST_MESSAGE = "Oldest message age (s) per class"
 DEAD_LETTERS = "Dead-letter messages per class"
+OVERDUE_MESSAGES = "Redis broker: messages in progress past the visibility time-out per class"
 REDIS_MEMORY = "Redis memory (% of maxmemory)"
 REDIS_CPU = "Redis engine CPU (%)"
 REDIS_LAG = "Redis replication lag (s)"
 REDIS_CONNECTIONS = "Redis connections"
 REDIS_EVICTIONS = "Redis evictions"
 RUNNING_TASKS = "Running tasks per service"
-GRAPHS = (
-    VISIBLE_MESSAGES,
-    OLDEST_MESSAGE,
-    DEAD_LETTERS,
-    REDIS_MEMORY,
-    REDIS_CPU,
-    REDIS_LAG,
-    REDIS_CONNECTIONS,
-    REDIS_EVICTIONS,
-    RUNNING_TASKS,
-)
+BEAT_TICKS = "Beat ticks per minute"
+_SHARED_GRAPHS = (REDIS_MEMORY, REDIS_CPU, REDIS_LAG, REDIS_CONNECTIONS, REDIS_EVICTIONS, RUNNING_TASKS, BEAT_TICKS)
+GRAPHS_BY_BROKER: dict[str, tuple[str, ...]] = {
+    "sqs": (VISIBLE_MESSAGES, OLDEST_MESSAGE, DEAD_LETTERS, *_SHARED_GRAPHS),
+    "redis": (WAITING_MESSAGES, OLDEST_MESSAGE, OVERDUE_MESSAGES, *_SHARED_GRAPHS),
+}
+GRAPHS = GRAPHS_BY_BROKER["sqs"]
+"""The graphs of an sqs-mode environment (``graphs_of`` gives any mode's)."""
+
+
+def graphs_of(config: EnvironmentConfig) -> tuple[str, ...]:
+    return GRAPHS_BY_BROKER[config.compute.broker]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +128,31 @@ def queue_metric(queue_name: str, metric_name: str, label: str) -> MetricQuery:
         dimensions={"QueueName": queue_name},
         statistic="Maximum",
         label=label,
+    )
+
+
+def redis_broker_metric(config: EnvironmentConfig, class_name: str, metric_name: str, label: str) -> MetricQuery:
+    """One of the metrics Beat publishes for a class in redis broker mode (``broker_tier_celery.backlog_metrics``)."""
+    environment, queue_class = contract.REDIS_BACKLOG_DIMENSIONS
+    return MetricQuery(
+        id="broker",
+        namespace=contract.REDIS_BACKLOG_NAMESPACE,
+        metric_name=metric_name,
+        dimensions={environment: config.name, queue_class: class_name},
+        statistic="Maximum",
+        label=label,
+    )
+
+
+def beat_tick_metric(config: EnvironmentConfig, metric_name: str, metric_id: str) -> MetricQuery:
+    """One of the tick counts Beat's fence publishes (``broker_tier_celery.beat_fence``)."""
+    return MetricQuery(
+        id=metric_id,
+        namespace=contract.BEAT_NAMESPACE,
+        metric_name=metric_name,
+        dimensions={contract.BEAT_DIMENSIONS[0]: config.name},
+        statistic="Sum",
+        label=f"Beat {metric_name}",
     )
 
 
@@ -239,6 +267,53 @@ def redis_specs(config: EnvironmentConfig, resources: MonitoredResources) -> lis
 
 
 def queue_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
+    """Each class's age and failed-work alarms on the broker the environment's mode uses, never on the other one
+    (docs/decisions/redis-broker-watched.md)."""
+    return sqs_queue_specs(config, resources) if config.compute.broker == "sqs" else redis_queue_specs(config)
+
+
+def redis_queue_specs(config: EnvironmentConfig) -> list[AlarmSpec]:
+    """redis broker: the age of each class's oldest waiting message and its messages overdue in progress, which
+    Beat publishes every minute."""
+    monitoring = config.monitoring
+    specs = []
+    for name, class_config in config.queues.items():
+        objective = class_config.latency_objective_seconds
+        specs.append(
+            AlarmSpec(
+                name=f"queue-{name}-age",
+                summary=f"The oldest message waiting in the Redis lists of class '{name}' is older than its latency "
+                f"objective ({objective} s): workers are not keeping up, or not consuming. No data counts as "
+                f"breaching: Beat publishes the age every minute, so none means Beat is down or cannot read Redis.",
+                runbook="worker-backlog.md",
+                graph=OLDEST_MESSAGE,
+                window=monitoring.queue_age,
+                threshold=objective,
+                comparison="GreaterThanThreshold",
+                metrics=(redis_broker_metric(config, name, contract.REDIS_OLDEST_MESSAGE_AGE, f"{name} oldest age"),),
+                treat_missing_data="breaching",
+            )
+        )
+        specs.append(
+            AlarmSpec(
+                name=f"unacked-{name}-overdue",
+                summary=f"Messages of class '{name}' stayed in its Redis unacked record longer than its visibility "
+                f"time-out ({class_config.visibility_timeout_seconds} s): neither acknowledged nor handed out "
+                f"again, so no worker of the class is restoring them. They run again only once one does.",
+                runbook="worker-backlog.md",
+                graph=OVERDUE_MESSAGES,
+                window=monitoring.unacked_overdue,
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                metrics=(redis_broker_metric(config, name, contract.REDIS_MESSAGES_OVERDUE, f"{name} overdue"),),
+                treat_missing_data="notBreaching",  # the age alarm says when nothing is published
+            )
+        )
+    return specs
+
+
+def sqs_queue_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
+    """sqs broker: each work queue's oldest message and each dead-letter queue's messages."""
     monitoring = config.monitoring
     specs = []
     for name, class_config in config.queues.items():
@@ -362,6 +437,48 @@ def spot_capacity_specs(config: EnvironmentConfig, resources: MonitoredResources
     return specs
 
 
+def beat_tick_specs(config: EnvironmentConfig) -> list[AlarmSpec]:
+    """Beat's fence, in either broker mode: ticks published by no Beat, and ticks a second Beat tried to publish
+    (docs/decisions/beat-fence.md). Warnings: the tick is gone (a page would not bring it back), and a second Beat
+    is a page of its own (``beat-tasks``) when ECS runs it."""
+    window = config.monitoring.beat_ticks
+    skipped, missed, fenced_off = (
+        beat_tick_metric(config, contract.BEAT_TICKS_SKIPPED, "skipped"),
+        beat_tick_metric(config, contract.BEAT_TICKS_MISSED, "missed"),
+        beat_tick_metric(config, contract.BEAT_TICKS_FENCED_OFF, "fencedoff"),
+    )
+    return [
+        AlarmSpec(
+            name="beat-ticks-lost",
+            summary="Periodic tasks due were sent by no Beat: skipped (the fence table could not be written, or the "
+            "publish failed after the claim) or missed (they fell due while Beat was stalled). Beat's log names "
+            "each tick; run the ones that matter by hand.",
+            runbook="celery-beat.md",
+            graph=BEAT_TICKS,
+            window=window,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            metrics=(skipped, missed),
+            treat_missing_data="notBreaching",  # Beat not running at all is beat-tasks' alarm
+            expression="FILL(skipped, 0) + FILL(missed, 0)",
+            severity="warning",
+        ),
+        AlarmSpec(
+            name="beat-ticks-fenced-off",
+            summary="A Beat found due ticks already claimed by another: more than one Beat runs on this tier (the "
+            "fence kept each tick single). Find and stop the extra one.",
+            runbook="celery-beat.md",
+            graph=BEAT_TICKS,
+            window=window,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            metrics=(fenced_off,),
+            treat_missing_data="notBreaching",
+            severity="warning",
+        ),
+    ]
+
+
 def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -> list[AlarmSpec]:
     """Every alarm of one environment."""
     return (
@@ -369,29 +486,48 @@ def tier_alarm_specs(config: EnvironmentConfig, resources: MonitoredResources) -
         + queue_specs(config, resources)
         + service_specs(config, resources)
         + spot_capacity_specs(config, resources)
+        + beat_tick_specs(config)
     )
 
 
 def _signals_without_alarms(config: EnvironmentConfig, resources: MonitoredResources) -> dict[str, list[MetricQuery]]:
-    """What the dashboard shows beside the alarms' own metrics: the backlog that drives scaling, and the
-    running tasks of every service (classes that scale to zero have no floor alarm)."""
+    """What the dashboard shows beside the alarms' own metrics: the backlog that drives scaling (of the broker the
+    mode uses), the running tasks of every service (classes that scale to zero have no floor alarm), and the ticks
+    Beat published."""
     services = {
         **{f"worker {name}": resources.worker_service_names[name] for name in config.queues},
         "beat": resources.beat_service_name,
     }
-    return {
-        VISIBLE_MESSAGES: [
+    if config.compute.broker == "sqs":
+        backlog = [
             queue_metric(resources.queue_names[name], "ApproximateNumberOfMessagesVisible", name)
             for name in config.queues
-        ],
+        ]
+    else:
+        backlog = [
+            redis_broker_metric(config, name, metric, f"{name} {what}")
+            for name in config.queues
+            for metric, what in (
+                (contract.REDIS_BACKLOG_WAITING, "waiting"),
+                (contract.REDIS_BACKLOG_IN_PROGRESS, "in progress"),
+            )
+        ]
+    return {
+        graphs_of(config)[0]: backlog,
         RUNNING_TASKS: [running_tasks(resources, service, "Average", label) for label, service in services.items()],
+        BEAT_TICKS: [
+            beat_tick_metric(config, metric, metric.lower())
+            for metric in (contract.BEAT_TICKS_PUBLISHED, contract.BEAT_TICKS_FENCED_OFF)
+        ],
     }
 
 
 def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources, specs: list[AlarmSpec]) -> list[Graph]:
-    """The graphs of ``GRAPHS``: each alarm's metrics (once per metric) and threshold on the graph it names."""
-    metrics: dict[str, list[MetricQuery]] = {title: [] for title in GRAPHS}
-    thresholds: dict[str, list[tuple[str, float]]] = {title: [] for title in GRAPHS}
+    """The graphs of the environment's mode (``graphs_of``): each alarm's metrics (once per metric) and threshold
+    on the graph it names."""
+    titles = graphs_of(config)
+    metrics: dict[str, list[MetricQuery]] = {title: [] for title in titles}
+    thresholds: dict[str, list[tuple[str, float]]] = {title: [] for title in titles}
     for title, queries in _signals_without_alarms(config, resources).items():
         metrics[title] += queries
     for spec in specs:
@@ -399,7 +535,7 @@ def dashboard_graphs(config: EnvironmentConfig, resources: MonitoredResources, s
         if spec.expression is None or spec.graph != RUNNING_TASKS:  # Beat's 0/1 expression is no line to draw
             thresholds[spec.graph].append((spec.name, spec.threshold))
     return [
-        Graph(title=title, metrics=_distinct(metrics[title]), thresholds=tuple(thresholds[title])) for title in GRAPHS
+        Graph(title=title, metrics=_distinct(metrics[title]), thresholds=tuple(thresholds[title])) for title in titles
     ]
 
 

@@ -13,6 +13,8 @@ CONSEQUENCES = {
     "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it is deleted",
     "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",
     "AWS::EC2::VPC": "replaces the VPC: the cache and services in it must be rebuilt",
+    "AWS::DynamoDB::Table": "replaces Beat's fence table: the claims of recent ticks are lost, so a Beat that runs "
+    "through the replacement can publish a tick that was already published",
     "AWS::EC2::Subnet": "replaces the subnet: what runs in it (ECS tasks, a NAT gateway) must leave it first, "
     "since a subnet with network interfaces cannot be deleted",
 }

@@ -104,8 +104,13 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
     unknown = set(environ) - set(VARIABLES)
     assert not unknown, f"{process}: variables the settings package does not know: {unknown}"
     expected = {v.name for v in VARIABLES.values() if v.set_by_stack}
+    beat_only = {variables.BEAT_FENCE_TABLE.name, variables.VISIBILITY_TIMEOUTS.name}
     if process == contract.BEAT_PROCESS:
         expected -= {variables.QUEUE.name, variables.TASK_TIME_LIMIT.name, variables.VISIBILITY_TIMEOUT.name}
+        if config.compute.broker == "sqs":  # the class's time-outs judge the Redis broker's messages only
+            expected -= {variables.VISIBILITY_TIMEOUTS.name}
+    else:
+        expected -= beat_only
     assert set(environ) == expected, f"{process}: the stack sets {sorted(environ)}; the contract {sorted(expected)}"
 
     tier = TierEnvironment.from_environ(environ)
@@ -153,6 +158,12 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
     if process == contract.BEAT_PROCESS:
         assert tier.queue is None and "task_time_limit" not in settings
         assert container["Command"][3] == "beat"
+        # the fence table is the State stack's, by its contract name
+        assert tier.beat_fence_table == contract.beat_fence_table_name(config.name)
+        if compute.broker == "redis":
+            assert tier.visibility_timeouts == {
+                name: queue.visibility_timeout_seconds for name, queue in config.queues.items()
+            }
     else:
         class_name = tier.queue
         assert process == contract.worker_process(class_name)

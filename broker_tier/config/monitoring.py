@@ -143,8 +143,15 @@ class MonitoringConfig(ConfigModel):
     dead_letter: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=1))
     """Each dead-letter queue's ``ApproximateNumberOfMessagesVisible`` above zero. Default: 1 period."""
     queue_age: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=3))
-    """Each work queue's ``ApproximateAgeOfOldestMessage`` above the class's latency objective.
-    Default: 3 periods."""
+    """Each class's oldest message above the class's latency objective: the work queue's
+    ``ApproximateAgeOfOldestMessage`` (sqs broker), or the age of the oldest message waiting in the class's Redis
+    lists that Beat publishes (redis broker). Default: 3 periods."""
+    unacked_overdue: AlarmWindow = Field(default_factory=AlarmWindow)
+    """redis broker: messages in a class's unacked record for longer than its visibility time-out (no worker of the
+    class hands them out again). Default: 5 periods (a live worker restores them within about 100 s)."""
+    beat_ticks: AlarmWindow = Field(default_factory=lambda: AlarmWindow(evaluation_periods=1))
+    """Beat's fence: due ticks skipped or missed (published by no Beat), and ticks another Beat had claimed
+    (more than one Beat runs). Default: 1 period."""
     worker_tasks: AlarmWindow = Field(default_factory=AlarmWindow)
     """Running tasks of a worker service below its ``min_tasks`` (classes with ``min_tasks`` 0 have
     no floor and no alarm). Default: 5 periods."""

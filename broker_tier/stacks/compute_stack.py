@@ -149,6 +149,8 @@ class BrokerComputeStack(TierStack):
             publish_queues=work_queues,
             encryption_key=state.encryption_key,
             uses_sqs_broker=uses_sqs,
+            fence=state.beat_fence,
+            visibility_timeouts={name: q.visibility_timeout_seconds for name, q in config.queues.items()},
         )
 
         self.toolbox = Toolbox(

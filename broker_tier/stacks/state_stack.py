@@ -11,6 +11,7 @@ from constructs import Construct
 
 import broker_tier_contract as contract
 from broker_tier.config import EnvironmentConfig
+from broker_tier.constructs.beat_fence_table import BeatFenceTable
 from broker_tier.constructs.cache import BrokerCache
 from broker_tier.constructs.log_group import logs_encryption_key
 from broker_tier.constructs.network import BrokerNetwork
@@ -23,7 +24,7 @@ REMOVAL = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DEST
 
 
 class BrokerStateStack(TierStack):
-    """Network, KMS key, ElastiCache replication group, per-class queues and the events topic.
+    """Network, KMS key, ElastiCache replication group, per-class queues, the events topic and Beat's fence table.
 
     Outputs (stable names, for tools outside the app): ``ReplicationGroupId``,
     ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
@@ -32,7 +33,7 @@ class BrokerStateStack(TierStack):
     ``ProducerAuthTokenPolicyArn``, ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
 
     Attributes:
-        network, encryption_key, events_topic, cache, producers: the constructs.
+        network, encryption_key, events_topic, cache, producers, beat_fence: the constructs.
         logs_key: encrypts every log group of the environment (CloudWatch Logs only).
         queues: the latency classes' queues by class name.
     """
@@ -139,6 +140,15 @@ class BrokerStateStack(TierStack):
             )
             for name, class_config in config.queues.items()
         }
+        # where Beat claims each due tick before it publishes it: a store that does not fail over with the cache
+        # (docs/decisions/beat-fence.md)
+        self.beat_fence = BeatFenceTable(
+            self,
+            "BeatFence",
+            table_name=contract.beat_fence_table_name(config.name),
+            encryption_key=self.encryption_key,
+            removal_policy=removal,
+        )
         self.producers = ProducerAccess(
             self,
             "Producers",

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from tier_testing import tier_context
 
+import broker_tier_contract as contract
 from broker_tier.alarm_catalog import (
+    BEAT_TICKS,
     GRAPHS,
+    GRAPHS_BY_BROKER,
+    OLDEST_MESSAGE,
+    OVERDUE_MESSAGES,
     RUNNING_TASKS,
+    WAITING_MESSAGES,
     MonitoredResources,
     dashboard_graphs,
     member_cluster_ids,
@@ -60,6 +66,8 @@ def test_one_alarm_per_signal_and_class_and_floor():
         "worker-interactive-tasks",
         "worker-default-tasks",
         "beat-tasks",
+        "beat-ticks-lost",
+        "beat-ticks-fenced-off",
     ]
 
 
@@ -139,3 +147,74 @@ def test_the_spot_capacity_window_is_configurable():
     )
     (spec,) = [s for s in tier_alarm_specs(config, resources(1, list(config.queues))) if s.name.endswith("capacity")]
     assert spec.window.evaluation_periods == 20 and "for 20 minutes" in spec.summary
+
+
+def test_redis_mode_watches_the_redis_broker_per_class_and_no_queue_it_leaves_empty():
+    """In redis mode no alarm watches an SQS queue (the mode leaves them empty): each class's oldest waiting message
+    and its overdue messages in progress, as Beat publishes them, with the class's objective and time-out."""
+    config = config_with(
+        {"compute": {"broker": "redis"}, "queues": {"batch": {"latency_objective_seconds": 7200, "worker": {}}}}
+    )
+    specs = {spec.name: spec for spec in tier_alarm_specs(config, resources(1, list(config.queues)))}
+    assert [spec for spec in specs.values() if any(m.namespace == "AWS/SQS" for m in spec.metrics)] == []
+    assert [name for name in specs if name.startswith(("queue-", "unacked-", "dlq-"))] == [
+        f"{kind}-{name}-{what}" for name in config.queues for kind, what in (("queue", "age"), ("unacked", "overdue"))
+    ]
+    for name, class_config in config.queues.items():
+        age, overdue = specs[f"queue-{name}-age"], specs[f"unacked-{name}-overdue"]
+        dimensions = {"Environment": "dev", "QueueClass": name}
+        assert [(m.namespace, m.metric_name, m.statistic, m.dimensions) for m in age.metrics] == [
+            (contract.REDIS_BACKLOG_NAMESPACE, "OldestMessageAge", "Maximum", dimensions)
+        ]
+        assert age.threshold == class_config.latency_objective_seconds and age.comparison == "GreaterThanThreshold"
+        # Beat publishes every minute, so no data means nobody measures: a stalled tier must not look healthy
+        assert (age.treat_missing_data, age.window, age.runbook) == (
+            "breaching",
+            config.monitoring.queue_age,
+            "worker-backlog.md",
+        )
+        assert [(m.metric_name, m.dimensions) for m in overdue.metrics] == [("MessagesOverdue", dimensions)]
+        assert (overdue.threshold, overdue.window, overdue.severity) == (0, config.monitoring.unacked_overdue, "page")
+        assert str(class_config.visibility_timeout_seconds) in overdue.summary
+    assert specs["queue-batch-age"].threshold == 7200
+
+
+def test_sqs_mode_watches_no_redis_broker_metric():
+    config = config_with({})
+    specs = tier_alarm_specs(config, resources(1, list(config.queues)))
+    assert config.compute.broker == "sqs" and specs
+    assert [s.name for s in specs if any(m.namespace == contract.REDIS_BACKLOG_NAMESPACE for m in s.metrics)] == []
+
+
+def test_beat_tick_alarms_in_either_mode_warn_on_lost_ticks_and_on_a_second_beat():
+    for broker in ("sqs", "redis"):
+        config = config_with({"compute": {"broker": broker}})
+        specs = {spec.name: spec for spec in tier_alarm_specs(config, resources(1, list(config.queues)))}
+        lost, fenced_off = specs["beat-ticks-lost"], specs["beat-ticks-fenced-off"]
+        assert [(m.id, m.namespace, m.metric_name, m.statistic, m.dimensions) for m in lost.metrics] == [
+            ("skipped", "BrokerTier/Beat", "TicksSkipped", "Sum", {"Environment": "dev"}),
+            ("missed", "BrokerTier/Beat", "TicksMissed", "Sum", {"Environment": "dev"}),
+        ]
+        assert lost.expression == "FILL(skipped, 0) + FILL(missed, 0)" and lost.threshold == 0
+        assert [m.metric_name for m in fenced_off.metrics] == ["TicksFencedOff"] and fenced_off.threshold == 0
+        assert {s.severity for s in (lost, fenced_off)} == {"warning"}
+        assert {s.runbook for s in (lost, fenced_off)} == {"celery-beat.md"}
+        assert {s.window for s in (lost, fenced_off)} == {config.monitoring.beat_ticks}
+
+
+def test_redis_mode_dashboard_graphs_the_redis_broker_and_every_alarm():
+    config = config_with({"compute": {"broker": "redis"}})
+    monitored = resources(1, list(config.queues))
+    specs = tier_alarm_specs(config, monitored)
+    graphs = {graph.title: graph for graph in dashboard_graphs(config, monitored, specs)}
+    assert list(graphs) == list(GRAPHS_BY_BROKER["redis"])
+    assert [(m.metric_name, m.dimensions["QueueClass"]) for m in graphs[WAITING_MESSAGES].metrics] == [
+        (metric, name) for name in config.queues for metric in ("MessagesWaiting", "MessagesInProgress")
+    ]
+    assert {m.metric_name for m in graphs[OLDEST_MESSAGE].metrics} == {"OldestMessageAge"}
+    assert {m.metric_name for m in graphs[OVERDUE_MESSAGES].metrics} == {"MessagesOverdue"}
+    assert {m.metric_name for m in graphs[BEAT_TICKS].metrics} == set(contract.BEAT_TICK_METRICS)
+    assert all(m.namespace != "AWS/SQS" for graph in graphs.values() for m in graph.metrics)
+    for spec in specs:
+        drawn = [(m.metric_name, m.dimensions) for m in graphs[spec.graph].metrics]
+        assert all((m.metric_name, m.dimensions) in drawn for m in spec.metrics), spec.name

@@ -89,6 +89,10 @@ class Deployment:
         name = self.resolve(stack, props.get("ManagedPolicyName")) or f"{stack}-{logical_id}-AbCdEf"
         return f"arn:aws:iam::{self.account}:policy/{name}"  # Ref and PolicyArn
 
+    def _table(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props["TableName"])
+        return {"Ref": name, "Arn": self.arn("dynamodb", f"table/{name}")}[attribute]
+
     def outputs(self, stack: str) -> dict[str, str]:
         """The stack's outputs as ``DescribeStacks`` would list them."""
         return {
@@ -165,6 +169,7 @@ _PHYSICAL = {
     "AWS::CloudWatch::Alarm": Deployment._alarm_or_dashboard,
     "AWS::CloudWatch::Dashboard": Deployment._alarm_or_dashboard,
     "AWS::IAM::ManagedPolicy": Deployment._managed_policy,
+    "AWS::DynamoDB::Table": Deployment._table,
 }
 """Resource type -> its physical values, in each service's documented formats."""
 

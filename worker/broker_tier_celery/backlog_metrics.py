@@ -1,15 +1,18 @@
-"""Beat publishes the Redis broker's backlog per class (waiting, in progress) to CloudWatch every minute, the
-metrics the redis-mode worker services scale on (why Beat, and how it reads: docs/decisions/redis-backlog-metrics.md).
+"""Beat publishes the Redis broker's backlog per class to CloudWatch every minute: waiting and in-progress counts
+(the metrics the redis-mode worker services scale on), the age of the oldest waiting message, and the messages
+overdue in the class's unacked record (what the redis-mode alarms watch). Why Beat, and how it reads:
+docs/decisions/redis-backlog-metrics.md and docs/decisions/redis-broker-watched.md.
 
-A failure costs one period and one WARNING line, never Beat itself.
+Every publisher of the settings package stamps the publish time on each message (``PUBLISHED_AT_HEADER``), which
+is how the oldest message's age is known. A failure costs one period and one WARNING line, never Beat itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,15 +21,13 @@ from celery import signals
 
 import broker_tier_contract as contract
 from broker_tier_celery.environment import TierEnvironment
+from broker_tier_celery.periodic_metrics import PeriodicPublisher
 from broker_tier_celery.timeouts import REDIS_CONNECT_TIMEOUT_SECONDS, REDIS_SOCKET_TIMEOUT_SECONDS
 
 logger = logging.getLogger("broker_tier.backlog_metrics")
 
-CLOUDWATCH_CONNECT_TIMEOUT_SECONDS = 5
-CLOUDWATCH_READ_TIMEOUT_SECONDS = 10
-"""With botocore's standard retries (3 attempts of at most 15 s, at most 3 s of back-off) a failing
-publication gives up within the minute's period."""
 COUNT_UNIT = "Count"
+SECONDS_UNIT = "Seconds"
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,35 @@ class Backlog:
 
     waiting: int
     in_progress: int
+    oldest_age_seconds: float = 0.0
+    """Age of the oldest waiting message (0: none waits)."""
+    overdue: int | None = None
+    """Messages in progress for longer than the class's visibility time-out (None: its time-out is unknown)."""
 
 
-class BacklogPublisher:
+def stamp_publish_time(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """``before_task_publish``: the publish time goes with the message (a retry's new message gets a new one)."""
+    if headers is not None:
+        headers[contract.PUBLISHED_AT_HEADER] = round(time.time(), 3)
+
+
+def _published_at(raw: bytes | str) -> tuple[float | None, str]:
+    """A queued message's stamped publish time (None: not stamped) and an identity to age it by otherwise."""
+    try:
+        payload = json.loads(raw)
+        published = payload.get("headers", {}).get(contract.PUBLISHED_AT_HEADER)
+        identity = str(payload.get("properties", {}).get("delivery_tag") or "")
+    except (ValueError, AttributeError):
+        published, identity = None, ""
+    if isinstance(published, int | float) and not isinstance(published, bool):
+        return float(published), identity
+    return None, identity or str(hash(raw))
+
+
+class BacklogPublisher(PeriodicPublisher):
     """Publishes every class's :class:`Backlog` once a period, from a daemon thread, until stopped."""
+
+    what = "Redis backlog metrics"
 
     def __init__(
         self,
@@ -48,32 +74,32 @@ class BacklogPublisher:
         classes: Sequence[str],
         region: str | None,
         period_seconds: float = contract.REDIS_BACKLOG_PERIOD_SECONDS,
+        visibility_timeouts: Mapping[str, int] | None = None,
     ) -> None:
+        super().__init__(
+            thread_name="broker-tier-backlog-metrics", region=region, period_seconds=period_seconds, logger=logger
+        )
         self.app = app
         self.environment = environment
         self.classes = tuple(classes)
-        self.region = region
-        self.period_seconds = period_seconds
-        self.failing = True
-        """Until the first publication, and after a failure: the next success is logged (INFO)."""
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="broker-tier-backlog-metrics", daemon=True)
-        self._cloudwatch: Any = None
+        self.visibility_timeouts = dict(visibility_timeouts or {})
+        self.first_seen: dict[str, dict[str, float]] = {}
+        """Per class, when Beat first saw each unstamped oldest message (a producer without the settings package)."""
 
     def start(self) -> None:
         logger.info(
-            "Redis backlog metrics: publishing %s and %s of classes %s to CloudWatch (%s, Environment=%s) every %g s",
+            "Redis backlog metrics: publishing %s, %s, %s and %s of classes %s to CloudWatch (%s, Environment=%s) "
+            "every %g s",
             contract.REDIS_BACKLOG_WAITING,
             contract.REDIS_BACKLOG_IN_PROGRESS,
+            contract.REDIS_OLDEST_MESSAGE_AGE,
+            contract.REDIS_MESSAGES_OVERDUE,
             ", ".join(self.classes),
             contract.REDIS_BACKLOG_NAMESPACE,
             self.environment,
             self.period_seconds,
         )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
+        super().start()
 
     def read(self) -> dict[str, Backlog]:
         """Every class's backlog, from the broker database (raises whatever the connection raises)."""
@@ -85,36 +111,47 @@ class BacklogPublisher:
             connection.ensure_connection(max_retries=0)  # once: the next period tries again
             channel = connection.default_channel
             steps = channel.priority_steps
+            now = time.time()
             with channel.conn_or_acquire() as client, client.pipeline(transaction=True) as pipe:
                 for name in self.classes:
                     for step in steps:
-                        pipe.llen(channel._q_for_pri(name, step))
-                    pipe.hlen(contract.redis_unacked_keys(name)["unacked_key"])
-                counts = pipe.execute()
-        per_class = len(steps) + 1
+                        queue = channel._q_for_pri(name, step)
+                        pipe.llen(queue)
+                        pipe.lindex(queue, -1)  # kombu pushes on the left and pops on the right: the oldest
+                    keys = contract.redis_unacked_keys(name)
+                    pipe.hlen(keys["unacked_key"])
+                    # kombu scores each message in progress with the time it was received (QoS.append)
+                    pipe.zcount(keys["unacked_index_key"], 0, now - self.visibility_timeouts.get(name, now))
+                replies = pipe.execute()
+        per_class = 2 * len(steps) + 2
         return {
-            name: Backlog(waiting=sum(counts[start : start + len(steps)]), in_progress=counts[start + len(steps)])
-            for name, start in zip(self.classes, range(0, len(counts), per_class), strict=True)
+            name: self._backlog(name, replies[start : start + per_class], now)
+            for name, start in zip(self.classes, range(0, len(replies), per_class), strict=True)
         }
 
-    def cloudwatch(self) -> Any:
-        if self._cloudwatch is None:
-            import boto3  # here: only Beat in redis mode needs it
-            from botocore.config import Config
-
-            self._cloudwatch = boto3.client(
-                "cloudwatch",
-                region_name=self.region,
-                config=Config(
-                    connect_timeout=CLOUDWATCH_CONNECT_TIMEOUT_SECONDS,
-                    read_timeout=CLOUDWATCH_READ_TIMEOUT_SECONDS,
-                    retries={"mode": "standard"},
-                ),
-            )
-        return self._cloudwatch
+    def _backlog(self, name: str, replies: list[Any], now: float) -> Backlog:
+        lists, (in_progress, overdue) = replies[:-2], replies[-2:]
+        seen, oldest = self.first_seen.setdefault(name, {}), now
+        current: set[str] = set()
+        for raw in lists[1::2]:
+            if raw is None:
+                continue
+            published, identity = _published_at(raw)
+            if published is None:
+                published = seen.setdefault(identity, now)
+                current.add(identity)
+            oldest = min(oldest, published)
+        for identity in set(seen) - current:  # consumed since: forget it
+            del seen[identity]
+        return Backlog(
+            waiting=sum(lists[0::2]),
+            in_progress=in_progress,
+            oldest_age_seconds=round(max(0.0, now - oldest), 3),
+            overdue=overdue if name in self.visibility_timeouts else None,
+        )
 
     def publish(self, backlog: dict[str, Backlog], at: datetime) -> None:
-        """One ``PutMetricData`` call with both metrics of every class."""
+        """One ``PutMetricData`` call with every metric of every class."""
         environment_dimension, class_dimension = contract.REDIS_BACKLOG_DIMENSIONS
         data = []
         for name, counts in backlog.items():
@@ -122,19 +159,17 @@ class BacklogPublisher:
                 {"Name": environment_dimension, "Value": self.environment},
                 {"Name": class_dimension, "Value": name},
             ]
-            for metric, value in (
-                (contract.REDIS_BACKLOG_WAITING, counts.waiting),
-                (contract.REDIS_BACKLOG_IN_PROGRESS, counts.in_progress),
-            ):
-                data.append(
-                    {
-                        "MetricName": metric,
-                        "Dimensions": dimensions,
-                        "Timestamp": at,
-                        "Value": value,
-                        "Unit": COUNT_UNIT,
-                    }
-                )
+            values = [
+                (contract.REDIS_BACKLOG_WAITING, counts.waiting, COUNT_UNIT),
+                (contract.REDIS_BACKLOG_IN_PROGRESS, counts.in_progress, COUNT_UNIT),
+                (contract.REDIS_OLDEST_MESSAGE_AGE, counts.oldest_age_seconds, SECONDS_UNIT),
+            ]
+            if counts.overdue is not None:
+                values.append((contract.REDIS_MESSAGES_OVERDUE, counts.overdue, COUNT_UNIT))
+            data += [
+                {"MetricName": metric, "Dimensions": dimensions, "Timestamp": at, "Value": value, "Unit": unit}
+                for metric, value, unit in values
+            ]
         self.cloudwatch().put_metric_data(Namespace=contract.REDIS_BACKLOG_NAMESPACE, MetricData=data)
 
     def publish_once(self) -> bool:
@@ -143,37 +178,18 @@ class BacklogPublisher:
         try:
             backlog = self.read()
         except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
-            return self._failed("could not be read from Redis", error)
+            return self.failed("could not be read from Redis", error)
         try:
             self.publish(backlog, at)
         except Exception as error:  # noqa: BLE001 - as above
-            return self._failed("could not be published to CloudWatch", error)
-        summary = "; ".join(
-            f"{name} {counts.waiting} waiting, {counts.in_progress} in progress" for name, counts in backlog.items()
+            return self.failed("could not be published to CloudWatch", error)
+        return self.succeeded(
+            "; ".join(
+                f"{name} {counts.waiting} waiting (oldest {counts.oldest_age_seconds:g} s), {counts.in_progress} in "
+                f"progress" + ("" if counts.overdue is None else f" ({counts.overdue} overdue)")
+                for name, counts in backlog.items()
+            )
         )
-        logger.log(logging.INFO if self.failing else logging.DEBUG, "Redis backlog metrics published: %s", summary)
-        self.failing = False
-        return True
-
-    def _failed(self, what: str, error: Exception) -> bool:
-        self.failing = True
-        detail = " ".join(str(error).split())  # one line, whatever the error's text
-        logger.warning(
-            "Redis backlog metrics %s: %s: %s (Beat goes on; tried again in %g s)",
-            what,
-            type(error).__name__,
-            detail,
-            self.period_seconds,
-        )
-        return False
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self.stopping.is_set():
-            self.publish_once()
-            # at a fixed rate; a period overrun (time-outs) is not made up for with a burst
-            next_at = max(next_at + self.period_seconds, time.monotonic())
-            self.stopping.wait(next_at - time.monotonic())
 
 
 def publisher_for(app: Any, env: TierEnvironment) -> BacklogPublisher | None:
@@ -188,11 +204,27 @@ def publisher_for(app: Any, env: TierEnvironment) -> BacklogPublisher | None:
             contract.REDIS_BACKLOG_DIMENSIONS[0],
         )
         return None
-    return BacklogPublisher(app, environment=env.environment, classes=list(env.queue_urls), region=env.region)
+    if not env.visibility_timeouts:
+        logger.info(
+            "Redis backlog metrics: %s not published (%s is not set: each class's visibility time-out; the stack sets "
+            "it)",
+            contract.REDIS_MESSAGES_OVERDUE,
+            contract.ContainerEnvironment.VISIBILITY_TIMEOUTS.name,
+        )
+    return BacklogPublisher(
+        app,
+        environment=env.environment,
+        classes=list(env.queue_urls),
+        region=env.region,
+        visibility_timeouts=env.visibility_timeouts,
+    )
 
 
 def install(app: Any, env: TierEnvironment) -> None:
-    """Connect ``beat_init`` for ``app``: when its Beat starts, so does a publisher (:func:`publisher_for`)."""
+    """Stamp the publish time on every message this process publishes, and connect ``beat_init`` for ``app``: when
+    its Beat starts, so does a publisher (:func:`publisher_for`)."""
+    # once per process, whichever app publishes: the header costs a few bytes and reads the clock
+    signals.before_task_publish.connect(stamp_publish_time, weak=False, dispatch_uid="broker-tier-published-at")
 
     def on_beat_init(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
@@ -88,6 +88,26 @@ def _queue_urls(environ: Mapping[str, str]) -> dict[str, str]:
     return {str(name): url for name, url in queue_urls.items()}
 
 
+def _visibility_timeouts(environ: Mapping[str, str], classes: Mapping[str, str]) -> dict[str, int]:
+    raw = _optional(environ, Variables.VISIBILITY_TIMEOUTS)
+    if not raw:
+        return {}
+    try:
+        timeouts = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{Variables.VISIBILITY_TIMEOUTS.name} is not JSON: {error}") from None
+    if (
+        not isinstance(timeouts, dict)
+        or set(timeouts) - set(classes)
+        or not all(type(value) is int and value >= 1 for value in timeouts.values())
+    ):
+        raise SettingsError(
+            f"{Variables.VISIBILITY_TIMEOUTS.name} = {raw!r} must map declared classes ({sorted(classes)}) to whole "
+            f"seconds of at least 1"
+        )
+    return {str(name): int(value) for name, value in timeouts.items()}
+
+
 def _region(environ: Mapping[str, str]) -> str | None:
     # boto3 reads AWS_DEFAULT_REGION; ECS sets AWS_REGION (and the stack the tier's own variable)
     return _optional(environ, Variables.REGION) or environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")
@@ -118,6 +138,10 @@ class TierEnvironment:
     ecs_agent_uri: str | None = None
     """Set by ECS inside a task; None: not on ECS (no scale-in protection)."""
     protection_renew_seconds: float = float(Variables.PROTECTION_RENEW_SECONDS.default or 300)
+    visibility_timeouts: dict[str, int] = field(default_factory=dict)
+    """Each class's visibility time-out (Beat in redis mode: when a message in progress is overdue); {}: unknown."""
+    beat_fence_table: str | None = None
+    """The DynamoDB table of Beat's fence; None: no fence."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> TierEnvironment:
@@ -146,6 +170,8 @@ class TierEnvironment:
             sqs_endpoint_url=_optional(environ, Variables.SQS_ENDPOINT_URL),
             ecs_agent_uri=_optional(environ, Variables.ECS_AGENT_URI),
             protection_renew_seconds=_seconds(environ, Variables.PROTECTION_RENEW_SECONDS, minimum=1),
+            visibility_timeouts=_visibility_timeouts(environ, queue_urls),
+            beat_fence_table=_optional(environ, Variables.BEAT_FENCE_TABLE),
         )
 
     def redis_url(self, db: int) -> str:

@@ -299,6 +299,18 @@ class ContainerEnvironment:
         "/tmp/broker-tier-heartbeat",
         set_by_stack=False,
     )
+    VISIBILITY_TIMEOUTS = Variable(
+        "BROKER_TIER_VISIBILITY_TIMEOUTS",
+        "JSON object: each class's visibility_timeout_seconds (Beat only, redis mode: a message in a class's unacked "
+        "record for longer is overdue)",
+        None,
+    )
+    BEAT_FENCE_TABLE = Variable(
+        "BROKER_TIER_BEAT_FENCE_TABLE",
+        "the DynamoDB table in which Beat claims each due tick before it publishes it (Beat only); absent: no "
+        "fence, every Beat publishes every tick",
+        None,
+    )
     HEARTBEAT_STALE_SECONDS = Variable(
         "BROKER_TIER_HEARTBEAT_STALE_SECONDS",
         "age in seconds past which the health check calls a heartbeat stale (tests shorten it)",
@@ -370,8 +382,44 @@ REDIS_BACKLOG_WAITING = "MessagesWaiting"
 REDIS_BACKLOG_IN_PROGRESS = "MessagesInProgress"
 """Messages in the class's unacked record (received, not yet acknowledged), the counterpart of SQS's
 in-flight messages."""
+REDIS_OLDEST_MESSAGE_AGE = "OldestMessageAge"
+"""Seconds since the oldest message waiting in the class's lists (every priority) was published (the settings
+package stamps ``PUBLISHED_AT_HEADER``; a message without it is aged from Beat's first sight of it); 0 when none
+waits. The counterpart of SQS's ``ApproximateAgeOfOldestMessage``."""
+REDIS_MESSAGES_OVERDUE = "MessagesOverdue"
+"""Messages in the class's unacked record for longer than the class's visibility time-out: neither acknowledged
+nor handed out again (no worker of the class restores them)."""
 REDIS_BACKLOG_DIMENSIONS = ("Environment", "QueueClass")
 REDIS_BACKLOG_PERIOD_SECONDS = 60
+PUBLISHED_AT_HEADER = "broker_tier_published_at"
+"""Message header: Unix time at which the settings package published the task (``before_task_publish``)."""
+
+
+# -- Beat's fence: each due tick of each schedule entry published at most once ------------------
+def beat_fence_table_name(environment: str) -> str:
+    return f"{resource_prefix(environment)}-beat-fence"
+
+
+BEAT_FENCE_KEY = "tick"
+"""The fence table's partition key: ``<entry name>@<canonical tick time, ISO 8601 UTC>``."""
+BEAT_FENCE_ATTRIBUTES = ("tick", "outcome", "owner", "claimed_at", "expires_at")
+"""Every attribute Beat writes (its task role may write no other)."""
+BEAT_FENCE_TTL_ATTRIBUTE = "expires_at"
+TICK_HEADER = "broker_tier_tick"
+"""Message header of a task Beat published: the tick's fence key, so a ledger can count publications per tick."""
+BEAT_NAMESPACE = "BrokerTier/Beat"
+"""CloudWatch namespace of Beat's tick counts (dimension ``Environment``), published every
+``REDIS_BACKLOG_PERIOD_SECONDS`` in either broker mode."""
+BEAT_TICKS_PUBLISHED = "TicksPublished"
+"""Due ticks this Beat claimed and published."""
+BEAT_TICKS_FENCED_OFF = "TicksFencedOff"
+"""Due ticks another Beat had claimed first: a duplicate prevented, and a sign that two Beats run."""
+BEAT_TICKS_SKIPPED = "TicksSkipped"
+"""Due ticks not published: the fence could not be written, or the publish failed after the claim."""
+BEAT_TICKS_MISSED = "TicksMissed"
+"""Ticks that fell due while Beat was busy or stalled and that no Beat had claimed (claimed as missed)."""
+BEAT_TICK_METRICS = (BEAT_TICKS_PUBLISHED, BEAT_TICKS_FENCED_OFF, BEAT_TICKS_SKIPPED, BEAT_TICKS_MISSED)
+BEAT_DIMENSIONS = ("Environment",)
 
 
 # Seconds a worker's SQS receive waits for a message (kombu's wait_time_seconds). 5, not SQS's maximum of

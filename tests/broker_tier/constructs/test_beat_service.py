@@ -25,35 +25,85 @@ def test_exactly_one_beat_that_stops_before_its_successor_starts(synthesized, en
     assert logical_id not in json.dumps(targets)  # no autoscaling of Beat
 
 
+def fence_statements(table_arn, key_arn) -> dict[str, dict]:
+    """What Beat may do with its fence table: create items with the fence's attributes, nothing else."""
+    return {
+        "ClaimBeatTicks": {
+            "Action": "dynamodb:PutItem",
+            "Resource": table_arn,
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": list(contract.BEAT_FENCE_ATTRIBUTES)}},
+        },
+        "BeatFenceEncryption": {
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn,
+        },
+    }
+
+
+def beat_statements(compute: dict) -> dict[str, dict]:
+    policies = {i: r for i, r in compute["Resources"].items() if r["Type"] == "AWS::IAM::Policy"}
+    role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
+    return {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
+
+
+def assert_fence_only(statements: dict[str, dict]) -> None:
+    claim, encryption = statements["ClaimBeatTicks"], statements["BeatFenceEncryption"]
+    # the table and the key by their State stack outputs (weak references), no wildcard
+    assert "BeatFence" in json.dumps(claim["Resource"]) and "*" not in json.dumps(claim["Resource"])
+    assert "Key" in json.dumps(encryption["Resource"]) and "*" not in json.dumps(encryption["Resource"])
+    for sid, expected in fence_statements(claim["Resource"], encryption["Resource"]).items():
+        assert {key: statements[sid][key] for key in expected} == expected, sid
+    assert "dynamodb." in json.dumps(encryption["Condition"]["StringEquals"]["kms:ViaService"])
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     tasks = synthesized.resources(env, "Compute", "AWS::ECS::TaskDefinition")
     beat_task = next(t for i, t in tasks.items() if i.startswith("BeatCelery"))
-    command = beat_task["Properties"]["ContainerDefinitions"][0]["Command"]
-    assert command[:4] == ["celery", "-A", "broker_tier_worker.app", "beat"]
-    policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
-    role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
-    statements = {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
+    (container,) = beat_task["Properties"]["ContainerDefinitions"]
+    assert container["Command"][:4] == ["celery", "-A", "broker_tier_worker.app", "beat"]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert "BeatFence" in json.dumps(environment[contract.ContainerEnvironment.BEAT_FENCE_TABLE.name])
+    statements = beat_statements(synthesized.json(env, "Compute"))
     assert {sid: s["Action"] for sid, s in statements.items()} == {
         "PublishToWorkQueues": "sqs:SendMessage",
         "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "ClaimBeatTicks": "dynamodb:PutItem",
+        "BeatFenceEncryption": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+        "PublishBeatMetrics": "cloudwatch:PutMetricData",
     }
     assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
+    assert_fence_only(statements)
+    # its tick counts only, in sqs mode
+    assert statements["PublishBeatMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE]}
+    }
 
 
 def test_beat_publishes_the_redis_backlog_in_redis_broker_mode_and_nothing_else(redis_mode_dev):
-    policies = {i: r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::IAM::Policy"}
-    role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
-    statements = without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])
-    # PutMetricData has no resource-level permissions: '*', held to the one namespace by its condition key
-    assert statements == [
-        {
-            "Sid": "PublishRedisBacklogMetrics",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}},
-        }
-    ]
-    workers = [p for i, p in policies.items() if i.startswith("Worker") and "TaskRole" in i]
+    statements = beat_statements(redis_mode_dev["Compute"])
+    assert set(statements) == {"ClaimBeatTicks", "BeatFenceEncryption", "PublishBeatMetrics"}
+    assert_fence_only(statements)
+    # PutMetricData has no resource-level permissions: '*', held to Beat's two namespaces by its condition key
+    assert statements["PublishBeatMetrics"] == {
+        "Sid": "PublishBeatMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE, contract.REDIS_BACKLOG_NAMESPACE]}
+        },
+    }
+    policies = [r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::IAM::Policy"]
+    workers = [p for p in policies if "Worker" in json.dumps(p["Properties"]["Roles"])]
     assert workers and "cloudwatch:PutMetricData" not in json.dumps(workers)
+    assert "dynamodb:" not in json.dumps(workers)
+
+
+def test_beat_gets_each_class_visibility_time_out_in_redis_mode(redis_mode_dev):
+    tasks = {i: r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::ECS::TaskDefinition"}
+    (container,) = next(t for i, t in tasks.items() if i.startswith("BeatCelery"))["Properties"]["ContainerDefinitions"]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    timeouts = json.loads(environment[contract.ContainerEnvironment.VISIBILITY_TIMEOUTS.name])
+    assert timeouts and set(timeouts) == set(json.loads(json.dumps(timeouts)))
+    assert all(isinstance(seconds, int) and seconds > 0 for seconds in timeouts.values())

@@ -81,6 +81,16 @@ BEFORE = {
         "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/x/slow-log", "RetentionInDays": 30}},
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.64.0.0/16"}},
         "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Threshold": 80}},
+        "BeatFence": {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "TableName": "broker-tier-dev-beat-fence",
+                "KeySchema": [{"AttributeName": "tick", "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        },
     }
 }
 
@@ -158,6 +168,12 @@ REPLACING = {
         "subnet Private2 (AZ #2 of the region, 10.64.32.0/20) dropped from the cache subnet group",
         "the cache subnet group lists this subnet",
     ),
+    "fence table name": (
+        ("BeatFence", "Properties", "TableName"),
+        "renamed",
+        "create-only property TableName",
+        "a Beat that runs through the replacement can publish a tick that was already published",
+    ),
     "cluster deletion policy": (("Cache", "DeletionPolicy"), "Delete", "DeletionPolicy weakened", "every key"),
     "queue replace policy": (("Queue", "UpdateReplacePolicy"), KeyError, "UpdateReplacePolicy weakened", "message"),
     "key deletion policy": (("Key", "DeletionPolicy"), "Delete", "DeletionPolicy weakened", "KMS key"),
@@ -185,6 +201,7 @@ HARMLESS = {
     ),
     "subnet tags": (("Public1", "Properties", "Tags"), [{"Key": "Name", "Value": "x"}]),
     "alarm threshold": (("Alarm", "Properties", "Threshold"), 90),
+    "fence table billing": (("BeatFence", "Properties", "BillingMode"), "PROVISIONED"),
     "stronger policy": (("Logs", "DeletionPolicy"), "Retain"),
 }
 
@@ -194,7 +211,7 @@ def test_harmless_change_passes(path, value):
     assert changed(path, value) == []
 
 
-@pytest.mark.parametrize("logical_id", ["Cache", "Queue", "Secret", "Key", "Logs", "Public1"])
+@pytest.mark.parametrize("logical_id", ["Cache", "Queue", "Secret", "Key", "Logs", "Public1", "BeatFence"])
 def test_removed_or_renamed_resource_is_detected(logical_id):
     findings = changed((logical_id,), KeyError)
     assert len(findings) == 1 and "resource removed or its logical id changed" in str(findings[0])

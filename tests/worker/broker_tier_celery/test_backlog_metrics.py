@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,10 +15,12 @@ from celery.beat import Service
 from fake_endpoint import CannedEndpoint, CannedResponse
 from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
-from loopback import free_port, wait_until
+from loopback import ROOT, free_port, wait_until
 from settings_environ import environ
 
 import broker_tier_contract as contract
+from broker_tier.alarm_catalog import redis_queue_specs
+from broker_tier.config import CONTEXT_KEY, deep_merge, load_environments
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.tls import ENDPOINT_HOSTNAME, make_loopback_tls
 from broker_tier_celery import TierEnvironment, build_settings, configure, heartbeat
@@ -30,6 +33,7 @@ CLASSES = ("interactive", "batch")
 PERIOD_SECONDS = 0.3
 """The tests' publication period (the contract's is a minute)."""
 BROKER_DB = 1
+VISIBILITY_TIMEOUTS = {"interactive": 120, "batch": 900}
 THREAD_NAME = "broker-tier-backlog-metrics"
 
 
@@ -93,7 +97,8 @@ def started():
     yield publishers
     for publisher in publishers:
         publisher.stop()
-        publisher.thread.join(timeout=5)
+        if publisher.thread.is_alive():  # some tests call it without its thread
+            publisher.thread.join(timeout=5)
 
 
 def beat_environ(port: int, environment_name: str | None, **overrides: str | None) -> dict[str, str]:
@@ -109,6 +114,7 @@ def beat_environ(port: int, environment_name: str | None, **overrides: str | Non
             "BROKER_TIER_REDIS_TLS": "false",
             "BROKER_TIER_REDIS_AUTH_TOKEN": REDIS_PASSWORD,
             "BROKER_TIER_REGION": REGION,
+            "BROKER_TIER_VISIBILITY_TIMEOUTS": json.dumps(VISIBILITY_TIMEOUTS),
             **overrides,
         }
     )
@@ -128,6 +134,7 @@ def publisher(port: int, environment_name: str, started: list[BacklogPublisher])
         classes=list(env.queue_urls),
         region=env.region,
         period_seconds=PERIOD_SECONDS,
+        visibility_timeouts=env.visibility_timeouts,
     )
     started.append(new)
     return new
@@ -169,8 +176,10 @@ def test_beat_publishes_each_class_waiting_messages_of_every_priority_and_its_ow
         expected = {
             ("interactive", contract.REDIS_BACKLOG_WAITING): 2,
             ("interactive", contract.REDIS_BACKLOG_IN_PROGRESS): 0,
+            ("interactive", contract.REDIS_MESSAGES_OVERDUE): 0,
             ("batch", contract.REDIS_BACKLOG_WAITING): 2,  # the two priority lists
             ("batch", contract.REDIS_BACKLOG_IN_PROGRESS): 2,
+            ("batch", contract.REDIS_MESSAGES_OVERDUE): 0,  # in progress, well within the time-out
         }
         # every period: two publications of each at least, each the same counts
         found = wait_until(
@@ -189,8 +198,11 @@ def test_beat_publishes_each_class_waiting_messages_of_every_priority_and_its_ow
     metrics = aws.list_metrics(
         Namespace=contract.REDIS_BACKLOG_NAMESPACE, Dimensions=[{"Name": "Environment", "Value": environment_name}]
     )["Metrics"]
+    ages = [(name, contract.REDIS_OLDEST_MESSAGE_AGE) for name in CLASSES]  # just published: seconds old, in seconds
+    assert all((s := statistics(aws, environment_name, *key)) and 0 <= s["Maximum"] < 30 for key in ages)
+    assert statistics(aws, environment_name, *ages[0])["Unit"] == "Seconds"
     assert {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics} == {
-        (metric, (("Environment", environment_name), ("QueueClass", name))) for name, metric in expected
+        (metric, (("Environment", environment_name), ("QueueClass", name))) for name, metric in [*expected, *ages]
     }
 
 
@@ -340,3 +352,65 @@ def test_celery_beat_starting_starts_the_publisher(
         thread.join(timeout=10)
     assert found["Maximum"] == 1
     assert len(started) == 1 and started[0].period_seconds == contract.REDIS_BACKLOG_PERIOD_SECONDS
+
+
+def redis_mode_thresholds() -> dict[str, float]:
+    """The redis-mode alarms' thresholds as the catalogue gives them for cdk.json's dev in redis broker mode."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"][CONTEXT_KEY]
+    context["environments"]["dev"] = deep_merge(context["environments"]["dev"], {"compute": {"broker": "redis"}})
+    return {spec.name: spec.threshold for spec in redis_queue_specs(load_environments(context)["dev"])}
+
+
+def rewrite_oldest(broker, queue: str, change) -> dict:
+    """Rewrites the oldest message waiting in ``queue`` (kombu's right end) with ``change(payload)``."""
+    payload = json.loads(broker.lindex(queue, -1))
+    change(payload)
+    broker.lset(queue, -1, json.dumps(payload))
+    return payload
+
+
+def test_an_old_message_and_one_overdue_in_progress_cross_their_alarm_thresholds(
+    redis_node, broker, aws, environment_name, started
+):
+    thresholds = redis_mode_thresholds()
+    age_threshold, overdue_threshold = thresholds["queue-batch-age"], thresholds["unacked-batch-overdue"]
+    app = Celery("backlog-old-message")
+    configure(app, beat_environ(redis_node.port, environment_name))  # the settings package stamps the publish time
+    worker = app_for({**beat_environ(redis_node.port, environment_name), "BROKER_TIER_QUEUE": "batch"})
+    with worker.connection_for_read() as connection:
+        app.send_task("noop", queue="batch")
+        held = connection.default_channel.basic_get("batch", no_ack=False)  # in progress from now on
+        # ... since before the class's visibility time-out, as kombu scores it (the time it was received)
+        broker.zadd("unacked_index:batch", {held.delivery_tag: time.time() - VISIBILITY_TIMEOUTS["batch"] - 30})
+        app.send_task("noop", queue="batch")  # waiting
+        stamped = json.loads(broker.lindex("batch", -1))["headers"][contract.PUBLISHED_AT_HEADER]
+        assert abs(stamped - time.time()) < 30
+        # the waiting message, as if published longer ago than the class's latency objective
+        waited = age_threshold + 60
+        rewrite_oldest(broker, "batch", lambda m: m["headers"].update({contract.PUBLISHED_AT_HEADER: stamped - waited}))
+        assert publisher(redis_node.port, environment_name, started).publish_once()
+        held.ack()
+    age = statistics(aws, environment_name, "batch", contract.REDIS_OLDEST_MESSAGE_AGE)
+    overdue = statistics(aws, environment_name, "batch", contract.REDIS_MESSAGES_OVERDUE)
+    assert age_threshold < waited <= age["Maximum"] < waited + 30, (age, age_threshold)
+    assert overdue["Maximum"] == 1 > overdue_threshold
+    quiet = statistics(aws, environment_name, "interactive", contract.REDIS_OLDEST_MESSAGE_AGE)
+    assert quiet["Maximum"] == 0  # nothing waits there: no age
+
+
+def test_a_message_without_the_stamp_is_aged_from_beats_first_sight_of_it(
+    redis_node, broker, environment_name, started
+):
+    """A producer without the settings package stamps nothing: Beat ages its message from when it first saw it,
+    and forgets it once it is consumed."""
+    producer = app_for(beat_environ(redis_node.port, environment_name))
+    producer.send_task("noop", queue="interactive")
+    rewrite_oldest(broker, "interactive", lambda m: m["headers"].pop(contract.PUBLISHED_AT_HEADER, None))
+    reader = publisher(redis_node.port, environment_name, started)
+    first = reader.read()["interactive"].oldest_age_seconds
+    time.sleep(1.2)
+    second = reader.read()["interactive"].oldest_age_seconds
+    assert first < 1 and 1.1 <= second < 30
+    broker.delete("interactive")
+    assert reader.read()["interactive"] == Backlog(waiting=0, in_progress=0, oldest_age_seconds=0.0, overdue=0)
+    assert reader.first_seen["interactive"] == {}

@@ -13,8 +13,10 @@ PACKAGE = "broker_tier_celery"
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
-    frozenset({"failover", "sqs_handback", "protection", "shutdown", "backlog_metrics", "reconnect", "health"}),
+    frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat", "periodic_metrics"}),
+    frozenset(
+        {"failover", "sqs_handback", "protection", "shutdown", "backlog_metrics", "beat_fence", "reconnect", "health"}
+    ),
     frozenset({"lifecycle"}),
     frozenset({"settings"}),
     frozenset({"wiring"}),
