@@ -3,7 +3,10 @@
 It shows the replication group's state, each node's role, AZ and memory (DatabaseMemoryUsagePercentage),
 each replica's lag (ReplicationLag), each class's queue depth and oldest message age
 (ApproximateAgeOfOldestMessage: a CloudWatch metric, not a queue attribute), each dead-letter queue's
-depth, each service's running and desired tasks, and the tier's alarms in ALARM. It changes nothing.
+depth, each service's running and desired tasks, and the tier's alarms in ALARM. In redis broker mode the
+classes' lines are the Redis broker's instead (what Beat publishes every minute: messages waiting and in
+progress, the oldest waiting message's age, the messages in progress past the class's visibility time-out);
+the SQS queues, which that mode leaves empty, are not read. It changes nothing.
 A section it cannot read is shown as unavailable with the reason; the rest is still shown.
 """
 
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TextIO
 
+import broker_tier_contract as contract
 from broker_tier.evidence.errors import classify
 from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.command import Command
@@ -54,6 +58,27 @@ class QueueStatus:
 
 
 @dataclass
+class RedisBrokerStatus:
+    """redis broker mode: one class's messages in Redis, as Beat last published them (None: no data in the window)."""
+
+    class_name: str
+    waiting: float | None = None
+    in_progress: float | None = None
+    oldest_age_seconds: float | None = None
+    overdue: float | None = None
+    """In the class's unacked record for longer than its visibility time-out."""
+
+
+REDIS_BROKER_METRICS = {
+    "waiting": contract.REDIS_BACKLOG_WAITING,
+    "in_progress": contract.REDIS_BACKLOG_IN_PROGRESS,
+    "oldest_age_seconds": contract.REDIS_OLDEST_MESSAGE_AGE,
+    "overdue": contract.REDIS_MESSAGES_OVERDUE,
+}
+"""``RedisBrokerStatus`` field -> the metric Beat publishes for it."""
+
+
+@dataclass
 class ServiceStatus:
     process: str
     service_name: str
@@ -75,6 +100,10 @@ class TierStatus:
     automatic_failover: str | None = None
     nodes: list[NodeStatus] = field(default_factory=list)
     queues: list[QueueStatus] = field(default_factory=list)
+    broker: str | None = None
+    """``sqs`` or ``redis`` (the Compute stack's output); None: unknown, read as sqs."""
+    redis_broker: list[RedisBrokerStatus] = field(default_factory=list)
+    """redis broker mode only: each class's messages in Redis."""
     services: list[ServiceStatus] = field(default_factory=list)
     alarms_in_alarm: list[str] | None = None
     """None: unknown (no Monitoring stack, or the alarms could not be read)."""
@@ -102,6 +131,9 @@ class StatusReader:
             for name, pair in resources.queues.items()
         ]
         status.services = [ServiceStatus(process, name) for process, name in resources.service_names.items()]
+        status.broker = resources.broker
+        if status.broker == "redis":
+            status.redis_broker = [RedisBrokerStatus(name) for name in resources.queues]
         for section, read in (
             ("replication group", self._group),
             ("queues", self._queues),
@@ -128,6 +160,8 @@ class StatusReader:
         status.nodes = [NodeStatus(node.cluster_id, node.role, node.zone) for node in group.nodes]
 
     def _queues(self, status: TierStatus) -> None:
+        if status.broker == "redis":
+            return  # the mode leaves the SQS queues empty: the Redis broker's lines come from the metrics
         sqs = self.clients["sqs"]
         for row in status.queues:
             pair = self.resources.queues[row.class_name]
@@ -152,11 +186,23 @@ class StatusReader:
             for node in status.nodes
             if node.role == "replica"
         ]
+        if status.broker != "redis":
+            queries += [
+                MetricQuery(
+                    ("age", row.queue_name), "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": row.queue_name}
+                )
+                for row in status.queues
+            ]
+        environment, queue_class = contract.REDIS_BACKLOG_DIMENSIONS
         queries += [
             MetricQuery(
-                ("age", row.queue_name), "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": row.queue_name}
+                (field_name, row.class_name),
+                contract.REDIS_BACKLOG_NAMESPACE,
+                metric,
+                {environment: status.environment, queue_class: row.class_name},
             )
-            for row in status.queues
+            for row in status.redis_broker
+            for field_name, metric in REDIS_BROKER_METRICS.items()
         ]
         if not queries:
             return
@@ -166,6 +212,9 @@ class StatusReader:
             node.replication_lag_seconds = _value(values, ("lag", node.cluster_id))
         for row in status.queues:
             row.oldest_age_seconds = _value(values, ("age", row.queue_name))
+        for redis_row in status.redis_broker:
+            for field_name in REDIS_BROKER_METRICS:
+                setattr(redis_row, field_name, _value(values, (field_name, redis_row.class_name)))
 
     def _services(self, status: TierStatus) -> None:
         cluster = self.resources.cluster_name
@@ -213,7 +262,7 @@ def health_checks(status: TierStatus) -> list[Check]:
         for row in status.queues
         if row.dead_letters_visible is not None
     }
-    return [
+    checks = [
         Check(
             "replication_group_available",
             None if status.group_status is None else status.group_status == "available",
@@ -227,7 +276,8 @@ def health_checks(status: TierStatus) -> list[Check]:
         Check(
             "dead_letter_queues_empty",
             None if not dead else not any(dead.values()),
-            ", ".join(f"{name}: {count}" for name, count in dead.items()) or "no queues known",
+            ", ".join(f"{name}: {count}" for name, count in dead.items())
+            or ("not in use in redis broker mode" if status.broker == "redis" else "no queues known"),
         ),
         Check(
             "no_alarm_in_alarm",
@@ -237,6 +287,20 @@ def health_checks(status: TierStatus) -> list[Check]:
             else "alarms unknown (no Monitoring stack, or not readable)",
         ),
     ]
+    if status.broker == "redis":
+        checks.append(_redis_overdue_check(status))
+    return checks
+
+
+def _redis_overdue_check(status: TierStatus) -> Check:
+    """redis broker mode: no class has messages in progress past its visibility time-out."""
+    known = {row.class_name: int(row.overdue) for row in status.redis_broker if row.overdue is not None}
+    return Check(
+        "redis_broker_nothing_overdue",
+        None if not known else not any(known.values()),
+        ", ".join(f"{name}: {count}" for name, count in known.items())
+        or "unknown (Beat published no MessagesOverdue in the window)",
+    )
 
 
 def _number(value: float | int | None, unit: str = "", digits: int = 1) -> str:
@@ -259,7 +323,9 @@ def render(status: TierStatus, checks: list[Check]) -> str:
         lines.append(
             f"  {node.role:<8}{node.cluster_id:<28}{node.zone:<12}memory {_number(node.memory_percent, '%')}{lag}"
         )
-    if status.queues:
+    if status.redis_broker:
+        lines += _redis_broker_lines(status)
+    elif status.queues:
         lines.append(f"queues    {'class':<14}{'visible':>8}{'in flight':>10}{'oldest':>10}{'dead letters':>14}")
         for row in status.queues:
             dead = (
@@ -289,6 +355,16 @@ def render(status: TierStatus, checks: list[Check]) -> str:
         lines.append(f"UNAVAILABLE {section}: {why}")
     lines += [f"{check.mark}  {check.name}: {check.detail}" for check in checks if check.passed is not True]
     return "\n".join(lines)
+
+
+def _redis_broker_lines(status: TierStatus) -> list[str]:
+    lines = [f"redis     {'class':<14}{'waiting':>8}{'in progress':>12}{'oldest':>10}{'overdue':>9}"]
+    for row in status.redis_broker:
+        lines.append(
+            f"          {row.class_name:<14}{_number(row.waiting, digits=0):>8}{_number(row.in_progress, digits=0):>12}"
+            f"{_number(row.oldest_age_seconds, ' s', 0):>10}{_number(row.overdue, digits=0):>9}"
+        )
+    return lines
 
 
 def show(status_report: Report, reader: StatusReader, *, as_json: bool, out: TextIO) -> Report:

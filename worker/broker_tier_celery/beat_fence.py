@@ -123,23 +123,22 @@ def next_occurrence(schedule: BaseSchedule, after: datetime) -> datetime:
     return _utc(round(moment / unit) * unit)
 
 
-def due_ticks(schedule: BaseSchedule, last_run_at: datetime, now: datetime) -> DueTicks:
-    """The ticks of a due entry whose last run was at ``last_run_at``: an interval entry's slots, a crontab's (or
-    any other schedule's) occurrences, after its last run and at most ``now``."""
-    last, moment = _timestamp(last_run_at), _timestamp(now)
+def due_ticks(schedule: BaseSchedule, since: datetime, now: datetime) -> DueTicks | None:
+    """The ticks of an entry that fell due after ``since`` (its last run, or the last tick handled) and at most
+    ``now``: an interval entry's slots, a crontab's (or any other schedule's) occurrences; None: none."""
+    last, moment = _timestamp(since), _timestamp(now)
     if isinstance(schedule, interval_schedule):
-        aligned = _aligned(schedule.run_every.total_seconds(), last, moment)
-        return aligned or DueTicks(current=_utc(round(moment)))
+        return _aligned(schedule.run_every.total_seconds(), last, moment)
     occurrences: list[datetime] = []
-    after = last_run_at
+    after = since
     while len(occurrences) < OCCURRENCES_LOOKED_AT:
         found = next_occurrence(schedule, after)
-        if found.timestamp() > moment or (occurrences and found <= occurrences[-1]):
+        if found.timestamp() > moment or found.timestamp() <= last or (occurrences and found <= occurrences[-1]):
             break
         occurrences.append(found)
         after = found
-    if not occurrences:  # due by the schedule's own word, yet no occurrence found: the moment is the tick
-        return DueTicks(current=_utc(round(moment)))
+    if not occurrences:
+        return None
     earlier = occurrences[:-1]
     return DueTicks(
         current=occurrences[-1],
@@ -216,7 +215,8 @@ class DynamoFence:
             old = response.get("Item") or {}
             owner = old.get("owner", {}).get("S", "")
             if owner == self.owner and old.get("outcome", {}).get("S") == outcome.value:
-                return ClaimResult(Claim.CLAIMED)  # our own write, whose answer was lost and retried
+                # our own write, whose answer was lost and retried (a Beat never claims one tick twice)
+                return ClaimResult(Claim.CLAIMED)
             return ClaimResult(Claim.TAKEN, f"{old.get('outcome', {}).get('S', '?')} by {owner or '?'}")
         self.paused_until = time.monotonic() + FENCE_PAUSE_SECONDS
         return ClaimResult(Claim.UNAVAILABLE, f"{type(error).__name__}: {' '.join(str(error).split())}")
@@ -306,6 +306,8 @@ class FencedScheduling:
         self.fence = fence
         self.counts = counts
         self.clock = clock
+        self.handled: dict[str, datetime] = {}
+        """Per entry, the last tick this Beat handled: never handled twice, whatever its last run says."""
 
     def install(self, scheduler: Any) -> None:
         original_is_due = scheduler.is_due
@@ -330,7 +332,14 @@ class FencedScheduling:
     def apply_entry(self, scheduler: Any, entry: Any, producer: Any) -> None:
         """``Scheduler.apply_entry``, fenced: ``entry`` still carries the last run before this one (``reserve``
         advanced the schedule's copy)."""
-        ticks = due_ticks(entry.schedule, entry.last_run_at, _utc(self.clock()))
+        now, since, handled = _utc(self.clock()), maybe_make_aware(entry.last_run_at), self.handled.get(entry.name)
+        ticks = due_ticks(entry.schedule, since if handled is None else max(since, handled), now)
+        if ticks is None:
+            if handled is not None:  # its last tick was handled already (a run that began just before a boundary)
+                logger.debug("Scheduler: %s has no tick due after %s", entry.name, handled)
+                return
+            ticks = DueTicks(current=_utc(round(now.timestamp())))  # a schedule with no occurrences to name
+        self.handled[entry.name] = ticks.current
         key = tick_key(entry.name, ticks.current)
         result = self.fence.claim(key, Outcome.PUBLISHED, ticks.current)
         if result.claim is Claim.CLAIMED:
@@ -356,13 +365,17 @@ class FencedScheduling:
         try:
             scheduler.apply_async(entry, producer=producer, advance=False)
         except Exception as error:  # noqa: BLE001 - Celery's own apply_entry logs and goes on, as this does
-            self.counts.add(contract.BEAT_TICKS_SKIPPED)
-            logger.error(
-                "Scheduler: tick %s of %s SKIPPED: claimed, but the publish failed: %s", key, entry.task, error
-            )
-            self.fence.record_skipped(key, tick)
+            self._not_sent(key, tick, entry, f"claimed, but the publish failed: {error}")
+        except BaseException:  # Beat stopping: its SIGTERM handler raises SystemExit wherever Beat is
+            self._not_sent(key, tick, entry, "claimed, but Beat stopped before it was sent")
+            raise
         else:
             self.counts.add(contract.BEAT_TICKS_PUBLISHED)
+
+    def _not_sent(self, key: str, tick: datetime, entry: Any, why: str) -> None:
+        self.counts.add(contract.BEAT_TICKS_SKIPPED)
+        logger.error("Scheduler: tick %s of %s SKIPPED: %s", key, entry.task, why)
+        self.fence.record_skipped(key, tick)
 
     def _claim_gap(self, entry: Any, ticks: DueTicks) -> None:
         """Ticks that fell due while this Beat was stalled: each one nobody claimed is claimed as missed."""

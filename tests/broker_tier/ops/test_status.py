@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.stub import Stubber
-from fake_aws import ENV, GROUP, REGION
+from fake_aws import ENV, GROUP, REGION, create_stack_with_outputs
 
+import broker_tier_contract as contract
 from broker_tier.ops.cli import main
 
 
@@ -137,3 +138,66 @@ def test_without_the_monitoring_stack_the_alarm_check_is_skipped(aws, capsys, tm
     code, out, report = status(aws, capsys, tmp_path)
     assert code == 0 and "alarms    in ALARM: unknown" in out
     assert "SKIP  no_alarm_in_alarm: alarms unknown" in out
+
+
+def in_redis_broker_mode(aws) -> None:
+    """The Compute stack says the workers consume the Redis broker."""
+    cloudformation, stack = aws.clients["cloudformation"], contract.stack_name(ENV, contract.COMPUTE)
+    cloudformation.delete_stack(StackName=stack)
+    create_stack_with_outputs(
+        cloudformation, stack, {**aws.tier.compute_outputs, contract.ComputeOutputs.BROKER: "redis"}
+    )
+
+
+def put_redis_broker(aws, class_name: str, **values: float) -> None:
+    metrics = {
+        "waiting": contract.REDIS_BACKLOG_WAITING,
+        "in_progress": contract.REDIS_BACKLOG_IN_PROGRESS,
+        "oldest": contract.REDIS_OLDEST_MESSAGE_AGE,
+        "overdue": contract.REDIS_MESSAGES_OVERDUE,
+    }
+    aws.clients["cloudwatch"].put_metric_data(
+        Namespace=contract.REDIS_BACKLOG_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": metrics[name],
+                "Dimensions": [{"Name": "Environment", "Value": ENV}, {"Name": "QueueClass", "Value": class_name}],
+                "Value": value,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=1),
+            }
+            for name, value in values.items()
+        ],
+    )
+
+
+def test_redis_broker_mode_shows_the_redis_broker_of_each_class_and_reads_no_sqs_queue(aws, capsys, tmp_path):
+    in_redis_broker_mode(aws)
+    busy_tier(aws)  # messages in the SQS queue of default: the mode leaves it alone, and so does status
+    put_redis_broker(aws, "interactive", waiting=0, in_progress=0, oldest=0, overdue=0)
+    put_redis_broker(aws, "default", waiting=12, in_progress=4, oldest=1250, overdue=2)
+    aws.api.calls.clear()
+    code, out, report = status(aws, capsys, tmp_path)
+    lines = out.splitlines()
+    assert "queues    " not in out  # no SQS table
+    header = lines.index(next(line for line in lines if line.startswith("redis     class")))
+    assert lines[header].split() == ["redis", "class", "waiting", "in", "progress", "oldest", "overdue"]
+    assert lines[header + 1].split() == ["interactive", "0", "0", "0", "s", "0"]
+    assert lines[header + 2].split() == ["default", "12", "4", "1250", "s", "2"]
+    assert code == 1 and "FAIL  redis_broker_nothing_overdue: interactive: 0, default: 2" in out
+    assert "SKIP  dead_letter_queues_empty: not in use in redis broker mode" in out
+    assert [op for service, op, _ in aws.api.calls if service == "sqs"] == []
+    assert report["measurements"]["redis_broker"][1] == {
+        "class_name": "default",
+        "waiting": 12,
+        "in_progress": 4,
+        "oldest_age_seconds": 1250,
+        "overdue": 2,
+    }
+
+
+def test_redis_broker_mode_without_beats_metrics_shows_them_unknown(aws, capsys, tmp_path):
+    in_redis_broker_mode(aws)
+    code, out, _ = status(aws, capsys, tmp_path)
+    assert ["default", "-", "-", "-", "-"] in [line.split() for line in out.splitlines()]
+    assert "SKIP  redis_broker_nothing_overdue: unknown (Beat published no MessagesOverdue in the window)" in out
+    assert code == 0

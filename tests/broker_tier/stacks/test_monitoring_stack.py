@@ -7,9 +7,10 @@ import json
 import re
 
 import pytest
-from tier_testing import ENVIRONMENTS, ROOT, tier_context
+from tier_testing import ENVIRONMENTS, REDIS_MODE_CHANGES, ROOT, tier_context, variant_context
 
-from broker_tier.alarm_catalog import GRAPHS
+import broker_tier_contract as contract
+from broker_tier.alarm_catalog import GRAPHS, GRAPHS_BY_BROKER
 from broker_tier.config import load_environments
 from broker_tier.config.monitoring import DEFAULT_RUNBOOK_BASE_URL
 
@@ -202,3 +203,73 @@ def test_outputs_for_the_ops_tool(synthesized):
     assert outputs["AlarmNamePrefix"]["Value"] == "broker-tier-prod-"
     assert outputs["DashboardName"]["Value"] == "broker-tier-prod"
     assert "AlarmTopicArn" in outputs
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_sqs_mode_alarms_watch_no_redis_broker_metric_and_beats_fence_in_every_environment(synthesized, env):
+    assert CONFIGS[env].compute.broker == "sqs"
+    alarms = alarms_of(synthesized, env)
+    assert alarms and contract.REDIS_BACKLOG_NAMESPACE not in json.dumps(list(alarms.values()))
+    lost, fenced_off = alarms[f"broker-tier-{env}-beat-ticks-lost"], alarms[f"broker-tier-{env}-beat-ticks-fenced-off"]
+    assert [(s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Stat"]) for s in metric_stats(lost)] == [
+        (contract.BEAT_NAMESPACE, contract.BEAT_TICKS_SKIPPED, "Sum"),
+        (contract.BEAT_NAMESPACE, contract.BEAT_TICKS_MISSED, "Sum"),
+    ]
+    assert returned(lost)["Expression"] == "FILL(skipped, 0) + FILL(missed, 0)"
+    assert [s["Metric"]["MetricName"] for s in metric_stats(fenced_off)] == [contract.BEAT_TICKS_FENCED_OFF]
+    for alarm in (lost, fenced_off):
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmDescription"].startswith("[warning]") and alarm["AlarmDescription"].endswith(
+            "celery-beat.md"
+        )
+        assert all(s["Metric"]["Dimensions"] == [{"Name": "Environment", "Value": env}] for s in metric_stats(alarm))
+
+
+def test_redis_mode_alarms_watch_the_redis_broker_and_no_sqs_queue(redis_mode_dev):
+    config = load_environments(variant_context("dev", REDIS_MODE_CHANGES)["broker-tier"])["dev"]
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in redis_mode_dev["Monitoring"]["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert alarms and "AWS/SQS" not in json.dumps(list(alarms.values()))  # the queues this mode leaves empty
+    assert config.queues
+    for name, class_config in config.queues.items():
+        dimensions = [{"Name": "Environment", "Value": "dev"}, {"Name": "QueueClass", "Value": name}]
+        age, overdue = alarms[f"broker-tier-dev-queue-{name}-age"], alarms[f"broker-tier-dev-unacked-{name}-overdue"]
+        assert metric_stats(age) == [
+            {
+                "Metric": {
+                    "Namespace": contract.REDIS_BACKLOG_NAMESPACE,
+                    "MetricName": contract.REDIS_OLDEST_MESSAGE_AGE,
+                    "Dimensions": dimensions,
+                },
+                "Period": 60,
+                "Stat": "Maximum",
+            }
+        ]
+        assert age["Threshold"] == class_config.latency_objective_seconds
+        assert (age["TreatMissingData"], age["EvaluationPeriods"]) == (
+            "breaching",
+            config.monitoring.queue_age.evaluation_periods,
+        )
+        (stat,) = metric_stats(overdue)
+        assert (stat["Metric"]["MetricName"], stat["Metric"]["Dimensions"]) == (
+            contract.REDIS_MESSAGES_OVERDUE,
+            dimensions,
+        )
+        assert (
+            overdue["Threshold"] == 0
+            and overdue["EvaluationPeriods"] == config.monitoring.unacked_overdue.evaluation_periods
+        )
+        for alarm in (age, overdue):
+            assert alarm["AlarmDescription"].startswith("[page]") and alarm["AlarmDescription"].endswith(
+                "worker-backlog.md"
+            )
+        assert f"broker-tier-dev-dlq-{name}-messages" not in alarms
+    assert "broker-tier-dev-beat-ticks-lost" in alarms
+    (dashboard,) = [
+        r for r in redis_mode_dev["Monitoring"]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert all(title in body for title in GRAPHS_BY_BROKER["redis"]) and "AWS/SQS" not in body
