@@ -78,8 +78,13 @@ class ClaimResult:
 
 
 # -- canonical ticks --------------------------------------------------------------------------------
+def _aware(moment: datetime) -> datetime:
+    aware: datetime = maybe_make_aware(moment)  # a naive time is UTC (Celery's own rule)
+    return aware
+
+
 def _timestamp(moment: datetime) -> float:
-    return maybe_make_aware(moment).timestamp()  # a naive time is UTC (Celery's own rule)
+    return _aware(moment).timestamp()
 
 
 def _utc(seconds: float) -> datetime:
@@ -332,7 +337,7 @@ class FencedScheduling:
     def apply_entry(self, scheduler: Any, entry: Any, producer: Any) -> None:
         """``Scheduler.apply_entry``, fenced: ``entry`` still carries the last run before this one (``reserve``
         advanced the schedule's copy)."""
-        now, since, handled = _utc(self.clock()), maybe_make_aware(entry.last_run_at), self.handled.get(entry.name)
+        now, since, handled = _utc(self.clock()), _aware(entry.last_run_at), self.handled.get(entry.name)
         ticks = due_ticks(entry.schedule, since if handled is None else max(since, handled), now)
         if ticks is None:
             if handled is not None:  # its last tick was handled already (a run that began just before a boundary)
