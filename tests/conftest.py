@@ -90,12 +90,6 @@ def pinned_us_east_1(tmp_path_factory) -> SynthesizedEnvironments:
 
 
 @pytest.fixture(scope="session")
-def pinned_eu_west_1(tmp_path_factory) -> SynthesizedEnvironments:
-    """Every environment pinned to eu-west-1, without any looked-up context (no credentials were there)."""
-    return SynthesizedEnvironments(tmp_path_factory.mktemp("pinned-eu-west-1"), region="eu-west-1", looked_up=False)
-
-
-@pytest.fixture(scope="session")
 def synthesized(agnostic) -> SynthesizedEnvironments:
     """Every environment as cdk.json declares them (the template tests of constructs/ and stacks/ override it
     with ``every_synthesis``)."""

@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT, project_context
+from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT, pinned_context, project_context
 
 import broker_tier_contract as contract
+from broker_tier.app_builder import synthesize
 from broker_tier.config import CONTEXT_KEY, load_environments
 
 PINNED = [f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS]
@@ -70,11 +71,15 @@ def test_subnets_take_the_azs_of_fn_getazs_at_deploy_time_as_the_agnostic_baseli
     assert f'"{pinned.region}a"' not in template  # the looked-up AZ names (us-east-1's fixture has them) unused
 
 
-def test_a_pinned_environment_needs_no_context_look_up(pinned_eu_west_1):
-    # synthesized without cdk.context.json: a look-up would be listed as missing (and CDK's dummy AZs used)
-    manifest = json.loads((pinned_eu_west_1.outdir / "manifest.json").read_text())
-    assert "missing" not in manifest
-    assert "dummy" not in json.dumps(pinned_eu_west_1.json("prod", "State"))
+def test_a_pinned_environment_needs_no_context_look_up(tmp_path):
+    # pinned to another region and synthesized without cdk.context.json: a look-up would be listed as missing
+    # (and CDK's dummy AZs used)
+    assembly = synthesize(pinned_context("eu-west-1", looked_up=False), outdir=tmp_path, environment="prod")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["artifacts"] and "missing" not in manifest
+    state = assembly.get_stack_by_name(contract.stack_name("prod", "State"))
+    assert state.environment.region == "eu-west-1"
+    assert "dummy" not in json.dumps(state.template)
 
 
 def test_pinned_templates_pass_cfn_lint_in_their_region(pinned):
