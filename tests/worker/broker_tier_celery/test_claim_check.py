@@ -32,6 +32,8 @@ from broker_tier_celery.claim_check import (
 )
 from broker_tier_celery.environment import ClaimCheckTarget
 
+pytestmark = pytest.mark.xdist_group("claim-check-moto")  # one pytest-xdist worker starts moto once (conftest.py)
+
 REGION = "eu-west-1"
 BUCKET = "broker-tier-dev-payloads-123456789012-eu-west-1"
 BUCKET_VARIABLE = contract.ContainerEnvironment.CLAIM_CHECK_BUCKET.name

@@ -22,7 +22,8 @@ import broker_tier_contract as contract
 from broker_tier_celery import settings_from_environment
 from broker_tier_celery.claim_check import REFERENCE_KEY, MessageTooLarge
 
-pytestmark = pytest.mark.slow  # a real worker process (scheduled first: tests/conftest.py)
+# a real worker process, scheduled first, started once in one pytest-xdist worker for the module (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("claim-check-worker")]
 
 CLASS = "bulk"
 BUCKET = "it-claim-check-payloads"
