@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -120,21 +122,33 @@ def _value_size(value: dict[str, Any]) -> int:
     return len(str(value.get("StringValue", "")).encode())
 
 
+_CLIENTS: dict[tuple[int, str | None, str | None], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def s3_client(region: str | None, endpoint_url: str | None) -> Any:
+    """One S3 client per process, region and endpoint, made on first use: a boto3 session loads S3's service model
+    (a few hundred milliseconds of CPU), and every channel of a process (Celery's producer pool has several) shares
+    it. Per process id: a pool child forked from the worker makes its own, never sharing the parent's connections."""
+    key = (os.getpid(), region, endpoint_url)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            config = S3_CONFIG.merge(Config(s3={"addressing_style": "path"})) if endpoint_url else S3_CONFIG
+            _CLIENTS[key] = boto3.session.Session().client(
+                "s3", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        return _CLIENTS[key]
+
+
 class PayloadStore:
-    """The claim-check bucket, through one S3 client made on first use."""
+    """The claim-check bucket."""
 
     def __init__(self, target: ClaimCheckTarget, region: str | None) -> None:
         self.target, self.region = target, region
-        self._client: Any = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            config = S3_CONFIG.merge(Config(s3={"addressing_style": "path"})) if self.target.endpoint_url else S3_CONFIG
-            self._client = boto3.session.Session().client(
-                "s3", region_name=self.region, endpoint_url=self.target.endpoint_url, config=config
-            )
-        return self._client
+        return s3_client(self.region, self.target.endpoint_url)
 
     def put(self, class_name: str, envelope_text: str) -> Reference:
         data = envelope_text.encode()
