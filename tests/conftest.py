@@ -41,7 +41,12 @@ test): one more worker starts jsii for them all, instead of each worker that tak
 
 
 def synthesis_group(item: pytest.Item) -> str | None:
-    """The pytest-xdist group of a test that uses a synthesis or the CDK in its process, or None."""
+    """The pytest-xdist group of a test that uses a synthesis or the CDK in its process, or that its module names
+    with ``pytest.mark.xdist_group(name)`` (its tests share a real process in a module fixture: one worker starts it
+    once), or None."""
+    named = item.get_closest_marker("xdist_group")
+    if named is not None and named.args:
+        return str(named.args[0])
     params = getattr(item, "callspec", None)
     used = set(item.fixturenames) | {
         value for value in (params.params.values() if params else ()) if isinstance(value, str)

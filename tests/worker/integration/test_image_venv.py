@@ -67,7 +67,7 @@ def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
         assert checked.returncode == 0 and checked.stdout.startswith("worker: heartbeat "), checked
     log = (tmp_path / "worker.log").read_text()
     assert len(ledger(tmp_path / "worker.log", token)) == 1
-    assert "broker_tier_celery.sqs_handback:Transport" in log  # the settings package from the staged copy
+    assert "broker_tier_celery.claim_check:Transport" in log  # the settings package from the staged copy
 
 
 def dockerfile_python_version() -> str:
