@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from image_venvs import ImageVenvs, shared_root
+from loopback import redis_server, sqs_server
 from tier_testing import (
     PINNED_REGIONS,
     REDIS_MODE_CHANGES,
@@ -16,6 +18,9 @@ from tier_testing import (
     synthesize_variant,
     synthesize_with_nag,
 )
+
+__all__ = ["redis_server", "sqs_server"]
+"""Session fixtures of tests/support/loopback.py, for every test: a ``redis-server`` and moto's SQS server."""
 
 PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
 """The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""
@@ -144,6 +149,13 @@ def spot_prod(tmp_path_factory):
 
     outdir = tmp_path_factory.mktemp("spot-prod")
     return SimpleNamespace(outdir=outdir, templates=synthesize_with_nag(outdir, "prod", SPOT_CHANGES))
+
+
+@pytest.fixture(scope="session")
+def image_venvs(tmp_path_factory) -> ImageVenvs:
+    """Virtual environments with an image's packages (``image_venvs.python_for(context)``), installed as its
+    Dockerfile does once per run, and shared by every test and pytest-xdist worker that needs the same pins."""
+    return ImageVenvs(shared_root(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture
