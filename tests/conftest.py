@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from image_venvs import ImageVenvs, shared_root
+from loopback import redis_server, sqs_server
 from tier_testing import (
     PINNED_REGIONS,
     REDIS_MODE_CHANGES,
@@ -16,6 +18,9 @@ from tier_testing import (
     synthesize_variant,
     synthesize_with_nag,
 )
+
+__all__ = ["redis_server", "sqs_server"]
+"""Session fixtures of tests/support/loopback.py, for every test: a ``redis-server`` and moto's SQS server."""
 
 PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
 """The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""
@@ -41,7 +46,12 @@ test): one more worker starts jsii for them all, instead of each worker that tak
 
 
 def synthesis_group(item: pytest.Item) -> str | None:
-    """The pytest-xdist group of a test that uses a synthesis or the CDK in its process, or None."""
+    """The pytest-xdist group of a test that uses a synthesis or the CDK in its process, or that its module names
+    with ``pytest.mark.xdist_group(name)`` (its tests share a real process in a module fixture: one worker starts it
+    once), or None."""
+    named = item.get_closest_marker("xdist_group")
+    if named is not None and named.args:
+        return str(named.args[0])
     params = getattr(item, "callspec", None)
     used = set(item.fixturenames) | {
         value for value in (params.params.values() if params else ()) if isinstance(value, str)
@@ -139,6 +149,13 @@ def spot_prod(tmp_path_factory):
 
     outdir = tmp_path_factory.mktemp("spot-prod")
     return SimpleNamespace(outdir=outdir, templates=synthesize_with_nag(outdir, "prod", SPOT_CHANGES))
+
+
+@pytest.fixture(scope="session")
+def image_venvs(tmp_path_factory) -> ImageVenvs:
+    """Virtual environments with an image's packages (``image_venvs.python_for(context)``), installed as its
+    Dockerfile does once per run, and shared by every test and pytest-xdist worker that needs the same pins."""
+    return ImageVenvs(shared_root(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from broker_tier.constructs.celery_service import (
     ProcessSpec,
     allow_queue_encryption,
 )
+from broker_tier.constructs.claim_check_bucket import ClaimCheckBucket
 from broker_tier.nag import acknowledge
 
 # Beat keeps its schedule state in a file; the container's own /tmp is enough (the schedule is code).
@@ -50,6 +51,7 @@ class BeatService(Construct):
         uses_sqs_broker: bool,
         fence: BeatFenceTable,
         visibility_timeouts: Mapping[str, int],
+        payload_bucket: ClaimCheckBucket | None = None,
     ) -> None:
         """
         :param config: Beat's size (its count and deployment limits are fixed by the model).
@@ -60,6 +62,8 @@ class BeatService(Construct):
         :param fence: the table in which Beat claims each due tick before it publishes it.
         :param visibility_timeouts: each class's visibility time-out (redis mode: when a message in progress is
             overdue).
+        :param payload_bucket: with the claim check on, the bucket where Beat puts the payloads of periodic tasks
+            too big for SQS. Default: None (off).
         """
         super().__init__(scope, construct_id)
         self.service = CeleryFargateService(
@@ -96,6 +100,10 @@ class BeatService(Construct):
                 )
             )
             allow_queue_encryption(role, encryption_key)
+            if payload_bucket is not None:
+                for statement in payload_bucket.writer_statements():
+                    role.add_to_principal_policy(statement)
+                payload_bucket.acknowledge_payload_keys(role)
         fence.allow_claims(role, encryption_key)
         self._allow_metrics(role, uses_sqs_broker)
 

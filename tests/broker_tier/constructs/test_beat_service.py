@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, without_ecs_exec
+from tier_testing import ENVIRONMENTS, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
+from broker_tier.config import load_environments
 
 
 def beat_service(synthesized, env):
@@ -65,9 +66,14 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     environment = {item["Name"]: item["Value"] for item in container["Environment"]}
     assert "BeatFence" in json.dumps(environment[contract.ContainerEnvironment.BEAT_FENCE_TABLE.name])
     statements = beat_statements(synthesized.json(env, "Compute"))
+    payloads = {  # with the claim check on, Beat puts the payloads of periodic tasks too big for SQS
+        "PutClaimCheckPayloads": "s3:PutObject",
+        "EncryptPayloadsThroughS3": "kms:GenerateDataKey",
+    }
     assert {sid: s["Action"] for sid, s in statements.items()} == {
         "PublishToWorkQueues": "sqs:SendMessage",
         "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
+        **(payloads if load_environments(tier_context())[env].claim_check.enabled else {}),
         "ClaimBeatTicks": "dynamodb:PutItem",
         "BeatFenceEncryption": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
         "PublishBeatMetrics": "cloudwatch:PutMetricData",

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT, pinned_context
+from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT, pinned_context, project_context
 
 import broker_tier_contract as contract
 from broker_tier.app_builder import synthesize
+from broker_tier.config import CONTEXT_KEY, load_environments
 
 PINNED = [f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS]
 
@@ -41,9 +42,18 @@ def test_pinned_synthesis_passes_cdk_nag_with_acknowledgments_in_its_own_region_
         rule for rule in acknowledged_rules(pinned.outdir) if rule.startswith("AwsSolutions-IAM5[Resource::arn")
     }
     where = f"{pinned.region}:{pinned.account}"
+    payloads = [  # the claim check's payload prefixes, in the environments that turn it on
+        f"AwsSolutions-IAM5[Resource::arn:aws:s3:::"
+        f"{contract.claim_check_bucket_name(env, '<AWS::AccountId>', '<AWS::Region>')}/{cls}/*]"
+        for env, config in load_environments(project_context()[CONTEXT_KEY]).items()
+        if config.claim_check.enabled
+        for cls in config.queues
+    ]
+    assert payloads  # cdk.json turns it on in one environment at least: its acknowledgments are checked here
     assert wildcards == {
         f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{where}:task/<ClusterEB0386A7>/*]",
         f"AwsSolutions-IAM5[Resource::arn:aws:logs:{where}:log-group:<OperatorLogs2FF732B9>:*]",
+        *payloads,
     }
 
 

@@ -36,6 +36,8 @@ BROKER_DB = 1
 VISIBILITY_TIMEOUTS = {"interactive": 120, "batch": 900}
 THREAD_NAME = "broker-tier-backlog-metrics"
 
+pytestmark = pytest.mark.xdist_group("backlog-metrics")  # one pytest-xdist worker starts redis and moto once
+
 
 @pytest.fixture(scope="module")
 def redis_node(tmp_path_factory):

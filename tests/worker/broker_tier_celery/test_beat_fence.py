@@ -35,6 +35,7 @@ from broker_tier_celery.beat_fence import (
 )
 
 REGION = "eu-west-1"
+pytestmark = pytest.mark.xdist_group("beat-fence-moto")  # one pytest-xdist worker starts moto once
 APP = Celery("fence-test")
 APP.conf.update(timezone="UTC", enable_utc=True)
 
