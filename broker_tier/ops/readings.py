@@ -1,7 +1,8 @@
-"""Reading the tier's live state: queue depths, alarms in ALARM, the latest value of CloudWatch metrics."""
+"""Reading the tier's live state: queue depths, alarms in ALARM, the latest value or the sum of CloudWatch metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +49,29 @@ def latest_values(
     """The newest datapoint of each query within ``window`` before ``end``, by the query's key; a metric
     without data in the window is left out."""
     found: dict[tuple[str, str], tuple[float, datetime]] = {}
+    for key, timestamp, value in _datapoints(
+        cloudwatch, queries, end=end, window=window, period_seconds=period_seconds
+    ):
+        if key not in found or timestamp > found[key][1]:
+            found[key] = (value, timestamp)
+    return found
+
+
+def window_sums(
+    cloudwatch, queries: list[MetricQuery], *, end: datetime, window: timedelta, period_seconds: int = 60
+) -> dict[tuple[str, str], float]:
+    """The sum of each query's datapoints within ``window`` before ``end`` (counts: give the ``Sum`` statistic),
+    by the query's key; a metric without data in the window is left out."""
+    found: dict[tuple[str, str], float] = {}
+    for key, _, value in _datapoints(cloudwatch, queries, end=end, window=window, period_seconds=period_seconds):
+        found[key] = found.get(key, 0.0) + value
+    return found
+
+
+def _datapoints(
+    cloudwatch, queries: list[MetricQuery], *, end: datetime, window: timedelta, period_seconds: int
+) -> Iterator[tuple[tuple[str, str], datetime, float]]:
+    """Every datapoint of the queries within ``window`` before ``end``: (the query's key, timestamp, value)."""
     for start in range(0, len(queries), METRIC_QUERY_LIMIT):
         batch = queries[start : start + METRIC_QUERY_LIMIT]
         by_id = {f"m{index}": query for index, query in enumerate(batch)}
@@ -75,6 +99,4 @@ def latest_values(
             for result in page["MetricDataResults"]:
                 key = by_id[result["Id"]].key
                 for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
-                    if key not in found or timestamp > found[key][1]:
-                        found[key] = (value, timestamp)
-    return found
+                    yield key, timestamp, value

@@ -6,7 +6,8 @@ each replica's lag (ReplicationLag), each class's queue depth and oldest message
 depth, each service's running and desired tasks, and the tier's alarms in ALARM. In redis broker mode the
 classes' lines are the Redis broker's instead (what Beat publishes every minute: messages waiting and in
 progress, the oldest waiting message's age, the messages in progress past the class's visibility time-out);
-the SQS queues, which that mode leaves empty, are not read. It changes nothing.
+the SQS queues, which that mode leaves empty, are not read. In either mode it sums Beat's tick counts over the
+last 15 minutes and fails when a due tick was sent by no Beat (skipped or missed). It changes nothing.
 A section it cannot read is shown as unavailable with the reason; the rest is still shown.
 """
 
@@ -24,7 +25,14 @@ import broker_tier_contract as contract
 from broker_tier.evidence.errors import classify
 from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.command import Command
-from broker_tier.ops.readings import ECS_DESCRIBE_LIMIT, MetricQuery, alarms_in_alarm, latest_values, queue_counts
+from broker_tier.ops.readings import (
+    ECS_DESCRIBE_LIMIT,
+    MetricQuery,
+    alarms_in_alarm,
+    latest_values,
+    queue_counts,
+    window_sums,
+)
 from broker_tier.ops.replication_group import describe_group
 from broker_tier.ops.resources import TierResources
 
@@ -105,6 +113,9 @@ class TierStatus:
     redis_broker: list[RedisBrokerStatus] = field(default_factory=list)
     """redis broker mode only: each class's messages in Redis."""
     services: list[ServiceStatus] = field(default_factory=list)
+    beat_ticks: dict[str, float] | None = None
+    """Beat's tick counts over ``METRIC_WINDOW`` by metric (``TicksPublished``, ...); None: not read; {}: Beat
+    published none in the window."""
     alarms_in_alarm: list[str] | None = None
     """None: unknown (no Monitoring stack, or the alarms could not be read)."""
     unavailable: dict[str, str] = field(default_factory=dict)
@@ -139,6 +150,7 @@ class StatusReader:
             ("queues", self._queues),
             ("metrics", self._metrics),
             ("services", self._services),
+            ("beat ticks", self._beat_ticks),
             ("alarms", self._alarms),
         ):
             try:
@@ -239,6 +251,18 @@ class StatusReader:
                 if name in by_name:
                     by_name[name].missing = True
 
+    def _beat_ticks(self, status: TierStatus) -> None:
+        """Beat's tick counts (``broker_tier_celery.beat_fence``), summed over the window."""
+        dimensions = {contract.BEAT_DIMENSIONS[0]: status.environment}
+        queries = [
+            MetricQuery(("ticks", name), contract.BEAT_NAMESPACE, name, dimensions, statistic="Sum")
+            for name in contract.BEAT_TICK_METRICS
+        ]
+        sums = window_sums(self.clients["cloudwatch"], queries, end=self.now(), window=METRIC_WINDOW)
+        status.beat_ticks = {
+            name: sums[("ticks", name)] for name in contract.BEAT_TICK_METRICS if ("ticks", name) in sums
+        }
+
     def _alarms(self, status: TierStatus) -> None:
         if self.resources.alarm_name_prefix:
             status.alarms_in_alarm = alarms_in_alarm(self.clients["cloudwatch"], self.resources.alarm_name_prefix)
@@ -289,7 +313,29 @@ def health_checks(status: TierStatus) -> list[Check]:
     ]
     if status.broker == "redis":
         checks.append(_redis_overdue_check(status))
+    checks.append(_beat_ticks_check(status))
     return checks
+
+
+def _beat_ticks_check(status: TierStatus) -> Check:
+    """Every tick that fell due in the window was sent by one Beat: none skipped (the fence could not be written, or
+    the publish failed after the claim), none missed (due while Beat was stalled)."""
+    ticks = status.beat_ticks
+    if not ticks:
+        why = "not read" if ticks is None else f"Beat published no tick counts in the last {_minutes()} min"
+        return Check("beat_ticks_none_lost", None, why)
+    lost = {name: int(ticks.get(name, 0)) for name in (contract.BEAT_TICKS_SKIPPED, contract.BEAT_TICKS_MISSED)}
+    return Check(
+        "beat_ticks_none_lost",
+        not any(lost.values()),
+        f"last {_minutes()} min: "
+        + ", ".join(f"{name} {int(count)}" for name, count in ticks.items())
+        + ("" if not any(lost.values()) else " (Beat's log names each lost tick: runbooks/celery-beat.md)"),
+    )
+
+
+def _minutes() -> int:
+    return int(METRIC_WINDOW.total_seconds() // 60)
 
 
 def _redis_overdue_check(status: TierStatus) -> Check:
@@ -349,6 +395,9 @@ def render(status: TierStatus, checks: list[Check]) -> str:
                 + (f" ({service.deployments} deployments)" if service.deployments and service.deployments > 1 else "")
             )
             lines.append(f"          {service.service_name:<34}{count}")
+    if status.beat_ticks:
+        counts = ", ".join(f"{name} {int(count)}" for name, count in status.beat_ticks.items())
+        lines.append(f"beat      ticks in the last {_minutes()} min: {counts}")
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
     for section, why in status.unavailable.items():

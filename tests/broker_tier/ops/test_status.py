@@ -44,6 +44,15 @@ def busy_tier(aws) -> None:
     put_metric(aws, "AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", f"broker-tier-{ENV}-default"), 95)
     for n in range(3):
         aws.clients["sqs"].send_message(QueueUrl=aws.tier.queues["default"]["url"], MessageBody=f"task {n}")
+    put_beat_ticks(aws, contract.BEAT_TICKS_PUBLISHED, 4, 3)
+
+
+def put_beat_ticks(aws, metric: str, *counts: float, minutes_ago: int = 1) -> None:
+    """Beat's count of ``metric``, one datapoint a minute, the newest ``minutes_ago``."""
+    for offset, count in enumerate(counts):
+        put_metric(
+            aws, contract.BEAT_NAMESPACE, metric, (contract.BEAT_DIMENSIONS[0], ENV), count, minutes_ago + offset
+        )
 
 
 def test_healthy_tier_on_one_screen(aws, capsys, tmp_path):
@@ -60,6 +69,7 @@ def test_healthy_tier_on_one_screen(aws, capsys, tmp_path):
     assert queues["interactive"] == ["0", "0", "-", "0"]
     assert queues["default"] == ["3", "0", "95", "s", "0"]
     assert queues["worker-default"] == ["0/0"] and queues["beat"] == ["0/0"]
+    assert lines[-2] == "beat      ticks in the last 15 min: TicksPublished 7"
     assert lines[-1] == "alarms    in ALARM: none"
     assert len(lines) <= 24, "one screen"
     assert {c["name"]: c["passed"] for c in report["steady_state"]} == {
@@ -67,6 +77,7 @@ def test_healthy_tier_on_one_screen(aws, capsys, tmp_path):
         "services_at_desired_count": True,
         "dead_letter_queues_empty": True,
         "no_alarm_in_alarm": True,
+        "beat_ticks_none_lost": True,
     }
     assert report["measurements"]["queues"][1]["oldest_age_seconds"] == 95
     assert aws.api.mutating_calls() == []  # status changes nothing
@@ -110,7 +121,8 @@ def test_json_has_every_section(aws, capsys, tmp_path):
         "beat": (0, 0),
     }
     assert tier["alarms_in_alarm"] == [] and tier["unavailable"] == {}
-    assert [check["passed"] for check in data["checks"]] == [True, True, True, True]
+    assert tier["beat_ticks"] == {contract.BEAT_TICKS_PUBLISHED: 7}
+    assert [check["passed"] for check in data["checks"]] == [True, True, True, True, True]
 
 
 def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(aws, capsys, tmp_path):
@@ -118,7 +130,7 @@ def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(
         "cloudwatch", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     with Stubber(cloudwatch) as stubber:
-        for operation in ("get_metric_data", "describe_alarms"):
+        for operation in ("get_metric_data", "get_metric_data", "describe_alarms"):
             stubber.add_client_error(
                 operation,
                 service_error_code="AccessDenied",
@@ -128,9 +140,33 @@ def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(
         code, out, report = status(aws, capsys, tmp_path, clients={**aws.clients, "cloudwatch": cloudwatch})
     assert code == 5 and report["failure"]["kind"] == "access-denied"
     assert "UNAVAILABLE metrics: access denied (AccessDenied; GetMetricData" in out
+    assert "UNAVAILABLE beat ticks: access denied (AccessDenied; GetMetricData" in out
     assert "UNAVAILABLE alarms: access denied (AccessDenied; DescribeAlarms" in out
+    assert "SKIP  beat_ticks_none_lost: not read" in out
     assert "alarms    in ALARM: unknown" in out
     assert "interactive" in out and "worker-default" in out and "primary" in out  # read all the same
+
+
+def test_ticks_a_beat_skipped_or_missed_in_the_window_fail_the_beat_check(aws, capsys, tmp_path):
+    put_beat_ticks(aws, contract.BEAT_TICKS_PUBLISHED, 1, 1, 1)
+    put_beat_ticks(aws, contract.BEAT_TICKS_FENCED_OFF, 1)  # the other Beat's: refused by the fence, not lost
+    put_beat_ticks(aws, contract.BEAT_TICKS_SKIPPED, 1, 1)
+    put_beat_ticks(aws, contract.BEAT_TICKS_MISSED, 1, minutes_ago=4)
+    put_beat_ticks(aws, contract.BEAT_TICKS_SKIPPED, 5, minutes_ago=40)  # before the window: not counted
+    code, out, report = status(aws, capsys, tmp_path)
+    assert code == 1 and report["error"] == "the tier is not healthy: beat_ticks_none_lost"
+    assert (
+        "beat      ticks in the last 15 min: TicksPublished 3, TicksFencedOff 1, TicksSkipped 2, TicksMissed 1" in out
+    )
+    assert (
+        "FAIL  beat_ticks_none_lost: last 15 min: TicksPublished 3, TicksFencedOff 1, TicksSkipped 2, TicksMissed 1"
+        " (Beat's log names each lost tick: runbooks/celery-beat.md)" in out
+    )
+
+
+def test_a_beat_that_published_no_tick_counts_leaves_the_beat_check_unknown(aws, capsys, tmp_path):
+    code, out, _ = status(aws, capsys, tmp_path)
+    assert code == 0 and "SKIP  beat_ticks_none_lost: Beat published no tick counts in the last 15 min" in out
 
 
 def test_without_the_monitoring_stack_the_alarm_check_is_skipped(aws, capsys, tmp_path):
