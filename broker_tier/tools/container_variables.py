@@ -25,6 +25,8 @@ SET_BY_ECS = frozenset({contract.ContainerEnvironment.ECS_AGENT_URI.name})
 OUTSIDE_THE_STACK = "you, outside the stack (local runs, tests); on ECS the default holds"
 WORKERS_ONLY = "workers only"
 """How the contract's meaning of a variable says that Beat is not given it."""
+BEAT_ONLY = "Beat only"
+"""How the contract's meaning of a variable says that the workers are not given it."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def _complete_environ() -> dict[str, str]:
         contract.ContainerEnvironment.REGION.name: "eu-west-1",
         contract.ContainerEnvironment.REMAP_SIGTERM.name: "SIGQUIT",
         contract.ContainerEnvironment.REDIS_AUTH_TOKEN.name: "token",
+        contract.ContainerEnvironment.VISIBILITY_TIMEOUTS.name: '{"default": 100}',
+        contract.ContainerEnvironment.BEAT_FENCE_TABLE.name: "broker-tier-dev-beat-fence",
     }
     return {v.name: values.get(v.name, "100") for v in contract.ContainerEnvironment.all() if v.set_by_stack}
 
@@ -91,7 +95,13 @@ def rows() -> list[Row]:
     toolbox = {v.name for v in vars(contract.ToolboxEnvironment).values() if isinstance(v, contract.Variable)}
     found = []
     for variable in contract.ContainerEnvironment.all():
-        containers = "workers" if WORKERS_ONLY in variable.meaning else "workers, Beat"
+        containers = (
+            "workers"
+            if WORKERS_ONLY in variable.meaning
+            else "Beat"
+            if BEAT_ONLY in variable.meaning
+            else "workers, Beat"
+        )
         if variable.name in toolbox:
             containers += ", toolbox"
         found.append(
