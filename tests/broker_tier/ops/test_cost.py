@@ -28,7 +28,8 @@ tests hold for a cdk.json pinned to a region the price table lacks (the estimate
 def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """The installed command with no AWS variable, no AWS config or credentials file, and an empty HOME;
     ``before``: the tool's global options, given before the command."""
-    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
     assert not any(name.startswith("AWS") for name in environment)
     return subprocess.run(
         [str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
@@ -88,8 +89,11 @@ def test_json_output_carries_lines_assumptions_and_the_baseline_comparison(synth
 def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path):
     result = offline(tmp_path, "--env", "dev", "--cdk-json", str(ROOT / "cdk.json"), before=PRICED)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Monthly cost estimate from synthesized ")  # the verdict first
     assert "\ndev (us-east-1):\n" in result.stdout and "\nprod (" not in result.stdout
     assert "ElastiCache nodes" in result.stdout
+    assert list((tmp_path / "tmp").iterdir()) == []  # the synthesis's directory is gone
+    assert "validation-report" not in result.stderr and "A copy of this report" not in result.stderr
 
 
 def test_a_region_without_prices_exits_2_naming_the_regions_the_table_has(synthesized, tmp_path):
