@@ -235,3 +235,54 @@ def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_
     printed = capfd.readouterr().out
     assert "note: environment 'prod' targets af-south-1" in printed
     assert "\ndev (us-east-1):\n" in printed and "\nstaging (us-east-1):\n" in printed and "\nprod (" not in printed
+
+
+def _assembly(directory: Path, *environments: str) -> Path:
+    """A cloud assembly's manifest naming each environment's State stack (enough for the freshness check)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts = {f"BrokerTier-{env}-State": {"type": "aws:cloudformation:stack"} for env in environments}
+    (directory / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+    return directory
+
+
+def test_an_empty_or_stale_cdk_out_is_refused_with_the_command_that_makes_a_fresh_one(tmp_path, capsys):
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"broker-tier": {"environments": {"dev": {}, "prod": {}}}}}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    stale = _assembly(tmp_path / "stale", "dev", "qa")
+    older = _assembly(tmp_path / "older", "dev")
+    os.utime(older / "manifest.json", (1, 1))  # synthesized before cdk.json last changed
+    for directory, why in (
+        (empty, "nothing is synthesized there"),
+        (stale, "holds environment(s) qa, which"),
+        (older, "changed after it was synthesized"),
+    ):
+        code = main(["cost", "--cdk-out", str(directory), "--cdk-json", str(cdk_json), "--report-dir", str(tmp_path)])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2 and why in last and "run scripts/synth.sh" in last, last
+
+
+def test_the_synthesis_warnings_are_read_from_the_cdks_own_report(tmp_path):
+    from broker_tier.cost.templates import validation_warnings
+
+    (tmp_path / "validation-report.json").write_text(
+        json.dumps(
+            {
+                "pluginReports": [
+                    {
+                        "conclusion": "success",
+                        "violations": [
+                            {
+                                "description": "prod's alarms reach no one",
+                                "severity": "warning",
+                                "violatingConstructs": [{"constructPath": "BrokerTier-prod-Monitoring"}],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    assert validation_warnings(tmp_path) == ["BrokerTier-prod-Monitoring: prod's alarms reach no one"]
+    assert validation_warnings(tmp_path / "nothing") == []
