@@ -24,7 +24,7 @@ from pathlib import Path
 
 from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
 from broker_tier.evidence.report import Report, begin_invocation, latest_report
-from broker_tier.ops import cost, dead_letters, failback, failover, redrive, rehearse, status, toolbox, verdicts
+from broker_tier.ops import cost, dead_letters, failback, failover, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.aws_calls import AwsCallRecorder
 from broker_tier.ops.command import ENV_REQUIRED, Command, environment_name
@@ -47,7 +47,6 @@ EPILOG = f"exit codes (every command):\n{exit_code_table()}"
 COMMAND_EPILOG = "Global options (--region, --profile, --report-dir, --debug), exit codes: broker-tier-ops --help"
 GLOBAL_OPTIONS = ("region", "profile", "report_dir", "debug")
 """The destinations of the global options: every command accepts them (``_add_global_options``)."""
-verdicts.register()
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:

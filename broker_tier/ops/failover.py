@@ -416,7 +416,7 @@ class FailoverDrill:
             "new_primary_in_another_az",
             new.cluster_id != old.cluster_id and new.zone != old.zone,
             f"primary was {old.cluster_id} in {old.zone}, is {new.cluster_id} in {new.zone}",
-            {"before": old.cluster_id, "after": new.cluster_id, "zone": new.zone},
+            {"before": old.cluster_id, "zone_before": old.zone, "after": new.cluster_id, "zone": new.zone},
         )
 
     def check_services_steady(self) -> Check:

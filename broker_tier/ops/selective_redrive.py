@@ -140,7 +140,8 @@ class SelectiveRedrive:
             self.scan = scan
             result = scan.read()
             report.say(f"read {len(result.letters)} dead letters ({result.stopped}); journal {options.journal}")
-            self._sort(result.letters, pending)
+            unseen = self._sort(result.letters, pending)
+            self._close_gone(journal, unseen, read_to_the_end=result.complete)
             if not (self.tally.selected or self.tally.resumed):
                 report.finish(
                     "passed",
@@ -159,7 +160,8 @@ class SelectiveRedrive:
         report.measurements["release_failures"] = scan.release_failures
         self._verify(result.complete)
 
-    def _sort(self, letters: list[DeadLetter], pending: dict[str, Entry]) -> None:
+    def _sort(self, letters: list[DeadLetter], pending: dict[str, Entry]) -> list[Entry]:
+        """Put each letter read in its list; returns the half-done entries whose letter was not read."""
         for letter in letters:
             if letter.message_id in pending:
                 self.tally.resumed.append((letter, pending[letter.message_id]))
@@ -167,8 +169,21 @@ class SelectiveRedrive:
                 self.tally.selected.append(letter)
             else:
                 self.tally.others += 1
-        unseen = [entry for message_id, entry in pending.items() if message_id not in {m.message_id for m in letters}]
-        if unseen:
+        read = {letter.message_id for letter in letters}
+        return [entry for message_id, entry in pending.items() if message_id not in read]
+
+    def _close_gone(self, journal: RedriveJournal, unseen: list[Entry], *, read_to_the_end: bool) -> None:
+        """A half-done letter not read although the queue was read to its end with nothing else in flight is gone
+        (its deletion was done, its record not written): closed in the journal. Otherwise it may be held by another
+        reader: left half done, and named."""
+        if not unseen:
+            return
+        in_flight = self.report.measurements.get("dead_letters_before", {}).get("in_flight")
+        if read_to_the_end and in_flight == 0 and not self.report.dry_run:
+            for entry in unseen:
+                journal.record(DELETED, entry.message_id, how="not in the dead-letter queue read to its end")
+            self.report.measurements["closed_as_gone"] = [_named(entry) for entry in unseen]
+        else:
             self.report.measurements["pending_not_read"] = [_named(entry) for entry in unseen]
 
     def _plan(self, complete: bool) -> list[str]:

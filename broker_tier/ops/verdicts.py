@@ -48,9 +48,14 @@ def failover(report: Report) -> str | None:
     if report.outcome == "passed":
         to = f" to {moved['after']} in {moved['zone']}" if moved else ""
         took = f" ({seconds:g} s to 'failover completed')" if seconds is not None else ""
+        back = (
+            f"broker-tier-ops failback --env {report.environment} --preferred-az {moved['zone_before']}"
+            if moved and moved.get("zone_before")
+            else "broker-tier-ops failback (runbooks/fail-back.md)"
+        )
         return (
             f"{where} held: the primary moved{to}{took}{counted}. Tasks should come through a real failover the "
-            f"same way; fail back with runbooks/fail-back.md when you want the primary in its preferred AZ."
+            f"same way. To put the primary back where it was: {back}."
         )
     if report.outcome == "failed":
         return (
@@ -164,6 +169,6 @@ VERDICTS = {
 
 
 def register() -> None:
-    """Make every command's report state its verdict (the CLI calls it once)."""
+    """Make every command's report state its verdict (``broker_tier.ops`` calls it on import)."""
     for command, verdict in VERDICTS.items():
         register_verdict(command, verdict)

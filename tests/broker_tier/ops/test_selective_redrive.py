@@ -374,4 +374,16 @@ def test_an_uncertain_send_is_never_repeated_unasked(tier, monkeypatch, capsys):
     assert code == 0 and report["measurements"]["uncertain"] == []
     assert sorted(task_id_of(message["Body"]) for message in redriven(tier)) == sorted([first, second])
     assert tier.visible(tier.dead_letter_url) == 3
+
+    # died after DeleteMessage, before recording it: nothing left to do, and the journal must not block a move
+    third = tier.task_ids[CHARGE][2]
+    with monkeypatch.context() as dying:
+        die_at(dying, redrive_journal.DELETED, before_recording=True)
+        with pytest.raises(ProcessDied):
+            tier.run(*by_id, third)
+    code, report = tier.run(*by_id, third)
+    assert code == 0 and [entry["task_id"] for entry in report["measurements"]["closed_as_gone"]] == [third]
+    assert [task_id_of(message["Body"]) for message in redriven(tier)] == [third]
+    code, report = tier.run("redrive", "--env", tier.env, "--queue-class", CLASS, "--dry-run")
+    assert code == 0 and report["outcome"] == "planned"  # the journal holds nothing half done
     capsys.readouterr()
