@@ -59,6 +59,8 @@ def celery_sqs_message(*, task: str, args: list[Any], task_id: str, queue: str, 
         "replaced_task_nesting": 0,
         "stamped_headers": None,
         "stamps": {},
+        # the publish time the settings package stamps on every message (the Redis broker's age is read from it)
+        contract.PUBLISHED_AT_HEADER: round(time.time(), 3),
     }
     properties = {
         "correlation_id": task_id,

@@ -10,6 +10,7 @@ import pytest
 from celery import Celery
 from loopback import celery_worker, tier_environ, wait_until
 
+import broker_tier_contract as contract
 from broker_tier.ops.canary import CanarySender, celery_sqs_message
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK, parse_canary_ledger_line
@@ -71,8 +72,11 @@ def test_the_message_has_the_shape_celery_gives_the_same_task(redis_server, sqs_
     )
     assert ours.keys() == celery.keys()
     assert ours["body"] == celery["body"]  # [args, kwargs, embed]
-    assert ours["headers"].keys() == celery["headers"].keys()
-    differ = {"origin"}  # who sent it
+    # the publish time: ours always carries it; Celery's once configure() installed the stamp in the process
+    stamp = contract.PUBLISHED_AT_HEADER
+    assert isinstance(ours["headers"][stamp], float)
+    assert ours["headers"].keys() - {stamp} == celery["headers"].keys() - {stamp}
+    differ = {"origin", stamp}  # who sent it, and when
     assert {k: v for k, v in ours["headers"].items() if k not in differ} == {
         k: v for k, v in celery["headers"].items() if k not in differ
     }
