@@ -1,5 +1,5 @@
-"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead-letter redrive, the operators'
-toolbox, a local failover rehearsal, and the cost estimate.
+"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead-letter redrive, moving the broker, the
+operators' toolbox, a local failover rehearsal, and the cost estimate.
 
 Resources are read from the deployed stacks' outputs of --env (BrokerTier-<env>-State, -Compute,
 -Monitoring); --replication-group-id overrides the cache, and redrive takes explicit queues. Every
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
 from broker_tier.evidence.report import Report, latest_report
-from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
+from broker_tier.ops import cost, failback, failover, migrate_broker, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.command import Command, environment_name
 from broker_tier.ops.resources import discover_from_options
@@ -33,6 +33,7 @@ COMMANDS: tuple[Command, ...] = (
     failover.COMMAND,
     failback.COMMAND,
     redrive.COMMAND,
+    migrate_broker.COMMAND,
     toolbox.COMMAND,
     rehearse.COMMAND,
     cost.COMMAND,
