@@ -236,15 +236,12 @@ class Migration:
         after = self._backlog()
         report.measurements["old_broker_after"] = after
         moved = len(result.moved)
+        empty = not any(sum(counts.values()) for counts in after.values())
         ok = report.add_checks(
             report.verification,
             [
                 Check("all_fitted", not result.misfits, f"{len(result.misfits)} message(s) left: they do not fit"),
-                Check(
-                    "old_broker_empty",
-                    not any(sum(counts.values()) for counts in after.values()),
-                    f"{self.options.source} after the move: {after}",
-                ),
+                Check("old_broker_empty", empty, f"{self.options.source} after the move: {after}"),
                 Check(
                     "no_possible_duplicate",
                     not result.possible_duplicates,
@@ -254,6 +251,9 @@ class Migration:
                 ),
             ],
         )
+        if empty and not result.misfits:
+            self.redis.forget_journals()  # a completed move: the next one (perhaps back) starts afresh
+            report.say("the move is complete: its journals are forgotten")
         if result.misfits:
             report.finish("failed", f"{len(result.misfits)} message(s) do not fit {self.options.target}: see misfits")
         elif not ok:

@@ -98,24 +98,26 @@ class RedisToSqs:
     def _deliver(self, message: QueuedMessage, result: MoveResult) -> None:
         """Send a staged message to SQS (unless the journal says an earlier run did), then drop it from staging."""
         key = message.idempotency_key
-        state = self.redis.journal_state(key)
+        state = self.redis.journal_state(key, "sqs")
         if state == "sent":
             result.already_moved.append(key)
         else:
-            if state == "sending":
-                result.possible_duplicates.append(
-                    {
-                        "key": key,
-                        "why": "an earlier run stopped between SendMessage and its journal entry: SQS may hold it "
-                        "already, and has it again now",
-                    }
-                )
+            why = (
+                "an earlier run stopped between SendMessage and its journal entry: SQS may hold it already, and has "
+                "it again now"
+                if state == "sending"
+                else "an unfinished move to Redis brought it from SQS, which may still hold it"
+                if self.redis.journal_state(key, "redis")
+                else None
+            )
+            if why:
+                result.possible_duplicates.append({"key": key, "why": why})
             delay = delay_seconds(message, self.limits[message.class_name], self.now())
-            self.redis.journal(key, "sending", to="sqs")
+            self.redis.journal(key, "sending", "sqs")
             self.checkpoint("journalled-sending", message)
             message_id = self.sqs.send(message, delay_seconds=delay)
             self.checkpoint("sent", message)
-            self.redis.journal(key, "sent", to="sqs", message_id=message_id)
+            self.redis.journal(key, "sent", "sqs", message_id=message_id)
             self.checkpoint("journalled-sent", message)
             result.moved.append(_record(message, delay_seconds=delay, message_id=message_id))
         self.redis.unstage(message)
@@ -135,7 +137,14 @@ class SqsToRedis:
         self.sqs, self.redis, self.limits, self.checkpoint, self.now = sqs, redis, limits, checkpoint, now
 
     def move_class(self, class_name: str, result: MoveResult) -> None:
-        """Receive and move the class's visible messages until a receive returns none."""
+        """Settle what an unfinished move to SQS left staged, then receive and move the class's visible messages
+        until a receive returns none."""
+        for staged in self.redis.staged(class_name):
+            if self.redis.journal_state(staged.idempotency_key, "sqs") == "sent":
+                result.already_moved.append(staged.idempotency_key)  # SQS has it: it comes back from there
+            elif self.redis.push_once(staged, frm="staging"):  # back in its list; a copy in SQS is then dropped
+                result.moved.append(_record(staged))
+            self.redis.unstage(staged)
         while batch := self.sqs.receive(class_name):
             for message, receipt in batch:
                 self.checkpoint("received", message)

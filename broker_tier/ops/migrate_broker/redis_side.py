@@ -18,7 +18,6 @@ PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_SHARED_UNACKED = ("unacked", "unacked_index")
 """The record kombu uses when a process has no class of its own (producers, Beat, an older worker)."""
 PREFIX = "broker-tier:migrate-broker"
-JOURNAL_KEY = f"{PREFIX}:journal"
 JOURNAL_TTL_SECONDS = 14 * 86_400
 """Longer than SQS's longest retention: a message moved twice can always be told from one never moved."""
 CLIENT_NAME = "broker-tier-migrate-broker"
@@ -40,6 +39,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
+
+
+def journal_key(target: str) -> str:
+    """The journal of a move to ``target`` (one per direction: a move back must not find a key moved the other way
+    and take it for done). A completed move forgets both (``forget_journals``)."""
+    return f"{PREFIX}:journal:to-{target}"
 
 
 def staging_key(class_name: str) -> str:
@@ -169,23 +174,28 @@ class RedisBroker:
             pipe.lrem(staging_key(message.class_name), -1, message.text)
             pipe.execute()
 
-    # -- the journal ------------------------------------------------------------------------------------------------
-    def journal_state(self, key: str) -> str | None:
-        value = self.client.hget(JOURNAL_KEY, key)
+    # -- the journals -----------------------------------------------------------------------------------------------
+    def journal_state(self, key: str, target: str) -> str | None:
+        value = self.client.hget(journal_key(target), key)
         return json.loads(value)["state"] if value else None
 
-    def journal(self, key: str, state: str, **details: Any) -> None:
+    def journal(self, key: str, state: str, target: str, **details: Any) -> None:
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(JOURNAL_KEY, key, json.dumps({"state": state, **details}))
-            pipe.expire(JOURNAL_KEY, JOURNAL_TTL_SECONDS)
+            pipe.hset(journal_key(target), key, json.dumps({"state": state, **details}))
+            pipe.expire(journal_key(target), JOURNAL_TTL_SECONDS)
             pipe.execute()
+
+    def forget_journals(self) -> None:
+        """After a completed move (the old broker empty): nothing is left to finish, and the next move (perhaps
+        back) starts from a clean journal."""
+        self.client.delete(journal_key("sqs"), journal_key("redis"))
 
     # -- as the new broker ------------------------------------------------------------------------------------------
     def push_once(self, message: QueuedMessage, **details: Any) -> bool:
         """Put ``message`` in its class's list unless the journal has its key; the check, the push and the journal
         entry are one script (atomic). True: pushed now; False: it was moved before."""
         record = json.dumps({"state": "moved", **details})
-        keys = [JOURNAL_KEY, list_key_for(message)]
+        keys = [journal_key("redis"), list_key_for(message)]
         return bool(
             self._push_once(keys=keys, args=[message.idempotency_key, message.text, record, JOURNAL_TTL_SECONDS])
         )

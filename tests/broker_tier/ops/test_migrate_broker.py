@@ -25,8 +25,8 @@ from broker_tier.ops.migrate_broker.fit import SQS_MAX_DELAY_SECONDS, TargetLimi
 from broker_tier.ops.migrate_broker.messages import QueuedMessage
 from broker_tier.ops.migrate_broker.migration import Migration, MigrationOptions
 from broker_tier.ops.migrate_broker.mover import MoveResult, RedisToSqs, SqsToRedis
-from broker_tier.ops.migrate_broker.redis_side import JOURNAL_KEY, RedisBroker, redis_unacked_keys
-from broker_tier.ops.migrate_broker.sqs_side import SqsBroker
+from broker_tier.ops.migrate_broker.redis_side import RedisBroker, journal_key, redis_unacked_keys
+from broker_tier.ops.migrate_broker.sqs_side import SqsBroker, decode_body
 from broker_tier_celery import settings_from_environment
 from broker_tier_contract import CANARY_TASK, SQS_MAX_MESSAGE_BYTES
 
@@ -167,7 +167,28 @@ def test_redis_to_sqs_interrupted_at_any_step_loses_nothing_and_names_what_it_ma
     assert len(named) == (1 if step in ("journalled-sending", "sent") else 0)
     assert redis_broker.counts("default") == {"waiting": 0, "unacked": 0, "staged": 0}
     assert client.zcard(unacked["unacked_index_key"]) == 0
-    assert 0 < client.ttl(JOURNAL_KEY) <= 14 * 86_400
+    assert 0 < client.ttl(journal_key("sqs")) <= 14 * 86_400
+
+
+@pytest.mark.parametrize("step", REDIS_TO_SQS_STEPS)
+def test_a_move_to_sqs_interrupted_at_any_step_then_rolled_back_to_redis_leaves_each_message_once(
+    unit_sides, step, monkeypatch
+):
+    monkeypatch.setattr(sqs_side, "RECEIVE_VISIBILITY_SECONDS", RECEIVE_VISIBILITY)
+    redis_broker, sqs_broker = unit_sides
+    sent = [envelope() for _ in range(3)]
+    for item in sent:
+        redis_broker.client.lpush("default", json.dumps(item))
+    with pytest.raises(KeyboardInterrupt):
+        RedisToSqs(redis_broker, sqs_broker, {"default": SQS}, checkpoint=Interrupt(step, 2)).move_class(
+            "default", MoveResult()
+        )
+    back = MoveResult()
+    SqsToRedis(sqs_broker, redis_broker, {"default": REDIS}).move_class("default", back)
+    in_redis = [QueuedMessage.parse("default", t, "list").task_id for t in redis_broker.client.lrange("default", 0, -1)]
+    assert sorted(in_redis) == sorted(item["headers"]["id"] for item in sent)  # each once, none lost
+    assert redis_broker.counts("default") == {"waiting": 3, "unacked": 0, "staged": 0}
+    assert sqs_broker.counts("default") == {"visible": 0, "in_flight": 0, "delayed": 0}
 
 
 @pytest.mark.parametrize("step", ["received", "pushed", "deleted"])
@@ -192,6 +213,63 @@ def test_sqs_to_redis_interrupted_at_any_step_moves_each_message_once(unit_sides
     assert sorted(in_redis) == sorted(item["headers"]["id"] for item in sent)  # each exactly once
     assert again.possible_duplicates == []
     assert sqs_broker.counts("default") == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+def test_with_the_claim_check_a_big_message_moves_to_sqs_as_a_reference_and_back_whole(
+    unit_sides, sqs_server, monkeypatch
+):
+    import boto3
+
+    from broker_tier_celery.claim_check import REFERENCE_KEY, PayloadStore
+    from broker_tier_celery.environment import ClaimCheckTarget
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    region = sqs_server["client"].meta.region_name
+    bucket = f"mb-payloads-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=sqs_server["endpoint"], region_name=region)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    redis_broker, plain = unit_sides
+    payloads = PayloadStore(ClaimCheckTarget(bucket, 262_144, sqs_server["endpoint"]), region)
+    sqs_broker = SqsBroker(plain.sqs, plain.queue_urls, payloads=payloads)
+    big = envelope(body="x" * 800_000)  # over the queue's 1 MiB once kombu's base64 is counted
+    redis_broker.client.lpush("default", json.dumps(big))
+    claim_check = {"default": TargetLimits(**{**SQS.__dict__, "claim_check": True})}
+
+    RedisToSqs(redis_broker, sqs_broker, claim_check).move_class("default", result := MoveResult())
+    assert len(result.moved) == 1 and result.misfits == []
+    (sent,) = plain.sqs.receive_message(QueueUrl=plain.queue_urls["default"], VisibilityTimeout=0)["Messages"]
+    assert len(sent["Body"]) < 2_000 and REFERENCE_KEY in decode_body(sent["Body"])  # a reference, not the payload
+    assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 1
+    redis_broker.forget_journals()  # what a completed migration does (the live test checks it)
+
+    SqsToRedis(sqs_broker, redis_broker, {"default": REDIS}).move_class("default", back := MoveResult())
+    assert len(back.moved) == 1
+    (whole,) = redis_broker.client.lrange("default", 0, -1)
+    assert json.loads(whole) == big  # the envelope as it was: body, headers, properties
+
+
+def test_sqs_to_redis_waits_for_messages_in_flight_then_moves_them(unit_sides, monkeypatch):
+    monkeypatch.setattr(sqs_side, "RECEIVE_VISIBILITY_SECONDS", RECEIVE_VISIBILITY)
+    redis_broker, sqs_broker = unit_sides
+    url = sqs_broker.queue_urls["default"]
+    sent = [envelope() for _ in range(4)]
+    for item in sent:
+        sqs_broker.sqs.send_message(QueueUrl=url, MessageBody=base64.b64encode(json.dumps(item).encode()).decode())
+    held = sqs_broker.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=2)["Messages"]
+    assert len(held) == 1  # a stopped worker's message, back after its visibility time-out
+    workers = LocalWorkers()
+    workers.current = "redis"
+    options = MigrationOptions(target="redis", settle_seconds=0.5, poll_seconds=0.5, quiet_timeout_seconds=10)
+    report = Report("migrate-broker", "loopback", "sqs -> redis", False)
+    Migration(redis=redis_broker, sqs=sqs_broker, workers=workers, options=options, report=report).run()
+    assert report.outcome == "passed", report.error
+    assert any("in flight" in line["message"] for line in report.timeline)  # it waited for the held one
+    in_redis = sorted(
+        QueuedMessage.parse("default", t, "list").task_id for t in redis_broker.client.lrange("default", 0, -1)
+    )
+    assert in_redis == sorted(item["headers"]["id"] for item in sent)
+    assert report.measurements["result"]["moved"] == 4
 
 
 # -- the command ------------------------------------------------------------------------------------------------------
@@ -224,7 +302,7 @@ def test_dry_run_checks_every_queued_message_names_one_that_does_not_fit_then_pl
     assert planned["outcome"] == "planned"
     assert any("BROKER_TIER_BROKER=sqs" in step for step in planned["plan"])  # publishers first
     assert any(f"cdk deploy {compute}" in step for step in planned["plan"])  # then the workers
-    assert client.llen("default") == 1 and not client.exists(JOURNAL_KEY)  # a dry run changes nothing
+    assert client.llen("default") == 1 and not client.exists(journal_key("sqs"))  # a dry run changes nothing
     client.flushdb()
 
 
@@ -348,6 +426,7 @@ def test_a_live_redis_broker_tier_moves_to_sqs_interrupted_and_run_again_with_ev
     assert all(tokens[token] == "queued" for token in twice)
     assert second.outcome == "failed" and second.verification[-1].name == "no_possible_duplicate"
     assert redis_broker.counts("default") == {"waiting": 0, "unacked": 0, "staged": 0}
+    assert not broker_db.exists(journal_key("sqs"))  # a completed move forgets its journal
     print(f"moved {moved_first + result['moved']}, duplicates {len(twice)}, migration {took:.1f} s")
 
 
