@@ -106,6 +106,7 @@ EVERY_COMMAND = {
     "failback": ["--preferred-az", "eu-west-1a"],
     "redrive": ["--queue-class", "default"],
     "toolbox": [],
+    "migrate-broker": ["--to", "sqs"],
 }
 assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
 
