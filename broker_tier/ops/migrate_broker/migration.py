@@ -124,9 +124,14 @@ class Migration:
                 f"the workers consume {workers or 'an unknown broker (a deploy under way?)'}",
             ),
             Check(
-                "target_queues_readable",
-                True,
-                f"{len(self.classes)} class(es) with their SQS queues: {', '.join(self.classes)}",
+                "class_queues_read",
+                bool(self.classes),
+                "; ".join(
+                    f"{name}: VisibilityTimeout {limits.visibility_timeout_seconds} s"
+                    + (f", MaximumMessageSize {limits.max_message_bytes:,} B" if limits.max_message_bytes else "")
+                    for name, limits in self.mover.limits.items()
+                )
+                or "no class",
             ),
             Check("redis_answers", bool(self.redis.client.ping()), "PING to the broker database"),
         ]
