@@ -14,7 +14,19 @@ PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
-    frozenset({"failover", "sqs_handback", "protection", "shutdown", "backlog_metrics", "reconnect", "health"}),
+    frozenset(
+        {
+            "failover",
+            "dropped_brpop",
+            "name_probe",
+            "sqs_handback",
+            "protection",
+            "shutdown",
+            "backlog_metrics",
+            "reconnect",
+            "health",
+        }
+    ),
     frozenset({"lifecycle"}),
     frozenset({"settings"}),
     frozenset({"wiring"}),
