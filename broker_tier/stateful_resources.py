@@ -9,6 +9,8 @@ CONSEQUENCES = {
     "AWS::ElastiCache::SubnetGroup": "replaces the cache subnet group, and with it the replication group "
     "(its CacheSubnetGroupName is create-only): every key is lost",
     "AWS::SQS::Queue": "replaces the queue: every message in it is lost",
+    "AWS::S3::Bucket": "replaces the claim check's payload bucket: the payload of every claim-checked task message "
+    "still queued or dead-lettered is lost (its worker cannot fetch it, and the message ends in the dead-letter queue)",
     "AWS::SecretsManager::Secret": "replaces the secret: the AUTH token changes and clients lose access",
     "AWS::KMS::Key": "replaces the KMS key: data encrypted with the old key can no longer be read once it is deleted",
     "AWS::Logs::LogGroup": "replaces the log group: its log history is lost",

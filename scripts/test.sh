@@ -41,6 +41,8 @@ mypy broker_tier worker/broker_tier_contract worker/broker_tier_celery worker/br
 
 step "pytest"
 # Six processes (pytest-xdist): most integration tests wait on real processes, which overlaps well even
-# on two cores (measured: 80 s with four, 74 s with six, 81 s with eight); the tests that share a synthesis run
-# in one of them, each pinned one in its own (tests/conftest.py). A later -n wins, e.g. `scripts/test.sh -n 0`.
-python -m pytest -q -n 6 --dist loadgroup "$@"
+# on two cores; the tests that share a synthesis run in one of them, and every other test that runs the CDK in its
+# process in one more, so that jsii starts twice, not in every process (tests/conftest.py). A later -n wins, e.g.
+# `scripts/test.sh -n 0`.
+# The session reuses the cdk.out synthesized above (tests/support/tier_testing.py: REUSE_CDK_OUT).
+BROKER_TIER_TEST_CDK_OUT="$PWD/cdk.out" python -m pytest -q -n 6 --dist loadgroup "$@"

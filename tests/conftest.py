@@ -3,15 +3,24 @@ and grouping of tests for pytest-xdist (scripts/test.sh runs ``-n 6 --dist loadg
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+from image_venvs import ImageVenvs, shared_root
+from loopback import redis_server, sqs_server
 from tier_testing import (
     PINNED_REGIONS,
     REDIS_MODE_CHANGES,
+    REUSE_CDK_OUT,
     SPOT_CHANGES,
     SynthesizedEnvironments,
     synthesize_variant,
     synthesize_with_nag,
 )
+
+__all__ = ["redis_server", "sqs_server"]
+"""Session fixtures of tests/support/loopback.py, for every test: a ``redis-server`` and moto's SQS server."""
 
 PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
 """The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""
@@ -27,30 +36,42 @@ SYNTHESIS_FIXTURES = {
     "spot_prod",
 }
 """The session fixtures that synthesize. Under pytest-xdist a session is one worker's, so the tests that use
-them are put in groups, each of which ``--dist loadgroup`` runs in a single worker: each synthesis is made
-once per run, not once per worker. A pinned synthesis has a group of its own (``synthesis-<fixture>``, by
-the test's fixtures or parameters), so that it runs beside the others; every other one is in ``synthesis``.
-(The rehearsal's tests use one too: their module's rehearsals, run side by side once, stay in that worker.)"""
+them are put in one group, which ``--dist loadgroup`` runs in a single worker: each synthesis is made once per
+run, not once per worker, and jsii starts once for them (about 5 s of CPU a process). (The rehearsal's tests use
+one too: their module's rehearsals, run side by side once, stay in that worker.)"""
 SYNTHESIS_GROUP = "synthesis"
-BARE_STACKS_FIXTURE = "bare"
-"""The module fixture that builds and synthesizes a test module's bare stacks (tests/support/bare_stack.py)."""
-BARE_STACKS_GROUP = "bare-stacks"
-"""The pytest-xdist group of the tests on bare stacks: one worker starts jsii for them all and builds each
-module's stacks once (spread over workers, each would)."""
+CDK_GROUP = "cdk"
+"""The pytest-xdist group of every other test that runs the CDK in its process (bare stacks, an app built in the
+test): one more worker starts jsii for them all, instead of each worker that takes one."""
 
 
 def synthesis_group(item: pytest.Item) -> str | None:
-    """The pytest-xdist group of a test that uses a synthesis or bare stacks, or None."""
+    """The pytest-xdist group of a test that uses a synthesis or the CDK in its process, or that its module names
+    with ``pytest.mark.xdist_group(name)`` (its tests share a real process in a module fixture: one worker starts it
+    once), or None."""
+    named = item.get_closest_marker("xdist_group")
+    if named is not None and named.args:
+        return str(named.args[0])
     params = getattr(item, "callspec", None)
     used = set(item.fixturenames) | {
         value for value in (params.params.values() if params else ()) if isinstance(value, str)
     }
-    pinned = sorted(used & set(PINNED))
-    if len(pinned) == 1:
-        return f"{SYNTHESIS_GROUP}-{pinned[0]}"
     if used & SYNTHESIS_FIXTURES:
         return SYNTHESIS_GROUP
-    return BARE_STACKS_GROUP if BARE_STACKS_FIXTURE in used else None
+    return CDK_GROUP if _runs_the_cdk(getattr(item, "module", None)) else None
+
+
+CDK_MODULES = ("aws_cdk", "broker_tier.app_builder", "bare_stack")
+"""Where a test module's names come from when it runs the CDK in its own process."""
+
+
+def _runs_the_cdk(module: object) -> bool:
+    names = vars(module).values() if module is not None else ()
+    return any(
+        str(getattr(value, "__name__", "")).startswith(CDK_MODULES)
+        or str(getattr(value, "__module__", "")).startswith(CDK_MODULES)
+        for value in names
+    )
 
 
 def _put_group_in_node_id(item: pytest.Item, group: str) -> None:
@@ -80,6 +101,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def agnostic(tmp_path_factory) -> SynthesizedEnvironments:
+    """Every environment as cdk.json declares them: the cloud assembly scripts/test.sh has just synthesized
+    (``REUSE_CDK_OUT``), else synthesized here."""
+    reused = os.environ.get(REUSE_CDK_OUT)
+    if reused:
+        return SynthesizedEnvironments.from_cdk_out(Path(reused))
     return SynthesizedEnvironments(tmp_path_factory.mktemp("cdk.out"))
 
 
@@ -87,12 +113,6 @@ def agnostic(tmp_path_factory) -> SynthesizedEnvironments:
 def pinned_us_east_1(tmp_path_factory) -> SynthesizedEnvironments:
     """Every environment pinned to us-east-1, with the AZ look-up in the context as cdk.context.json holds it."""
     return SynthesizedEnvironments(tmp_path_factory.mktemp("pinned-us-east-1"), region="us-east-1")
-
-
-@pytest.fixture(scope="session")
-def pinned_eu_west_1(tmp_path_factory) -> SynthesizedEnvironments:
-    """Every environment pinned to eu-west-1, without any looked-up context (no credentials were there)."""
-    return SynthesizedEnvironments(tmp_path_factory.mktemp("pinned-eu-west-1"), region="eu-west-1", looked_up=False)
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +149,13 @@ def spot_prod(tmp_path_factory):
 
     outdir = tmp_path_factory.mktemp("spot-prod")
     return SimpleNamespace(outdir=outdir, templates=synthesize_with_nag(outdir, "prod", SPOT_CHANGES))
+
+
+@pytest.fixture(scope="session")
+def image_venvs(tmp_path_factory) -> ImageVenvs:
+    """Virtual environments with an image's packages (``image_venvs.python_for(context)``), installed as its
+    Dockerfile does once per run, and shared by every test and pytest-xdist worker that needs the same pins."""
+    return ImageVenvs(shared_root(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture

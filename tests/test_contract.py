@@ -24,6 +24,8 @@ from broker_tier.ops.resources import discover
 from broker_tier_celery import TierEnvironment, build_settings
 
 CONFIGS = load_environments(tier_context())
+ONLY_WITH = {None: lambda config: True, "claim_check.enabled": lambda config: config.claim_check.enabled}
+"""Each condition a variable is set under (``Variable.only_with``), as a test of an environment's configuration."""
 AUTH_TOKEN = "token-from-the-secret-0123456789"
 VARIABLES = {variable.name: variable for variable in contract.ContainerEnvironment.all()}
 
@@ -103,7 +105,7 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
     state_outputs = deployment.outputs(contract.stack_name(config.name, contract.STATE))
     unknown = set(environ) - set(VARIABLES)
     assert not unknown, f"{process}: variables the settings package does not know: {unknown}"
-    expected = {v.name for v in VARIABLES.values() if v.set_by_stack}
+    expected = {v.name for v in VARIABLES.values() if v.set_by_stack and ONLY_WITH[v.only_with](config)}
     if process == contract.BEAT_PROCESS:
         expected -= {variables.QUEUE.name, variables.TASK_TIME_LIMIT.name, variables.VISIBILITY_TIMEOUT.name}
     assert set(environ) == expected, f"{process}: the stack sets {sorted(environ)}; the contract {sorted(expected)}"
@@ -122,6 +124,15 @@ def assert_settings_match_the_stack(config, deployment, process: str, container:
             name: queue["url"] for name, queue in settings["broker_transport_options"]["predefined_queues"].items()
         } == tier.queue_urls
         assert settings["broker_transport_options"]["region"] == deployment.region
+        claim_check = settings["broker_transport_options"].get("claim_check")
+        if config.claim_check.enabled:  # the bucket the State stack made, the threshold configured
+            assert claim_check == {
+                "bucket": state_outputs[contract.StateOutputs.CLAIM_CHECK_BUCKET_NAME],
+                "threshold_bytes": config.claim_check.threshold_bytes,
+                "endpoint_url": None,
+            }
+        else:
+            assert claim_check is None
     else:
         broker = urlsplit(settings["broker_url"])
         assert (broker.scheme, broker.hostname, broker.port, broker.path) == (

@@ -17,6 +17,7 @@ Contents, by concern:
 - ``services``: workers, Beat and the image (``ComputeConfig``, ``WorkerConfig``, ``BeatConfig``).
 - ``monitoring``: alarms and their topic (``MonitoringConfig``, ``AlarmWindow``, ...).
 - ``fault_injection``: AWS FIS experiments for the drills (``FaultInjectionConfig``).
+- ``claim_check``: task messages too big for SQS, through S3 (``ClaimCheckConfig``, ``payload_expiration_days``).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
 - ``loading``: reading ``cdk.json`` as written, nulls included (``load_environments``, all environments or the
   selected one).
@@ -32,6 +33,7 @@ from broker_tier.config.base import (
     cross_key_check,
 )
 from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, CacheConfig, DatabaseLayout
+from broker_tier.config.claim_check import ClaimCheckConfig, payload_expiration_days
 from broker_tier.config.environment import EnvironmentConfig
 from broker_tier.config.fault_injection import AzPowerExperimentConfig, FaultInjectionConfig
 from broker_tier.config.loading import CONTEXT_KEY, DEFAULTS, deep_merge, load_environments
@@ -67,6 +69,7 @@ __all__ = [
     "BeatConfig",
     "CacheConfig",
     "CapacityConfig",
+    "ClaimCheckConfig",
     "ComputeConfig",
     "ConfigError",
     "ConfigModel",
@@ -87,6 +90,7 @@ __all__ = [
     "LogRetentionDays",
     "MonitoringConfig",
     "NetworkConfig",
+    "payload_expiration_days",
     "PercentAlarm",
     "QueueClassConfig",
     "RedisMemoryAlarms",

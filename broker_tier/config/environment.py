@@ -11,6 +11,7 @@ import broker_tier_contract as contract
 from broker_tier.config.base import Allowed, ConfigModel, InvalidValue, cross_key_check
 from broker_tier.config.cache import CacheConfig
 from broker_tier.config.catalogues import REGIONS_FILE, aws_regions, did_you_mean, retrieved
+from broker_tier.config.claim_check import ClaimCheckConfig
 from broker_tier.config.fault_injection import FaultInjectionConfig
 from broker_tier.config.monitoring import MonitoringConfig
 from broker_tier.config.network import NetworkConfig
@@ -83,6 +84,8 @@ class EnvironmentConfig(ConfigModel):
     """Alarms, alarm topic and dashboard."""
     fault_injection: FaultInjectionConfig = Field(default_factory=FaultInjectionConfig)
     """AWS FIS experiments for the drills (AZ power interruption). Default: none."""
+    claim_check: ClaimCheckConfig = Field(default_factory=ClaimCheckConfig)
+    """Task messages too big for SQS, carried through the tier's payload bucket. Default: off."""
     tags: Tags = Field(default_factory=dict)
     """Tags on every resource. Default: none (the tier adds Project and Environment)."""
 
@@ -157,6 +160,17 @@ class EnvironmentConfig(ConfigModel):
                     f"at least 1 in a production environment with spot_percent {capacity.spot_percent}: while "
                     f"Spot capacity is short, the on-demand floor is what keeps class '{name}' running",
                 )
+
+    @cross_key_check
+    def _claim_check_needs_sqs(self) -> None:
+        if self.claim_check.enabled and self.compute.broker != "sqs":
+            raise InvalidValue(
+                "claim_check.enabled",
+                True,
+                f"false while compute.broker is {self.compute.broker!r}: the claim check carries messages over "
+                f"SQS's size limit through S3, and the Redis broker has no such limit (a Redis string holds up to "
+                f"512 MB); turn it off, or use compute.broker sqs",
+            )
 
     @property
     def replication_group_id(self) -> str:

@@ -16,6 +16,7 @@ from broker_tier.constructs.celery_service import (
     ProcessSpec,
     allow_queue_encryption,
 )
+from broker_tier.constructs.claim_check_bucket import ClaimCheckBucket
 from broker_tier.nag import acknowledge
 
 # Beat keeps its schedule state in a file; the container's own /tmp is enough (the schedule is code).
@@ -43,6 +44,7 @@ class BeatService(Construct):
         publish_queues: list[sqs.IQueue],
         encryption_key: kms.IKey,
         uses_sqs_broker: bool,
+        payload_bucket: ClaimCheckBucket | None = None,
     ) -> None:
         """
         :param config: Beat's size (its count and deployment limits are fixed by the model).
@@ -50,6 +52,8 @@ class BeatService(Construct):
         :param publish_queues: the work queues periodic tasks are sent to.
         :param encryption_key: the queues' KMS key.
         :param uses_sqs_broker: grant SQS access (false in redis broker mode).
+        :param payload_bucket: with the claim check on, the bucket where Beat puts the payloads of periodic tasks
+            too big for SQS. Default: None (off).
         """
         super().__init__(scope, construct_id)
         self.service = CeleryFargateService(
@@ -85,6 +89,10 @@ class BeatService(Construct):
                 )
             )
             allow_queue_encryption(role, encryption_key)
+            if payload_bucket is not None:
+                for statement in payload_bucket.writer_statements():
+                    role.add_to_principal_policy(statement)
+                payload_bucket.acknowledge_payload_keys(role)
         else:
             self._allow_backlog_metrics(role)
 

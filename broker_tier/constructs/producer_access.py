@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.claim_check_bucket import ClaimCheckBucket
 
 PRODUCER_QUEUE_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueAttributes")
 """What kombu's SQS transport calls to publish with predefined queues: Celery declares the queue on the first
@@ -23,7 +24,7 @@ class ProducerAccess(Construct):
     broker mode: its result backend is Redis (docs/decisions/producers-read-the-auth-token.md).
 
     Attributes:
-        policy: sends to the work queues.
+        policy: sends to the work queues (and with the claim check on, puts payloads too big for SQS in its bucket).
         auth_token_policy: reads the AUTH token.
         security_group: the group a producer in the tier's VPC adds to its tasks (beside its own).
     """
@@ -39,6 +40,7 @@ class ProducerAccess(Construct):
         auth_token_secret: secretsmanager.ISecret,
         cache: BrokerCache,
         vpc: ec2.IVpc,
+        payload_bucket: ClaimCheckBucket | None = None,
     ) -> None:
         """
         :param name_prefix: the policies are ``<prefix>-producer`` and ``<prefix>-producer-auth-token``.
@@ -47,6 +49,8 @@ class ProducerAccess(Construct):
         :param auth_token_secret: the secret holding the cache's AUTH token.
         :param cache: the cache whose security group admits the producers' group.
         :param vpc: the VPC of the producers' security group (the tier's).
+        :param payload_bucket: with the claim check on, the bucket the policy may put payloads in (under each
+            class's prefix, through the key only via S3). Default: None (claim check off: no S3 access).
         """
         super().__init__(scope, construct_id)
         region = cdk.Stack.of(self).region
@@ -69,6 +73,9 @@ class ProducerAccess(Construct):
                 ),
             ],
         )
+        if payload_bucket is not None:
+            self.policy.add_statements(*payload_bucket.writer_statements())
+            payload_bucket.acknowledge_payload_keys(self.policy)
         self.auth_token_policy = iam.ManagedPolicy(
             self,
             "AuthTokenPolicy",

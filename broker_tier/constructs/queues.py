@@ -10,6 +10,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from broker_tier.config import QueueClassConfig
+from broker_tier_contract import SQS_MAX_MESSAGE_BYTES
 
 
 class LatencyClassQueues(Construct):
@@ -56,6 +57,8 @@ class LatencyClassQueues(Construct):
             encryption_master_key=encryption_key,
             enforce_ssl=True,
             removal_policy=removal_policy,
+            # explicit, so the settings package's size check holds on a queue created before SQS's 2025 default
+            max_message_size_bytes=SQS_MAX_MESSAGE_BYTES,
         )
         self.dead_letter_queue = encrypted_queue(
             "DeadLetterQueue",

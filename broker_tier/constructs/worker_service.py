@@ -23,6 +23,7 @@ from broker_tier.constructs.celery_service import (
     ProcessSpec,
     allow_queue_encryption,
 )
+from broker_tier.constructs.claim_check_bucket import ClaimCheckBucket
 from broker_tier.nag import acknowledge_wildcard_resource
 
 SCALING_PERIOD = cdk.Duration.minutes(1)
@@ -116,6 +117,7 @@ class WorkerService(Construct):
         encryption_key: kms.IKey,
         uses_sqs_broker: bool,
         capacity_providers: IDependable,
+        payload_bucket: ClaimCheckBucket | None = None,
     ) -> None:
         """
         :param class_name: the latency class this service consumes.
@@ -128,6 +130,8 @@ class WorkerService(Construct):
         :param uses_sqs_broker: grant SQS access (false in redis broker mode: nothing to grant).
         :param capacity_providers: the cluster's association of FARGATE and FARGATE_SPOT, which the service's
             capacity-provider strategy (``class_config.worker.capacity``) names.
+        :param payload_bucket: with the claim check on, its bucket: the workers read and delete the payloads under
+            their class's prefix, and put those of the tasks they publish. Default: None (off).
         """
         super().__init__(scope, construct_id)
         config = class_config.worker
@@ -172,6 +176,11 @@ class WorkerService(Construct):
         self.service.service.node.add_dependency(capacity_providers)
         if uses_sqs_broker:
             self._grant_queues(queue, publish_queues, encryption_key)
+        if payload_bucket is not None:
+            role = self.service.task_definition.task_role
+            for statement in payload_bucket.worker_statements(class_name):
+                role.add_to_principal_policy(statement)
+            payload_bucket.acknowledge_payload_keys(role)
         fargate = self.service.service
         self._allow_scale_in_protection(settings.cluster)
         self.scalable_target = appscaling.ScalableTarget(

@@ -94,6 +94,16 @@ class BrokerComputeStack(TierStack):
         auth_token = secretsmanager.Secret.from_secret_complete_arn(
             self, "AuthToken", cache.auth_token_secret.secret_arn
         )
+        # the claim check, if on (sqs broker mode only: the configuration refuses it with the Redis broker)
+        payload_bucket = state.claim_check if config.claim_check.enabled else None
+        claim_check_variables = (
+            {
+                variables.CLAIM_CHECK_BUCKET.name: payload_bucket.bucket_name,
+                variables.CLAIM_CHECK_THRESHOLD.name: str(config.claim_check.threshold_bytes),
+            }
+            if payload_bucket
+            else {}
+        )
         settings = CeleryServiceSettings(
             environment_name=config.name,
             cluster=self.cluster,
@@ -115,6 +125,7 @@ class BrokerComputeStack(TierStack):
                 variables.RESULT_EXPIRES.name: str(compute.result_expires_seconds),
                 variables.SOFT_SHUTDOWN_TIMEOUT.name: str(contract.soft_shutdown_seconds(compute.stop_timeout_seconds)),
                 variables.REMAP_SIGTERM.name: "SIGQUIT",  # SIGTERM from ECS starts Celery's soft shutdown (5.5+)
+                **claim_check_variables,
             },
             secrets={variables.REDIS_AUTH_TOKEN.name: ecs.Secret.from_secrets_manager(auth_token)},
             secrets_key=state.encryption_key,
@@ -138,6 +149,7 @@ class BrokerComputeStack(TierStack):
                 encryption_key=state.encryption_key,
                 uses_sqs_broker=uses_sqs,
                 capacity_providers=self.capacity_providers,
+                payload_bucket=payload_bucket,
             )
             for name, queues in state.queues.items()
         }
@@ -149,6 +161,7 @@ class BrokerComputeStack(TierStack):
             publish_queues=work_queues,
             encryption_key=state.encryption_key,
             uses_sqs_broker=uses_sqs,
+            payload_bucket=payload_bucket,
         )
 
         self.toolbox = Toolbox(

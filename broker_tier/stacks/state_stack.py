@@ -1,4 +1,4 @@
-"""The stateful half of the tier: network, encryption key, cache and queues."""
+"""The stateful half of the tier: network, encryption key, cache, queues and the claim check's payload bucket."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import broker_tier_contract as contract
-from broker_tier.config import EnvironmentConfig
+from broker_tier.config import EnvironmentConfig, payload_expiration_days
 from broker_tier.constructs.cache import BrokerCache
+from broker_tier.constructs.claim_check_bucket import ClaimCheckBucket
 from broker_tier.constructs.log_group import logs_encryption_key
 from broker_tier.constructs.network import BrokerNetwork
 from broker_tier.constructs.producer_access import ProducerAccess
@@ -23,16 +24,18 @@ REMOVAL = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DEST
 
 
 class BrokerStateStack(TierStack):
-    """Network, KMS key, ElastiCache replication group, per-class queues and the events topic.
+    """Network, KMS key, ElastiCache replication group, per-class queues, the events topic and the claim check's
+    payload bucket (always there, empty while ``claim_check.enabled`` is off).
 
     Outputs (stable names, for tools outside the app): ``ReplicationGroupId``,
     ``PrimaryEndpointAddress``, ``ReaderEndpointAddress``, ``RedisPort``, ``AuthTokenSecretArn``,
     ``EventsTopicArn``, ``RedisDatabases``, per class ``Queue<Class>{Name,Url,Arn}`` and
     ``DeadLetterQueue<Class>{Name,Url,Arn}``, and for producers ``ProducerPolicyArn``,
-    ``ProducerAuthTokenPolicyArn``, ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``.
+    ``ProducerAuthTokenPolicyArn``, ``ProducerSecurityGroupId`` and ``ProducerSubnetIds``, and
+    ``ClaimCheckBucketName``.
 
     Attributes:
-        network, encryption_key, events_topic, cache, producers: the constructs.
+        network, encryption_key, events_topic, cache, producers, claim_check: the constructs.
         logs_key: encrypts every log group of the environment (CloudWatch Logs only).
         queues: the latency classes' queues by class name.
     """
@@ -66,7 +69,7 @@ class BrokerStateStack(TierStack):
             alias=f"alias/{prefix}",
             enable_key_rotation=True,
             removal_policy=removal,
-            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic",
+            description=f"broker-tier {config.name}: cache at rest, queues, AUTH-token secret, alarm topic, payloads",
         )
         # CloudWatch alarms publish to the encrypted alarm topic: the statement the SNS guide documents; which alarms
         # may is restricted on the topic policy (docs/decisions/alarm-topic-admits-cloudwatch.md).
@@ -139,6 +142,16 @@ class BrokerStateStack(TierStack):
             )
             for name, class_config in config.queues.items()
         }
+        self.claim_check = ClaimCheckBucket(
+            self,
+            "ClaimCheck",
+            # pseudo parameters, pinned or not: pinning an environment must change no create-only property
+            bucket_name=contract.claim_check_bucket_name(config.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION),
+            classes=list(config.queues),
+            encryption_key=self.encryption_key,
+            expiration_days=payload_expiration_days(config.queues.values()),
+            removal_policy=removal,
+        )
         self.producers = ProducerAccess(
             self,
             "Producers",
@@ -148,6 +161,7 @@ class BrokerStateStack(TierStack):
             auth_token_secret=self.cache.auth_token_secret,
             cache=self.cache,
             vpc=self.network.vpc,
+            payload_bucket=self.claim_check if config.claim_check.enabled else None,
         )
         self._add_outputs()
 
@@ -176,5 +190,6 @@ class BrokerStateStack(TierStack):
         outputs[producer.AUTH_TOKEN_POLICY_ARN] = self.producers.auth_token_policy.managed_policy_arn
         outputs[producer.SECURITY_GROUP_ID] = self.producers.security_group.security_group_id
         outputs[producer.SUBNET_IDS] = cdk.Fn.join(",", self.network.private_subnet_ids)
+        outputs[ids.CLAIM_CHECK_BUCKET_NAME] = self.claim_check.bucket_name
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

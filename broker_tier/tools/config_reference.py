@@ -8,13 +8,11 @@ from the model (the test suite runs the same comparison).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,12 +21,8 @@ from pydantic_core import PydanticUndefined
 
 from broker_tier.config import EnvironmentConfig
 from broker_tier.config.describe import allowed_text, is_model, strip_annotation, type_name
+from broker_tier.tools.generated_table import GeneratedTable, cell
 
-BEGIN = (
-    "<!-- config-reference: generated from the configuration model by "
-    "`python -m broker_tier.tools.config_reference --write docs/configuration.md`; do not edit by hand -->"
-)
-END = "<!-- /config-reference -->"
 _EXAMPLE_ENVIRONMENT = "dev"
 
 
@@ -115,49 +109,37 @@ def rows(model: type[BaseModel] = EnvironmentConfig, prefix: str = "", instance:
     return found
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _lines() -> list[str]:
+    lines = ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
+    for row in rows():
+        default = f"`{row.default}`" if row.default not in ("", "none", "required") else row.default
+        lines.append(f"| `{row.key}` | {row.type} | {cell(default)} | {cell(row.allowed)} | {cell(row.description)} |")
+    return lines
+
+
+TABLE = GeneratedTable(
+    what="the configuration reference",
+    marker="config-reference",
+    source="the configuration model",
+    module="broker_tier.tools.config_reference",
+    document="docs/configuration.md",
+    lines=_lines,
+)
+BEGIN, END = TABLE.begin, TABLE.end
 
 
 def table() -> str:
     """The Markdown table, markers included."""
-    lines = [BEGIN, "", "| key | type | default | allowed | description |", "|---|---|---|---|---|"]
-    for row in rows():
-        default = f"`{row.default}`" if row.default not in ("", "none", "required") else row.default
-        lines.append(
-            f"| `{row.key}` | {row.type} | {_cell(default)} | {_cell(row.allowed)} | {_cell(row.description)} |"
-        )
-    return "\n".join(lines + ["", END])
+    return TABLE.table()
 
 
 def replace_in(text: str) -> str:
     """``text`` (docs/configuration.md) with the table between the markers replaced by the generated one."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"markers not found: {BEGIN!r} ... {END!r}")
-    return text[:start] + table() + text[end + len(END) :]
+    return TABLE.replace_in(text)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", type=Path, metavar="FILE", help="replace the table in this file")
-    mode.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if this file's table is not current")
-    args = parser.parse_args(argv)
-    if args.write:
-        args.write.write_text(replace_in(args.write.read_text()))
-        return 0
-    if args.check:
-        text = args.check.read_text()
-        if replace_in(text) != text:
-            print(
-                f"{args.check}: the configuration reference is out of date; run "
-                f"python -m broker_tier.tools.config_reference --write {args.check}"
-            )
-            return 1
-        return 0
-    print(table())
-    return 0
+    return TABLE.main(argv, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class Deployment:
         name = self.resolve(stack, props.get("AlarmName") or props.get("DashboardName"))
         return {"Ref": name, "Arn": self.arn("cloudwatch", f"alarm:{name}")}[attribute]
 
+    def _bucket(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
+        name = self.resolve(stack, props["BucketName"]) if "BucketName" in props else f"{stack}-{logical_id}".lower()
+        return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}[attribute]
+
     def _managed_policy(self, stack: str, logical_id: str, props: dict, attribute: str) -> str:
         name = self.resolve(stack, props.get("ManagedPolicyName")) or f"{stack}-{logical_id}-AbCdEf"
         return f"arn:aws:iam::{self.account}:policy/{name}"  # Ref and PolicyArn
@@ -154,6 +158,7 @@ class Deployment:
 
 _PHYSICAL = {
     "AWS::SQS::Queue": Deployment._queue,
+    "AWS::S3::Bucket": Deployment._bucket,
     "AWS::ElastiCache::ReplicationGroup": Deployment._replication_group,
     "AWS::SecretsManager::Secret": Deployment._secret,
     "AWS::SNS::Topic": Deployment._topic,

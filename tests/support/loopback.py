@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,12 +12,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_PASSWORD = "integration-auth-token-0123456789"
 REGION = "eu-west-1"
 # Short visibility and receive count so a failing task reaches the DLQ within seconds.
 TEST_VISIBILITY_SECONDS = 2
 TEST_MAX_RECEIVE_COUNT = 2
+REFERENCE_APP = "broker_tier_worker.app"
+"""What ``celery -A`` loads unless a test says otherwise: the reference worker."""
 # The work queues of the loopback SQS, with their visibility timeouts: "long" keeps a received message
 # hidden for ten minutes, so only a hand-back (not the timeout) makes it visible again within a test.
 WORK_QUEUES = {"interactive": TEST_VISIBILITY_SECONDS, "default": TEST_VISIBILITY_SECONDS, "long": 600}
@@ -36,6 +41,86 @@ def wait_until(check, timeout: float, what: str):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A ``redis-server`` on loopback with AUTH and ``noeviction``, for the whole session (tests/conftest.py)."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/test.sh installs it: scripts/ensure-redis.sh)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--requirepass",
+            REDIS_PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port, password=REDIS_PASSWORD)
+
+    def ready():
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    wait_until(ready, 10, "redis-server to answer PING")
+    yield {
+        "port": port,
+        "client_for": lambda db: redis.Redis(host="127.0.0.1", port=port, db=db, password=REDIS_PASSWORD),
+    }
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sqs_server():
+    """moto's SQS server on loopback with the work queues of ``WORK_QUEUES`` and their dead-letter queues, for the
+    whole session (tests/conftest.py)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "sqs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    urls = {}
+    for name, visibility_seconds in WORK_QUEUES.items():
+        dlq_url = client.create_queue(QueueName=f"it-{name}-dlq")["QueueUrl"]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        urls[name] = client.create_queue(
+            QueueName=f"it-{name}",
+            Attributes={
+                "VisibilityTimeout": str(visibility_seconds),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": TEST_MAX_RECEIVE_COUNT}
+                ),
+            },
+        )["QueueUrl"]
+        urls[f"{name}-dlq"] = dlq_url
+    yield {"endpoint": endpoint, "client": client, "urls": urls}
+    server.stop()
 
 
 def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) -> dict[str, str]:
@@ -72,6 +157,7 @@ def _start_celery_worker(
     name: str,
     celery: list[str] | None,
     app_dir: Path | None,
+    app: str,
 ) -> subprocess.Popen:
     env = {**os.environ, **environ}
     if app_dir is None:
@@ -83,7 +169,7 @@ def _start_celery_worker(
             [
                 *(celery or [sys.executable, "-m", "celery"]),
                 "-A",
-                "broker_tier_worker.app",
+                app,
                 "worker",
                 "--queues",
                 queue,
@@ -94,7 +180,7 @@ def _start_celery_worker(
                 "--loglevel",
                 "INFO",
                 "--hostname",
-                f"{queue}@{name}",
+                f"{queue.replace(',', '+')}@{name}",
                 "--without-mingle",
                 "--without-gossip",
             ],
@@ -135,6 +221,7 @@ def celery_workers(
     concurrency: int = 1,
     celery: list[str] | None = None,
     app_dir: Path | None = None,
+    app: str = REFERENCE_APP,
 ):
     """Real `celery worker` processes consuming ``queue`` with the settings package, one per log path,
     started together (their start-ups overlap) and all ready when this yields their processes.
@@ -144,6 +231,7 @@ def celery_workers(
     :param celery: the command that runs Celery. Default: this interpreter's ``python -m celery``.
     :param app_dir: run there with no PYTHONPATH, as the image does (Celery imports the app from its
         working directory). Default: the repository, importing the worker packages from ``worker/``.
+    :param app: what ``celery -A`` loads. Default: the reference worker.
     """
     processes: list[subprocess.Popen] = []
     try:
@@ -158,6 +246,7 @@ def celery_workers(
                     name=name,
                     celery=celery,
                     app_dir=app_dir,
+                    app=app,
                 )
             )
         for process, log_path in zip(processes, log_paths, strict=True):
@@ -178,10 +267,20 @@ def celery_worker(
     name: str = "integration",
     celery: list[str] | None = None,
     app_dir: Path | None = None,
+    app: str = REFERENCE_APP,
 ):
-    """One real `celery worker` process (see :func:`celery_workers`), ready when this yields it."""
+    """One real `celery worker` process (see :func:`celery_workers`), ready when this yields it. ``queue`` may name
+    several, comma-separated."""
     with celery_workers(
-        environ, queue, [log_path], names=[name], pool=pool, concurrency=concurrency, celery=celery, app_dir=app_dir
+        environ,
+        queue,
+        [log_path],
+        names=[name],
+        pool=pool,
+        concurrency=concurrency,
+        celery=celery,
+        app_dir=app_dir,
+        app=app,
     ) as (process,):
         yield process
 

@@ -13,6 +13,7 @@ if (ROOT / "node_modules/.bin/node").exists():
     os.environ["PATH"] = f"{ROOT / 'node_modules/.bin'}{os.pathsep}{os.environ['PATH']}"
 
 import aws_cdk as cdk  # noqa: E402
+from aws_cdk import cx_api  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 from deployment import ACCOUNT, REGION, Deployment  # noqa: E402
 
@@ -31,8 +32,15 @@ def tier_context() -> dict:
     return copy.deepcopy(project_context()[CONTEXT_KEY])
 
 
-PINNED_REGIONS = ("us-east-1", "eu-west-1")
-"""The regions the tests pin every environment to (with the account ``deployment.ACCOUNT``)."""
+REUSE_CDK_OUT = "BROKER_TIER_TEST_CDK_OUT"
+"""Set by scripts/test.sh to the cdk.out its first step synthesized with the CDK CLI (every environment as
+cdk.json declares them, with cdk-nag), so that the session reuses it instead of synthesizing the same again.
+Those templates differ from an in-process synthesis only by the CLI's ``CDKMetadata`` resource."""
+
+PINNED_REGIONS = ("us-east-1",)
+"""The regions the tests pin every environment to (with the account ``deployment.ACCOUNT``): one, since a whole
+synthesis with cdk-nag and its cfn-lint cost about 25 s of CPU; another region is tested on one environment or on a
+copy of this assembly (tests/broker_tier/stacks/test_base.py, tests/broker_tier/tools/test_synth_report_costs.py)."""
 
 
 def availability_zones_key(account: str, region: str) -> str:
@@ -60,7 +68,10 @@ class SynthesizedEnvironments:
     stacks, the pinned ones, else stand-ins.
     """
 
-    def __init__(self, tmp: Path, *, region: str | None = None, looked_up: bool = True) -> None:
+    def __init__(
+        self, tmp: Path, *, region: str | None = None, looked_up: bool = True, synthesized: bool = False
+    ) -> None:
+        """``synthesized``: ``tmp`` already holds the agnostic assembly (the CLI's, scripts/test.sh's first step)."""
         context = pinned_context(region, looked_up=looked_up) if region else project_context()
         declared = {
             (block.get("account"), block.get("region")) for block in context[CONTEXT_KEY]["environments"].values()
@@ -69,11 +80,24 @@ class SynthesizedEnvironments:
         self.pinned = target[0] is not None
         self.account, self.region = (target[0], target[1]) if self.pinned else (ACCOUNT, REGION)
         self.outdir = tmp
-        self.app = cdk.App(context=context, outdir=str(tmp))
-        self.stacks = build_app(self.app, context=context, nag=region is not None)
-        self.assembly = self.app.synth()
+        if synthesized:
+            self.assembly = cx_api.CloudAssembly(str(tmp))
+        else:
+            app = cdk.App(context=context, outdir=str(tmp))
+            build_app(app, context=context, nag=region is not None)
+            self.assembly = app.synth()
         self._templates: dict[tuple[str, str], Template] = {}
         self._json: dict[tuple[str, str], dict] = {}
+
+    @classmethod
+    def from_cdk_out(cls, directory: Path) -> SynthesizedEnvironments:
+        """The agnostic assembly in ``directory``, refused unless it holds every stack of cdk.json's environments."""
+        manifest = json.loads((directory / "manifest.json").read_text())
+        stacks = {name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+        expected = {contract.stack_name(env, part) for env in ENVIRONMENTS for part in contract.STACK_PARTS}
+        if stacks != expected:
+            raise RuntimeError(f"{REUSE_CDK_OUT}={directory} holds {sorted(stacks)}, not {sorted(expected)}")
+        return cls(directory, synthesized=True)
 
     def __repr__(self) -> str:
         return f"pinned-{self.region}" if self.pinned else "agnostic"

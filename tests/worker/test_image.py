@@ -1,4 +1,5 @@
-"""The reference worker image, checked without Docker: hadolint, and pins that are the project's own."""
+"""The reference worker image, checked without Docker: hadolint (on the team example's Dockerfile too), and pins
+that are the project's own."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from broker_tier.tools.image_check import WORKER_DIR, read_recipe
 
@@ -21,8 +24,13 @@ def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_dockerfile_is_hadolint_clean():
-    result = hadolint(WORKER_DIR / "Dockerfile")
+@pytest.mark.parametrize(
+    "dockerfile",
+    [WORKER_DIR / "Dockerfile", ROOT / "examples" / "team-app" / "Dockerfile"],  # and the team example's
+    ids=lambda path: path.parent.name,
+)
+def test_the_dockerfile_is_hadolint_clean(dockerfile):
+    result = hadolint(dockerfile)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 

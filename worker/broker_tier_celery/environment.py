@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+from broker_tier_contract import SQS_MAX_MESSAGE_BYTES, Variable
 from broker_tier_contract import ContainerEnvironment as Variables
-from broker_tier_contract import Variable
 
 Broker = Literal["sqs", "redis"]
 
@@ -94,6 +94,36 @@ def _region(environ: Mapping[str, str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class ClaimCheckTarget:
+    """The claim check's bucket (``claim_check.py``): where messages over the threshold go, and their payloads are
+    read back from."""
+
+    bucket: str
+    threshold_bytes: int
+    """Size of the SQS message as sent above which its payload goes to the bucket."""
+    endpoint_url: str | None = None
+    """A local S3 (tests); None: AWS's."""
+
+
+def _claim_check(environ: Mapping[str, str], broker: Broker) -> ClaimCheckTarget | None:
+    bucket = _optional(environ, Variables.CLAIM_CHECK_BUCKET)
+    if bucket is None:
+        return None
+    if broker != "sqs":
+        raise SettingsError(
+            f"{Variables.CLAIM_CHECK_BUCKET.name} is set with {Variables.BROKER.name} = {broker!r}: the claim check "
+            f"carries messages over SQS's size limit, the Redis broker has none; unset it"
+        )
+    threshold = _int(environ, Variables.CLAIM_CHECK_THRESHOLD, minimum=1)
+    if threshold > SQS_MAX_MESSAGE_BYTES:
+        raise SettingsError(
+            f"{Variables.CLAIM_CHECK_THRESHOLD.name} = {threshold} is over the queues' limit of "
+            f"{SQS_MAX_MESSAGE_BYTES} bytes: a message between the two could be neither sent nor offloaded"
+        )
+    return ClaimCheckTarget(bucket, threshold, _optional(environ, Variables.S3_ENDPOINT_URL))
+
+
+@dataclass(frozen=True)
 class TierEnvironment:
     """What the stack tells a container, parsed and checked (``from_environ``)."""
 
@@ -118,6 +148,8 @@ class TierEnvironment:
     ecs_agent_uri: str | None = None
     """Set by ECS inside a task; None: not on ECS (no scale-in protection)."""
     protection_renew_seconds: float = float(Variables.PROTECTION_RENEW_SECONDS.default or 300)
+    claim_check: ClaimCheckTarget | None = None
+    """The claim check; None: off (a message over the queue's limit fails at ``apply_async``)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> TierEnvironment:
@@ -127,8 +159,9 @@ class TierEnvironment:
             raise SettingsError(
                 f"{Variables.QUEUE.name} = {queue!r} is not one of the declared classes {sorted(queue_urls)}"
             )
+        broker = _broker(environ)
         return cls(
-            broker=_broker(environ),
+            broker=broker,
             queue_urls=queue_urls,
             queue=queue,
             environment=_optional(environ, Variables.ENVIRONMENT),
@@ -146,6 +179,7 @@ class TierEnvironment:
             sqs_endpoint_url=_optional(environ, Variables.SQS_ENDPOINT_URL),
             ecs_agent_uri=_optional(environ, Variables.ECS_AGENT_URI),
             protection_renew_seconds=_seconds(environ, Variables.PROTECTION_RENEW_SECONDS, minimum=1),
+            claim_check=_claim_check(environ, broker),
         )
 
     def redis_url(self, db: int) -> str:

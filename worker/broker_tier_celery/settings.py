@@ -9,7 +9,7 @@ from typing import Any
 
 from kombu.entity import Queue
 
-from broker_tier_celery import failover, sqs_handback
+from broker_tier_celery import claim_check, failover
 from broker_tier_celery.environment import TierEnvironment
 from broker_tier_celery.timeouts import (
     BEAT_MAX_LOOP_SECONDS,
@@ -50,6 +50,7 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
     }
     if env.region:
         options["region"] = env.region
+    options.update(claim_check.transport_options(env))  # messages too big for SQS, through S3
     broker_url = "sqs://"
     if env.sqs_endpoint_url:  # a local SQS (tests); credentials still come from boto's chain
         scheme, _, host = env.sqs_endpoint_url.partition("://")
@@ -57,7 +58,7 @@ def _sqs_broker(env: TierEnvironment) -> dict[str, Any]:
         options["is_secure"] = scheme == "https"
     return {
         "broker_url": broker_url,
-        "broker_transport": sqs_handback.TRANSPORT,
+        "broker_transport": claim_check.TRANSPORT,  # the SIGTERM hand-back and the claim check
         "broker_transport_options": options,
         # a requeue on SQS would run the task twice (docs/decisions/sqs-hand-back-transport.md)
         "task_reject_on_worker_lost": False,

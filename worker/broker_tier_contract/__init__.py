@@ -64,6 +64,18 @@ def auth_token_secret_name(environment: str) -> str:
     return f"{resource_prefix(environment)}/redis-auth-token"
 
 
+def claim_check_bucket_name(environment: str, account: str, region: str) -> str:
+    """``broker-tier-<environment>-payloads-<account>-<region>``: the claim check's S3 bucket (names are global;
+    the account and region keep the name the tier's own, and at most 61 characters)."""
+    return f"{resource_prefix(environment)}-payloads-{account}-{region}"
+
+
+def claim_check_key_prefix(class_name: str) -> str:
+    """Where the payloads of a class's messages are kept in the claim-check bucket: ``<class>/`` (the class's
+    workers may read and delete there only)."""
+    return f"{class_name}/"
+
+
 def service_log_group_name(environment: str, process: str) -> str:
     """Log group of a Celery process type: ``worker-<class>`` or ``beat``."""
     return f"/{resource_prefix(environment)}/celery/{process}"
@@ -124,6 +136,9 @@ class StateOutputs:
     EVENTS_TOPIC_ARN = "EventsTopicArn"
     REDIS_DATABASES = "RedisDatabases"
     """``cache=0,broker=1,results=2``: the logical database layout."""
+    CLAIM_CHECK_BUCKET_NAME = "ClaimCheckBucketName"
+    """The S3 bucket that carries task messages too big for SQS (a producer sets ``BROKER_TIER_CLAIM_CHECK_BUCKET``
+    to it, with ``BROKER_TIER_CLAIM_CHECK_THRESHOLD``, when ``claim_check.enabled`` is on)."""
 
 
 class ProducerOutputs:
@@ -238,6 +253,8 @@ class Variable:
     """Injected by ECS from Secrets Manager, never a plain environment variable."""
     set_by_stack: bool = True
     """False for variables only local runs set (tests, the rehearsal)."""
+    only_with: str | None = None
+    """The configuration under which the stack sets the variable (e.g. ``claim_check.enabled``); None: always."""
 
 
 class ContainerEnvironment:
@@ -279,6 +296,24 @@ class ContainerEnvironment:
     )
     SQS_ENDPOINT_URL = Variable(
         "BROKER_TIER_SQS_ENDPOINT_URL", "a local SQS endpoint (tests, rehearsal)", None, set_by_stack=False
+    )
+    CLAIM_CHECK_BUCKET = Variable(
+        "BROKER_TIER_CLAIM_CHECK_BUCKET",
+        "the claim check's S3 bucket: a task message over the threshold is put there and the SQS message refers to "
+        "it; a worker reads the payload back and deletes it once the task succeeds (sqs broker mode only). Absent: "
+        "a message over the queue's limit fails at apply_async, naming its size",
+        None,
+        only_with="claim_check.enabled",
+    )
+    CLAIM_CHECK_THRESHOLD = Variable(
+        "BROKER_TIER_CLAIM_CHECK_THRESHOLD",
+        "size in bytes of the SQS message as sent (kombu's envelope, base64-encoded) above which its payload goes "
+        "to the claim-check bucket (with BROKER_TIER_CLAIM_CHECK_BUCKET only)",
+        str(262_144),
+        only_with="claim_check.enabled",
+    )
+    S3_ENDPOINT_URL = Variable(
+        "BROKER_TIER_S3_ENDPOINT_URL", "a local S3 endpoint for the claim check (tests)", None, set_by_stack=False
     )
     ECS_AGENT_URI = Variable(
         "ECS_AGENT_URI",
@@ -380,9 +415,22 @@ REDIS_BACKLOG_PERIOD_SECONDS = 60
 SQS_LONG_POLL_SECONDS = 5
 
 
+# -- task messages too big for SQS (docs/decisions/claim-check-for-large-payloads.md) ------------------
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+"""The MaximumMessageSize the stack sets on every queue: SQS's ceiling since August 2025 (256 KiB before). SQS
+counts the body as sent (kombu base64-encodes its JSON envelope, whose task body is itself base64) and the
+message attributes."""
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = int(ContainerEnvironment.CLAIM_CHECK_THRESHOLD.default or 262_144)
+"""Above this size of the SQS message as sent, the claim check carries the payload through S3 (the configuration's
+and the settings package's default)."""
+
+
 # -- the reference worker's tasks, as drills use them -------------------------------------------
 CANARY_TASK = "broker_tier.canary"
 ALWAYS_FAILS_TASK = "broker_tier.always_fails"
+PAYLOAD_TASK = "broker_tier.payload"
+"""Returns the size and SHA-256 of its string argument (``fail=True``: then raises): the task a large payload is
+sent to (the claim check's tests)."""
 HOLD_TASK = "broker_tier.hold"
 """Logs a ledger line with ``phase`` ``start``, holds for the given seconds, then one with ``phase`` ``done``:
 the long task that shutdown and scale-in drills interrupt."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -14,7 +15,14 @@ import time
 from celery import Celery
 
 from broker_tier_celery import configure
-from broker_tier_contract import ALWAYS_FAILS_TASK, CANARY_TASK, HOLD_TASK, ContainerEnvironment, canary_ledger_line
+from broker_tier_contract import (
+    ALWAYS_FAILS_TASK,
+    CANARY_TASK,
+    HOLD_TASK,
+    PAYLOAD_TASK,
+    ContainerEnvironment,
+    canary_ledger_line,
+)
 
 app = Celery("broker_tier_worker")
 configure(app)
@@ -59,3 +67,14 @@ def hold(self, token: str, seconds: float) -> dict:
 def always_fails(token: str) -> None:
     """Fails every time: proves a failing task reaches the dead-letter queue."""
     raise RuntimeError(f"broker-tier test failure {token}")
+
+
+@app.task(name=PAYLOAD_TASK)
+def payload(data: str, fail: bool = False) -> dict:
+    """The size and SHA-256 of ``data`` as the task received it: a large payload arrived whole. ``fail``: raises
+    after that (a failed task's message stays for the next receive and the dead-letter queue)."""
+    encoded = data.encode()
+    digest = {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+    if fail:
+        raise RuntimeError(f"broker-tier payload test failure ({digest['bytes']} bytes)")
+    return digest

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, without_ecs_exec
+from tier_testing import ENVIRONMENTS, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
+from broker_tier.config import load_environments
 
 
 def beat_service(synthesized, env):
@@ -34,9 +35,14 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
     statements = {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}
+    payloads = {  # with the claim check on, Beat puts the payloads of periodic tasks too big for SQS
+        "PutClaimCheckPayloads": "s3:PutObject",
+        "EncryptPayloadsThroughS3": "kms:GenerateDataKey",
+    }
     assert {sid: s["Action"] for sid, s in statements.items()} == {
         "PublishToWorkQueues": "sqs:SendMessage",
         "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
+        **(payloads if load_environments(tier_context())[env].claim_check.enabled else {}),
     }
     assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
 

@@ -190,6 +190,10 @@ class ProducerView:
             outputs[contract.queue_output_id("DeadLetterQueue", name, "Arn")] for name in CONFIGS[env].queues
         ]
         self.secret = outputs[contract.StateOutputs.AUTH_TOKEN_SECRET_ARN]
+        self.bucket = outputs[contract.StateOutputs.CLAIM_CHECK_BUCKET_NAME]
+        self.payload_prefixes = [
+            f"arn:aws:s3:::{self.bucket}/{contract.claim_check_key_prefix(name)}*" for name in CONFIGS[env].queues
+        ]
         (self.key,) = [
             deployment.attribute(self.state, logical_id, "Arn")
             for logical_id in synthesized.resources(env, "State", "AWS::KMS::Key")
@@ -210,14 +214,19 @@ def test_the_producer_policies_are_outputs_named_after_their_environment_without
         f"broker-tier-{env}-producer",
         f"broker-tier-{env}-producer-auth-token",
     )
+    claim_check = CONFIGS[env].claim_check.enabled
     assert [[s["Sid"] for s in document["Statement"]] for document in view.documents] == [
-        ["SendToWorkQueues", "QueueEncryptionThroughSqs"],
+        ["SendToWorkQueues", "QueueEncryptionThroughSqs"]
+        + (["PutClaimCheckPayloads", "EncryptPayloadsThroughS3"] if claim_check else []),
         ["ReadAuthToken", "DecryptAuthTokenThroughSecretsManager"],
     ]
     for statement in [s for document in view.documents for s in document["Statement"]]:
         assert statement["Effect"] == "Allow"
         for field in ("Action", "Resource"):
             values = statement[field] if isinstance(statement[field], list) else [statement[field]]
+            if (statement["Sid"], field) == ("PutClaimCheckPayloads", "Resource"):  # one prefix per class: its objects
+                assert sorted(values) == sorted(view.payload_prefixes), values
+                continue
             assert values and not any("*" in value for value in values), (statement["Sid"], field)
 
 
@@ -241,12 +250,15 @@ def test_a_producer_may_send_to_every_work_queue_and_do_nothing_else_with_the_qu
 def test_a_producer_uses_the_key_only_through_sqs_and_secrets_manager(synthesized, env):
     view = ProducerView(synthesized, env)
     sqs, secrets = f"sqs.{view.region}.amazonaws.com", f"secretsmanager.{view.region}.amazonaws.com"
+    s3 = f"s3.{view.region}.amazonaws.com"
     for action in ("kms:GenerateDataKey", "kms:Decrypt"):
         assert view.decide(action, view.key, policy=0, **{"kms:ViaService": sqs}).allowed, action
         assert view.decide(action, view.key).outcome == "implicit deny", action  # called directly
-        assert view.decide(action, view.key, **{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}).outcome == (
-            "implicit deny"
-        )
+        # through S3: only a put's data key, and only with the claim check on (reading is the workers')
+        through_s3 = view.decide(action, view.key, **{"kms:ViaService": s3}).outcome
+        assert through_s3 == (
+            "allowed" if CONFIGS[env].claim_check.enabled and action == "kms:GenerateDataKey" else ("implicit deny")
+        ), action
     assert view.decide("kms:Decrypt", view.key, policy=1, **{"kms:ViaService": secrets}).allowed
     assert view.decide("kms:Decrypt", view.key, policy=0, **{"kms:ViaService": secrets}).outcome == "implicit deny"
     assert view.decide("kms:GenerateDataKey", view.key, **{"kms:ViaService": secrets}).outcome == "implicit deny"
@@ -388,3 +400,47 @@ def test_every_call_a_producer_makes_through_the_settings_package_is_allowed(
     app.send_task("team.report", args=["y"], queue="default", ignore_result=True)  # no subscription: sent
     app.close()
     assert [call[1] for call in recorded_aws_calls if call[1] == "SendMessage"] == ["SendMessage"]
+
+
+def test_a_producer_with_the_claim_check_puts_a_large_payload_as_its_policy_allows_and_reads_none(
+    agnostic, moto_sqs, lone_redis, recorded_aws_calls, monkeypatch
+):
+    env = next(name for name in ENVIRONMENTS if CONFIGS[name].claim_check.enabled)  # cdk.json turns it on in one
+    view = ProducerView(agnostic, env)
+    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(variable, value)
+    sqs = boto3.client("sqs", endpoint_url=moto_sqs, region_name=view.region)
+    s3 = boto3.client("s3", endpoint_url=moto_sqs, region_name=view.region)
+    s3.create_bucket(Bucket=view.bucket, CreateBucketConfiguration={"LocationConstraint": view.region})
+    name = next(iter(CONFIGS[env].queues))
+    url = sqs.create_queue(QueueName=contract.queue_name(env, name))["QueueUrl"]
+    variables = contract.ContainerEnvironment
+    environ = {
+        variables.BROKER.name: "sqs",
+        variables.QUEUE_URLS.name: json.dumps({name: url}),
+        variables.REGION.name: view.region,
+        variables.SQS_ENDPOINT_URL.name: moto_sqs,
+        variables.S3_ENDPOINT_URL.name: moto_sqs,
+        variables.CLAIM_CHECK_BUCKET.name: view.bucket,  # the output, as deployed
+        variables.REDIS_HOST.name: "127.0.0.1",
+        variables.REDIS_PORT.name: str(lone_redis.port),
+        variables.REDIS_TLS.name: "false",
+        variables.REDIS_AUTH_TOKEN.name: lone_redis.password,
+    }
+    recorded_aws_calls.clear()
+    app = producer_app(environ)
+    app.send_task("team.report", args=["z" * 600_000], queue=name)  # over the 256 KiB threshold once encoded
+    app.close()
+    puts = [params for service, operation, params in recorded_aws_calls if service == "s3"]
+    assert [(call["Bucket"], call["Key"].startswith(f"{name}/")) for call in puts] == [(view.bucket, True)]
+    (key,) = [call["Key"] for call in puts]
+    obj = f"arn:aws:s3:::{view.bucket}/{key}"
+    assert view.decide("s3:PutObject", obj, policy=0).allowed
+    for action in ("s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "s3:PutObjectAcl"):
+        assert view.decide(action, obj).outcome == "implicit deny", action  # reading is the workers'
+    assert view.decide("s3:PutObject", f"arn:aws:s3:::{view.bucket}/elsewhere/{key}").outcome == "implicit deny"
+    assert view.decide("s3:PutObject", f"arn:aws:s3:::another-bucket/{key}").outcome == "implicit deny"
+    assert sorted(operation for service, operation, _ in recorded_aws_calls if service == "sqs") == [
+        "GetQueueAttributes",
+        "SendMessage",
+    ]

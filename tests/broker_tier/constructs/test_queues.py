@@ -82,7 +82,10 @@ def test_bare_queue_redrives_to_its_dead_letter_queue_which_keeps_messages_longe
             "maxReceiveCount": config.max_receive_count,
         },
         "KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]},
+        # explicit, whatever SQS's default was when the queue was made: the settings package checks this limit
+        "MaximumMessageSize": contract.SQS_MAX_MESSAGE_BYTES,
     }
+    assert dlq["MaximumMessageSize"] == contract.SQS_MAX_MESSAGE_BYTES
     assert dlq["MessageRetentionPeriod"] == config.dead_letter_retention_seconds > config.retention_seconds
     assert dlq["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]} and "RedrivePolicy" not in dlq
     construct = bare.built["Retained"][name]

@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT
+from tier_testing import ENVIRONMENTS, PINNED_REGIONS, ROOT, pinned_context, project_context
 
 import broker_tier_contract as contract
+from broker_tier.app_builder import synthesize
+from broker_tier.config import CONTEXT_KEY, load_environments
 
 PINNED = [f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS]
 
@@ -40,9 +42,18 @@ def test_pinned_synthesis_passes_cdk_nag_with_acknowledgments_in_its_own_region_
         rule for rule in acknowledged_rules(pinned.outdir) if rule.startswith("AwsSolutions-IAM5[Resource::arn")
     }
     where = f"{pinned.region}:{pinned.account}"
+    payloads = [  # the claim check's payload prefixes, in the environments that turn it on
+        f"AwsSolutions-IAM5[Resource::arn:aws:s3:::"
+        f"{contract.claim_check_bucket_name(env, '<AWS::AccountId>', '<AWS::Region>')}/{cls}/*]"
+        for env, config in load_environments(project_context()[CONTEXT_KEY]).items()
+        if config.claim_check.enabled
+        for cls in config.queues
+    ]
+    assert payloads  # cdk.json turns it on in one environment at least: its acknowledgments are checked here
     assert wildcards == {
         f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{where}:task/<ClusterEB0386A7>/*]",
         f"AwsSolutions-IAM5[Resource::arn:aws:logs:{where}:log-group:<OperatorLogs2FF732B9>:*]",
+        *payloads,
     }
 
 
@@ -60,11 +71,15 @@ def test_subnets_take_the_azs_of_fn_getazs_at_deploy_time_as_the_agnostic_baseli
     assert f'"{pinned.region}a"' not in template  # the looked-up AZ names (us-east-1's fixture has them) unused
 
 
-def test_a_pinned_environment_needs_no_context_look_up(pinned_eu_west_1):
-    # synthesized without cdk.context.json: a look-up would be listed as missing (and CDK's dummy AZs used)
-    manifest = json.loads((pinned_eu_west_1.outdir / "manifest.json").read_text())
-    assert "missing" not in manifest
-    assert "dummy" not in json.dumps(pinned_eu_west_1.json("prod", "State"))
+def test_a_pinned_environment_needs_no_context_look_up(tmp_path):
+    # pinned to another region and synthesized without cdk.context.json: a look-up would be listed as missing
+    # (and CDK's dummy AZs used)
+    assembly = synthesize(pinned_context("eu-west-1", looked_up=False), outdir=tmp_path, environment="prod")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["artifacts"] and "missing" not in manifest
+    state = assembly.get_stack_by_name(contract.stack_name("prod", "State"))
+    assert state.environment.region == "eu-west-1"
+    assert "dummy" not in json.dumps(state.template)
 
 
 def test_pinned_templates_pass_cfn_lint_in_their_region(pinned):

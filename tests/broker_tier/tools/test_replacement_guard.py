@@ -382,3 +382,33 @@ def test_a_cdk_out_older_than_cdk_json_is_not_judged(tmp_path, baseline_of_dev_a
     (line,) = capsys.readouterr().out.splitlines()
     assert "synthesized before cdk.json changed" in line and line.endswith("then the guard")
     assert main([*arguments, "--update"]) == 2  # nor is qa's baseline written again from it
+
+
+def test_the_claim_check_bucket_is_stateful_and_in_every_environments_baseline():
+    assert "AWS::S3::Bucket" in STATEFUL_TYPES
+    assert {"BucketName", "BucketNamePrefix"} <= set(create_only_properties("AWS::S3::Bucket"))
+    for env in declared_environments(ROOT / "cdk.json") or ():
+        baseline = json.loads((ROOT / "baseline" / f"BrokerTier-{env}-State.json").read_text())
+        (bucket,) = [r for r in baseline.values() if r["Type"] == "AWS::S3::Bucket"]
+        joined = bucket["Properties"]["BucketName"]["Fn::Join"][1]
+        assert joined == [f"broker-tier-{env}-payloads-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"}]
+
+
+def test_a_renamed_or_removed_payload_bucket_is_caught_with_what_it_loses():
+    bucket = {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {"BucketName": "broker-tier-dev-payloads-x", "LifecycleConfiguration": {"Rules": []}},
+    }
+    before = stateful_resources({"Resources": {"Payloads": bucket}})
+    renamed = copy.deepcopy(bucket)
+    renamed["Properties"]["BucketName"] = "broker-tier-dev-payloads-y"
+    relifed = copy.deepcopy(bucket)
+    relifed["Properties"]["LifecycleConfiguration"] = {"Rules": [{"ExpirationInDays": 30}]}
+    for after, what in [({"Payloads": renamed}, "create-only property BucketName"), ({}, "resource removed")]:
+        (finding,) = compare("dev", "BrokerTier-dev-State", before, stateful_resources({"Resources": after}))
+        assert what in str(finding) and "payload of every claim-checked task message" in str(finding)
+    assert (
+        compare("dev", "BrokerTier-dev-State", before, stateful_resources({"Resources": {"Payloads": relifed}})) == []
+    )

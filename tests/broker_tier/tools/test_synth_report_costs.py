@@ -4,10 +4,11 @@ reported and never fails synthesis."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from tier_testing import ENVIRONMENTS
+from tier_testing import ENVIRONMENTS, SynthesizedEnvironments
 
 from broker_tier.cost.estimate import Assumptions, estimate_all
 from broker_tier.cost.prices import load_prices
@@ -51,15 +52,20 @@ def test_an_unpriced_resource_is_named_and_does_not_fail_the_report(tmp_path, ca
     assert "AWS::RDS::DBInstance has no price" in capsys.readouterr().out
 
 
-def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pinned_eu_west_1, tmp_path, capsys):
-    """A cdk.json pinned to a region the table lacks: the stacks' artifacts name it (patched here from eu-west-1)."""
-    import shutil
-
-    assert "af-south-1" not in load_prices().regions
-    outdir = tmp_path / "af-south-1"
-    shutil.copytree(pinned_eu_west_1.outdir, outdir)
+def pinned_elsewhere(pinned: SynthesizedEnvironments, tmp_path: Path, region: str) -> Path:
+    """A copy of the pinned assembly whose stacks' artifacts name ``region`` (where the estimate reads it)."""
+    outdir = tmp_path / region
+    shutil.copytree(pinned.outdir, outdir)
     manifest = (outdir / "manifest.json").read_text()
-    (outdir / "manifest.json").write_text(manifest.replace("/eu-west-1", "/af-south-1"))
+    assert f"/{pinned.region}" in manifest
+    (outdir / "manifest.json").write_text(manifest.replace(f"/{pinned.region}", f"/{region}"))
+    return outdir
+
+
+def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pinned_us_east_1, tmp_path, capsys):
+    """A cdk.json pinned to a region the table lacks."""
+    assert "af-south-1" not in load_prices().regions
+    outdir = pinned_elsewhere(pinned_us_east_1, tmp_path, "af-south-1")
     lines = typical_costs(outdir)
     regions = ", ".join(load_prices().regions)
     assert lines[1:] == [
@@ -69,8 +75,8 @@ def test_a_region_without_prices_is_said_to_be_unpriced_and_synthesis_passes(pin
     assert "not priced" in capsys.readouterr().out
 
 
-def test_a_region_priced_in_part_says_its_total_covers_the_priced_lines(pinned_eu_west_1):
-    lines = typical_costs(pinned_eu_west_1.outdir)
+def test_a_region_priced_in_part_says_its_total_covers_the_priced_lines(pinned_us_east_1, tmp_path):
+    lines = typical_costs(pinned_elsewhere(pinned_us_east_1, tmp_path, "eu-west-1"))
     assert len(lines) == 1 + len(ENVIRONMENTS)
     for line, env in zip(lines[1:], ENVIRONMENTS, strict=True):
         assert line.startswith(f"    {env} (eu-west-1): ") and " for the priced lines (" in line, line

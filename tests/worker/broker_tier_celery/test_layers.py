@@ -20,6 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "dropped_brpop",
             "name_probe",
             "sqs_handback",
+            "claim_check",
             "protection",
             "shutdown",
             "backlog_metrics",

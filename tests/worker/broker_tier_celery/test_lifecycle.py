@@ -10,11 +10,11 @@ from celery import Celery
 from loopback import FakeEcsAgent
 from settings_environ import environ
 
-from broker_tier_celery import SettingsError, configure
+from broker_tier_celery import SettingsError, configure, sqs_handback
+from broker_tier_celery.claim_check import TRANSPORT
 from broker_tier_celery.failover import BROKER_TRANSPORT_CLASS
 from broker_tier_celery.protection import AgentEndpoint, ProtectionKeeper, expiry_minutes, keeper_for
 from broker_tier_celery.shutdown import decide, receives_in_flight, succeeded
-from broker_tier_celery.sqs_handback import TRANSPORT
 
 NOW = 1_000_000.0
 
@@ -151,8 +151,9 @@ def test_configure_selects_the_hand_back_transport_for_sqs_and_the_failover_one_
     configure(redis_app, environ(BROKER_TIER_BROKER="redis"))
     assert sqs_app.conf.broker_transport == TRANSPORT
     assert redis_app.conf.broker_transport == BROKER_TRANSPORT_CLASS
-    with sqs_app.connection_for_read() as connection:
-        assert type(connection.transport).__module__ == "broker_tier_celery.sqs_handback"
+    with sqs_app.connection_for_read() as connection:  # the hand-back transport, with the claim check
+        assert isinstance(connection.transport, sqs_handback.Transport)
+        assert type(connection.transport).__module__ == "broker_tier_celery.claim_check"
 
 
 @pytest.mark.parametrize("value", ["0", "soon", "-5"])

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.slow  # real worker processes and pip installs (schedul
 
 
 @pytest.fixture(scope="module")
-def image_like(tmp_path_factory):
-    root = tmp_path_factory.mktemp("image")
-    python = install_like_the_image(root / "venv")
-    return {"python": python, "app_dir": stage_application(root / "app")}
+def image_like(image_venvs, tmp_path_factory):
+    """The image's packages (the session's shared install of these pins) and its /app."""
+    python = image_venvs.python_for(WORKER_DIR)
+    return {"python": python, "app_dir": stage_application(tmp_path_factory.mktemp("image") / "app")}
 
 
 def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
@@ -67,7 +67,7 @@ def test_the_worker_starts_from_the_images_packages_and_runs_a_task(
         assert checked.returncode == 0 and checked.stdout.startswith("worker: heartbeat "), checked
     log = (tmp_path / "worker.log").read_text()
     assert len(ledger(tmp_path / "worker.log", token)) == 1
-    assert "broker_tier_celery.sqs_handback:Transport" in log  # the settings package from the staged copy
+    assert "broker_tier_celery.claim_check:Transport" in log  # the settings package from the staged copy
 
 
 def dockerfile_python_version() -> str:
