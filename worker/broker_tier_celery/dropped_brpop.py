@@ -1,5 +1,5 @@
 """The socket of a BRPOP dropped before its reply came is kept, and a message in the reply is put back
-(docs/decisions/redis-silent-primary.md).
+(docs/decisions/silent-node-confirmed-by-identity.md).
 
 Redis hands a pushed message to a blocked BRPOP at once and writes it to that client's socket. A node whose event
 loop stalls (a fork for a snapshot, a long command, a starved host) reads a client's close only after it has served

@@ -6,7 +6,7 @@ connection error, as redis-py's Sentinel support does for a demoted master; ever
 errors then covers a failover too. The result backend and the Redis broker's transport use them.
 
 A worker leaves a node whose BRPOP goes unanswered once the endpoint's name leads elsewhere, and never loses what an
-unanswered BRPOP's node sends after its connection was dropped (docs/decisions/redis-silent-primary.md).
+unanswered BRPOP's node sends after its connection was dropped (docs/decisions/silent-node-confirmed-by-identity.md).
 """
 
 from __future__ import annotations

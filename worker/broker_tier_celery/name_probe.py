@@ -1,5 +1,5 @@
 """Which node the endpoint's name leads to now, asked on a fresh connection from a thread, so that a worker leaves a
-node that went silent only once the name has moved away from it (docs/decisions/redis-silent-primary.md).
+node that went silent only once the name has moved away from it (docs/decisions/silent-node-confirmed-by-identity.md).
 
 A node is known by its ``run_id`` (``INFO server``: a new one each time the server process starts), or, where a
 service leaves it out, by the address its socket reached.
