@@ -1,5 +1,7 @@
 """A primary that goes silent (frozen or blackholed; the name moves to the promoted replica later): with either broker
-no time without a task run longer than the name's move plus 5 s, nothing lost, no publish error, no worker exit."""
+no time without a task run longer than the name's move plus 5 s, nothing lost, no publish error, no worker exit.
+A primary that is only slow (its replies late, or frozen and thawed; the name never moves): nothing lost either
+(docs/decisions/silent-node-confirmed-by-identity.md)."""
 
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def test_a_primary_that_is_only_slow_loses_nothing(slowness, make_producer, pair
     """For longer than an unanswered BRPOP is waited for without a probe, the primary's replies come 4 s late (the
     probe through the name gets none either), or it is frozen and thawed; the name never moves. A worker that
     closed its BRPOP connection meanwhile lost the message the node served to it (with the old check, which went
-    by time alone: every message published while replies came late). A task ends while the node is slow: its
+    by time alone, one message in each run). A task ends while the node is slow: its
     result is stored."""
     environ = tier_environ({"port": name.port}, sqs_server, broker="redis", queue=None)
     outcome = slow_the_primary(
