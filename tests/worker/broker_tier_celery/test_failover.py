@@ -401,10 +401,12 @@ def test_a_brpop_dropped_while_its_node_stalls_hands_its_message_back(lone_redis
 
 
 def test_a_slow_primary_is_waited_for_not_left(lone_redis, caplog):
-    """Frozen longer than an unanswered BRPOP's silence threshold; the name (here, the node's own address) still
-    leads to it: the consumer keeps its connection and gets what was published meanwhile."""
+    """Frozen longer than an unanswered BRPOP's silence threshold and a probe's time-outs; the name (here, the
+    node's own address) still leads to it: the consumer keeps its connection and gets what was published
+    meanwhile."""
     assert lone_redis.process is not None
-    stall = timeouts.BRPOP_TIMEOUT_SECONDS + timeouts.BRPOP_SILENCE_SECONDS + 1
+    # the probe must give up before the thaw (with 1.5 s of slack for a loaded machine), or nothing says it ran
+    stall = timeouts.BRPOP_TIMEOUT_SECONDS + timeouts.BRPOP_SILENCE_SECONDS + timeouts.probe_in_flight_seconds() + 1.5
     publisher, producer = _publisher(lone_redis)
     with _idle_consumer(lone_redis, FAILOVER_TRANSPORT) as (channel, loop, received):
         _run(loop, 5, until=lambda: received)
