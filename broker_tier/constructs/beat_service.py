@@ -72,6 +72,7 @@ class BeatService(Construct):
                     "--schedule",
                     SCHEDULE_FILE,
                 ],
+                health_check_process=contract.BEAT_PROCESS,
                 cpu=config.cpu,
                 memory_mib=config.memory_mib,
                 desired_count=config.desired_count,

@@ -90,6 +90,14 @@ def worker_process(class_name: str) -> str:
     return f"worker-{class_name}"
 
 
+WORKER_EVENT_OPTIONS = ("--without-heartbeat", "--without-gossip", "--without-mingle")
+"""``celery worker`` options of every worker (the task definitions and the tests' workers): no worker events and no
+start-up sync. With the Redis broker Celery publishes its worker-heartbeat events from the event loop with
+unlimited retries, holding it (the broker's silent-node check, the SIGTERM hand-back) for a whole outage; gossip
+consumes those events and mingle asks the other workers for revoked tasks at start; the tier uses none of them
+(docs/decisions/worker-without-events.md)."""
+
+
 BEAT_PROCESS = "beat"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, tier_context, without_ecs_exec
+from tier_testing import ENVIRONMENTS, expected_health_check, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
 from broker_tier.config import load_environments
@@ -32,6 +32,8 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     beat_task = next(t for i, t in tasks.items() if i.startswith("BeatCelery"))
     command = beat_task["Properties"]["ContainerDefinitions"][0]["Command"]
     assert command[:4] == ["celery", "-A", "broker_tier_worker.app", "beat"]
+    container = beat_task["Properties"]["ContainerDefinitions"][0]
+    assert container["HealthCheck"] == expected_health_check("beat")
     policies = synthesized.resources(env, "Compute", "AWS::IAM::Policy")
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
     statements = {s["Sid"]: s for s in without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
+from tier_testing import ENVIRONMENTS, expected_health_check, is_ecs_exec, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
 from broker_tier.config import load_environments
@@ -32,6 +32,8 @@ def test_worker_consumes_only_its_class_and_never_runs_beat(synthesized, env, cl
     assert command[command.index("--queues") + 1] == cls
     assert command[command.index("--concurrency") + 1] == str(worker.concurrency)
     assert not {"-B", "--beat"} & set(command)
+    assert set(contract.WORKER_EVENT_OPTIONS) <= set(command)  # no worker events, gossip nor mingle
+    assert container["HealthCheck"] == expected_health_check("worker")
     assert (task["Cpu"], task["Memory"]) == (str(worker.cpu), str(worker.memory_mib))
     assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
     assert env_vars["BROKER_TIER_TASK_TIME_LIMIT"] == str(CONFIGS[env].queues[cls].task_time_limit_seconds)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -16,7 +19,7 @@ from silent_forwarder import SilentForwarder
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.util import wait_until
-from broker_tier_celery import failover, settings_from_environment, timeouts
+from broker_tier_celery import dropped_brpop, failover, settings_from_environment, timeouts
 from broker_tier_celery.failover import DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection
 
 STOCK_TRANSPORT = "kombu.transport.redis:Transport"
@@ -318,3 +321,118 @@ def test_a_live_idle_node_is_not_taken_for_a_silent_one(node, caplog):
         assert channel.client.connection._sock is brpop_socket  # never closed
         hub.close()
     assert "the node is silent" not in caplog.text
+
+
+# -- a node that is only slow -------------------------------------------------------------------------------------
+@contextmanager
+def _idle_consumer(node: RedisNode, transport: str, port: int | None = None):
+    """A consumer of queue ``work`` on the event loop, as a worker's, idle on BRPOP: yields (channel, loop,
+    received payloads). ``port``: where the endpoint's name is (default: the node itself)."""
+    received: list[dict] = []
+    url = f"redis://:{node.password}@127.0.0.1:{port or node.port}/1"
+    with Connection(url, transport=transport, transport_options=BROKER_OPTIONS) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        channel.basic_consume("work", True, lambda message: received.append(message.payload), "idle")
+        hub = Hub()
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        loop = hub.create_loop()
+        try:
+            yield channel, loop, received
+        finally:
+            hub.close()
+
+
+def _run(loop, seconds: float, until=lambda: False) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until():
+        next(loop)
+
+
+def _publisher(node: RedisNode):
+    """A producer with kombu's defaults (no socket time-out: a publish waits out a stall), connected now."""
+    connection = Connection(_url(node))
+    producer = connection.Producer(connection.default_channel)
+    producer.publish({"n": 0}, routing_key="work")
+    return connection, producer
+
+
+def _brpop_sent_into_a_stall_then_dropped(node: RedisNode, transport: str) -> tuple[list[dict], int]:
+    """The node stalls (SIGSTOP) just as an idle consumer sends its next BRPOP; a publish made during the stall, on
+    a connection opened before, waits for it; the consumer's connections are closed (what a consumer restart, or a
+    silence check that goes by time, does); then the node resumes. Returns what the consumer received and how
+    many messages its queue holds."""
+    assert node.process is not None
+    publisher, producer = _publisher(node)
+    with _idle_consumer(node, transport) as (channel, loop, received):
+        _run(loop, 5, until=lambda: received)  # the first message: consumed
+        sent_into_the_stall = channel._brpop_start
+
+        def stall_then_send(*args, **kwargs):
+            os.kill(node.process.pid, signal.SIGSTOP)
+            channel._brpop_start = sent_into_the_stall
+            sent_into_the_stall(*args, **kwargs)
+
+        channel._brpop_start = stall_then_send
+        _run(loop, 5, until=lambda: channel._brpop_start is sent_into_the_stall)
+        publishing = threading.Thread(target=producer.publish, args=({"n": 1},), kwargs={"routing_key": "work"})
+        publishing.start()
+        time.sleep(0.2)  # the publish waits in the node's socket, after the BRPOP
+        for pool in (channel.async_pool, channel.pool):
+            pool.disconnect()  # the BRPOP's connection too: it is in use
+        time.sleep(0.2)
+        os.kill(node.process.pid, signal.SIGCONT)
+        publishing.join(timeout=10)
+        _run(loop, 3, until=lambda: len(received) > 1)
+    publisher.release()
+    return received, node.client(1).llen("work")
+
+
+def test_with_kombus_transport_a_brpop_dropped_while_its_node_stalls_loses_a_message(lone_redis):
+    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, STOCK_TRANSPORT)
+    assert (received, queued) == ([{"n": 0}], 0)  # popped by the node for a closed connection: in neither
+
+
+def test_a_brpop_dropped_while_its_node_stalls_hands_its_message_back(lone_redis, caplog):
+    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, FAILOVER_TRANSPORT)
+    assert (received, queued) == ([{"n": 0}, {"n": 1}], 0)  # put back on the node, then consumed
+    assert "put back at the head of 'work'" in caplog.text
+    assert dropped_brpop.dropped.wait_until_settled(5)
+
+
+def test_a_slow_primary_is_waited_for_not_left(lone_redis, caplog):
+    """Frozen longer than an unanswered BRPOP's silence threshold and a probe's time-outs; the name (here, the
+    node's own address) still leads to it: the consumer keeps its connection and gets what was published
+    meanwhile."""
+    assert lone_redis.process is not None
+    # the probe must give up before the thaw (with 1.5 s of slack for a loaded machine), or nothing says it ran
+    stall = timeouts.BRPOP_TIMEOUT_SECONDS + timeouts.BRPOP_SILENCE_SECONDS + timeouts.probe_in_flight_seconds() + 1.5
+    publisher, producer = _publisher(lone_redis)
+    with _idle_consumer(lone_redis, FAILOVER_TRANSPORT) as (channel, loop, received):
+        _run(loop, 5, until=lambda: received)
+        _run(loop, 0.2)  # the next BRPOP sent
+        brpop_socket = channel.client.connection._sock
+        os.kill(lone_redis.process.pid, signal.SIGSTOP)
+        threading.Timer(stall, os.kill, (lone_redis.process.pid, signal.SIGCONT)).start()
+        publishing = threading.Thread(target=producer.publish, args=({"n": 1},), kwargs={"routing_key": "work"})
+        publishing.start()
+        _run(loop, stall + 3, until=lambda: len(received) > 1)
+        publishing.join(timeout=10)
+        assert channel.client.connection._sock is brpop_socket  # never closed
+    publisher.release()
+    assert received == [{"n": 0}, {"n": 1}]
+    assert "nothing answered through the name: waiting for it" in caplog.text
+    assert "closing every broker connection" not in caplog.text
+
+
+def test_a_message_its_node_refused_back_is_put_back_by_the_next_channel(lone_redis, kept):
+    with Connection(_url(lone_redis)) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="work")
+        key, body = lone_redis.client(1).brpop(["work"], timeout=1)  # what a dropped BRPOP's reply carries
+    failover._keep_unplaced(key, body)  # its node refused the RPUSH (it had become a replica)
+    assert len(kept) == 1
+    with Connection(_url(lone_redis), transport=FAILOVER_TRANSPORT) as again:
+        message = again.default_channel.basic_get("work", no_ack=True)
+    assert message.payload == {"n": 1} and not kept

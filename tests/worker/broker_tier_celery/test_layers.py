@@ -15,7 +15,18 @@ PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
     frozenset(
-        {"failover", "sqs_handback", "claim_check", "protection", "shutdown", "backlog_metrics", "reconnect", "health"}
+        {
+            "failover",
+            "dropped_brpop",
+            "name_probe",
+            "sqs_handback",
+            "claim_check",
+            "protection",
+            "shutdown",
+            "backlog_metrics",
+            "reconnect",
+            "health",
+        }
     ),
     frozenset({"lifecycle"}),
     frozenset({"settings"}),
