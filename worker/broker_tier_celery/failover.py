@@ -238,7 +238,9 @@ class FailoverRedisChannel(kombu_redis.Channel):
             subclient.connection.disconnect()
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection.client is None:
+        # closed: its transport's client cleared (kombu#582, #970), or the channel itself closed by its connection
+        # (kombu sets ``connection`` to None), which a publish on a pooled producer still reaches
+        if self.connection is None or self.connection.client is None:
             raise RedisConnectionError(TRANSPORT_CLOSED)
         params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
         return params

@@ -94,6 +94,21 @@ def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(n
     _power_loss_then_what_celery_does(node, FAILOVER_TRANSPORT)
 
 
+def test_a_closed_channel_raises_a_connection_error_not_an_attribute_error(node):
+    """Seen in the memory-full rehearsal: a publish refused with OOM left the producer's channel closed by its
+    connection; the next ``apply_async`` on it got ``AttributeError: 'NoneType' object has no attribute 'client'``
+    (a caller could not tell what happened; kombu's publish retry does not retry it)."""
+    for transport, raised in ((STOCK_TRANSPORT, AttributeError), (FAILOVER_TRANSPORT, redis.ConnectionError)):
+        with Connection(_url(node), transport=transport) as connection:
+            channel = connection.channel()
+            connection.transport.close_channel(channel)
+            assert channel.connection is None
+            with pytest.raises(raised) as error:
+                channel._connparams()
+            if raised is redis.ConnectionError:
+                assert str(error.value) == failover.TRANSPORT_CLOSED
+
+
 def _popped_just_before_a_promotion(pair: RedisPair, transport: str) -> tuple[list, Exception]:
     """A consumer's BRPOP takes a message off the primary's queue; the pop reaches the replica; the replica
     is promoted and the primary demoted before the consumer reads the reply and records the message as
