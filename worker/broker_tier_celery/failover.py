@@ -111,12 +111,16 @@ Kept = tuple[dict[str, Any], str, str]
 _unrecorded: deque[Kept] = deque()
 """Oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
+_unrestored: deque[tuple[str, str]] = deque()
+"""(unacked record's key, delivery tag) of each message this process held when its channel closed and whose
+restore Redis refused (a full Redis): still in the record, put back by the next channel of the same record."""
 
 
 def _forget_in_child() -> None:
     """Only the process that took a message puts it back (a prefork child opens channels too)."""
     global _unrecorded_lock
     _unrecorded.clear()
+    _unrestored.clear()
     _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
 
 
@@ -164,6 +168,33 @@ class FailoverRedisQoS(kombu_redis.QoS):
             )
             raise
 
+    def restore_unacked(self, client: Any = None) -> None:
+        """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts),
+        one by one: a message whose restore Redis refuses stays in the record and is kept for the next channel,
+        instead of waiting there a whole visibility timeout (seen on a full Redis:
+        docs/decisions/rehearsal-memory-full.md). A message kombu restores is never lost: its transaction
+        either moves it or leaves it."""
+        refused: list[str] = []
+        error: Exception | None = None
+        delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
+        for tag in list(delivered):
+            try:
+                self.restore_by_tag(tag, client=client)
+            except (*self.channel.connection_errors, RedisError) as failure:
+                refused.append(tag)
+                error = failure
+        delivered.clear()
+        if refused:
+            with _unrecorded_lock:
+                _unrestored.extend((self.unacked_key, tag) for tag in refused)
+            logger.warning(
+                "could not put %d message(s) held by a closing channel back on their queue (%s): they stay in %r, "
+                "to be put back by the next channel",
+                len(refused),
+                type(error).__name__,
+                self.unacked_key,
+            )
+
 
 class FailoverRedisChannel(kombu_redis.Channel):
     """kombu's Redis channel: connections that follow the primary, kept messages put back once connected, and
@@ -207,6 +238,26 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     "put a message back at the head of queue %r (it could not be recorded as unacknowledged before)",
                     routing_key,
                 )
+            self._restore_unrestored()
+
+    def _restore_unrestored(self) -> None:
+        """Restore the messages of this channel's record that a closing channel could not (under the lock)."""
+        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key]
+        for tag in mine:
+            try:
+                self.qos.restore_by_tag(tag)
+            except (*self.connection_errors, RedisError) as error:
+                logger.warning(
+                    "could not put %d message(s) a closed channel held back on their queue (%s): they stay in %r, "
+                    "to be put back by the next channel",
+                    len(mine),
+                    type(error).__name__,
+                    self.qos.unacked_key,
+                )
+                return
+            _unrestored.remove((self.qos.unacked_key, tag))
+        if mine:
+            logger.warning("put %d message(s) a closed channel held back on their queue", len(mine))
 
     def _brpop_read(self, **options: Any) -> Any:
         try:

@@ -174,8 +174,10 @@ def node(lone_redis):
 def kept():
     """FailoverRedisQoS's list of kept messages (process-wide), empty before and after the test."""
     failover._unrecorded.clear()
+    failover._unrestored.clear()
     yield failover._unrecorded
     failover._unrecorded.clear()
+    failover._unrestored.clear()
 
 
 def _url(node: RedisNode) -> str:
@@ -199,6 +201,35 @@ def _popped_while_redis_is_full(node: RedisNode, transport: str) -> list:
         with pytest.raises(redis.exceptions.OutOfMemoryError):  # a channel error: the consumer restarts
             channel._brpop_read()  # what the worker's event loop does with the reply
     return received
+
+
+def _held_by_a_channel_closing_while_redis_is_full(node: RedisNode, transport: str) -> tuple[int, int]:
+    """A consumer holds a message (in the unacked record); Redis fills up; the channel closes (the consumer
+    restarts, as after the OOM its result store got), so kombu restores what it holds, which Redis refuses; then
+    memory is freed and a new channel opens. Returns (queued, in the record) at the end."""
+    with Connection(_url(node), transport=transport) as connection:
+        channel = connection.channel()
+        Queue("held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="held")
+        assert channel.basic_get("held", no_ack=False) is not None  # held, recorded as unacknowledged
+        node.control.config_set("maxmemory", 1)  # full
+        try:
+            channel.close()  # kombu restores what the channel holds
+        except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
+            assert transport == STOCK_TRANSPORT
+        assert (node.client(1).llen("held"), node.client(1).hlen("unacked")) == (0, 1)  # refused: in the record
+        node.control.config_set("maxmemory", 0)  # memory freed
+        connection.channel()  # the restarted consumer's channel
+        return node.client(1).llen("held"), node.client(1).hlen("unacked")
+
+
+def test_without_the_fix_a_message_held_by_a_channel_closing_while_redis_is_full_waits_in_the_record(node):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, STOCK_TRANSPORT) == (0, 1)  # a visibility timeout
+
+
+def test_a_message_held_by_a_channel_closing_while_redis_is_full_is_put_back_by_the_next_channel(node, kept):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, FAILOVER_TRANSPORT) == (1, 0)
+    assert not failover._unrestored
 
 
 def _clients(node: RedisNode) -> int:
