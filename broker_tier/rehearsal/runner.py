@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -499,6 +500,8 @@ class Rehearsal:
         task_of = {e["token"]: e["task_id"] for e in executions}
         after = {task_of[token] for token, at in ran_at.items() if at >= strike.recovered_at}
         failed = [p.error or "" for p in publishes if not p.ok]
+        runs = Counter(e["token"] for e in executions)
+        while_full = {token for token, at in ran_at.items() if full_at <= at < strike.recovered_at}
         return {
             **figures,
             "memory_sample_errors": sampler.errors,
@@ -506,6 +509,9 @@ class Rehearsal:
             "results_lost_while_full": len(set(missing) - after),
             "results_lost_after_memory_back": len(set(missing) & after),
             "results_checked_after_memory_back": len(after),
+            # sqs: a task whose result the full Redis refused keeps its message (acks_late, not acked on failure)
+            "ran_while_full": len(while_full),
+            "duplicated_ran_while_full": sum(runs[token] > 1 for token in while_full),
         }
 
     def draw(self, publishes: list[Publish], executions: list[dict], window: Window) -> None:

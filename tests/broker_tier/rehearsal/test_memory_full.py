@@ -74,6 +74,10 @@ def test_with_the_redis_broker_callers_are_told_redis_is_full_and_with_sqs_they_
     assert all("maxmemory" in message for message in redis_figures["publish_error_messages"])
     assert redis_figures["restored_from_unacked"] == 0 and redis_figures["stranded_until_visibility_timeout"] == 0
     assert sqs_figures["publish_errors"] == 0 and sqs_figures["unacked_at_end"] == 0
+    # sqs: a task that ran while full could not store its result; its message stayed un-acked and it ran again
+    # once the visibility timeout passed (and stored it then): every duplicate is one of those
+    assert sqs_figures["ran_while_full"] > 0
+    assert sqs_figures["duplicated"] == sqs_figures["duplicated_ran_while_full"] > 0
 
 
 @pytest.mark.parametrize("broker", BROKERS)

@@ -15,7 +15,17 @@ PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
     frozenset(
-        {"failover", "sqs_handback", "claim_check", "protection", "shutdown", "backlog_metrics", "reconnect", "health"}
+        {
+            "failover",
+            "sqs_handback",
+            "claim_check",
+            "protection",
+            "shutdown",
+            "backlog_metrics",
+            "keyspace_metrics",
+            "reconnect",
+            "health",
+        }
     ),
     frozenset({"lifecycle"}),
     frozenset({"settings"}),
