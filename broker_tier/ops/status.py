@@ -346,9 +346,12 @@ def render(status: TierStatus, checks: list[Check]) -> str:
             lines.append(f"          {service.service_name:<34}{count}")
     if status.keyspace:
         lines.append(f"keyspace  {'database':<14}{'keys':>8}{'no TTL':>10}")
-        for row in status.keyspace[:KEYSPACE_SHOWN]:
-            share = "-" if row.without_ttl_percent is None else f"{row.without_ttl_percent:g}%"
-            lines.append(f"          {'db' + str(row.database):<14}{_number(row.keys, digits=0):>8}{share:>10}")
+        for database in status.keyspace[:KEYSPACE_SHOWN]:
+            percent = database.without_ttl_percent
+            share = "-" if percent is None else f"{percent:g}%"
+            lines.append(
+                f"          {'db' + str(database.database):<14}{_number(database.keys, digits=0):>8}{share:>10}"
+            )
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
     for section, why in status.unavailable.items():

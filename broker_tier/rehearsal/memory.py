@@ -26,9 +26,9 @@ FILL_KEY_PREFIX = "rehearsal:memory-full:"
 FILL_CHUNK_BYTES = 64 * 2**10
 FILL_PACE_SECONDS = 0.01
 """One chunk per pace: 8 MiB fill in about a second, so the samples show the climb."""
-TOP_UP_SECONDS = 0.1
-"""While full, a write is tried this often: clients' buffers shrink and a little memory comes back, which an app
-writing its cache would take again at once."""
+TOP_UP_SECONDS = 0.02
+"""While full, a write is tried this often: memory comes back (clients' buffers shrink; with the Redis broker every
+message taken off a queue frees some), which an app writing its cache would take again at once."""
 SAMPLE_SECONDS = 0.1
 ALARM_TIME_SCALE = 60.0
 """A CloudWatch period of ``period_seconds`` is played as ``period_seconds / ALARM_TIME_SCALE`` rehearsal seconds
@@ -92,10 +92,10 @@ def free(client: redis.Redis) -> int:
     for key in client.scan_iter(match=f"{FILL_KEY_PREFIX}*", count=1000):
         batch.append(key)
         if len(batch) >= 500:
-            deleted += int(client.delete(*batch))  # type: ignore[arg-type]
+            deleted += int(client.delete(*batch))
             batch = []
     if batch:
-        deleted += int(client.delete(*batch))  # type: ignore[arg-type]
+        deleted += int(client.delete(*batch))
     return deleted
 
 

@@ -9,8 +9,6 @@ A failure costs one period and one WARNING line, never Beat itself.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +16,9 @@ from celery import signals
 
 import broker_tier_contract as contract
 from broker_tier_celery.environment import TierEnvironment
+from broker_tier_celery.periodic_metrics import PeriodicPublisher
 
 logger = logging.getLogger("broker_tier.keyspace_metrics")
-
-CLOUDWATCH_CONNECT_TIMEOUT_SECONDS = 5
-CLOUDWATCH_READ_TIMEOUT_SECONDS = 10
-"""With botocore's standard retries a failing publication gives up within the minute's period."""
 
 
 def keyspace(info: dict[str, Any]) -> dict[int, tuple[int, int]]:
@@ -37,8 +32,10 @@ def keyspace(info: dict[str, Any]) -> dict[int, tuple[int, int]]:
     return found
 
 
-class KeyspacePublisher:
+class KeyspacePublisher(PeriodicPublisher):
     """Publishes :func:`keyspace` of the result backend's Redis once a period, from a daemon thread."""
+
+    what = "Redis keyspace metrics"
 
     def __init__(
         self,
@@ -48,12 +45,10 @@ class KeyspacePublisher:
         region: str | None,
         period_seconds: float = contract.REDIS_KEYSPACE_PERIOD_SECONDS,
     ) -> None:
-        self.app, self.environment, self.region, self.period_seconds = app, environment, region, period_seconds
-        self.failing = True
-        """Until the first publication, and after a failure: the next success is logged (INFO)."""
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="broker-tier-keyspace-metrics", daemon=True)
-        self._cloudwatch: Any = None
+        super().__init__(
+            thread_name="broker-tier-keyspace-metrics", region=region, period_seconds=period_seconds, logger=logger
+        )
+        self.app, self.environment = app, environment
 
     def start(self) -> None:
         logger.info(
@@ -64,31 +59,12 @@ class KeyspacePublisher:
             self.environment,
             self.period_seconds,
         )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
+        super().start()
 
     def read(self) -> dict[int, tuple[int, int]]:
         """``INFO keyspace`` through the result backend's client (its time-outs; every database, whichever the
         client's own)."""
         return keyspace(self.app.backend.client.info("keyspace"))
-
-    def cloudwatch(self) -> Any:
-        if self._cloudwatch is None:
-            import boto3  # here: only Beat needs it
-            from botocore.config import Config
-
-            self._cloudwatch = boto3.session.Session().client(
-                "cloudwatch",
-                region_name=self.region,
-                config=Config(
-                    connect_timeout=CLOUDWATCH_CONNECT_TIMEOUT_SECONDS,
-                    read_timeout=CLOUDWATCH_READ_TIMEOUT_SECONDS,
-                    retries={"mode": "standard"},
-                ),
-            )
-        return self._cloudwatch
 
     def publish(self, databases: dict[int, tuple[int, int]], at: datetime) -> None:
         """One ``PutMetricData`` call with both metrics of every database."""
@@ -119,35 +95,17 @@ class KeyspacePublisher:
         try:
             databases = self.read()
         except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
-            return self._failed("could not be read from Redis", error)
+            return self.failed("could not be read from Redis", error)
         try:
             self.publish(databases, at)
         except Exception as error:  # noqa: BLE001 - as above
-            return self._failed("could not be published to CloudWatch", error)
-        summary = "; ".join(
-            f"db{number} {keys} keys, {without} without TTL" for number, (keys, without) in sorted(databases.items())
+            return self.failed("could not be published to CloudWatch", error)
+        return self.succeeded(
+            "; ".join(
+                f"db{number} {keys} keys, {without} without TTL"
+                for number, (keys, without) in sorted(databases.items())
+            )
         )
-        logger.log(logging.INFO if self.failing else logging.DEBUG, "Redis keyspace metrics published: %s", summary)
-        self.failing = False
-        return True
-
-    def _failed(self, what: str, error: Exception) -> bool:
-        self.failing = True
-        logger.warning(
-            "Redis keyspace metrics %s: %s: %s (Beat goes on; tried again in %g s)",
-            what,
-            type(error).__name__,
-            " ".join(str(error).split()),
-            self.period_seconds,
-        )
-        return False
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self.stopping.is_set():
-            self.publish_once()
-            next_at = max(next_at + self.period_seconds, time.monotonic())  # fixed rate, no burst after an overrun
-            self.stopping.wait(next_at - time.monotonic())
 
 
 def publisher_for(app: Any, env: TierEnvironment) -> KeyspacePublisher | None:
