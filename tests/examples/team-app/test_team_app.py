@@ -206,5 +206,5 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
     assert ran == collections.Counter(task for tasks in expected.values() for task in tasks)
     for name, token in canaries.items():
         assert [record["queue"] for record in ledger(worker_log, token)] == [name]
-    assert "broker_tier_celery.sqs_handback:Transport" in log  # configure(app) from the staged settings package
+    assert "broker_tier_celery.claim_check:Transport" in log  # configure(app) from the staged settings package
     assert checked.returncode == 0 and checked.stdout.startswith("worker: heartbeat "), checked
