@@ -22,7 +22,7 @@ from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
 from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.utils import str_if_bytes
 
 from broker_tier_celery import heartbeat
@@ -169,31 +169,30 @@ class FailoverRedisQoS(kombu_redis.QoS):
             raise
 
     def restore_unacked(self, client: Any = None) -> None:
-        """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts),
-        one by one: a message whose restore Redis refuses stays in the record and is kept for the next channel,
-        instead of waiting there a whole visibility timeout (seen on a full Redis:
-        docs/decisions/rehearsal-memory-full.md). A message kombu restores is never lost: its transaction
-        either moves it or leaves it."""
-        refused: list[str] = []
-        error: Exception | None = None
+        """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts), one by
+        one: a message whose restore a full Redis refuses (OOM) stays in the record and is kept for the next channel,
+        instead of waiting there a whole visibility timeout (docs/decisions/rehearsal-memory-full.md). Any other
+        error ends the restore as kombu's does (a failover: the messages stay in the record, and a task still
+        running acknowledges its own). kombu's restore of one message either moves it or leaves it."""
         delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
-        for tag in list(delivered):
-            try:
-                self.restore_by_tag(tag, client=client)
-            except (*self.channel.connection_errors, RedisError) as failure:
-                refused.append(tag)
-                error = failure
-        delivered.clear()
-        if refused:
-            with _unrecorded_lock:
-                _unrestored.extend((self.unacked_key, tag) for tag in refused)
-            logger.warning(
-                "could not put %d message(s) held by a closing channel back on their queue (%s): they stay in %r, "
-                "to be put back by the next channel",
-                len(refused),
-                type(error).__name__,
-                self.unacked_key,
-            )
+        refused: list[str] = []
+        try:
+            for tag in list(delivered):
+                try:
+                    self.restore_by_tag(tag, client=client)
+                except OutOfMemoryError:
+                    refused.append(tag)
+            delivered.clear()
+        finally:
+            if refused:
+                with _unrecorded_lock:
+                    _unrestored.extend((self.unacked_key, tag) for tag in refused)
+                logger.warning(
+                    "could not put %d message(s) held by a closing channel back on their queue (Redis is full): "
+                    "they stay in %r, to be put back by the next channel",
+                    len(refused),
+                    self.unacked_key,
+                )
 
 
 class FailoverRedisChannel(kombu_redis.Channel):
