@@ -10,6 +10,7 @@
 # regenerates the measured sections of docs/rehearsal.md from it. Exit code 1 when any run missed its goals.
 #
 #   scripts/rehearse-all.sh [DIR]        RUNS=3 and RATES=10,40 by default
+#   FAULTS=crash scripts/rehearse-all.sh re-runs only those faults' cells and replaces them in the summary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,7 +22,8 @@ mkdir -p "$dir"
 echo "faults: $(python -m broker_tier.rehearsal.faults | paste -sd ' ')" >&2
 status=0
 python -m broker_tier.rehearsal.series --runs "${RUNS:-3}" --rates "${RATES:-10,40}" --out "$dir" \
-  --summary docs/evidence/rehearsal-summary.json --pictures docs/evidence/timelines || status=$?
+  --summary docs/evidence/rehearsal-summary.json --pictures docs/evidence/timelines \
+  ${FAULTS:+--faults "$FAULTS"} || status=$?
 python -m broker_tier.rehearsal.evidence_doc
 echo "reports in $dir; summary docs/evidence/rehearsal-summary.json; docs/rehearsal.md regenerated" >&2
 exit $status

@@ -102,6 +102,27 @@ def load(directory: Path) -> dict[str, EnvironmentTemplates]:
     return found
 
 
+QUIET_VALIDATION = {"@aws-cdk/core:failSynthOnValidationErrors": False}
+"""Context that makes the CDK write its validation report (construct annotations) to ``validation-report.json``
+only, instead of also printing it with a pointer to that file, which an estimate in a temporary directory
+deletes: ``synthesize`` reads it (``validation_warnings``) and refuses a synthesis it failed."""
+
+
+def _validation_report(directory: Path) -> list[dict]:
+    path = directory / "validation-report.json"
+    return json.loads(path.read_text()).get("pluginReports", []) if path.is_file() else []
+
+
+def validation_warnings(directory: Path) -> list[str]:
+    """The warnings of the synthesis in ``directory``, one line each (``<construct path>: <what>``)."""
+    return [
+        f"{', '.join(c['constructPath'] for c in violation.get('violatingConstructs', []))}: {violation['description']}"
+        for plugin in _validation_report(directory)
+        for violation in plugin.get("violations", [])
+        if violation.get("severity") != "error"
+    ]
+
+
 def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path | None = None) -> Path:
     """Synthesize the environments of ``cdk_json`` (validated by the app's configuration model) into
     ``outdir`` (default: a new temporary directory) and return it. No credentials, no network."""
@@ -121,7 +142,7 @@ def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path |
         )
     outdir = outdir or Path(tempfile.mkdtemp(prefix="broker-tier-cost-"))
     try:
-        synthesize_app(document.get("context", {}), environment=environment, outdir=outdir)
+        synthesize_app({**document.get("context", {}), **QUIET_VALIDATION}, environment=environment, outdir=outdir)
     except ConfigError as error:  # every problem on a line of its own (``load_environments``)
         problems = [line for line in str(error).splitlines() if line.strip()]
         raise CostError(
@@ -129,4 +150,13 @@ def synthesize(*, cdk_json: Path, environment: str | None = None, outdir: Path |
             f"nothing was estimated",
             problems,
         ) from None
+    failed = [
+        f"{', '.join(c['constructPath'] for c in violation.get('violatingConstructs', []))}: {violation['description']}"
+        for plugin in _validation_report(outdir)
+        if plugin.get("conclusion") != "success"
+        for violation in plugin.get("violations", [])
+        if violation.get("severity") == "error"
+    ]
+    if failed:
+        raise CostError(f"the synthesis of {cdk_json} failed its validation, so nothing was estimated", failed)
     return outdir

@@ -2,13 +2,14 @@
 
 ``classify`` turns any exception into a ``Failure``; the CLI and ``Report.abort`` use it, so a new
 command gets the same messages and exit codes without handling errors itself. ``EXIT_CODES`` is the
-table ``--help`` and the README show.
+table ``broker-tier-ops --help`` and docs/operations.md show.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -133,9 +134,12 @@ EXIT_CODES: tuple[ExitCode, ...] = (
 CODE = {entry.name: entry.code for entry in EXIT_CODES}
 
 
-def exit_code_table() -> str:
-    """The table of exit codes as plain text (for ``--help``)."""
-    return "\n".join(f"  {entry.code:>3}  {entry.name:<14}{entry.meaning}" for entry in EXIT_CODES)
+def exit_code_table(width: int = 98) -> str:
+    """The table of exit codes as plain text (for ``--help``), each meaning wrapped within ``width`` columns."""
+    return "\n".join(
+        textwrap.fill(f"  {entry.code:>3}  {entry.name:<14}{entry.meaning}", width=width, subsequent_indent=" " * 21)
+        for entry in EXIT_CODES
+    )
 
 
 @dataclass(frozen=True)
@@ -363,8 +367,8 @@ def _classify_client_error(error: ClientError) -> tuple[str, str, str]:
         return (
             "access-denied",
             f"access denied ({code}; {where})",
-            f"use a role allowed to call {error.operation_name} on this resource (check --profile); the "
-            f"README lists the calls each command makes",
+            f"use a role allowed to call {error.operation_name} on this resource (check --profile); "
+            f"docs/operations.md lists the calls each command makes",
         )
     if code in THROTTLED:
         tried = f" after {attempts + 1} attempts" if attempts is not None else ""

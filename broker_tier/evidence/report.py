@@ -18,10 +18,57 @@ from broker_tier.evidence.errors import CODE, Failure, classify, one_line
 # Exit code of each outcome; "error" (could not run, nothing changed) takes its failure's code.
 EXIT_CODES = {"passed": 0, "planned": 0, "failed": 1, "refused": 2, "aborted": 3, "interrupted": CODE["interrupted"]}
 OWN_OUTCOME = ("refused", "interrupted")
-"""The kinds of failure that, before any change, are an outcome of their own (the README's table names them);
-the other kinds are ``error``, with the kind and its exit code in ``failure``."""
+"""The kinds of failure that, before any change, are an outcome of their own (docs/operations.md's table of exit
+codes names them); the other kinds are ``error``, with the kind and its exit code in ``failure``."""
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _LATEST: ContextVar[Report | None] = ContextVar("latest_report", default=None)
+_INVOCATION: ContextVar[dict[str, Any] | None] = ContextVar("invocation", default=None)
+Verdict = Callable[["Report"], "str | None"]
+_VERDICTS: dict[str, Verdict] = {}
+
+
+def register_verdict(command: str, verdict: Verdict) -> None:
+    """How the reports of ``command`` state their verdict (None from ``verdict``: the generic one). Registered by
+    name, so that a report made anywhere (a rehearsal series writes one per run) reads the same."""
+    _VERDICTS[command] = verdict
+
+
+def aws_reads(report: Report) -> str:
+    """``read AWS (N calls: DescribeStacks x3, ...)`` from the calls the CLI recorded, or that nothing was read."""
+    calls: dict[str, int] = report.invocation.get("aws_calls") or {}
+    if not calls:
+        return "made no AWS call"
+    listed = ", ".join(
+        f"{name.split(':', 1)[1]}" + (f" x{count}" if count > 1 else "") for name, count in calls.items()
+    )
+    return f"read AWS ({sum(calls.values())} calls: {listed})"
+
+
+def generic_verdict(report: Report, subject: str | None = None) -> str:
+    """The verdict of any command, from its outcome; ``subject`` names what was done, where."""
+    where = report.invocation.get("region")
+    subject = subject or (
+        f"broker-tier-ops {report.command} on {report.environment}" + (f" in {where}" if where else "")
+    )
+    failed = ", ".join(report.failed_checks)
+    cause = (report.failure or {}).get("cause") or one_line(report.error or "", 300)
+    return {
+        "planned": f"Dry run of {subject}: it {aws_reads(report)} and changed nothing; the plan below is what a run "
+        f"would do.",
+        "refused": f"{subject} was refused and changed nothing: {cause}.",
+        "error": f"{subject} could not run and changed nothing: {cause}.",
+        "interrupted": f"{subject} was interrupted before it changed anything.",
+        "aborted": f"{subject} stopped after its change had started: {cause}. Look at {report.target} before "
+        f"anything else.",
+        "passed": f"{subject} passed.",
+        "failed": f"{subject} failed" + (f": {failed}." if failed else "."),
+    }.get(report.outcome, f"{subject}: {report.outcome}.")
+
+
+def begin_invocation(invocation: dict[str, Any]) -> None:
+    """How the command about to run was invoked (arguments, region): every report made from now on in this context
+    starts with it, so that its verdict can say where it ran before the CLI writes it."""
+    _INVOCATION.set(invocation)
 
 
 def latest_report() -> Report | None:
@@ -90,6 +137,7 @@ class Report:
     def __post_init__(self) -> None:
         self._t0 = self.monotonic()
         self.exception: BaseException | None = None  # what ``abort`` was given, for --debug
+        self.invocation = {**(_INVOCATION.get() or {}), **self.invocation}
         _LATEST.set(self)
 
     def elapsed(self) -> float:
@@ -152,6 +200,17 @@ class Report:
         return EXIT_CODES[self.outcome]
 
     @property
+    def verdict(self) -> str:
+        """One or two plain sentences first in every report: what was tested, where, and what it means for the
+        user's tasks (the command's registered verdict, else the generic one)."""
+        registered = _VERDICTS.get(self.command)
+        try:
+            own = registered(self) if registered and self.finished_at else None
+        except Exception:  # noqa: BLE001 - a verdict's defect must never cost the report: the generic one then
+            own = None
+        return own or generic_verdict(self)
+
+    @property
     def failed_checks(self) -> list[str]:
         return [check.name for check in self.steady_state + self.verification if check.passed is False]
 
@@ -171,7 +230,8 @@ class Report:
         return None if self.failure else limit
 
     def as_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {"verdict": self.verdict}
+        data |= {
             f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("monotonic", "stream", "pictures")
         }
         data["pictures"] = sorted(self.pictures)
@@ -187,6 +247,8 @@ class Report:
         """``stem``: the report's file name without suffix, for the pictures beside it."""
         lines = [
             f"# broker-tier-ops {one_line(self.command)}: {self.outcome.upper()}",
+            "",
+            one_line(self.verdict, None),
             "",
             f"- Environment: `{one_line(self.environment)}`",
             f"- Target: `{one_line(self.target)}`",

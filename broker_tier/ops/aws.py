@@ -10,6 +10,9 @@ import botocore.session
 from botocore.config import Config
 
 SERVICES = ("cloudformation", "elasticache", "cloudwatch", "sqs", "ecs", "logs", "fis")
+SEND_ONCE = "sqs-send-once"
+"""The clients' key of an SQS client that makes each call once: boto3's retry of a SendMessage whose answer was lost
+would put a second copy in the queue (the selective redrive sends with it)."""
 DEFAULT_MAX_ATTEMPTS = 8
 """Attempts per call (boto3's standard retry mode: exponential back-off with jitter, throttling-aware),
 unless AWS_MAX_ATTEMPTS or the profile's ``max_attempts`` says otherwise."""
@@ -17,12 +20,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 """botocore waits 60 s by default; an unreachable endpoint should fail within a minute, not eight."""
 READ_TIMEOUT_SECONDS = 30
 
-REGION_HELP = (
-    "AWS region. Default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region in "
-    "~/.aws/config. (botocore reads only AWS_DEFAULT_REGION and the profile; this tool reads "
-    "AWS_REGION first, the precedence of the AWS SDKs and Tools Reference Guide.)"
-)
-PROFILE_HELP = "AWS profile of ~/.aws/config. Default: AWS_PROFILE, else boto3's default credential chain"
+REGION_HELP = "AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's)"
+PROFILE_HELP = "AWS profile of ~/.aws/config (default: AWS_PROFILE, else boto3's credential chain)"
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,9 @@ def make_clients(region: str | None, profile: str | None) -> tuple[dict, AwsTarg
     )
     session = boto3.Session(botocore_session=core, region_name=region)
     clients = {name: session.client(name, config=config) for name in SERVICES}
+    clients[SEND_ONCE] = session.client(
+        "sqs", config=config.merge(Config(retries={**retries, "total_max_attempts": 1}))
+    )
     return clients, AwsTarget(
         region=clients[SERVICES[0]].meta.region_name,
         region_source=source,

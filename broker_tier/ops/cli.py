@@ -1,37 +1,40 @@
-"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead-letter redrive, the operators'
-toolbox, a local failover rehearsal, and the cost estimate.
+"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead letters and their redrive,
+the operators' toolbox, a local failover rehearsal, and the cost estimate (docs/operations.md).
 
-Resources are read from the deployed stacks' outputs of --env (BrokerTier-<env>-State, -Compute,
--Monitoring); --replication-group-id overrides the cache, and redrive takes explicit queues. Every
-command prints its progress with the elapsed time on stderr, writes a JSON and a Markdown report to
---report-dir (also when it fails or refuses), and ends with one line: its outcome, exit code and, for
-anything but a pass, the cause and what to do. A traceback only with --debug. No command reboots a node.
+Resources come from the outputs of the stacks of --env (BrokerTier-<env>-State, -Compute,
+-Monitoring). Every command prints its progress with the elapsed time on stderr, writes a JSON and a
+Markdown report to --report-dir (also when it fails or refuses), and ends with its verdict and one
+line: its outcome, exit code and, for anything but a pass, the cause and what to do. A traceback only
+with --debug. No command reboots a node. `broker-tier-ops COMMAND --help`: a command's own options.
 
 --region, --profile, --report-dir and --debug go before or after the command. Region: --region, else
 AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore itself reads only
-AWS_DEFAULT_REGION and the profile). Credentials: boto3's chain (--profile or AWS_PROFILE, environment
-variables, SSO, instance and task roles). Each AWS call is tried up to 8 times (boto3's standard retry
-mode; AWS_MAX_ATTEMPTS or the profile's max_attempts overrides), with 10 s to connect.
+AWS_DEFAULT_REGION and the profile). Credentials: boto3's chain (--profile or AWS_PROFILE,
+environment variables, SSO, instance and task roles). Each AWS call is tried up to 8 times (boto3's
+standard retry mode; AWS_MAX_ATTEMPTS or the profile's max_attempts overrides), with 10 s to connect.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
 from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
-from broker_tier.evidence.report import Report, latest_report
-from broker_tier.ops import cost, failback, failover, redrive, rehearse, status, toolbox
+from broker_tier.evidence.report import Report, begin_invocation, latest_report
+from broker_tier.ops import cost, dead_letters, failback, failover, redrive, rehearse, status, toolbox
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
-from broker_tier.ops.command import Command, environment_name
+from broker_tier.ops.aws_calls import AwsCallRecorder
+from broker_tier.ops.command import ENV_REQUIRED, Command, environment_name
 from broker_tier.ops.resources import discover_from_options
 
 COMMANDS: tuple[Command, ...] = (
     status.COMMAND,
     failover.COMMAND,
     failback.COMMAND,
+    dead_letters.COMMAND,
     redrive.COMMAND,
     toolbox.COMMAND,
     rehearse.COMMAND,
@@ -41,35 +44,66 @@ DEFAULT_REPORT_DIR = Path("drill-reports")
 CLIENT_SETTING_ERRORS: tuple[type[Exception], ...] = (ValueError, *SETTING_ERRORS)
 """What making the AWS session and clients raises for a setting it cannot use (``_clients``)."""
 EPILOG = f"exit codes (every command):\n{exit_code_table()}"
+COMMAND_EPILOG = "Global options (--region, --profile, --report-dir, --debug), exit codes: broker-tier-ops --help"
+GLOBAL_OPTIONS = ("region", "profile", "report_dir", "debug")
+"""The destinations of the global options: every command accepts them (``_add_global_options``)."""
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
-    """The options accepted before and after the command. After it, an option left out must not reset what
-    was given before it: the subcommand's defaults are SUPPRESS (argparse then keeps the earlier value)."""
+    """The options accepted before and after the command, listed in the top-level help only. After the
+    command, an option left out must not reset what was given before it: the subcommand's defaults are
+    SUPPRESS (argparse then keeps the earlier value)."""
 
     def default(value):
         return value if top_level else argparse.SUPPRESS
 
-    options = parser.add_argument_group("global options (before or after the command)")
-    options.add_argument("--region", default=default(None), help=REGION_HELP)
-    options.add_argument("--profile", default=default(None), help=PROFILE_HELP)
+    def shown(text: str) -> str:
+        return text if top_level else argparse.SUPPRESS
+
+    options = parser.add_argument_group("global options (before or after the command)") if top_level else parser
+    options.add_argument("--region", default=default(None), help=shown(REGION_HELP))
+    options.add_argument("--profile", default=default(None), help=shown(PROFILE_HELP))
     options.add_argument(
         "--report-dir",
         type=Path,
         default=default(DEFAULT_REPORT_DIR),
-        help=f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})",
+        help=shown(f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})"),
     )
     options.add_argument(
         "--debug",
         action="store_true",
         default=default(False),
-        help="print the traceback of a failure (default: one line)",
+        help=shown("print the traceback of a failure (default: one line)"),
     )
 
 
+def _add_shared_aws_options(sub: argparse.ArgumentParser, command: Command) -> None:
+    """The options of AWS commands that the command says it reads (``Command.env`` and the flags)."""
+    if command.env is not None:
+        sub.add_argument(
+            "--env",
+            required=command.env == ENV_REQUIRED,
+            type=environment_name,
+            help="environment (stacks BrokerTier-<env>-*)",
+        )
+    if command.replication_group_option:
+        sub.add_argument("--replication-group-id", metavar="ID", help="the cache, instead of the State stack's output")
+    if command.dry_run:
+        sub.add_argument("--dry-run", action="store_true", help="read AWS, check and print the plan; change nothing")
+
+
+def _command_help(prog: str) -> argparse.HelpFormatter:
+    """A command's help: the options' text from column 32, so that most options take one line."""
+    return argparse.HelpFormatter(prog, max_help_position=32)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    description = "\n\n".join(textwrap.fill(" ".join(part.split()), width=98) for part in __doc__.split("\n\n"))
     parser = argparse.ArgumentParser(
-        prog="broker-tier-ops", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="broker-tier-ops",
+        description=description,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_global_options(parser, top_level=True)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,20 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subcommands.add_parser(
             command.name,
             help=command.help,
-            description=command.help,
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=command.description or command.help,
+            epilog=COMMAND_EPILOG,
+            usage=f"broker-tier-ops {command.name} {command.usage + ' ' if command.usage else ''}[options]",
+            formatter_class=_command_help,
         )
         _add_global_options(sub, top_level=False)
         if command.aws:
-            sub.add_argument(
-                "--env", required=True, type=environment_name, help="environment name (stacks BrokerTier-<env>-*)"
-            )
-            sub.add_argument("--replication-group-id", help="the cache, instead of the State stack's output")
-            sub.add_argument("--dry-run", action="store_true", help="check and print the plan; change nothing")
+            _add_shared_aws_options(sub, command)
         command.add_arguments(sub)
         sub.set_defaults(command_spec=command)
     return parser
+
+
+def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each command's own parser, by name (its ``--help``)."""
+    (subcommands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return dict(subcommands.choices)
 
 
 def _clients(args: argparse.Namespace) -> tuple[dict, AwsTarget]:
@@ -116,25 +153,33 @@ def _stand_in_report(args: argparse.Namespace, command: Command) -> Report:
     )
 
 
+def _run(command: Command, args: argparse.Namespace, clients: dict | None, invocation: dict) -> Report:
+    """The command's report: run against AWS (the clients made here unless given) or offline."""
+    if not command.aws:
+        return command.run(args, None, None)
+    if clients is None:
+        clients, target = _clients(args)
+        invocation.update(region=target.region, region_from=target.region_source, max_attempts=target.max_attempts)
+    else:
+        invocation["region"] = clients["sqs"].meta.region_name
+    begin_invocation({key: value for key, value in invocation.items() if value is not None})
+    with AwsCallRecorder(clients) as calls:
+        try:
+            resources = (command.resources or discover_from_options)(args, clients)
+            return command.run(args, resources, clients)
+        finally:
+            invocation["aws_calls"] = calls.summary()
+
+
 def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
     """Run one command; ``clients`` (by service name) replaces the boto3 clients the CLI would make."""
     args = build_parser().parse_args(argv)
     command: Command = args.command_spec
     invocation = {"argv": " ".join(sys.argv[1:] if argv is None else argv), "profile": args.profile}
+    begin_invocation({key: value for key, value in invocation.items() if value is not None})
     before = latest_report()
     try:
-        if command.aws:
-            if clients is None:
-                clients, target = _clients(args)
-                invocation.update(
-                    region=target.region, region_from=target.region_source, max_attempts=target.max_attempts
-                )
-            else:
-                invocation["region"] = clients["cloudformation"].meta.region_name
-            resources = (command.resources or discover_from_options)(args, clients)
-            report = command.run(args, resources, clients)
-        else:
-            report = command.run(args, None, None)
+        report = _run(command, args, clients, invocation)
     except (Exception, KeyboardInterrupt) as error:  # every failure ends in a report, a line and an exit code
         latest = latest_report()
         stale = latest is None or latest is before or latest.finished_at is not None
@@ -153,6 +198,7 @@ def main(argv: list[str] | None = None, *, clients: dict | None = None) -> int:
             file=sys.stderr,
         )
         print(report.to_json(), file=sys.stderr)
+    print(report.verdict, file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     return report.exit_code
 

@@ -11,20 +11,24 @@ import broker_tier_contract as contract
 from broker_tier.evidence.report import Report
 from broker_tier.ops.resources import TierResources
 
+ENV_REQUIRED, ENV_OPTIONAL = "required", "optional"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """One subcommand. For an AWS command the CLI adds the options every such command shares
-    (``--env``, ``--dry-run``, ...) and finds the environment's resources; for every command it
-    writes the report ``run`` returns, and turns any exception into a one-line cause, an exit code and a
-    report (``broker_tier.evidence.errors``): a command need not handle errors itself. A command that changes
-    something calls ``Report.plan_steps`` right before the change, so that a failure after it is reported
-    as ``aborted`` (exit 3)."""
+    """One subcommand. For an AWS command the CLI adds the shared options the command says it reads
+    (``--env``, ``--replication-group-id``, ``--dry-run``) and finds the environment's resources; for every
+    command it writes the report ``run`` returns, and turns any exception into a one-line cause, an exit code
+    and a report (``broker_tier.evidence.errors``): a command need not handle errors itself. A command that
+    changes something calls ``Report.plan_steps`` right before the change, so that a failure after it is
+    reported as ``aborted`` (exit 3)."""
 
     name: str
     """The subcommand, e.g. ``failover``."""
     help: str
-    """One line for ``--help``."""
+    """One line for the top-level ``--help``; also the command's own description unless ``description`` is set."""
+    description: str = ""
+    """The command's own ``--help`` text above its options (what it needs, what it does). Default: ``help``."""
     add_arguments: Callable[[argparse.ArgumentParser], None]
     """Adds the command's own options."""
     run: Callable[[argparse.Namespace, Any, Any], Report]
@@ -33,6 +37,17 @@ class Command:
     aws: bool = True
     """False: the command runs offline (no credentials, no stacks read); the CLI adds none of the
     AWS options and makes no client."""
+    env: str | None = ENV_REQUIRED
+    """An AWS command's ``--env``: ``ENV_REQUIRED``, ``ENV_OPTIONAL`` (the command can be told its resources
+    otherwise) or None (no such option). Default: required."""
+    replication_group_option: bool = False
+    """The command acts on the cache: it takes ``--replication-group-id`` instead of the State stack's output.
+    Default: false."""
+    dry_run: bool = False
+    """The command changes something and takes ``--dry-run`` (check and plan, change nothing). Default: false."""
+    usage: str = ""
+    """The options of the one-line usage after ``broker-tier-ops <name>`` (the required ones; ``[options]`` is
+    appended). Default: none."""
     resources: Callable[[argparse.Namespace, dict], TierResources] | None = None
     """How an AWS command finds what it acts on, from its options and the clients. Default: None (the
     outputs of the stacks of ``--env``; ``--replication-group-id`` overrides the cache)."""

@@ -199,8 +199,13 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
 
 COMMAND = Command(
     name="failback",
-    help="Make a chosen node primary again: Multi-AZ off, promote, restore the "
-    "original Multi-AZ and automatic-failover settings (also when a step fails).",
+    help="make a chosen node (the preferred AZ's) primary again",
+    description="Fail back (runbooks/fail-back.md): makes the node of --preferred-az (or --primary-cluster-id) the "
+    "primary again: Multi-AZ off, promote, wait, then restore the original Multi-AZ and automatic-failover "
+    "settings, also when a step fails. The failover drill's report names the AZ the primary left.",
     add_arguments=_add_arguments,
     run=_run,
+    usage="--env ENV (--preferred-az AZ | --primary-cluster-id ID)",
+    replication_group_option=True,
+    dry_run=True,
 )

@@ -416,7 +416,7 @@ class FailoverDrill:
             "new_primary_in_another_az",
             new.cluster_id != old.cluster_id and new.zone != old.zone,
             f"primary was {old.cluster_id} in {old.zone}, is {new.cluster_id} in {new.zone}",
-            {"before": old.cluster_id, "after": new.cluster_id, "zone": new.zone},
+            {"before": old.cluster_id, "zone_before": old.zone, "after": new.cluster_id, "zone": new.zone},
         )
 
     def check_services_steady(self) -> Check:
@@ -482,22 +482,19 @@ class FailoverDrill:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = FailoverOptions()
+    defaults, canary = FailoverOptions(), CanaryOptions()
     parser.add_argument(
         "--fault",
         choices=sorted(FAULTS),
         default=defaults.fault,
-        help="test-failover: ElastiCache TestFailover; az-power: the environment's AWS FIS "
-        "experiment cutting the power of the primary's AZ (fault_injection.az_power) "
-        "(default: %(default)s)",
+        metavar="FAULT",
+        help="test-failover: TestFailover; az-power: the FIS AZ power experiment (default: %(default)s)",
     )
     parser.add_argument(
         "--max-replication-lag",
         type=positive(float),
-        default=defaults.max_replication_lag_seconds,
         metavar="SECONDS",
-        help="refuse above this replica lag in the last 10 min (default: the "
-        "threshold of the environment's replication-lag alarm)",
+        help="refuse above this replica lag (default: the replication-lag alarm's threshold)",
     )
     parser.add_argument(
         "--failover-budget",
@@ -511,68 +508,59 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive(float),
         default=defaults.timeout_seconds,
         metavar="SECONDS",
-        help="from the fault to 'available' again; az-power adds the experiment's duration (default: %(default)s)",
+        help="fault to 'available' again; az-power adds its duration (default: %(default)s)",
     )
     parser.add_argument(
         "--poll",
         type=positive(float),
         default=defaults.poll_seconds,
         metavar="SECONDS",
-        help="event and waiter interval (default: %(default)s)",
+        help="events and waiters interval (default: %(default)s)",
     )
     parser.add_argument(
         "--services-timeout",
         type=positive(float),
         default=defaults.services_timeout_seconds,
         metavar="SECONDS",
-        help="time for the ECS services to be steady afterwards (default: %(default)s)",
+        help="for the services to be steady afterwards (default: %(default)s)",
     )
-    canary = CanaryOptions()
-    parser.add_argument(
-        "--no-canary",
-        action="store_true",
-        help=f"send no canary tasks (teams whose image lacks {contract.CANARY_TASK})",
-    )
-    parser.add_argument(
+    group = parser.add_argument_group("canary tasks (docs/operations.md)")
+    group.add_argument("--no-canary", action="store_true", help=f"send none (an image without {contract.CANARY_TASK})")
+    group.add_argument(
         "--canary-rate",
         type=positive(float, 50),
         default=canary.rate_per_second,
         metavar="N",
-        help="canary tasks sent per second (default: %(default)s)",
+        help="per second (default: %(default)s)",
     )
-    parser.add_argument(
-        "--canary-class",
-        metavar="CLASS",
-        help="latency class the canaries go through (default: "
-        "the class whose queue has the shortest visibility "
-        "timeout)",
+    group.add_argument(
+        "--canary-class", metavar="CLASS", help="(default: the class with the shortest visibility timeout)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--canary-settle",
         type=non_negative(float),
         metavar="SECONDS",
-        help="wait after the last canary before counting (default: the canary queue's visibility "
-        "timeout + 60 s, so that a message left un-acked shows as a duplicate)",
+        help="wait before counting (default: the queue's visibility timeout + 60)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--canary-max-resume",
         type=positive(float),
         metavar="SECONDS",
-        help="goal: a canary runs within this time of 'failover completed' (default: 2 s + one send interval)",
+        help="goal after 'failover completed' (default: 2 + one send interval)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--canary-lead",
         type=non_negative(float),
         default=canary.lead_seconds,
         metavar="SECONDS",
-        help="canaries sent before the fault (default: %(default)s)",
+        help="sent before the fault (default: %(default)s)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--canary-tail",
         type=non_negative(float),
         default=canary.tail_seconds,
         metavar="SECONDS",
-        help="canaries sent after 'available' (default: %(default)s)",
+        help="sent after 'available' (default: %(default)s)",
     )
 
 
@@ -604,8 +592,14 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
 
 COMMAND = Command(
     name="failover",
-    help="Failover drill: check the steady state, cause the failover (TestFailover or "
-    "an AZ power interruption), follow it with canary traffic, verify, report.",
+    help="failover drill: TestFailover or an AZ power cut, canary tasks counted",
+    description="Failover drill (runbooks/failover-drill.md): checks the steady state, sends canary tasks through a "
+    "class's queue, causes the failover (ElastiCache TestFailover, or the environment's AWS FIS AZ power "
+    "experiment), follows its events, then verifies: new primary in another AZ, services steady, no dead letter "
+    "and no alarm added, every canary run exactly once. --dry-run reads AWS and changes nothing.",
     add_arguments=_add_arguments,
     run=_run,
+    usage="--env ENV",
+    replication_group_option=True,
+    dry_run=True,
 )

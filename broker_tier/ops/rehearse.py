@@ -27,31 +27,35 @@ def _override(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{text}: the value is not JSON (strings need quotes)") from None
 
 
+def _description(defaults) -> str:
+    publishing = defaults.before_seconds + defaults.dns_delay_seconds + defaults.after_seconds
+    return (
+        "Failover rehearsal on this machine's loopback, no AWS account (docs/rehearsal.md): two redis-servers "
+        "behind an endpoint that moves like the primary's DNS name, moto's SQS server, real Celery workers started "
+        "as the synthesized worker task definition of --env, canary tasks counted through a --fault. Needs "
+        "redis-server on PATH (scripts/ensure-redis.sh), the project's virtualenv with moto and Celery "
+        "(scripts/setup.sh) and the pinned Node for the synthesis (source scripts/env.sh). One run takes about "
+        f"1 to 2 minutes with the defaults: start-up, {publishing:g} s of publishing around the fault, the drain "
+        f"(at most {defaults.drain_timeout_seconds:g} s), and in sqs mode one visibility timeout; --runs N takes N "
+        "times that. Exit 0: every goal held; 1: one did not; 2: it cannot run here; 3: stopped midway."
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from broker_tier.rehearsal.faults import BROKERS, FAULTS
     from broker_tier.rehearsal.runner import RehearsalOptions
 
     defaults = RehearsalOptions()
+    parser.description = _description(defaults)
     parser.add_argument(
-        "--broker",
-        choices=BROKERS,
-        default=defaults.broker,
-        help="sqs: SQS queues (moto) with Redis for results; redis: Redis is broker and backend "
-        f"(default: {defaults.broker})",
+        "--broker", choices=BROKERS, default=defaults.broker, help="the broker mode (default: %(default)s)"
     )
     parser.add_argument(
         "--fault",
         choices=tuple(fault.name for fault in FAULTS),
         default=defaults.fault,
-        help="; ".join(f"{fault.name}: {fault.help}" for fault in FAULTS) + f" (default: {defaults.fault})",
-    )
-    parser.add_argument(
-        "--split-window",
-        type=non_negative(float),
-        default=defaults.split_window_seconds,
-        metavar="SECONDS",
-        help="promote: seconds both nodes take writes, from the replica's promotion to the old primary's demotion "
-        f"(default: {defaults.split_window_seconds:g}; docs/decisions/rehearsal-split-window.md)",
+        metavar="FAULT",
+        help=f"{' | '.join(fault.name for fault in FAULTS)}: docs/rehearsal.md#the-faults (default: %(default)s)",
     )
     parser.add_argument(
         "--full-for",
@@ -65,77 +69,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runs",
         type=positive(int, 1000),
         default=1,
-        help="rehearse this many times and report each figure's range (every run's report is written too) (default: 1)",
+        metavar="N",
+        help="rehearse N times, a report each, and each figure's range (default: %(default)s)",
     )
-    parser.add_argument(
-        "--dns-delay",
-        type=positive(float, 120),
-        default=defaults.dns_delay_seconds,
-        help="seconds from the fault to the endpoint's name moving (default: "
-        f"{defaults.dns_delay_seconds:g}; AWS documents 'up to a few seconds')",
-    )
-    parser.add_argument(
-        "--rate",
-        type=positive(float, 200),
-        default=defaults.rate,
-        help=f"canary tasks published per second (default: {defaults.rate:g})",
-    )
-    parser.add_argument(
-        "--before",
-        type=positive(float, 3600),
-        default=defaults.before_seconds,
-        help=f"seconds of steady publishing before the fault (default: {defaults.before_seconds:g})",
-    )
-    parser.add_argument(
-        "--after",
-        type=positive(float, 3600),
-        default=defaults.after_seconds,
-        help=f"seconds of publishing after the endpoint recovered (default: {defaults.after_seconds:g})",
-    )
-    parser.add_argument(
-        "--backlog",
-        type=non_negative(float),
-        default=defaults.backlog_seconds,
-        help="seconds the workers are paused just before the fault, so tasks queue up as behind "
-        f"busy workers (default: {defaults.backlog_seconds:g})",
-    )
-    parser.add_argument(
-        "--visibility-timeout",
-        type=positive(int, 43200),
-        default=defaults.visibility_timeout_seconds,
-        help="sqs mode: the queue's visibility timeout on moto, shortened so an un-acked message "
-        f"comes back within the run (default: {defaults.visibility_timeout_seconds})",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=positive(float, 3600),
-        default=defaults.drain_timeout_seconds,
-        help="seconds to wait for published tasks to run once publishing stops (default: "
-        f"{defaults.drain_timeout_seconds:g})",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        help="keep the logs (workers, producer, redis, moto) here; default: a temporary directory, "
-        "kept only when the rehearsal fails",
-    )
-    parser.add_argument(
-        "--workers",
-        type=positive(int, 16),
-        default=defaults.workers,
-        help=f"worker processes (ECS tasks) of the class (default: {defaults.workers})",
-    )
+    phases = parser.add_argument_group("the run (seconds unless said; docs/rehearsal.md#options)")
+    for flag, kind, field, text in (
+        ("--split-window", non_negative(float), "split_window_seconds", "promote: both nodes take writes this long"),
+        ("--dns-delay", positive(float, 120), "dns_delay_seconds", "from the fault to the name's move"),
+        ("--rate", positive(float, 200), "rate", "canary tasks published per second"),
+        ("--before", positive(float, 3600), "before_seconds", "publishing before the fault"),
+        ("--after", positive(float, 3600), "after_seconds", "publishing after the name moved"),
+        ("--backlog", non_negative(float), "backlog_seconds", "workers paused right before the fault"),
+        ("--visibility-timeout", positive(int, 43200), "visibility_timeout_seconds", "sqs mode: the queue's"),
+        ("--drain-timeout", positive(float, 3600), "drain_timeout_seconds", "for published tasks to run"),
+        ("--workers", positive(int, 16), "workers", "worker processes (ECS tasks) of the class"),
+    ):
+        phases.add_argument(
+            flag,
+            type=kind,
+            default=getattr(defaults, field),
+            metavar="N",
+            help=f"{text} (default: {getattr(defaults, field):g})",
+        )
     parser.add_argument(
         "--env",
         dest="environment",
         type=environment_name,
         default=defaults.environment,
-        help=f"the cdk.json environment whose worker task definition is mirrored (default: {defaults.environment})",
+        metavar="ENV",
+        help="the cdk.json environment whose worker task definition is mirrored (default: %(default)s)",
     )
     parser.add_argument(
         "--queue-class",
         default=defaults.queue_class,
-        help=f"the latency class mirrored and published to (default: {defaults.queue_class})",
+        metavar="CLASS",
+        help="the latency class mirrored and published to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, metavar="DIR", help="keep the logs here (default: kept only when a goal fails)"
     )
     parser.add_argument(
         "--override",
@@ -143,8 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=JSON",
-        help="experiments only: a Celery setting put on top of the settings package in the "
-        "workers and the producer, e.g. task_publish_retry=false (repeatable)",
+        help="experiments: a Celery setting on top of the settings package (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="also print the JSON report on stdout")
 
@@ -189,8 +159,7 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
 
 COMMAND = Command(
     name="rehearse",
-    help="failover rehearsal on loopback: two redis-servers behind a DNS-like endpoint, real Celery workers "
-    "from the synthesized task definition, canary tasks counted through a fault (--fault)",
+    help="failover rehearsal on this machine, no AWS: every task counted",
     add_arguments=add_arguments,
     run=run,
     aws=False,

@@ -17,10 +17,15 @@ __all__ = [
     "TierResources",
     "discover",
     "discover_from_options",
+    "class_pair",
     "explicit_queue_pair",
     "queue_url_or_arn",
     "stack_outputs",
+    "tier_queue_names",
 ]
+TIER_QUEUE_NAME = re.compile(
+    rf"^{contract.PROJECT}-(?P<environment>[a-z][a-z0-9]*)-(?P<class_name>[a-z0-9][a-z0-9-]*)$"
+)
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/(?P<account>\d{12})/(?P<name>[\w-]{1,80})$")
 QUEUE_ARN = re.compile(
     r"^arn:(?P<partition>aws[\w-]*):sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80})$"
@@ -81,8 +86,7 @@ def stack_outputs(cloudformation, name: str, *, required: bool) -> dict[str, str
             if not required:
                 return {}
             raise OpsError(
-                f"stack {name} does not exist in {cloudformation.meta.region_name}: check --env and "
-                f"--region, or give the resources explicitly (see --help)"
+                f"stack {name} does not exist in {cloudformation.meta.region_name}: check --env and --region"
             ) from None
         raise
     if not stacks:
@@ -153,8 +157,20 @@ def discover(cloudformation, environment: str, *, replication_group_id: str | No
 
 
 def discover_from_options(args, clients: dict) -> TierResources:
-    """``discover`` with the options every AWS command has (``--env``, ``--replication-group-id``)."""
-    return discover(clients["cloudformation"], args.env, replication_group_id=args.replication_group_id)
+    """``discover`` with the shared options: ``--env``, and ``--replication-group-id`` for a command that has it."""
+    return discover(
+        clients["cloudformation"], args.env, replication_group_id=getattr(args, "replication_group_id", None)
+    )
+
+
+def class_pair(resources: TierResources, class_name: str) -> QueuePair:
+    """The queues of latency class ``class_name``; refused (naming the classes) when the stacks have no such class."""
+    if class_name in resources.queues:
+        return resources.queues[class_name]
+    raise OpsError(
+        f"--queue-class {class_name!r}: not a class of {resources.environment}; classes: "
+        f"{', '.join(sorted(resources.queues)) or 'none found in the State stack outputs'}"
+    )
 
 
 def queue_url_or_arn(text: str) -> str:
@@ -176,6 +192,14 @@ def _queue_url_and_arn(sqs, given: str) -> tuple[str, str]:
     return given, attributes["QueueArn"]
 
 
+def tier_queue_names(queue_name: str) -> tuple[str, str] | None:
+    """``(environment, class)`` of a work queue the tier named (``broker_tier_contract.queue_name``), or None."""
+    match = TIER_QUEUE_NAME.match(queue_name)
+    if match is None or match["class_name"].endswith("-dlq"):
+        return None
+    return match["environment"], match["class_name"]
+
+
 def explicit_queue_pair(sqs, *, queue: str, dead_letter_queue: str) -> QueuePair:
     """A work queue and its dead-letter queue given by URL or ARN, for a tier whose stacks can't be read.
 
@@ -191,7 +215,8 @@ def explicit_queue_pair(sqs, *, queue: str, dead_letter_queue: str) -> QueuePair
             f"--source-queue {queue_arn} sends its dead letters to {target or 'no queue (no RedrivePolicy)'}, "
             f"not to --dead-letter-queue {dead_arn}: give the pair that belongs together"
         )
-    return QueuePair(queue_arn.rsplit(":", 1)[-1], queue_url, queue_arn, dead_url, dead_arn)
+    named = tier_queue_names(queue_arn.rsplit(":", 1)[-1])
+    return QueuePair(named[1] if named else queue_arn.rsplit(":", 1)[-1], queue_url, queue_arn, dead_url, dead_arn)
 
 
 def _toolbox_from(outputs: dict[str, str]) -> ToolboxTask | None:

@@ -361,19 +361,12 @@ def render(status: TierStatus, checks: list[Check]) -> str:
 
 
 def show(status_report: Report, reader: StatusReader, *, as_json: bool, out: TextIO) -> Report:
-    """Read, print (screen or JSON) and judge; fills ``status_report``."""
+    """Read, judge and print (the verdict, then the screen; or JSON); fills ``status_report``."""
     status = reader.read()
     checks = health_checks(status)
     status_report.steady_state.extend(checks)  # shown on the screen, not again as progress lines
     status_report.measurements.update(
         {key: value for key, value in asdict(status).items() if key not in ("environment", "read_at")}
-    )
-    print(
-        json.dumps({"status": asdict(status), "checks": [asdict(check) for check in checks]}, indent=2, default=str)
-        if as_json
-        else render(status, checks),
-        file=out,
-        flush=True,
     )
     unhealthy = [check.name for check in checks if check.passed is False]
     if reader.errors:
@@ -382,6 +375,17 @@ def show(status_report: Report, reader: StatusReader, *, as_json: bool, out: Tex
         status_report.finish("failed", f"the tier is not healthy: {', '.join(unhealthy)}")
     else:
         status_report.finish("passed")
+    print(
+        json.dumps(
+            {"verdict": status_report.verdict, "status": asdict(status), "checks": [asdict(check) for check in checks]},
+            indent=2,
+            default=str,
+        )
+        if as_json
+        else f"{status_report.verdict}\n\n{render(status, checks)}",
+        file=out,
+        flush=True,
+    )
     return status_report
 
 
@@ -390,14 +394,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> Report:
-    report = Report("status", args.env, resources.replication_group_id or "(no cache)", args.dry_run)
+    report = Report("status", args.env, resources.replication_group_id or "(no cache)", dry_run=False)
     return show(report, StatusReader(clients, resources), as_json=args.json, out=sys.stdout)
 
 
 COMMAND = Command(
     name="status",
-    help="The tier's health on one screen (or --json): cache, queues, dead letters, "
-    "services, alarms in ALARM. Changes nothing; exits 1 when unhealthy.",
+    help="the tier's health on one screen: cache, queues, services, alarms",
+    description="The tier's health on one screen (or --json): the cache's state, each node's role, AZ, memory and "
+    "lag, each class's queue depth, oldest age and dead letters, each service's running and desired tasks, the "
+    "alarms in ALARM. Reads AWS, changes nothing; exits 1 when unhealthy. The first command of every runbook.",
     add_arguments=_add_arguments,
     run=_run,
+    usage="--env ENV",
+    replication_group_option=True,
 )

@@ -187,8 +187,13 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
 
 COMMAND = Command(
     name="toolbox",
-    help="Start the operators' toolbox task (TLS redis-cli in the tier's VPC) and "
-    "print the ECS Exec command that opens redis-cli.",
+    help="start the operators' toolbox task (TLS redis-cli in the tier's VPC)",
+    description="Starts the operators' toolbox task (runbooks/operator-access.md): a TLS redis-cli in the tier's "
+    "private subnets, reachable by ECS Exec; waits for its ECS Exec agent and prints the aws ecs execute-command "
+    "line that opens redis-cli and the line that stops the task (it stops itself after "
+    f"{contract.TOOLBOX_LIFETIME_SECONDS // 60} min).",
     add_arguments=_add_arguments,
     run=_run,
+    usage="--env ENV",
+    dry_run=True,
 )

@@ -80,19 +80,20 @@ def synthesize(environment_name: str, *, broker: str) -> tuple[dict, dict]:
     from broker_tier.app_builder import synthesize as synthesize_app  # the CDK only when synthesizing
     from broker_tier.config import ConfigError
 
-    try:
-        assembly = synthesize_app(
-            json.loads(CDK_JSON.read_text())["context"],
-            environment=environment_name,
-            changes={"compute": {"broker": broker}},
-            outdir=tempfile.mkdtemp(prefix="broker-tier-rehearsal-cdk-"),
+    with tempfile.TemporaryDirectory(prefix="broker-tier-rehearsal-cdk-") as outdir:  # removed once read
+        try:
+            assembly = synthesize_app(
+                json.loads(CDK_JSON.read_text())["context"],
+                environment=environment_name,
+                changes={"compute": {"broker": broker}},
+                outdir=outdir,
+            )
+        except ConfigError as error:
+            raise RehearsalError(f"--env {environment_name!r}: {error}") from None
+        return (
+            assembly.get_stack_by_name(contract.stack_name(environment_name, contract.COMPUTE)).template,
+            assembly.get_stack_by_name(contract.stack_name(environment_name, contract.STATE)).template,
         )
-    except ConfigError as error:
-        raise RehearsalError(f"--env {environment_name!r}: {error}") from None
-    return (
-        assembly.get_stack_by_name(contract.stack_name(environment_name, contract.COMPUTE)).template,
-        assembly.get_stack_by_name(contract.stack_name(environment_name, contract.STATE)).template,
-    )
 
 
 def _resources(template: dict, resource_type: str) -> dict[str, dict]:

@@ -72,18 +72,28 @@ def goals_table() -> list[str]:
     return lines
 
 
-def measured(summary: dict) -> list[str]:
-    machine, load = summary["machine"], summary["load_average"]
+def provenance(part: dict, what: str) -> str:
+    """When, where and with what one series (or one update of it) was measured."""
+    machine, load = part["machine"], part["load_average"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-    minutes, seconds = divmod(summary["duration_seconds"], 60)
-    lines = [
-        f"Series finished {summary['date']}, run at commit `{machine['git_commit'][:12]}`"
+    minutes, seconds = divmod(part["duration_seconds"], 60)
+    return (
+        f"{what} finished {part['date']}, run at commit `{machine['git_commit'][:12]}`"
         + (" (with uncommitted changes)" if machine.get("git_dirty") else "")
-        + f": {summary['runs_per_cell']} runs per row, {minutes} min {seconds} s in all, on {machine['cpu_count']} "
+        + f": {part['runs_per_cell']} runs per row, {minutes} min {seconds} s in all, on {machine['cpu_count']} "
         f"× {machine['cpu_model']} ({machine['memory_gib']} GiB), {machine['platform']}. The machine is shared: load "
         f"average (1, 5, 15 min) {load['at_start']} at the start and {load['at_end']} at the end; each row gives its "
-        f"runs' range. Versions: {versions}.",
-        "",
+        f"runs' range. Versions: {versions}."
+    )
+
+
+def measured(summary: dict) -> list[str]:
+    updates = summary.get("updates", [])
+    replaced = sorted({fault for update in updates for fault in update["faults"]})
+    lines = [provenance(summary, "Series" + (f" (all but {', '.join(replaced)})" if replaced else "")), ""]
+    for update in updates:
+        lines += [provenance(update, f"The rows of {', '.join(update['faults'])}"), ""]
+    lines += [
         f"Options: {', '.join(f'{k} {v}' for k, v in summary['options'].items())}.",
         "",
         "| broker | fault | tasks/s | split window (ms) | runs | goals met | "

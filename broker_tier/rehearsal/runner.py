@@ -228,7 +228,9 @@ class Rehearsal:
             f"{', TLS' if tls else ''}); endpoint {ENDPOINT_HOSTNAME}:{self._endpoint_ready.port} -> "
             f"{self._pair_ready.primary.name}"
         )
-        additions: dict[str, str] = {}
+        scratch = self.workdir / "tmp"  # the processes' own temporary files go with the workdir, even when killed
+        scratch.mkdir(parents=True, exist_ok=True)
+        additions: dict[str, str] = {"TMPDIR": str(scratch)}
         if tls is not None:
             additions["SSL_CERT_FILE"] = str(tls.ca_file)  # in AWS: the image's CA bundle trusts Amazon's CA
         self.sqs = LocalSqs(workdir=self.workdir / "sqs")
@@ -565,6 +567,7 @@ class Rehearsal:
             report.finish("failed" if failed else "passed")
         except Exception as error:  # noqa: BLE001 - the report says what stopped the rehearsal
             if isinstance(error, RehearsalError) and publishing_started is None:
+                failed = False  # nothing ran: no logs worth a temporary directory left behind
                 raise  # it cannot run here (no redis-server, a template it cannot mirror): refused, nothing ran
             (self.workdir / "rehearsal-error.txt").write_text(traceback.format_exc())
             report.finish("aborted", f"{type(error).__name__}: {error} (traceback in {self.workdir})")

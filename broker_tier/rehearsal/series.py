@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -35,6 +36,18 @@ at its 20 s: a task may hold its message through the name's move and a result re
 SPLIT_WINDOWS_MEASURED = (0.0, 0.1)
 """promote is also run at these split windows (besides the default), at the highest rate."""
 PACKAGES = ("celery", "kombu", "redis", "moto", "boto3", "matplotlib")
+DESCRIBED_CODE = ("worker/broker_tier_celery", "worker/broker_tier_contract")
+"""The code whose behaviour the figures describe: the summary records its digest, and a test fails once it changes
+(tests/broker_tier/rehearsal/test_evidence_doc.py), so that no figure in the docs predates the code it describes."""
+
+
+def described_code_digest(root: Path = ROOT) -> str:
+    """SHA-256 over the path and content of every Python file of ``DESCRIBED_CODE``, in path order."""
+    digest = hashlib.sha256()
+    for folder in DESCRIBED_CODE:
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def numeric_ranges(runs: Iterable[dict]) -> dict[str, list[float]]:
@@ -94,21 +107,26 @@ def run_series(
 
 
 # -- the whole series: every broker x fault ------------------------------------------------------------------
-def cells(rates: list[float]) -> list[RehearsalOptions]:
-    """Every broker x fault at every rate, and promote at the measured split windows at the highest rate."""
+def cells(rates: list[float], faults: Iterable[str] | None = None) -> list[RehearsalOptions]:
+    """Every broker x fault (or only ``faults``) at every rate, and promote at the measured split windows at the
+    highest rate."""
+    chosen = [fault for fault in FAULTS if faults is None or fault.name in set(faults)]
     found = []
     for broker in BROKERS:
-        for fault in FAULTS:
+        for fault in chosen:
             for rate in rates:
                 found.append(
                     RehearsalOptions(
                         broker=broker, fault=fault.name, rate=rate, **SERIES_PHASES, **fault.series_options
                     )
                 )
-        found += [
-            RehearsalOptions(broker=broker, fault="promote", rate=max(rates), split_window_seconds=w, **SERIES_PHASES)
-            for w in SPLIT_WINDOWS_MEASURED
-        ]
+        if any(fault.name == "promote" for fault in chosen):
+            found += [
+                RehearsalOptions(
+                    broker=broker, fault="promote", rate=max(rates), split_window_seconds=w, **SERIES_PHASES
+                )
+                for w in SPLIT_WINDOWS_MEASURED
+            ]
     return found
 
 
@@ -140,6 +158,7 @@ def machine() -> dict:
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "versions": versions,
         "git_commit": _command("git", "rev-parse", "HEAD"),
+        "described_code_sha256": described_code_digest(),
         "git_dirty": bool(_command("git", "status", "--porcelain", "--untracked-files=no")),
     }
 
@@ -194,14 +213,23 @@ def keep_picture(options: RehearsalOptions, series: Report, rates: list[float], 
     }
 
 
-def run_all(runs: int, rates: list[float], out: Path, pictures: Path, *, say: Callable[[str], None]) -> dict:
-    """Every cell, ``runs`` times; the summary (not yet written); timeline pictures into ``pictures``."""
+def run_all(
+    runs: int,
+    rates: list[float],
+    out: Path,
+    pictures: Path,
+    *,
+    say: Callable[[str], None],
+    faults: Iterable[str] | None = None,
+) -> dict:
+    """Every cell (of ``faults``, default all), ``runs`` times; the summary (not yet written); timeline pictures into
+    ``pictures``."""
     from broker_tier.rehearsal.definition import synthesize
 
     started, load_at_start, measured_on = time.time(), list(os.getloadavg()), machine()  # the code that runs
     templates = {broker: synthesize("dev", broker=broker) for broker in BROKERS}
     summary_cells, kept = [], []
-    for options in cells(rates):
+    for options in cells(rates, faults):
         window = f", split window {options.split_window_seconds:g} s" if options.fault == "promote" else ""
         say(f"== {options.broker} {options.fault} at {options.rate:g} tasks/s{window}")
         series = run_series(options, runs, templates=templates[options.broker], report_dir=out, stream=sys.stderr)
@@ -226,6 +254,26 @@ def run_all(runs: int, rates: list[float], out: Path, pictures: Path, *, say: Ca
     }
 
 
+PROVENANCE = ("date", "duration_seconds", "runs_per_cell", "rates", "machine", "load_average")
+"""What says when, where and with what a series was measured: kept for each part of an updated summary."""
+
+
+def updated(summary: dict, part: dict, faults: list[str]) -> dict:
+    """``summary`` with the cells and pictures of ``faults`` replaced by ``part``'s, and ``part``'s provenance
+    recorded under ``updates`` (the rest keeps its own): re-running one fault's cells costs minutes, not an hour."""
+    if part["runs_per_cell"] != summary["runs_per_cell"] or part["rates"] != summary["rates"]:
+        raise ValueError(
+            f"an update must use the summary's runs and rates ({summary['runs_per_cell']} runs at {summary['rates']} "
+            f"tasks/s), not {part['runs_per_cell']} at {part['rates']}"
+        )
+    merged = {**summary}
+    merged["cells"] = [cell for cell in summary["cells"] if cell["fault"] not in faults] + part["cells"]
+    merged["pictures"] = [entry for entry in summary["pictures"] if entry["fault"] not in faults] + part["pictures"]
+    kept_updates = [entry for entry in summary.get("updates", []) if not set(entry["faults"]) <= set(faults)]
+    merged["updates"] = [*kept_updates, {"faults": faults, **{key: part[key] for key in PROVENANCE}}]
+    return merged
+
+
 def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -241,11 +289,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where every run's report goes")
     parser.add_argument("--summary", type=Path, required=True, help="the summary JSON to write")
     parser.add_argument("--pictures", type=Path, required=True, help="where the kept timeline pictures go")
+    parser.add_argument(
+        "--faults",
+        help="only these faults, comma-separated (default: every fault); with an existing --summary, its cells of "
+        "these faults are replaced and the rest kept, each part with its own date, machine and load",
+    )
     args = parser.parse_args(argv)
     rates = [float(rate) for rate in args.rates.split(",")]
+    faults = args.faults.split(",") if args.faults else None
+    unknown = sorted(set(faults or ()) - {fault.name for fault in FAULTS})
+    if unknown:
+        parser.error(f"--faults: unknown {', '.join(unknown)}; known: {', '.join(f.name for f in FAULTS)}")
     summary = run_all(
-        args.runs, rates, args.out, args.pictures, say=lambda line: print(line, file=sys.stderr, flush=True)
+        args.runs,
+        rates,
+        args.out,
+        args.pictures,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+        faults=faults,
     )
+    if faults and args.summary.exists():
+        summary = updated(json.loads(args.summary.read_text()), summary, faults)
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     args.summary.write_text(json.dumps(summary, indent=2) + "\n")
     met = all(cell["goals_met"] == cell["runs"] for cell in summary["cells"])

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from fake_aws import ENV, FAST_CANARY_ARGS, GROUP
+from fake_aws import ENV, FAST_CANARY_ARGS, GROUP, FakeMoveTasks
 
 from broker_tier.evidence.errors import OpsError
 from broker_tier.evidence.report import Check, Report
-from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, make_clients
-from broker_tier.ops.cli import COMMANDS, build_parser, main
+from broker_tier.ops.aws import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, SEND_ONCE, make_clients
+from broker_tier.ops.cli import COMMANDS, build_parser, command_parsers, main
 from broker_tier.ops.resources import discover
 
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
@@ -142,7 +144,9 @@ def test_every_client_gives_up_connecting_and_reading_within_the_documented_time
         == {(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)}
         == {(10, 30)}
     )
+    send_once = clients.pop(SEND_ONCE)
     assert {c.meta.config.retries["total_max_attempts"] for c in clients.values()} == {target.max_attempts}
+    assert send_once.meta.config.retries["total_max_attempts"] == 1  # a retried SendMessage could enqueue twice
 
 
 def test_help_says_exactly_which_region_variables_are_read(capsys):
@@ -190,3 +194,92 @@ def test_rehearse_is_offline_and_refuses_bad_phases_before_starting_anything(tmp
     assert "--backlog 5 is not allowed; allowed: at least 0 and less than --before (4)" in capsys.readouterr().err
     (report,) = tmp_path.glob("rehearse-*.json")  # a refusal leaves its report too, as every command's does
     assert json.loads(report.read_text())["outcome"] == "refused"
+
+
+# -- each command's help: one screen, and only the options the command reads -----------------------------------
+SCREEN_LINES, SCREEN_COLUMNS = 40, 100
+
+
+class ReadRecorder(argparse.Namespace):
+    """A namespace that records each option the command reads (after parsing: ``recorded`` is cleared then)."""
+
+    recorded: set[str]
+
+    def __getattribute__(self, name: str):
+        if not name.startswith("_") and name != "recorded":
+            object.__getattribute__(self, "recorded").add(name)
+        return object.__getattribute__(self, name)
+
+
+def listed_options(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The destination of every option the help lists, by its flag."""
+    return {
+        action.option_strings[-1]: action.dest
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS and action.option_strings and action.dest != "help"
+    }
+
+
+@pytest.mark.parametrize("name", [command.name for command in COMMANDS])
+def test_each_commands_help_fits_one_screen_without_the_global_options(name, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(SCREEN_COLUMNS))
+    parser = build_parser()
+    text = command_parsers(parser)[name].format_help()
+    lines = text.splitlines()
+    assert len(lines) <= SCREEN_LINES, f"{name}: {len(lines)} lines\n{text}"
+    assert max(map(len, lines)) <= SCREEN_COLUMNS, text
+    options = text.split("options:", 1)[1].rsplit("Global options", 1)[0]
+    assert "--region" not in options and "--report-dir" not in options, "the global options: top-level help only"
+    assert "exit codes: broker-tier-ops --help" in " ".join(text.split())
+    assert listed_options(command_parsers(parser)[name]), name
+
+
+def _rehearsal_stand_in(options, *args, **kwargs) -> Report:
+    report = Report("rehearse", options.environment, "stand-in", False)
+    report.finish("passed")
+    return report
+
+
+# Each command's invocations whose reads, together, must cover every option its help lists.
+INVOCATIONS = {
+    "status": [["--env", ENV, "--json"]],
+    "failover": [["--env", ENV, "--dry-run", "--no-canary"], ["--env", ENV, "--dry-run", *FAST_CANARY_ARGS]],
+    "failback": [["--env", ENV, "--preferred-az", "eu-west-1b", "--dry-run"]],
+    "dead-letters": [["--env", ENV, "--queue-class", "default", "--show-args", "--no-logs"]],
+    "redrive": [
+        ["--env", ENV, "--queue-class", "default", "--dry-run"],
+        ["--env", ENV, "--queue-class", "default", "--dry-run", "--task-name", "x", "--task-id", "y"],
+    ],
+    "toolbox": [["--env", ENV, "--dry-run"]],
+    "rehearse": [["--json"], ["--runs", "2"]],
+    "cost": [["--cdk-out", "baseline", "--json"], ["--cdk-out", "baseline", "--markdown", "--what-if"]],
+}
+
+
+def test_each_command_reads_every_option_its_help_lists(aws, monkeypatch, tmp_path, capsys):
+    import broker_tier.rehearsal.runner
+    import broker_tier.rehearsal.series
+    from broker_tier.ops.cli import GLOBAL_OPTIONS, _run
+
+    queues = aws.tier.queues
+    FakeMoveTasks(aws.clients["sqs"], {q["dlq_arn"]: q["dlq_url"] for q in queues.values()}).install(aws.api)
+    monkeypatch.setattr(broker_tier.rehearsal.runner, "rehearse", _rehearsal_stand_in)
+    monkeypatch.setattr(broker_tier.rehearsal.series, "run_series", _rehearsal_stand_in)
+    monkeypatch.chdir(Path(__file__).resolve().parents[3])  # --cdk-out baseline: the repository's
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    parser = build_parser()
+    assert set(INVOCATIONS) == {command.name for command in COMMANDS}
+    for name, invocations in INVOCATIONS.items():
+        read: set[str] = set()
+        for argv in invocations:
+            args = parser.parse_args([name, "--report-dir", str(tmp_path), *argv], namespace=ReadRecorder())
+            object.__setattr__(args, "recorded", set())
+            _run(args.command_spec, args, {**aws.clients, SEND_ONCE: aws.clients["sqs"]}, {})
+            read |= args.recorded
+        listed = listed_options(command_parsers(parser)[name])
+        unread = {flag for flag, dest in listed.items() if dest not in read and dest not in GLOBAL_OPTIONS}
+        assert not unread, f"{name} lists options it never reads: {sorted(unread)}"
+    assert list(scratch.iterdir()) == [], "a command left a temporary directory behind"
+    capsys.readouterr()

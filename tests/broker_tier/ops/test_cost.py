@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ tests hold for a cdk.json pinned to a region the price table lacks (the estimate
 def offline(tmp_path: Path, *args: str, before: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """The installed command with no AWS variable, no AWS config or credentials file, and an empty HOME;
     ``before``: the tool's global options, given before the command."""
-    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
     assert not any(name.startswith("AWS") for name in environment)
     return subprocess.run(
         [str(SCRIPT), *before, "cost", "--report-dir", str(tmp_path / "reports"), *args],
@@ -92,6 +94,8 @@ def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path, monkeypatch, c
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the synthesis's directory goes
     code = main(
         [
             *PRICED,
@@ -106,6 +110,8 @@ def test_with_no_cdk_out_it_synthesizes_cdk_json_itself(tmp_path, monkeypatch, c
     )
     output = capsys.readouterr()
     assert code == 0, output.err
+    assert output.out.startswith("Monthly cost estimate from synthesized ")  # the verdict first
+    assert list((tmp_path / "tmp").iterdir()) == []  # the synthesis's directory is gone
     assert "\ndev (us-east-1):\n" in output.out and "\nprod (" not in output.out
     assert "ElastiCache nodes" in output.out
 
@@ -249,3 +255,54 @@ def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_
     printed = capfd.readouterr().out
     assert "note: environment 'prod' targets af-south-1" in printed
     assert "\ndev (us-east-1):\n" in printed and "\nstaging (us-east-1):\n" in printed and "\nprod (" not in printed
+
+
+def _assembly(directory: Path, *environments: str) -> Path:
+    """A cloud assembly's manifest naming each environment's State stack (enough for the freshness check)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts = {f"BrokerTier-{env}-State": {"type": "aws:cloudformation:stack"} for env in environments}
+    (directory / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+    return directory
+
+
+def test_an_empty_or_stale_cdk_out_is_refused_with_the_command_that_makes_a_fresh_one(tmp_path, capsys):
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"broker-tier": {"environments": {"dev": {}, "prod": {}}}}}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    stale = _assembly(tmp_path / "stale", "dev", "qa")
+    older = _assembly(tmp_path / "older", "dev")
+    os.utime(older / "manifest.json", (1, 1))  # synthesized before cdk.json last changed
+    for directory, why in (
+        (empty, "nothing is synthesized there"),
+        (stale, "holds environment(s) qa, which"),
+        (older, "changed after it was synthesized"),
+    ):
+        code = main(["cost", "--cdk-out", str(directory), "--cdk-json", str(cdk_json), "--report-dir", str(tmp_path)])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2 and why in last and "run scripts/synth.sh" in last, last
+
+
+def test_the_synthesis_warnings_are_read_from_the_cdks_own_report(tmp_path):
+    from broker_tier.cost.templates import validation_warnings
+
+    (tmp_path / "validation-report.json").write_text(
+        json.dumps(
+            {
+                "pluginReports": [
+                    {
+                        "conclusion": "success",
+                        "violations": [
+                            {
+                                "description": "prod's alarms reach no one",
+                                "severity": "warning",
+                                "violatingConstructs": [{"constructPath": "BrokerTier-prod-Monitoring"}],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    assert validation_warnings(tmp_path) == ["BrokerTier-prod-Monitoring: prod's alarms reach no one"]
+    assert validation_warnings(tmp_path / "nothing") == []

@@ -61,6 +61,9 @@ def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws,
     json_path, markdown_path = report.write(tmp_path)
     saved = json.loads(json_path.read_text())
     assert saved["outcome"] == "passed" and saved["exit_code"] == 0
+    assert list(saved)[0] == "verdict" and saved["verdict"].startswith(f"The failover drill on {ENV}")
+    assert f"({GROUP}) held: the primary moved" in saved["verdict"]  # "on drill in <region>" when one is known
+    assert f"broker-tier-ops failback --env {ENV} --preferred-az eu-west-1a" in saved["verdict"]  # where it was
     assert saved["measurements"]["seconds_to_available"] == measured["seconds_to_available"]
     markdown = markdown_path.read_text()
     assert markdown.startswith("# broker-tier-ops failover: PASSED")

@@ -104,19 +104,24 @@ EVERY_COMMAND = {
     "status": [],
     "failover": [],
     "failback": ["--preferred-az", "eu-west-1a"],
+    "dead-letters": ["--queue-class", "default"],
     "redrive": ["--queue-class", "default"],
     "toolbox": [],
 }
 assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
 
 
-def test_exit_code_table_is_in_help(capsys):
+def test_exit_code_table_is_in_the_top_level_help_only(capsys):
     with pytest.raises(SystemExit):
-        main(["status", "--help"])
+        main(["--help"])
     help_text = capsys.readouterr().out
     assert EXIT_CODES
     for entry in EXIT_CODES:
         assert f"{entry.code:>3}  {entry.name}" in help_text
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    command_help = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: broker-tier-ops --help" in command_help and "access-denied" not in command_help
 
 
 # -- the CLI's own clients: no region, no credentials, a closed port, a loopback endpoint --------------------

@@ -111,23 +111,11 @@ def test_explicit_queues_need_no_stack(aws, moves, capsys, tmp_path, given):
     for part in ("State", "Compute", "Monitoring"):  # a tier whose stacks can't be read
         aws.clients["cloudformation"].delete_stack(StackName=f"BrokerTier-{ENV}-{part}")
     source, dead = (queues["url"], queues["dlq_url"]) if given == "url" else (queues["arn"], queues["dlq_arn"])
-    code = main(
-        [
-            "redrive",
-            "--env",
-            ENV,
-            "--source-queue",
-            source,
-            "--dead-letter-queue",
-            dead,
-            "--poll",
-            "1",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        clients=aws.clients,
-    )
+    argv = ["redrive", "--source-queue", source, "--dead-letter-queue", dead, "--poll", "1"]  # no --env needed
+    code = main([*argv, "--report-dir", str(tmp_path)], clients=aws.clients)
     assert code == 0, capsys.readouterr().err
+    (report,) = tmp_path.glob(f"redrive-{ENV}-*.json")  # the environment read from the tier's queue name
+    assert json.loads(report.read_text())["verdict"].startswith("1 of the dead letters in ")
     assert visible(aws, queues["url"]) == 1 and visible(aws, queues["dlq_url"]) == 0
     (start,) = [params for _, op, params in aws.api.calls if op == "StartMessageMoveTask"]
     assert start == {"SourceArn": queues["dlq_arn"], "DestinationArn": queues["arn"]}
@@ -169,6 +157,11 @@ def test_explicit_queues_that_do_not_belong_together_are_refused(aws, moves, cap
 def test_incomplete_explicit_queues_are_refused(aws, capsys, tmp_path, argv, message):
     code = main(["redrive", "--env", ENV, *argv, "--report-dir", str(tmp_path)], clients=aws.clients)
     assert code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_class_needs_the_environment_its_queues_are_read_from(aws, capsys, tmp_path):
+    code = main(["redrive", "--queue-class", "default", "--report-dir", str(tmp_path)], clients=aws.clients)
+    assert code == 2 and "--queue-class needs --env" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_a_queue_that_does_not_exist_is_named_by_aws(aws, capsys, tmp_path):

@@ -18,7 +18,7 @@ CODE_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 SHELL_PROGRAMS = ("broker-tier-ops ", "aws ", "redis-cli ", "npx ", "cdk ", "scripts/", "git ")
 # What a runbook's placeholders stand for when the command is parsed.
-PLACEHOLDERS = {"<env>": "prod", "<class>": "default", "<az>": "eu-west-1a"}
+PLACEHOLDERS = {"<env>": "prod", "<class>": "default", "<az>": "eu-west-1a", "<task>": "team.charge"}
 
 
 def code_in(text: str) -> list[str]:

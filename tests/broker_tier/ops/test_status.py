@@ -51,7 +51,12 @@ def test_healthy_tier_on_one_screen(aws, capsys, tmp_path):
     aws.api.calls.clear()
     code, out, report = status(aws, capsys, tmp_path)
     assert code == 0 and report["outcome"] == "passed", out
-    lines = out.splitlines()
+    verdict, _, screen = out.partition("\n\n")
+    assert verdict == (
+        f"{ENV} in {REGION} is healthy: the cache is available, every service runs its desired tasks, no dead letter "
+        f"waits and no alarm is in ALARM, so tasks are being taken and run."
+    )
+    lines = screen.splitlines()
     assert lines[0].startswith(f"broker-tier {ENV} in {REGION} at ")
     assert lines[1] == (f"cache     {GROUP}: available; Multi-AZ enabled, automatic failover enabled")
     assert lines[2].split() == ["primary", f"{GROUP}-001", "eu-west-1a", "memory", "41.5%"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import string
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tier_testing import tier_context
@@ -106,3 +108,25 @@ def test_the_auth_token_follows_the_secret_generation_rules(synthesized):
     token = generate_auth_token(state)
     assert len(token) == rules["PasswordLength"]
     assert set(token) <= set(string.ascii_letters + string.digits)  # ExcludePunctuation
+
+
+def test_the_synthesis_leaves_no_directory_behind(monkeypatch):
+    """The templates are read into memory; the cloud assembly they came from is removed at once."""
+    import broker_tier.app_builder
+    from broker_tier.rehearsal import definition
+
+    outdirs: list[Path] = []
+
+    class Assembly:
+        def get_stack_by_name(self, name):
+            return SimpleNamespace(template={"name": name})
+
+    def synthesize_app(context, *, outdir, environment, changes):
+        outdirs.append(Path(outdir))
+        (Path(outdir) / "manifest.json").write_text("{}")  # the CDK writes the assembly there
+        return Assembly()
+
+    monkeypatch.setattr(broker_tier.app_builder, "synthesize", synthesize_app)
+    compute, state = definition.synthesize("dev", broker="sqs")
+    assert (compute, state) == ({"name": "BrokerTier-dev-Compute"}, {"name": "BrokerTier-dev-State"})
+    assert outdirs and not outdirs[0].exists()

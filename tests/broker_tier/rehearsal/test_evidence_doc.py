@@ -6,6 +6,7 @@ import json
 
 from broker_tier.rehearsal import evidence_doc
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
+from broker_tier.rehearsal.series import updated
 
 SUMMARY = json.loads(evidence_doc.SUMMARY.read_text())
 
@@ -74,3 +75,28 @@ def test_the_pictures_the_document_shows_are_committed():
         path = evidence_doc.DOCUMENT.parent / entry["path"]
         assert path.is_file() and path.read_text().lstrip().startswith("<?xml"), path
         assert f"]({entry['path']})" in evidence_doc.current()
+
+
+def test_an_update_replaces_its_faults_rows_and_keeps_the_rest_with_their_own_provenance():
+    part = json.loads(json.dumps(SUMMARY))
+    part["cells"] = [cell for cell in part["cells"] if cell["fault"] == "crash"]
+    assert part["cells"]
+    for cell in part["cells"]:
+        cell["figures"]["longest_stall_seconds"] = [1.23, 4.56]
+    part["pictures"] = [entry for entry in part["pictures"] if entry["fault"] == "crash"]
+    part["date"] = "2030-01-01T00:00:00+00:00"
+    merged = updated(SUMMARY, part, ["crash"])
+    assert len(merged["cells"]) == len(SUMMARY["cells"])
+    assert all(c["figures"]["longest_stall_seconds"] == [1.23, 4.56] for c in merged["cells"] if c["fault"] == "crash")
+    assert [c for c in merged["cells"] if c["fault"] != "crash"] == [
+        c for c in SUMMARY["cells"] if c["fault"] != "crash"
+    ]
+    text = evidence_doc.render(merged)
+    assert "The rows of crash finished 2030-01-01T00:00:00+00:00" in text and "all but crash" in text
+    part["runs_per_cell"] += 1
+    try:
+        updated(SUMMARY, part, ["crash"])
+    except ValueError as error:
+        assert "an update must use the summary's runs and rates" in str(error)
+    else:
+        raise AssertionError("an update with other runs per cell was taken")

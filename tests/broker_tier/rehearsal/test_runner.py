@@ -4,6 +4,7 @@ unacked hash in redis mode (against a real redis-server)."""
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 
 import pytest
@@ -50,6 +51,21 @@ def test_a_rehearsal_error_before_publishing_is_raised_for_the_cli_to_report_as_
     monkeypatch.setattr(run, "set_up", no_redis_server)
     with pytest.raises(RehearsalError, match="redis-server is not installed"):
         run.run()
+
+
+def test_a_rehearsal_refused_before_publishing_leaves_no_temporary_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    report = Report(command="rehearse", environment="dev", target="test", dry_run=False, stream=io.StringIO())
+    run = Rehearsal(RehearsalOptions(), report)  # no --workdir: a temporary one
+    assert run.workdir.parent == tmp_path
+
+    def no_redis_server():
+        raise RehearsalError("redis-server is not installed")
+
+    monkeypatch.setattr(run, "set_up", no_redis_server)
+    with pytest.raises(RehearsalError):
+        run.run()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture
