@@ -94,25 +94,26 @@ class BeatService(Construct):
                 for statement in payload_bucket.writer_statements():
                     role.add_to_principal_policy(statement)
                 payload_bucket.acknowledge_payload_keys(role)
-        else:
-            self._allow_backlog_metrics(role)
+        self._allow_metrics(role, uses_sqs_broker)
 
     @staticmethod
-    def _allow_backlog_metrics(role: iam.IRole) -> None:
-        """In redis broker mode Beat publishes each class's Redis backlog every minute, which the worker
-        services scale on (``broker_tier_celery.backlog_metrics``)."""
+    def _allow_metrics(role: iam.IRole, uses_sqs: bool) -> None:
+        """Beat publishes Redis's keyspace (keys and keys without a TTL per database) every minute
+        (``broker_tier_celery.keyspace_metrics``), and in redis broker mode each class's Redis backlog, which the
+        worker services scale on (``broker_tier_celery.backlog_metrics``)."""
+        namespaces = [contract.REDIS_KEYSPACE_NAMESPACE] + ([] if uses_sqs else [contract.REDIS_BACKLOG_NAMESPACE])
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="PublishRedisBacklogMetrics",
+                sid="PublishBeatMetrics",
                 actions=["cloudwatch:PutMetricData"],
-                # PutMetricData has no resource-level permissions: '*', limited to the tier's namespace
+                # PutMetricData has no resource-level permissions: '*', limited to the tier's namespaces
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}},
+                conditions={"StringEquals": {"cloudwatch:namespace": namespaces}},
             )
         )
         acknowledge(
             role,
             "IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permissions (Resource must be '*'); a "
-            "cloudwatch:namespace condition limits it to the Redis backlog namespace. " + ECS_EXEC_WILDCARD_REASON,
+            "cloudwatch:namespace condition limits it to Beat's own namespaces. " + ECS_EXEC_WILDCARD_REASON,
         )

@@ -3,7 +3,9 @@
 It shows the replication group's state, each node's role, AZ and memory (DatabaseMemoryUsagePercentage),
 each replica's lag (ReplicationLag), each class's queue depth and oldest message age
 (ApproximateAgeOfOldestMessage: a CloudWatch metric, not a queue attribute), each dead-letter queue's
-depth, each service's running and desired tasks, and the tier's alarms in ALARM. It changes nothing.
+depth, each service's running and desired tasks, the tier's alarms in ALARM, and Redis's biggest databases with
+their share of keys without a TTL (what Beat publishes every minute from ``INFO keyspace``: the operator's laptop
+cannot reach Redis). It changes nothing.
 A section it cannot read is shown as unavailable with the reason; the rest is still shown.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TextIO
 
+import broker_tier_contract as contract
 from broker_tier.evidence.errors import classify
 from broker_tier.evidence.report import Check, Report, utc_now
 from broker_tier.ops.command import Command
@@ -25,6 +28,8 @@ from broker_tier.ops.replication_group import describe_group
 from broker_tier.ops.resources import TierResources
 
 METRIC_WINDOW = timedelta(minutes=15)
+KEYSPACE_SHOWN = 3
+"""The biggest databases shown on the screen (``--json`` has them all)."""
 """How far back the latest CloudWatch datapoint is looked for (ElastiCache and SQS publish every minute)."""
 
 
@@ -54,6 +59,22 @@ class QueueStatus:
 
 
 @dataclass
+class DatabaseKeys:
+    """One Redis database, as Beat last published its ``INFO keyspace`` line."""
+
+    database: int
+    keys: float | None = None
+    without_ttl: float | None = None
+    """``keys - expires``: keys that stay until deleted (under noeviction, they fill Redis)."""
+
+    @property
+    def without_ttl_percent(self) -> float | None:
+        if not self.keys or self.without_ttl is None:
+            return None
+        return round(100 * self.without_ttl / self.keys, 1)
+
+
+@dataclass
 class ServiceStatus:
     process: str
     service_name: str
@@ -78,6 +99,8 @@ class TierStatus:
     services: list[ServiceStatus] = field(default_factory=list)
     alarms_in_alarm: list[str] | None = None
     """None: unknown (no Monitoring stack, or the alarms could not be read)."""
+    keyspace: list[DatabaseKeys] = field(default_factory=list)
+    """Redis's databases, most keys first (empty: Beat published none in the window)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """Section name -> why it could not be read (one line)."""
 
@@ -108,6 +131,7 @@ class StatusReader:
             ("metrics", self._metrics),
             ("services", self._services),
             ("alarms", self._alarms),
+            ("keyspace", self._keyspace),
         ):
             try:
                 read(status)
@@ -193,6 +217,43 @@ class StatusReader:
     def _alarms(self, status: TierStatus) -> None:
         if self.resources.alarm_name_prefix:
             status.alarms_in_alarm = alarms_in_alarm(self.clients["cloudwatch"], self.resources.alarm_name_prefix)
+
+    def _keyspace(self, status: TierStatus) -> None:
+        """Every database Beat publishes for this environment (ListMetrics), its latest keys and keys without TTL."""
+        cloudwatch = self.clients["cloudwatch"]
+        environment, database = contract.REDIS_KEYSPACE_DIMENSIONS
+        numbers: set[int] = set()
+        for page in cloudwatch.get_paginator("list_metrics").paginate(
+            Namespace=contract.REDIS_KEYSPACE_NAMESPACE,
+            MetricName=contract.REDIS_KEYSPACE_KEYS,
+            Dimensions=[{"Name": environment, "Value": status.environment}],
+        ):
+            for metric in page["Metrics"]:
+                value = {d["Name"]: d["Value"] for d in metric["Dimensions"]}.get(database, "")
+                if value.isdigit():
+                    numbers.add(int(value))
+        queries = [
+            MetricQuery(
+                (metric, str(number)),
+                contract.REDIS_KEYSPACE_NAMESPACE,
+                metric,
+                {environment: status.environment, database: str(number)},
+            )
+            for number in sorted(numbers)
+            for metric in (contract.REDIS_KEYSPACE_KEYS, contract.REDIS_KEYSPACE_KEYS_WITHOUT_TTL)
+        ]
+        if not queries:
+            return
+        values = latest_values(cloudwatch, queries, end=self.now(), window=METRIC_WINDOW)
+        rows = [
+            DatabaseKeys(
+                number,
+                _value(values, (contract.REDIS_KEYSPACE_KEYS, str(number))),
+                _value(values, (contract.REDIS_KEYSPACE_KEYS_WITHOUT_TTL, str(number))),
+            )
+            for number in numbers
+        ]
+        status.keyspace = sorted((r for r in rows if r.keys is not None), key=lambda r: (-(r.keys or 0), r.database))
 
 
 def _value(values: dict, key: tuple[str, str]) -> float | None:
@@ -283,6 +344,14 @@ def render(status: TierStatus, checks: list[Check]) -> str:
                 + (f" ({service.deployments} deployments)" if service.deployments and service.deployments > 1 else "")
             )
             lines.append(f"          {service.service_name:<34}{count}")
+    if status.keyspace:
+        lines.append(f"keyspace  {'database':<14}{'keys':>8}{'no TTL':>10}")
+        for database in status.keyspace[:KEYSPACE_SHOWN]:
+            percent = database.without_ttl_percent
+            share = "-" if percent is None else f"{percent:g}%"
+            lines.append(
+                f"          {'db' + str(database.database):<14}{_number(database.keys, digits=0):>8}{share:>10}"
+            )
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
     for section, why in status.unavailable.items():

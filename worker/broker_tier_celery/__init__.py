@@ -9,9 +9,9 @@ One import in a team's app::
     configure(app)   # reads the BROKER_TIER_* environment variables (and the AUTH token secret)
 
 Layers, each importing only those below it: ``environment`` (the container's variables, ``SettingsError``),
-``naming``, ``fallbacks``, ``timeouts``, ``heartbeat``; the features (``failover``, ``sqs_handback``,
-``claim_check``, ``reconnect``, ``protection``, ``shutdown``, ``backlog_metrics``, ``health``); ``lifecycle``;
-``settings``;
+``naming``, ``fallbacks``, ``timeouts``, ``heartbeat``, ``periodic_metrics``; the features (``failover``,
+``sqs_handback``, ``claim_check``, ``reconnect``, ``protection``, ``shutdown``, ``backlog_metrics``,
+``keyspace_metrics``, ``health``); ``lifecycle``; ``settings``;
 ``wiring`` (``configure``). The names below load on first use, so that the health check
 (``python -m broker_tier_celery.health``) starts without importing Celery.
 """

@@ -28,7 +28,7 @@ from kombu.utils.json import loads
 from redis.backoff import NoBackoff
 from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.retry import Retry
 
 from broker_tier_celery import heartbeat
@@ -148,6 +148,9 @@ Kept = tuple[dict[str, Any], str, str]
 _unrecorded: deque[Kept] = deque()
 """Oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
+_unrestored: deque[tuple[str, str]] = deque()
+"""(unacked record's key, delivery tag) of each message this process held when its channel closed and whose
+restore Redis refused (a full Redis): still in the record, put back by the next channel of the same record."""
 
 
 def _keep_unplaced(key: bytes, body: bytes) -> None:
@@ -167,6 +170,7 @@ def _forget_in_child() -> None:
     """Only the process that took a message puts it back (a prefork child opens channels too)."""
     global _unrecorded_lock
     _unrecorded.clear()
+    _unrestored.clear()
     _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
 
 
@@ -214,6 +218,32 @@ class FailoverRedisQoS(kombu_redis.QoS):
             )
             raise
 
+    def restore_unacked(self, client: Any = None) -> None:
+        """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts), one by
+        one: a message whose restore a full Redis refuses (OOM) stays in the record and is kept for the next channel,
+        instead of waiting there a whole visibility timeout (docs/decisions/rehearsal-memory-full.md). Any other
+        error ends the restore as kombu's does (a failover: the messages stay in the record, and a task still
+        running acknowledges its own). kombu's restore of one message either moves it or leaves it."""
+        delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
+        refused: list[str] = []
+        try:
+            for tag in list(delivered):
+                try:
+                    self.restore_by_tag(tag, client=client)
+                except OutOfMemoryError:
+                    refused.append(tag)
+            delivered.clear()
+        finally:
+            if refused:
+                with _unrecorded_lock:
+                    _unrestored.extend((self.unacked_key, tag) for tag in refused)
+                logger.warning(
+                    "could not put %d message(s) held by a closing channel back on their queue (Redis is full): "
+                    "they stay in %r, to be put back by the next channel",
+                    len(refused),
+                    self.unacked_key,
+                )
+
 
 class FailoverRedisChannel(kombu_redis.Channel):
     """kombu's Redis channel: connections that follow the primary, kept messages put back once connected, and
@@ -257,6 +287,26 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     "put a message back at the head of queue %r (it could not be recorded as unacknowledged before)",
                     routing_key,
                 )
+            self._restore_unrestored()
+
+    def _restore_unrestored(self) -> None:
+        """Restore the messages of this channel's record that a closing channel could not (under the lock)."""
+        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key]
+        for tag in mine:
+            try:
+                self.qos.restore_by_tag(tag)
+            except (*self.connection_errors, RedisError) as error:
+                logger.warning(
+                    "could not put %d message(s) a closed channel held back on their queue (%s): they stay in %r, "
+                    "to be put back by the next channel",
+                    len(mine),
+                    type(error).__name__,
+                    self.qos.unacked_key,
+                )
+                return
+            _unrestored.remove((self.qos.unacked_key, tag))
+        if mine:
+            logger.warning("put %d message(s) a closed channel held back on their queue", len(mine))
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         super()._brpop_start(timeout)  # type: ignore[no-untyped-call]  # kombu: unannotated
@@ -352,7 +402,9 @@ class FailoverRedisChannel(kombu_redis.Channel):
             subclient.connection.disconnect()
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection.client is None:
+        # closed: its transport's client cleared (kombu#582, #970), or the channel itself closed by its connection
+        # (kombu sets ``connection`` to None), which a publish on a pooled producer still reaches
+        if self.connection is None or self.connection.client is None:
             raise RedisConnectionError(TRANSPORT_CLOSED)
         params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
         return params

@@ -416,6 +416,17 @@ in-flight messages."""
 REDIS_BACKLOG_DIMENSIONS = ("Environment", "QueueClass")
 REDIS_BACKLOG_PERIOD_SECONDS = 60
 
+REDIS_KEYSPACE_NAMESPACE = "BrokerTier/RedisKeyspace"
+"""CloudWatch namespace of Redis's ``INFO keyspace`` per database, which Beat publishes every minute in either
+broker mode (``broker-tier-ops status`` reads it: keys without a TTL fill a ``noeviction`` Redis)."""
+REDIS_KEYSPACE_KEYS = "Keys"
+REDIS_KEYSPACE_KEYS_WITHOUT_TTL = "KeysWithoutTtl"
+"""``keys - expires`` of the database: keys that stay until deleted."""
+REDIS_KEYSPACE_DIMENSIONS = ("Environment", "Database")
+"""The environment name, and the database number (``0``, ``1``, ...; the layout is the State stack's
+``RedisDatabases`` output)."""
+REDIS_KEYSPACE_PERIOD_SECONDS = 60
+
 
 # Seconds a worker's SQS receive waits for a message (kombu's wait_time_seconds). 5, not SQS's maximum of
 # 20: at SIGTERM a worker hands messages back only once its own open poll has returned, so this bounds the

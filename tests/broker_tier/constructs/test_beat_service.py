@@ -43,24 +43,33 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     }
     assert {sid: s["Action"] for sid, s in statements.items()} == {
         "PublishToWorkQueues": "sqs:SendMessage",
+        "PublishBeatMetrics": "cloudwatch:PutMetricData",
         "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
         **(payloads if load_environments(tier_context())[env].claim_check.enabled else {}),
     }
     assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
+    # Redis's keyspace, in either broker mode (status shows it); the backlog only in redis mode
+    assert statements["PublishBeatMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": [contract.REDIS_KEYSPACE_NAMESPACE]}
+    }
 
 
-def test_beat_publishes_the_redis_backlog_in_redis_broker_mode_and_nothing_else(redis_mode_dev):
+def test_beat_publishes_the_redis_backlog_and_keyspace_in_redis_broker_mode_and_nothing_else(redis_mode_dev):
     policies = {i: r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::IAM::Policy"}
     role_policy = next(p for i, p in policies.items() if i.startswith("BeatCeleryTaskDefinitionTaskRole"))
     statements = without_ecs_exec(role_policy["Properties"]["PolicyDocument"]["Statement"])
-    # PutMetricData has no resource-level permissions: '*', held to the one namespace by its condition key
+    # PutMetricData has no resource-level permissions: '*', held to Beat's namespaces by its condition key
     assert statements == [
         {
-            "Sid": "PublishRedisBacklogMetrics",
+            "Sid": "PublishBeatMetrics",
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",
             "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": contract.REDIS_BACKLOG_NAMESPACE}},
+            "Condition": {
+                "StringEquals": {
+                    "cloudwatch:namespace": [contract.REDIS_KEYSPACE_NAMESPACE, contract.REDIS_BACKLOG_NAMESPACE]
+                }
+            },
         }
     ]
     workers = [p for i, p in policies.items() if i.startswith("Worker") and "TaskRole" in i]

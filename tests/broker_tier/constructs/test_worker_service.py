@@ -215,7 +215,15 @@ def test_execution_roles_read_the_secret_and_have_one_documented_wildcard(synthe
     services = len(CONFIGS[env].queues) + 1
     found = statements(synthesized, env, "")
     wildcards = [s for s in found if s.get("Resource") == "*" and not is_ecs_exec(s)]  # ECS Exec's: operator tests
-    assert [s["Action"] for s in wildcards] == ["ecr:GetAuthorizationToken"] * services
+    # each execution role pulls images; Beat's task role publishes Redis's keyspace (held to its namespace by a
+    # condition: test_beat_service.py)
+    assert (
+        sorted(s["Action"] for s in wildcards)
+        == ["cloudwatch:PutMetricData"] + ["ecr:GetAuthorizationToken"] * services
+    )
+    assert [s["Condition"] for s in wildcards if s["Action"] == "cloudwatch:PutMetricData"] == [
+        {"StringEquals": {"cloudwatch:namespace": [contract.REDIS_KEYSPACE_NAMESPACE]}}
+    ]
     decrypt = [s for s in found if s.get("Sid") == "DecryptInjectedSecrets"]
     assert len(decrypt) == services + 1  # and the operators' toolbox
     for statement in decrypt:

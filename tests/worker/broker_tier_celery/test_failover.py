@@ -97,6 +97,21 @@ def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(n
     _power_loss_then_what_celery_does(node, FAILOVER_TRANSPORT)
 
 
+def test_a_closed_channel_raises_a_connection_error_not_an_attribute_error(node):
+    """Seen in the memory-full rehearsal: a publish refused with OOM left the producer's channel closed by its
+    connection; the next ``apply_async`` on it got ``AttributeError: 'NoneType' object has no attribute 'client'``
+    (a caller could not tell what happened; kombu's publish retry does not retry it)."""
+    for transport, raised in ((STOCK_TRANSPORT, AttributeError), (FAILOVER_TRANSPORT, redis.ConnectionError)):
+        with Connection(_url(node), transport=transport) as connection:
+            channel = connection.channel()
+            connection.transport.close_channel(channel)
+            assert channel.connection is None
+            with pytest.raises(raised) as error:
+                channel._connparams()
+            if raised is redis.ConnectionError:
+                assert str(error.value) == failover.TRANSPORT_CLOSED
+
+
 def _popped_just_before_a_promotion(pair: RedisPair, transport: str) -> tuple[list, Exception]:
     """A consumer's BRPOP takes a message off the primary's queue; the pop reaches the replica; the replica
     is promoted and the primary demoted before the consumer reads the reply and records the message as
@@ -162,8 +177,10 @@ def node(lone_redis):
 def kept():
     """FailoverRedisQoS's list of kept messages (process-wide), empty before and after the test."""
     failover._unrecorded.clear()
+    failover._unrestored.clear()
     yield failover._unrecorded
     failover._unrecorded.clear()
+    failover._unrestored.clear()
 
 
 def _url(node: RedisNode) -> str:
@@ -187,6 +204,35 @@ def _popped_while_redis_is_full(node: RedisNode, transport: str) -> list:
         with pytest.raises(redis.exceptions.OutOfMemoryError):  # a channel error: the consumer restarts
             channel._brpop_read()  # what the worker's event loop does with the reply
     return received
+
+
+def _held_by_a_channel_closing_while_redis_is_full(node: RedisNode, transport: str) -> tuple[int, int]:
+    """A consumer holds a message (in the unacked record); Redis fills up; the channel closes (the consumer
+    restarts, as after the OOM its result store got), so kombu restores what it holds, which Redis refuses; then
+    memory is freed and a new channel opens. Returns (queued, in the record) at the end."""
+    with Connection(_url(node), transport=transport) as connection:
+        channel = connection.channel()
+        Queue("held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="held")
+        assert channel.basic_get("held", no_ack=False) is not None  # held, recorded as unacknowledged
+        node.control.config_set("maxmemory", 1)  # full
+        try:
+            channel.close()  # kombu restores what the channel holds
+        except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
+            assert transport == STOCK_TRANSPORT
+        assert (node.client(1).llen("held"), node.client(1).hlen("unacked")) == (0, 1)  # refused: in the record
+        node.control.config_set("maxmemory", 0)  # memory freed
+        connection.channel()  # the restarted consumer's channel
+        return node.client(1).llen("held"), node.client(1).hlen("unacked")
+
+
+def test_without_the_fix_a_message_held_by_a_channel_closing_while_redis_is_full_waits_in_the_record(node):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, STOCK_TRANSPORT) == (0, 1)  # a visibility timeout
+
+
+def test_a_message_held_by_a_channel_closing_while_redis_is_full_is_put_back_by_the_next_channel(node, kept):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, FAILOVER_TRANSPORT) == (1, 0)
+    assert not failover._unrestored
 
 
 def _clients(node: RedisNode) -> int:

@@ -13,7 +13,7 @@ PACKAGE = "broker_tier_celery"
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "worker" / PACKAGE
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat"}),
+    frozenset({"environment", "naming", "fallbacks", "timeouts", "heartbeat", "periodic_metrics"}),
     frozenset(
         {
             "failover",
@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "protection",
             "shutdown",
             "backlog_metrics",
+            "keyspace_metrics",
             "reconnect",
             "health",
         }
