@@ -82,6 +82,7 @@ class BeatService(Construct):
                     "--schedule",
                     SCHEDULE_FILE,
                 ],
+                health_check_process=contract.BEAT_PROCESS,
                 cpu=config.cpu,
                 memory_mib=config.memory_mib,
                 desired_count=config.desired_count,
@@ -117,10 +118,13 @@ class BeatService(Construct):
 
     @staticmethod
     def _allow_metrics(role: iam.IRole, uses_sqs: bool) -> None:
-        """Beat publishes its tick counts every minute (``broker_tier_celery.beat_fence``), and in redis broker mode
+        """Beat publishes its tick counts and Redis's keyspace (keys and keys without a TTL per database) every minute
+        (``broker_tier_celery.beat_fence``, ``broker_tier_celery.keyspace_metrics``), and in redis broker mode
         each class's Redis backlog, which the worker services scale on and the alarms watch
         (``broker_tier_celery.backlog_metrics``)."""
-        namespaces = [contract.BEAT_NAMESPACE] + ([] if uses_sqs else [contract.REDIS_BACKLOG_NAMESPACE])
+        namespaces = [contract.BEAT_NAMESPACE, contract.REDIS_KEYSPACE_NAMESPACE] + (
+            [] if uses_sqs else [contract.REDIS_BACKLOG_NAMESPACE]
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PublishBeatMetrics",

@@ -116,6 +116,9 @@ class ProcessSpec:
     """``worker-<class>`` or ``beat``: names its log group."""
     command: list[str]
     """The Celery command line."""
+    health_check_process: str
+    """What the container health check checks (``python -m broker_tier_celery.health <it>``): ``worker`` or
+    ``beat``."""
     cpu: int
     """Fargate CPU units."""
     memory_mib: int
@@ -133,10 +136,23 @@ class ProcessSpec:
     runs them with the FARGATE launch type. Default: empty (Beat, which never runs on Spot)."""
 
 
+def container_health_check(process: str) -> ecs.HealthCheck:
+    """ECS replaces a task whose worker stopped consuming or whose Beat stopped ticking: the heartbeat file's age,
+    with the contract's timing (docs/decisions/container-health-checks.md)."""
+    return ecs.HealthCheck(
+        command=contract.health_check_command(process),
+        interval=cdk.Duration.seconds(contract.HEALTH_CHECK_INTERVAL_SECONDS),
+        timeout=cdk.Duration.seconds(contract.HEALTH_CHECK_TIMEOUT_SECONDS),
+        retries=contract.HEALTH_CHECK_RETRIES,
+        start_period=cdk.Duration.seconds(contract.HEALTH_CHECK_START_PERIOD_SECONDS),
+    )
+
+
 class CeleryFargateService(Construct):
     """A Fargate task definition, container and service running one Celery command.
 
-    Logs go to a named log group; deployments roll back on the circuit breaker; ``stop_timeout``
+    Logs go to a named log group; the container health check runs the settings package's heartbeat check;
+    deployments roll back on the circuit breaker; ``stop_timeout``
     gives Celery's soft shutdown time to hand unfinished messages back before SIGKILL. The AUTH
     token arrives only through ``secrets`` (ECS injects it; it is never a plain variable).
 
@@ -181,6 +197,7 @@ class CeleryFargateService(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix="celery", log_group=log_group),
             stop_timeout=cdk.Duration.seconds(settings.stop_timeout_seconds),
             readonly_root_filesystem=False,
+            health_check=container_health_check(spec.health_check_process),
         )
         acknowledge(
             self.task_definition,

@@ -1,5 +1,5 @@
-"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead letters and their redrive,
-the operators' toolbox, a local failover rehearsal, and the cost estimate (docs/operations.md).
+"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead letters and their redrive, moving the
+broker, the operators' toolbox, a local failover rehearsal, and the cost estimate (docs/operations.md).
 
 Resources come from the outputs of the stacks of --env (BrokerTier-<env>-State, -Compute,
 -Monitoring). Every command prints its progress with the elapsed time on stderr, writes a JSON and a
@@ -24,7 +24,17 @@ from pathlib import Path
 
 from broker_tier.evidence.errors import SETTING_ERRORS, blame_setting, exit_code_table
 from broker_tier.evidence.report import Report, begin_invocation, latest_report
-from broker_tier.ops import cost, dead_letters, failback, failover, redrive, rehearse, status, toolbox
+from broker_tier.ops import (
+    cost,
+    dead_letters,
+    failback,
+    failover,
+    migrate_broker,
+    redrive,
+    rehearse,
+    status,
+    toolbox,
+)
 from broker_tier.ops.aws import PROFILE_HELP, REGION_HELP, AwsTarget, make_clients
 from broker_tier.ops.aws_calls import AwsCallRecorder
 from broker_tier.ops.command import ENV_REQUIRED, Command, environment_name
@@ -36,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     failback.COMMAND,
     dead_letters.COMMAND,
     redrive.COMMAND,
+    migrate_broker.COMMAND,
     toolbox.COMMAND,
     rehearse.COMMAND,
     cost.COMMAND,

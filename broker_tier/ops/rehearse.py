@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"{' | '.join(fault.name for fault in FAULTS)}: docs/rehearsal.md#the-faults (default: %(default)s)",
     )
     parser.add_argument(
+        "--full-for",
+        type=positive(float, 3600),
+        default=defaults.full_seconds,
+        metavar="SECONDS",
+        help=f"memory-full: seconds Redis stays full before the keys that filled it are deleted (default: "
+        f"{defaults.full_seconds:g})",
+    )
+    parser.add_argument(
         "--runs",
         type=positive(int, 1000),
         default=1,
@@ -124,6 +132,7 @@ def run(args: argparse.Namespace, _resources, _clients) -> Report:
         fault=args.fault,
         dns_delay_seconds=args.dns_delay,
         split_window_seconds=args.split_window,
+        full_seconds=args.full_for,
         rate=args.rate,
         before_seconds=args.before,
         after_seconds=args.after,

@@ -7,7 +7,9 @@ depth, each service's running and desired tasks, and the tier's alarms in ALARM.
 classes' lines are the Redis broker's instead (what Beat publishes every minute: messages waiting and in
 progress, the oldest waiting message's age, the messages in progress past the class's visibility time-out);
 the SQS queues, which that mode leaves empty, are not read. In either mode it sums Beat's tick counts over the
-last 15 minutes and fails when a due tick was sent by no Beat (skipped or missed). It changes nothing.
+last 15 minutes and fails when a due tick was sent by no Beat (skipped or missed), and shows Redis's biggest
+databases with their share of keys without a TTL (what Beat publishes every minute from ``INFO keyspace``: the
+operator's laptop cannot reach Redis). It changes nothing.
 A section it cannot read is shown as unavailable with the reason; the rest is still shown.
 """
 
@@ -37,6 +39,8 @@ from broker_tier.ops.replication_group import describe_group
 from broker_tier.ops.resources import TierResources
 
 METRIC_WINDOW = timedelta(minutes=15)
+KEYSPACE_SHOWN = 3
+"""The biggest databases shown on the screen (``--json`` has them all)."""
 """How far back the latest CloudWatch datapoint is looked for (ElastiCache and SQS publish every minute)."""
 
 
@@ -87,6 +91,22 @@ REDIS_BROKER_METRICS = {
 
 
 @dataclass
+class DatabaseKeys:
+    """One Redis database, as Beat last published its ``INFO keyspace`` line."""
+
+    database: int
+    keys: float | None = None
+    without_ttl: float | None = None
+    """``keys - expires``: keys that stay until deleted (under noeviction, they fill Redis)."""
+
+    @property
+    def without_ttl_percent(self) -> float | None:
+        if not self.keys or self.without_ttl is None:
+            return None
+        return round(100 * self.without_ttl / self.keys, 1)
+
+
+@dataclass
 class ServiceStatus:
     process: str
     service_name: str
@@ -118,6 +138,8 @@ class TierStatus:
     published none in the window."""
     alarms_in_alarm: list[str] | None = None
     """None: unknown (no Monitoring stack, or the alarms could not be read)."""
+    keyspace: list[DatabaseKeys] = field(default_factory=list)
+    """Redis's databases, most keys first (empty: Beat published none in the window)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """Section name -> why it could not be read (one line)."""
 
@@ -152,6 +174,7 @@ class StatusReader:
             ("services", self._services),
             ("beat ticks", self._beat_ticks),
             ("alarms", self._alarms),
+            ("keyspace", self._keyspace),
         ):
             try:
                 read(status)
@@ -266,6 +289,43 @@ class StatusReader:
     def _alarms(self, status: TierStatus) -> None:
         if self.resources.alarm_name_prefix:
             status.alarms_in_alarm = alarms_in_alarm(self.clients["cloudwatch"], self.resources.alarm_name_prefix)
+
+    def _keyspace(self, status: TierStatus) -> None:
+        """Every database Beat publishes for this environment (ListMetrics), its latest keys and keys without TTL."""
+        cloudwatch = self.clients["cloudwatch"]
+        environment, database = contract.REDIS_KEYSPACE_DIMENSIONS
+        numbers: set[int] = set()
+        for page in cloudwatch.get_paginator("list_metrics").paginate(
+            Namespace=contract.REDIS_KEYSPACE_NAMESPACE,
+            MetricName=contract.REDIS_KEYSPACE_KEYS,
+            Dimensions=[{"Name": environment, "Value": status.environment}],
+        ):
+            for metric in page["Metrics"]:
+                value = {d["Name"]: d["Value"] for d in metric["Dimensions"]}.get(database, "")
+                if value.isdigit():
+                    numbers.add(int(value))
+        queries = [
+            MetricQuery(
+                (metric, str(number)),
+                contract.REDIS_KEYSPACE_NAMESPACE,
+                metric,
+                {environment: status.environment, database: str(number)},
+            )
+            for number in sorted(numbers)
+            for metric in (contract.REDIS_KEYSPACE_KEYS, contract.REDIS_KEYSPACE_KEYS_WITHOUT_TTL)
+        ]
+        if not queries:
+            return
+        values = latest_values(cloudwatch, queries, end=self.now(), window=METRIC_WINDOW)
+        rows = [
+            DatabaseKeys(
+                number,
+                _value(values, (contract.REDIS_KEYSPACE_KEYS, str(number))),
+                _value(values, (contract.REDIS_KEYSPACE_KEYS_WITHOUT_TTL, str(number))),
+            )
+            for number in numbers
+        ]
+        status.keyspace = sorted((r for r in rows if r.keys is not None), key=lambda r: (-(r.keys or 0), r.database))
 
 
 def _value(values: dict, key: tuple[str, str]) -> float | None:
@@ -398,12 +458,24 @@ def render(status: TierStatus, checks: list[Check]) -> str:
     if status.beat_ticks:
         counts = ", ".join(f"{name} {int(count)}" for name, count in status.beat_ticks.items())
         lines.append(f"beat      ticks in the last {_minutes()} min: {counts}")
+    lines += _keyspace_lines(status)
     alarms = "unknown" if status.alarms_in_alarm is None else ", ".join(status.alarms_in_alarm) or "none"
     lines.append(f"alarms    in ALARM: {alarms}")
     for section, why in status.unavailable.items():
         lines.append(f"UNAVAILABLE {section}: {why}")
     lines += [f"{check.mark}  {check.name}: {check.detail}" for check in checks if check.passed is not True]
     return "\n".join(lines)
+
+
+def _keyspace_lines(status: TierStatus) -> list[str]:
+    if not status.keyspace:
+        return []
+    lines = [f"keyspace  {'database':<14}{'keys':>8}{'no TTL':>10}"]
+    for database in status.keyspace[:KEYSPACE_SHOWN]:
+        percent = database.without_ttl_percent
+        share = "-" if percent is None else f"{percent:g}%"
+        lines.append(f"          {'db' + str(database.database):<14}{_number(database.keys, digits=0):>8}{share:>10}")
+    return lines
 
 
 def _redis_broker_lines(status: TierStatus) -> list[str]:

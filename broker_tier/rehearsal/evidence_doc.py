@@ -34,6 +34,7 @@ COLUMNS = (
     ("stranded_until_visibility_timeout", "stranded"),
     ("unacked_at_end", "unacked at end"),
     ("longest_publish_call_seconds", "longest apply_async (s)"),
+    ("memory_critical_alarm_after_full_seconds", "critical memory alarm after full (s)"),
     ("load_1min_at_start", "load (1 min)"),
 )
 

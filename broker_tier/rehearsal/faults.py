@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker_tier.rehearsal import goals as g
-from broker_tier.rehearsal import injection
+from broker_tier.rehearsal import injection, memory
 from broker_tier.rehearsal.util import RehearsalError
 
 BROKERS = ("sqs", "redis")
@@ -28,11 +28,15 @@ class RehearsalFault:
     """The docs' description (Markdown)."""
     name_moves: bool
     """Whether the endpoint's name moves to the promoted replica (after ``--dns-delay``)."""
+    recovered: str = ""
+    """How the timeline names the moment the fault is over; default: "name moved" or "node back"."""
     inject: Callable[[injection.FaultTarget, injection.FaultSettings], injection.Strike]
     goals: Mapping[str, tuple[g.Goal, ...]]
     """Broker -> the goals a run must meet (every broker of ``BROKERS``; a test holds that)."""
     series_options: Mapping[str, Any] = field(default_factory=dict)
     """Options the series (``scripts/rehearse-all.sh``) runs this fault with, on top of its own."""
+    maxmemory_bytes: int | None = None
+    """The nodes' ``maxmemory`` for this fault (set when the pair starts); None: unlimited."""
 
 
 FAILOVER_GOALS = {"sqs": (*g.EVERY_FAILOVER, *g.SQS_ONLY, g.RESUME), "redis": (*g.EVERY_FAILOVER, *g.REDIS_ONLY)}
@@ -81,8 +85,30 @@ FAULTS: tuple[RehearsalFault, ...] = (
         goals={broker: (g.PUBLISH_ERRORS, g.WORKER_EXITS) for broker in BROKERS},
         series_options={"backlog_seconds": 5.0},
     ),
+    RehearsalFault(
+        name="memory-full",
+        help="the primary fills to its maxmemory (noeviction) with keys without a TTL in the app-cache database, "
+        "stays full --full-for seconds, then they are deleted",
+        what_happens="an app's cache without a TTL fills Redis to `maxmemory` (8 MiB here) under `noeviction`, as in "
+        "the incident the tier's memory alarms exist for: for `--full-for` seconds every write is refused "
+        "(`OOM command not allowed`), then the keys are deleted; no failover. The report shows when the memory "
+        "alarms would fire (`DatabaseMemoryUsagePercentage`, the configured thresholds, a minute played as a "
+        "second)",
+        name_moves=False,
+        inject=injection.memory_full,
+        goals={
+            "sqs": (*g.MEMORY_FULL, g.UNACKED),
+            "redis": (*g.MEMORY_FULL, g.LEFT_UNACKED, g.STRANDED),
+        },
+        maxmemory_bytes=memory.MAXMEMORY_BYTES,
+        recovered="memory freed",
+    ),
 )
 BY_NAME: dict[str, RehearsalFault] = {fault.name: fault for fault in FAULTS}
+
+
+def recovered_label(fault: RehearsalFault) -> str:
+    return fault.recovered or ("name moved" if fault.name_moves else "node back")
 
 
 def fault_named(name: str) -> RehearsalFault:

@@ -17,6 +17,7 @@ STALL_MARGIN_SECONDS = 5.0
 """A stall, and a task's wait from publish to first run, may exceed what the run imposes (the DNS delay and any
 backlog) by this much: a client's time-outs must notice a dead primary within it."""
 IMPOSED = ("dns_delay_seconds", "backlog_seconds")
+"""Figures a run imposes that stall and delay bounds follow (``full_seconds``, memory-full's, is another)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,29 @@ STRANDED = Goal(
     0,
     "no message is left in kombu's unacked record never having run (it would wait a whole visibility timeout)",
 )
+
+PUBLISH_ERRORS_UNCLEAR = Goal(
+    "publish_errors_not_naming_memory",
+    0,
+    "a caller refused while Redis is full gets an error that says so (Redis's OOM answer, naming maxmemory), never "
+    "a hang or another error",
+)
+LEFT_UNACKED = Goal(
+    "restored_from_unacked",
+    0,
+    "nothing is left in kombu's unacked record at the end (a delivery or acknowledgement the full Redis refused)",
+)
+RESULTS_AFTER_MEMORY_BACK = Goal(
+    "results_lost_after_memory_back", 0, "every result written once the memory is back is readable"
+)
+MEMORY_ALARM = Goal(
+    "memory_critical_alarm_after_full_seconds",
+    0,
+    "the critical memory alarm, sampled as CloudWatch would (periods scaled), fires while Redis is full",
+    plus=("full_seconds",),
+)
+MEMORY_FULL = (LOST, PUBLISH_ERRORS_UNCLEAR, WORKER_EXITS, RESULTS_AFTER_MEMORY_BACK, MEMORY_ALARM)
+"""Both brokers, memory-full."""
 
 EVERY_FAILOVER = (LOST, PUBLISH_ERRORS, WORKER_EXITS, STALL, MAX_DELAY, RESULTS)
 """Both brokers, every fault that fails the primary over."""

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from broker_tier.rehearsal import memory
 from broker_tier.rehearsal.command_log import CommandLog, LoggedCommand
 from broker_tier.rehearsal.endpoint import Endpoint
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair, wait_for_role
@@ -31,6 +32,10 @@ class FaultSettings:
     """From the fault to the endpoint's name moving."""
     split_window_seconds: float
     """promote: how long both nodes take writes (the replica promoted, the old primary not yet demoted)."""
+    full_seconds: float = 5.0
+    """memory-full: how long the primary stays full before the keys that filled it are deleted."""
+    cache_database: int = 0
+    """memory-full: the app-cache database (the State stack's ``RedisDatabases``), where the keys go."""
 
 
 @dataclass(kw_only=True)
@@ -46,6 +51,8 @@ class Strike:
     window_commands: list[LoggedCommand] = field(default_factory=list)
     """Every command the old primary ran in ``split_window`` (MONITOR): what asynchronous replication loses."""
     details: dict = field(default_factory=dict)
+    shaded: list[tuple[float, float, str]] = field(default_factory=list)
+    """Periods the timeline shades besides the split window (memory-full: the full period)."""
 
 
 def _before(pair: RedisPair, name: str) -> Strike:
@@ -152,4 +159,31 @@ def reboot(target: FaultTarget, settings: FaultSettings) -> Strike:
         f"{node.name} back, empty; its replica resynchronized from it: keys now {node.key_counts() or 'none'} "
         f"(before: {strike.details['keys_before'] or 'none'})"
     )
+    return strike
+
+
+def memory_full(target: FaultTarget, settings: FaultSettings) -> Strike:
+    """The primary fills to its ``maxmemory`` with keys without a TTL in the app-cache database, stays full for
+    ``full_seconds`` (``noeviction``: every write refused), then those keys are deleted. No failover."""
+    node = target.pair.primary
+    strike = _before(target.pair, "memory-full")
+    client = node.client(settings.cache_database)
+    fill = memory.fill_until_refused(client, memory.Fill())
+    target.say(
+        f"{node.name} full: {fill.keys} keys without a TTL ({fill.bytes / 2**20:.1f} MiB) in database "
+        f"{settings.cache_database}; writes now get {fill.refusal!r}; held for {settings.full_seconds:g} s"
+    )
+    memory.hold_full(client, fill, fill.full_at + settings.full_seconds)
+    deleted = memory.free(client)
+    strike.recovered_at = time.time()
+    strike.shaded.append((fill.full_at, strike.recovered_at, "Redis full (noeviction)"))
+    strike.details.update(
+        memory_full_at=fill.full_at,
+        memory_fill_keys=fill.keys,
+        memory_fill_bytes=fill.bytes,
+        memory_fill_top_ups=fill.top_ups,
+        memory_refusal=fill.refusal,
+        memory_keys_deleted=deleted,
+    )
+    target.say(f"memory freed: {deleted} keys deleted")
     return strike

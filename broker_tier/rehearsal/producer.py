@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 
 from broker_tier.rehearsal.util import OVERRIDES_VARIABLE
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             canary.apply_async(args=[token], queue=args.queue, task_id=task_id)
         except Exception as exc:  # noqa: BLE001 - whatever the caller of apply_async would see
             error = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, (ConnectionError, TimeoutError)):
+                traceback.print_exc(file=sys.stderr)  # the log says where an unexpected error came from
         print(
             json.dumps(
                 {"token": token, "task_id": task_id, "sent_at": sent_at, "returned_at": time.time(), "error": error}

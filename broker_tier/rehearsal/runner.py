@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +27,7 @@ from broker_tier.evidence.timeline import PictureUnavailable, Timeline, svg
 from broker_tier.rehearsal.accounting import InFlight, Window, account, first_runs, stalls
 from broker_tier.rehearsal.broker_state import BrokerState
 from broker_tier.rehearsal.definition import (
+    CDK_JSON,
     LoopbackBindings,
     WorkerDefinition,
     container_environment,
@@ -34,10 +36,11 @@ from broker_tier.rehearsal.definition import (
     synthesize,
 )
 from broker_tier.rehearsal.endpoint import Endpoint
-from broker_tier.rehearsal.faults import BROKERS, fault_named, goals_for
+from broker_tier.rehearsal.faults import BROKERS, fault_named, goals_for, recovered_label
 from broker_tier.rehearsal.goals import blind_goals, check_goals
 from broker_tier.rehearsal.injection import FaultSettings, FaultTarget, Strike
 from broker_tier.rehearsal.ledger import Ledger, Publish
+from broker_tier.rehearsal.memory import MemorySampler, limit_memory, memory_alarm_rules, memory_figures
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.sqs import CREDENTIALS, LocalSqs
 from broker_tier.rehearsal.tls import ENDPOINT_HOSTNAME, make_loopback_tls
@@ -48,6 +51,8 @@ Variables = contract.ContainerEnvironment
 DEFAULT_DNS_DELAY_SECONDS = 5.0
 """AWS: a Multi-AZ failover may bring "a brief write interruption associated with DNS updates ... up to a few
 seconds" (ElastiCache, "Minimizing downtime in ElastiCache by using Multi-AZ"): "a few" read as 5."""
+DEFAULT_FULL_SECONDS = 5.0
+"""memory-full: a few seconds, past the critical memory alarm's scaled window (3 periods of 1 s)."""
 DEFAULT_SPLIT_WINDOW_SECONDS = 0.010
 """promote: both nodes take writes this long (docs/decisions/rehearsal-split-window.md)."""
 WORKER_ONLY = (Variables.QUEUE.name, Variables.TASK_TIME_LIMIT.name, Variables.VISIBILITY_TIMEOUT.name)
@@ -71,6 +76,8 @@ class RehearsalOptions:
     """From the fault to the endpoint's name moving. Default: 5."""
     split_window_seconds: float = DEFAULT_SPLIT_WINDOW_SECONDS
     """promote: from the replica's promotion to the old primary's demotion. Default: 0.01."""
+    full_seconds: float = DEFAULT_FULL_SECONDS
+    """memory-full: how long Redis stays full before the keys that filled it are deleted. Default: 5."""
     rate: float = 10.0
     """Canary tasks published per second. Default: 10."""
     before_seconds: float = 10.0
@@ -101,6 +108,7 @@ class RehearsalOptions:
         return {
             "dns_delay_seconds": self.dns_delay_seconds if fault_named(self.fault).name_moves else 0.0,
             "split_window_seconds": self.split_window_seconds if self.fault == "promote" else None,
+            "full_seconds": self.full_seconds if self.fault == "memory-full" else None,
             "backlog_seconds": self.backlog_seconds,
             "visibility_timeout_seconds": self.visibility_timeout_seconds if self.broker == "sqs" else None,
         }
@@ -152,8 +160,10 @@ class Rehearsal:
         self.producer: subprocess.Popen | None = None
         self.state: BrokerState | None = None
         self.in_flight = InFlight()
+        self.memory_sampler: MemorySampler | None = None
         self._producer_reader: threading.Thread | None = None
         self._last_progress = 0.0
+        self.alarm_marks: list[tuple[float, str]] = []
 
     @property
     def _pair_ready(self) -> RedisPair:
@@ -206,6 +216,11 @@ class Rehearsal:
         tls_on = definition.environment.get(Variables.REDIS_TLS.name) == "true"
         tls = make_loopback_tls(self.workdir / "tls") if tls_on else None
         self.pair = RedisPair.start(workdir=self.workdir / "redis", password=auth_token, tls=tls)
+        if self.fault.maxmemory_bytes:
+            limit_memory((self._pair_ready.primary, self._pair_ready.replica), self.fault.maxmemory_bytes)
+            self.memory_sampler = MemorySampler(lambda: self._pair_ready.primary)
+            self.memory_sampler.start()
+            self.report.say(f"redis: maxmemory {self.fault.maxmemory_bytes / 2**20:g} MiB on both nodes (noeviction)")
         self.endpoint = Endpoint(self._pair_ready.primary.address)
         self._endpoint_ready.start()
         self.report.say(
@@ -426,7 +441,10 @@ class Rehearsal:
             on_promoted=self.note_in_flight,
         )
         settings = FaultSettings(
-            dns_delay_seconds=self.options.dns_delay_seconds, split_window_seconds=self.options.split_window_seconds
+            dns_delay_seconds=self.options.dns_delay_seconds,
+            split_window_seconds=self.options.split_window_seconds,
+            full_seconds=self.options.full_seconds,
+            cache_database=cache_database(definition),
         )
         strike = self.fault.inject(target, settings)
         strike.details["queued_before_fault"] = queued
@@ -439,17 +457,19 @@ class Rehearsal:
         """Everything the report says about the run, once it is over."""
         end_state = self.past_visibility_timeout(definition)
         publishes, executions = self.ledger.snapshot()
+        results_missing = self._state_ready.results_missing(
+            self._pair_ready.primary, sorted({e["task_id"] for e in executions})
+        )
         figures = account(
             publishes=publishes,
             executions=executions,
             window=window,
-            results_missing=self._state_ready.results_missing(
-                self._pair_ready.primary, sorted({e["task_id"] for e in executions})
-            ),
+            results_missing=results_missing,
             worker_exits=self._workers_ready.exits,
             keys=self._state_ready.redis_keys if self.options.broker == "redis" else None,
             in_flight=self.in_flight,
         )
+        extra = self._memory_full(publishes, executions, results_missing, strike) if self.memory_sampler else {}
         self.draw(publishes, executions, window)
         return {
             "broker": self.options.broker,
@@ -465,20 +485,49 @@ class Rehearsal:
             "mirrored": f"{self.options.environment}/{self.options.queue_class}",
             "tls": "SSL_CERT_FILE" in additions,
             "overrides": self.options.overrides,
+            **extra,
+        }
+
+    def _memory_full(self, publishes: list[Publish], executions: list[dict], missing: dict, strike: Strike) -> dict:
+        """memory-full: the memory and alarm figures, what the callers were told, the results written while full
+        and after (``self.alarm_marks`` gets the alarms' transitions for the timeline)."""
+        sampler = _set_up(self.memory_sampler, "memory sampler")
+        sampler.stop()
+        rules = memory_alarm_rules(self.options.environment, CDK_JSON)
+        full_at = strike.details.get("memory_full_at") or strike.struck_at
+        figures, self.alarm_marks = memory_figures(
+            sampler.samples, rules, origin=strike.struck_at, full=(full_at, strike.recovered_at)
+        )
+        ran_at = first_runs(executions)
+        task_of = {e["token"]: e["task_id"] for e in executions}
+        after = {task_of[token] for token, at in ran_at.items() if at >= strike.recovered_at}
+        failed = [p.error or "" for p in publishes if not p.ok]
+        runs = Counter(e["token"] for e in executions)
+        while_full = {token for token, at in ran_at.items() if full_at <= at < strike.recovered_at}
+        return {
+            **figures,
+            "memory_sample_errors": sampler.errors,
+            "publish_errors_not_naming_memory": sum("maxmemory" not in error for error in failed),
+            "results_lost_while_full": len(set(missing) - after),
+            "results_lost_after_memory_back": len(set(missing) & after),
+            "results_checked_after_memory_back": len(after),
+            # sqs: a task whose result the full Redis refused keeps its message (acks_late, not acked on failure)
+            "ran_while_full": len(while_full),
+            "duplicated_ran_while_full": sum(runs[token] > 1 for token in while_full),
         }
 
     def draw(self, publishes: list[Publish], executions: list[dict], window: Window) -> None:
         strike = window.fault
-        events = [(strike.struck_at, f"{strike.name}")]
+        events = [(strike.struck_at, f"{strike.name}"), *self.alarm_marks]
         if strike.recovered_at:
-            events.append((strike.recovered_at, "name moved" if self.fault.name_moves else "node back"))
+            events.append((strike.recovered_at, recovered_label(self.fault)))
         timeline = Timeline(
             title=f"{self.options.broker} broker, {strike.name}, {self.options.rate:g} tasks/s",
             origin=window.publishing_started,
             published=[(p.sent_at, p.returned_at, p.ok) for p in publishes],
             first_runs=list(first_runs(executions).values()),
             events=events,
-            spans=[(*strike.split_window, "split window")] if strike.split_window else [],
+            spans=([(*strike.split_window, "split window")] if strike.split_window else []) + strike.shaded,
             stalls=stalls(executions, window),
         )
         try:
@@ -532,6 +581,8 @@ class Rehearsal:
             self.producer.wait(timeout=10)
         if self.workers is not None:
             self.workers.stop()
+        if self.memory_sampler is not None:
+            self.memory_sampler.stop()
         if self.endpoint is not None:
             self.endpoint.close()
         if self.sqs is not None:
@@ -542,6 +593,17 @@ class Rehearsal:
             self.report.say(f"logs kept in {self.workdir}")
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def cache_database(definition: WorkerDefinition) -> int:
+    """The app-cache database of the State template's ``RedisDatabases`` output (``cache=0,broker=1,...``)."""
+    output = definition.state_template.get("Outputs", {}).get(contract.StateOutputs.REDIS_DATABASES, {})
+    layout = contract.parse_databases(output.get("Value", "")) if isinstance(output.get("Value"), str) else {}
+    if "cache" not in layout:
+        raise RehearsalError(
+            f"the State template's {contract.StateOutputs.REDIS_DATABASES} output names no cache database"
+        )
+    return layout["cache"]
 
 
 def new_report(options: RehearsalOptions, *, stream=None) -> Report:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from broker_tier_contract import WORKER_EVENT_OPTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_PASSWORD = "integration-auth-token-0123456789"
 REGION = "eu-west-1"
@@ -181,8 +183,7 @@ def _start_celery_worker(
                 "INFO",
                 "--hostname",
                 f"{queue.replace(',', '+')}@{name}",
-                "--without-mingle",
-                "--without-gossip",
+                *WORKER_EVENT_OPTIONS,  # as the task definitions run it
             ],
             env=env,
             stdout=log,

@@ -4,13 +4,16 @@ Each accepted connection is piped to the node the name points at when it was ope
 moves the name for later connections only. :meth:`blackhole` models a node whose network vanished: bytes
 to and from it are dropped in both directions, nothing is closed, and a new connection while the name
 still points at it is accepted and never answered. (Freezing the node's process with SIGSTOP is the
-other model of silence; this forwarder then just forwards to a process that never replies.)
+other model of silence; this forwarder then just forwards to a process that never replies.) :meth:`delay_replies`
+models a node that is only slow: what it sends reaches its clients some seconds late, in order, and nothing is lost.
 """
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 Address = tuple[str, int]
@@ -31,6 +34,7 @@ class SilentForwarder:
     def __init__(self, target: Address) -> None:
         self.target = target
         self._silent: set[Address] = set()
+        self._delays: dict[Address, float] = {}
         self._links: list[_Link] = []
         self._lock = threading.Lock()
         self._listener = socket.socket()
@@ -62,6 +66,12 @@ class SilentForwarder:
         """``target`` is reachable again for new connections (those opened while it was silent stay silent)."""
         with self._lock:
             self._silent.discard(target)
+
+    def delay_replies(self, target: Address, seconds: float) -> None:
+        """What ``target`` sends from now on reaches its clients ``seconds`` late (0: at once again); requests
+        reach it at once, so it acts on them as a node whose replies are slow to come back."""
+        with self._lock:
+            self._delays[target] = seconds
 
     def close(self) -> None:
         self._closed.set()
@@ -97,15 +107,47 @@ class SilentForwarder:
                 self._links.append(link)
             threading.Thread(target=self._pump, args=(link, client, upstream), daemon=True).start()
             if upstream is not None:
-                threading.Thread(target=self._pump, args=(link, upstream, client), daemon=True).start()
+                replies: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+                threading.Thread(target=self._pump, args=(link, upstream, None, replies), daemon=True).start()
+                threading.Thread(target=self._deliver, args=(link, replies), daemon=True).start()
 
-    def _pump(self, link: _Link, source: socket.socket, sink: socket.socket | None) -> None:
+    def _pump(
+        self,
+        link: _Link,
+        source: socket.socket,
+        sink: socket.socket | None,
+        replies: queue.SimpleQueue[tuple[float, bytes] | None] | None = None,
+    ) -> None:
+        """Client to node: straight to ``sink``; node to client: into ``replies``, with the time each is due."""
         try:
             while data := source.recv(CHUNK):
-                if sink is not None and not self._is_silent(link.target):
+                if self._is_silent(link.target):
+                    continue
+                if replies is not None:
+                    with self._lock:
+                        delay = self._delays.get(link.target, 0.0)
+                    replies.put((time.monotonic() + delay, data))
+                elif sink is not None:
                     sink.sendall(data)
         except OSError:
             pass
+        if replies is not None:
+            replies.put(None)  # the node closed: the client's side closes once what was held is delivered
+        else:
+            self._close_link(link)
+
+    def _deliver(self, link: _Link, replies: queue.SimpleQueue[tuple[float, bytes] | None]) -> None:
+        """Send the node's replies to the client, each when it is due (in order)."""
+        while (item := replies.get()) is not None:
+            due, data = item
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                link.client.sendall(data)
+            except OSError:
+                break
+        self._close_link(link)
+
+    def _close_link(self, link: _Link) -> None:
         if not self._is_silent(link.target):  # one side closed: close the other, as a proxy does
             for sock in link.sockets:
                 _close(sock)

@@ -210,3 +210,15 @@ def is_ecs_exec(statement: dict) -> bool:
 def without_ecs_exec(statements: list[dict]) -> list[dict]:
     """The statements of a task role other than ECS Exec's (tests of those are in test_operator_access)."""
     return [s for s in statements if not is_ecs_exec(s)]
+
+
+def expected_health_check(process: str) -> dict[str, object]:
+    """The container health check of a ``worker`` or ``beat`` container, as CloudFormation receives it
+    (docs/decisions/container-health-checks.md: interval 15 s, timeout 5 s, 3 retries, start period 60 s)."""
+    return {
+        "Command": ["CMD", "python", "-m", "broker_tier_celery.health", process],
+        "Interval": 15,
+        "Timeout": 5,
+        "Retries": 3,
+        "StartPeriod": 60,
+    }

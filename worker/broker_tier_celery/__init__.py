@@ -11,8 +11,8 @@ One import in a team's app::
 Layers, each importing only those below it: ``environment`` (the container's variables, ``SettingsError``),
 ``naming``, ``fallbacks``, ``timeouts``, ``heartbeat``, ``periodic_metrics``; the features (``failover``,
 ``sqs_handback``, ``claim_check``, ``reconnect``, ``protection``, ``shutdown``, ``backlog_metrics``, ``beat_fence``,
-``health``); ``lifecycle``; ``settings``; ``wiring`` (``configure``). The names below load on first use, so that the
-health check (``python -m broker_tier_celery.health``) starts without importing Celery.
+``keyspace_metrics``, ``health``); ``lifecycle``; ``settings``; ``wiring`` (``configure``). The names below load on
+first use, so that the health check (``python -m broker_tier_celery.health``) starts without importing Celery.
 """
 
 from __future__ import annotations

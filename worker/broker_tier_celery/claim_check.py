@@ -183,6 +183,18 @@ _RESOLVED = "BrokerTierClaimCheck"
 """Set on a received SQS message (boto's dict) once its payload is in its body: the reference it had."""
 
 
+def carrier(reference: Reference, message: dict[str, Any]) -> dict[str, Any]:
+    """The SQS message that stands for ``message`` once its envelope is in the bucket: the reference, the task's id
+    and name (for whoever reads the queue), and the properties kombu turns into SendMessage parameters."""
+    headers = message.get("headers") or {}
+    properties = message.get("properties") or {}
+    return {
+        REFERENCE_KEY: asdict(reference),
+        "headers": {"id": headers.get("id"), "task": headers.get("task")},
+        "properties": {name: properties[name] for name in SEND_PROPERTIES if name in properties},
+    }
+
+
 class Channel(sqs_handback.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -213,13 +225,7 @@ class Channel(sqs_handback.Channel):
             return super()._put(queue, message, **kwargs)  # type: ignore[no-untyped-call]
         reference = self.payloads.put(self.canonical_queue_name(queue), text)  # type: ignore[no-untyped-call]
         logger.debug("task message of %d bytes for %s kept in %s", size, queue, reference)
-        headers = message.get("headers") or {}
-        carrier = {
-            REFERENCE_KEY: asdict(reference),
-            "headers": {"id": headers.get("id"), "task": headers.get("task")},
-            "properties": {name: properties[name] for name in SEND_PROPERTIES if name in properties},
-        }
-        return super()._put(queue, carrier, **kwargs)  # type: ignore[no-untyped-call]
+        return super()._put(queue, carrier(reference, message), **kwargs)  # type: ignore[no-untyped-call]
 
     # -- receiving -------------------------------------------------------------------------------------------------
     def _reference_in(self, sqs_message: dict[str, Any]) -> Reference | None:

@@ -4,6 +4,9 @@
 A connection refuses a node that is not the primary (``ROLE`` on connect) and turns ``READONLY`` into a
 connection error, as redis-py's Sentinel support does for a demoted master; every retry that covers connection
 errors then covers a failover too. The result backend and the Redis broker's transport use them.
+
+A worker leaves a node whose BRPOP goes unanswered once the endpoint's name leads elsewhere, and never loses what an
+unanswered BRPOP's node sends after its connection was dropped (docs/decisions/silent-node-confirmed-by-identity.md).
 """
 
 from __future__ import annotations
@@ -15,20 +18,32 @@ import select
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
+from kombu.utils.json import loads
+from redis.backoff import NoBackoff
 from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
-from redis.utils import str_if_bytes
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
+from redis.retry import Retry
 
 from broker_tier_celery import heartbeat
+from broker_tier_celery.dropped_brpop import dropped
 from broker_tier_celery.fallbacks import warn_once
+from broker_tier_celery.name_probe import Node, Probe, Verdict, node_from_replies
 from broker_tier_celery.naming import qualified_name
-from broker_tier_celery.timeouts import BRPOP_CHECK_PERIOD_SECONDS, BRPOP_SILENCE_SECONDS
+from broker_tier_celery.timeouts import (
+    BRPOP_CHECK_PERIOD_SECONDS,
+    BRPOP_SILENCE_SECONDS,
+    NAME_PROBE_REPLY_TIMEOUT_SECONDS,
+    NAME_PROBE_WAIT_SECONDS,
+    REDIS_CONNECT_TIMEOUT_SECONDS,
+    UNRECORDED_PUT_BACK_PERIOD_SECONDS,
+)
 
 REACHED_REPLICA = "the primary endpoint reached a replica: a failover is under way and its DNS name has not moved yet"
 TRANSPORT_CLOSED = "the broker connection was closed after a connection error; cannot reconnect this channel"
@@ -38,6 +53,10 @@ DEMOTED_PRIMARY = (
 )
 
 logger = logging.getLogger("broker_tier.failover")
+
+POOL_OWN_PARAMETERS = ("maint_notifications", "orig_", "himport")
+"""Prefixes of the entries redis-py's pool adds to its connections' parameters for itself (not for a connection
+opened outside it, as the name probe's)."""
 
 SILENT_NODE_TIMER = "_broker_tier_silent_node_tref"
 """The poller's attribute holding the event loop's entry for :meth:`FailoverRedisTransport.drop_silent`."""
@@ -49,16 +68,34 @@ else:
 
 
 class _FollowsPrimary(_ConnectionBase):
-    """Mixin for redis-py's connection classes: refuse a replica on connect, drop a connection on READONLY."""
+    """Mixin for redis-py's connection classes: refuse a replica on connect, drop a connection on READONLY, and
+    hand the socket of an unanswered BRPOP to :data:`dropped_brpop.dropped` instead of closing it."""
+
+    node: Node | None = None
+    """The node this connection reached (set on connect)."""
+    brpop_pending = False
+    """A BRPOP was sent on this connection and nothing of its reply read yet (set by FailoverRedisChannel)."""
 
     def on_connect_check_health(self, check_health: bool = True) -> None:
         super().on_connect_check_health(check_health=check_health)
-        # a replica answers PING: without ROLE a reconnect to the demoted node would "succeed"
+        # a replica answers PING: without ROLE a reconnect to the demoted node would "succeed"; INFO's run_id names
+        # the node for the silent-node check (both in one round trip)
         self.send_command("ROLE")
-        role = self.read_response()
-        if str_if_bytes(role[0]) != "master":
+        self.send_command("INFO", "server")
+        role, info = self.read_response(), self.read_response()
+        self.node = node_from_replies(role, info, self._sock)
+        if self.node.role != "master":
             self.disconnect()
             raise RedisConnectionError(REACHED_REPLICA)
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        sock, pending = self._sock, self.brpop_pending
+        self.brpop_pending = False
+        if pending and sock is not None and os.getpid() == self.pid:  # a forked child's copy is the parent's
+            self._sock = None  # redis-py then closes nothing
+            self.handed_off = sock
+            dropped.keep(sock, _keep_unplaced)
+        super().disconnect(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py: unannotated
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -111,12 +148,29 @@ Kept = tuple[dict[str, Any], str, str]
 _unrecorded: deque[Kept] = deque()
 """Oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
+_unrestored: deque[tuple[str, str]] = deque()
+"""(unacked record's key, delivery tag) of each message this process held when its channel closed and whose
+restore Redis refused (a full Redis): still in the record, put back by the next channel of the same record."""
+
+
+def _keep_unplaced(key: bytes, body: bytes) -> None:
+    """A message a dropped BRPOP's node sent and took back no more: kept, for the next put-back."""
+    try:
+        payload = loads(body)
+        delivery = payload["properties"]["delivery_info"]
+        kept = (payload, delivery["exchange"], delivery["routing_key"])
+    except (ValueError, TypeError, KeyError):
+        logger.error("a message from list %r is not kombu's (no delivery_info): lost", key.decode(errors="replace"))
+        return
+    with _unrecorded_lock:
+        _unrecorded.append(kept)
 
 
 def _forget_in_child() -> None:
     """Only the process that took a message puts it back (a prefork child opens channels too)."""
     global _unrecorded_lock
     _unrecorded.clear()
+    _unrestored.clear()
     _unrecorded_lock = threading.Lock()  # a copy held by another thread of the parent would never be released
 
 
@@ -164,6 +218,32 @@ class FailoverRedisQoS(kombu_redis.QoS):
             )
             raise
 
+    def restore_unacked(self, client: Any = None) -> None:
+        """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts), one by
+        one: a message whose restore a full Redis refuses (OOM) stays in the record and is kept for the next channel,
+        instead of waiting there a whole visibility timeout (docs/decisions/rehearsal-memory-full.md). Any other
+        error ends the restore as kombu's does (a failover: the messages stay in the record, and a task still
+        running acknowledges its own). kombu's restore of one message either moves it or leaves it."""
+        delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
+        refused: list[str] = []
+        try:
+            for tag in list(delivered):
+                try:
+                    self.restore_by_tag(tag, client=client)
+                except OutOfMemoryError:
+                    refused.append(tag)
+            delivered.clear()
+        finally:
+            if refused:
+                with _unrecorded_lock:
+                    _unrestored.extend((self.unacked_key, tag) for tag in refused)
+                logger.warning(
+                    "could not put %d message(s) held by a closing channel back on their queue (Redis is full): "
+                    "they stay in %r, to be put back by the next channel",
+                    len(refused),
+                    self.unacked_key,
+                )
+
 
 class FailoverRedisChannel(kombu_redis.Channel):
     """kombu's Redis channel: connections that follow the primary, kept messages put back once connected, and
@@ -207,8 +287,43 @@ class FailoverRedisChannel(kombu_redis.Channel):
                     "put a message back at the head of queue %r (it could not be recorded as unacknowledged before)",
                     routing_key,
                 )
+            self._restore_unrestored()
+
+    def _restore_unrestored(self) -> None:
+        """Restore the messages of this channel's record that a closing channel could not (under the lock)."""
+        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key]
+        for tag in mine:
+            try:
+                self.qos.restore_by_tag(tag)
+            except (*self.connection_errors, RedisError) as error:
+                logger.warning(
+                    "could not put %d message(s) a closed channel held back on their queue (%s): they stay in %r, "
+                    "to be put back by the next channel",
+                    len(mine),
+                    type(error).__name__,
+                    self.qos.unacked_key,
+                )
+                return
+            _unrestored.remove((self.qos.unacked_key, tag))
+        if mine:
+            logger.warning("put %d message(s) a closed channel held back on their queue", len(mine))
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        super()._brpop_start(timeout)  # type: ignore[no-untyped-call]  # kombu: unannotated
+        connection = self._in_poll
+        if isinstance(connection, _FollowsPrimary):
+            connection.brpop_pending = True
 
     def _brpop_read(self, **options: Any) -> Any:
+        connection = self._in_poll
+        if isinstance(connection, _FollowsPrimary) and connection.brpop_pending:
+            # the event loop reads when the reply is there; kombu's close() reads in any case, and would close a
+            # connection whose node stays silent after its socket time-out: hand the socket over instead
+            if not _reply_within(connection._sock, connection.socket_timeout):
+                connection.disconnect()
+                self._in_poll = None
+                raise Empty()
+            connection.brpop_pending = False
         try:
             read = super()._brpop_read(**options)  # type: ignore[no-untyped-call]  # kombu: unannotated
         except Empty:  # BRPOP's own time-out: no message, but the node answered
@@ -216,6 +331,55 @@ class FailoverRedisChannel(kombu_redis.Channel):
             raise
         heartbeat.beat()
         return read
+
+    def _on_connection_disconnect(self, connection: Any) -> None:
+        super()._on_connection_disconnect(connection)  # type: ignore[no-untyped-call]  # kombu: unannotated
+        handed_off = connection.__dict__.pop("handed_off", None)
+        if handed_off is not None:  # kept open: without an event loop, kombu's poller still watches it
+            try:
+                self.connection.cycle.poller.unregister(handed_off)
+            except (KeyError, ValueError, OSError, AttributeError, TypeError):
+                pass
+
+    def waited_on(self) -> Node | None:
+        """The node this channel's BRPOP waits on (None: no BRPOP, or a connection class that does not say)."""
+        return getattr(self._in_poll, "node", None)
+
+    def name_prober(self) -> Callable[[], Node]:
+        """A function that connects through the endpoint's name once, with short time-outs and no retry, and
+        returns the node that answers there (it raises if none does). For a thread: its connection is not
+        kombu's, nor in any pool."""
+        pool = self.pool
+        connection_class = next(
+            (c for c in type.mro(pool.connection_class) if c in (PrimaryConnection, PrimarySSLConnection)),
+            PrimaryConnection,
+        )  # not kombu's asynchronous subclass, whose disconnect reaches into the event loop
+        params = {
+            key: value for key, value in pool.connection_kwargs.items() if not key.startswith(POOL_OWN_PARAMETERS)
+        }
+        params.update(
+            socket_timeout=NAME_PROBE_REPLY_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            retry_on_error=[],
+            health_check_interval=0,
+        )
+
+        def probe() -> Node:
+            connection = connection_class(**params)
+            try:
+                connection.connect()  # type: ignore[no-untyped-call]  # redis-py: unannotated
+            except RedisConnectionError:
+                if connection.node is None:  # nothing answered (a replica answers, and is refused)
+                    raise
+            finally:
+                connection.disconnect()
+            if connection.node is None:
+                raise RedisConnectionError("the probe's connection did not say which node it reached")
+            return connection.node
+
+        return probe
 
     def unanswered_brpop_seconds(self, now: float) -> float | None:
         """How long this channel's BRPOP has gone unanswered, if that is ``BRPOP_SILENCE_SECONDS`` past its own
@@ -238,7 +402,9 @@ class FailoverRedisChannel(kombu_redis.Channel):
             subclient.connection.disconnect()
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection.client is None:
+        # closed: its transport's client cleared (kombu#582, #970), or the channel itself closed by its connection
+        # (kombu sets ``connection`` to None), which a publish on a pooled producer still reaches
+        if self.connection is None or self.connection.client is None:
             raise RedisConnectionError(TRANSPORT_CLOSED)
         params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
         return params
@@ -257,9 +423,14 @@ class FailoverRedisTransport(kombu_redis.Transport):
             previous.cancel()
         setattr(self.cycle, SILENT_NODE_TIMER, loop.call_repeatedly(BRPOP_CHECK_PERIOD_SECONDS, self.drop_silent))
 
+    _probe: Probe | None = None
+    _waiting_logged: Any = None
+    _next_put_back = 0.0
+
     def drop_silent(self) -> None:
-        """When a BRPOP went unanswered, close every connection of every channel: they all reach the silent node
-        (kombu alone drops only that BRPOP connection, after ``health_check_interval``)."""
+        """When a BRPOP went unanswered and the endpoint's name no longer leads to its node, close every
+        connection of every channel: they all reach that node (kombu alone drops only that BRPOP connection,
+        after ``health_check_interval``, whatever the node). A node the name still leads to is waited for."""
         channels = getattr(self.cycle, "_channels", None)
         if channels is None:
             warn_once(
@@ -269,17 +440,80 @@ class FailoverRedisTransport(kombu_redis.Transport):
             )
             return
         now, ours = time.monotonic(), [c for c in list(channels) if isinstance(c, FailoverRedisChannel)]
-        unanswered = [seconds for c in ours if (seconds := c.unanswered_brpop_seconds(now)) is not None]
+        self._put_back_held_messages(ours, now)
+        unanswered = [(seconds, c) for c in ours if (seconds := c.unanswered_brpop_seconds(now)) is not None]
         if not unanswered:
+            self._probe = None
+            return
+        waited, channel = max(unanswered, key=lambda item: item[0])
+        verdict = self._name_verdict(channel)
+        if verdict is None:
+            return
+        if verdict is not Verdict.MOVED:
+            self._log_waiting_once(channel, waited, verdict)
             return
         logger.warning(
-            "Redis BRPOP got no reply for %.1f s (its time-out: %g s): the node is silent; closing every broker "
-            "connection, to reconnect through the endpoint's name",
-            max(unanswered),
-            ours[0].brpop_timeout,
+            "Redis BRPOP got no reply for %.1f s (its time-out: %g s) and %s: closing every broker connection, to "
+            "reconnect through the endpoint's name",
+            waited,
+            channel.brpop_timeout,
+            verdict.value,
         )
-        for channel in ours:
-            channel.close_connections()
+        for each in ours:
+            each.close_connections()
+
+    def _name_verdict(self, channel: FailoverRedisChannel) -> Verdict | None:
+        """What a probe through the name says about the node ``channel``'s BRPOP waits on; None until one has
+        answered (one probe at a time; the next check starts another)."""
+        waited_on = channel.waited_on()
+        if waited_on is None:
+            warn_once(
+                "brpop-node-unknown",
+                "the connection of an unanswered BRPOP does not say which node it reached: left after its time-out, "
+                "whether or not the endpoint's name moved",
+            )
+            return Verdict.MOVED
+        probe = self._probe
+        if probe is None:
+            probe = self._probe = Probe(channel.name_prober())
+            probe.done.wait(NAME_PROBE_WAIT_SECONDS)  # a live node answers at once
+        if not probe.done.is_set():
+            return None
+        self._probe = None  # the next check asks again
+        return probe.verdict(waited_on)
+
+    def _log_waiting_once(self, channel: FailoverRedisChannel, waited: float, verdict: Verdict) -> None:
+        """One warning per unanswered BRPOP the worker keeps waiting for."""
+        episode = (id(channel), channel._brpop_sent_at)
+        if self._waiting_logged == episode:
+            return
+        self._waiting_logged = episode
+        logger.warning(
+            "Redis BRPOP got no reply for %.1f s (its time-out: %g s), but %s: waiting for it",
+            waited,
+            channel.brpop_timeout,
+            verdict.value,
+        )
+
+    def _put_back_held_messages(self, channels: list[FailoverRedisChannel], now: float) -> None:
+        """Messages this process holds (a pop it could not record, or put back on its node) go back through the
+        name every few seconds, not only when a new channel opens."""
+        if not _unrecorded or not channels or now < self._next_put_back:
+            return
+        self._next_put_back = now + UNRECORDED_PUT_BACK_PERIOD_SECONDS
+        channels[0].put_back_unrecorded()
+
+
+def _reply_within(sock: Any, timeout: float | None) -> bool:
+    """Whether ``sock`` has something to read, or gets it within ``timeout`` seconds."""
+    if sock is None:
+        return True  # nothing to hand over: let kombu's read fail as it does
+    if getattr(sock, "pending", lambda: 0)():  # TLS: already decrypted
+        return True
+    try:
+        return bool(select.select([sock], [], [], timeout)[0])
+    except (OSError, ValueError):
+        return True
 
 
 RESULT_BACKEND_CLASS = qualified_name(FailoverRedisBackend)

@@ -90,6 +90,14 @@ def worker_process(class_name: str) -> str:
     return f"worker-{class_name}"
 
 
+WORKER_EVENT_OPTIONS = ("--without-heartbeat", "--without-gossip", "--without-mingle")
+"""``celery worker`` options of every worker (the task definitions and the tests' workers): no worker events and no
+start-up sync. With the Redis broker Celery publishes its worker-heartbeat events from the event loop with
+unlimited retries, holding it (the broker's silent-node check, the SIGTERM hand-back) for a whole outage; gossip
+consumes those events and mingle asks the other workers for revoked tasks at start; the tier uses none of them
+(docs/decisions/worker-without-events.md)."""
+
+
 BEAT_PROCESS = "beat"
 
 
@@ -455,6 +463,17 @@ BEAT_TICKS_MISSED = "TicksMissed"
 """Ticks that fell due while Beat was busy or stalled and that no Beat had claimed (claimed as missed)."""
 BEAT_TICK_METRICS = (BEAT_TICKS_PUBLISHED, BEAT_TICKS_FENCED_OFF, BEAT_TICKS_SKIPPED, BEAT_TICKS_MISSED)
 BEAT_DIMENSIONS = ("Environment",)
+
+REDIS_KEYSPACE_NAMESPACE = "BrokerTier/RedisKeyspace"
+"""CloudWatch namespace of Redis's ``INFO keyspace`` per database, which Beat publishes every minute in either
+broker mode (``broker-tier-ops status`` reads it: keys without a TTL fill a ``noeviction`` Redis)."""
+REDIS_KEYSPACE_KEYS = "Keys"
+REDIS_KEYSPACE_KEYS_WITHOUT_TTL = "KeysWithoutTtl"
+"""``keys - expires`` of the database: keys that stay until deleted."""
+REDIS_KEYSPACE_DIMENSIONS = ("Environment", "Database")
+"""The environment name, and the database number (``0``, ``1``, ...; the layout is the State stack's
+``RedisDatabases`` output)."""
+REDIS_KEYSPACE_PERIOD_SECONDS = 60
 
 
 # Seconds a worker's SQS receive waits for a message (kombu's wait_time_seconds). 5, not SQS's maximum of

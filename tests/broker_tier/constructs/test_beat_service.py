@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, tier_context, without_ecs_exec
+from tier_testing import ENVIRONMENTS, expected_health_check, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
 from broker_tier.config import load_environments
@@ -65,6 +65,7 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     assert container["Command"][:4] == ["celery", "-A", "broker_tier_worker.app", "beat"]
     environment = {item["Name"]: item["Value"] for item in container["Environment"]}
     assert "BeatFence" in json.dumps(environment[contract.ContainerEnvironment.BEAT_FENCE_TABLE.name])
+    assert container["HealthCheck"] == expected_health_check("beat")
     statements = beat_statements(synthesized.json(env, "Compute"))
     payloads = {  # with the claim check on, Beat puts the payloads of periodic tasks too big for SQS
         "PutClaimCheckPayloads": "s3:PutObject",
@@ -72,17 +73,17 @@ def test_beat_runs_beat_and_may_only_publish(synthesized, env):
     }
     assert {sid: s["Action"] for sid, s in statements.items()} == {
         "PublishToWorkQueues": "sqs:SendMessage",
+        "PublishBeatMetrics": "cloudwatch:PutMetricData",
         "QueueEncryption": ["kms:Decrypt", "kms:GenerateDataKey"],
         **(payloads if load_environments(tier_context())[env].claim_check.enabled else {}),
         "ClaimBeatTicks": "dynamodb:PutItem",
         "BeatFenceEncryption": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-        "PublishBeatMetrics": "cloudwatch:PutMetricData",
     }
     assert "sqs." in json.dumps(statements["QueueEncryption"]["Condition"]["StringEquals"]["kms:ViaService"])
     assert_fence_only(statements)
-    # its tick counts only, in sqs mode
+    # its tick counts and Redis's keyspace (status shows it), in sqs mode
     assert statements["PublishBeatMetrics"]["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE]}
+        "StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE, contract.REDIS_KEYSPACE_NAMESPACE]}
     }
 
 
@@ -90,14 +91,20 @@ def test_beat_publishes_the_redis_backlog_in_redis_broker_mode_and_nothing_else(
     statements = beat_statements(redis_mode_dev["Compute"])
     assert set(statements) == {"ClaimBeatTicks", "BeatFenceEncryption", "PublishBeatMetrics"}
     assert_fence_only(statements)
-    # PutMetricData has no resource-level permissions: '*', held to Beat's two namespaces by its condition key
+    # PutMetricData has no resource-level permissions: '*', held to Beat's namespaces by its condition key
     assert statements["PublishBeatMetrics"] == {
         "Sid": "PublishBeatMetrics",
         "Effect": "Allow",
         "Action": "cloudwatch:PutMetricData",
         "Resource": "*",
         "Condition": {
-            "StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE, contract.REDIS_BACKLOG_NAMESPACE]}
+            "StringEquals": {
+                "cloudwatch:namespace": [
+                    contract.BEAT_NAMESPACE,
+                    contract.REDIS_KEYSPACE_NAMESPACE,
+                    contract.REDIS_BACKLOG_NAMESPACE,
+                ]
+            }
         },
     }
     policies = [r for i, r in redis_mode_dev["Compute"]["Resources"].items() if r["Type"] == "AWS::IAM::Policy"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tier_testing import ENVIRONMENTS, is_ecs_exec, tier_context, without_ecs_exec
+from tier_testing import ENVIRONMENTS, expected_health_check, is_ecs_exec, tier_context, without_ecs_exec
 
 import broker_tier_contract as contract
 from broker_tier.config import load_environments
@@ -32,6 +32,8 @@ def test_worker_consumes_only_its_class_and_never_runs_beat(synthesized, env, cl
     assert command[command.index("--queues") + 1] == cls
     assert command[command.index("--concurrency") + 1] == str(worker.concurrency)
     assert not {"-B", "--beat"} & set(command)
+    assert set(contract.WORKER_EVENT_OPTIONS) <= set(command)  # no worker events, gossip nor mingle
+    assert container["HealthCheck"] == expected_health_check("worker")
     assert (task["Cpu"], task["Memory"]) == (str(worker.cpu), str(worker.memory_mib))
     assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
     assert env_vars["BROKER_TIER_TASK_TIME_LIMIT"] == str(CONFIGS[env].queues[cls].task_time_limit_seconds)
@@ -213,14 +215,14 @@ def test_execution_roles_read_the_secret_and_have_one_documented_wildcard(synthe
     services = len(CONFIGS[env].queues) + 1
     found = statements(synthesized, env, "")
     wildcards = [s for s in found if s.get("Resource") == "*" and not is_ecs_exec(s)]  # ECS Exec's: operator tests
-    # each execution role pulls images; Beat's task role publishes its tick counts (held to its namespace by a
-    # condition: test_beat_service.py)
+    # each execution role pulls images; Beat's task role publishes its tick counts and Redis's keyspace (held to
+    # its namespaces by a condition: test_beat_service.py)
     assert (
         sorted(s["Action"] for s in wildcards)
         == ["cloudwatch:PutMetricData"] + ["ecr:GetAuthorizationToken"] * services
     )
     assert [s["Condition"] for s in wildcards if s["Action"] == "cloudwatch:PutMetricData"] == [
-        {"StringEquals": {"cloudwatch:namespace": ["BrokerTier/Beat"]}}
+        {"StringEquals": {"cloudwatch:namespace": [contract.BEAT_NAMESPACE, contract.REDIS_KEYSPACE_NAMESPACE]}}
     ]
     decrypt = [s for s in found if s.get("Sid") == "DecryptInjectedSecrets"]
     assert len(decrypt) == services + 1  # and the operators' toolbox

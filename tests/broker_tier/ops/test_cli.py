@@ -241,6 +241,8 @@ def _rehearsal_stand_in(options, *args, **kwargs) -> Report:
 
 
 # Each command's invocations whose reads, together, must cover every option its help lists.
+REDIS_URL = "redis://127.0.0.1:{port}"
+"""migrate-broker's --redis-url: the test's redis-server (without a database: --redis-db's is taken)."""
 INVOCATIONS = {
     "status": [["--env", ENV, "--json"]],
     "failover": [["--env", ENV, "--dry-run", "--no-canary"], ["--env", ENV, "--dry-run", *FAST_CANARY_ARGS]],
@@ -251,12 +253,28 @@ INVOCATIONS = {
         ["--env", ENV, "--queue-class", "default", "--dry-run", "--task-name", "x", "--task-id", "y"],
     ],
     "toolbox": [["--env", ENV, "--dry-run"]],
+    "migrate-broker": [
+        ["--env", ENV, "--to", "sqs", "--dry-run", "--redis-url", REDIS_URL, "--claim-check-bucket", "b"],
+        [
+            "--env",
+            ENV,
+            "--to",
+            "redis",
+            "--dry-run",
+            "--redis-url",
+            REDIS_URL,
+            "--task-time-limit",
+            "60",
+            "--poll",
+            "1",
+        ],
+    ],
     "rehearse": [["--json"], ["--runs", "2"]],
     "cost": [["--cdk-out", "baseline", "--json"], ["--cdk-out", "baseline", "--markdown", "--what-if"]],
 }
 
 
-def test_each_command_reads_every_option_its_help_lists(aws, monkeypatch, tmp_path, capsys):
+def test_each_command_reads_every_option_its_help_lists(aws, monkeypatch, tmp_path, capsys, lone_redis):
     import broker_tier.rehearsal.runner
     import broker_tier.rehearsal.series
     from broker_tier.ops.cli import GLOBAL_OPTIONS, _run
@@ -269,11 +287,13 @@ def test_each_command_reads_every_option_its_help_lists(aws, monkeypatch, tmp_pa
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("BROKER_TIER_REDIS_AUTH_TOKEN", lone_redis.password)
     parser = build_parser()
     assert set(INVOCATIONS) == {command.name for command in COMMANDS}
     for name, invocations in INVOCATIONS.items():
         read: set[str] = set()
-        for argv in invocations:
+        for given in invocations:
+            argv = [part.format(port=lone_redis.port) if part == REDIS_URL else part for part in given]
             args = parser.parse_args([name, "--report-dir", str(tmp_path), *argv], namespace=ReadRecorder())
             object.__setattr__(args, "recorded", set())
             _run(args.command_spec, args, {**aws.clients, SEND_ONCE: aws.clients["sqs"]}, {})

@@ -107,6 +107,7 @@ EVERY_COMMAND = {
     "dead-letters": ["--queue-class", "default"],
     "redrive": ["--queue-class", "default"],
     "toolbox": [],
+    "migrate-broker": ["--to", "sqs"],
 }
 assert set(EVERY_COMMAND) == {command.name for command in COMMANDS if command.aws}
 

@@ -130,12 +130,55 @@ def test_json_has_every_section(aws, capsys, tmp_path):
     assert [check["passed"] for check in data["checks"]] == [True, True, True, True, True]
 
 
+def put_keyspace(aws, database: int, keys: int, without_ttl: int, environment: str = ENV) -> None:
+    """What Beat publishes each minute for one database (``broker_tier_celery.keyspace_metrics``)."""
+    names = contract.REDIS_KEYSPACE_DIMENSIONS
+    aws.clients["cloudwatch"].put_metric_data(
+        Namespace=contract.REDIS_KEYSPACE_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": names[0], "Value": environment}, {"Name": names[1], "Value": str(database)}],
+                "Value": value,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=1),
+            }
+            for metric, value in (
+                (contract.REDIS_KEYSPACE_KEYS, keys),
+                (contract.REDIS_KEYSPACE_KEYS_WITHOUT_TTL, without_ttl),
+            )
+        ],
+    )
+
+
+def test_the_biggest_databases_and_their_share_of_keys_without_a_ttl_are_shown(aws, capsys, tmp_path):
+    for database, keys, without_ttl in ((0, 350, 300), (1, 1, 1), (2, 520, 20), (5, 7, 0)):
+        put_keyspace(aws, database, keys, without_ttl)
+    put_keyspace(aws, 3, 99_999, 99_999, environment="other")  # another environment's tier: not shown
+    code, out, report = status(aws, capsys, tmp_path)
+    assert code == 0, out
+    lines = out.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("keyspace")))
+    assert lines[at].split() == ["keyspace", "database", "keys", "no", "TTL"]
+    assert [line.split() for line in lines[at + 1 : at + 4]] == [
+        ["db2", "520", "3.8%"],
+        ["db0", "350", "85.7%"],
+        ["db5", "7", "0%"],
+    ]  # the three biggest by keys; the results' few keys without TTL, the cache's many
+    keyspace = report["measurements"]["keyspace"]
+    assert [(row["database"], row["keys"], row["without_ttl"]) for row in keyspace] == [
+        (2, 520, 20),
+        (0, 350, 300),
+        (5, 7, 0),
+        (1, 1, 1),
+    ]
+
+
 def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(aws, capsys, tmp_path):
     cloudwatch = boto3.client(
         "cloudwatch", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     with Stubber(cloudwatch) as stubber:
-        for operation in ("get_metric_data", "get_metric_data", "describe_alarms"):
+        for operation in ("get_metric_data", "get_metric_data", "describe_alarms", "list_metrics"):
             stubber.add_client_error(
                 operation,
                 service_error_code="AccessDenied",
@@ -148,6 +191,7 @@ def test_a_section_it_cannot_read_is_shown_as_unavailable_and_the_rest_still_is(
     assert "UNAVAILABLE beat ticks: access denied (AccessDenied; GetMetricData" in out
     assert "UNAVAILABLE alarms: access denied (AccessDenied; DescribeAlarms" in out
     assert "SKIP  beat_ticks_none_lost: not read" in out
+    assert "UNAVAILABLE keyspace: access denied (AccessDenied; ListMetrics" in out
     assert "alarms    in ALARM: unknown" in out
     assert "interactive" in out and "worker-default" in out and "primary" in out  # read all the same
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -16,7 +19,7 @@ from silent_forwarder import SilentForwarder
 
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.util import wait_until
-from broker_tier_celery import failover, settings_from_environment, timeouts
+from broker_tier_celery import dropped_brpop, failover, settings_from_environment, timeouts
 from broker_tier_celery.failover import DEMOTED_PRIMARY, REACHED_REPLICA, FailoverRedisTransport, PrimaryConnection
 
 STOCK_TRANSPORT = "kombu.transport.redis:Transport"
@@ -94,6 +97,21 @@ def test_with_the_work_around_the_same_sequence_is_an_ignored_connection_error(n
     _power_loss_then_what_celery_does(node, FAILOVER_TRANSPORT)
 
 
+def test_a_closed_channel_raises_a_connection_error_not_an_attribute_error(node):
+    """Seen in the memory-full rehearsal: a publish refused with OOM left the producer's channel closed by its
+    connection; the next ``apply_async`` on it got ``AttributeError: 'NoneType' object has no attribute 'client'``
+    (a caller could not tell what happened; kombu's publish retry does not retry it)."""
+    for transport, raised in ((STOCK_TRANSPORT, AttributeError), (FAILOVER_TRANSPORT, redis.ConnectionError)):
+        with Connection(_url(node), transport=transport) as connection:
+            channel = connection.channel()
+            connection.transport.close_channel(channel)
+            assert channel.connection is None
+            with pytest.raises(raised) as error:
+                channel._connparams()
+            if raised is redis.ConnectionError:
+                assert str(error.value) == failover.TRANSPORT_CLOSED
+
+
 def _popped_just_before_a_promotion(pair: RedisPair, transport: str) -> tuple[list, Exception]:
     """A consumer's BRPOP takes a message off the primary's queue; the pop reaches the replica; the replica
     is promoted and the primary demoted before the consumer reads the reply and records the message as
@@ -159,8 +177,10 @@ def node(lone_redis):
 def kept():
     """FailoverRedisQoS's list of kept messages (process-wide), empty before and after the test."""
     failover._unrecorded.clear()
+    failover._unrestored.clear()
     yield failover._unrecorded
     failover._unrecorded.clear()
+    failover._unrestored.clear()
 
 
 def _url(node: RedisNode) -> str:
@@ -184,6 +204,35 @@ def _popped_while_redis_is_full(node: RedisNode, transport: str) -> list:
         with pytest.raises(redis.exceptions.OutOfMemoryError):  # a channel error: the consumer restarts
             channel._brpop_read()  # what the worker's event loop does with the reply
     return received
+
+
+def _held_by_a_channel_closing_while_redis_is_full(node: RedisNode, transport: str) -> tuple[int, int]:
+    """A consumer holds a message (in the unacked record); Redis fills up; the channel closes (the consumer
+    restarts, as after the OOM its result store got), so kombu restores what it holds, which Redis refuses; then
+    memory is freed and a new channel opens. Returns (queued, in the record) at the end."""
+    with Connection(_url(node), transport=transport) as connection:
+        channel = connection.channel()
+        Queue("held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="held")
+        assert channel.basic_get("held", no_ack=False) is not None  # held, recorded as unacknowledged
+        node.control.config_set("maxmemory", 1)  # full
+        try:
+            channel.close()  # kombu restores what the channel holds
+        except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
+            assert transport == STOCK_TRANSPORT
+        assert (node.client(1).llen("held"), node.client(1).hlen("unacked")) == (0, 1)  # refused: in the record
+        node.control.config_set("maxmemory", 0)  # memory freed
+        connection.channel()  # the restarted consumer's channel
+        return node.client(1).llen("held"), node.client(1).hlen("unacked")
+
+
+def test_without_the_fix_a_message_held_by_a_channel_closing_while_redis_is_full_waits_in_the_record(node):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, STOCK_TRANSPORT) == (0, 1)  # a visibility timeout
+
+
+def test_a_message_held_by_a_channel_closing_while_redis_is_full_is_put_back_by_the_next_channel(node, kept):
+    assert _held_by_a_channel_closing_while_redis_is_full(node, FAILOVER_TRANSPORT) == (1, 0)
+    assert not failover._unrestored
 
 
 def _clients(node: RedisNode) -> int:
@@ -318,3 +367,118 @@ def test_a_live_idle_node_is_not_taken_for_a_silent_one(node, caplog):
         assert channel.client.connection._sock is brpop_socket  # never closed
         hub.close()
     assert "the node is silent" not in caplog.text
+
+
+# -- a node that is only slow -------------------------------------------------------------------------------------
+@contextmanager
+def _idle_consumer(node: RedisNode, transport: str, port: int | None = None):
+    """A consumer of queue ``work`` on the event loop, as a worker's, idle on BRPOP: yields (channel, loop,
+    received payloads). ``port``: where the endpoint's name is (default: the node itself)."""
+    received: list[dict] = []
+    url = f"redis://:{node.password}@127.0.0.1:{port or node.port}/1"
+    with Connection(url, transport=transport, transport_options=BROKER_OPTIONS) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        channel.basic_consume("work", True, lambda message: received.append(message.payload), "idle")
+        hub = Hub()
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        loop = hub.create_loop()
+        try:
+            yield channel, loop, received
+        finally:
+            hub.close()
+
+
+def _run(loop, seconds: float, until=lambda: False) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until():
+        next(loop)
+
+
+def _publisher(node: RedisNode):
+    """A producer with kombu's defaults (no socket time-out: a publish waits out a stall), connected now."""
+    connection = Connection(_url(node))
+    producer = connection.Producer(connection.default_channel)
+    producer.publish({"n": 0}, routing_key="work")
+    return connection, producer
+
+
+def _brpop_sent_into_a_stall_then_dropped(node: RedisNode, transport: str) -> tuple[list[dict], int]:
+    """The node stalls (SIGSTOP) just as an idle consumer sends its next BRPOP; a publish made during the stall, on
+    a connection opened before, waits for it; the consumer's connections are closed (what a consumer restart, or a
+    silence check that goes by time, does); then the node resumes. Returns what the consumer received and how
+    many messages its queue holds."""
+    assert node.process is not None
+    publisher, producer = _publisher(node)
+    with _idle_consumer(node, transport) as (channel, loop, received):
+        _run(loop, 5, until=lambda: received)  # the first message: consumed
+        sent_into_the_stall = channel._brpop_start
+
+        def stall_then_send(*args, **kwargs):
+            os.kill(node.process.pid, signal.SIGSTOP)
+            channel._brpop_start = sent_into_the_stall
+            sent_into_the_stall(*args, **kwargs)
+
+        channel._brpop_start = stall_then_send
+        _run(loop, 5, until=lambda: channel._brpop_start is sent_into_the_stall)
+        publishing = threading.Thread(target=producer.publish, args=({"n": 1},), kwargs={"routing_key": "work"})
+        publishing.start()
+        time.sleep(0.2)  # the publish waits in the node's socket, after the BRPOP
+        for pool in (channel.async_pool, channel.pool):
+            pool.disconnect()  # the BRPOP's connection too: it is in use
+        time.sleep(0.2)
+        os.kill(node.process.pid, signal.SIGCONT)
+        publishing.join(timeout=10)
+        _run(loop, 3, until=lambda: len(received) > 1)
+    publisher.release()
+    return received, node.client(1).llen("work")
+
+
+def test_with_kombus_transport_a_brpop_dropped_while_its_node_stalls_loses_a_message(lone_redis):
+    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, STOCK_TRANSPORT)
+    assert (received, queued) == ([{"n": 0}], 0)  # popped by the node for a closed connection: in neither
+
+
+def test_a_brpop_dropped_while_its_node_stalls_hands_its_message_back(lone_redis, caplog):
+    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, FAILOVER_TRANSPORT)
+    assert (received, queued) == ([{"n": 0}, {"n": 1}], 0)  # put back on the node, then consumed
+    assert "put back at the head of 'work'" in caplog.text
+    assert dropped_brpop.dropped.wait_until_settled(5)
+
+
+def test_a_slow_primary_is_waited_for_not_left(lone_redis, caplog):
+    """Frozen longer than an unanswered BRPOP's silence threshold and a probe's time-outs; the name (here, the
+    node's own address) still leads to it: the consumer keeps its connection and gets what was published
+    meanwhile."""
+    assert lone_redis.process is not None
+    # the probe must give up before the thaw (with 1.5 s of slack for a loaded machine), or nothing says it ran
+    stall = timeouts.BRPOP_TIMEOUT_SECONDS + timeouts.BRPOP_SILENCE_SECONDS + timeouts.probe_in_flight_seconds() + 1.5
+    publisher, producer = _publisher(lone_redis)
+    with _idle_consumer(lone_redis, FAILOVER_TRANSPORT) as (channel, loop, received):
+        _run(loop, 5, until=lambda: received)
+        _run(loop, 0.2)  # the next BRPOP sent
+        brpop_socket = channel.client.connection._sock
+        os.kill(lone_redis.process.pid, signal.SIGSTOP)
+        threading.Timer(stall, os.kill, (lone_redis.process.pid, signal.SIGCONT)).start()
+        publishing = threading.Thread(target=producer.publish, args=({"n": 1},), kwargs={"routing_key": "work"})
+        publishing.start()
+        _run(loop, stall + 3, until=lambda: len(received) > 1)
+        publishing.join(timeout=10)
+        assert channel.client.connection._sock is brpop_socket  # never closed
+    publisher.release()
+    assert received == [{"n": 0}, {"n": 1}]
+    assert "nothing answered through the name: waiting for it" in caplog.text
+    assert "closing every broker connection" not in caplog.text
+
+
+def test_a_message_its_node_refused_back_is_put_back_by_the_next_channel(lone_redis, kept):
+    with Connection(_url(lone_redis)) as connection:
+        channel = connection.default_channel
+        Queue("work")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="work")
+        key, body = lone_redis.client(1).brpop(["work"], timeout=1)  # what a dropped BRPOP's reply carries
+    failover._keep_unplaced(key, body)  # its node refused the RPUSH (it had become a replica)
+    assert len(kept) == 1
+    with Connection(_url(lone_redis), transport=FAILOVER_TRANSPORT) as again:
+        message = again.default_channel.basic_get("work", no_ack=True)
+    assert message.payload == {"n": 1} and not kept

@@ -17,12 +17,15 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
         {
             "failover",
+            "dropped_brpop",
+            "name_probe",
             "sqs_handback",
             "claim_check",
             "protection",
             "shutdown",
             "backlog_metrics",
             "beat_fence",
+            "keyspace_metrics",
             "reconnect",
             "health",
         }

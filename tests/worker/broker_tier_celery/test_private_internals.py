@@ -8,6 +8,7 @@ Where the package can carry on without one, it falls back to the stock behaviour
 from __future__ import annotations
 
 import inspect
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -139,6 +140,42 @@ def _brpop_read(node: RedisNode | None) -> None:
         with pytest.raises(queue.Empty):
             channel._brpop_read()
     assert parameters(kombu_redis.Channel._brpop_read) == ["options"]
+
+
+def _brpop_start_and_disconnect_hook(_: RedisNode | None) -> None:
+    assert parameters(kombu_redis.Channel._brpop_start) == ["timeout"]
+    assert parameters(kombu_redis.Channel._on_connection_disconnect) == ["connection"]
+    # the asynchronous (BRPOP) connection's disconnect tells the channel after redis-py's own disconnect
+    assert "channel._on_connection_disconnect(self)" in inspect.getsource(kombu_redis.Channel._connparams)
+    assert "self.connection.cycle" in inspect.getsource(kombu_redis.Channel._on_connection_disconnect)
+
+
+def _close_reads_a_pending_brpop(_: RedisNode | None) -> None:
+    source = inspect.getsource(kombu_redis.Channel.close)
+    assert "if self._in_poll:" in source and "self._brpop_read()" in source and "except Empty" in source
+
+
+def _connection_socket(node: RedisNode | None) -> None:
+    assert node is not None
+    connection = redis.Connection(host="127.0.0.1", port=node.port, password=node.password, socket_timeout=2)
+    connection.connect()
+    sock = connection._sock
+    assert sock is not None and connection.pid == os.getpid() and connection.socket_timeout == 2
+    connection._sock = None
+    connection.disconnect()  # with no socket, redis-py closes nothing
+    assert sock.fileno() != -1
+    sock.close()
+
+
+def _pool_connection_kwargs(node: RedisNode | None) -> None:
+    assert node is not None
+    pool = redis.ConnectionPool(host="127.0.0.1", port=node.port, password=node.password, socket_timeout=2)
+    params = {k: v for k, v in pool.connection_kwargs.items() if not k.startswith(failover.POOL_OWN_PARAMETERS)}
+    assert {"host", "port", "password", "socket_timeout"} <= set(params)
+    connection = PrimaryConnection(**params, retry=None)  # what the name probe builds from a channel's pool
+    connection.connect()
+    assert connection.node is not None and connection.node.run_id
+    connection.disconnect()
 
 
 def _register_with_event_loop(_: RedisNode | None) -> None:
@@ -338,6 +375,30 @@ INTERNALS = [
         needs_redis=True,
     ),
     Internal(
+        "kombu.transport.redis.Channel._brpop_start(timeout), _on_connection_disconnect(connection), called by the "
+        "asynchronous connection's disconnect",
+        "a connection knows its BRPOP is unanswered, and a socket handed to the dropped-BRPOP keeper leaves the poller",
+        _brpop_start_and_disconnect_hook,
+    ),
+    Internal(
+        "behaviour: kombu.transport.redis.Channel.close() reads a pending BRPOP with _brpop_read, Empty ignored",
+        "on a node that does not answer, FailoverRedisChannel._brpop_read hands the socket over and raises Empty",
+        _close_reads_a_pending_brpop,
+    ),
+    Internal(
+        "redis.connection.Connection._sock, pid, socket_timeout; disconnect() closes nothing without _sock",
+        "the socket of an unanswered BRPOP is taken out of its connection and kept open for the reply",
+        _connection_socket,
+        needs_redis=True,
+    ),
+    Internal(
+        "redis.connection.ConnectionPool.connection_kwargs, with the pool's own maint_notifications*, orig_* and "
+        "himport* entries",
+        "the name probe opens one connection with a channel's parameters, outside its pool",
+        _pool_connection_kwargs,
+        needs_redis=True,
+    ),
+    Internal(
         "kombu.transport.redis.Transport.register_with_event_loop(connection, loop) and Transport.cycle",
         "where FailoverRedisTransport adds its silent-node check to the worker's event loop",
         _register_with_event_loop,
@@ -532,3 +593,12 @@ def test_a_poller_without_its_channel_set_leaves_silence_to_kombus_own_check_wit
         FailoverRedisTransport.drop_silent(transport)
     [line] = _fallback_lines(fresh_warnings)
     assert "no _channels" in line and "kombu's own check" in line
+
+
+def test_an_unanswered_brpop_whose_node_is_unknown_is_left_by_time_with_one_warning(fresh_warnings):
+    transport = SimpleNamespace(_probe=None)
+    channel = SimpleNamespace(waited_on=lambda: None)  # a connection class that does not record its node
+    for _ in range(2):
+        assert FailoverRedisTransport._name_verdict(transport, channel) is failover.Verdict.MOVED
+    [line] = _fallback_lines(fresh_warnings)
+    assert "does not say which node it reached" in line
