@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from bare_stack import BareApp
 from botocore.client import BaseClient
 from deployment import ACCOUNT, REGION
+from moto_server import moto_server
 from policy_evaluator import Request, evaluate
 from tier_testing import ENVIRONMENTS, tier_context
 
@@ -311,14 +312,8 @@ def test_the_producers_security_group_reaches_the_cache_port_only_and_the_cache_
 # -- a real producer ------------------------------------------------------------------------------------------
 @pytest.fixture
 def moto_sqs():
-    from loopback import free_port
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ import pytest
 from botocore.config import Config
 from celery.app.trace import LOG_FAILURE, LOG_RECEIVED
 from fake_aws import create_stack_with_outputs
-from loopback import free_port, wait_until
+from loopback import wait_until
+from moto_server import moto_server
 
 import broker_tier_contract as contract
 from broker_tier.ops import redrive_journal
@@ -69,13 +70,8 @@ def aws_clients(endpoint: str) -> dict:
 
 @pytest.fixture(scope="module")
 def server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    moto.start()
-    yield f"http://127.0.0.1:{port}"
-    moto.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @dataclass

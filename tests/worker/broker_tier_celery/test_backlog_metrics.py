@@ -16,6 +16,7 @@ from fake_endpoint import CannedEndpoint, CannedResponse
 from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 from loopback import ROOT, free_port, wait_until
+from moto_server import aws_at, moto_server
 from settings_environ import environ
 
 import broker_tier_contract as contract
@@ -56,25 +57,14 @@ def broker(redis_node):
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def aws(monkeypatch, moto_endpoint):
     """boto3's clients (the publisher's and the test's) reach moto's server."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    aws_at(monkeypatch, moto_endpoint, REGION)
     import boto3
 
     return boto3.client("cloudwatch", region_name=REGION)

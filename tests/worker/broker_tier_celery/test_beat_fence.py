@@ -18,6 +18,7 @@ from celery.beat import Scheduler
 from celery.schedules import crontab, schedule
 from fake_endpoint import CannedEndpoint, CannedResponse
 from loopback import free_port
+from moto_server import aws_at, moto_server
 
 import broker_tier_contract as contract
 from broker_tier_celery import beat_fence
@@ -89,24 +90,13 @@ def test_a_long_stall_claims_the_latest_gap_ticks_and_counts_the_older_ones():
 # -- the fence, against moto's DynamoDB -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def aws(monkeypatch, moto_endpoint):
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    aws_at(monkeypatch, moto_endpoint, REGION)
     return moto_endpoint
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery import Celery
 from loopback import free_port
+from moto_server import aws_at, moto_server
 from settings_environ import environ
 
 import broker_tier_contract as contract
@@ -22,25 +23,14 @@ REGION = "eu-west-1"
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def cloudwatch(monkeypatch, moto_endpoint):
     """boto3's clients (the publisher's and the test's) reach moto's server."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    aws_at(monkeypatch, moto_endpoint, REGION)
     import boto3
 
     return boto3.client("cloudwatch", region_name=REGION)
