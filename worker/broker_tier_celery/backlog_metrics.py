@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from celery import signals
 
 import broker_tier_contract as contract
 from broker_tier_celery.environment import TierEnvironment
-from broker_tier_celery.periodic_metrics import PeriodicPublisher
+from broker_tier_celery.periodic_metrics import RedisReadingPublisher
 from broker_tier_celery.timeouts import REDIS_CONNECT_TIMEOUT_SECONDS, REDIS_SOCKET_TIMEOUT_SECONDS
 
 logger = logging.getLogger("broker_tier.backlog_metrics")
@@ -61,7 +61,7 @@ def _published_at(raw: bytes | str) -> tuple[float | None, str]:
     return None, identity or str(hash(raw))
 
 
-class BacklogPublisher(PeriodicPublisher):
+class BacklogPublisher(RedisReadingPublisher[dict[str, Backlog]]):
     """Publishes every class's :class:`Backlog` once a period, from a daemon thread, until stopped."""
 
     what = "Redis backlog metrics"
@@ -172,23 +172,11 @@ class BacklogPublisher(PeriodicPublisher):
             ]
         self.cloudwatch().put_metric_data(Namespace=contract.REDIS_BACKLOG_NAMESPACE, MetricData=data)
 
-    def publish_once(self) -> bool:
-        """Read and publish; on any failure one WARNING line and False (never raises: Beat must go on)."""
-        at = datetime.now(UTC)
-        try:
-            backlog = self.read()
-        except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
-            return self.failed("could not be read from Redis", error)
-        try:
-            self.publish(backlog, at)
-        except Exception as error:  # noqa: BLE001 - as above
-            return self.failed("could not be published to CloudWatch", error)
-        return self.succeeded(
-            "; ".join(
-                f"{name} {counts.waiting} waiting (oldest {counts.oldest_age_seconds:g} s), {counts.in_progress} in "
-                f"progress" + ("" if counts.overdue is None else f" ({counts.overdue} overdue)")
-                for name, counts in backlog.items()
-            )
+    def summarize(self, backlog: dict[str, Backlog]) -> str:
+        return "; ".join(
+            f"{name} {counts.waiting} waiting (oldest {counts.oldest_age_seconds:g} s), {counts.in_progress} in "
+            f"progress" + ("" if counts.overdue is None else f" ({counts.overdue} overdue)")
+            for name, counts in backlog.items()
         )
 
 

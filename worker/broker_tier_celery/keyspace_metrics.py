@@ -9,14 +9,14 @@ A failure costs one period and one WARNING line, never Beat itself.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from celery import signals
 
 import broker_tier_contract as contract
 from broker_tier_celery.environment import TierEnvironment
-from broker_tier_celery.periodic_metrics import PeriodicPublisher
+from broker_tier_celery.periodic_metrics import RedisReadingPublisher
 
 logger = logging.getLogger("broker_tier.keyspace_metrics")
 
@@ -32,7 +32,7 @@ def keyspace(info: dict[str, Any]) -> dict[int, tuple[int, int]]:
     return found
 
 
-class KeyspacePublisher(PeriodicPublisher):
+class KeyspacePublisher(RedisReadingPublisher[dict[int, tuple[int, int]]]):
     """Publishes :func:`keyspace` of the result backend's Redis once a period, from a daemon thread."""
 
     what = "Redis keyspace metrics"
@@ -89,22 +89,9 @@ class KeyspacePublisher(PeriodicPublisher):
         if data:  # an empty Redis lists no database: nothing to say
             self.cloudwatch().put_metric_data(Namespace=contract.REDIS_KEYSPACE_NAMESPACE, MetricData=data)
 
-    def publish_once(self) -> bool:
-        """Read and publish; on any failure one WARNING line and False (never raises: Beat must go on)."""
-        at = datetime.now(UTC)
-        try:
-            databases = self.read()
-        except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
-            return self.failed("could not be read from Redis", error)
-        try:
-            self.publish(databases, at)
-        except Exception as error:  # noqa: BLE001 - as above
-            return self.failed("could not be published to CloudWatch", error)
-        return self.succeeded(
-            "; ".join(
-                f"db{number} {keys} keys, {without} without TTL"
-                for number, (keys, without) in sorted(databases.items())
-            )
+    def summarize(self, databases: dict[int, tuple[int, int]]) -> str:
+        return "; ".join(
+            f"db{number} {keys} keys, {without} without TTL" for number, (keys, without) in sorted(databases.items())
         )
 
 

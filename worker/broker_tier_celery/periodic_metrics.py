@@ -7,7 +7,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+Reading = TypeVar("Reading")
 
 CLOUDWATCH_CONNECT_TIMEOUT_SECONDS = 5
 CLOUDWATCH_READ_TIMEOUT_SECONDS = 10
@@ -88,3 +91,30 @@ class PeriodicPublisher:
             # at a fixed rate; a period overrun (time-outs) is not made up for with a burst
             next_at = max(next_at + self.period_seconds, time.monotonic())
             self.stopping.wait(next_at - time.monotonic())
+
+
+class RedisReadingPublisher(PeriodicPublisher, Generic[Reading]):
+    """A publisher that reads something from Redis and publishes it: a subclass says how to :meth:`read`, to
+    :meth:`publish` and to :meth:`summarize` a reading; a failure of either step costs one period and one line."""
+
+    def read(self) -> Reading:
+        raise NotImplementedError
+
+    def publish(self, reading: Reading, at: datetime) -> None:
+        raise NotImplementedError
+
+    def summarize(self, reading: Reading) -> str:
+        raise NotImplementedError
+
+    def publish_once(self) -> bool:
+        """Read and publish; on any failure one WARNING line and False (never raises: Beat must go on)."""
+        at = datetime.now(UTC)
+        try:
+            reading = self.read()
+        except Exception as error:  # noqa: BLE001 - any failure costs one period, never the thread
+            return self.failed("could not be read from Redis", error)
+        try:
+            self.publish(reading, at)
+        except Exception as error:  # noqa: BLE001 - as above
+            return self.failed("could not be published to CloudWatch", error)
+        return self.succeeded(self.summarize(reading))
