@@ -12,18 +12,15 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from broker_tier.evidence.machine import machine as measured_on
 from broker_tier.evidence.report import Check, Report
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
 from broker_tier.rehearsal.runner import RehearsalOptions, new_report, refuse_options, rehearse
@@ -130,51 +127,10 @@ def cells(rates: list[float], faults: Iterable[str] | None = None) -> list[Rehea
     return found
 
 
-def _command(*args: str) -> str:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def machine() -> dict:
-    """What the figures were measured on: the machine, and everything whose version could change them."""
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in _read("/proc/cpuinfo").splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown",
-    )
-    versions = {"python": platform.python_version()}
-    versions.update({name: _version(name) for name in PACKAGES})
-    server = _command(shutil.which("redis-server") or "redis-server", "--version")
-    versions["redis-server"] = next((p.split("=", 1)[1] for p in server.split() if p.startswith("v=")), server)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "versions": versions,
-        "git_commit": _command("git", "rev-parse", "HEAD"),
-        "described_code_sha256": described_code_digest(),
-        "git_dirty": bool(_command("git", "status", "--porcelain", "--untracked-files=no")),
-    }
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    """What the figures were measured on (``broker_tier.evidence.machine``), and the digest of the code they
+    describe."""
+    return {**measured_on(PACKAGES, redis_server=True), "described_code_sha256": described_code_digest()}
 
 
 def cell_summary(options: RehearsalOptions, series: Report) -> dict:
