@@ -7,7 +7,8 @@
 #
 # Writes every run's report (JSON, Markdown, timeline SVG) to DIR (default rehearsal-reports/<UTC time>), the
 # series' summary to docs/evidence/rehearsal-summary.json with one timeline per broker x fault beside it, and
-# regenerates the measured sections of docs/rehearsal.md from it. Exit code 1 when any run missed its goals.
+# regenerates the measured sections of docs/rehearsal.md and the README's table from it. Exit code 1 when any run
+# missed its goals.
 #
 #   scripts/rehearse-all.sh [DIR]        RUNS=3 and RATES=10,40 by default
 #   FAULTS=crash scripts/rehearse-all.sh re-runs only those faults' cells and replaces them in the summary
@@ -25,5 +26,6 @@ python -m broker_tier.rehearsal.series --runs "${RUNS:-3}" --rates "${RATES:-10,
   --summary docs/evidence/rehearsal-summary.json --pictures docs/evidence/timelines \
   ${FAULTS:+--faults "$FAULTS"} || status=$?
 python -m broker_tier.rehearsal.evidence_doc
-echo "reports in $dir; summary docs/evidence/rehearsal-summary.json; docs/rehearsal.md regenerated" >&2
+python -m broker_tier.rehearsal.readme_table --write README.md
+echo "reports in $dir; summary docs/evidence/rehearsal-summary.json; docs/rehearsal.md and README.md regenerated" >&2
 exit $status

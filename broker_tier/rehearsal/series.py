@@ -230,6 +230,15 @@ def updated(summary: dict, part: dict, faults: list[str]) -> dict:
     return merged
 
 
+def stale_parts(summary: dict, digest: str) -> list[str]:
+    """The parts of ``summary`` (the series, each update) measured on code other than ``digest``'s: their figures
+    describe code that has changed since."""
+    parts = [("the series", summary["machine"])] + [
+        (f"the update of {', '.join(entry['faults'])}", entry["machine"]) for entry in summary.get("updates", [])
+    ]
+    return [name for name, machine in parts if machine.get("described_code_sha256") != digest]
+
+
 def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

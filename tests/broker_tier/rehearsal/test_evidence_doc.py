@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+
+from tier_testing import ROOT
 
 from broker_tier.rehearsal import evidence_doc
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
-from broker_tier.rehearsal.series import updated
+from broker_tier.rehearsal.series import DESCRIBED_CODE, described_code_digest, stale_parts, updated
 
 SUMMARY = json.loads(evidence_doc.SUMMARY.read_text())
 
@@ -100,3 +103,27 @@ def test_an_update_replaces_its_faults_rows_and_keeps_the_rest_with_their_own_pr
         assert "an update must use the summary's runs and rates" in str(error)
     else:
         raise AssertionError("an update with other runs per cell was taken")
+
+
+def test_the_figures_describe_the_code_as_it_is():
+    stale = stale_parts(SUMMARY, described_code_digest())
+    assert stale == [], (
+        f"{' and '.join(stale)} of docs/evidence/rehearsal-summary.json measured {' and '.join(DESCRIBED_CODE)} as "
+        "they were before a change: run scripts/rehearse-all.sh (FAULTS=... for the faults the change concerns)"
+    )
+
+
+def test_a_summary_of_changed_code_is_caught(tmp_path):
+    copy = tmp_path / "root"
+    for folder in DESCRIBED_CODE:
+        shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    assert described_code_digest(copy) == described_code_digest()
+    changed = copy / DESCRIBED_CODE[0] / "settings.py"
+    changed.write_text(changed.read_text() + "\n# a change\n")
+    changed_digest = described_code_digest(copy)
+    assert changed_digest != described_code_digest()
+    current = {**SUMMARY, "machine": {**SUMMARY["machine"], "described_code_sha256": described_code_digest()}}
+    assert stale_parts(current, changed_digest) == ["the series"]
+    part = {**current, "cells": [], "pictures": []}
+    update = updated(current, {**part, "machine": {**part["machine"], "described_code_sha256": changed_digest}}, ["x"])
+    assert stale_parts(update, changed_digest) == ["the series"]
