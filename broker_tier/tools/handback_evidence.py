@@ -34,6 +34,8 @@ SCRIPT = "scripts/measure-handback.sh"
 PACKAGES = ("celery", "kombu", "redis", "moto", "boto3", "botocore", "pytest")
 """What could change the figures: Celery and kombu (the shutdown and the hand-back), redis-py, moto's SQS server
 (its long poll), boto3 and botocore, and pytest (which runs it all)."""
+DISPLAY = {"python": "Python", "celery": "Celery", "redis": "redis-py"}
+"""Names the document gives packages whose distribution name says less (``redis`` is the client)."""
 
 LIFECYCLE = "tests/worker/integration/test_worker_lifecycle.py"
 SPOT = "tests/worker/integration/test_spot_interruption.py"
@@ -207,7 +209,7 @@ def span(figure: dict, unit: str) -> str:
 def sentence(summary: dict) -> str:
     """When, on what and under which load the figures were measured, and by which command."""
     on, load = summary["machine"], summary["load_average"]
-    versions = ", ".join(f"{name} {version}" for name, version in on["versions"].items())
+    versions = ", ".join(f"{DISPLAY.get(name, name)} {version}" for name, version in on["versions"].items())
     dirty = " (with uncommitted changes)" if on["git_dirty"] else ""
     return (
         f"Measured by `{summary['command']}` on {summary['date'][:10]} ({summary['runs']} runs of each test, "
