@@ -21,6 +21,8 @@ from tier_testing import (
 
 __all__ = ["redis_server", "sqs_server"]
 """Session fixtures of tests/support/loopback.py, for every test: a ``redis-server`` and moto's SQS server."""
+pytest_plugins = ["measurements"]
+"""tests/support/measurements.py: the ``measured`` fixture and ``--record-measurements FILE``."""
 
 PINNED = tuple(f"pinned_{region.replace('-', '_')}" for region in PINNED_REGIONS)
 """The session fixtures of every environment pinned to one region (``tier_testing.PINNED_REGIONS``)."""

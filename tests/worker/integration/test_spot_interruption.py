@@ -110,7 +110,7 @@ def queue_counts(sqs_server, name: str) -> tuple[int, int]:
 
 
 def test_a_spot_interruption_hands_a_long_task_back_at_once_and_it_runs_on_another_worker_received_once_more(
-    redis_server, sqs_server, tmp_path, monkeypatch
+    redis_server, sqs_server, tmp_path, monkeypatch, measured
 ):
     app = producer(redis_server, sqs_server, monkeypatch)
     environ = spot_environ(redis_server, sqs_server, BATCH_TIME_LIMIT)
@@ -142,6 +142,13 @@ def test_a_spot_interruption_hands_a_long_task_back_at_once_and_it_runs_on_anoth
         f"{elsewhere_after:.2f} s; the interrupted worker exited after {exited_after:.1f} s of its "
         f"{SPOT_NOTICE_SECONDS} s notice; receive count {count_while_running_elsewhere}"
     )
+    # recorded for docs/evidence/handback-summary.json (only under --record-measurements)
+    context = {"time_limit": BATCH_TIME_LIMIT, "soft_shutdown": SOFT_SHUTDOWN}
+    measured("visible_again_seconds", visible_after, **context)
+    measured("started_elsewhere_seconds", elsewhere_after, **context)
+    measured("exit_seconds", exited_after, **context)
+    if count_while_running_elsewhere is not None:  # None fails the assertion below; a figure is a number
+        measured("receive_count", count_while_running_elsewhere, **context)
     text = interrupted_log.read_text()
     assert "handed back at once" in text, text[-3000:]
     assert 0 <= visible_after < HAND_BACK_LIMIT_SECONDS and visible_after <= elsewhere_after < HAND_BACK_LIMIT_SECONDS
@@ -154,7 +161,7 @@ def test_a_spot_interruption_hands_a_long_task_back_at_once_and_it_runs_on_anoth
 
 
 def test_a_task_whose_time_limit_fits_the_notice_finishes_on_the_interrupted_worker_received_once(
-    redis_server, sqs_server, tmp_path, monkeypatch
+    redis_server, sqs_server, tmp_path, monkeypatch, measured
 ):
     app = producer(redis_server, sqs_server, monkeypatch)
     environ = spot_environ(redis_server, sqs_server, INTERACTIVE_TIME_LIMIT)
@@ -172,6 +179,7 @@ def test_a_task_whose_time_limit_fits_the_notice_finishes_on_the_interrupted_wor
         exited_after = time.monotonic() - sigterm_at
     text = log.read_text()
     print(f"Spot interruption (time limit {INTERACTIVE_TIME_LIMIT} s): finished, exited after {exited_after:.1f} s")
+    measured("exit_seconds", exited_after, time_limit=INTERACTIVE_TIME_LIMIT, soft_shutdown=SOFT_SHUTDOWN)
     assert "finishes here" in text and "handed back" not in text, text[-3000:]
     assert [r["phase"] for r in ledger(log, token)] == ["start", "done"]
     assert result.get(timeout=10)["token"] == token

@@ -56,7 +56,7 @@ def queue_counts(sqs_server, name: str) -> tuple[int, int]:
     "broker, concurrency", [("sqs", 1), ("sqs", 2), ("redis", 2)], ids=["sqs-all-busy", "sqs-poll-open", "redis"]
 )
 def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(
-    redis_server, sqs_server, tmp_path, monkeypatch, broker, concurrency
+    redis_server, sqs_server, tmp_path, monkeypatch, measured, broker, concurrency
 ):
     """With one process busy and another idle ("poll-open") the worker has a long poll open at SIGTERM:
     the hand-back waits for it to return (at most the 5 s ``wait_time_seconds``). With the Redis broker
@@ -92,6 +92,9 @@ def test_sigterm_mid_task_hands_the_message_back_and_another_worker_runs_it(
         f"hand-back ({broker}, {concurrency} process(es)): SIGTERM to the start on another worker in "
         f"{hand_back_seconds:.2f} s; the first worker exited {exit_seconds:.1f} s after SIGTERM"
     )
+    # recorded for docs/evidence/handback-summary.json (only under --record-measurements)
+    measured("hand_back_seconds", hand_back_seconds, broker=broker, concurrency=concurrency)
+    measured("exit_seconds", exit_seconds, broker=broker, concurrency=concurrency)
     assert hand_back_seconds < HAND_BACK_LIMIT_SECONDS, first_text[-3000:]
     assert "handed back at once" in first_text
     # interrupted, never done: it would have been done within the 5 s window had the worker let it run
