@@ -96,10 +96,13 @@ def redis_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sqs_server():
     """moto's SQS server on loopback with the work queues of ``WORK_QUEUES`` and their dead-letter queues, for the
-    whole session (tests/conftest.py)."""
+    whole session (tests/conftest.py); receives atomic, as SQS's are."""
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from broker_tier.rehearsal.moto_receive import make_receives_atomic
+
+    make_receives_atomic()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
