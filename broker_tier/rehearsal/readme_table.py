@@ -16,6 +16,7 @@ FIGURES = (
     ("lost", "tasks lost"),
     ("publish_errors", "publish errors"),
     ("worker_restarts", "worker exits"),
+    ("duplicated", "tasks run twice"),
     ("longest_stall_seconds", "longest stall (s)"),
     ("results_lost", "results lost"),
     ("results_lost_to_split_window", "of which split window"),
