@@ -7,28 +7,9 @@ from deployment import container_definitions
 from tier_testing import ENVIRONMENTS, ROOT
 
 import broker_tier_contract as contract
-from broker_tier.tools.container_variables import OUTSIDE_THE_STACK, TABLE, rows
+from broker_tier.tools.container_variables import OUTSIDE_THE_STACK, rows
 
 DOCUMENT = ROOT / "docs" / "celery-settings.md"
-
-
-def test_the_documented_table_is_the_generated_one():
-    text = DOCUMENT.read_text()
-    assert "| `BROKER_TIER_QUEUE_URLS` |" in text  # the table is there, not just its markers
-    assert TABLE.replace_in(text) == text, (
-        "docs/celery-settings.md's table of container variables differs from the contract; run "
-        "python -m broker_tier.tools.container_variables --write docs/celery-settings.md"
-    )
-    assert TABLE.main(["--check", str(DOCUMENT)], description="") == 0
-
-
-def test_a_stale_table_is_detected(tmp_path, capsys):
-    stale = tmp_path / "celery-settings.md"
-    stale.write_text(
-        DOCUMENT.read_text().replace("| `BROKER_TIER_BROKER` | workers, Beat |", "| `BROKER_TIER_BROKER` | Beat |")
-    )
-    assert TABLE.main(["--check", str(stale)], description="") == 1
-    assert "out of date" in capsys.readouterr().out
 
 
 def test_every_contract_variable_has_a_row_with_who_sets_it_and_its_default():
