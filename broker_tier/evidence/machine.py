@@ -46,6 +46,11 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def load_since(at_start: list[float]) -> dict[str, list[float]]:
+    """The load a measurement ran under, as every summary records it: ``at_start`` (read before it) and now."""
+    return {"at_start": at_start, "at_end": load_average()}
+
+
 def _command(*args: str) -> str:
     try:
         return subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import signal
 import sys
 import time
@@ -20,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from broker_tier.evidence.machine import machine as measured_on
+from broker_tier.evidence.machine import load_average, load_since
+from broker_tier.evidence.machine import machine as machine_and_versions
 from broker_tier.evidence.report import Check, Report
 from broker_tier.rehearsal.faults import BROKERS, FAULTS
 from broker_tier.rehearsal.runner import RehearsalOptions, new_report, refuse_options, rehearse
@@ -130,7 +130,7 @@ def cells(rates: list[float], faults: Iterable[str] | None = None) -> list[Rehea
 def machine() -> dict:
     """What the figures were measured on (``broker_tier.evidence.machine``), and the digest of the code they
     describe."""
-    return {**measured_on(PACKAGES, redis_server=True), "described_code_sha256": described_code_digest()}
+    return {**machine_and_versions(PACKAGES, redis_server=True), "described_code_sha256": described_code_digest()}
 
 
 def cell_summary(options: RehearsalOptions, series: Report) -> dict:
@@ -182,7 +182,7 @@ def run_all(
     ``pictures``."""
     from broker_tier.rehearsal.definition import synthesize
 
-    started, load_at_start, measured_on = time.time(), list(os.getloadavg()), machine()  # the code that runs
+    started, load_at_start, measured_on = time.time(), load_average(), machine()  # the code that runs
     templates = {broker: synthesize("dev", broker=broker) for broker in BROKERS}
     summary_cells, kept = [], []
     for options in cells(rates, faults):
@@ -201,10 +201,7 @@ def run_all(
         "rates": rates,
         "options": {**{k: v for k, v in defaults.items() if k not in ("overrides", "workdir")}, **SERIES_PHASES},
         "machine": measured_on,
-        "load_average": {
-            "at_start": [round(x, 2) for x in load_at_start],
-            "at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "load_average": load_since(load_at_start),
         "cells": summary_cells,
         "pictures": [entry for entry in kept if entry is not None],
     }

@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from broker_tier.evidence.machine import load_average, machine
+from broker_tier.evidence.machine import load_average, load_since, machine
 
 ROOT = Path(__file__).resolve().parents[2]
 BARE_APP = """
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
             f"pytest {ran['pytest']} (goal < {TEST_COMMAND_GOAL_SECONDS:g} s)"
         )
     summary["date"] = started.isoformat(timespec="seconds")
-    summary["load_average"] = {"at_start": load_at_start, "at_end": load_average()}
+    summary["load_average"] = load_since(load_at_start)
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"summary: {args.summary}; render it with python -m broker_tier.tools.benchmark_table --write")

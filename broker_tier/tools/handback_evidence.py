@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from broker_tier.evidence.machine import load_average, machine
+from broker_tier.evidence.machine import load_average, load_since, machine
 from broker_tier.tools.generated_table import GeneratedTable, cell
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,7 +186,7 @@ def measure(runs: int, summary_path: Path) -> int:
         "runs": runs,
         "tests": list(TESTS),
         "machine": on,
-        "load_average": {"start": load_at_start, "end": load_average()},
+        "load_average": load_since(load_at_start),
         "figures": figures,
     }
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
@@ -215,8 +215,9 @@ def sentence(summary: dict) -> str:
         f"Measured by `{summary['command']}` on {summary['date'][:10]} ({summary['runs']} runs of each test, "
         f"{summary['duration_seconds']:.0f} s in all) at commit `{on['git_commit'][:12]}`{dirty}, on "
         f"{on['cpu_count']} × {on['cpu_model']} with {on['memory_gib']} GiB ({on['platform']}); load average "
-        f"(1, 5, 15 min) {', '.join(map(str, load['start']))} at the start and {', '.join(map(str, load['end']))} "
-        f"at the end; {versions}. Summary: [handback-summary.json](evidence/handback-summary.json)."
+        f"(1, 5, 15 min) {', '.join(map(str, load['at_start']))} at the start and "
+        f"{', '.join(map(str, load['at_end']))} at the end; {versions}. "
+        "Summary: [handback-summary.json](evidence/handback-summary.json)."
     )
 
 

@@ -51,7 +51,7 @@ def test_the_summary_says_what_it_was_measured_on_and_has_every_figure_the_table
     assert machine["cpu_count"] >= 1 and machine["cpu_model"] and len(machine["git_commit"]) == 40
     assert set(machine["versions"]) == {"python", *PACKAGES, "redis-server"}
     assert "not installed" not in machine["versions"].values()
-    assert [len(summary["load_average"][when]) for when in ("start", "end")] == [3, 3]
+    assert [len(summary["load_average"][when]) for when in ("at_start", "at_end")] == [3, 3]
     assert ROWS
     for row in ROWS:
         figure = summary["figures"][row.test][row.name]
@@ -133,7 +133,7 @@ def test_a_run_writes_the_summary(tmp_path, monkeypatch):
     written = json.loads(summary.read_text())
     assert written["runs"] == 2 and written["command"] == "scripts/measure-handback.sh --runs 2"
     assert written["figures"][ROWS[0].test][ROWS[0].name]["runs"] == [2, 2]
-    assert set(written["load_average"]) == {"start", "end"}
+    assert set(written["load_average"]) == {"at_start", "at_end"}
 
 
 # -- the plugin: records only when asked ---------------------------------------------------------------------------
