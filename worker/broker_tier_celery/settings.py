@@ -16,6 +16,9 @@ from broker_tier_celery.timeouts import (
     RECONNECT_INTERVAL_MAX_SECONDS,
     REDIS_CONNECT_TIMEOUT_SECONDS,
     REDIS_SOCKET_TIMEOUT_SECONDS,
+    RESULT_STORE_PAUSE_BASE_MS,
+    RESULT_STORE_PAUSE_MAX_MS,
+    RESULT_STORE_RETRIES,
 )
 from broker_tier_contract import SQS_LONG_POLL_SECONDS, redis_unacked_keys
 
@@ -103,7 +106,9 @@ def _result_backend(env: TierEnvironment) -> dict[str, Any]:
         "result_backend": f"{failover.RESULT_BACKEND_CLASS}+{env.redis_url(env.results_db)}",
         "result_expires": env.result_expires,  # results without a TTL once filled a Redis
         "result_backend_always_retry": True,
-        "result_backend_max_retries": 10,
+        "result_backend_max_retries": RESULT_STORE_RETRIES,
+        "result_backend_base_sleep_between_retries_ms": RESULT_STORE_PAUSE_BASE_MS,
+        "result_backend_max_sleep_between_retries_ms": RESULT_STORE_PAUSE_MAX_MS,
         "redis_backend_health_check_interval": 25,
         "redis_socket_keepalive": True,
         "redis_retry_on_timeout": True,

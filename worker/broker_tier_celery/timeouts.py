@@ -34,6 +34,15 @@ RECONNECT_INTERVAL_MAX_SECONDS = 1.0
 that long after the name moved)."""
 
 
+RESULT_STORE_PAUSE_BASE_MS = 100
+RESULT_STORE_PAUSE_MAX_MS = 500
+RESULT_STORE_RETRIES = 120
+"""A result write that fails on a connection error is tried again after a pause drawn between 0 and
+``min(MAX, BASE * 2**n)`` ms (Celery's full jitter): about 30 s of retrying, as for a publish. Celery's defaults
+(10 ms base, 10 retries) give up within about 2 s when each try fails at once (the demoted primary answers READONLY),
+long before a name moves, and the task, not acknowledged, runs again (docs/decisions/result-store-retries.md)."""
+
+
 BEAT_MAX_LOOP_SECONDS = 10
 """Beat looks at its schedule at least this often (Celery: 300 s), so a Beat that stopped ticking is seen soon."""
 
@@ -61,3 +70,17 @@ def stall_after_the_name_moves_seconds() -> float:
     reconnecting = REDIS_CONNECT_TIMEOUT_SECONDS + REDIS_SOCKET_TIMEOUT_SECONDS + RECONNECT_INTERVAL_MAX_SECONDS
     probing = probe_in_flight_seconds() + 2 * BRPOP_CHECK_PERIOD_SECONDS
     return max(reconnecting, probing)
+
+
+def result_store_pause_ceilings_seconds() -> list[float]:
+    """The ceiling of each pause of a failing result write: Celery draws each between 0 and its ceiling."""
+    return [
+        min(RESULT_STORE_PAUSE_MAX_MS, RESULT_STORE_PAUSE_BASE_MS << n) / 1000
+        for n in range(1, RESULT_STORE_RETRIES + 1)
+    ]
+
+
+def result_store_expected_retry_seconds() -> float:
+    """The mean of the pauses a failing result write sleeps through before Celery gives up (each full-jitter pause
+    averages half its ceiling); the tries themselves add their own time-outs."""
+    return sum(ceiling / 2 for ceiling in result_store_pause_ceilings_seconds())

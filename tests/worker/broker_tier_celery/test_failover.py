@@ -12,11 +12,13 @@ from contextlib import contextmanager
 
 import pytest
 import redis
+from celery import Celery
 from kombu import Connection, Queue
 from kombu.asynchronous import Hub
 from settings_environ import environ as settings_environ
 from silent_forwarder import SilentForwarder
 
+from broker_tier.rehearsal.endpoint import Endpoint
 from broker_tier.rehearsal.redis_pair import RedisNode, RedisPair
 from broker_tier.rehearsal.util import wait_until
 from broker_tier_celery import dropped_brpop, failover, settings_from_environment, timeouts
@@ -64,6 +66,40 @@ def test_readonly_on_an_open_connection_drops_it_and_is_a_connection_error(pair)
         following.set("k", "2")
     assert str(raised.value) == DEMOTED_PRIMARY
     assert all(c._sock is None for c in following.connection_pool._available_connections)  # closed
+
+
+def test_a_result_written_before_the_name_moves_is_stored_once_it_has(pair):
+    """The settings' result-store retries outlast a name's move: every try before it reaches the demoted primary
+    and fails at once (READONLY, then a replica on reconnect); with Celery's 10 retries of 10 ms pauses the write
+    gave up within about 2 s in the rehearsal, and its task ran again."""
+    endpoint = Endpoint(pair.primary.address)
+    endpoint.start()
+    try:
+        app = Celery("results")
+        app.conf.update(
+            settings_from_environment(
+                settings_environ(
+                    BROKER_TIER_REDIS_HOST="127.0.0.1",
+                    BROKER_TIER_REDIS_PORT=str(endpoint.port),
+                    BROKER_TIER_REDIS_TLS="false",
+                    BROKER_TIER_REDIS_AUTH_TOKEN=PASSWORD,
+                )
+            )
+        )
+        app.backend.store_result("before", 1, "SUCCESS")  # the backend's connection is open on the primary
+        pair.replica.promote()
+        pair.primary.follow(pair.replica)
+        move = threading.Timer(3.0, endpoint.point_at, (pair.replica.address,))
+        move.start()
+        started = time.monotonic()
+        app.backend.store_result("during", 2, "SUCCESS")
+        elapsed = time.monotonic() - started
+        move.join()
+        assert 3.0 <= elapsed < 3.0 + 2 * timeouts.RECONNECT_INTERVAL_MAX_SECONDS
+        assert app.backend.get_task_meta("during")["result"] == 2
+        assert pair.replica.client(2).exists(app.backend.get_key_for_task("during"))
+    finally:
+        endpoint.close()
 
 
 def _power_loss_then_what_celery_does(node: RedisNode, transport: str) -> None:

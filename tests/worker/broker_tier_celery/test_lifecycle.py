@@ -187,8 +187,8 @@ def test_a_task_counts_as_done_only_with_a_stored_success(answer, done):
 
 
 def test_an_unreachable_result_backend_is_asked_once_without_its_retries():
-    """The settings retry result-backend operations (result_backend_always_retry, 10 retries with
-    back-off: about 11 s against a refused port); at SIGTERM one read must do."""
+    """The settings retry result-backend operations (result_backend_always_retry, about 30 s of retries against a
+    refused port); at SIGTERM one read must do."""
     import socket
 
     with socket.socket() as probe:  # a loopback port nobody listens on
@@ -199,7 +199,7 @@ def test_an_unreachable_result_backend_is_asked_once_without_its_retries():
         app,
         environ(BROKER_TIER_REDIS_HOST="127.0.0.1", BROKER_TIER_REDIS_PORT=str(port), BROKER_TIER_REDIS_TLS="false"),
     )
-    assert app.conf.result_backend_always_retry and app.conf.result_backend_max_retries == 10
+    assert app.conf.result_backend_always_retry and app.conf.result_backend_max_retries >= 100
     request = SimpleNamespace(id="t-1", name="x", task=SimpleNamespace(backend=app.backend))
     started = time.monotonic()
     assert succeeded(request) is None

@@ -51,6 +51,14 @@ def test_common_hygiene_for_failover_publishing_and_shutdown():
     pauses = [min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"]) for n in range(30)]
     assert policy["max_retries"] == 30 and sum(pauses[: policy["max_retries"]]) >= 19.5
     assert settings["result_expires"] == 86400
+    # a result write retries through a name's move (the rehearsal's 5 s, AWS's failovers take longer), with pauses
+    # no longer than the reconnection cap so that it does not add to the stall once the name has moved
+    assert settings["result_backend_always_retry"] is True
+    assert settings["result_backend_max_sleep_between_retries_ms"] <= 1000 * timeouts.RECONNECT_INTERVAL_MAX_SECONDS
+    assert timeouts.result_store_expected_retry_seconds() >= 25
+    # full jitter may draw short pauses: even six standard deviations below the mean, the retries outlast 10 s
+    deviation = sum(ceiling**2 / 12 for ceiling in timeouts.result_store_pause_ceilings_seconds()) ** 0.5
+    assert timeouts.result_store_expected_retry_seconds() - 6 * deviation >= 10
     assert (settings["task_time_limit"], settings["task_soft_time_limit"]) == (60, 50)
     assert settings["worker_soft_shutdown_timeout"] == 105.0
     assert settings["worker_prefetch_multiplier"] == 1
