@@ -166,6 +166,46 @@ def test_github_anchors_of_punctuated_and_repeated_headings(tmp_path):
     assert anchors(page) == {"what-it-costs-broker-tier-ops-cost", "an-operators-way-in", "measured", "measured-1"}
 
 
+CODE_REFERENCE = re.compile(
+    r"(?<![\w./-])((?:tests|worker|broker_tier|scripts|examples|baseline|runbooks|docs)/[\w./<>*-]*)"
+)
+"""A repository path in a document, possibly followed by ``::`` and the test or class it names."""
+
+
+def missing_code(text: str) -> list[str]:
+    """The paths and ``path::name`` references of ``text`` that do not exist in the repository (a placeholder such
+    as ``baseline/BrokerTier-<env>`` or a glob is not a reference)."""
+    missing = []
+    for match in CODE_REFERENCE.finditer(text):
+        reference = match.group(1).rstrip(".-")
+        if "<" in reference or "*" in reference:
+            continue
+        names = re.match(r"::(\w+(?:::\w+)*)", text[match.end(1) :])
+        path = ROOT / reference
+        if not path.exists():
+            missing.append(reference)
+        elif names and path.is_file():
+            defined = rf"^\s*(?:async\s+)?(?:def|class)\s+{names.group(1).split('::')[-1]}\b"
+            if not re.search(defined, path.read_text(), re.M):
+                missing.append(f"{reference}{names.group(0)}")
+    return missing
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=name)
+def test_every_path_and_test_a_document_names_exists(document):
+    """Evidence is cited by path and test name: a renamed test or a moved file must not leave a dead citation."""
+    assert missing_code(document.read_text()) == []
+
+
+def test_a_dead_citation_is_caught():
+    assert missing_code("`tests/test_docs.py::test_a_dead_citation_is_caught`, `scripts/test.sh`") == []
+    assert missing_code("tests/test_docs.py::no_such_test and scripts/no-such.sh") == [
+        "tests/test_docs.py::no_such_test",
+        "scripts/no-such.sh",
+    ]
+    assert missing_code("`baseline/BrokerTier-<env>-<Part>.json`") == []
+
+
 # Decision records
 
 
