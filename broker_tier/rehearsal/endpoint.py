@@ -146,6 +146,12 @@ class Endpoint:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._forward(reader, writer)
+        except asyncio.CancelledError:  # close(): asyncio would log the cancelled connection handler as an error
+            pass
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target = self.target
         if target in self._silent:
             self._hang(_Link(target, writer, None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import threading
@@ -104,3 +105,14 @@ def test_a_silent_node_answers_nothing_closes_nothing_and_new_connections_hang_u
     assert ask(connect(endpoint)) == b"b"
     assert hangs(open_one) and hangs(opened_later)  # the silent node never answers again
     assert (endpoint.silenced_count, endpoint.reset_count) == (2, 0)
+
+
+def test_closing_with_connections_open_logs_no_error(caplog):
+    with node(b"a") as a:
+        endpoint = Endpoint(a)
+        endpoint.start()
+        open_connection = connect(endpoint)
+        assert ask(open_connection) == b"a"
+        endpoint.close()
+        open_connection.close()
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
