@@ -21,7 +21,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehea
 
 @dataclass(kw_only=True)
 class LocalSqs:
-    """A moto server process (receives made atomic: ``moto_receive``) and the queues created on it."""
+    """A moto server process (made atomic where AWS is: ``moto_atomic``) and the queues created on it."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -46,7 +46,7 @@ class LocalSqs:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "moto.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "broker_tier.rehearsal.moto_receive", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "broker_tier.rehearsal.moto_atomic", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

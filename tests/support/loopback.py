@@ -96,13 +96,13 @@ def redis_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sqs_server():
     """moto's SQS server on loopback with the work queues of ``WORK_QUEUES`` and their dead-letter queues, for the
-    whole session (tests/conftest.py); receives atomic, as SQS's are."""
+    whole session (tests/conftest.py); receives and conditional writes atomic, as SQS's and DynamoDB's are."""
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from broker_tier.rehearsal.moto_receive import make_receives_atomic
+    from broker_tier.rehearsal.moto_atomic import make_atomic
 
-    make_receives_atomic()
+    make_atomic()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()

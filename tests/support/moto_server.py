@@ -8,16 +8,16 @@ from contextlib import contextmanager
 import pytest
 from loopback import free_port
 
-from broker_tier.rehearsal.moto_receive import make_receives_atomic
+from broker_tier.rehearsal.moto_atomic import make_atomic
 
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """moto's threaded server on a free loopback port (receives atomic, as SQS's are); yields its endpoint URL and
-    stops it on exit."""
+    """moto's threaded server on a free loopback port (receives and conditional writes atomic, as SQS's and
+    DynamoDB's are); yields its endpoint URL and stops it on exit."""
     from moto.server import ThreadedMotoServer
 
-    make_receives_atomic()
+    make_atomic()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()

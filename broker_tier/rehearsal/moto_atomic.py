@@ -1,13 +1,18 @@
-"""moto's SQS with ``ReceiveMessage`` made atomic, as SQS's is: moto checks that a message is visible and then
-marks it received without a lock, so two consumers polling at once (moto's server is threaded) can both receive
-the same message, a duplicate SQS itself would not make (docs/decisions/moto-atomic-receive.md).
+"""moto made atomic where the AWS service it stands for is (docs/decisions/moto-atomic.md); moto's server is
+threaded, and moto 5.2 checks, then changes, without a lock:
 
-``python -m broker_tier.rehearsal.moto_receive -H HOST -p PORT`` runs moto's server so patched; the tests' in-process
-servers call :func:`make_receives_atomic` before they start.
+- SQS's ``ReceiveMessage``: two consumers polling at once could both receive the same message, a duplicate SQS
+  itself would not make.
+- DynamoDB's conditional writes: two ``PutItem`` calls conditioned on the item not existing could both succeed,
+  which DynamoDB's conditional writes never do (Beat's fence relies on it).
+
+``python -m broker_tier.rehearsal.moto_atomic -H HOST -p PORT`` runs moto's server so patched; the tests' in-process
+servers call :func:`make_atomic` before they start.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -53,8 +58,38 @@ def make_receives_atomic() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
-def main(argv: list[str]) -> None:
+WRITING = threading.Lock()
+"""One DynamoDB write at a time, in this process: the condition is checked and the item written under it."""
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def make_conditional_writes_atomic() -> None:
+    """Patches moto's ``DynamoDBBackend`` writes (once each) to run under :data:`WRITING`; the original stays
+    reachable as the patch's ``__wrapped__``."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "atomic", False):
+            continue
+
+        @functools.wraps(original)
+        def write(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with WRITING:
+                return _original(self, *args, **kwargs)
+
+        write.atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, write)
+
+
+def make_atomic() -> None:
+    """Every patch of this module."""
     make_receives_atomic()
+    make_conditional_writes_atomic()
+
+
+def main(argv: list[str]) -> None:
+    make_atomic()
     from moto.server import main as moto_server
 
     moto_server(argv)

@@ -1,17 +1,20 @@
-"""moto's server with atomic receives: consumers polling at once never get the same message, and long polls still
-wait for a message and return as soon as one is sent."""
+"""moto's server made atomic: consumers polling at once never get the same message, long polls still wait for a
+message and return as soon as one is sent, and of two conditional writes at once only one succeeds."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.sqs.models import SQSBackend
 from moto_server import moto_server
 
-from broker_tier.rehearsal.moto_receive import make_receives_atomic
+from broker_tier.rehearsal.moto_atomic import make_receives_atomic
 
 MESSAGES = 60
 CONSUMERS = 6
@@ -73,3 +76,61 @@ def test_a_long_poll_returns_as_soon_as_a_message_is_sent_and_waits_its_time_oth
         got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10)["Messages"]
         assert [message["Body"] for message in got] == ["late"]
         assert time.monotonic() - started < 3  # woken by the send, not at the end of the wait
+
+
+def claims_made_at_once(endpoint: str) -> list[bool]:
+    """Two conditional ``PutItem`` calls of one key at once, as two Beats claim a tick: whether each succeeded."""
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    table = f"fence-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    start = threading.Barrier(2)
+
+    def claim(owner: str) -> bool:
+        start.wait()
+        try:
+            dynamodb.put_item(
+                TableName=table,
+                Item={"key": {"S": "tick"}, "owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(#key)",
+                ExpressionAttributeNames={"#key": "key"},
+            )
+            return True
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(claim, ["beat-0", "beat-1"]))
+
+
+def slow_look_up(monkeypatch) -> None:
+    """Widens moto's window between reading the item and writing it, so that two writes at once overlap."""
+    original = Table.get_item
+
+    def get_item(self, *args, **kwargs):
+        found = original(self, *args, **kwargs)
+        time.sleep(0.3)  # what it read may be stale by the time put_item writes
+        return found
+
+    monkeypatch.setattr(Table, "get_item", get_item)
+
+
+def test_unpatched_two_conditional_writes_at_once_both_succeed(monkeypatch):
+    """What the patch is for: moto as it ships lets both claims of one tick through."""
+    with moto_server() as endpoint:
+        slow_look_up(monkeypatch)
+        monkeypatch.setattr(DynamoDBBackend, "put_item", DynamoDBBackend.put_item.__wrapped__)
+        assert claims_made_at_once(endpoint) == [True, True]
+
+
+def test_two_conditional_writes_at_once_one_succeeds(monkeypatch):
+    with moto_server() as endpoint:
+        slow_look_up(monkeypatch)
+        assert DynamoDBBackend.put_item.atomic
+        assert sorted(claims_made_at_once(endpoint)) == [False, True]
