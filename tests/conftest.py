@@ -39,8 +39,8 @@ SYNTHESIS_FIXTURES = {
 }
 """The session fixtures that synthesize. Under pytest-xdist a session is one worker's, so the tests that use
 them are put in one group, which ``--dist loadgroup`` runs in a single worker: each synthesis is made once per
-run, not once per worker, and jsii starts once for them (about 5 s of CPU a process). (The short rehearsals use
-one too, but name a group of their own: a synthesis more, rather than 80 s of waiting in that worker.)"""
+run, not once per worker, and jsii starts once for them (about 5 s of CPU a process). (The rehearsal's tests use
+one too: their module's rehearsals, run side by side once, stay in that worker.)"""
 SYNTHESIS_GROUP = "synthesis"
 CDK_GROUP = "cdk"
 """The pytest-xdist group of every other test that runs the CDK in its process (bare stacks, an app built in the

@@ -18,10 +18,6 @@ from broker_tier.rehearsal.goals import check_goals
 from broker_tier.rehearsal.memory import AlarmRule, alarm_transitions, memory_alarm_rules
 from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 
-pytestmark = pytest.mark.xdist_group("rehearsal")
-"""The short rehearsals, about 40 s each, in one pytest-xdist worker of their own, beside the one that synthesizes
-(tests/conftest.py): both need the redis-broker dev synthesis, which that worker then makes once more."""
-
 SHORT = dict(
     fault="memory-full",
     rate=10,

@@ -17,10 +17,6 @@ from broker_tier.rehearsal.goals import STALL_MARGIN_SECONDS
 from broker_tier.rehearsal.runner import RehearsalOptions, rehearse
 from broker_tier_celery import settings_from_environment
 
-pytestmark = pytest.mark.xdist_group("rehearsal")
-"""The short rehearsals, about 40 s each, in one pytest-xdist worker of their own, beside the one that synthesizes
-(tests/conftest.py): both need the redis-broker dev synthesis, which that worker then makes once more."""
-
 # Short phases. The visibility timeout must outlast what a task may hold its message through the fault, or a
 # duplicate would be the test's doing (docs/decisions/rehearsal-goals.md), and exceed the max-delay bound.
 SHORT = dict(
