@@ -98,34 +98,33 @@ def sqs_server():
     """moto's SQS server on loopback with the work queues of ``WORK_QUEUES`` and their dead-letter queues, for the
     whole session (tests/conftest.py); receives and conditional writes atomic, as SQS's and DynamoDB's are."""
     import boto3
-    from moto.server import ThreadedMotoServer
+    from moto_server import moto_server  # it imports this module
 
-    from broker_tier.rehearsal.moto_atomic import make_atomic
-
-    make_atomic()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "sqs", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    urls = {}
-    for name, visibility_seconds in WORK_QUEUES.items():
-        dlq_url = client.create_queue(QueueName=f"it-{name}-dlq")["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        urls[name] = client.create_queue(
-            QueueName=f"it-{name}",
-            Attributes={
-                "VisibilityTimeout": str(visibility_seconds),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": TEST_MAX_RECEIVE_COUNT}
-                ),
-            },
-        )["QueueUrl"]
-        urls[f"{name}-dlq"] = dlq_url
-    yield {"endpoint": endpoint, "client": client, "urls": urls}
-    server.stop()
+    with moto_server() as endpoint:
+        client = boto3.client(
+            "sqs",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        urls = {}
+        for name, visibility_seconds in WORK_QUEUES.items():
+            dlq_url = client.create_queue(QueueName=f"it-{name}-dlq")["QueueUrl"]
+            dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            urls[name] = client.create_queue(
+                QueueName=f"it-{name}",
+                Attributes={
+                    "VisibilityTimeout": str(visibility_seconds),
+                    "RedrivePolicy": json.dumps(
+                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": TEST_MAX_RECEIVE_COUNT}
+                    ),
+                },
+            )["QueueUrl"]
+            urls[f"{name}-dlq"] = dlq_url
+        yield {"endpoint": endpoint, "client": client, "urls": urls}
 
 
 def tier_environ(redis_server, sqs_server, *, broker: str, queue: str | None) -> dict[str, str]:

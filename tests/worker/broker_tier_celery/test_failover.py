@@ -69,9 +69,9 @@ def test_readonly_on_an_open_connection_drops_it_and_is_a_connection_error(pair)
 
 
 def test_a_result_written_before_the_name_moves_is_stored_once_it_has(pair):
-    """The settings' result-store retries outlast a name's move: every try before it reaches the demoted primary
-    and fails at once (READONLY, then a replica on reconnect); with Celery's 10 retries of 10 ms pauses the write
-    gave up within about 2 s in the rehearsal, and its task ran again."""
+    """A result write through a promotion waits for the name's move and lands on the new primary: every try before
+    it reaches the demoted primary and fails at once (READONLY, then a replica on reconnect), and the retries
+    (Celery's backend's own, and the settings' outer ones: docs/decisions/result-store-retries.md) outlast it."""
     endpoint = Endpoint(pair.primary.address)
     endpoint.start()
     try:
