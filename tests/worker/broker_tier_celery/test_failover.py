@@ -439,6 +439,18 @@ def _publisher(node: RedisNode):
     return connection, producer
 
 
+def _bytes_unread_by(node: RedisNode) -> int:
+    """Bytes waiting in the receive queues of the node's accepted loopback connections (Linux /proc/net/tcp)."""
+    node_address = f"0100007F:{node.port:04X}"
+    unread = 0
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == node_address and fields[3] == "01":  # ESTABLISHED, on the node's side
+                unread += int(fields[4].split(":")[1], 16)
+    return unread
+
+
 def _brpop_sent_into_a_stall_then_dropped(node: RedisNode, transport: str) -> tuple[list[dict], int]:
     """The node stalls (SIGSTOP) just as an idle consumer sends its next BRPOP; a publish made during the stall, on
     a connection opened before, waits for it; the consumer's connections are closed (what a consumer restart, or a
@@ -457,9 +469,16 @@ def _brpop_sent_into_a_stall_then_dropped(node: RedisNode, transport: str) -> tu
 
         channel._brpop_start = stall_then_send
         _run(loop, 5, until=lambda: channel._brpop_start is sent_into_the_stall)
+        unread_with_the_brpop = _bytes_unread_by(node)
         publishing = threading.Thread(target=producer.publish, args=({"n": 1},), kwargs={"routing_key": "work"})
         publishing.start()
-        time.sleep(0.2)  # the publish waits in the node's socket, after the BRPOP
+        # the publish waits in the node's socket, after the BRPOP (a fixed sleep lost this race on a loaded machine)
+        wait_until(
+            lambda: _bytes_unread_by(node) > unread_with_the_brpop,
+            10,
+            "the publish in the node's socket",
+            interval=0.01,
+        )
         for pool in (channel.async_pool, channel.pool):
             pool.disconnect()  # the BRPOP's connection too: it is in use
         time.sleep(0.2)
