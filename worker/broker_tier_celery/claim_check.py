@@ -259,6 +259,8 @@ class Channel(sqs_handback.Channel):
         sqs_message["Body"] = envelope
 
     def _on_messages_ready(self, queue: Any, qname: str, messages: Any) -> Any:
+        if not isinstance(messages, dict):  # a receive that timed out or failed: sqs_handback's to handle
+            return super()._on_messages_ready(queue, qname, messages)
         received = messages.get("Messages") or []
         readable = [message for message in received if self._readable(message, qname)]
         if len(readable) != len(received):

@@ -31,6 +31,13 @@ class Channel(SqsChannel):
             )
 
     def _on_messages_ready(self, queue: Any, qname: str, messages: Any) -> Any:
+        if not isinstance(messages, dict):
+            # kombu 5.7 answers a receive that timed out or got a 5xx with [] (AsyncAWSQueryConnection._on_list_ready),
+            # then calls .get on it: the worker died of an AttributeError. Nothing was received; poll again.
+            logger.warning(
+                "a receive from %s timed out or failed on SQS's side: nothing received, polling again", qname
+            )
+            return 0
         heartbeat.beat()  # a receive came back from SQS: a round trip
         return super()._on_messages_ready(queue, qname, messages)  # type: ignore[no-untyped-call]  # kombu
 

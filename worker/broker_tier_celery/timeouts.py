@@ -38,9 +38,9 @@ RESULT_STORE_PAUSE_BASE_MS = 100
 RESULT_STORE_PAUSE_MAX_MS = 500
 RESULT_STORE_RETRIES = 120
 """A result write that fails on a connection error is tried again after a pause drawn between 0 and
-``min(MAX, BASE * 2**n)`` ms (Celery's full jitter): about 30 s of retrying, as for a publish. Celery's defaults
-(10 ms base, 10 retries) give up within about 2 s when each try fails at once (the demoted primary answers READONLY),
-long before a name moves, and the task, not acknowledged, runs again (docs/decisions/result-store-retries.md)."""
+``min(MAX, BASE * 2**n)`` ms (Celery's full jitter): about 30 s of retrying, as for a publish, on top of the Redis
+backend's own retry of each write; a write that fails for good leaves its task un-acknowledged, to run again
+(docs/decisions/result-store-retries.md)."""
 
 
 BEAT_MAX_LOOP_SECONDS = 10

@@ -228,3 +228,25 @@ def test_a_worker_without_the_claim_check_leaves_a_referenced_message_naming_the
 def test_the_reference_names_the_object(aws):
     reference = Reference.parse({"bucket": BUCKET, "key": "work/k", "bytes": 3, "sha256": "a" * 64})
     assert str(reference) == f"s3://{BUCKET}/work/k"
+
+
+def test_kombu_answers_a_failed_receive_with_a_list_its_own_channel_cannot_read():
+    """Without the fix: kombu's answer to a receive that timed out or got a 5xx kills the worker."""
+    import inspect
+
+    from kombu.asynchronous.aws.connection import AsyncAWSQueryConnection
+    from kombu.transport.SQS import Channel as SqsChannel
+
+    assert "return []" in inspect.getsource(AsyncAWSQueryConnection._on_list_ready)
+    with pytest.raises(AttributeError):
+        SqsChannel._on_messages_ready(object.__new__(SqsChannel), None, "default", [])
+
+
+def test_a_failed_receive_is_nothing_received_and_no_round_trip(monkeypatch, caplog):
+    from broker_tier_celery import heartbeat
+    from broker_tier_celery.claim_check import Channel
+
+    beats = []
+    monkeypatch.setattr(heartbeat, "beat", lambda: beats.append(1))
+    assert Channel._on_messages_ready(object.__new__(Channel), None, "default", []) == 0
+    assert beats == [] and "nothing received, polling again" in caplog.text
