@@ -32,8 +32,8 @@ class Channel(SqsChannel):
 
     def _on_messages_ready(self, queue: Any, qname: str, messages: Any) -> Any:
         if not isinstance(messages, dict):
-            # kombu 5.7 answers a receive that timed out or got a 5xx with [] (AsyncAWSQueryConnection._on_list_ready),
-            # then calls .get on it: the worker died of an AttributeError. Nothing was received; poll again.
+            # kombu 5.7 answers a receive that timed out or got a 5xx with [], then calls .get on it: the worker
+            # died of an AttributeError. Nothing was received; poll again (docs/decisions/sqs-failed-receive.md).
             logger.warning(
                 "a receive from %s timed out or failed on SQS's side: nothing received, polling again", qname
             )
