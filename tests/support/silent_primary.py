@@ -158,7 +158,10 @@ def run_through_a_fault(
         while set(producer.published) - set(first_runs(logs)) and time.monotonic() < deadline:
             time.sleep(0.2)
         drained_at = time.time()  # every task ran (a stall lasts until then), or the drain gave up
-        time.sleep(0.5)  # the last task's result is stored just after its ledger line
+        # a task's result is stored just after its ledger line: give the last ones a moment on a loaded machine
+        results_by = time.monotonic() + 5
+        while _results_missing(producer, set(first_runs(logs)), results_of) and time.monotonic() < results_by:
+            time.sleep(0.2)
         exits = [code for code in (process.poll() for process in processes) if code is not None]
     every_run = all_runs(logs)
     runs = {token: min(times) for token, times in every_run.items()}
