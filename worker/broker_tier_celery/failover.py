@@ -150,7 +150,8 @@ _unrecorded: deque[Kept] = deque()
 _unrecorded_lock = threading.Lock()
 _unrestored: deque[tuple[str, str]] = deque()
 """(unacked record's key, delivery tag) of each message this process held when its channel closed and whose
-restore Redis refused (a full Redis): still in the record, put back by the next channel of the same record."""
+restore Redis refused (a full Redis, a demoted or silent node): still in the record, put back by the next channel of
+the same record."""
 
 
 def _keep_unplaced(key: bytes, body: bytes) -> None:
@@ -220,29 +221,47 @@ class FailoverRedisQoS(kombu_redis.QoS):
 
     def restore_unacked(self, client: Any = None) -> None:
         """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts), one by
-        one: a message whose restore a full Redis refuses (OOM) stays in the record and is kept for the next channel,
-        instead of waiting there a whole visibility timeout (docs/decisions/rehearsal-memory-full.md). Any other
-        error ends the restore as kombu's does (a failover: the messages stay in the record, and a task still
-        running acknowledges its own). kombu's restore of one message either moves it or leaves it."""
+        one. A message Redis will not take back now (a full Redis, or a node a failover demoted or silenced) stays in
+        the record and is kept for the next channel, which restores it once it reaches a writable primary and its
+        task is not running, instead of leaving it to wait a whole visibility timeout
+        (docs/decisions/restore-held-messages-on-the-next-channel.md)."""
         delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
         refused: list[str] = []
-        try:
-            for tag in list(delivered):
+        error: Exception | None = None
+        for tag in list(delivered):
+            if error is None:
                 try:
                     self.restore_by_tag(tag, client=client)
+                    continue
                 except OutOfMemoryError:
-                    refused.append(tag)
-            delivered.clear()
-        finally:
-            if refused:
-                with _unrecorded_lock:
-                    _unrestored.extend((self.unacked_key, tag) for tag in refused)
-                logger.warning(
-                    "could not put %d message(s) held by a closing channel back on their queue (Redis is full): "
-                    "they stay in %r, to be put back by the next channel",
-                    len(refused),
-                    self.unacked_key,
-                )
+                    pass
+                except (*self.channel.connection_errors, RedisError) as failed:
+                    error = failed  # the node is gone for this channel: keep this one and the rest untried
+            refused.append(tag)
+        delivered.clear()
+        if refused:
+            with _unrecorded_lock:
+                _unrestored.extend((self.unacked_key, tag) for tag in refused)
+            logger.warning(
+                "could not put %d message(s) held by a closing channel back on their queue (%s): they stay in %r, "
+                "to be put back by the next channel that reaches a writable primary (a running task's once it ends)",
+                len(refused),
+                "Redis is full" if error is None else type(error).__name__,
+                self.unacked_key,
+            )
+
+
+def running_delivery_tags() -> set[str]:
+    """The delivery tags of the tasks this worker process has started and not finished (Celery's worker state):
+    a started task acknowledges its own message, and restoring it while it runs would run it twice."""
+    from celery.worker import state  # a worker's: a producer has none running
+
+    tags: set[str] = set()
+    for request in list(state.active_requests):
+        tag = getattr(getattr(request, "message", None), "delivery_tag", None)
+        if tag is not None:
+            tags.add(tag)
+    return tags
 
 
 class FailoverRedisChannel(kombu_redis.Channel):
@@ -290,8 +309,11 @@ class FailoverRedisChannel(kombu_redis.Channel):
             self._restore_unrestored()
 
     def _restore_unrestored(self) -> None:
-        """Restore the messages of this channel's record that a closing channel could not (under the lock)."""
-        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key]
+        """Restore the messages of this channel's record that a closing channel could not, but those of tasks still
+        running, kept for a later try (under the lock). A restore moves a message only if it is still in the record:
+        one its task acknowledged meanwhile stays acknowledged."""
+        running = running_delivery_tags()
+        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key and tag not in running]
         for tag in mine:
             try:
                 self.qos.restore_by_tag(tag)
@@ -306,7 +328,9 @@ class FailoverRedisChannel(kombu_redis.Channel):
                 return
             _unrestored.remove((self.qos.unacked_key, tag))
         if mine:
-            logger.warning("put %d message(s) a closed channel held back on their queue", len(mine))
+            logger.warning(
+                "put %d message(s) a closed channel held back on their queue (if still unacknowledged)", len(mine)
+            )
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         super()._brpop_start(timeout)  # type: ignore[no-untyped-call]  # kombu: unannotated
@@ -496,9 +520,9 @@ class FailoverRedisTransport(kombu_redis.Transport):
         )
 
     def _put_back_held_messages(self, channels: list[FailoverRedisChannel], now: float) -> None:
-        """Messages this process holds (a pop it could not record, or put back on its node) go back through the
-        name every few seconds, not only when a new channel opens."""
-        if not _unrecorded or not channels or now < self._next_put_back:
+        """Messages this process holds (a pop it could not record, or put back on its node, or a closed channel's
+        restore that was refused) go back through the name every few seconds, not only when a new channel opens."""
+        if not (_unrecorded or _unrestored) or not channels or now < self._next_put_back:
             return
         self._next_put_back = now + UNRECORDED_PUT_BACK_PERIOD_SECONDS
         channels[0].put_back_unrecorded()

@@ -9,10 +9,12 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 import redis
 from celery import Celery
+from celery.worker import state as worker_state
 from kombu import Connection, Queue
 from kombu.asynchronous import Hub
 from settings_environ import environ as settings_environ
@@ -269,6 +271,85 @@ def test_without_the_fix_a_message_held_by_a_channel_closing_while_redis_is_full
 def test_a_message_held_by_a_channel_closing_while_redis_is_full_is_put_back_by_the_next_channel(node, kept):
     assert _held_by_a_channel_closing_while_redis_is_full(node, FAILOVER_TRANSPORT) == (1, 0)
     assert not failover._unrestored
+
+
+class _RunningRequest:
+    """What Celery's worker state holds for a started task (weakly): here, only its message's delivery tag."""
+
+    def __init__(self, delivery_tag: str) -> None:
+        self.message = SimpleNamespace(delivery_tag=delivery_tag)
+
+
+def _held_by_a_channel_closing_as_its_node_is_demoted(pair: RedisPair, transport: str, running: _RunningRequest | None):
+    """A consumer holds a message (received, recorded as unacknowledged, replicated); the replica is promoted and
+    the primary demoted; the channel closes (the consumer restarts on the error it got), so kombu restores what it
+    holds, which the demoted node refuses; then the restarted consumer's channel opens on the new primary.
+    ``running``: stands for the message's task, started in this worker (its delivery tag is set here) and still
+    running. Returns (queued, in the record) on the new primary at the end."""
+    old, new = pair.primary, pair.replica
+    with Connection(_url(old), transport=transport) as connection:
+        channel = connection.channel()
+        Queue("held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="held")
+        message = channel.basic_get("held", no_ack=False)  # held, recorded as unacknowledged
+        wait_until(lambda: new.replication_offset() == old.replication_offset(), 5, "the record to reach the replica")
+        new.promote()
+        old.follow(new)
+        if running:
+            running.message.delivery_tag = message.delivery_tag
+            worker_state.active_requests.add(running)
+        try:
+            channel.close()  # kombu restores what the channel holds
+        except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
+            assert transport == STOCK_TRANSPORT
+    assert _queued_and_recorded(new) == (0, 1)  # refused: in the record
+    _next_channel(new, transport)  # the restarted consumer's, on the new primary
+    return _queued_and_recorded(new)
+
+
+def _queued_and_recorded(node: RedisNode) -> tuple[int, int]:
+    return node.client(1).llen("held"), node.client(1).hlen("unacked")
+
+
+def _next_channel(node: RedisNode, transport: str) -> None:
+    with Connection(_url(node), transport=transport) as again:
+        again.channel()
+
+
+@pytest.fixture
+def running_task():
+    """A started task in Celery's worker state, removed after the test."""
+    request = _RunningRequest("not yet received")
+    yield request
+    worker_state.active_requests.discard(request)
+
+
+def test_without_the_fix_a_message_held_by_a_channel_closing_as_its_node_is_demoted_waits_in_the_record(pair):
+    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, STOCK_TRANSPORT, None) == (0, 1)
+
+
+def test_a_message_held_by_a_channel_closing_as_its_node_is_demoted_is_put_back_by_the_next_channel(pair, kept, caplog):
+    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, None) == (1, 0)
+    assert not failover._unrestored
+    assert "could not put 1 message(s) held by a closing channel back on their queue (ConnectionError)" in caplog.text
+
+
+def test_a_running_tasks_message_is_put_back_only_once_the_task_has_ended_unacknowledged(pair, kept, running_task):
+    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, running_task) == (0, 1)
+    assert len(failover._unrestored) == 1  # kept while the task runs
+    worker_state.active_requests.discard(running_task)  # it ends without acknowledging (its result not stored)
+    _next_channel(pair.replica, FAILOVER_TRANSPORT)
+    assert _queued_and_recorded(pair.replica) == (1, 0) and not failover._unrestored
+
+
+def test_a_running_tasks_message_it_acknowledged_is_not_put_back(pair, kept, running_task):
+    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, running_task) == (0, 1)
+    with Connection(_url(pair.replica), transport=FAILOVER_TRANSPORT) as connection:
+        qos = connection.default_channel.qos
+        qos._remove_from_indices(running_task.message.delivery_tag).execute()  # kombu's acknowledgement
+    worker_state.active_requests.discard(running_task)  # then it ends
+    _next_channel(pair.replica, FAILOVER_TRANSPORT)
+    assert _queued_and_recorded(pair.replica) == (0, 0) and not failover._unrestored
 
 
 def _clients(node: RedisNode) -> int:

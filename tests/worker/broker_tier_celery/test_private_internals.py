@@ -282,6 +282,8 @@ def _request(_: RedisNode | None) -> None:
     assert parameters(Request.cancel) == ["pool", "signal", "emit_retry"]
     assert parameters(Request.reject) == ["requeue"] and parameters(Request.acknowledge) == []
     assert Request.acknowledged is False  # set to True on the instance by acknowledge() and reject()
+    message = SimpleNamespace(delivery_tag="tag", headers={}, delivery_info={}, properties={}, payload=({}, {}, {}))
+    assert isinstance(Request.message, property) and Request.message.fget(SimpleNamespace(_message=message)) is message
 
 
 def _task_consumer(_: RedisNode | None) -> None:
@@ -468,12 +470,13 @@ INTERNALS = [
     ),
     Internal(
         "celery.worker.state.reserved_requests, active_requests",
-        "scale-in protection and the SIGTERM hand-back read the main process's work in progress",
+        "scale-in protection and the SIGTERM hand-back read the main process's work in progress; a closing Redis "
+        "channel keeps the messages it could not restore but those of running tasks",
         _worker_state,
     ),
     Internal(
         "celery.worker.request.Request: time_start, time_limits, acknowledged, cancel(pool, signal, emit_retry), "
-        "reject(requeue), acknowledge()",
+        "reject(requeue), acknowledge(), message (its kombu message: delivery_tag)",
         "the SIGTERM hand-back decides per request, stops it without a RETRY and hands its message back",
         _request,
     ),
