@@ -22,7 +22,7 @@ from broker_tier.ops.resources import discover
 SCRIPT = Path(sys.executable).parent / "broker-tier-ops"
 
 
-def test_the_installed_script_prints_its_help_and_a_commands():
+def test_the_installed_script_prints_the_top_level_help_and_a_commands_help():
     for command in ([], [COMMANDS[0].name]):
         result = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
