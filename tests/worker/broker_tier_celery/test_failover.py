@@ -571,8 +571,10 @@ def _brpop_sent_into_a_stall_then_dropped(node: RedisNode, transport: str) -> tu
 
 
 def test_with_kombus_transport_a_brpop_dropped_while_its_node_stalls_loses_a_message(lone_redis):
-    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, STOCK_TRANSPORT)
-    assert (received, queued) == ([{"n": 0}], 0)  # popped by the node for a closed connection: in neither
+    # Which of the two connections the resumed node reads first is up to it: now and then the closed one's BRPOP
+    # is gone before the publish arrives, and nothing is lost. The loss must show within three tries.
+    lost = ([{"n": 0}], 0)  # popped by the node for a closed connection: in neither received nor queued
+    assert any(_brpop_sent_into_a_stall_then_dropped(lone_redis, STOCK_TRANSPORT) == lost for _ in range(3))
 
 
 def test_a_brpop_dropped_while_its_node_stalls_hands_its_message_back(lone_redis, caplog):
