@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis as kombu_redis
-from kombu.utils.json import loads
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps, loads
 from redis.backoff import NoBackoff
 from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -148,10 +149,30 @@ Kept = tuple[dict[str, Any], str, str]
 _unrecorded: deque[Kept] = deque()
 """Oldest first; :meth:`FailoverRedisChannel.put_back_unrecorded` empties it."""
 _unrecorded_lock = threading.Lock()
-_unrestored: deque[tuple[str, str]] = deque()
-"""(unacked record's key, delivery tag) of each message this process held when its channel closed and whose
-restore Redis refused (a full Redis, a demoted or silent node): still in the record, put back by the next channel of
-the same record."""
+_unrestored: deque[tuple[str, str, Kept]] = deque()
+"""(unacked record's key, delivery tag, this process's copy) of each message this process held when its channel
+closed and whose restore Redis refused (a full Redis, a demoted or silent node): put back by the next channel of the
+same record, from the record or, if a failover lost it, from the copy."""
+
+QUEUED_COPY_SCAN_LENGTH = 10_000
+"""How many messages at the head of a queue (where one a failover left queued stays) are searched for a held
+message's delivery tag before its copy is put back (at least 1)."""
+
+PUT_BACK_UNLESS_QUEUED = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'recorded' end
+local unchecked = false
+for i = 2, #KEYS do
+  for _, item in ipairs(redis.call('LRANGE', KEYS[i], -tonumber(ARGV[2]), -1)) do
+    if string.find(item, ARGV[1], 1, true) then return 'queued' end
+  end
+  if redis.call('LLEN', KEYS[i]) > tonumber(ARGV[2]) then unchecked = true end
+end
+for i = 2, #KEYS do redis.call('RPUSH', KEYS[i], ARGV[3]) end
+if unchecked then return 'put back unchecked' end
+return 'put back'
+"""
+"""KEYS: the unacked record, then the lists the message belongs in; ARGV: its delivery tag, the scan length, the
+payload. Atomic: a consumer that takes the queued message and records it meanwhile is seen."""
 
 
 def _keep_unplaced(key: bytes, body: bytes) -> None:
@@ -165,6 +186,20 @@ def _keep_unplaced(key: bytes, body: bytes) -> None:
         return
     with _unrecorded_lock:
         _unrecorded.append(kept)
+
+
+def _forget_unrestored(delivery_tag: str) -> None:
+    """A message acknowledged or rejected by its task is never put back from a copy."""
+    with _unrecorded_lock:
+        kept = [entry for entry in _unrestored if entry[1] != delivery_tag]
+        if len(kept) != len(_unrestored):
+            _unrestored.clear()
+            _unrestored.extend(kept)
+
+
+def _copy_of(message: Any) -> Kept:
+    delivery = message.delivery_info
+    return message._raw, delivery["exchange"], delivery["routing_key"]
 
 
 def _forget_in_child() -> None:
@@ -219,36 +254,94 @@ class FailoverRedisQoS(kombu_redis.QoS):
             )
             raise
 
+    def ack(self, delivery_tag: str) -> None:
+        _forget_unrestored(delivery_tag)
+        super().ack(delivery_tag)  # type: ignore[no-untyped-call]  # kombu: unannotated
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        _forget_unrestored(delivery_tag)
+        super().reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]  # kombu: unannotated
+
     def restore_unacked(self, client: Any = None) -> None:
         """kombu's restore of the messages this channel holds (at its close, e.g. when the consumer restarts), one by
-        one. A message Redis will not take back now (a full Redis, or a node a failover demoted or silenced) stays in
-        the record and is kept for the next channel, which restores it once it reaches a writable primary and its
-        task is not running, instead of leaving it to wait a whole visibility timeout
+        one, each with its copy (:meth:`restore_held`). A message Redis will not take back now (a full Redis, or a
+        node a failover demoted or silenced) is kept for the next channel, which restores it once it reaches a
+        writable primary and its task is not running, instead of leaving it to wait a whole visibility timeout
         (docs/decisions/restore-held-messages-on-the-next-channel.md)."""
         delivered: Any = self._delivered  # kombu declares it None on the class, sets a dict per instance
-        refused: list[str] = []
+        refused: list[tuple[str, Kept]] = []
         error: Exception | None = None
-        for tag in list(delivered):
+        for tag, message in list(delivered.items()):
+            copy = _copy_of(message)
             if error is None:
                 try:
-                    self.restore_by_tag(tag, client=client)
+                    self.restore_held(tag, copy, client=client)
                     continue
                 except OutOfMemoryError:
                     pass
                 except (*self.channel.connection_errors, RedisError) as failed:
                     error = failed  # the node is gone for this channel: keep this one and the rest untried
-            refused.append(tag)
+            refused.append((tag, copy))
         delivered.clear()
         if refused:
             with _unrecorded_lock:
-                _unrestored.extend((self.unacked_key, tag) for tag in refused)
+                _unrestored.extend((self.unacked_key, tag, copy) for tag, copy in refused)
             logger.warning(
-                "could not put %d message(s) held by a closing channel back on their queue (%s): they stay in %r, "
+                "could not put %d message(s) held by a closing channel back on their queue (%s): kept, "
                 "to be put back by the next channel that reaches a writable primary (a running task's once it ends)",
                 len(refused),
                 "Redis is full" if error is None else type(error).__name__,
-                self.unacked_key,
             )
+
+    def restore_held(self, tag: str, copy: Kept, *, client: Any = None) -> None:
+        """Put a message this process holds unacknowledged back on its queue: from its unacknowledged record, as
+        kombu does, or, when the record is gone (a failover lost the writes of its delivery, perhaps of its publish
+        too), from ``copy`` unless the message is still queued
+        (docs/decisions/restore-held-messages-on-the-next-channel.md)."""
+        with self.channel.conn_or_acquire(client) as redis_client:
+            restored = redis_client.transaction(
+                lambda pipe: self._restore_recorded(tag, pipe), self.unacked_key, value_from_callable=True
+            )
+            if restored:
+                return
+            payload, exchange, routing_key = copy
+            channel: Any = self.channel
+            for flags in (payload.get("headers"), payload.get("properties", {}).get("delivery_info")):
+                if isinstance(flags, dict):
+                    flags["redelivered"] = True
+            priority = channel._get_message_priority(payload, reverse=False)
+            lists = [channel._q_for_pri(queue, priority) for queue in channel._lookup(exchange, routing_key)]
+            outcome = redis_client.eval(
+                PUT_BACK_UNLESS_QUEUED,
+                1 + len(lists),
+                self.unacked_key,
+                *lists,
+                tag,
+                QUEUED_COPY_SCAN_LENGTH,
+                dumps(payload),
+            )
+        outcome = bytes_to_str(outcome)
+        if outcome.startswith("put back"):
+            unchecked = outcome != "put back"
+            logger.warning(
+                "put task %s back on queue %r from this worker's copy: Redis had neither its unacknowledged record nor "
+                "the message (a failover lost their writes)%s",
+                _task_id(payload),
+                routing_key,
+                f"; the queue is longer than the {QUEUED_COPY_SCAN_LENGTH} messages searched: it may run twice"
+                if unchecked
+                else "",
+            )
+
+    def _restore_recorded(self, tag: str, pipe: Any) -> bool:
+        """kombu's restore transaction; whether the record held the message."""
+        recorded = pipe.hget(self.unacked_key, tag)
+        pipe.multi()
+        self._remove_from_indices(tag, pipe)
+        if recorded:
+            payload, exchange, routing_key = loads(bytes_to_str(recorded))
+            self.channel._do_restore_message(payload, exchange, routing_key, pipe, False)
+        return bool(recorded)
 
 
 def running_delivery_tags() -> set[str]:
@@ -310,27 +403,23 @@ class FailoverRedisChannel(kombu_redis.Channel):
 
     def _restore_unrestored(self) -> None:
         """Restore the messages of this channel's record that a closing channel could not, but those of tasks still
-        running, kept for a later try (under the lock). A restore moves a message only if it is still in the record:
-        one its task acknowledged meanwhile stays acknowledged."""
+        running, kept for a later try (under the lock). One its task acknowledged meanwhile is no longer kept."""
         running = running_delivery_tags()
-        mine = [tag for key, tag in _unrestored if key == self.qos.unacked_key and tag not in running]
-        for tag in mine:
+        mine = [entry for entry in _unrestored if entry[0] == self.qos.unacked_key and entry[1] not in running]
+        for entry in mine:
             try:
-                self.qos.restore_by_tag(tag)
+                self.qos.restore_held(entry[1], entry[2])
             except (*self.connection_errors, RedisError) as error:
                 logger.warning(
-                    "could not put %d message(s) a closed channel held back on their queue (%s): they stay in %r, "
-                    "to be put back by the next channel",
+                    "could not put %d message(s) a closed channel held back on their queue (%s): kept, to be put back "
+                    "by the next channel",
                     len(mine),
                     type(error).__name__,
-                    self.qos.unacked_key,
                 )
                 return
-            _unrestored.remove((self.qos.unacked_key, tag))
+            _unrestored.remove(entry)
         if mine:
-            logger.warning(
-                "put %d message(s) a closed channel held back on their queue (if still unacknowledged)", len(mine)
-            )
+            logger.warning("put %d message(s) a closed channel held back on their queue", len(mine))
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         super()._brpop_start(timeout)  # type: ignore[no-untyped-call]  # kombu: unannotated

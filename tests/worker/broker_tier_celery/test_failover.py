@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 import pytest
 import redis
@@ -274,36 +273,63 @@ def test_a_message_held_by_a_channel_closing_while_redis_is_full_is_put_back_by_
 
 
 class _RunningRequest:
-    """What Celery's worker state holds for a started task (weakly): here, only its message's delivery tag."""
+    """What Celery's worker state holds for a started task (weakly): here, only its message."""
 
-    def __init__(self, delivery_tag: str) -> None:
-        self.message = SimpleNamespace(delivery_tag=delivery_tag)
+    def __init__(self) -> None:
+        self.message = None
 
 
-def _held_by_a_channel_closing_as_its_node_is_demoted(pair: RedisPair, transport: str, running: _RunningRequest | None):
-    """A consumer holds a message (received, recorded as unacknowledged, replicated); the replica is promoted and
-    the primary demoted; the channel closes (the consumer restarts on the error it got), so kombu restores what it
-    holds, which the demoted node refuses; then the restarted consumer's channel opens on the new primary.
-    ``running``: stands for the message's task, started in this worker (its delivery tag is set here) and still
-    running. Returns (queued, in the record) on the new primary at the end."""
+RECORD, QUEUE, NOTHING = "the record", "the queued message", "nothing"
+"""What the replica has of a held message when it is promoted: the worker's record of it (all replicated), only the
+message (its delivery was in the split window), or nothing (its publish was too)."""
+
+
+def _held_through_a_failover(pair: RedisPair, transport: str, *, replica_has: str, running=None, acked=False):
+    """A consumer holds a message, through the primary endpoint; the replica is promoted (having ``replica_has`` of
+    it) and the old primary demoted; the channel closes (the consumer restarts on the error it got), so kombu
+    restores what it holds, which the demoted node refuses; the name moves, and the restarted consumer's channel
+    opens on the new primary. ``running``: the message's task, started in this worker and still running (``acked``:
+    it then ends, acknowledging its message through the closed channel, as Celery's request does). Returns (queued,
+    in the record) on the new primary at the end."""
     old, new = pair.primary, pair.replica
-    with Connection(_url(old), transport=transport) as connection:
-        channel = connection.channel()
-        Queue("held")(channel).declare()
-        connection.Producer(channel).publish({"n": 1}, routing_key="held")
-        message = channel.basic_get("held", no_ack=False)  # held, recorded as unacknowledged
-        wait_until(lambda: new.replication_offset() == old.replication_offset(), 5, "the record to reach the replica")
-        new.promote()
-        old.follow(new)
-        if running:
-            running.message.delivery_tag = message.delivery_tag
-            worker_state.active_requests.add(running)
-        try:
-            channel.close()  # kombu restores what the channel holds
-        except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
-            assert transport == STOCK_TRANSPORT
-    assert _queued_and_recorded(new) == (0, 1)  # refused: in the record
-    _next_channel(new, transport)  # the restarted consumer's, on the new primary
+
+    def replicated() -> bool:
+        return new.replication_offset() == old.replication_offset()
+
+    endpoint = Endpoint(old.address)
+    endpoint.start()
+    try:
+        with Connection(f"redis://:{old.password}@127.0.0.1:{endpoint.port}/1", transport=transport) as connection:
+            channel = connection.channel()
+            Queue("held")(channel).declare()
+            wait_until(replicated, 5, "the queue's binding to reach the replica")
+            if replica_has == NOTHING:
+                new.promote()
+            connection.Producer(channel).publish({"n": 1}, routing_key="held")
+            if replica_has == QUEUE:
+                wait_until(replicated, 5, "the publish to reach the replica")
+                new.promote()
+            message = channel.basic_get("held", no_ack=False)  # held, recorded as unacknowledged
+            if replica_has == RECORD:
+                wait_until(replicated, 5, "the record to reach the replica")
+                new.promote()
+            old.follow(new)
+            if running:
+                running.message = message
+                worker_state.active_requests.add(running)
+            try:
+                channel.close()  # kombu restores what the channel holds, on its connection to the demoted node
+            except redis.RedisError:  # the stock restore raises; a restarting consumer ignores it
+                assert transport == STOCK_TRANSPORT
+            endpoint.point_at(new.address)
+            _next_channel(new, transport)  # the restarted consumer's, on the new primary
+            if running:
+                if acked:
+                    message.ack()
+                worker_state.active_requests.discard(running)
+                _next_channel(new, transport)
+    finally:
+        endpoint.close()
     return _queued_and_recorded(new)
 
 
@@ -319,37 +345,85 @@ def _next_channel(node: RedisNode, transport: str) -> None:
 @pytest.fixture
 def running_task():
     """A started task in Celery's worker state, removed after the test."""
-    request = _RunningRequest("not yet received")
+    request = _RunningRequest()
     yield request
     worker_state.active_requests.discard(request)
 
 
 def test_without_the_fix_a_message_held_by_a_channel_closing_as_its_node_is_demoted_waits_in_the_record(pair):
-    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, STOCK_TRANSPORT, None) == (0, 1)
+    assert _held_through_a_failover(pair, STOCK_TRANSPORT, replica_has=RECORD) == (0, 1)
+
+
+def test_without_the_fix_a_held_message_whose_publish_a_failover_lost_is_lost(pair):
+    assert _held_through_a_failover(pair, STOCK_TRANSPORT, replica_has=NOTHING) == (0, 0)
 
 
 def test_a_message_held_by_a_channel_closing_as_its_node_is_demoted_is_put_back_by_the_next_channel(pair, kept, caplog):
-    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, None) == (1, 0)
+    assert _held_through_a_failover(pair, FAILOVER_TRANSPORT, replica_has=RECORD) == (1, 0)
     assert not failover._unrestored
     assert "could not put 1 message(s) held by a closing channel back on their queue (ConnectionError)" in caplog.text
+    assert "from this worker's copy" not in caplog.text
+
+
+def test_a_held_message_whose_record_and_publish_a_failover_lost_is_put_back_from_the_workers_copy(pair, kept, caplog):
+    assert _held_through_a_failover(pair, FAILOVER_TRANSPORT, replica_has=NOTHING) == (1, 0)
+    assert not failover._unrestored
+    assert "back on queue 'held' from this worker's copy: Redis had neither its unacknowledged record" in caplog.text
+    with Connection(_url(pair.replica), transport=FAILOVER_TRANSPORT) as connection:
+        message = connection.default_channel.basic_get("held", no_ack=True)
+    assert message.payload == {"n": 1} and message.headers["redelivered"] is True
+
+
+@pytest.mark.parametrize("searched,warning", [(2, ""), (1, "the queue is longer than the 1 messages searched")])
+def test_a_held_message_is_put_back_with_a_warning_when_its_queue_is_longer_than_searched(
+    node, caplog, monkeypatch, searched, warning
+):
+    monkeypatch.setattr(failover, "QUEUED_COPY_SCAN_LENGTH", searched)
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT) as connection:
+        channel = connection.default_channel
+        Queue("held")(channel).declare()
+        for n in range(3):
+            connection.Producer(channel).publish({"n": n}, routing_key="held")
+        message = channel.basic_get("held", no_ack=False)
+        channel.qos._remove_from_indices(message.delivery_tag).execute()  # the record a failover lost
+        channel.qos.restore_held(message.delivery_tag, failover._copy_of(message))
+    assert _queued_and_recorded(node) == (3, 0)
+    assert "from this worker's copy" in caplog.text and warning in caplog.text
+
+
+def test_a_held_message_still_queued_after_a_failover_is_not_put_back_twice(pair, kept, caplog):
+    assert _held_through_a_failover(pair, FAILOVER_TRANSPORT, replica_has=QUEUE) == (1, 0)
+    assert not failover._unrestored and "from this worker's copy" not in caplog.text
 
 
 def test_a_running_tasks_message_is_put_back_only_once_the_task_has_ended_unacknowledged(pair, kept, running_task):
-    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, running_task) == (0, 1)
-    assert len(failover._unrestored) == 1  # kept while the task runs
-    worker_state.active_requests.discard(running_task)  # it ends without acknowledging (its result not stored)
-    _next_channel(pair.replica, FAILOVER_TRANSPORT)
-    assert _queued_and_recorded(pair.replica) == (1, 0) and not failover._unrestored
+    # it ends without acknowledging (its result not stored): put back by the channel opened after it ended
+    assert _held_through_a_failover(pair, FAILOVER_TRANSPORT, replica_has=RECORD, running=running_task) == (1, 0)
+    assert not failover._unrestored
 
 
-def test_a_running_tasks_message_it_acknowledged_is_not_put_back(pair, kept, running_task):
-    assert _held_by_a_channel_closing_as_its_node_is_demoted(pair, FAILOVER_TRANSPORT, running_task) == (0, 1)
-    with Connection(_url(pair.replica), transport=FAILOVER_TRANSPORT) as connection:
-        qos = connection.default_channel.qos
-        qos._remove_from_indices(running_task.message.delivery_tag).execute()  # kombu's acknowledgement
-    worker_state.active_requests.discard(running_task)  # then it ends
-    _next_channel(pair.replica, FAILOVER_TRANSPORT)
-    assert _queued_and_recorded(pair.replica) == (0, 0) and not failover._unrestored
+@pytest.mark.parametrize("replica_has", [RECORD, NOTHING])
+def test_a_running_tasks_message_it_acknowledged_is_not_put_back(pair, kept, running_task, replica_has):
+    queued_and_recorded = _held_through_a_failover(
+        pair, FAILOVER_TRANSPORT, replica_has=replica_has, running=running_task, acked=True
+    )
+    assert queued_and_recorded == (0, 0) and not failover._unrestored
+
+
+def test_a_running_tasks_message_is_kept_while_the_task_runs(pair, kept, running_task):
+    old, new = pair.primary, pair.replica
+    with Connection(_url(old), transport=FAILOVER_TRANSPORT) as connection:
+        channel = connection.channel()
+        Queue("held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="held")
+        running_task.message = channel.basic_get("held", no_ack=False)
+        worker_state.active_requests.add(running_task)
+        wait_until(lambda: new.replication_offset() == old.replication_offset(), 5, "the record to reach the replica")
+        new.promote()
+        old.follow(new)
+        channel.close()
+    _next_channel(new, FAILOVER_TRANSPORT)
+    assert _queued_and_recorded(new) == (0, 1) and len(failover._unrestored) == 1
 
 
 def _clients(node: RedisNode) -> int:

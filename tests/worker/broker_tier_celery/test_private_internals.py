@@ -109,6 +109,24 @@ def _q_for_pri(_: RedisNode | None) -> None:
     assert list(kombu_redis.Channel.priority_steps) == [0, 3, 6, 9]
 
 
+def _held_messages(node: RedisNode | None) -> None:
+    assert node is not None
+    assert parameters(kombu_redis.QoS._remove_from_indices) == ["delivery_tag", "pipe"]
+    assert parameters(kombu_redis.QoS.ack) == ["delivery_tag"]
+    assert parameters(kombu_redis.QoS.reject) == ["delivery_tag", "requeue"]
+    assert parameters(kombu_redis.Channel._get_message_priority) == ["message", "reverse"]
+    with Connection(_url(node), transport=FAILOVER_TRANSPORT) as connection:
+        channel = connection.default_channel
+        Queue("internals-held")(channel).declare()
+        connection.Producer(channel).publish({"n": 1}, routing_key="internals-held")
+        message = channel.basic_get("internals-held", no_ack=False)
+        assert channel.qos._delivered[message.delivery_tag] is message  # what the channel holds, by tag
+        assert channel._lookup(message.delivery_info["exchange"], "internals-held") == ["internals-held"]
+        assert channel._get_message_priority(message._raw, reverse=False) == 0
+        message.ack()  # Celery's acknowledgement reaches the QoS of the message's own channel
+        assert node.client(1).hlen(channel.unacked_key) == 0
+
+
 def _unacked_options(_: RedisNode | None) -> None:
     assert {"unacked_key", "unacked_index_key", "unacked_mutex_key"} <= set(kombu_redis.Channel.from_transport_options)
 
@@ -352,6 +370,15 @@ INTERNALS = [
         "kombu.message.Message._raw",
         "the payload FailoverRedisQoS keeps, to push back exactly what was popped",
         _message_raw,
+        needs_redis=True,
+    ),
+    Internal(
+        "kombu.transport.redis: QoS._delivered (tag: message), _remove_from_indices(delivery_tag, pipe), ack, "
+        "reject; Channel._lookup(exchange, routing_key), _get_message_priority(message, reverse); Message.ack "
+        "reaches its channel's QoS",
+        "FailoverRedisQoS restores a held message from its record or from its copy, and forgets the copy of one "
+        "its task acknowledged",
+        _held_messages,
         needs_redis=True,
     ),
     Internal(
