@@ -12,11 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from broker_tier.rehearsal.tls import LoopbackTls
 from broker_tier.rehearsal.util import RehearsalError, free_port, stop_process, wait_until
 
 NODE_HOST = "127.0.0.1"
+PORT_TRIES = 3
+"""Ports tried by a node's first start (another process may take a free port before redis-server binds it)."""
+
+
+def _port_taken(log: Path, offset: int) -> bool:
+    """Whether redis-server logged, past ``offset``, that its port was in use."""
+    if not log.exists():
+        return False
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        return b"Address already in use" in lines.read()
 
 
 @dataclass(kw_only=True)
@@ -103,29 +116,34 @@ class RedisNode:
         return command
 
     def start(self, *, replica_of: RedisNode | None = None) -> None:
+        """Start the process and wait until it answers. A first start whose port another process took since
+        :func:`free_port` chose it (tests run side by side) moves to another port; a restart keeps its port."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._control = None
-        self.process = subprocess.Popen(
-            self.command(replica_of=replica_of), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self.starts += 1
-        wait_until(self.answers, 15, f"redis-server {self.name} to answer PING")
+        for attempt in range(1, PORT_TRIES + 1):
+            self._control = None
+            log = self.workdir / f"{self.name}.log"
+            logged = log.stat().st_size if log.exists() else 0
+            self.process = subprocess.Popen(
+                self.command(replica_of=replica_of), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                wait_until(self.answers, 15, f"redis-server {self.name} to answer PING")
+            except RehearsalError:
+                stop_process(self.process)
+                if self.starts or attempt == PORT_TRIES or not _port_taken(log, logged):
+                    raise
+                self.port = free_port()
+                continue
+            self.starts += 1
+            return
 
     def client(self, db: int = 0, **kwargs) -> redis.Redis:
         """A direct client of this node (not through the endpoint): the rehearsal's own view."""
         tls: dict[str, Any] = {}
         if self.tls:
             tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file), "ssl_cert_reqs": "required"}
-        return redis.Redis(
-            host=NODE_HOST,
-            port=self.port,
-            db=db,
-            password=self.password,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            **tls,
-            **kwargs,
-        )
+        options = {"socket_timeout": 5, "socket_connect_timeout": 2, **tls, **kwargs}
+        return redis.Redis(host=NODE_HOST, port=self.port, db=db, password=self.password, **options)
 
     def answers(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -133,8 +151,8 @@ class RedisNode:
                 f"redis-server {self.name} exited with {self.process.returncode}; see "
                 f"{self.workdir / (self.name + '.log')}"
             )
-        try:
-            with self.client() as client:
+        try:  # one short try: on a port another process took, nothing may answer at all
+            with self.client(socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)) as client:
                 return bool(client.ping())
         except redis.RedisError:
             return False

@@ -652,8 +652,15 @@ def test_with_kombus_transport_a_brpop_dropped_while_its_node_stalls_loses_a_mes
 
 
 def test_a_brpop_dropped_while_its_node_stalls_hands_its_message_back(lone_redis, caplog):
-    received, queued = _brpop_sent_into_a_stall_then_dropped(lone_redis, FAILOVER_TRANSPORT)
-    assert (received, queued) == ([{"n": 0}, {"n": 1}], 0)  # put back on the node, then consumed
+    # As above, the resumed node may drop the closed connection's BRPOP before the publish arrives: nothing to hand
+    # back then. Every try must lose nothing, and the hand-back must show within three.
+    outcomes = []
+    for _ in range(3):
+        caplog.clear()
+        outcomes.append(_brpop_sent_into_a_stall_then_dropped(lone_redis, FAILOVER_TRANSPORT))
+        if "put back at the head of 'work'" in caplog.text:
+            break
+    assert all(outcome == ([{"n": 0}, {"n": 1}], 0) for outcome in outcomes)  # consumed, none lost
     assert "put back at the head of 'work'" in caplog.text
     assert dropped_brpop.dropped.wait_until_settled(5)
 
