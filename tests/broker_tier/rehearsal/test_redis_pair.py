@@ -37,6 +37,7 @@ def test_a_restart_keeps_its_port_and_says_why_it_could_not_start(tmp_path):
     port = node.port
     stop_process(node.process)
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped server's closed connections
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         with pytest.raises(RehearsalError, match=r"redis-server node-a exited with 1; see .*node-a\.log"):
