@@ -8,10 +8,7 @@ CDK CLI synthesizes every environment of the cdk.json beside it into cdk.out bes
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
-
-from broker_tier.app_builder import build_app, cdk_json_context, cli_context
-from broker_tier.config import ConfigError
+from broker_tier.config import CONTEXT_KEY, ConfigError, cdk_json_context, cli_context, load_environments
 
 PROJECT = Path(__file__).resolve().parent
 """Where the CDK CLI runs the app: the cdk.json it reads, and the cdk.out it writes by default."""
@@ -19,16 +16,20 @@ PROJECT = Path(__file__).resolve().parent
 if __name__ == "__main__":
     context = cli_context()
     standalone = context is None
-    if standalone:  # no CLI passed a context: start from cdk.json's, as the CLI does
+    if context is None:  # no CLI passed a context: start from cdk.json's, as the CLI does
         context = cdk_json_context(PROJECT / "cdk.json")
-        app = cdk.App(context=context, outdir=str(PROJECT / "cdk.out"))
-    else:
-        app = cdk.App()
     try:
-        build_app(app, context=context)
+        environments = load_environments(context.get(CONTEXT_KEY), only=context.get("env"))
     except ConfigError as error:
         print(f"broker-tier: invalid configuration; nothing was synthesized:\n{error}", file=sys.stderr)
         sys.exit(1)
+    # Only a valid configuration starts the CDK: a refused one never waits for jsii's Node process.
+    import aws_cdk as cdk
+
+    from broker_tier.app_builder import build_app
+
+    app = cdk.App(context=context, outdir=str(PROJECT / "cdk.out")) if standalone else cdk.App()
+    build_app(app, environments=environments)
     assembly = app.synth()
     if standalone:
         print(

@@ -8,7 +8,6 @@ null-valued key of an object on its way into the app, and a null must be refused
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +41,11 @@ class EnvironmentStacks:
 
 
 def build_app(
-    app: cdk.App, *, context: Mapping[str, Any] | None = None, nag: bool = True
+    app: cdk.App,
+    *,
+    context: Mapping[str, Any] | None = None,
+    environments: Mapping[str, EnvironmentConfig] | None = None,
+    nag: bool = True,
 ) -> dict[str, EnvironmentStacks]:
     """Validate the configuration and add each selected environment's stacks to ``app``.
 
@@ -52,39 +55,20 @@ def build_app(
     :param context: ``app``'s context as written (``cli_context()``, cdk.json's, or a dict), nulls
         included, which the configuration is read from. Default: ``app``'s own context, whose nulls jsii
         has dropped (for callers that build the app from a context without nulls).
+    :param environments: the selected environments, already validated (``load_environments``), instead of
+        reading them from a context. Default: read and validated here.
     :param nag: run cdk-nag's AwsSolutions pack at synthesis (a finding fails synth). Default: true.
     :raises ConfigError: the configuration is invalid; nothing has been added.
     """
-    tier = context.get(CONTEXT_KEY) if context is not None else app.node.try_get_context(CONTEXT_KEY)
-    environments = load_environments(tier, only=app.node.try_get_context("env"))
+    if environments is None:
+        tier = context.get(CONTEXT_KEY) if context is not None else app.node.try_get_context(CONTEXT_KEY)
+        environments = load_environments(tier, only=app.node.try_get_context("env"))
     if nag:
         add_aws_solutions_checks(app)
     return {name: EnvironmentStacks(app, config) for name, config in environments.items()}
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-# How the CDK CLI hands its merged context (cdk.json, cdk.context.json, ~/.cdk.json, -c) to the app: as
-# JSON in CDK_CONTEXT_JSON, and the top-level keys that do not fit the environment in a JSON file named
-# by CONTEXT_OVERFLOW_LOCATION_ENV (aws-cdk's writeContextToEnv; aws-cdk-lib's App.loadContext reads both).
-CLI_CONTEXT_ENV = "CDK_CONTEXT_JSON"
-CLI_CONTEXT_OVERFLOW_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
-
-
-def cli_context() -> dict[str, Any] | None:
-    """The context the CDK CLI passed to this process, as JSON (nulls included), or None when the process
-    was not started by the CLI."""
-    inline, overflow = os.environ.get(CLI_CONTEXT_ENV), os.environ.get(CLI_CONTEXT_OVERFLOW_ENV)
-    if inline is None and overflow is None:
-        return None
-    context = json.loads(inline) if inline else {}
-    if overflow:
-        context.update(json.loads(Path(overflow).read_text()))
-    return context
-
-
-def cdk_json_context(cdk_json: Path) -> dict[str, Any]:
-    """The ``context`` of ``cdk_json``, as JSON: what the app reads when run without the CDK CLI."""
-    return json.loads(cdk_json.read_text()).get("context", {})
 
 
 def synthesize(

@@ -20,7 +20,7 @@ Contents, by concern:
 - ``claim_check``: task messages too big for SQS, through S3 (``ClaimCheckConfig``, ``payload_expiration_days``).
 - ``environment``: one environment, all of the above (``EnvironmentConfig``).
 - ``loading``: reading ``cdk.json`` as written, nulls included (``load_environments``, all environments or the
-  selected one).
+  selected one), and the context as the CDK CLI passes it (``cli_context``) or as cdk.json holds it.
 """
 
 from broker_tier.config.base import (
@@ -36,7 +36,16 @@ from broker_tier.config.cache import ENGINE_FAMILIES, RESERVED_PARAMETERS, Cache
 from broker_tier.config.claim_check import ClaimCheckConfig, payload_expiration_days
 from broker_tier.config.environment import EnvironmentConfig
 from broker_tier.config.fault_injection import AzPowerExperimentConfig, FaultInjectionConfig
-from broker_tier.config.loading import CONTEXT_KEY, DEFAULTS, deep_merge, load_environments
+from broker_tier.config.loading import (
+    CLI_CONTEXT_ENV,
+    CLI_CONTEXT_OVERFLOW_ENV,
+    CONTEXT_KEY,
+    DEFAULTS,
+    cdk_json_context,
+    cli_context,
+    deep_merge,
+    load_environments,
+)
 from broker_tier.config.monitoring import (
     AlarmWindow,
     ConnectionsAlarm,
@@ -68,6 +77,10 @@ __all__ = [
     "AzPowerExperimentConfig",
     "BeatConfig",
     "CacheConfig",
+    "cdk_json_context",
+    "CLI_CONTEXT_ENV",
+    "CLI_CONTEXT_OVERFLOW_ENV",
+    "cli_context",
     "CapacityConfig",
     "ClaimCheckConfig",
     "ComputeConfig",

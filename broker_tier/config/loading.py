@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -341,3 +343,28 @@ def _caused_by_defaults(
 
 def _inherited_by(names: list[str]) -> str:
     return f" (inherited by {', '.join(repr(name) for name in names)})" if names else ""
+
+
+# How the CDK CLI hands its merged context (cdk.json, cdk.context.json, ~/.cdk.json, -c) to the app: as
+# JSON in CDK_CONTEXT_JSON, and the top-level keys that do not fit the environment in a JSON file named
+# by CONTEXT_OVERFLOW_LOCATION_ENV (aws-cdk's writeContextToEnv; aws-cdk-lib's App.loadContext reads both).
+CLI_CONTEXT_ENV = "CDK_CONTEXT_JSON"
+CLI_CONTEXT_OVERFLOW_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
+
+
+def cli_context() -> dict[str, Any] | None:
+    """The context the CDK CLI passed to this process, as JSON (nulls included), or None when the process
+    was not started by the CLI."""
+    inline, overflow = os.environ.get(CLI_CONTEXT_ENV), os.environ.get(CLI_CONTEXT_OVERFLOW_ENV)
+    if inline is None and overflow is None:
+        return None
+    context: dict[str, Any] = json.loads(inline) if inline else {}
+    if overflow:
+        context.update(json.loads(Path(overflow).read_text()))
+    return context
+
+
+def cdk_json_context(cdk_json: Path) -> dict[str, Any]:
+    """The ``context`` of ``cdk_json``, as JSON: what the app reads when run without the CDK CLI."""
+    context: dict[str, Any] = json.loads(cdk_json.read_text()).get("context", {})
+    return context

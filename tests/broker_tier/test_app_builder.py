@@ -13,14 +13,8 @@ import sys
 import pytest
 from tier_testing import ROOT, project_context  # first: puts the pinned Node on PATH for jsii
 
-from broker_tier.app_builder import (  # noqa: E402
-    CLI_CONTEXT_ENV,
-    CLI_CONTEXT_OVERFLOW_ENV,
-    cdk_json_context,
-    cli_context,
-    synthesize,
-)
-from broker_tier.config import CONTEXT_KEY, ConfigError  # noqa: E402
+from broker_tier.app_builder import synthesize  # noqa: E402
+from broker_tier.config import CLI_CONTEXT_ENV, CLI_CONTEXT_OVERFLOW_ENV, CONTEXT_KEY, ConfigError  # noqa: E402
 
 PRODUCTION_NULL = (
     "environment 'prod': production = null is not allowed; allowed: a JSON boolean (true or false); "
@@ -81,22 +75,7 @@ def test_a_null_environment_selected_with_changes_is_refused_not_a_type_error(tm
         synthesize(context, outdir=tmp_path, environment="staging", changes={"compute": {"broker": "redis"}})
 
 
-# -- the CDK CLI's context -----------------------------------------------------------------------------
-def test_the_cli_context_is_read_as_json_with_its_nulls_and_its_overflow_file(tmp_path, monkeypatch):
-    overflow = tmp_path / "context-overflow.json"
-    overflow.write_text(json.dumps({CONTEXT_KEY: {"environments": {"staging": None}}}))
-    monkeypatch.setenv(CLI_CONTEXT_ENV, json.dumps({"env": "prod", "flag": None}))
-    monkeypatch.setenv(CLI_CONTEXT_OVERFLOW_ENV, str(overflow))
-    assert cli_context() == {"env": "prod", "flag": None, CONTEXT_KEY: {"environments": {"staging": None}}}
-
-
-def test_without_the_cli_there_is_no_cli_context_and_cdk_json_is_read(monkeypatch):
-    monkeypatch.delenv(CLI_CONTEXT_ENV, raising=False)
-    monkeypatch.delenv(CLI_CONTEXT_OVERFLOW_ENV, raising=False)
-    assert cli_context() is None
-    assert cdk_json_context(ROOT / "cdk.json") == project_context()
-
-
+# -- app.py as the CDK CLI runs it -----------------------------------------------------------------
 def test_a_null_the_cli_passes_fails_synthesis_in_one_message(tmp_path):
     outdir = tmp_path / "cdk.out"
     result = run_app("app.py", {CLI_CONTEXT_ENV: json.dumps(context_with_null_production()), "CDK_OUTDIR": str(outdir)})
@@ -117,7 +96,7 @@ def test_python_app_py_without_the_cli_refuses_a_null_in_the_cdk_json_beside_it(
     result = run_app(standalone_project(tmp_path, context_with_null_production()), {})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-2:] == [REFUSED, PRODUCTION_NULL]
-    assert not any((tmp_path / "cdk.out").iterdir())  # the app creates it empty, as under the CLI
+    assert not (tmp_path / "cdk.out").exists()  # refused before the CDK starts: nothing written
 
 
 @pytest.mark.slow  # synthesizes in a subprocess (scheduled first: tests/conftest.py)
