@@ -6,6 +6,11 @@ threaded, and moto 5.2 checks, then changes, without a lock:
 - DynamoDB's conditional writes: two ``PutItem`` calls conditioned on the item not existing could both succeed,
   which DynamoDB's conditional writes never do (Beat's fence relies on it).
 
+And one patch of cost, not of semantics: moto 5.2 checks each message a receive delivers against its queue's retention
+period by computing every attribute of the queue, which counts all its messages; a receive is then quadratic in the
+queue's length, and a backlog of a few hundred messages made moto, not the tier, the rehearsal's bottleneck
+(docs/decisions/moto-atomic.md).
+
 ``python -m broker_tier.rehearsal.moto_atomic -H HOST -p PORT`` runs moto's server so patched; the tests' in-process
 servers call :func:`make_atomic` before they start.
 """
@@ -82,10 +87,30 @@ def make_conditional_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, write)
 
 
+def make_retention_check_read_the_period() -> None:
+    """Patches moto's ``SQSBackend.is_message_valid_based_on_retention_period`` (once) to read the queue's retention
+    period, the one attribute it needs, instead of computing them all for every message a receive delivers."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.is_message_valid_based_on_retention_period
+    if getattr(original, "reads_the_period", False):
+        return
+
+    @functools.wraps(original)
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # moto's own comparison
+
+    is_message_valid_based_on_retention_period.reads_the_period = True  # type: ignore[attr-defined]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
 def make_atomic() -> None:
     """Every patch of this module."""
     make_receives_atomic()
     make_conditional_writes_atomic()
+    make_retention_check_read_the_period()
 
 
 def main(argv: list[str]) -> None:

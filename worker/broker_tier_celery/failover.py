@@ -243,13 +243,13 @@ class FailoverRedisQoS(kombu_redis.QoS):
         try:
             super().append(message, delivery_tag)  # type: ignore[no-untyped-call]  # kombu: unannotated
         except (*self.channel.connection_errors, RedisError) as error:
-            delivery = message.delivery_info
+            copy = _copy_of(message)
             with _unrecorded_lock:
-                _unrecorded.append((message._raw, delivery["exchange"], delivery["routing_key"]))
+                _unrecorded.append(copy)
             logger.warning(
                 "a message taken off queue %r could not be recorded as unacknowledged (%s): kept, to "
                 "be put back at the head of its queue once Redis takes writes again",
-                delivery["routing_key"],
+                message.delivery_info["routing_key"],
                 error,
             )
             raise

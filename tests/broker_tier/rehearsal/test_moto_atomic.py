@@ -1,5 +1,6 @@
 """moto's server made atomic: consumers polling at once never get the same message, long polls still wait for a
-message and return as soon as one is sent, and of two conditional writes at once only one succeeds."""
+message and return as soon as one is sent, and of two conditional writes at once only one succeeds; and a receive
+whose cost does not grow with the square of the queue's length, with the retention period still applied."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 from moto_server import moto_server
 
-from broker_tier.rehearsal.moto_atomic import make_receives_atomic
+from broker_tier.rehearsal.moto_atomic import make_receives_atomic, make_retention_check_read_the_period
 
 MESSAGES = 60
 CONSUMERS = 6
@@ -134,3 +136,57 @@ def test_two_conditional_writes_at_once_one_succeeds(monkeypatch):
         slow_look_up(monkeypatch)
         assert DynamoDBBackend.put_item.atomic
         assert sorted(claims_made_at_once(endpoint)) == [False, True]
+
+
+# -- the retention check of each delivered message ------------------------------------------------------------------
+BACKLOG = 200
+
+
+def attribute_computations_of_one_receive(endpoint: str, monkeypatch) -> int:
+    """How many times moto computes a queue's attributes (each one counts every message of the queue) while one
+    receive takes 10 messages off a backlog of ``BACKLOG``."""
+    sqs = client(endpoint)
+    url = sqs.create_queue(QueueName=f"backlog-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for _ in range(BACKLOG // 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "m"} for n in range(10)])
+    computed = []
+    original = Queue.attributes
+
+    def counted(queue):
+        computed.append(1)
+        return original.fget(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(counted))
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 10
+    return len(computed)
+
+
+def test_unpatched_each_delivered_message_computes_every_attribute_of_its_queue(monkeypatch):
+    """What the patch is for: moto as it ships counts the whole queue again for each message it delivers."""
+    with moto_server() as endpoint:
+        monkeypatch.setattr(
+            SQSBackend,
+            "is_message_valid_based_on_retention_period",
+            SQSBackend.is_message_valid_based_on_retention_period.__wrapped__,
+        )
+        assert attribute_computations_of_one_receive(endpoint, monkeypatch) >= 10
+
+
+def test_a_receive_reads_the_retention_period_without_computing_the_queues_attributes(monkeypatch):
+    with moto_server() as endpoint:
+        assert SQSBackend.is_message_valid_based_on_retention_period.reads_the_period
+        assert attribute_computations_of_one_receive(endpoint, monkeypatch) == 0
+
+
+def test_a_message_older_than_the_retention_period_is_still_never_delivered():
+    make_retention_check_read_the_period()
+    with moto_server() as endpoint:
+        sqs = client(endpoint)
+        url = sqs.create_queue(QueueName="retention", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="expired")
+        sqs.send_message(QueueUrl=url, MessageBody="kept")
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_queue("retention")
+        expired = next(message for message in queue._messages if message.body == "expired")
+        expired.sent_timestamp -= 61_000  # sent 61 s earlier: past the queue's 60 s retention period
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+        assert [message["Body"] for message in got] == ["kept"]
