@@ -28,7 +28,7 @@ pytest_plugins = ["measurements"]
 """tests/support/measurements.py: the ``measured`` fixture and ``--record-measurements FILE``."""
 
 # One botocore data loader for every session a test process makes: each new session otherwise parses the service
-# models and endpoint data again (about 30% of the CPU of the ops tool's tests against moto: docs/measuring.md).
+# models and endpoint data again (about a third of the CPU of the ops tool's tests against moto: docs/measuring.md).
 # The loader only reads botocore's data files and caches what it read, as it already does within one session.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 

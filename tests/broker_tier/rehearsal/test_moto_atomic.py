@@ -16,7 +16,7 @@ from moto.dynamodb.models.table import Table
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
 from moto_server import moto_server
 
-from broker_tier.rehearsal.moto_atomic import make_receives_atomic, make_retention_check_read_the_period
+from broker_tier.rehearsal.moto_atomic import make_receives_atomic
 
 MESSAGES = 60
 CONSUMERS = 6
@@ -179,8 +179,8 @@ def test_a_receive_reads_the_retention_period_without_computing_the_queues_attri
 
 
 def test_a_message_older_than_the_retention_period_is_still_never_delivered():
-    make_retention_check_read_the_period()
     with moto_server() as endpoint:
+        assert SQSBackend.is_message_valid_based_on_retention_period.reads_the_period
         sqs = client(endpoint)
         url = sqs.create_queue(QueueName="retention", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="expired")
