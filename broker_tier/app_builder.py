@@ -99,6 +99,8 @@ def synthesize(
         if changes and isinstance(environments[environment], Mapping):  # else build_app says what is wrong
             environments[environment] = deep_merge(environments[environment], changes)
         synthesized["env"] = environment
-    app = cdk.App(context=synthesized, outdir=str(outdir))
+    # The tools read the templates: the checks of a synthesis (cdk-nag, CDK's built-in CloudFormation validation,
+    # whose WebAssembly engine is slow to start) run where a team synthesizes to deploy, app.py.
+    app = cdk.App(context=synthesized, outdir=str(outdir), builtin_cloud_formation_validation=False)
     build_app(app, context=synthesized, nag=False)
     return app.synth()

@@ -62,10 +62,10 @@ def pinned_context(region: str, *, account: str = ACCOUNT, looked_up: bool = Tru
 class SynthesizedEnvironments:
     """Every environment of cdk.json, synthesized once; templates by environment and stack part.
 
-    ``region`` None: as cdk.json declares them (environment-agnostic as shipped), without cdk-nag
-    (scripts/test.sh runs it on those). A region: every environment pinned to it (``pinned_context``), with
-    cdk-nag, so that any finding fails the synthesis. ``account``/``region``: where ``deployment()`` puts the
-    stacks, the pinned ones, else stand-ins.
+    ``region`` None: as cdk.json declares them (environment-agnostic as shipped), without cdk-nag and CDK's
+    built-in CloudFormation validation (scripts/test.sh runs both on those). A region: every environment pinned to
+    it (``pinned_context``), with both, so that any finding fails the synthesis. ``account``/``region``: where
+    ``deployment()`` puts the stacks, the pinned ones, else stand-ins.
     """
 
     def __init__(
@@ -83,8 +83,9 @@ class SynthesizedEnvironments:
         if synthesized:
             self.assembly = cx_api.CloudAssembly(str(tmp))
         else:
-            app = cdk.App(context=context, outdir=str(tmp))
-            build_app(app, context=context, nag=region is not None)
+            checked = region is not None  # cdk-nag and CDK's built-in CloudFormation validation, as app.py runs them
+            app = cdk.App(context=context, outdir=str(tmp), builtin_cloud_formation_validation=checked)
+            build_app(app, context=context, nag=checked)
             self.assembly = app.synth()
         self._templates: dict[tuple[str, str], Template] = {}
         self._json: dict[tuple[str, str], dict] = {}
