@@ -40,7 +40,7 @@ class AlarmSpec:
     runbook: str
     """File in ``runbooks/`` the operator opens."""
     graph: str
-    """Title of the dashboard graph that shows this alarm's metrics and threshold (one of ``GRAPHS``)."""
+    """Title of the dashboard graph that shows this alarm's metrics and threshold (one of ``GRAPHS_BY_BROKER``'s)."""
     window: AlarmWindow
     """When it fires: periods, evaluation periods, datapoints."""
     threshold: float

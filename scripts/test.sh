@@ -4,8 +4,8 @@
 # on every template, the replacement guard against baseline/, the monthly cost estimate and its difference
 # against baseline/ (printed only; an environment whose region has no prices gets a note), mypy on broker_tier
 # and worker/, then pytest (template assertions, guards, integration tests; it also synthesizes every environment
-# pinned to us-east-1 and eu-west-1, with cdk-nag, cfn-lint in that region and the replacement guard:
-# tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
+# pinned to us-east-1, with cdk-nag, cfn-lint in that region and the replacement guard, and prod pinned to
+# eu-west-1: tests/broker_tier/stacks/test_base.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -53,7 +53,6 @@ class FargateSize(ConfigModel):
             )
 
 
-SPOT_DECISION = "docs/decisions/fargate-spot-per-class.md"
 FARGATE, FARGATE_SPOT = "FARGATE", "FARGATE_SPOT"
 """ECS's two Fargate capacity providers (every cluster has them once associated)."""
 

@@ -1,15 +1,6 @@
-"""moto made atomic where the AWS service it stands for is (docs/decisions/moto-atomic.md); moto's server is
-threaded, and moto 5.2 checks, then changes, without a lock:
-
-- SQS's ``ReceiveMessage``: two consumers polling at once could both receive the same message, a duplicate SQS
-  itself would not make.
-- DynamoDB's conditional writes: two ``PutItem`` calls conditioned on the item not existing could both succeed,
-  which DynamoDB's conditional writes never do (Beat's fence relies on it).
-
-And one patch of cost, not of semantics: moto 5.2 checks each message a receive delivers against its queue's retention
-period by computing every attribute of the queue, which counts all its messages; a receive is then quadratic in the
-queue's length, and a backlog of a few hundred messages made moto, not the tier, the rehearsal's bottleneck
-(docs/decisions/moto-atomic.md).
+"""moto made atomic where the AWS service it stands for is: SQS's ``ReceiveMessage`` (no message received twice by
+consumers polling at once) and DynamoDB's conditional writes (Beat's fence relies on them); and a receive made linear
+in the queue's length. Why each: docs/decisions/moto-atomic.md.
 
 ``python -m broker_tier.rehearsal.moto_atomic -H HOST -p PORT`` runs moto's server so patched; the tests' in-process
 servers call :func:`make_atomic` before they start.

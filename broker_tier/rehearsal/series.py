@@ -27,9 +27,9 @@ from broker_tier.rehearsal.runner import RehearsalOptions, new_report, refuse_op
 
 ROOT = Path(__file__).resolve().parents[2]
 SERIES_PHASES: dict[str, Any] = {"before_seconds": 8.0, "after_seconds": 10.0}
-"""Shorter publishing than a single run's defaults, to fit many runs in an hour. The SQS visibility timeout stays
-at its 20 s: a task may hold its message through the name's move and a result retry after it (15 s seen with a
-15 s timeout: duplicates of the rehearsal's making), and it must exceed the max-delay bound (10 s)."""
+"""Shorter publishing than a single run's defaults, to fit many runs in an hour. The SQS visibility timeout stays at
+its default: it must outlast a task holding its message through the fault, and exceed the max-delay bound
+(docs/decisions/rehearsal-goals.md)."""
 SPLIT_WINDOWS_MEASURED = (0.0, 0.1)
 """promote is also run at these split windows (besides the default), at the highest rate."""
 PACKAGES = ("celery", "kombu", "redis", "moto", "boto3", "matplotlib")

@@ -74,7 +74,8 @@ def test_toolbox_has_redis_cli_the_token_from_its_secret_and_nothing_else(synthe
     log_group_id, _ = operator_log_group(synthesized, env)
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": log_group_id}
     # no SQS, no KMS, nothing but ECS Exec on the toolbox's task role
-    assert all(is_ecs_exec(s) for s in task_role_statements(synthesized, env, "Toolbox"))
+    statements = task_role_statements(synthesized, env, "Toolbox")
+    assert statements and all(is_ecs_exec(s) for s in statements)
     rules = synthesized.resources(env, "Compute", "AWS::EC2::SecurityGroupIngress")
     toolbox_rules = [
         r["Properties"]

@@ -193,7 +193,7 @@ GOOD = account(sent_every(0.5, 10), ran(sent_every(0.5, 10)), fault_started_at=T
 
 
 def test_goals_hold_for_a_clean_run_and_the_resume_goal_is_two_seconds_plus_one_send_interval():
-    assert all(goals(GOOD).values())
+    assert goals(GOOD) and all(goals(GOOD).values())
     assert CanaryOptions().resume_limit == 2.5 and CanaryOptions(rate_per_second=10).resume_limit == 2.1
     assert CanaryOptions(max_resume_seconds=4).resume_limit == 4
 

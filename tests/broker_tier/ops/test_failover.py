@@ -45,7 +45,8 @@ def checks(phase) -> dict[str, bool | None]:
 def test_successful_drill_measures_the_failover_and_verifies_the_hypothesis(aws, tmp_path):
     report = drill(aws)
     assert report.outcome == "passed" and report.exit_code == 0, report.to_markdown()
-    assert all(checks(report.steady_state).values())
+    steady_state = checks(report.steady_state)
+    assert steady_state and all(steady_state.values()), steady_state
     assert checks(report.verification) == VERIFIED
     assert aws.group.primary == f"{GROUP}-002"
     # Events as they arrived, in ElastiCache's order, with the elapsed time of each.

@@ -104,9 +104,9 @@ def test_opting_classes_into_spot_on_arm64_passes_cdk_nag_cfn_lint_and_the_guard
     from broker_tier.tools.replacement_guard import compare, stateful_resources
 
     # synthesized with cdk-nag: an unacknowledged finding would have failed it; only warnings remain
-    report_file = spot_prod.outdir / "validation-report.json"
-    reports = json.loads(report_file.read_text())["pluginReports"] if report_file.exists() else []
-    assert all(v["severity"] == "warning" for report in reports for v in report["violations"]), reports
+    reports = json.loads((spot_prod.outdir / "validation-report.json").read_text())["pluginReports"]
+    findings = [v for report in reports for v in report["violations"]]
+    assert findings and all(v["severity"] == "warning" for v in findings), reports
     templates = sorted(str(path) for path in spot_prod.outdir.glob("*.template.json"))
     assert len(templates) == 3
     assert [str(match) for match in lint_by_config(ManualArgs(templates=templates, regions=["us-east-1"]))] == []

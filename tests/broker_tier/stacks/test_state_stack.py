@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tier_testing import ENVIRONMENTS, tier_context
 
@@ -48,3 +50,20 @@ def test_stacks_target_the_environment_cdk_json_gives_and_are_agnostic_without_o
     for part in ("State", "Compute", "Monitoring"):
         stack = synthesized.assembly.get_stack_by_name(f"BrokerTier-{env}-{part}")
         assert (stack.environment.account, stack.environment.region) == expected, part
+
+
+def cross_stack_references(template: dict) -> dict[str, int]:
+    """How often ``template`` uses each way of reading another stack's value."""
+    text = json.dumps(template)
+    return {function: text.count(f'"{function}"') for function in ("Fn::GetStackOutput", "Fn::ImportValue")}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_stacks_read_each_other_through_weak_references_that_block_no_change(synthesized, env):
+    # docs/decisions/weak-cross-stack-references.md: no export, so a State output can change in one deployment
+    for part in ("State", "Compute", "Monitoring"):
+        assert not any("Export" in output for output in synthesized.json(env, part).get("Outputs", {}).values())
+    assert cross_stack_references(synthesized.json(env, "State")) == {"Fn::GetStackOutput": 0, "Fn::ImportValue": 0}
+    for consumer in ("Compute", "Monitoring"):
+        references = cross_stack_references(synthesized.json(env, consumer))
+        assert references["Fn::GetStackOutput"] > 0 and references["Fn::ImportValue"] == 0, (consumer, references)

@@ -66,7 +66,8 @@ def test_readonly_on_an_open_connection_drops_it_and_is_a_connection_error(pair)
     with pytest.raises(redis.ConnectionError, match="no longer the primary") as raised:
         following.set("k", "2")
     assert str(raised.value) == DEMOTED_PRIMARY
-    assert all(c._sock is None for c in following.connection_pool._available_connections)  # closed
+    pooled = following.connection_pool._available_connections
+    assert pooled and all(c._sock is None for c in pooled)  # closed
 
 
 def test_a_result_written_before_the_name_moves_is_stored_once_it_has(pair):
