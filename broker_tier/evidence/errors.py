@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -87,59 +86,28 @@ class SettingError(Exception):
 class ExitCode:
     code: int
     name: str
-    meaning: str
+    brief: str
+    """What it means, in a line of ``--help`` (docs/operations.md has the whole of it)."""
 
 
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "passed", "done, or planned with --dry-run; status: every check healthy"),
-    ExitCode(
-        1, "failed", "ran, and a check failed: the drill's hypothesis did not hold; status: the tier is unhealthy"
-    ),
-    ExitCode(
-        2,
-        "refused",
-        "a precondition does not hold (steady state, stack or output missing, unknown class or "
-        "node); nothing was changed. Also a usage error (bad option; no report then)",
-    ),
-    ExitCode(
-        3,
-        "aborted",
-        "stopped after a change had started: a time-out, or any failure below once the change "
-        "was under way; look at the resource before anything else",
-    ),
-    ExitCode(
-        4,
-        "credentials",
-        "no region, no credentials, expired or invalid credentials, unknown profile, or an "
-        "AWS setting the SDK rejects (region name, config file, AWS_* variable); nothing was "
-        "changed",
-    ),
+    ExitCode(1, "failed", "ran, and a check failed (the drill's hypothesis; status: unhealthy)"),
+    ExitCode(2, "refused", "a precondition does not hold, or a usage error; nothing was changed"),
+    ExitCode(3, "aborted", "stopped once a change was under way: look at the resource first"),
+    ExitCode(4, "credentials", "no region or credentials, or an AWS setting rejected; nothing changed"),
     ExitCode(5, "access-denied", "AWS refused a call for lack of permission; nothing was changed"),
-    ExitCode(
-        6,
-        "unreachable",
-        "an AWS endpoint could not be reached, timed out, or kept throttling beyond the retry "
-        "budget; nothing was changed: try again",
-    ),
-    ExitCode(
-        7, "aws-error", "AWS returned any other error (a resource not found or in the wrong state); nothing was changed"
-    ),
-    ExitCode(
-        8,
-        "unexpected",
-        "a malformed or incomplete AWS response, or a defect of the tool; run it again with --debug for the traceback",
-    ),
-    ExitCode(130, "interrupted", "stopped by Ctrl-C before any change (3 once a change was under way)"),
+    ExitCode(6, "unreachable", "AWS unreachable, timing out or throttling; nothing changed: try again"),
+    ExitCode(7, "aws-error", "any other AWS error (not found, wrong state); nothing was changed"),
+    ExitCode(8, "unexpected", "a malformed AWS response or a defect of the tool: run with --debug"),
+    ExitCode(130, "interrupted", "stopped by Ctrl-C before any change (3 once one was under way)"),
 )
 CODE = {entry.name: entry.code for entry in EXIT_CODES}
 
 
-def exit_code_table(width: int = 98) -> str:
-    """The table of exit codes as plain text (for ``--help``), each meaning wrapped within ``width`` columns."""
-    return "\n".join(
-        textwrap.fill(f"  {entry.code:>3}  {entry.name:<14}{entry.meaning}", width=width, subsequent_indent=" " * 21)
-        for entry in EXIT_CODES
-    )
+def exit_code_table() -> str:
+    """The table of exit codes as plain text, a line each (for ``--help``)."""
+    return "\n".join(f"  {entry.code:>3}  {entry.name:<14}{entry.brief}" for entry in EXIT_CODES)
 
 
 @dataclass(frozen=True)

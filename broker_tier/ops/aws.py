@@ -21,7 +21,7 @@ CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 30
 
 REGION_HELP = "AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's)"
-PROFILE_HELP = "AWS profile of ~/.aws/config (default: AWS_PROFILE, else boto3's credential chain)"
+PROFILE_HELP = "AWS profile (default: AWS_PROFILE, else boto3's credential chain)"
 
 
 @dataclass(frozen=True)

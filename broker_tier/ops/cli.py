@@ -1,17 +1,5 @@
-"""broker-tier-ops: the tier's status, a failover drill, fail-back, dead letters and their redrive, moving the
-broker, the operators' toolbox, a local failover rehearsal, and the cost estimate (docs/operations.md).
-
-Resources come from the outputs of the stacks of --env (BrokerTier-<env>-State, -Compute,
--Monitoring). Every command prints its progress with the elapsed time on stderr, writes a JSON and a
-Markdown report to --report-dir (also when it fails or refuses), and ends with its verdict and one
-line: its outcome, exit code and, for anything but a pass, the cause and what to do. A traceback only
-with --debug. No command reboots a node. `broker-tier-ops COMMAND --help`: a command's own options.
-
---region, --profile, --report-dir and --debug go before or after the command. Region: --region, else
-AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore itself reads only
-AWS_DEFAULT_REGION and the profile). Credentials: boto3's chain (--profile or AWS_PROFILE,
-environment variables, SSO, instance and task roles). Each AWS call is tried up to 8 times (boto3's
-standard retry mode; AWS_MAX_ATTEMPTS or the profile's max_attempts overrides), with 10 s to connect.
+"""broker-tier-ops: the command line (its parser, the global options, the exit codes) and the run of a command
+with its report and one-line verdict. What each command does: docs/operations.md.
 """
 
 from __future__ import annotations
@@ -55,6 +43,13 @@ DEFAULT_REPORT_DIR = Path("drill-reports")
 CLIENT_SETTING_ERRORS: tuple[type[Exception], ...] = (ValueError, *SETTING_ERRORS)
 """What making the AWS session and clients raises for a setting it cannot use (``_clients``)."""
 EPILOG = f"exit codes (every command):\n{exit_code_table()}"
+DESCRIPTION = textwrap.fill(
+    "Operates a broker-tier environment (status, failover drill, fail-back, dead letters, broker migration, "
+    "toolbox) and, without AWS, rehearses a failover and estimates the cost. Each command writes a JSON and a "
+    "Markdown report and ends with a one-line verdict. In full: docs/operations.md; a command's own options: "
+    "broker-tier-ops COMMAND --help.",
+    width=98,
+)
 COMMAND_EPILOG = "Global options (--region, --profile, --report-dir, --debug), exit codes: broker-tier-ops --help"
 GLOBAL_OPTIONS = ("region", "profile", "report_dir", "debug")
 """The destinations of the global options: every command accepts them (``_add_global_options``)."""
@@ -77,6 +72,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> 
     options.add_argument(
         "--report-dir",
         type=Path,
+        metavar="DIR",
         default=default(DEFAULT_REPORT_DIR),
         help=shown(f"where the JSON and Markdown reports go (default: {DEFAULT_REPORT_DIR})"),
     )
@@ -108,13 +104,17 @@ def _command_help(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, max_help_position=32)
 
 
+def _top_level_help(prog: str) -> argparse.HelpFormatter:
+    """The top-level help on one screen: each command's summary on its own line (the rest: docs/operations.md)."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=22, width=100)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    description = "\n\n".join(textwrap.fill(" ".join(part.split()), width=98) for part in __doc__.split("\n\n"))
     parser = argparse.ArgumentParser(
         prog="broker-tier-ops",
-        description=description,
+        description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_top_level_help,
     )
     _add_global_options(parser, top_level=True)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

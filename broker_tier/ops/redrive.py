@@ -203,14 +203,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive(float),
         default=defaults.timeout_seconds,
         metavar="SECONDS",
-        help="how long to follow the move (default: %(default)s)",
+        help="how long to follow a whole-queue move (default: %(default)s)",
     )
     parser.add_argument(
         "--poll",
         type=positive(float),
         default=defaults.poll_seconds,
         metavar="SECONDS",
-        help="progress interval of the move (default: %(default)s)",
+        help="progress interval of a whole-queue move (default: %(default)s)",
     )
 
 
@@ -275,7 +275,8 @@ COMMAND = Command(
     add_arguments=_add_arguments,
     run=_run,
     resources=_resources,
-    usage="--env ENV --queue-class CLASS",
+    usage="--env ENV --queue-class CLASS [options]\n"
+    "   or: broker-tier-ops redrive --dead-letter-queue URL --source-queue URL",
     env=ENV_OPTIONAL,
     dry_run=True,
 )

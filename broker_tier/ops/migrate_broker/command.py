@@ -124,7 +124,10 @@ def _run(args: argparse.Namespace, resources: TierResources, clients: dict) -> R
 
 COMMAND = Command(
     name="migrate-broker",
-    help="Move a live tier's queued tasks from the Redis broker to SQS, or back, around the deploy that switches it.",
+    help="move queued tasks between the Redis broker and SQS around the deploy",
+    description="Moves a live tier's queued tasks from the Redis broker to SQS, or back, around the deploy that "
+    "switches the broker (runbooks/broker-redis-to-sqs.md): publishers first, then workers; ids, headers and ETAs "
+    "kept; run again after an interruption, it finishes without losing or repeating a task.",
     add_arguments=_add_arguments,
     run=_run,
     dry_run=True,

@@ -162,11 +162,8 @@ def test_help_says_exactly_which_region_variables_are_read(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert (
-        "Region: --region, else AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (botocore "
-        "itself reads only AWS_DEFAULT_REGION and the profile)"
-    ) in help_text
-    assert "--region, --profile, --report-dir and --debug go before or after the command" in help_text
+    assert "--region REGION AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's)" in help_text
+    assert "global options (before or after the command): --region" in help_text
 
 
 def test_reports_of_the_same_second_never_overwrite_each_other(tmp_path):
@@ -227,6 +224,16 @@ def listed_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         for action in parser._actions
         if action.help != argparse.SUPPRESS and action.option_strings and action.dest != "help"
     }
+
+
+def test_the_top_level_help_fits_one_screen_with_every_command_and_exit_code(monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(SCREEN_COLUMNS))
+    text = build_parser().format_help()
+    lines = text.splitlines()
+    assert len(lines) <= SCREEN_LINES, f"{len(lines)} lines\n{text}"
+    assert max(map(len, lines)) <= SCREEN_COLUMNS, text
+    assert COMMANDS and all(f"\n    {command.name} " in text for command in COMMANDS)
+    assert "--region" in text and "docs/operations.md" in text and "130  interrupted" in text
 
 
 @pytest.mark.parametrize("name", [command.name for command in COMMANDS])
