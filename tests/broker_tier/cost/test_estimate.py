@@ -217,9 +217,9 @@ def test_a_region_without_prices_is_refused_naming_the_regions_the_table_has(shi
 def test_in_a_region_the_table_has_in_part_every_line_without_a_source_says_it_is_not_priced(shipped):
     estimate = Estimator(prices=PRICES, assumptions=DEFAULTS, region="eu-west-1").estimate(shipped["prod"])
     unpriced = {line.name for line in estimate.lines if (line.not_estimated or "").startswith("not priced")}
-    assert {"ElastiCache nodes", "NAT gateways", "KMS keys", "CloudWatch alarms", "SQS requests"} <= unpriced
+    assert {"NAT gateways", "KMS keys", "CloudWatch alarms", "SQS requests"} <= unpriced
     priced = {line.name: line.monthly for line in estimate.lines if line.monthly is not None}
-    assert {"Fargate beat", "Fargate worker-batch", "ElastiCache snapshots", "Public IPv4 addresses"} <= set(priced)
+    assert {"Fargate beat", "Fargate worker-batch", "ElastiCache nodes", "Public IPv4 addresses"} <= set(priced)
     assert estimate.total.typical == pytest.approx(sum(value.typical for value in priced.values()))
     assert all(f"not estimated: {name}: not priced" in " ".join(estimate.notes) for name in unpriced)
 

@@ -100,8 +100,9 @@ def test_a_price_the_table_leaves_out_is_not_priced_and_a_region_it_lacks_is_an_
     prices = load_prices()
     with pytest.raises(NotPriced, match="no price for ARM64"):
         prices.price("eu-central-1", "fargate_vcpu_hour", "ARM64")
-    with pytest.raises(NotPriced, match="no price 'elasticache_node_hour' for region eu-west-1"):
-        prices.price("eu-west-1", "elasticache_node_hour", "redis", "cache.r7g.large")
+    with pytest.raises(NotPriced, match="no price 'nat_gateway_hour' for region eu-west-1"):
+        prices.price("eu-west-1", "nat_gateway_hour")
+    assert prices.price("eu-west-1", "elasticache_node_hour", "redis", "cache.r7g.large") == 0.243
     with pytest.raises(UnknownPrice) as raised:
         prices.price("af-south-1", "kms_key_month")
     assert not isinstance(raised.value, NotPriced) and "region 'af-south-1' has no prices" in str(raised.value)

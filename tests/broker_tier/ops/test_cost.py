@@ -254,7 +254,8 @@ def test_a_cdk_json_pinned_to_an_unpriced_region_is_a_clear_error_of_cost_and_a_
     assert cost_step.main(["--cdk-out", str(one), "--report-dir", str(tmp_path / "step")]) == 0
     printed = capfd.readouterr().out
     assert "note: environment 'prod' targets af-south-1" in printed
-    assert "\ndev (us-east-1):\n" in printed and "\nstaging (us-east-1):\n" in printed and "\nprod (" not in printed
+    region = synthesized.region if synthesized.pinned else load_prices().default_region  # cdk.json's, or the default
+    assert f"\ndev ({region}):\n" in printed and f"\nstaging ({region}):\n" in printed and "\nprod (" not in printed
 
 
 def _assembly(directory: Path, *environments: str) -> Path:
