@@ -2,16 +2,19 @@
 land in their classes' queues and run, its Beat sends every entry of its schedule, and the canary sent the way the
 failover drill sends it runs and logs its ledger line. Real processes: a ``redis-server``, moto's SQS server, and
 Beat and a worker started from the image's packages, in its /app, with the ``celery_app`` of the README's
-``cdk.json`` lines."""
+``cdk.json`` lines; the queues and variables made by the example's ``run_locally.py``, and Beat and the producer run,
+as the README's "Run it locally" gives them (tests/examples/team-app/test_run_locally.py holds the rest of it)."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import collections
 import importlib.util
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import uuid
@@ -22,7 +25,7 @@ from types import SimpleNamespace
 
 import pytest
 from celery import Celery
-from loopback import celery_worker, ledger, tier_environ, wait_until
+from loopback import REDIS_PASSWORD, REGION, celery_worker, ledger, wait_until
 from team_example import EXAMPLE, readme_compute
 
 import broker_tier_contract as contract
@@ -58,14 +61,51 @@ def team_image(image_venvs, tmp_path_factory):
     root = tmp_path_factory.mktemp("team-image")
     context = stage_build_context(EXAMPLE, root / "context")
     return SimpleNamespace(
-        python=image_venvs.python_for(context), app_dir=stage_application(root / "app", context=context)
+        python=image_venvs.python_for(context),
+        app_dir=stage_application(root / "app", context=context),
+        context=context,  # the README's my-app/: run_locally.py beside the copied contract
     )
 
 
-def team_queues(sqs_server) -> dict[str, str]:
-    """A queue per class of the example, on the session's moto server."""
-    client = sqs_server["client"]
-    return {name: client.create_queue(QueueName=f"team-{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"] for name in CLASSES}
+def local_run_environ(team_image, local_run, redis_server, sqs_server, tmp_path) -> dict[str, str]:
+    """The README's ``python run_locally.py ...`` from the image's packages in the copied folder, pointed at the
+    session's servers (the README's ports replaced; their Redis has a password, and the queues' names an environment
+    of their own), and the variables of the file it writes, as the README's ``set -a; . ./local.env`` reads them."""
+    env_file = tmp_path / "local.env"
+    _, script, *arguments = local_run.with_options(
+        local_run.command("python", "run_locally.py"),
+        redis_port=str(redis_server["port"]),
+        sqs_endpoint=sqs_server["endpoint"],
+        env_file=str(env_file),
+        redis_password=REDIS_PASSWORD,
+        environment=f"team{uuid.uuid4().hex[:8]}",
+        region=REGION,
+    )
+    subprocess.run(
+        [str(team_image.python), script, *arguments],
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        cwd=team_image.context,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    exported = [shlex.split(line) for line in env_file.read_text().splitlines() if line.startswith("export ")]
+    return dict(assignment.split("=", 1) for _, assignment in exported)
+
+
+def queued(sqs, url: str) -> int:
+    return int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
+
+
+def dead_lettered(sqs, url: str) -> int:
+    """Messages in the dead-letter queue of a queue's redrive policy."""
+    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    dead_letters = sqs.get_queue_url(QueueName=json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[1])
+    return queued(sqs, dead_letters["QueueUrl"])
 
 
 def seed_overdue_schedule(path: Path, beat_schedule: dict, overdue_by: timedelta) -> None:
@@ -82,16 +122,14 @@ def seed_overdue_schedule(path: Path, beat_schedule: dict, overdue_by: timedelta
 
 
 def waiting_tasks(sqs, url: str) -> list[str]:
-    """The task names of the messages waiting in a queue, read without taking them (visibility 0)."""
+    """The task names of the messages waiting in a queue, read without taking them (visibility 0). Each read counts
+    as a receive towards the queue's redrive policy (a batch message received three times is dead-lettered at the
+    next receive): call it once the queue holds what it should."""
     names = []
     for _ in range(3):  # moto answers a receive with some of the visible messages, not always all
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         names = sorted(json.loads(base64.b64decode(m["Body"]))["headers"]["task"] for m in messages.get("Messages", []))
-        if len(names) == int(
-            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
-                "ApproximateNumberOfMessages"
-            ]
-        ):
+        if len(names) == queued(sqs, url):
             break
     return names
 
@@ -114,18 +152,20 @@ def celery_beat(command: list[str], environ: dict[str, str], app_dir: Path, log_
 
 
 def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_canary(
-    team_image, redis_server, sqs_server, tmp_path, monkeypatch
+    team_image, local_run, redis_server, sqs_server, tmp_path, monkeypatch
 ):
     celery_app = readme_compute()["celery_app"]  # what the stack runs with `celery -A`
     routing = load_routing(team_image.app_dir)
     assert set(ARGUMENTS) == set(routing.TASK_ROUTES), "give each routed task its arguments above"
-    queues = team_queues(sqs_server)
     environ = {
-        **tier_environ(redis_server, sqs_server, broker="sqs", queue=None),
-        VARIABLES.QUEUE_URLS.name: json.dumps(queues),
+        **local_run_environ(team_image, local_run, redis_server, sqs_server, tmp_path),
+        # the test's own: where the health check below reads, the image's ENV, a shutdown that does not wait 105 s
         VARIABLES.HEARTBEAT_DIR.name: str(tmp_path / "heartbeat"),
         "REMAP_SIGTERM": "SIGQUIT",
+        VARIABLES.SOFT_SHUTDOWN_TIMEOUT.name: "2",
     }
+    queues = json.loads(environ[VARIABLES.QUEUE_URLS.name])
+    assert list(queues) == list(CLASSES)
     python = str(team_image.python)
     for name, value in environ.items():  # the producer's boto3 reads its credentials from the environment
         monkeypatch.setenv(name, value)
@@ -160,9 +200,18 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
     schedule = tmp_path / "celerybeat-schedule"
     seed_overdue_schedule(schedule, routing.BEAT_SCHEDULE, timedelta(days=2))
     beat_log = tmp_path / "beat.log"
-    beat_command = [python, "-m", "celery", "-A", celery_app, "beat", "--loglevel", "INFO", "--schedule", str(schedule)]
+    _, *beat_arguments = local_run.with_options(
+        local_run.command("celery", "-A", celery_app, "beat"), schedule=str(schedule)
+    )
+    beat_command = [python, "-m", "celery", *beat_arguments]  # the README's command, with this test's schedule
+    counts = {name: len(tasks) for name, tasks in expected_waiting.items()}
     with celery_beat(beat_command, environ, team_image.app_dir, beat_log):
-        wait_until(lambda: waiting() == expected_waiting, 30, "Beat's schedule in the queues")
+        # counted, not read: every read is a receive towards the queues' redrive policy
+        wait_until(
+            lambda: {name: queued(sqs_server["client"], url) for name, url in queues.items()} == counts,
+            30,
+            "Beat's schedule in the queues",
+        )
     assert waiting() == expected_waiting
     sent = re.findall(r"Sending due task (\S+) ", beat_log.read_text())
     assert sorted(sent) == sorted(routing.BEAT_SCHEDULE)  # each entry once
@@ -171,7 +220,7 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
     worker_log = tmp_path / "worker.log"
     with celery_worker(
         environ,
-        ",".join(CLASSES),
+        local_run.option(local_run.command("celery", "-A", celery_app, "worker"), "--queues"),
         worker_log,
         pool="prefork",
         name="team",
@@ -180,6 +229,16 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
         app=celery_app,
     ):
         outcomes = {name: result.get(timeout=60) for name, result in results.items()}
+        # the README's producer, as written, from the image's packages in /app
+        produced = subprocess.run(
+            [python, "-c", local_run.producer],
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **environ},
+            cwd=team_image.app_dir,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        expected[routing.TASK_ROUTES["team_app.tasks.send_receipt"]["queue"]].append("team_app.tasks.send_receipt")
         finished = sum(len(tasks) for tasks in expected.values())
         wait_until(
             lambda: len(re.findall(r"Task \S+\[[0-9a-f-]+\] succeeded", worker_log.read_text())) >= finished,
@@ -199,6 +258,8 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
     log = worker_log.read_text()
 
     assert outcomes["team_app.tasks.send_receipt"] == {"order_id": "A-1001", "email": "ada@example.com"}
+    assert produced.returncode == 0, produced.stderr[-3000:]
+    assert ast.literal_eval(produced.stdout.strip()) == {"order_id": "A-1001", "email": "ada@example.com"}
     assert outcomes["team_app.tasks.sync_inventory"] == {"scope": "warehouse-2"}
     # the team's own pin (humanize), from the image's second layer
     assert outcomes["team_app.tasks.nightly_report"]["summary"] == "2025-01-31: 12,345 orders, 48.0 MB exported"
@@ -207,4 +268,6 @@ def test_the_team_app_runs_its_routed_tasks_its_beat_schedule_and_the_drills_can
     for name, token in canaries.items():
         assert [record["queue"] for record in ledger(worker_log, token)] == [name]
     assert "broker_tier_celery.claim_check:Transport" in log  # configure(app) from the staged settings package
+    # no message reached a dead-letter queue, though the test's reads count as receives towards the redrive policy
+    assert {name: dead_lettered(sqs_server["client"], url) for name, url in queues.items()} == dict.fromkeys(CLASSES, 0)
     assert checked.returncode == 0 and checked.stdout.startswith("worker: heartbeat "), checked
