@@ -99,8 +99,8 @@ def synthesize(
         if changes and isinstance(environments[environment], Mapping):  # else build_app says what is wrong
             environments[environment] = deep_merge(environments[environment], changes)
         synthesized["env"] = environment
-    # The tools read the templates: the checks of a synthesis (cdk-nag, CDK's built-in CloudFormation validation,
-    # whose WebAssembly engine is slow to start) run where a team synthesizes to deploy, app.py.
+    # The tools read the templates: the checks of a synthesis (cdk-nag, CDK's built-in CloudFormation validation)
+    # run where a team synthesizes to deploy, app.py (docs/decisions/cdk-validation-where-a-team-synthesizes.md).
     app = cdk.App(context=synthesized, outdir=str(outdir), builtin_cloud_formation_validation=False)
     build_app(app, context=synthesized, nag=False)
     return app.synth()

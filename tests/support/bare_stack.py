@@ -22,7 +22,8 @@ class BareApp:
     and ``context``, without cdk-nag or CDK's built-in CloudFormation validation."""
 
     def __init__(self, context: dict[str, Any] | None = None) -> None:
-        # a construct's own template: the checks of a synthesis run on the tier's (scripts/test.sh, pinned_*)
+        # a construct's own template: the checks of a synthesis run on the tier's
+        # (docs/decisions/cdk-validation-where-a-team-synthesizes.md)
         self.app = cdk.App(context={**feature_flags(), **(context or {})}, builtin_cloud_formation_validation=False)
         self.templates: dict[str, dict[str, Any]] = {}
         self.built: dict[str, Any] = {}
