@@ -97,7 +97,7 @@ def test_a_task_that_never_runs_aborts_through_the_shared_errors_and_says_how_to
 def test_dry_run_starts_nothing(aws):
     report = toolbox(aws, dry_run=True)
     assert report.outcome == "planned" and any("RunTask" in step for step in report.plan)
-    assert not [op for _, op, _ in aws.api.calls if op == "RunTask"]
+    assert aws.api.mutating_calls() == []  # no RunTask, nor any other call that changes something
 
 
 def test_refuses_without_the_toolbox_outputs(aws, tmp_path, capsys):
