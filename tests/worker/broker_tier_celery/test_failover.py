@@ -211,14 +211,21 @@ def node(lone_redis):
     return lone_redis
 
 
+@pytest.fixture(autouse=True)
+def no_message_kept_from_another_test():
+    """FailoverRedisQoS's lists of kept messages are process-wide: empty before and after every test here, so that
+    a message one test left kept is never put back on another test's queue (pytest-xdist runs many in a process)."""
+    failover._unrecorded.clear()
+    failover._unrestored.clear()
+    yield
+    failover._unrecorded.clear()
+    failover._unrestored.clear()
+
+
 @pytest.fixture
 def kept():
-    """FailoverRedisQoS's list of kept messages (process-wide), empty before and after the test."""
-    failover._unrecorded.clear()
-    failover._unrestored.clear()
-    yield failover._unrecorded
-    failover._unrecorded.clear()
-    failover._unrestored.clear()
+    """FailoverRedisQoS's list of kept messages (process-wide; empty at the start: the fixture above)."""
+    return failover._unrecorded
 
 
 def _url(node: RedisNode) -> str:
