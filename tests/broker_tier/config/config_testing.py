@@ -18,6 +18,17 @@ def load_with(env: str, override: dict, *, only: str | None = None) -> dict:
     return load_environments(context, only=only)
 
 
+def assert_refused_naming(env: str, override: dict, expected: list[str]) -> None:
+    """``env`` with ``override`` is refused by a ConfigError whose message holds every fragment of ``expected`` (the
+    environment, the key, the value and what is allowed)."""
+    assert expected
+    with pytest.raises(ConfigError) as raised:
+        load_with(env, override)
+    message = str(raised.value)
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} missing from:\n{message}"
+
+
 def problems(context: dict, *, only: str | None = None) -> list[str]:
     """The lines of the ConfigError ``context`` raises."""
     with pytest.raises(ConfigError) as raised:
